@@ -97,7 +97,10 @@ mod tests {
     fn keeps_unknown_fields() {
         let doc = r#"{"architecture":"amd64","os":"linux","docker_version":"20.10","config":{"Cmd":["sh"],"Healthcheck":{"Test":["NONE"]}},"rootfs":{"type":"layers","diff_ids":[]}}"#;
         let cfg: ImageConfig = serde_json::from_str(doc).unwrap();
-        assert_eq!(cfg.config.as_ref().unwrap().cmd.as_deref(), Some(&["sh".to_string()][..]));
+        assert_eq!(
+            cfg.config.as_ref().unwrap().cmd.as_deref(),
+            Some(&["sh".to_string()][..])
+        );
         let back = serde_json::to_value(&cfg).unwrap();
         assert_eq!(back["docker_version"], "20.10");
         assert_eq!(back["config"]["Healthcheck"]["Test"][0], "NONE");

@@ -32,9 +32,7 @@ impl Digest {
     /// Builds a digest from 64 lowercase hex digits.
     pub fn from_hex(hex: &str) -> Result<Digest, DigestError> {
         if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            Ok(Digest {
-                hex: hex.to_string(),
-            })
+            Ok(Digest { hex: hex.to_string() })
         } else {
             Err(DigestError::Malformed(format!("sha256:{hex}")))
         }
@@ -60,7 +58,12 @@ impl FromStr for Digest {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once(':') {
             Some(("sha256", hex)) => Digest::from_hex(hex).map_err(|_| DigestError::Malformed(s.to_string())),
-            Some((alg, _)) if !alg.is_empty() && alg.bytes().all(|b| b.is_ascii_alphanumeric() || b"+._-".contains(&b)) => {
+            Some((alg, _))
+                if !alg.is_empty()
+                    && alg
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+._-".contains(&b)) =>
+            {
                 Err(DigestError::UnsupportedAlgorithm(alg.to_string()))
             }
             _ => Err(DigestError::Malformed(s.to_string())),
@@ -153,7 +156,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_digests() {
-        assert!(matches!("sha256:abc".parse::<Digest>(), Err(DigestError::Malformed(_))));
+        assert!(matches!(
+            "sha256:abc".parse::<Digest>(),
+            Err(DigestError::Malformed(_))
+        ));
         assert!(matches!(
             "sha512:abcd".parse::<Digest>(),
             Err(DigestError::UnsupportedAlgorithm(a)) if a == "sha512"

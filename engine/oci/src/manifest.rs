@@ -84,6 +84,7 @@ impl Index {
 
 /// What a manifest endpoint returned, once parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // short-lived, one per pull
 pub enum ManifestKind {
     Image(Manifest),
     Index(Index),
@@ -126,7 +127,9 @@ impl ManifestKind {
         let is_index = match media_type {
             Some(OCI_INDEX | DOCKER_MANIFEST_LIST) => true,
             Some(OCI_MANIFEST | DOCKER_MANIFEST) => false,
-            Some(m @ (DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED)) => return Err(ParseManifestError::Schema1(m.into())),
+            Some(m @ (DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED)) => {
+                return Err(ParseManifestError::Schema1(m.into()))
+            }
             Some(m) => return Err(ParseManifestError::UnknownMediaType(m.into())),
             None => probe.manifests.is_some(),
         };
@@ -186,6 +189,9 @@ mod tests {
             ManifestKind::parse(doc.as_bytes(), Some(OCI_MANIFEST)).unwrap(),
             ManifestKind::Image(_)
         ));
-        assert!(matches!(ManifestKind::parse(doc.as_bytes(), None).unwrap(), ManifestKind::Image(_)));
+        assert!(matches!(
+            ManifestKind::parse(doc.as_bytes(), None).unwrap(),
+            ManifestKind::Image(_)
+        ));
     }
 }

@@ -31,7 +31,9 @@ pub enum LayerCompression {
 /// The compression a layer media type declares, or `None` if it is not a layer type.
 pub fn layer_compression(media_type: &str) -> Option<LayerCompression> {
     match media_type {
-        OCI_LAYER_TAR | "application/vnd.oci.image.layer.nondistributable.v1.tar" => Some(LayerCompression::None),
+        OCI_LAYER_TAR | "application/vnd.oci.image.layer.nondistributable.v1.tar" => {
+            Some(LayerCompression::None)
+        }
         OCI_LAYER_GZIP | OCI_LAYER_NONDIST_GZIP | DOCKER_LAYER_GZIP | DOCKER_LAYER_FOREIGN_GZIP => {
             Some(LayerCompression::Gzip)
         }

@@ -76,7 +76,10 @@ impl FromStr for Platform {
     type Err = PlatformError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = s.split('/').collect();
-        if parts.iter().any(|p| p.is_empty() || p.contains(char::is_whitespace)) {
+        if parts
+            .iter()
+            .any(|p| p.is_empty() || p.contains(char::is_whitespace))
+        {
             return Err(PlatformError(s.into()));
         }
         let (os, arch, variant) = match parts.as_slice() {
