@@ -1,1 +1,52 @@
-fn main() {}
+//! `berth`: a docker-compatible command line over Berth's engine. It runs the engine
+//! in-process on the shared store (podman-style), so no daemon is needed.
+//!
+//! Architecture invariant: this binary parses arguments and renders output; every
+//! decision about images lives in the engine crates.
+
+mod cli;
+mod commands;
+mod docker_json;
+mod engine;
+mod progress;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                // docker exits 125 when the command line itself is wrong.
+                _ => 125,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    if cli.global.debug {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime ({e}) — the system may be out of threads or memory.");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("Error: {}", commands::describe(&e));
+            ExitCode::from(commands::exit_code(&e))
+        }
+    }
+}

@@ -1,1 +1,43 @@
-//! (in progress)
+//! Image services: pull, push, tag, remove, list, save and load. This crate is where the
+//! store, the registry client and the layer unpacker meet; none of them knows the others.
+//!
+//! Architecture invariant: an image becomes visible (record + tag) only after every blob
+//! it references is verified and stored and every layer is unpacked. A pull that dies
+//! half-way leaves verified blobs and resumable partial downloads, never a half image.
+
+mod archive;
+mod error;
+mod local;
+mod progress;
+mod pull;
+mod push;
+
+pub use error::ImageError;
+pub use local::{HistoryRow, ImageSummary, PruneReport, RemoveEvent};
+pub use progress::{NoProgress, Progress, ProgressEvent};
+pub use pull::{PullOptions, PullOutcome};
+pub use push::PushOutcome;
+
+use berth_registry::RegistryClient;
+use berth_store::Store;
+
+/// The image half of the engine. Cheap to clone; safe to share between tasks.
+#[derive(Clone)]
+pub struct ImageService {
+    store: Store,
+    registry: RegistryClient,
+}
+
+impl ImageService {
+    pub fn new(store: Store, registry: RegistryClient) -> Self {
+        ImageService { store, registry }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn registry(&self) -> &RegistryClient {
+        &self.registry
+    }
+}

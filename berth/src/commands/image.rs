@@ -1,0 +1,281 @@
+//! Image commands: pull, push, images, tag, rmi, inspect, history, save, load, prune.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::{bail, Context};
+use berth_images::{PullOptions, RemoveEvent};
+use berth_oci::Platform;
+use berth_reference::ImageRef;
+
+use crate::cli::{Global, HistoryArgs, ImagesArgs, InspectArgs, LoadArgs, PruneArgs, PullArgs, PushArgs, RmiArgs, SaveArgs};
+use crate::{docker_json, engine, progress, render};
+
+pub async fn pull(g: &Global, a: PullArgs) -> anyhow::Result<u8> {
+    let reference = ImageRef::parse(&a.image)?;
+    let platform = a.platform.as_deref().map(str::parse::<Platform>).transpose()?;
+    let images = engine::open(g)?;
+    if !a.quiet && ImageRef::parse_name_only(&a.image)?.tag().is_none() && reference.digest().is_none() {
+        println!("Using default tag: latest");
+    }
+    let outcome = images
+        .pull(&reference, &PullOptions { platform }, progress::for_stdout(a.quiet))
+        .await?;
+    if !a.quiet {
+        println!("Digest: {}", outcome.digest);
+        let shown = reference.familiar();
+        if outcome.up_to_date {
+            println!("Status: Image is up to date for {shown}");
+        } else {
+            println!("Status: Downloaded newer image for {shown}");
+        }
+    }
+    println!("{reference}");
+    Ok(0)
+}
+
+pub async fn push(g: &Global, a: PushArgs) -> anyhow::Result<u8> {
+    let reference = ImageRef::parse(&a.image)?;
+    let images = engine::open(g)?;
+    let outcome = images.push(&reference, progress::for_stdout(a.quiet)).await?;
+    if a.quiet {
+        println!("{reference}");
+    } else {
+        println!("{}: digest: {} size: {}", outcome.tag, outcome.digest, outcome.size);
+    }
+    Ok(0)
+}
+
+pub fn images(g: &Global, a: ImagesArgs) -> anyhow::Result<u8> {
+    let images = engine::open(g)?;
+    let mut rows = images.list()?;
+    if let Some(filter) = &a.reference {
+        let wanted = ImageRef::parse_name_only(filter)?;
+        rows.retain(|r| {
+            r.repository == wanted.familiar_name() && wanted.tag().is_none_or(|t| r.tag == t)
+        });
+    }
+    let id = |d: &berth_oci::Digest| if a.no_trunc { d.to_string() } else { d.short().to_string() };
+    let mut out = std::io::stdout().lock();
+    if a.quiet {
+        let mut seen = std::collections::HashSet::new();
+        for r in &rows {
+            if seen.insert(r.id.clone()) {
+                writeln!(out, "{}", id(&r.id))?;
+            }
+        }
+        return Ok(0);
+    }
+    let mut header = vec!["REPOSITORY", "TAG"];
+    if a.digests {
+        header.push("DIGEST");
+    }
+    header.extend(["IMAGE ID", "CREATED", "SIZE"]);
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut row = vec![r.repository.clone(), r.tag.clone()];
+            if a.digests {
+                let digest = r
+                    .repo_digests
+                    .iter()
+                    .filter_map(|d| d.split_once('@'))
+                    .find(|(name, _)| ImageRef::parse_name_only(name).is_ok_and(|n| n.familiar_name() == r.repository))
+                    .map(|(_, d)| d.to_string())
+                    .unwrap_or_else(|| "<none>".into());
+                row.push(digest);
+            }
+            row.extend([id(&r.id), render::ago(r.created.as_deref()), render::size(r.size)]);
+            row
+        })
+        .collect();
+    render::table(&mut out, &header, &table)?;
+    Ok(0)
+}
+
+pub fn tag(g: &Global, source: &str, target: &str) -> anyhow::Result<u8> {
+    engine::open(g)?.tag(source, target)?;
+    Ok(0)
+}
+
+pub fn rmi(g: &Global, a: RmiArgs) -> anyhow::Result<u8> {
+    let images = engine::open(g)?;
+    let mut code = 0;
+    for name in &a.images {
+        match images.remove(name, a.force) {
+            Ok(events) => print_remove_events(&events, false),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn print_remove_events(events: &[RemoveEvent], lower: bool) {
+    for e in events {
+        let (word, what) = match e {
+            RemoveEvent::Untagged(t) => ("Untagged", t.clone()),
+            RemoveEvent::Deleted(d) => ("Deleted", d.to_string()),
+        };
+        if lower {
+            println!("{}: {what}", word.to_lowercase());
+        } else {
+            println!("{word}: {what}");
+        }
+    }
+}
+
+pub fn inspect(g: &Global, a: InspectArgs) -> anyhow::Result<u8> {
+    if let Some(kind) = &a.kind {
+        if kind != "image" {
+            bail!("--type {kind} is not supported yet: only images can be inspected until containers exist");
+        }
+    }
+    let images = engine::open(g)?;
+    let mut values = Vec::new();
+    let mut code = 0;
+    for name in &a.names {
+        match images.resolve(name).and_then(|rec| images.config(&rec).map(|c| (rec, c))) {
+            Ok((rec, config)) => values.push(docker_json::image_inspect(&images, &rec, &config)?),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    match &a.format {
+        Some(template) => {
+            for v in &values {
+                writeln!(out, "{}", docker_json::format(template, v)?)?;
+            }
+        }
+        None => {
+            let mut buf = Vec::new();
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, serde_json::ser::PrettyFormatter::with_indent(b"    "));
+            serde::Serialize::serialize(&values, &mut ser)?;
+            out.write_all(&buf)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(code)
+}
+
+pub fn history(g: &Global, a: HistoryArgs) -> anyhow::Result<u8> {
+    let images = engine::open(g)?;
+    let rows = images.history(&a.image)?;
+    let mut out = std::io::stdout().lock();
+    if a.quiet {
+        for r in &rows {
+            writeln!(out, "{}", short_id(&r.id, a.no_trunc))?;
+        }
+        return Ok(0);
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let created_by = if a.no_trunc { r.created_by.clone() } else { truncate(&r.created_by, 45) };
+            let (created, size) = if a.human {
+                (render::ago(r.created.as_deref()), render::size(r.size))
+            } else {
+                (r.created.clone().unwrap_or_default(), r.size.to_string())
+            };
+            vec![short_id(&r.id, a.no_trunc), created, created_by, size, r.comment.clone()]
+        })
+        .collect();
+    render::table(&mut out, &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], &table)?;
+    Ok(0)
+}
+
+fn short_id(id: &str, no_trunc: bool) -> String {
+    match id.strip_prefix("sha256:") {
+        Some(hex) if !no_trunc => hex[..12.min(hex.len())].to_string(),
+        _ => id.to_string(),
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+pub fn save(g: &Global, a: SaveArgs) -> anyhow::Result<u8> {
+    let images = engine::open(g)?;
+    match &a.output {
+        Some(path) => images.save(&a.images, path)?,
+        None => {
+            if std::io::stdout().is_terminal() {
+                bail!("cowardly refusing to save to a terminal — use the -o flag or redirect the output");
+            }
+            let tmp = tempfile_path(images.store().root())?;
+            let result = images.save(&a.images, &tmp).map_err(anyhow::Error::from).and_then(|()| {
+                let mut f = std::fs::File::open(&tmp)?;
+                std::io::copy(&mut f, &mut std::io::stdout().lock())?;
+                Ok(())
+            });
+            let _ = std::fs::remove_file(&tmp);
+            result?;
+        }
+    }
+    Ok(0)
+}
+
+pub fn load(g: &Global, a: LoadArgs) -> anyhow::Result<u8> {
+    let images = engine::open(g)?;
+    let (path, cleanup) = match &a.input {
+        Some(p) => (p.clone(), false),
+        None => {
+            if std::io::stdin().is_terminal() {
+                bail!("requested load from stdin, but stdin is empty — use -i FILE or pipe an archive in");
+            }
+            let tmp = tempfile_path(images.store().root())?;
+            let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+            std::io::copy(&mut std::io::stdin().lock(), &mut f)?;
+            (tmp, true)
+        }
+    };
+    let result = images.load(&path);
+    if cleanup {
+        let _ = std::fs::remove_file(&path);
+    }
+    for line in result? {
+        if !a.quiet || line.starts_with("Loaded") {
+            println!("{line}");
+        }
+    }
+    Ok(0)
+}
+
+fn tempfile_path(root: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let dir = root.join("tmp");
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir.join(format!("stream-{}-{}", std::process::id(), time::OffsetDateTime::now_utc().unix_timestamp_nanos())))
+}
+
+pub fn prune(g: &Global, a: PruneArgs) -> anyhow::Result<u8> {
+    if !a.force {
+        let what = if a.all {
+            "WARNING! This will remove all images without at least one container associated to them."
+        } else {
+            "WARNING! This will remove all dangling images."
+        };
+        println!("{what}");
+        if !super::confirm("Are you sure you want to continue?") {
+            return Ok(0);
+        }
+    }
+    let report = engine::open(g)?.prune(a.all)?;
+    if !report.events.is_empty() {
+        println!("Deleted Images:");
+        print_remove_events(&report.events, true);
+        println!();
+    }
+    println!("Total reclaimed space: {}", render::size(report.space_reclaimed));
+    Ok(0)
+}

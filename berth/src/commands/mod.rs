@@ -1,0 +1,51 @@
+//! One function per command; each prints what docker prints.
+
+mod auth;
+mod image;
+mod system;
+
+use crate::cli::{Cli, Command, ImageCommand, SystemCommand};
+
+/// Runs a command; the returned code is the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => image::pull(g, a).await,
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => image::push(g, a).await,
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => image::images(g, a),
+        Command::Tag { source, target } | Command::Image(ImageCommand::Tag { source, target }) => {
+            image::tag(g, &source, &target)
+        }
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => image::rmi(g, a),
+        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => image::inspect(g, a),
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => image::history(g, a),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => image::save(g, a),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => image::load(g, a),
+        Command::Image(ImageCommand::Prune(a)) => image::prune(g, a),
+        Command::Login(a) => auth::login(g, a).await,
+        Command::Logout { server } => auth::logout(server),
+        Command::System(SystemCommand::Df) => system::df(g),
+    }
+}
+
+/// The one sentence a user sees for an error.
+pub fn describe(e: &anyhow::Error) -> String {
+    format!("{e:#}")
+}
+
+/// docker's exit codes: 1 for a failed command (125 for a bad command line is clap's).
+pub fn exit_code(_e: &anyhow::Error) -> u8 {
+    1
+}
+
+/// Reads a yes/no answer as docker's prompts do (default no).
+pub fn confirm(question: &str) -> bool {
+    use std::io::Write;
+    print!("{question} [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim(), "y" | "Y" | "yes" | "Yes")
+}

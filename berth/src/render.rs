@@ -1,0 +1,130 @@
+//! Docker's ways of printing: aligned tables, SI sizes, "2 weeks ago".
+
+use std::io::Write;
+
+/// Writes rows as docker's tabwriter does (min cell width 10, padding 3).
+pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+    let cols = header.len();
+    let mut widths = vec![0usize; cols];
+    for row in std::iter::once(&header.iter().map(|s| s.to_string()).collect::<Vec<_>>()).chain(rows) {
+        for (i, cell) in row.iter().enumerate().take(cols) {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate().take(cols) {
+            if i + 1 == cols {
+                s.push_str(cell);
+            } else {
+                let w = (widths[i] + 3).max(10);
+                s.push_str(cell);
+                s.extend(std::iter::repeat_n(' ', w - cell.chars().count()));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    writeln!(out, "{}", line(&header.iter().map(|s| s.to_string()).collect::<Vec<_>>()))?;
+    for row in rows {
+        writeln!(out, "{}", line(row))?;
+    }
+    Ok(())
+}
+
+/// Docker's `units.HumanSizeWithPrecision(n, 3)`: decimal units, 3 significant digits.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    format!("{}{}", trim_float(v), UNITS[i])
+}
+
+fn trim_float(v: f64) -> String {
+    // %.3g, then drop a trailing ".0"/zeros as Go's %g does.
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// Docker's `units.HumanDuration` + " ago".
+pub fn ago(rfc3339: Option<&str>) -> String {
+    let Some(t) = rfc3339.and_then(parse_time) else {
+        return "N/A".into();
+    };
+    let secs = (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0);
+    format!("{} ago", human_duration(secs))
+}
+
+pub fn human_duration(secs: i64) -> String {
+    let mins = secs / 60;
+    let hours = mins / 60;
+    match secs {
+        s if s < 1 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        _ if mins == 1 => "About a minute".into(),
+        _ if mins < 60 => format!("{mins} minutes"),
+        _ if (hours as f64 + (mins % 60) as f64 / 60.0).round() == 1.0 => "About an hour".into(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", hours / 24 / 365),
+    }
+}
+
+pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_like_docker() {
+        assert_eq!(size(0), "0B");
+        assert_eq!(size(999), "999B");
+        assert_eq!(size(1000), "1kB");
+        assert_eq!(size(4_260_000), "4.26MB");
+        assert_eq!(size(174_000_000), "174MB");
+        assert_eq!(size(12_340_000), "12.3MB");
+        assert_eq!(size(1_200_000_000), "1.2GB");
+    }
+
+    #[test]
+    fn durations_like_docker() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(5), "5 seconds");
+        assert_eq!(human_duration(70), "About a minute");
+        assert_eq!(human_duration(600), "10 minutes");
+        assert_eq!(human_duration(3600), "About an hour");
+        assert_eq!(human_duration(5 * 3600), "5 hours");
+        assert_eq!(human_duration(3 * 86400), "3 days");
+        assert_eq!(human_duration(20 * 86400), "2 weeks");
+        assert_eq!(human_duration(100 * 86400), "3 months");
+        assert_eq!(human_duration(800 * 86400), "2 years");
+    }
+
+    #[test]
+    fn table_pads_like_tabwriter() {
+        let mut out = Vec::new();
+        table(&mut out, &["REPOSITORY", "TAG"], &[vec!["flask".into(), "latest".into()]]).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert_eq!(s, "REPOSITORY   TAG\nflask        latest\n");
+    }
+}
