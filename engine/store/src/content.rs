@@ -112,6 +112,10 @@ impl Store {
     /// writer of the same digest; then returns [`IngestStart::Present`] if that writer
     /// stored it, else a [`Ingest`] positioned after any partial data left by an earlier
     /// attempt.
+    ///
+    /// A thread must not hold two writers of the same digest at once (the second call would
+    /// wait for the first forever). Callers that add content should hold a [`Store::lease`]
+    /// until the image record that references it is stored, or GC may remove it.
     pub fn ingest(&self, expected: &Digest, expected_size: Option<u64>) -> Result<IngestStart, StoreError> {
         if self.has_blob(expected) {
             return Ok(IngestStart::Present);
@@ -120,11 +124,14 @@ impl Store {
         let lock = FileLock::acquire_removable(&lock_path, Mode::Exclusive, true)
             .map_err(io_at(&lock_path))?
             .ok_or_else(|| StoreError::io(&lock_path, io::ErrorKind::WouldBlock.into()))?;
+        let partial = self.inner.ingest.join(format!("{}.partial", expected.hex()));
         if self.has_blob(expected) {
+            // Stored meanwhile (by the writer we waited for, or by `write_blob`); a partial
+            // left by some earlier attempt is of no use any more.
+            let _ = fs::remove_file(&partial);
             lock.remove();
             return Ok(IngestStart::Present);
         }
-        let partial = self.inner.ingest.join(format!("{}.partial", expected.hex()));
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)

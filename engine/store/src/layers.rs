@@ -44,9 +44,12 @@ impl Store {
                 let layers = &self.inner.layers;
                 fsutil::sync_dir(layers).map_err(io_at(layers))
             }
+            // Another process committed the same layer first.
             Err(e)
-                if e.raw_os_error() == Some(rustix::io::Errno::NOTEMPTY.raw_os_error())
-                    || e.kind() == io::ErrorKind::AlreadyExists =>
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::DirectoryNotEmpty | io::ErrorKind::AlreadyExists
+                ) =>
             {
                 fsutil::remove_all(tmp).map_err(io_at(tmp))
             }

@@ -130,6 +130,10 @@ fn helper_process() {
             let _ = std::io::stdin().read_line(&mut line);
             println!("RESULT:released");
         }
+        "awkward-gc" => {
+            awkward_gc_body(&store);
+            println!("RESULT:done");
+        }
         other => panic!("unknown helper role {other}"),
     }
 }
@@ -834,4 +838,51 @@ fn open_on_a_file_fails_clearly() {
     fs::write(&file, b"").unwrap();
     let err = Store::open(&file).unwrap_err();
     assert!(err.to_string().contains("not-a-dir"), "{err}");
+}
+
+/// GC and the tmp sweep must remove read-only trees even without root's override of file
+/// permissions.
+fn awkward_gc_body(store: &Store) {
+    let diff_id = Digest::of(b"unreferenced awkward layer");
+    let t = store.temp_dir().unwrap();
+    awkward_tree(&t);
+    store.commit_layer(&t, &diff_id).unwrap();
+    let report = store.gc().unwrap();
+    assert_eq!(report.layers_removed, 1);
+    assert!(!store.has_layer(&diff_id));
+
+    let stale = store.root().join("tmp").join(format!("{}-1-0-layer", dead_pid()));
+    awkward_tree(&stale);
+    Store::open(store.root()).unwrap();
+    assert!(!stale.exists());
+}
+
+#[test]
+fn gc_removes_read_only_trees_unprivileged() {
+    let (dir, store) = new_store();
+    if !rustix::process::geteuid().is_root() {
+        awkward_gc_body(&store);
+        return;
+    }
+    // As root permissions never get in the way, so run the check as `nobody`.
+    fn chown_tree(p: &Path) {
+        std::os::unix::fs::lchown(p, Some(65534), Some(65534)).unwrap();
+        if fs::symlink_metadata(p).unwrap().is_dir() {
+            for e in fs::read_dir(p).unwrap() {
+                chown_tree(&e.unwrap().path());
+            }
+        }
+    }
+    chown_tree(dir.path());
+    use std::os::unix::process::CommandExt;
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "helper_process", "--nocapture", "--test-threads=1"])
+        .env(ROLE, "awkward-gc")
+        .env(ROOT, store.root())
+        .uid(65534)
+        .gid(65534)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(helper_results(child), ["done"]);
 }
