@@ -63,16 +63,30 @@ pub async fn login(g: &Global, a: LoginArgs) -> anyhow::Result<u8> {
     }
     let images = engine::open(g)?;
     images.registry().check_login(&registry, &username, &password).await?;
-    credentials::store(&registry, &credentials::Credential { username, password })?;
+    let path = config_path()?;
+    let mut file = credentials::DockerConfigFile::load(&path)?;
+    file.store(&registry, &credentials::Credential { username, password })?;
+    file.save(&path)?;
     println!("Login Succeeded");
     Ok(0)
 }
 
 pub fn logout(server: Option<String>) -> anyhow::Result<u8> {
     let registry = registry_of(server.as_deref());
-    match credentials::erase(&registry)? {
+    let path = config_path()?;
+    let mut file = credentials::DockerConfigFile::load(&path)?;
+    let removed = file.erase(&registry)?;
+    if removed {
+        file.save(&path)?;
+    }
+    match removed {
         true => println!("Removing login credentials for {registry}"),
         false => println!("Not logged in to {registry}"),
     }
     Ok(0)
+}
+
+fn config_path() -> anyhow::Result<std::path::PathBuf> {
+    credentials::default_path()
+        .ok_or_else(|| anyhow::anyhow!("cannot find your docker config directory — set DOCKER_CONFIG or HOME"))
 }

@@ -7,7 +7,7 @@ pub fn df(g: &Global) -> anyhow::Result<u8> {
     let images = engine::open(g)?;
     let list = images.store().images()?;
     let usage = images.store().disk_usage()?;
-    let total = usage.total();
+    let total = usage.blob_bytes + usage.layer_bytes;
     let rows = vec![
         vec![
             "Images".to_string(),

@@ -211,7 +211,7 @@ impl ImageService {
         }
         self.store.gc()?;
         let after = self.store.disk_usage()?;
-        report.space_reclaimed = before.total().saturating_sub(after.total());
+        report.space_reclaimed = (before.blob_bytes + before.layer_bytes).saturating_sub(after.blob_bytes + after.layer_bytes);
         Ok(report)
     }
 
