@@ -130,6 +130,19 @@ fn helper_process() {
             let _ = std::io::stdin().read_line(&mut line);
             println!("RESULT:released");
         }
+        "ingest-half-then-hang" => {
+            let bytes = data(256 * 1024, arg.parse().unwrap());
+            let d = Digest::of(&bytes);
+            let IngestStart::Writer(mut w) = store.ingest(&d, Some(bytes.len() as u64)).unwrap() else {
+                panic!("blob unexpectedly present")
+            };
+            w.write(&bytes[..bytes.len() / 2]).unwrap();
+            println!("RESULT:half");
+            std::io::stdout().flush().unwrap();
+            // Wait, holding the ingest lock, until killed.
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+        }
         "awkward-gc" => {
             awkward_gc_body(&store);
             println!("RESULT:done");
@@ -384,6 +397,42 @@ fn two_processes_ingest_same_digest() {
         1
     );
     assert!(ingest_dir_entries(&store).is_empty());
+}
+
+#[test]
+fn killed_writer_releases_its_digest_and_the_download_resumes() {
+    let (_dir, store) = new_store();
+    let bytes = data(256 * 1024, 8);
+    let d = Digest::of(&bytes);
+    let mut child = spawn_helper("ingest-half-then-hang", store.root(), "8");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("RESULT:half") {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "helper exited early");
+    }
+    // While the writer lives, GC leaves its partial alone.
+    assert_eq!(store.gc().unwrap().partials_removed, 0);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The kernel released the dead writer's lock: this does not block, and resumes.
+    let IngestStart::Writer(mut w) = store.ingest(&d, Some(bytes.len() as u64)).unwrap() else {
+        panic!("blob unexpectedly present")
+    };
+    assert_eq!(w.offset(), bytes.len() as u64 / 2);
+    w.write(&bytes[bytes.len() / 2..]).unwrap();
+    w.commit().unwrap();
+    assert_eq!(store.read_blob(&d).unwrap(), bytes);
+}
+
+#[test]
+fn store_is_shareable() {
+    fn check<T: Clone + Send + Sync + 'static>() {}
+    check::<Store>();
+    fn send<T: Send>() {}
+    send::<berth_store::Ingest>();
+    send::<berth_store::Lease>();
 }
 
 // ---------------------------------------------------------------- metadata
