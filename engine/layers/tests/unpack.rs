@@ -177,6 +177,7 @@ fn rich_layer() -> (Vec<u8>, u64) {
         .node(tar::EntryType::Fifo, "./run/fifo", 0o600, 0, 0)
         .node(tar::EntryType::Char, "./dev/null", 0o666, 1, 3)
         .node(tar::EntryType::Block, "./dev/loop0", 0o660, 7, 0)
+        .link(tar::EntryType::Link, "./dev/null.link", "./dev/null")
         .dir("./ro/", 0o555, 5_000)
         .file("./ro/inside", b"inside\n", 0o444);
     let size = 20 + 10 + 5 + 10 + 2 + 7;
@@ -245,9 +246,14 @@ fn check_rich_layer(root: &Path, devices: bool) {
         assert!(lp.file_type().is_block_device());
         assert_eq!(lp.rdev(), rustix::fs::makedev(7, 0));
         assert_eq!((hosts.uid(), hosts.gid()), (1000, 1001));
+        assert_eq!(
+            fs::symlink_metadata(root.join("dev/null.link")).unwrap().ino(),
+            null.ino()
+        );
     } else {
         assert!(!root.join("dev/null").exists());
         assert!(!root.join("dev/loop0").exists());
+        assert!(!root.join("dev/null.link").exists());
     }
 }
 
@@ -267,7 +273,7 @@ fn unpacks_every_entry_kind_in_every_compression() {
                 unpack_bytes(&blob, &dest, compression).unwrap_or_else(|e| panic!("{compression:?}: {e}"));
             assert_eq!(layer.diff_id.to_string(), sha256(&tar), "{compression:?}");
             assert_eq!(layer.size, size, "{compression:?}");
-            assert_eq!(layer.entries, 16, "{compression:?}");
+            assert_eq!(layer.entries, 17, "{compression:?}");
             check_rich_layer(&dest, is_root());
         }
     }
