@@ -565,3 +565,68 @@ fn hard_link_to_a_missing_file_is_refused() {
     );
     assert!(!dest.exists());
 }
+
+/// A layer written by GNU tar (PAX format, with xattrs), as `docker save` tools and
+/// hand-built layers often are. The diff_id must match `gzip -dc | sha256sum`.
+#[test]
+fn unpacks_a_gnu_tar_pax_layer() {
+    use std::os::unix::fs::symlink;
+    use std::process::Command;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    fs::create_dir_all(tree.join("usr/lib")).unwrap();
+    fs::write(tree.join("usr/lib/libx.so.1"), b"\x7fELF fake").unwrap();
+    symlink("libx.so.1", tree.join("usr/lib/libx.so")).unwrap();
+    symlink("/usr/lib/libx.so.1", tree.join("abs")).unwrap();
+    fs::hard_link(tree.join("usr/lib/libx.so.1"), tree.join("usr/lib/hard")).unwrap();
+    let long = tree.join("n".repeat(120)).join("m".repeat(120));
+    fs::create_dir_all(long.parent().unwrap()).unwrap();
+    fs::write(&long, b"long").unwrap();
+    fs::set_permissions(tree.join("usr/lib/libx.so.1"), fs::Permissions::from_mode(0o751)).unwrap();
+    rustix::fs::setxattr(
+        tree.join("usr/lib/libx.so.1"),
+        "user.note",
+        b"v",
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
+
+    let tgz = tmp.path().join("layer.tar.gz");
+    let status = Command::new("tar")
+        .args(["--format=pax", "--xattrs", "--xattrs-include=user.*", "-czf"])
+        .arg(&tgz)
+        .arg("-C")
+        .arg(&tree)
+        .arg(".")
+        .status()
+        .expect("GNU tar must be installed");
+    assert!(status.success());
+    let out = Command::new("gzip").arg("-dc").arg(&tgz).output().unwrap();
+    assert!(out.status.success());
+
+    let dest = tmp.path().join("layer");
+    let blob = fs::read(&tgz).unwrap();
+    let layer = unpack_bytes(&blob, &dest, Compression::Auto).unwrap();
+    assert_eq!(layer.diff_id.to_string(), sha256(&out.stdout));
+    assert_eq!(fs::read(dest.join("usr/lib/libx.so.1")).unwrap(), b"\x7fELF fake");
+    assert_eq!(mode_of(&dest.join("usr/lib/libx.so.1")), 0o751);
+    assert_eq!(
+        fs::read_link(dest.join("usr/lib/libx.so")).unwrap(),
+        Path::new("libx.so.1")
+    );
+    assert_eq!(
+        fs::read_link(dest.join("abs")).unwrap(),
+        Path::new("/usr/lib/libx.so.1")
+    );
+    assert_eq!(
+        fs::metadata(dest.join("usr/lib/hard")).unwrap().ino(),
+        fs::metadata(dest.join("usr/lib/libx.so.1")).unwrap().ino()
+    );
+    let long_rel = long.strip_prefix(&tree).unwrap();
+    assert_eq!(fs::read(dest.join(long_rel)).unwrap(), b"long");
+    assert_eq!(
+        xattr(&dest.join("usr/lib/libx.so.1"), "user.note").as_deref(),
+        Some(&b"v"[..])
+    );
+}
