@@ -1,6 +1,6 @@
 //! Writing tar entries below the layer root with `*at` system calls that never follow symlinks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -51,6 +51,8 @@ pub(crate) struct Unpacker<'a> {
     dest: &'a Path,
     opts: &'a UnpackOptions,
     dirs: HashMap<RelPath, DirMeta>,
+    /// Device nodes left out of an unprivileged unpack; hard links to them are left out too.
+    skipped: HashSet<RelPath>,
     pub(crate) size: u64,
     pub(crate) entries: u64,
 }
@@ -89,6 +91,7 @@ impl<'a> Unpacker<'a> {
             dest,
             opts,
             dirs,
+            skipped: HashSet::new(),
             size: 0,
             entries: 0,
         })
@@ -213,6 +216,9 @@ impl<'a> Unpacker<'a> {
             context: format!("tar entry '{name}'"),
             reason: e.to_string(),
         })?;
+
+        // Whatever this entry turns out to be, it replaces a device skipped earlier.
+        self.skipped.remove(&rel);
 
         if let Some(last) = rel.last() {
             if last.starts_with(WHITEOUT_PREFIX) {
@@ -442,6 +448,10 @@ impl<'a> Unpacker<'a> {
         if target_rel.is_empty() {
             return Err(escape(format!("hard link target '{shown}' is the layer root")));
         }
+        if self.skipped.contains(&target_rel) {
+            self.skipped.insert(rel.to_vec());
+            return Ok(());
+        }
         let missing = || format!("hard link target '{shown}' does not exist in this layer");
         let tparent = match self.open_dir(entry, &target_rel[..target_rel.len() - 1], false) {
             Ok(Some(fd)) => fd,
@@ -488,6 +498,7 @@ impl<'a> Unpacker<'a> {
     ) -> Result<(), LayerError> {
         if ft != FileType::Fifo && !self.opts.preserve_ownership {
             // Device nodes need root; an unprivileged unpack leaves them out.
+            self.skipped.insert(rel.to_vec());
             return Ok(());
         }
         let parent = self.parent(entry, rel)?;
