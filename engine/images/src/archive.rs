@@ -101,6 +101,8 @@ impl ImageService {
         let mut header = tar::Header::new_gnu();
         header.set_size(size);
         header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
         header.set_mtime(0);
         tar.append_data(&mut header, name, scratch)
             .map_err(ImageError::io("cannot write the archive"))
@@ -253,6 +255,8 @@ fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, name: &str, data: &[u8]) ->
     let mut header = tar::Header::new_gnu();
     header.set_size(data.len() as u64);
     header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
     header.set_mtime(0);
     tar.append_data(&mut header, name, data)
         .map_err(ImageError::io("cannot write the archive"))

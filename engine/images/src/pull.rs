@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use berth_layers::UnpackOptions;
-use berth_oci::{media_type, Descriptor, Digest, ImageConfig, Manifest, ManifestKind, Platform};
+use berth_oci::{media_type, Descriptor, Digest, ImageConfig, ManifestKind, Platform};
 use berth_reference::ImageRef;
 use berth_registry::BlobSink;
 use berth_store::{ImageRecord, IngestStart, LayerRecord};
@@ -301,7 +301,7 @@ impl ImageService {
                 .await?;
             progress.event(ProgressEvent::Verifying { id: id.to_string() });
             let ingest = sink.0;
-            match blocking(move || ingest.commit()).await {
+            match blocking(move || Ok::<_, ImageError>(ingest.commit())).await? {
                 Ok(()) => return Ok(()),
                 Err(berth_store::StoreError::DigestMismatch { expected, actual }) => {
                     if attempt == VERIFY_ATTEMPTS {
