@@ -5,7 +5,12 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "berth", version, about = "Berth: build, pull, push and run containers without Docker", disable_help_subcommand = true)]
+#[command(
+    name = "berth",
+    version,
+    about = "Berth: build, pull, push and run containers without Docker",
+    disable_help_subcommand = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -68,7 +73,10 @@ pub enum ImageCommand {
     Ls(ImagesArgs),
     Pull(PullArgs),
     Push(PushArgs),
-    Tag { source: String, target: String },
+    Tag {
+        source: String,
+        target: String,
+    },
     /// Remove one or more images
     #[command(alias = "remove")]
     Rm(RmiArgs),

@@ -6,7 +6,11 @@ use berth_oci::ImageConfig;
 use berth_store::ImageRecord;
 use serde_json::{json, Map, Value};
 
-pub fn image_inspect(images: &ImageService, rec: &ImageRecord, config: &ImageConfig) -> anyhow::Result<Value> {
+pub fn image_inspect(
+    images: &ImageService,
+    rec: &ImageRecord,
+    config: &ImageConfig,
+) -> anyhow::Result<Value> {
     let tags = images.tags_of(&rec.id)?;
     let size: u64 = rec.layers.iter().map(|l| l.unpacked_size).sum();
     let root = images.store().root();
@@ -91,14 +95,16 @@ pub fn format(template: &str, value: &Value) -> anyhow::Result<String> {
             Some(p) => (true, p.trim()),
             None => (false, expr),
         };
-        let path = path
-            .strip_prefix('.')
-            .ok_or_else(|| anyhow::anyhow!("template field '{path}' must start with '.', e.g. {{{{.Id}}}}"))?;
+        let path = path.strip_prefix('.').ok_or_else(|| {
+            anyhow::anyhow!("template field '{path}' must start with '.', e.g. {{{{.Id}}}}")
+        })?;
         let mut cur = value;
         for part in path.split('.').filter(|p| !p.is_empty()) {
-            cur = cur
-                .get(part)
-                .ok_or_else(|| anyhow::anyhow!("template field '.{path}' does not exist — see `berth image inspect` for the fields"))?;
+            cur = cur.get(part).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "template field '.{path}' does not exist — see `berth image inspect` for the fields"
+                )
+            })?;
         }
         match (as_json, cur) {
             (true, v) => out.push_str(&serde_json::to_string(v)?),

@@ -35,7 +35,8 @@ pub fn open(global: &Global) -> anyhow::Result<ImageService> {
     };
     let mut cfg = ClientConfig::default();
     cfg.insecure_registries = settings.insecure_registries;
-    cfg.insecure_registries.extend(global.insecure_registries.iter().cloned());
+    cfg.insecure_registries
+        .extend(global.insecure_registries.iter().cloned());
     cfg.mirrors = settings.registry_mirrors;
     cfg.mirrors.extend(global.registry_mirrors.iter().cloned());
     cfg.user_agent = format!("berth/{}", env!("CARGO_PKG_VERSION"));

@@ -38,7 +38,9 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("Error: cannot start the async runtime ({e}) — the system may be out of threads or memory.");
+            eprintln!(
+                "Error: cannot start the async runtime ({e}) — the system may be out of threads or memory."
+            );
             return ExitCode::from(1);
         }
     };

@@ -31,7 +31,12 @@ impl Progress for Lines {
             ProgressEvent::Waiting { id, .. } => format!("{id}: Pulling fs layer"),
             ProgressEvent::AlreadyExists { id } => format!("{id}: Already exists"),
             ProgressEvent::Downloading { id, .. } => {
-                if !self.seen_downloading.lock().expect("not poisoned").insert(id.clone()) {
+                if !self
+                    .seen_downloading
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(id.clone())
+                {
                     return;
                 }
                 format!("{id}: Downloading")
@@ -40,7 +45,13 @@ impl Progress for Lines {
             ProgressEvent::Extracting { id } => format!("{id}: Extracting"),
             ProgressEvent::PullComplete { id } => format!("{id}: Pull complete"),
             ProgressEvent::Pushing { id, current, .. } => {
-                if current > 0 && !self.seen_downloading.lock().expect("not poisoned").insert(id.clone()) {
+                if current > 0
+                    && !self
+                        .seen_downloading
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(id.clone())
+                {
                     return;
                 }
                 format!("{id}: Pushing")
@@ -98,7 +109,8 @@ impl Progress for Bars {
                 self.bar(&id, total).set_message("Waiting");
             }
             ProgressEvent::AlreadyExists { id } => self.message(&id, "Already exists", true),
-            ProgressEvent::Downloading { id, current, total } | ProgressEvent::Pushing { id, current, total } => {
+            ProgressEvent::Downloading { id, current, total }
+            | ProgressEvent::Pushing { id, current, total } => {
                 let bar = self.bar(&id, total);
                 bar.set_length(total);
                 bar.set_position(current);

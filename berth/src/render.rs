@@ -24,7 +24,11 @@ pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std
         }
         s.trim_end().to_string()
     };
-    writeln!(out, "{}", line(&header.iter().map(|s| s.to_string()).collect::<Vec<_>>()))?;
+    writeln!(
+        out,
+        "{}",
+        line(&header.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    )?;
     for row in rows {
         writeln!(out, "{}", line(row))?;
     }
@@ -123,7 +127,12 @@ mod tests {
     #[test]
     fn table_pads_like_tabwriter() {
         let mut out = Vec::new();
-        table(&mut out, &["REPOSITORY", "TAG"], &[vec!["flask".into(), "latest".into()]]).unwrap();
+        table(
+            &mut out,
+            &["REPOSITORY", "TAG"],
+            &[vec!["flask".into(), "latest".into()]],
+        )
+        .unwrap();
         let s = String::from_utf8(out).unwrap();
         assert_eq!(s, "REPOSITORY   TAG\nflask        latest\n");
     }

@@ -62,7 +62,10 @@ pub async fn login(g: &Global, a: LoginArgs) -> anyhow::Result<u8> {
         bail!("username and password must not be empty — give both to log in to {registry}");
     }
     let images = engine::open(g)?;
-    images.registry().check_login(&registry, &username, &password).await?;
+    images
+        .registry()
+        .check_login(&registry, &username, &password)
+        .await?;
     let path = config_path()?;
     let mut file = credentials::DockerConfigFile::load(&path)?;
     file.store(&registry, &credentials::Credential { username, password })?;
@@ -87,6 +90,7 @@ pub fn logout(server: Option<String>) -> anyhow::Result<u8> {
 }
 
 fn config_path() -> anyhow::Result<std::path::PathBuf> {
-    credentials::default_path()
-        .ok_or_else(|| anyhow::anyhow!("cannot find your docker config directory — set DOCKER_CONFIG or HOME"))
+    credentials::default_path().ok_or_else(|| {
+        anyhow::anyhow!("cannot find your docker config directory — set DOCKER_CONFIG or HOME")
+    })
 }

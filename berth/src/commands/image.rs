@@ -7,7 +7,9 @@ use berth_images::{PullOptions, RemoveEvent};
 use berth_oci::Platform;
 use berth_reference::ImageRef;
 
-use crate::cli::{Global, HistoryArgs, ImagesArgs, InspectArgs, LoadArgs, PruneArgs, PullArgs, PushArgs, RmiArgs, SaveArgs};
+use crate::cli::{
+    Global, HistoryArgs, ImagesArgs, InspectArgs, LoadArgs, PruneArgs, PullArgs, PushArgs, RmiArgs, SaveArgs,
+};
 use crate::{docker_json, engine, progress, render};
 
 pub async fn pull(g: &Global, a: PullArgs) -> anyhow::Result<u8> {
@@ -18,7 +20,11 @@ pub async fn pull(g: &Global, a: PullArgs) -> anyhow::Result<u8> {
         println!("Using default tag: latest");
     }
     let outcome = images
-        .pull(&reference, &PullOptions { platform }, progress::for_stdout(a.quiet))
+        .pull(
+            &reference,
+            &PullOptions { platform },
+            progress::for_stdout(a.quiet),
+        )
         .await?;
     if !a.quiet {
         println!("Digest: {}", outcome.digest);
@@ -40,7 +46,10 @@ pub async fn push(g: &Global, a: PushArgs) -> anyhow::Result<u8> {
     if a.quiet {
         println!("{reference}");
     } else {
-        println!("{}: digest: {} size: {}", outcome.tag, outcome.digest, outcome.size);
+        println!(
+            "{}: digest: {} size: {}",
+            outcome.tag, outcome.digest, outcome.size
+        );
     }
     Ok(0)
 }
@@ -50,11 +59,15 @@ pub fn images(g: &Global, a: ImagesArgs) -> anyhow::Result<u8> {
     let mut rows = images.list()?;
     if let Some(filter) = &a.reference {
         let wanted = ImageRef::parse_name_only(filter)?;
-        rows.retain(|r| {
-            r.repository == wanted.familiar_name() && wanted.tag().is_none_or(|t| r.tag == t)
-        });
+        rows.retain(|r| r.repository == wanted.familiar_name() && wanted.tag().is_none_or(|t| r.tag == t));
     }
-    let id = |d: &berth_oci::Digest| if a.no_trunc { d.to_string() } else { d.short().to_string() };
+    let id = |d: &berth_oci::Digest| {
+        if a.no_trunc {
+            d.to_string()
+        } else {
+            d.short().to_string()
+        }
+    };
     let mut out = std::io::stdout().lock();
     if a.quiet {
         let mut seen = std::collections::HashSet::new();
@@ -79,7 +92,9 @@ pub fn images(g: &Global, a: ImagesArgs) -> anyhow::Result<u8> {
                     .repo_digests
                     .iter()
                     .filter_map(|d| d.split_once('@'))
-                    .find(|(name, _)| ImageRef::parse_name_only(name).is_ok_and(|n| n.familiar_name() == r.repository))
+                    .find(|(name, _)| {
+                        ImageRef::parse_name_only(name).is_ok_and(|n| n.familiar_name() == r.repository)
+                    })
                     .map(|(_, d)| d.to_string())
                     .unwrap_or_else(|| "<none>".into());
                 row.push(digest);
@@ -136,7 +151,10 @@ pub fn inspect(g: &Global, a: InspectArgs) -> anyhow::Result<u8> {
     let mut values = Vec::new();
     let mut code = 0;
     for name in &a.names {
-        match images.resolve(name).and_then(|rec| images.config(&rec).map(|c| (rec, c))) {
+        match images
+            .resolve(name)
+            .and_then(|rec| images.config(&rec).map(|c| (rec, c)))
+        {
             Ok((rec, config)) => values.push(docker_json::image_inspect(&images, &rec, &config)?),
             Err(e) => {
                 eprintln!("Error: {e}");
@@ -153,7 +171,10 @@ pub fn inspect(g: &Global, a: InspectArgs) -> anyhow::Result<u8> {
         }
         None => {
             let mut buf = Vec::new();
-            let mut ser = serde_json::Serializer::with_formatter(&mut buf, serde_json::ser::PrettyFormatter::with_indent(b"    "));
+            let mut ser = serde_json::Serializer::with_formatter(
+                &mut buf,
+                serde_json::ser::PrettyFormatter::with_indent(b"    "),
+            );
             serde::Serialize::serialize(&values, &mut ser)?;
             out.write_all(&buf)?;
             writeln!(out)?;
@@ -175,16 +196,30 @@ pub fn history(g: &Global, a: HistoryArgs) -> anyhow::Result<u8> {
     let table: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let created_by = if a.no_trunc { r.created_by.clone() } else { truncate(&r.created_by, 45) };
+            let created_by = if a.no_trunc {
+                r.created_by.clone()
+            } else {
+                truncate(&r.created_by, 45)
+            };
             let (created, size) = if a.human {
                 (render::ago(r.created.as_deref()), render::size(r.size))
             } else {
                 (r.created.clone().unwrap_or_default(), r.size.to_string())
             };
-            vec![short_id(&r.id, a.no_trunc), created, created_by, size, r.comment.clone()]
+            vec![
+                short_id(&r.id, a.no_trunc),
+                created,
+                created_by,
+                size,
+                r.comment.clone(),
+            ]
         })
         .collect();
-    render::table(&mut out, &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], &table)?;
+    render::table(
+        &mut out,
+        &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+        &table,
+    )?;
     Ok(0)
 }
 
@@ -214,11 +249,14 @@ pub fn save(g: &Global, a: SaveArgs) -> anyhow::Result<u8> {
                 bail!("cowardly refusing to save to a terminal — use the -o flag or redirect the output");
             }
             let tmp = tempfile_path(images.store().root())?;
-            let result = images.save(&a.images, &tmp).map_err(anyhow::Error::from).and_then(|()| {
-                let mut f = std::fs::File::open(&tmp)?;
-                std::io::copy(&mut f, &mut std::io::stdout().lock())?;
-                Ok(())
-            });
+            let result = images
+                .save(&a.images, &tmp)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| {
+                    let mut f = std::fs::File::open(&tmp)?;
+                    std::io::copy(&mut f, &mut std::io::stdout().lock())?;
+                    Ok(())
+                });
             let _ = std::fs::remove_file(&tmp);
             result?;
         }
@@ -235,7 +273,8 @@ pub fn load(g: &Global, a: LoadArgs) -> anyhow::Result<u8> {
                 bail!("requested load from stdin, but stdin is empty — use -i FILE or pipe an archive in");
             }
             let tmp = tempfile_path(images.store().root())?;
-            let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+            let mut f =
+                std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
             std::io::copy(&mut std::io::stdin().lock(), &mut f)?;
             (tmp, true)
         }
@@ -255,7 +294,11 @@ pub fn load(g: &Global, a: LoadArgs) -> anyhow::Result<u8> {
 fn tempfile_path(root: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
     let dir = root.join("tmp");
     std::fs::create_dir_all(&dir)?;
-    Ok(dir.join(format!("stream-{}-{}", std::process::id(), time::OffsetDateTime::now_utc().unix_timestamp_nanos())))
+    Ok(dir.join(format!(
+        "stream-{}-{}",
+        std::process::id(),
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+    )))
 }
 
 pub fn prune(g: &Global, a: PruneArgs) -> anyhow::Result<u8> {

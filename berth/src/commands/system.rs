@@ -14,11 +14,33 @@ pub fn df(g: &Global) -> anyhow::Result<u8> {
             list.len().to_string(),
             "0".into(),
             render::size(total),
-            if total == 0 { "0B".into() } else { format!("{} (100%)", render::size(total)) },
+            if total == 0 {
+                "0B".into()
+            } else {
+                format!("{} (100%)", render::size(total))
+            },
         ],
-        vec!["Containers".into(), "0".into(), "0".into(), "0B".into(), "0B".into()],
-        vec!["Local Volumes".into(), "0".into(), "0".into(), "0B".into(), "0B".into()],
-        vec!["Build Cache".into(), "0".into(), "0".into(), "0B".into(), "0B".into()],
+        vec![
+            "Containers".into(),
+            "0".into(),
+            "0".into(),
+            "0B".into(),
+            "0B".into(),
+        ],
+        vec![
+            "Local Volumes".into(),
+            "0".into(),
+            "0".into(),
+            "0B".into(),
+            "0B".into(),
+        ],
+        vec![
+            "Build Cache".into(),
+            "0".into(),
+            "0".into(),
+            "0B".into(),
+            "0B".into(),
+        ],
     ];
     render::table(
         &mut std::io::stdout().lock(),

@@ -33,15 +33,24 @@ impl ImageService {
             let rec = self.resolve(name)?;
             let tag = ImageRef::parse(name)
                 .ok()
-                .filter(|r| r.digest().is_none() && self.tags_of(&rec.id).is_ok_and(|t| t.contains(&r.familiar())))
+                .filter(|r| {
+                    r.digest().is_none() && self.tags_of(&rec.id).is_ok_and(|t| t.contains(&r.familiar()))
+                })
                 .map(|r| r.familiar());
-            match images.iter_mut().find(|(r, _): &&mut (ImageRecord, Vec<String>)| r.id == rec.id) {
+            match images
+                .iter_mut()
+                .find(|(r, _): &&mut (ImageRecord, Vec<String>)| r.id == rec.id)
+            {
                 Some((_, tags)) => tags.extend(tag),
                 None => images.push((rec, tag.into_iter().collect())),
             }
         }
-        let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(ImageError::io(format!("cannot write in {}", dir.display())))?;
+        let dir = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile::NamedTempFile::new_in(dir)
+            .map_err(ImageError::io(format!("cannot write in {}", dir.display())))?;
         let mut tar = tar::Builder::new(std::io::BufWriter::new(tmp));
         let mut entries = Vec::new();
         let mut written_layers = std::collections::HashSet::new();
@@ -69,7 +78,9 @@ impl ImageService {
             .into_inner()
             .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
             .map_err(ImageError::io("cannot write the archive"))?;
-        file.as_file().sync_all().map_err(ImageError::io("cannot write the archive"))?;
+        file.as_file()
+            .sync_all()
+            .map_err(ImageError::io("cannot write the archive"))?;
         file.persist(out)
             .map_err(|e| ImageError::io(format!("cannot write {}", out.display()))(e.error))?;
         Ok(())
@@ -83,12 +94,16 @@ impl ImageService {
         layer: &LayerRecord,
     ) -> Result<(), ImageError> {
         let blob = self.store.open_blob(&layer.blob.digest)?;
-        let compression = media_type::layer_compression(&layer.blob.media_type).unwrap_or(media_type::LayerCompression::Gzip);
+        let compression = media_type::layer_compression(&layer.blob.media_type)
+            .unwrap_or(media_type::LayerCompression::Gzip);
         // The tar header needs the size first, so decompress to a scratch file.
-        let mut scratch = tempfile::tempfile_in(self.store.root()).map_err(ImageError::io("cannot create a scratch file"))?;
+        let mut scratch = tempfile::tempfile_in(self.store.root())
+            .map_err(ImageError::io("cannot create a scratch file"))?;
         let mut reader: Box<dyn Read> = match compression {
             media_type::LayerCompression::None => Box::new(BufReader::new(blob)),
-            media_type::LayerCompression::Gzip => Box::new(flate2::read::GzDecoder::new(BufReader::new(blob))),
+            media_type::LayerCompression::Gzip => {
+                Box::new(flate2::read::GzDecoder::new(BufReader::new(blob)))
+            }
             media_type::LayerCompression::Zstd => Box::new(
                 zstd::stream::read::Decoder::new(blob).map_err(ImageError::io("cannot read a zstd layer"))?,
             ),
@@ -97,7 +112,9 @@ impl ImageService {
             "cannot decompress layer {}",
             layer.blob.digest
         )))?;
-        scratch.rewind().map_err(ImageError::io("cannot read a scratch file"))?;
+        scratch
+            .rewind()
+            .map_err(ImageError::io("cannot read a scratch file"))?;
         let mut header = tar::Header::new_gnu();
         header.set_size(size);
         header.set_mode(0o644);
@@ -131,9 +148,10 @@ impl ImageService {
     }
 
     fn load_dir(&self, dir: &Path, bad: &dyn Fn(String) -> ImageError) -> Result<Vec<String>, ImageError> {
-        let manifest = std::fs::read(dir.join("manifest.json")).map_err(|_| bad("it has no manifest.json".into()))?;
-        let entries: Vec<ArchiveEntry> =
-            serde_json::from_slice(&manifest).map_err(|e| bad(format!("its manifest.json is invalid ({e})")))?;
+        let manifest =
+            std::fs::read(dir.join("manifest.json")).map_err(|_| bad("it has no manifest.json".into()))?;
+        let entries: Vec<ArchiveEntry> = serde_json::from_slice(&manifest)
+            .map_err(|e| bad(format!("its manifest.json is invalid ({e})")))?;
         let mut loaded = Vec::new();
         for entry in entries {
             let config_bytes = std::fs::read(safe_join(dir, &entry.config, bad)?)
@@ -156,7 +174,11 @@ impl ImageService {
             let manifest = Manifest {
                 schema_version: 2,
                 media_type: Some(media_type::OCI_MANIFEST.into()),
-                config: Descriptor::new(media_type::OCI_CONFIG, config_digest.clone(), config_bytes.len() as u64),
+                config: Descriptor::new(
+                    media_type::OCI_CONFIG,
+                    config_digest.clone(),
+                    config_bytes.len() as u64,
+                ),
                 layers: layers.iter().map(|l: &LayerRecord| l.blob.clone()).collect(),
                 annotations: Default::default(),
             };
@@ -165,7 +187,11 @@ impl ImageService {
             let old = self.store.image(&config_digest)?;
             let record = ImageRecord {
                 id: config_digest.clone(),
-                manifest: Descriptor::new(media_type::OCI_MANIFEST, manifest_digest, manifest_bytes.len() as u64),
+                manifest: Descriptor::new(
+                    media_type::OCI_MANIFEST,
+                    manifest_digest,
+                    manifest_bytes.len() as u64,
+                ),
                 index_digest: None,
                 config: manifest.config.clone(),
                 layers,
@@ -181,7 +207,8 @@ impl ImageService {
             }
             for t in tags {
                 let r = ImageRef::parse(&t)?;
-                self.store.set_tag(&tag_key(&r).expect("parse adds a tag"), &config_digest)?;
+                self.store
+                    .set_tag(&tag_key(&r).expect("parse adds a tag"), &config_digest)?;
                 loaded.push(format!("Loaded image: {}", r.familiar()));
             }
         }
@@ -194,10 +221,15 @@ impl ImageService {
         diff_id: &Digest,
         bad: &dyn Fn(String) -> ImageError,
     ) -> Result<LayerRecord, ImageError> {
-        let shown = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let shown = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let mut f = File::open(path).map_err(|_| bad(format!("a layer file is missing ({shown})")))?;
         let mut prefix = [0u8; 8];
-        let n = f.read(&mut prefix).map_err(ImageError::io("cannot read a layer"))?;
+        let n = f
+            .read(&mut prefix)
+            .map_err(ImageError::io("cannot read a layer"))?;
         let compression = berth_layers::detect_compression(&prefix[..n]);
         let media = match compression {
             media_type::LayerCompression::None => media_type::OCI_LAYER_TAR,
@@ -224,7 +256,9 @@ impl ImageService {
                 if n == 0 {
                     break;
                 }
-                ingest.write(&buf[..n]).map_err(ImageError::io("cannot write a blob"))?;
+                ingest
+                    .write(&buf[..n])
+                    .map_err(ImageError::io("cannot write a blob"))?;
             }
             ingest.commit()?;
         }
@@ -232,7 +266,8 @@ impl ImageService {
         if !self.store.has_layer(diff_id) {
             let tmp = self.store.temp_dir()?;
             let blob = self.store.open_blob(&blob_digest)?;
-            let unpacked = berth_layers::unpack(BufReader::new(blob), &tmp, &UnpackOptions::for_media_type(media))?;
+            let unpacked =
+                berth_layers::unpack(BufReader::new(blob), &tmp, &UnpackOptions::for_media_type(media))?;
             if &unpacked.diff_id != diff_id {
                 let _ = std::fs::remove_dir_all(&tmp);
                 return Err(bad(format!(
@@ -263,10 +298,19 @@ fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, name: &str, data: &[u8]) ->
 }
 
 /// A path named inside an archive's manifest, refused if it leaves the archive.
-fn safe_join(dir: &Path, name: &str, bad: &dyn Fn(String) -> ImageError) -> Result<std::path::PathBuf, ImageError> {
+fn safe_join(
+    dir: &Path,
+    name: &str,
+    bad: &dyn Fn(String) -> ImageError,
+) -> Result<std::path::PathBuf, ImageError> {
     let p = Path::new(name);
-    if p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-        return Err(bad(format!("its manifest names '{name}', which lies outside the archive")));
+    if p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(bad(format!(
+            "its manifest names '{name}', which lies outside the archive"
+        )));
     }
     // Symlinks in the archive must not lead the reader to files of the host.
     let joined = dir.join(p);
@@ -274,7 +318,9 @@ fn safe_join(dir: &Path, name: &str, bad: &dyn Fn(String) -> ImageError) -> Resu
         return Err(bad(format!("it lists {name} but does not contain it")));
     };
     if !real.starts_with(&base) {
-        return Err(bad(format!("its entry '{name}' is a link that leads outside the archive")));
+        return Err(bad(format!(
+            "its entry '{name}' is a link that leads outside the archive"
+        )));
     }
     Ok(real)
 }

@@ -48,7 +48,8 @@ impl ImageService {
     /// Finds a local image by reference (`flask`, `flask:3`) or by ID prefix.
     pub fn resolve(&self, name_or_id: &str) -> Result<ImageRecord, ImageError> {
         let as_id = name_or_id.strip_prefix("sha256:").unwrap_or(name_or_id);
-        let looks_like_id = !as_id.is_empty() && as_id.len() <= 64 && as_id.bytes().all(|b| b.is_ascii_hexdigit());
+        let looks_like_id =
+            !as_id.is_empty() && as_id.len() <= 64 && as_id.bytes().all(|b| b.is_ascii_hexdigit());
         // A full ID wins outright; a short hex string is first tried as a name, as docker does.
         if looks_like_id && as_id.len() == 64 {
             if let Some(rec) = self.store.find_image(as_id)? {
@@ -65,7 +66,12 @@ impl ImageService {
             }
             if let Some(d) = reference.digest() {
                 let wanted = format!("{}@{}", reference.name(), d);
-                if let Some(rec) = self.store.images()?.into_iter().find(|r| r.repo_digests.contains(&wanted)) {
+                if let Some(rec) = self
+                    .store
+                    .images()?
+                    .into_iter()
+                    .find(|r| r.repo_digests.contains(&wanted))
+                {
                     return Ok(rec);
                 }
             }
@@ -162,7 +168,8 @@ impl ImageService {
         match by_name {
             Some(r) if tags.len() > 1 => {
                 // Only this name goes; the image stays under its other names.
-                self.store.remove_tag(&crate::pull::tag_key(&r).expect("tagged"))?;
+                self.store
+                    .remove_tag(&crate::pull::tag_key(&r).expect("tagged"))?;
                 events.push(RemoveEvent::Untagged(r.familiar()));
                 return Ok(events);
             }
@@ -211,7 +218,8 @@ impl ImageService {
         }
         self.store.gc()?;
         let after = self.store.disk_usage()?;
-        report.space_reclaimed = (before.blob_bytes + before.layer_bytes).saturating_sub(after.blob_bytes + after.layer_bytes);
+        report.space_reclaimed =
+            (before.blob_bytes + before.layer_bytes).saturating_sub(after.blob_bytes + after.layer_bytes);
         Ok(report)
     }
 
@@ -226,7 +234,11 @@ impl ImageService {
                 id: "<missing>".into(),
                 created: h.created.clone(),
                 created_by: h.created_by.clone().unwrap_or_default(),
-                size: if h.empty_layer { 0 } else { layer_sizes.next().unwrap_or(0) },
+                size: if h.empty_layer {
+                    0
+                } else {
+                    layer_sizes.next().unwrap_or(0)
+                },
                 comment: h.comment.clone().unwrap_or_default(),
             })
             .collect();

@@ -7,18 +7,45 @@ pub enum ProgressEvent {
     /// A free-form status line, e.g. "Pulling from library/flask".
     Status(String),
     /// A layer is known and will be transferred (total bytes).
-    Waiting { id: String, total: u64 },
+    Waiting {
+        id: String,
+        total: u64,
+    },
     /// The layer is already in the store (pull) or in the registry (push).
-    AlreadyExists { id: String },
-    Downloading { id: String, current: u64, total: u64 },
-    Verifying { id: String },
-    Extracting { id: String },
-    PullComplete { id: String },
-    Pushing { id: String, current: u64, total: u64 },
-    Mounted { id: String, from: String },
-    Pushed { id: String },
+    AlreadyExists {
+        id: String,
+    },
+    Downloading {
+        id: String,
+        current: u64,
+        total: u64,
+    },
+    Verifying {
+        id: String,
+    },
+    Extracting {
+        id: String,
+    },
+    PullComplete {
+        id: String,
+    },
+    Pushing {
+        id: String,
+        current: u64,
+        total: u64,
+    },
+    Mounted {
+        id: String,
+        from: String,
+    },
+    Pushed {
+        id: String,
+    },
     /// A transfer failed and is retried (the registry client retries on its own).
-    Retrying { id: String, reason: String },
+    Retrying {
+        id: String,
+        reason: String,
+    },
 }
 
 /// Receives progress; implementations must be cheap, they are called per chunk.

@@ -55,7 +55,8 @@ impl ImageService {
             .get_manifest(domain, repo, &reference.manifest_reference())
             .await
             .map_err(|e| not_found_as_image_error(e, reference))?;
-        let top_kind = ManifestKind::parse(&top.bytes, Some(&top.media_type)).map_err(|e| malformed(reference, e))?;
+        let top_kind =
+            ManifestKind::parse(&top.bytes, Some(&top.media_type)).map_err(|e| malformed(reference, e))?;
 
         let want = opts.platform.clone().unwrap_or_else(Platform::host);
         let (index_digest, manifest_desc, manifest_bytes, manifest) = match top_kind {
@@ -64,18 +65,20 @@ impl ImageService {
                 (None, desc, top.bytes.clone(), m)
             }
             ManifestKind::Index(index) => {
-                let chosen = index.select(&want).ok_or_else(|| ImageError::NoMatchingPlatform {
-                    reference: reference.familiar(),
-                    platform: want.to_string(),
-                    available: index
-                        .manifests
-                        .iter()
-                        .filter_map(|d| d.platform.as_ref())
-                        .filter(|p| p.os != "unknown")
-                        .map(|p| p.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })?;
+                let chosen = index
+                    .select(&want)
+                    .ok_or_else(|| ImageError::NoMatchingPlatform {
+                        reference: reference.familiar(),
+                        platform: want.to_string(),
+                        available: index
+                            .manifests
+                            .iter()
+                            .filter_map(|d| d.platform.as_ref())
+                            .filter(|p| p.os != "unknown")
+                            .map(|p| p.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })?;
                 let fetched = self
                     .registry
                     .get_manifest(domain, repo, &chosen.digest.to_string())
@@ -94,7 +97,9 @@ impl ImageService {
                 (Some(top.digest.clone()), desc, fetched.bytes, m)
             }
         };
-        let resolved_digest = index_digest.clone().unwrap_or_else(|| manifest_desc.digest.clone());
+        let resolved_digest = index_digest
+            .clone()
+            .unwrap_or_else(|| manifest_desc.digest.clone());
 
         // Up to date: the tag already names an image made from this very manifest.
         if let Some(tag_name) = tag_key(reference) {
@@ -113,7 +118,8 @@ impl ImageService {
 
         // The config first: it names the diff IDs the layers must unpack to.
         let config_bytes = self.fetch_small_blob(reference, &manifest.config).await?;
-        let config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|e| malformed(reference, e))?;
+        let config: ImageConfig =
+            serde_json::from_slice(&config_bytes).map_err(|e| malformed(reference, e))?;
         if config.rootfs.diff_ids.len() != manifest.layers.len() {
             return Err(ImageError::Malformed {
                 reference: reference.familiar(),
@@ -132,8 +138,10 @@ impl ImageService {
             .await?;
 
         // Everything is verified; now make it visible.
-        self.store.write_blob_expecting(&config_bytes, &manifest.config.digest)?;
-        self.store.write_blob_expecting(&manifest_bytes, &manifest_desc.digest)?;
+        self.store
+            .write_blob_expecting(&config_bytes, &manifest.config.digest)?;
+        self.store
+            .write_blob_expecting(&manifest_bytes, &manifest_desc.digest)?;
         if let Some(index) = &index_digest {
             self.store.write_blob_expecting(&top.bytes, index)?;
         }
@@ -212,7 +220,10 @@ impl ImageService {
         if media_type::layer_compression(&blob.media_type).is_none() {
             return Err(ImageError::Malformed {
                 reference: reference.familiar(),
-                reason: format!("layer {} has media type '{}', which is not a layer", blob.digest, blob.media_type),
+                reason: format!(
+                    "layer {} has media type '{}', which is not a layer",
+                    blob.digest, blob.media_type
+                ),
             });
         }
         if self.store.has_blob(&blob.digest) && self.store.has_layer(diff_id) {

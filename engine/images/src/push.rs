@@ -20,7 +20,11 @@ pub struct PushOutcome {
 }
 
 impl ImageService {
-    pub async fn push(&self, reference: &ImageRef, progress: Arc<dyn Progress>) -> Result<PushOutcome, ImageError> {
+    pub async fn push(
+        &self,
+        reference: &ImageRef,
+        progress: Arc<dyn Progress>,
+    ) -> Result<PushOutcome, ImageError> {
         let key = tag_key(reference).ok_or_else(|| ImageError::NotFoundLocally(reference.familiar()))?;
         let id = self
             .store
@@ -48,7 +52,8 @@ impl ImageService {
         let mut blobs: Vec<&Descriptor> = record.layers.iter().map(|l| &l.blob).collect();
         blobs.push(&record.config);
         for blob in blobs {
-            self.push_one_blob(domain, repo, blob, &mount_from, &progress).await?;
+            self.push_one_blob(domain, repo, blob, &mount_from, &progress)
+                .await?;
         }
 
         let manifest = self.store.read_blob(&record.manifest.digest)?;
@@ -80,7 +85,12 @@ impl ImageService {
         progress: &Arc<dyn Progress>,
     ) -> Result<(), ImageError> {
         let id = blob.digest.short().to_string();
-        if self.registry.blob_exists(domain, repo, &blob.digest).await?.is_some() {
+        if self
+            .registry
+            .blob_exists(domain, repo, &blob.digest)
+            .await?
+            .is_some()
+        {
             progress.event(ProgressEvent::AlreadyExists { id });
             return Ok(());
         }
@@ -104,7 +114,13 @@ impl ImageService {
         let total = blob.size;
         let report = {
             let (progress, id) = (progress.clone(), id.clone());
-            move |current: u64| progress.event(ProgressEvent::Pushing { id: id.clone(), current, total })
+            move |current: u64| {
+                progress.event(ProgressEvent::Pushing {
+                    id: id.clone(),
+                    current,
+                    total,
+                })
+            }
         };
         self.registry
             .push_blob(domain, repo, blob, &source, &report)
