@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Idempotent installer for the tools the Berth test-suite and benchmarks need.
+# Safe to run repeatedly: it only calls apt-get when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+    docker-registry skopeo buildah umoci podman busybox-static debootstrap runc
+    apache2-utils uidmap fuse-overlayfs python3 openssl hyperfine xz-utils zstd
+    tar gzip ca-certificates
+)
+
+step() { printf 'install.sh: %s\n' "$*"; }
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO=(sudo)
+    else
+        step "not root and no sudo available; cannot install packages" >&2
+        exit 1
+    fi
+fi
+
+is_installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'
+}
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    if ! is_installed "$pkg"; then
+        missing+=("$pkg")
+    fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    step "all ${#PACKAGES[@]} packages already installed"
+else
+    step "missing packages: ${missing[*]}"
+    # Only refresh the package lists when they are absent or a package
+    # cannot be found in the current lists.
+    need_update=0
+    if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
+        need_update=1
+    else
+        for pkg in "${missing[@]}"; do
+            if ! apt-cache show "$pkg" >/dev/null 2>&1; then
+                need_update=1
+                break
+            fi
+        done
+    fi
+    if [ "$need_update" -eq 1 ]; then
+        step "apt-get update (package lists missing or stale)"
+        "${SUDO[@]}" apt-get update -qq
+    else
+        step "apt package lists present; skipping apt-get update"
+    fi
+    step "apt-get install ${missing[*]}"
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# podman: runc instead of crun (crun fails on this machine's hybrid cgroup
+# layout) and generous default ulimits.
+CONF=/etc/containers/containers.conf
+conf_ok() {
+    [ -f "$CONF" ] || return 1
+    grep -Eq '^[[:space:]]*runtime[[:space:]]*=[[:space:]]*"runc"' "$CONF" || return 1
+    grep -Eq '^[[:space:]]*default_ulimits[[:space:]]*=.*nofile=20000:20000' "$CONF" || return 1
+    grep -Eq '^[[:space:]]*default_ulimits[[:space:]]*=.*nproc=4096:4096' "$CONF" || return 1
+}
+if conf_ok; then
+    step "$CONF already configured (runc, ulimits)"
+else
+    if [ -f "$CONF" ]; then
+        step "backing up $CONF to $CONF.berth-bak and rewriting it"
+        "${SUDO[@]}" cp -f "$CONF" "$CONF.berth-bak"
+    else
+        step "writing $CONF (runc, ulimits)"
+    fi
+    "${SUDO[@]}" mkdir -p /etc/containers
+    printf '%s\n' \
+        '[containers]' \
+        'default_ulimits = ["nofile=20000:20000","nproc=4096:4096"]' \
+        '' \
+        '[engine]' \
+        'runtime = "runc"' | "${SUDO[@]}" tee "$CONF" >/dev/null
+fi
+
+# Sanity: every tool the harness shells out to is now on PATH.
+for bin in docker-registry skopeo buildah umoci podman busybox debootstrap runc \
+    htpasswd newuidmap fuse-overlayfs python3 openssl hyperfine xz zstd; do
+    if ! PATH="$PATH:/usr/sbin:/sbin" command -v "$bin" >/dev/null 2>&1; then
+        step "ERROR: $bin still missing after install" >&2
+        exit 1
+    fi
+done
+step "ok: all tools present"

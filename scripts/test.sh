@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The whole test-suite in one command: tools, formatting, lints, build, tests.
+# Honours CARGO_TARGET_DIR if set. Exits non-zero on the first failing stage
+# (tests themselves run with --no-fail-fast so every failure is reported).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+stage() { printf '\n==> test.sh: %s\n' "$*"; }
+
+stage "install tools (scripts/install.sh)"
+bash "$ROOT/scripts/install.sh"
+
+if [ -n "${CARGO_TARGET_DIR:-}" ]; then
+    stage "using CARGO_TARGET_DIR=$CARGO_TARGET_DIR"
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+    stage "cargo-nextest missing: cargo install --locked cargo-nextest"
+    cargo install --locked cargo-nextest
+fi
+
+stage "cargo fmt --all --check"
+cargo fmt --all --check
+
+stage "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+stage "cargo build --workspace --all-targets"
+cargo build --workspace --all-targets
+
+# Fixtures are built once here rather than racing inside the first tests.
+stage "fixtures (tests/fixtures/make-fixtures.sh)"
+bash "$ROOT/tests/fixtures/make-fixtures.sh" "${BERTH_FIXTURES:-$ROOT/tests/fixtures/out}"
+
+stage "cargo nextest run --workspace --no-fail-fast"
+cargo nextest run --workspace --no-fail-fast
+
+stage "all green"
