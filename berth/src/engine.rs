@@ -33,13 +33,16 @@ pub fn open(global: &Global) -> anyhow::Result<ImageService> {
             .with_context(|| format!("{} is not valid JSON — fix or remove it", daemon_json.display()))?,
         Err(_) => DaemonJson::default(),
     };
-    let mut cfg = ClientConfig::default();
-    cfg.insecure_registries = settings.insecure_registries;
-    cfg.insecure_registries
-        .extend(global.insecure_registries.iter().cloned());
-    cfg.mirrors = settings.registry_mirrors;
-    cfg.mirrors.extend(global.registry_mirrors.iter().cloned());
-    cfg.user_agent = format!("berth/{}", env!("CARGO_PKG_VERSION"));
+    let mut insecure_registries = settings.insecure_registries;
+    insecure_registries.extend(global.insecure_registries.iter().cloned());
+    let mut mirrors = settings.registry_mirrors;
+    mirrors.extend(global.registry_mirrors.iter().cloned());
+    let cfg = ClientConfig {
+        insecure_registries,
+        mirrors,
+        user_agent: format!("berth/{}", env!("CARGO_PKG_VERSION")),
+        ..ClientConfig::default()
+    };
     let registry = RegistryClient::new(cfg)?;
     Ok(ImageService::new(store, registry))
 }
