@@ -32,6 +32,8 @@ pub enum Fault {
     Status503 { times: usize },
     /// Close the connection without any response for the first `times` blob GETs.
     CutConnection { times: usize },
+    /// Pass every blob GET, but at most `bytes_per_sec` (to catch a client mid-download).
+    Throttle { bytes_per_sec: usize },
 }
 
 #[derive(Default)]
@@ -141,6 +143,7 @@ enum Action {
     Cut,
     Truncate(usize),
     Corrupt,
+    Throttle(usize),
 }
 
 fn handle(shared: &Shared, mut client: TcpStream) {
@@ -158,7 +161,11 @@ fn handle(shared: &Shared, mut client: TcpStream) {
     };
     shared.stats.requests.fetch_add(1, Ordering::SeqCst);
     let (method, target) = head.method_target();
-    let line = format!("{method} {target}");
+    // The Range header shows whether a client resumed a download.
+    let line = match head.header("Range") {
+        Some(range) => format!("{method} {target} [{range}]"),
+        None => format!("{method} {target}"),
+    };
     let is_blob_get = method == "GET" && target.contains("/blobs/sha256:");
     let action = if is_blob_get {
         let n = shared.stats.blob_gets.fetch_add(1, Ordering::SeqCst) + 1;
@@ -168,6 +175,7 @@ fn handle(shared: &Shared, mut client: TcpStream) {
             Fault::Truncate { after_bytes, times } if n <= times => Action::Truncate(after_bytes),
             Fault::Status503 { times } if n <= times => Action::Respond503,
             Fault::CutConnection { times } if n <= times => Action::Cut,
+            Fault::Throttle { bytes_per_sec } => Action::Throttle(bytes_per_sec.max(1)),
             _ => Action::Pass,
         }
     } else {
@@ -261,8 +269,12 @@ fn relay_response(
         }
         _ => (None, None),
     };
+    let throttle = match action {
+        Action::Throttle(rate) => Some(rate),
+        _ => None,
+    };
     let mut sent = 0usize;
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; if throttle.is_some() { 8 * 1024 } else { 64 * 1024 }];
     loop {
         let mut chunk = if first.is_empty() {
             let n = upstream.read(&mut buf)?;
@@ -288,6 +300,9 @@ fn relay_response(
         }
         client.write_all(&chunk)?;
         sent += chunk.len();
+        if let Some(rate) = throttle {
+            std::thread::sleep(Duration::from_secs_f64(chunk.len() as f64 / rate as f64));
+        }
     }
     let what = if corrupt_at.is_some() {
         ", one byte corrupted (injected)"

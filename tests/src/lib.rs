@@ -5,6 +5,7 @@
 //! `openssl` CLI for token signing. Missing tools are a hard failure
 //! ([`tools::require`]), never a silent skip.
 
+pub mod berth;
 pub mod fault;
 pub mod fixtures;
 pub mod http;
