@@ -1031,6 +1031,7 @@ impl RegistryClient {
         url.query_pairs_mut()
             .append_pair("digest", &desc.digest.to_string());
         let counter = Arc::new(AtomicU64::new(0));
+        let read_failure: Arc<Mutex<Option<std::io::Error>>> = Arc::default();
         let build = |c: &reqwest::Client| -> Result<RequestBuilder> {
             let reader = source
                 .open()
@@ -1039,14 +1040,24 @@ impl RegistryClient {
             Ok(c.put(url.clone())
                 .header(CONTENT_TYPE, OCTET_STREAM)
                 .header(CONTENT_LENGTH, desc.size)
-                .body(reader_body(reader, desc.size, counter.clone())))
+                .body(reader_body(
+                    reader,
+                    desc.size,
+                    counter.clone(),
+                    read_failure.clone(),
+                )))
         };
         let sent = with_progress(
             self.send(ep, &[push_scope(repo)], &what, &build),
             &counter,
             progress,
         )
-        .await?;
+        .await;
+        // A failure of the local source surfaces as a failed request; report it as what it is.
+        if let Some(e) = read_failure.lock().expect("read failure").take() {
+            return Err(RegistryError::io(format!("cannot read {what}"), e));
+        }
+        let sent = sent?;
         if sent.resp.status() != StatusCode::CREATED {
             return Err(error_for(sent.resp, &ep.name, &what, sent.bearer_with_credentials).await);
         }
@@ -1330,42 +1341,64 @@ async fn error_for(
 }
 
 /// A request body read from a blocking reader, `size` bytes exactly, counting what was
-/// read into `counter`.
-fn reader_body(reader: Box<dyn std::io::Read + Send>, size: u64, counter: Arc<AtomicU64>) -> reqwest::Body {
-    const STEP: u64 = 1 << 20;
-    let stream = futures_util::stream::try_unfold((reader, 0u64), move |(mut reader, done)| {
+/// read into `counter`. A read error is also left in `failure`.
+fn reader_body(
+    reader: Box<dyn std::io::Read + Send>,
+    size: u64,
+    counter: Arc<AtomicU64>,
+    failure: Arc<Mutex<Option<std::io::Error>>>,
+) -> reqwest::Body {
+    let stream = futures_util::stream::try_unfold((reader, 0u64), move |(reader, done)| {
         let counter = counter.clone();
+        let failure = failure.clone();
         async move {
-            if done >= size {
-                return Ok(None);
+            let res = read_step(reader, done, size, &counter).await;
+            if let Err(e) = &res {
+                *failure.lock().expect("read failure") = Some(std::io::Error::new(e.kind(), e.to_string()));
             }
-            let want = (size - done).min(STEP) as usize;
-            let (reader, buf) = tokio::task::spawn_blocking(move || {
-                let mut buf = vec![0u8; want];
-                let n = loop {
-                    match reader.read(&mut buf) {
-                        Ok(n) => break n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(e),
-                    }
-                };
-                buf.truncate(n);
-                Ok((reader, buf))
-            })
-            .await
-            .map_err(std::io::Error::other)??;
-            if buf.is_empty() {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!("the content ended after {done} of its {size} bytes"),
-                ));
-            }
-            let n = buf.len() as u64;
-            counter.fetch_add(n, Ordering::Relaxed);
-            Ok::<_, std::io::Error>(Some((Bytes::from(buf), (reader, done + n))))
+            res
         }
     });
     reqwest::Body::wrap_stream(stream)
+}
+
+type ReadStep = Option<(Bytes, (Box<dyn std::io::Read + Send>, u64))>;
+
+/// Reads the next piece (up to 1 MiB) of an upload on the blocking pool.
+async fn read_step(
+    mut reader: Box<dyn std::io::Read + Send>,
+    done: u64,
+    size: u64,
+    counter: &AtomicU64,
+) -> std::io::Result<ReadStep> {
+    const STEP: u64 = 1 << 20;
+    if done >= size {
+        return Ok(None);
+    }
+    let want = (size - done).min(STEP) as usize;
+    let (reader, buf) = tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; want];
+        let n = loop {
+            match reader.read(&mut buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        buf.truncate(n);
+        Ok((reader, buf))
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    if buf.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("the content ended after {done} of its {size} bytes"),
+        ));
+    }
+    let n = buf.len() as u64;
+    counter.fetch_add(n, Ordering::Relaxed);
+    Ok(Some((Bytes::from(buf), (reader, done + n))))
 }
 
 /// Runs `fut`, reporting `counter` to `progress` every 100 ms and at the end.

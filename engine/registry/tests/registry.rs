@@ -481,6 +481,92 @@ async fn token_auth() {
         .is_some());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_downloads_resume_with_range() {
+    let reg = TestRegistry::start();
+    let (_, layer, layer_desc) = push_image(&client(), &reg.addr, "berth/flaky", "v1").await;
+    // Each connection is cut after 20000 response bytes, three times: the 70000-byte
+    // layer needs several resumed requests.
+    let proxy = CuttingProxy::start(&reg.addr, 20_000, 3).await;
+    let client = client();
+    let mut sink = VecSink::default();
+    let reports = std::sync::Mutex::new(Vec::new());
+    client
+        .fetch_blob(&proxy.addr, "berth/flaky", &layer_desc, &mut sink, &|n| {
+            reports.lock().unwrap().push(n)
+        })
+        .await
+        .unwrap();
+    assert_eq!(sink.data, layer);
+    assert_eq!(sink.restarts, 0);
+    assert_eq!(proxy.cuts_left.load(Ordering::SeqCst), 0);
+    assert!(proxy.range_requests.load(Ordering::SeqCst) >= 3);
+    let reports = reports.into_inner().unwrap();
+    assert!(
+        reports.windows(2).all(|w| w[0] <= w[1]),
+        "progress never goes back"
+    );
+    assert_eq!(*reports.last().unwrap(), layer.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gives_up_when_downloads_make_no_progress() {
+    let reg = TestRegistry::start();
+    let (_, _, layer_desc) = push_image(&client(), &reg.addr, "berth/dead", "v1").await;
+    // Cut every response right after the headers of the first blob request.
+    let proxy = CuttingProxy::start(&reg.addr, 0, 100).await;
+    let mut sink = VecSink::default();
+    let err = client()
+        .fetch_blob(&proxy.addr, "berth/dead", &layer_desc, &mut sink, &|_| {})
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(!err.to_string().contains('\n'));
+}
+
+struct FailingSource;
+
+impl berth_registry::BlobSource for FailingSource {
+    fn open(&self) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        struct R(usize);
+        impl std::io::Read for R {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0 > 0 {
+                    let n = buf.len().min(self.0);
+                    self.0 -= n;
+                    buf[..n].fill(7);
+                    return Ok(n);
+                }
+                Err(std::io::Error::other("disk on fire"))
+            }
+        }
+        Ok(Box::new(R(1000)))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_reports_source_errors() {
+    let reg = TestRegistry::start();
+    let desc = Descriptor::new(OCI_LAYER_GZIP, Digest::of(b"whatever"), 5000);
+    let err = client()
+        .push_blob(&reg.addr, "berth/fail", &desc, &FailingSource, &|_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("disk on fire"), "{err}");
+    let chunked = RegistryClient::new(ClientConfig {
+        chunk_threshold: 0,
+        chunk_size: 4096,
+        ..client_config(None)
+    })
+    .unwrap();
+    let err = chunked
+        .push_blob(&reg.addr, "berth/fail", &desc, &FailingSource, &|_| {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("disk on fire"), "{err}");
+}
+
 #[test]
 fn futures_are_send() {
     fn assert_send<T: Send>(_: &T) {}

@@ -418,3 +418,95 @@ async fn serve_token(
     stream.write_all(resp.as_bytes()).await?;
     stream.shutdown().await
 }
+
+// ----- a proxy that cuts responses -------------------------------------------------------
+
+/// A TCP proxy in front of a registry that closes a connection once it has relayed
+/// `cut_after` response bytes on it, `cuts` times in all; it simulates flaky networks.
+/// It also counts requests carrying a `Range` header.
+pub struct CuttingProxy {
+    pub addr: String,
+    pub cuts_left: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub range_requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CuttingProxy {
+    pub async fn start(upstream: &str, cut_after: usize, cuts: usize) -> CuttingProxy {
+        use std::sync::atomic::AtomicUsize;
+        use std::sync::Arc;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let cuts_left = Arc::new(AtomicUsize::new(cuts));
+        let range_requests = Arc::new(AtomicUsize::new(0));
+        let (c, r, upstream) = (cuts_left.clone(), range_requests.clone(), upstream.to_string());
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let (c, r, upstream) = (c.clone(), r.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    let _ = relay(client, &upstream, cut_after, &c, &r).await;
+                });
+            }
+        });
+        CuttingProxy {
+            addr,
+            cuts_left,
+            range_requests,
+        }
+    }
+}
+
+async fn relay(
+    client: tokio::net::TcpStream,
+    upstream: &str,
+    cut_after: usize,
+    cuts_left: &std::sync::atomic::AtomicUsize,
+    range_requests: &std::sync::atomic::AtomicUsize,
+) -> std::io::Result<()> {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = tokio::net::TcpStream::connect(upstream).await?;
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let up = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = cr.read(&mut buf).await?;
+            if n == 0 {
+                return sw.shutdown().await;
+            }
+            let text = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+            range_requests.fetch_add(text.matches("\r\nrange: bytes=").count(), Ordering::SeqCst);
+            sw.write_all(&buf[..n]).await?;
+        }
+    };
+    let down = async {
+        let mut buf = vec![0u8; 4 * 1024];
+        let mut relayed = 0usize;
+        loop {
+            let n = sr.read(&mut buf).await?;
+            if n == 0 {
+                return cw.shutdown().await;
+            }
+            let mut n = n;
+            let cut = relayed + n > cut_after
+                && cuts_left
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| c.checked_sub(1))
+                    .is_ok();
+            if cut {
+                n = cut_after - relayed;
+            }
+            cw.write_all(&buf[..n]).await?;
+            relayed += n;
+            if cut {
+                return Err(std::io::Error::other("cut"));
+            }
+        }
+    };
+    // Whichever direction ends with an error (a cut) drops both halves.
+    tokio::select! {
+        r = async { tokio::try_join!(up, down) } => r.map(|_| ()),
+    }
+}
