@@ -487,7 +487,7 @@ async fn cut_downloads_resume_with_range() {
     let (_, layer, layer_desc) = push_image(&client(), &reg.addr, "berth/flaky", "v1").await;
     // Each connection is cut after 20000 response bytes, three times: the 70000-byte
     // layer needs several resumed requests.
-    let proxy = CuttingProxy::start(&reg.addr, 20_000, 3).await;
+    let proxy = CuttingProxy::start(&reg.addr, "/blobs/", 20_000, 3).await;
     let client = client();
     let mut sink = VecSink::default();
     let reports = std::sync::Mutex::new(Vec::new());
@@ -513,15 +513,24 @@ async fn cut_downloads_resume_with_range() {
 async fn gives_up_when_downloads_make_no_progress() {
     let reg = TestRegistry::start();
     let (_, _, layer_desc) = push_image(&client(), &reg.addr, "berth/dead", "v1").await;
-    // Cut every response right after the headers of the first blob request.
-    let proxy = CuttingProxy::start(&reg.addr, 0, 100).await;
+    // Every blob response is cut right after its headers.
+    let proxy = CuttingProxy::start(&reg.addr, "/blobs/", 0, 100).await;
+    let client = client();
     let mut sink = VecSink::default();
-    let err = client()
+    let err = client
         .fetch_blob(&proxy.addr, "berth/dead", &layer_desc, &mut sink, &|_| {})
         .await
         .unwrap_err();
-    assert!(err.is_retryable(), "{err:?}");
-    assert!(!err.to_string().contains('\n'));
+    assert!(matches!(err, RegistryError::Interrupted { .. }), "{err:?}");
+    assert!(err.to_string().ends_with("— try again"), "{err}");
+    // One attempt and two retries (client_config sets max_retries = 2).
+    assert_eq!(proxy.cuts_left.load(Ordering::SeqCst), 97);
+    assert!(sink.data.is_empty());
+    // The registry itself is fine: manifests still come through the proxy.
+    client
+        .get_manifest(&proxy.addr, "berth/dead", "v1")
+        .await
+        .unwrap();
 }
 
 struct FailingSource;

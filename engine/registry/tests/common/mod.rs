@@ -421,9 +421,10 @@ async fn serve_token(
 
 // ----- a proxy that cuts responses -------------------------------------------------------
 
-/// A TCP proxy in front of a registry that closes a connection once it has relayed
-/// `cut_after` response bytes on it, `cuts` times in all; it simulates flaky networks.
-/// It also counts requests carrying a `Range` header.
+/// A TCP proxy in front of a registry that simulates a flaky network: on a connection that
+/// carried a request for a path containing `pattern`, it closes the connection once
+/// `cut_after` bytes of the response body went through, `cuts` times in all. It also
+/// counts requests carrying a `Range` header.
 pub struct CuttingProxy {
     pub addr: String,
     pub cuts_left: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -431,22 +432,23 @@ pub struct CuttingProxy {
 }
 
 impl CuttingProxy {
-    pub async fn start(upstream: &str, cut_after: usize, cuts: usize) -> CuttingProxy {
+    pub async fn start(upstream: &str, pattern: &str, cut_after: usize, cuts: usize) -> CuttingProxy {
         use std::sync::atomic::AtomicUsize;
         use std::sync::Arc;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let cuts_left = Arc::new(AtomicUsize::new(cuts));
         let range_requests = Arc::new(AtomicUsize::new(0));
-        let (c, r, upstream) = (cuts_left.clone(), range_requests.clone(), upstream.to_string());
+        let (c, r) = (cuts_left.clone(), range_requests.clone());
+        let (upstream, pattern) = (upstream.to_string(), pattern.to_string());
         tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
-                let (c, r, upstream) = (c.clone(), r.clone(), upstream.clone());
+                let (c, r, upstream, pattern) = (c.clone(), r.clone(), upstream.clone(), pattern.clone());
                 tokio::spawn(async move {
-                    let _ = relay(client, &upstream, cut_after, &c, &r).await;
+                    let _ = relay(client, &upstream, &pattern, cut_after, &c, &r).await;
                 });
             }
         });
@@ -461,15 +463,17 @@ impl CuttingProxy {
 async fn relay(
     client: tokio::net::TcpStream,
     upstream: &str,
+    pattern: &str,
     cut_after: usize,
     cuts_left: &std::sync::atomic::AtomicUsize,
     range_requests: &std::sync::atomic::AtomicUsize,
 ) -> std::io::Result<()> {
-    use std::sync::atomic::Ordering;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = tokio::net::TcpStream::connect(upstream).await?;
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
+    let armed = AtomicBool::new(false);
     let up = async {
         let mut buf = vec![0u8; 16 * 1024];
         loop {
@@ -479,34 +483,44 @@ async fn relay(
             }
             let text = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
             range_requests.fetch_add(text.matches("\r\nrange: bytes=").count(), Ordering::SeqCst);
+            if text.lines().next().is_some_and(|l| l.contains(pattern)) {
+                armed.store(true, Ordering::SeqCst);
+            }
             sw.write_all(&buf[..n]).await?;
         }
     };
     let down = async {
         let mut buf = vec![0u8; 4 * 1024];
-        let mut relayed = 0usize;
+        let mut body_start_seen = false;
+        let mut body = 0usize;
         loop {
             let n = sr.read(&mut buf).await?;
             if n == 0 {
                 return cw.shutdown().await;
             }
-            let mut n = n;
-            let cut = relayed + n > cut_after
+            let mut body_from = n;
+            if armed.load(Ordering::SeqCst) {
+                if body_start_seen {
+                    body_from = 0;
+                } else if let Some(i) = buf[..n].windows(4).position(|w| w == b"\r\n\r\n") {
+                    body_start_seen = true;
+                    body_from = i + 4;
+                }
+            }
+            let in_body = n - body_from;
+            if in_body > 0
+                && body + in_body > cut_after
                 && cuts_left
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| c.checked_sub(1))
-                    .is_ok();
-            if cut {
-                n = cut_after - relayed;
-            }
-            cw.write_all(&buf[..n]).await?;
-            relayed += n;
-            if cut {
+                    .is_ok()
+            {
+                cw.write_all(&buf[..body_from + (cut_after - body)]).await?;
                 return Err(std::io::Error::other("cut"));
             }
+            body += in_body;
+            cw.write_all(&buf[..n]).await?;
         }
     };
-    // Whichever direction ends with an error (a cut) drops both halves.
-    tokio::select! {
-        r = async { tokio::try_join!(up, down) } => r.map(|_| ()),
-    }
+    // A cut (an error on either side) drops both halves of both connections.
+    tokio::try_join!(up, down).map(|_| ())
 }
