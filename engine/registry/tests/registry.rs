@@ -533,6 +533,35 @@ async fn gives_up_when_downloads_make_no_progress() {
         .unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_redirects_are_followed_without_credentials() {
+    let storage = StorageServer::start().await;
+    let reg = TestRegistry::start_with_config(
+        Auth::Htpasswd {
+            user: "dave".into(),
+            password: "redirected".into(),
+        },
+        &storage.middleware_config(),
+    );
+    storage.root.set(reg.storage_dir()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = docker_config_with_login(dir.path(), &reg.addr, "dave", "redirected");
+    let client = RegistryClient::new(client_config(Some(cfg))).unwrap();
+    let (_, layer, layer_desc) = push_image(&client, &reg.addr, "berth/redirect", "v1").await;
+    let before = storage.requests.load(Ordering::SeqCst);
+    let mut sink = VecSink::default();
+    client
+        .fetch_blob(&reg.addr, "berth/redirect", &layer_desc, &mut sink, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(sink.data, layer);
+    assert!(storage.requests.load(Ordering::SeqCst) > before, "the download was redirected");
+    assert!(
+        !storage.saw_authorization.load(Ordering::SeqCst),
+        "credentials must not follow a redirect to another host"
+    );
+}
+
 struct FailingSource;
 
 impl berth_registry::BlobSource for FailingSource {

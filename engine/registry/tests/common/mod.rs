@@ -58,6 +58,11 @@ impl TestRegistry {
     }
 
     pub fn start_with(auth: Auth) -> TestRegistry {
+        Self::start_with_config(auth, "")
+    }
+
+    /// Starts a registry whose config.yml ends with `extra` (top-level YAML sections).
+    pub fn start_with_config(auth: Auth, extra: &str) -> TestRegistry {
         let dir = tempfile::tempdir().unwrap();
         let storage = dir.path().join("storage");
         std::fs::create_dir_all(&storage).unwrap();
@@ -81,7 +86,7 @@ impl TestRegistry {
             ),
         };
         let config = format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth_section}",
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth_section}{extra}",
             storage.display()
         );
         let config_path = dir.path().join("config.yml");
@@ -135,6 +140,11 @@ impl TestRegistry {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// The root directory of the registry's filesystem storage.
+    pub fn storage_dir(&self) -> PathBuf {
+        self.dir.path().join("storage")
     }
 
     /// The file holding a blob in the registry's filesystem storage.
@@ -523,4 +533,99 @@ async fn relay(
     };
     // A cut (an error on either side) drops both halves of both connections.
     tokio::try_join!(up, down).map(|_| ())
+}
+
+// ----- a storage server for redirects -----------------------------------------------------
+
+/// A static file server standing in for object storage: distribution's `redirect` storage
+/// middleware sends blob downloads to it. It records whether any request carried an
+/// `Authorization` header.
+pub struct StorageServer {
+    /// "http://127.0.0.1:PORT/", for the middleware's `baseurl`.
+    pub base: String,
+    /// The directory served; set once the registry (and its storage) exists.
+    pub root: std::sync::Arc<std::sync::OnceLock<PathBuf>>,
+    pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub saw_authorization: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StorageServer {
+    pub async fn start() -> StorageServer {
+        use std::sync::atomic::{AtomicBool, AtomicUsize};
+        use std::sync::{Arc, OnceLock};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/", listener.local_addr().unwrap());
+        let root: Arc<OnceLock<PathBuf>> = Arc::default();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let saw_authorization = Arc::new(AtomicBool::new(false));
+        let (r, q, a) = (root.clone(), requests.clone(), saw_authorization.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let (r, q, a) = (r.clone(), q.clone(), a.clone());
+                tokio::spawn(async move {
+                    let _ = serve_file(stream, &r, &q, &a).await;
+                });
+            }
+        });
+        StorageServer {
+            base,
+            root,
+            requests,
+            saw_authorization,
+        }
+    }
+
+    /// The config.yml section that redirects blob downloads here.
+    pub fn middleware_config(&self) -> String {
+        format!(
+            "middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: {}\n",
+            self.base
+        )
+    }
+}
+
+async fn serve_file(
+    mut stream: tokio::net::TcpStream,
+    root: &std::sync::OnceLock<PathBuf>,
+    requests: &std::sync::atomic::AtomicUsize,
+    saw_authorization: &std::sync::atomic::AtomicBool,
+) -> std::io::Result<()> {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    requests.fetch_add(1, Ordering::SeqCst);
+    let head = String::from_utf8_lossy(&head).to_string();
+    let mut lines = head.lines();
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let (method, path) = (first.next().unwrap_or(""), first.next().unwrap_or(""));
+    if lines.any(|l| l.to_ascii_lowercase().starts_with("authorization:")) {
+        saw_authorization.store(true, Ordering::SeqCst);
+    }
+    let path = path.split('?').next().unwrap_or("");
+    let file = root
+        .get()
+        .filter(|_| !path.contains(".."))
+        .and_then(|r| std::fs::read(r.join(path.trim_start_matches('/'))).ok());
+    let (status, body) = match file {
+        Some(b) => ("200 OK", b),
+        None => ("404 Not Found", Vec::new()),
+    };
+    let headers = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(headers.as_bytes()).await?;
+    if method != "HEAD" {
+        stream.write_all(&body).await?;
+    }
+    stream.shutdown().await
 }
