@@ -35,6 +35,14 @@ pub struct RegistryClient {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("config", &self.inner.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     cfg: ClientConfig,
     /// Verifies certificates.
@@ -282,6 +290,15 @@ impl RegistryClient {
         Ok(out)
     }
 
+    /// Mirrors get no retries: the next mirror, or the registry itself, is tried instead.
+    fn retries_for(&self, target: &Target) -> u32 {
+        if target.is_mirror {
+            0
+        } else {
+            self.inner.cfg.max_retries
+        }
+    }
+
     fn client_for(&self, insecure_tls: bool) -> &reqwest::Client {
         if insecure_tls {
             &self.inner.insecure
@@ -291,18 +308,14 @@ impl RegistryClient {
     }
 
     /// The endpoint for a target, pinging `GET /v2/` the first time to learn the scheme
-    /// and the authentication the registry wants.
+    /// and the authentication the registry wants. Not retried here: callers retry the
+    /// whole operation.
     async fn endpoint(&self, target: &Target) -> Result<Arc<Endpoint>> {
         let key = target.bases[0].to_string();
         if let Some(ep) = self.inner.endpoints.lock().expect("endpoint cache").get(&key) {
             return Ok(ep.clone());
         }
-        let retries = if target.is_mirror {
-            0
-        } else {
-            self.inner.cfg.max_retries
-        };
-        let ep = self.retrying(retries, |_| self.ping(target)).await?;
+        let ep = self.ping(target).await?;
         let ep = Arc::new(ep);
         self.inner
             .endpoints
@@ -594,7 +607,7 @@ impl RegistryClient {
         let last = targets.len() - 1;
         for (i, target) in targets.iter().enumerate() {
             let res = self
-                .retrying(self.inner.cfg.max_retries, |_| {
+                .retrying(self.retries_for(target), |_| {
                     self.get_manifest_at(target, repo, reference, expected.as_ref())
                 })
                 .await;
@@ -730,7 +743,7 @@ impl RegistryClient {
         let last = targets.len() - 1;
         for (i, target) in targets.iter().enumerate() {
             let res = self
-                .retrying(self.inner.cfg.max_retries, |_| {
+                .retrying(self.retries_for(target), |_| {
                     self.blob_exists_at(target, repo, digest)
                 })
                 .await;
@@ -798,7 +811,9 @@ impl RegistryClient {
         sink: &mut (dyn BlobSink + Send),
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<()> {
-        let ep = self.endpoint(target).await?;
+        let ep = self
+            .retrying(self.retries_for(target), |_| self.endpoint(target))
+            .await?;
         let url = ep.url(&format!("v2/{repo}/blobs/{}", desc.digest))?;
         let what = format!("blob {} of {repo}", desc.digest);
         let mut hasher = (sink.offset() == 0).then(Sha256Writer::new);
@@ -1146,7 +1161,9 @@ impl RegistryClient {
     /// login` does: `GET /v2/` with Basic credentials or a token obtained with them.
     pub async fn check_login(&self, registry: &str, username: &str, password: &str) -> Result<()> {
         let target = self.target(registry)?;
-        let ep = self.endpoint(&target).await?;
+        let ep = self
+            .retrying(self.inner.cfg.max_retries, |_| self.endpoint(&target))
+            .await?;
         let cred = Credential {
             username: username.to_string(),
             password: password.to_string(),

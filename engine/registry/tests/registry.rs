@@ -555,7 +555,10 @@ async fn blob_redirects_are_followed_without_credentials() {
         .await
         .unwrap();
     assert_eq!(sink.data, layer);
-    assert!(storage.requests.load(Ordering::SeqCst) > before, "the download was redirected");
+    assert!(
+        storage.requests.load(Ordering::SeqCst) > before,
+        "the download was redirected"
+    );
     assert!(
         !storage.saw_authorization.load(Ordering::SeqCst),
         "credentials must not follow a redirect to another host"

@@ -561,7 +561,9 @@ impl StorageServer {
         let (r, q, a) = (root.clone(), requests.clone(), saw_authorization.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let (r, q, a) = (r.clone(), q.clone(), a.clone());
                 tokio::spawn(async move {
                     let _ = serve_file(stream, &r, &q, &a).await;
