@@ -469,6 +469,18 @@ async fn token_auth() {
     // Both pulls needed the same scope: one token served them.
     assert_eq!(tokens.requests.load(Ordering::SeqCst), before + 1);
 
+    // The account has no access to forbidden/*: that is a denial, not a missing login.
+    let err = client
+        .get_manifest(&reg.addr, "forbidden/secret", "v1")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Denied { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("registry {} denied access", reg.addr)),
+        "{err}"
+    );
+
     // A mount needs push on the target and pull on the source in one token.
     assert!(client
         .mount_blob(&reg.addr, "berth/token-copy", &layer_desc.digest, "berth/token")

@@ -315,7 +315,8 @@ impl SigningKey {
 }
 
 /// A token server: answers `GET /token?service=&scope=` for one user, granting every
-/// requested scope. Anonymous or wrong credentials get 401. Runs until the runtime ends.
+/// requested scope except on repositories under `forbidden/`. Anonymous or wrong
+/// credentials get 401. Runs until the runtime ends.
 pub struct TokenServer {
     pub realm: String,
     pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -401,6 +402,9 @@ async fn serve_token(
             .filter_map(|s| {
                 let mut parts = s.splitn(3, ':');
                 let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+                if name.starts_with("forbidden/") {
+                    return None;
+                }
                 Some(serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
             })
             .collect();
