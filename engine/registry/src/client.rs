@@ -35,6 +35,14 @@ pub struct RegistryClient {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("config", &self.inner.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     cfg: ClientConfig,
     /// Verifies certificates.
@@ -282,6 +290,15 @@ impl RegistryClient {
         Ok(out)
     }
 
+    /// Mirrors get no retries: the next mirror, or the registry itself, is tried instead.
+    fn retries_for(&self, target: &Target) -> u32 {
+        if target.is_mirror {
+            0
+        } else {
+            self.inner.cfg.max_retries
+        }
+    }
+
     fn client_for(&self, insecure_tls: bool) -> &reqwest::Client {
         if insecure_tls {
             &self.inner.insecure
@@ -291,18 +308,14 @@ impl RegistryClient {
     }
 
     /// The endpoint for a target, pinging `GET /v2/` the first time to learn the scheme
-    /// and the authentication the registry wants.
+    /// and the authentication the registry wants. Not retried here: callers retry the
+    /// whole operation.
     async fn endpoint(&self, target: &Target) -> Result<Arc<Endpoint>> {
         let key = target.bases[0].to_string();
         if let Some(ep) = self.inner.endpoints.lock().expect("endpoint cache").get(&key) {
             return Ok(ep.clone());
         }
-        let retries = if target.is_mirror {
-            0
-        } else {
-            self.inner.cfg.max_retries
-        };
-        let ep = self.retrying(retries, |_| self.ping(target)).await?;
+        let ep = self.ping(target).await?;
         let ep = Arc::new(ep);
         self.inner
             .endpoints
@@ -594,7 +607,7 @@ impl RegistryClient {
         let last = targets.len() - 1;
         for (i, target) in targets.iter().enumerate() {
             let res = self
-                .retrying(self.inner.cfg.max_retries, |_| {
+                .retrying(self.retries_for(target), |_| {
                     self.get_manifest_at(target, repo, reference, expected.as_ref())
                 })
                 .await;
@@ -730,7 +743,7 @@ impl RegistryClient {
         let last = targets.len() - 1;
         for (i, target) in targets.iter().enumerate() {
             let res = self
-                .retrying(self.inner.cfg.max_retries, |_| {
+                .retrying(self.retries_for(target), |_| {
                     self.blob_exists_at(target, repo, digest)
                 })
                 .await;
@@ -798,7 +811,9 @@ impl RegistryClient {
         sink: &mut (dyn BlobSink + Send),
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<()> {
-        let ep = self.endpoint(target).await?;
+        let ep = self
+            .retrying(self.retries_for(target), |_| self.endpoint(target))
+            .await?;
         let url = ep.url(&format!("v2/{repo}/blobs/{}", desc.digest))?;
         let what = format!("blob {} of {repo}", desc.digest);
         let mut hasher = (sink.offset() == 0).then(Sha256Writer::new);
@@ -1031,6 +1046,7 @@ impl RegistryClient {
         url.query_pairs_mut()
             .append_pair("digest", &desc.digest.to_string());
         let counter = Arc::new(AtomicU64::new(0));
+        let read_failure: Arc<Mutex<Option<std::io::Error>>> = Arc::default();
         let build = |c: &reqwest::Client| -> Result<RequestBuilder> {
             let reader = source
                 .open()
@@ -1039,14 +1055,24 @@ impl RegistryClient {
             Ok(c.put(url.clone())
                 .header(CONTENT_TYPE, OCTET_STREAM)
                 .header(CONTENT_LENGTH, desc.size)
-                .body(reader_body(reader, desc.size, counter.clone())))
+                .body(reader_body(
+                    reader,
+                    desc.size,
+                    counter.clone(),
+                    read_failure.clone(),
+                )))
         };
         let sent = with_progress(
             self.send(ep, &[push_scope(repo)], &what, &build),
             &counter,
             progress,
         )
-        .await?;
+        .await;
+        // A failure of the local source surfaces as a failed request; report it as what it is.
+        if let Some(e) = read_failure.lock().expect("read failure").take() {
+            return Err(RegistryError::io(format!("cannot read {what}"), e));
+        }
+        let sent = sent?;
         if sent.resp.status() != StatusCode::CREATED {
             return Err(error_for(sent.resp, &ep.name, &what, sent.bearer_with_credentials).await);
         }
@@ -1135,7 +1161,9 @@ impl RegistryClient {
     /// login` does: `GET /v2/` with Basic credentials or a token obtained with them.
     pub async fn check_login(&self, registry: &str, username: &str, password: &str) -> Result<()> {
         let target = self.target(registry)?;
-        let ep = self.endpoint(&target).await?;
+        let ep = self
+            .retrying(self.inner.cfg.max_retries, |_| self.endpoint(&target))
+            .await?;
         let cred = Credential {
             username: username.to_string(),
             password: password.to_string(),
@@ -1330,42 +1358,64 @@ async fn error_for(
 }
 
 /// A request body read from a blocking reader, `size` bytes exactly, counting what was
-/// read into `counter`.
-fn reader_body(reader: Box<dyn std::io::Read + Send>, size: u64, counter: Arc<AtomicU64>) -> reqwest::Body {
-    const STEP: u64 = 1 << 20;
-    let stream = futures_util::stream::try_unfold((reader, 0u64), move |(mut reader, done)| {
+/// read into `counter`. A read error is also left in `failure`.
+fn reader_body(
+    reader: Box<dyn std::io::Read + Send>,
+    size: u64,
+    counter: Arc<AtomicU64>,
+    failure: Arc<Mutex<Option<std::io::Error>>>,
+) -> reqwest::Body {
+    let stream = futures_util::stream::try_unfold((reader, 0u64), move |(reader, done)| {
         let counter = counter.clone();
+        let failure = failure.clone();
         async move {
-            if done >= size {
-                return Ok(None);
+            let res = read_step(reader, done, size, &counter).await;
+            if let Err(e) = &res {
+                *failure.lock().expect("read failure") = Some(std::io::Error::new(e.kind(), e.to_string()));
             }
-            let want = (size - done).min(STEP) as usize;
-            let (reader, buf) = tokio::task::spawn_blocking(move || {
-                let mut buf = vec![0u8; want];
-                let n = loop {
-                    match reader.read(&mut buf) {
-                        Ok(n) => break n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(e),
-                    }
-                };
-                buf.truncate(n);
-                Ok((reader, buf))
-            })
-            .await
-            .map_err(std::io::Error::other)??;
-            if buf.is_empty() {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!("the content ended after {done} of its {size} bytes"),
-                ));
-            }
-            let n = buf.len() as u64;
-            counter.fetch_add(n, Ordering::Relaxed);
-            Ok::<_, std::io::Error>(Some((Bytes::from(buf), (reader, done + n))))
+            res
         }
     });
     reqwest::Body::wrap_stream(stream)
+}
+
+type ReadStep = Option<(Bytes, (Box<dyn std::io::Read + Send>, u64))>;
+
+/// Reads the next piece (up to 1 MiB) of an upload on the blocking pool.
+async fn read_step(
+    mut reader: Box<dyn std::io::Read + Send>,
+    done: u64,
+    size: u64,
+    counter: &AtomicU64,
+) -> std::io::Result<ReadStep> {
+    const STEP: u64 = 1 << 20;
+    if done >= size {
+        return Ok(None);
+    }
+    let want = (size - done).min(STEP) as usize;
+    let (reader, buf) = tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; want];
+        let n = loop {
+            match reader.read(&mut buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        buf.truncate(n);
+        Ok((reader, buf))
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    if buf.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("the content ended after {done} of its {size} bytes"),
+        ));
+    }
+    let n = buf.len() as u64;
+    counter.fetch_add(n, Ordering::Relaxed);
+    Ok(Some((Bytes::from(buf), (reader, done + n))))
 }
 
 /// Runs `fut`, reporting `counter` to `progress` every 100 ms and at the end.

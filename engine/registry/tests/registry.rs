@@ -469,6 +469,18 @@ async fn token_auth() {
     // Both pulls needed the same scope: one token served them.
     assert_eq!(tokens.requests.load(Ordering::SeqCst), before + 1);
 
+    // The account has no access to forbidden/*: that is a denial, not a missing login.
+    let err = client
+        .get_manifest(&reg.addr, "forbidden/secret", "v1")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Denied { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("registry {} denied access", reg.addr)),
+        "{err}"
+    );
+
     // A mount needs push on the target and pull on the source in one token.
     assert!(client
         .mount_blob(&reg.addr, "berth/token-copy", &layer_desc.digest, "berth/token")
@@ -479,6 +491,133 @@ async fn token_auth() {
         .await
         .unwrap()
         .is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_downloads_resume_with_range() {
+    let reg = TestRegistry::start();
+    let (_, layer, layer_desc) = push_image(&client(), &reg.addr, "berth/flaky", "v1").await;
+    // Each connection is cut after 20000 response bytes, three times: the 70000-byte
+    // layer needs several resumed requests.
+    let proxy = CuttingProxy::start(&reg.addr, "/blobs/", 20_000, 3).await;
+    let client = client();
+    let mut sink = VecSink::default();
+    let reports = std::sync::Mutex::new(Vec::new());
+    client
+        .fetch_blob(&proxy.addr, "berth/flaky", &layer_desc, &mut sink, &|n| {
+            reports.lock().unwrap().push(n)
+        })
+        .await
+        .unwrap();
+    assert_eq!(sink.data, layer);
+    assert_eq!(sink.restarts, 0);
+    assert_eq!(proxy.cuts_left.load(Ordering::SeqCst), 0);
+    assert!(proxy.range_requests.load(Ordering::SeqCst) >= 3);
+    let reports = reports.into_inner().unwrap();
+    assert!(
+        reports.windows(2).all(|w| w[0] <= w[1]),
+        "progress never goes back"
+    );
+    assert_eq!(*reports.last().unwrap(), layer.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gives_up_when_downloads_make_no_progress() {
+    let reg = TestRegistry::start();
+    let (_, _, layer_desc) = push_image(&client(), &reg.addr, "berth/dead", "v1").await;
+    // Every blob response is cut right after its headers.
+    let proxy = CuttingProxy::start(&reg.addr, "/blobs/", 0, 100).await;
+    let client = client();
+    let mut sink = VecSink::default();
+    let err = client
+        .fetch_blob(&proxy.addr, "berth/dead", &layer_desc, &mut sink, &|_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Interrupted { .. }), "{err:?}");
+    assert!(err.to_string().ends_with("— try again"), "{err}");
+    // One attempt and two retries (client_config sets max_retries = 2).
+    assert_eq!(proxy.cuts_left.load(Ordering::SeqCst), 97);
+    assert!(sink.data.is_empty());
+    // The registry itself is fine: manifests still come through the proxy.
+    client
+        .get_manifest(&proxy.addr, "berth/dead", "v1")
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_redirects_are_followed_without_credentials() {
+    let storage = StorageServer::start().await;
+    let reg = TestRegistry::start_with_config(
+        Auth::Htpasswd {
+            user: "dave".into(),
+            password: "redirected".into(),
+        },
+        &storage.middleware_config(),
+    );
+    storage.root.set(reg.storage_dir()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = docker_config_with_login(dir.path(), &reg.addr, "dave", "redirected");
+    let client = RegistryClient::new(client_config(Some(cfg))).unwrap();
+    let (_, layer, layer_desc) = push_image(&client, &reg.addr, "berth/redirect", "v1").await;
+    let before = storage.requests.load(Ordering::SeqCst);
+    let mut sink = VecSink::default();
+    client
+        .fetch_blob(&reg.addr, "berth/redirect", &layer_desc, &mut sink, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(sink.data, layer);
+    assert!(
+        storage.requests.load(Ordering::SeqCst) > before,
+        "the download was redirected"
+    );
+    assert!(
+        !storage.saw_authorization.load(Ordering::SeqCst),
+        "credentials must not follow a redirect to another host"
+    );
+}
+
+struct FailingSource;
+
+impl berth_registry::BlobSource for FailingSource {
+    fn open(&self) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        struct R(usize);
+        impl std::io::Read for R {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0 > 0 {
+                    let n = buf.len().min(self.0);
+                    self.0 -= n;
+                    buf[..n].fill(7);
+                    return Ok(n);
+                }
+                Err(std::io::Error::other("disk on fire"))
+            }
+        }
+        Ok(Box::new(R(1000)))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_reports_source_errors() {
+    let reg = TestRegistry::start();
+    let desc = Descriptor::new(OCI_LAYER_GZIP, Digest::of(b"whatever"), 5000);
+    let err = client()
+        .push_blob(&reg.addr, "berth/fail", &desc, &FailingSource, &|_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("disk on fire"), "{err}");
+    let chunked = RegistryClient::new(ClientConfig {
+        chunk_threshold: 0,
+        chunk_size: 4096,
+        ..client_config(None)
+    })
+    .unwrap();
+    let err = chunked
+        .push_blob(&reg.addr, "berth/fail", &desc, &FailingSource, &|_| {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("disk on fire"), "{err}");
 }
 
 #[test]

@@ -58,6 +58,11 @@ impl TestRegistry {
     }
 
     pub fn start_with(auth: Auth) -> TestRegistry {
+        Self::start_with_config(auth, "")
+    }
+
+    /// Starts a registry whose config.yml ends with `extra` (top-level YAML sections).
+    pub fn start_with_config(auth: Auth, extra: &str) -> TestRegistry {
         let dir = tempfile::tempdir().unwrap();
         let storage = dir.path().join("storage");
         std::fs::create_dir_all(&storage).unwrap();
@@ -81,7 +86,7 @@ impl TestRegistry {
             ),
         };
         let config = format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth_section}",
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth_section}{extra}",
             storage.display()
         );
         let config_path = dir.path().join("config.yml");
@@ -135,6 +140,11 @@ impl TestRegistry {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// The root directory of the registry's filesystem storage.
+    pub fn storage_dir(&self) -> PathBuf {
+        self.dir.path().join("storage")
     }
 
     /// The file holding a blob in the registry's filesystem storage.
@@ -305,7 +315,8 @@ impl SigningKey {
 }
 
 /// A token server: answers `GET /token?service=&scope=` for one user, granting every
-/// requested scope. Anonymous or wrong credentials get 401. Runs until the runtime ends.
+/// requested scope except on repositories under `forbidden/`. Anonymous or wrong
+/// credentials get 401. Runs until the runtime ends.
 pub struct TokenServer {
     pub realm: String,
     pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -391,6 +402,9 @@ async fn serve_token(
             .filter_map(|s| {
                 let mut parts = s.splitn(3, ':');
                 let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+                if name.starts_with("forbidden/") {
+                    return None;
+                }
                 Some(serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
             })
             .collect();
@@ -416,5 +430,208 @@ async fn serve_token(
         body.len()
     );
     stream.write_all(resp.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+// ----- a proxy that cuts responses -------------------------------------------------------
+
+/// A TCP proxy in front of a registry that simulates a flaky network: on a connection that
+/// carried a request for a path containing `pattern`, it closes the connection once
+/// `cut_after` bytes of the response body went through, `cuts` times in all. It also
+/// counts requests carrying a `Range` header.
+pub struct CuttingProxy {
+    pub addr: String,
+    pub cuts_left: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub range_requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CuttingProxy {
+    pub async fn start(upstream: &str, pattern: &str, cut_after: usize, cuts: usize) -> CuttingProxy {
+        use std::sync::atomic::AtomicUsize;
+        use std::sync::Arc;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let cuts_left = Arc::new(AtomicUsize::new(cuts));
+        let range_requests = Arc::new(AtomicUsize::new(0));
+        let (c, r) = (cuts_left.clone(), range_requests.clone());
+        let (upstream, pattern) = (upstream.to_string(), pattern.to_string());
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let (c, r, upstream, pattern) = (c.clone(), r.clone(), upstream.clone(), pattern.clone());
+                tokio::spawn(async move {
+                    let _ = relay(client, &upstream, &pattern, cut_after, &c, &r).await;
+                });
+            }
+        });
+        CuttingProxy {
+            addr,
+            cuts_left,
+            range_requests,
+        }
+    }
+}
+
+async fn relay(
+    client: tokio::net::TcpStream,
+    upstream: &str,
+    pattern: &str,
+    cut_after: usize,
+    cuts_left: &std::sync::atomic::AtomicUsize,
+    range_requests: &std::sync::atomic::AtomicUsize,
+) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = tokio::net::TcpStream::connect(upstream).await?;
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let armed = AtomicBool::new(false);
+    let up = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = cr.read(&mut buf).await?;
+            if n == 0 {
+                return sw.shutdown().await;
+            }
+            let text = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+            range_requests.fetch_add(text.matches("\r\nrange: bytes=").count(), Ordering::SeqCst);
+            if text.lines().next().is_some_and(|l| l.contains(pattern)) {
+                armed.store(true, Ordering::SeqCst);
+            }
+            sw.write_all(&buf[..n]).await?;
+        }
+    };
+    let down = async {
+        let mut buf = vec![0u8; 4 * 1024];
+        let mut body_start_seen = false;
+        let mut body = 0usize;
+        loop {
+            let n = sr.read(&mut buf).await?;
+            if n == 0 {
+                return cw.shutdown().await;
+            }
+            let mut body_from = n;
+            if armed.load(Ordering::SeqCst) {
+                if body_start_seen {
+                    body_from = 0;
+                } else if let Some(i) = buf[..n].windows(4).position(|w| w == b"\r\n\r\n") {
+                    body_start_seen = true;
+                    body_from = i + 4;
+                }
+            }
+            let in_body = n - body_from;
+            if in_body > 0
+                && body + in_body > cut_after
+                && cuts_left
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| c.checked_sub(1))
+                    .is_ok()
+            {
+                cw.write_all(&buf[..body_from + (cut_after - body)]).await?;
+                return Err(std::io::Error::other("cut"));
+            }
+            body += in_body;
+            cw.write_all(&buf[..n]).await?;
+        }
+    };
+    // A cut (an error on either side) drops both halves of both connections.
+    tokio::try_join!(up, down).map(|_| ())
+}
+
+// ----- a storage server for redirects -----------------------------------------------------
+
+/// A static file server standing in for object storage: distribution's `redirect` storage
+/// middleware sends blob downloads to it. It records whether any request carried an
+/// `Authorization` header.
+pub struct StorageServer {
+    /// "http://127.0.0.1:PORT/", for the middleware's `baseurl`.
+    pub base: String,
+    /// The directory served; set once the registry (and its storage) exists.
+    pub root: std::sync::Arc<std::sync::OnceLock<PathBuf>>,
+    pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub saw_authorization: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StorageServer {
+    pub async fn start() -> StorageServer {
+        use std::sync::atomic::{AtomicBool, AtomicUsize};
+        use std::sync::{Arc, OnceLock};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/", listener.local_addr().unwrap());
+        let root: Arc<OnceLock<PathBuf>> = Arc::default();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let saw_authorization = Arc::new(AtomicBool::new(false));
+        let (r, q, a) = (root.clone(), requests.clone(), saw_authorization.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (r, q, a) = (r.clone(), q.clone(), a.clone());
+                tokio::spawn(async move {
+                    let _ = serve_file(stream, &r, &q, &a).await;
+                });
+            }
+        });
+        StorageServer {
+            base,
+            root,
+            requests,
+            saw_authorization,
+        }
+    }
+
+    /// The config.yml section that redirects blob downloads here.
+    pub fn middleware_config(&self) -> String {
+        format!(
+            "middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: {}\n",
+            self.base
+        )
+    }
+}
+
+async fn serve_file(
+    mut stream: tokio::net::TcpStream,
+    root: &std::sync::OnceLock<PathBuf>,
+    requests: &std::sync::atomic::AtomicUsize,
+    saw_authorization: &std::sync::atomic::AtomicBool,
+) -> std::io::Result<()> {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    requests.fetch_add(1, Ordering::SeqCst);
+    let head = String::from_utf8_lossy(&head).to_string();
+    let mut lines = head.lines();
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let (method, path) = (first.next().unwrap_or(""), first.next().unwrap_or(""));
+    if lines.any(|l| l.to_ascii_lowercase().starts_with("authorization:")) {
+        saw_authorization.store(true, Ordering::SeqCst);
+    }
+    let path = path.split('?').next().unwrap_or("");
+    let file = root
+        .get()
+        .filter(|_| !path.contains(".."))
+        .and_then(|r| std::fs::read(r.join(path.trim_start_matches('/'))).ok());
+    let (status, body) = match file {
+        Some(b) => ("200 OK", b),
+        None => ("404 Not Found", Vec::new()),
+    };
+    let headers = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(headers.as_bytes()).await?;
+    if method != "HEAD" {
+        stream.write_all(&body).await?;
+    }
     stream.shutdown().await
 }
