@@ -11,7 +11,10 @@ pub fn bin() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("current_exe");
     // target/<profile>/deps/<test-binary> → target/<profile>/berth
-    let profile_dir = exe.parent().and_then(Path::parent).expect("test binary lives in target/<profile>/deps");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps");
     let bin = profile_dir.join("berth");
     assert!(
         bin.exists(),
@@ -127,19 +130,25 @@ impl Berth {
         }
         let meta = self.root().join("metadata.json");
         if meta.exists() {
-            let v: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(&meta).expect("read metadata")).expect("metadata.json is JSON");
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).expect("read metadata"))
+                .expect("metadata.json is JSON");
             for (_, img) in v["images"].as_object().into_iter().flatten() {
                 let mut needed = vec![img["config"]["digest"].as_str().unwrap().to_string()];
                 needed.push(img["manifest"]["digest"].as_str().unwrap().to_string());
                 for l in img["layers"].as_array().unwrap() {
                     needed.push(l["blob"]["digest"].as_str().unwrap().to_string());
                     let diff = l["diff_id"].as_str().unwrap().trim_start_matches("sha256:");
-                    assert!(self.root().join("layers").join(diff).is_dir(), "layer dir {diff} missing");
+                    assert!(
+                        self.root().join("layers").join(diff).is_dir(),
+                        "layer dir {diff} missing"
+                    );
                 }
                 for d in needed {
                     let hex = d.trim_start_matches("sha256:");
-                    assert!(blobs.join(hex).is_file(), "recorded blob {d} missing from the store");
+                    assert!(
+                        blobs.join(hex).is_file(),
+                        "recorded blob {d} missing from the store"
+                    );
                 }
             }
         }

@@ -28,9 +28,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// The one sentence a user sees for an error.
+/// The one sentence a user sees for an error. Engine errors are written as complete
+/// sentences, so their sources (library details) are not appended.
 pub fn describe(e: &anyhow::Error) -> String {
-    format!("{e:#}")
+    e.to_string()
 }
 
 /// docker's exit codes: 1 for a failed command (125 for a bad command line is clap's).

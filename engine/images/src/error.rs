@@ -4,7 +4,7 @@ use berth_oci::Digest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    #[error("{0}")]
+    #[error(transparent)]
     Reference(#[from] berth_reference::ReferenceError),
     #[error("image '{name}' not found in {registry} — check the name or run `berth login {registry}`")]
     NotFoundInRegistry { name: String, registry: String },
@@ -27,11 +27,11 @@ pub enum ImageError {
     Malformed { reference: String, reason: String },
     #[error("conflict: unable to remove {name}: image is referenced in multiple repositories ({tags}) — remove the tags one by one or use -f")]
     MultipleTags { name: String, tags: String },
-    #[error("{0}")]
+    #[error(transparent)]
     Registry(#[from] berth_registry::RegistryError),
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] berth_store::StoreError),
-    #[error("{0}")]
+    #[error(transparent)]
     Layer(#[from] berth_layers::LayerError),
     #[error("archive {path} is not a docker image archive: {reason}")]
     BadArchive { path: String, reason: String },

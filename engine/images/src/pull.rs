@@ -193,9 +193,17 @@ impl ImageService {
         let mut last = None;
         for _ in 0..VERIFY_ATTEMPTS {
             let mut sink = MemorySink::default();
-            self.registry
+            let fetched = self
+                .registry
                 .fetch_blob(reference.domain(), reference.path(), desc, &mut sink, &|_| {})
-                .await?;
+                .await;
+            match fetched {
+                Err(berth_registry::RegistryError::DigestMismatch { actual, .. }) => {
+                    last = Some(actual);
+                    continue;
+                }
+                other => other?,
+            }
             let actual = Digest::of(&sink.0);
             if actual == desc.digest {
                 return Ok(sink.0);
@@ -307,11 +315,32 @@ impl ImageService {
                     })
                 }
             };
-            self.registry
+            let fetched = self
+                .registry
                 .fetch_blob(reference.domain(), reference.path(), blob, &mut sink, &report)
-                .await?;
-            progress.event(ProgressEvent::Verifying { id: id.to_string() });
+                .await;
             let ingest = sink.0;
+            match fetched {
+                // The client checks what it saw whole; a bad copy is fetched again.
+                Err(berth_registry::RegistryError::DigestMismatch { expected, actual })
+                    if attempt < VERIFY_ATTEMPTS =>
+                {
+                    let mut ingest = ingest;
+                    blocking(move || {
+                        ingest
+                            .restart()
+                            .map_err(ImageError::io("cannot reset a download"))
+                    })
+                    .await?;
+                    progress.event(ProgressEvent::Retrying {
+                        id: id.to_string(),
+                        reason: format!("content did not match its digest {expected} (got {actual})"),
+                    });
+                    continue;
+                }
+                other => other?,
+            }
+            progress.event(ProgressEvent::Verifying { id: id.to_string() });
             match blocking(move || Ok::<_, ImageError>(ingest.commit())).await? {
                 Ok(()) => return Ok(()),
                 Err(berth_store::StoreError::DigestMismatch { expected, actual }) => {
