@@ -23,7 +23,7 @@ done
 say "ensuring big fixtures in $FIXTURES"
 FIXTURES_BIG=1 bash "$ROOT/tests/fixtures/make-fixtures.sh" "$FIXTURES"
 
-TMP="$(mktemp -d /tmp/berth-bench.XXXXXX)"
+TMP="$(mktemp -d /tmp/bb.XXXXXX)"  # short: podman refuses a runroot path over 50 characters
 REG_PID=""
 cleanup() {
     if [ -n "$REG_PID" ]; then
@@ -66,6 +66,20 @@ say "registry pid $REG_PID on 127.0.0.1:$PORT; pushing python fixture"
 skopeo copy -q --all --preserve-digests --dest-tls-verify=false \
     "oci:$FIXTURES/python:latest" "docker://$REF"
 
+# The pulls land on a fresh ext4 filesystem of their own (a loop device), so that what
+# the rest of the machine did before (deleted files, dirty pages) does not skew them.
+PULLS="$TMP"
+if [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null && [ "${BENCH_LOOPFS:-1}" = 1 ]; then
+    truncate -s 16G "$TMP/pulls.img"
+    mkfs.ext4 -q -F "$TMP/pulls.img"
+    mkdir -p "$TMP/pulls"
+    mount -o loop "$TMP/pulls.img" "$TMP/pulls"
+    PULLS="$TMP/pulls"
+    say "pulling into a fresh ext4 filesystem at $PULLS"
+else
+    say "pulling into $TMP (set BENCH_LOOPFS=1 and run as root for an isolated filesystem)"
+fi
+
 now() { date +%s.%N; }
 # time_cmd NAME CMD...: runs CMD, appends elapsed seconds to $TMP/NAME.times.
 time_cmd() {
@@ -81,15 +95,33 @@ time_cmd() {
     python3 -c "print(f'{$end - $start:.3f}')" >>"$TMP/$name.times"
 }
 
-for round in $(seq 1 "$ROUNDS"); do
-    d="$(mktemp -d "$TMP/berth.XXXXXX")"
+run_berth() {
+    local d
+    d="$(mktemp -d "$PULLS/berth.XXXXXX")"
     time_cmd berth "$BERTH_BIN" --root "$d" pull "$REF"
-    d="$(mktemp -d "$TMP/skopeo.XXXXXX")"
+}
+run_skopeo() {
+    local d
+    d="$(mktemp -d "$PULLS/skopeo.XXXXXX")"
     time_cmd skopeo skopeo copy -q --src-tls-verify=false "docker://$REF" "oci:$d:x"
-    d="$(mktemp -d "$TMP/podman.XXXXXX")"
-    time_cmd podman podman --root "$d/root" --runroot "$d/runroot" pull -q --tls-verify=false "$REF"
-    # Free the space now: podman/berth roots can be large.
-    podman --root "$d/root" --runroot "$d/runroot" rmi -af >/dev/null 2>&1 || true
+}
+run_podman() {
+    local d
+    d="$(mktemp -d "$PULLS/podman.XXXXXX")"
+    time_cmd podman podman --root "$d/root" --runroot "$d/rr" pull -q --tls-verify=false "$REF"
+}
+
+# Fairness: nothing is deleted until the end (ext4 skips recently deleted inodes when it
+# allocates new ones, so deleting one tool's files slows whichever tool runs next), dirty
+# pages are flushed before each timed pull so no tool pays for another's writeback, and
+# the order rotates each round.
+tools=(berth skopeo podman)
+for round in $(seq 1 "$ROUNDS"); do
+    for i in 0 1 2; do
+        tool="${tools[$(( (i + round) % 3 ))]}"
+        sync
+        "run_$tool"
+    done
     say "round $round: berth $(tail -n1 "$TMP/berth.times")s, skopeo $(tail -n1 "$TMP/skopeo.times")s, podman $(tail -n1 "$TMP/podman.times")s"
 done
 

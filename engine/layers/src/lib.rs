@@ -57,6 +57,7 @@
 
 mod error;
 mod paths;
+mod pool;
 mod unpack;
 
 use std::io::{self, Read};

@@ -7,11 +7,13 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
 
 use crate::paths::{self, RelPath};
+use crate::pool::{FileJob, WriterPool};
 use crate::{LayerError, UnpackOptions};
 
 /// Why processing an entry failed: either the stream (classified by the caller, which knows
@@ -47,12 +49,22 @@ struct Meta {
 }
 
 pub(crate) struct Unpacker<'a> {
-    root: OwnedFd,
+    root: Arc<OwnedFd>,
     dest: &'a Path,
     opts: &'a UnpackOptions,
     dirs: HashMap<RelPath, DirMeta>,
     /// Device nodes left out of an unprivileged unpack; hard links to them are left out too.
     skipped: HashSet<RelPath>,
+    /// The directories of the last path opened, one fd per component: tar entries come
+    /// grouped by directory, so most lookups reuse this instead of walking from the root
+    /// (a walk costs one openat per component, the bulk of unpacking time). Cleared
+    /// whenever anything is removed, so a cached fd never stands for a replaced path.
+    open_dirs: Vec<(Vec<u8>, Arc<OwnedFd>)>,
+    /// Everything this unpack created, and whether it is a directory. The destination
+    /// starts empty and only this unpacker writes to it, so a path not in here is free:
+    /// no lookup is needed before creating it (lookups contend with the writers).
+    created: HashMap<RelPath, bool>,
+    pool: WriterPool,
     pub(crate) size: u64,
     pub(crate) entries: u64,
 }
@@ -64,6 +76,9 @@ fn io_err(e: Errno) -> io::Error {
 fn os(c: &[u8]) -> &OsStr {
     OsStr::from_bytes(c)
 }
+
+/// Files up to this size are written by the worker pool; larger ones stream in place.
+const POOLED_FILE_MAX: u64 = 1 << 20;
 
 const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::DIRECTORY)
@@ -87,11 +102,14 @@ impl<'a> Unpacker<'a> {
             },
         );
         Ok(Unpacker {
-            root,
+            root: Arc::new(root),
             dest,
             opts,
             dirs,
             skipped: HashSet::new(),
+            open_dirs: Vec::new(),
+            created: HashMap::new(),
+            pool: WriterPool::new(),
             size: 0,
             entries: 0,
         })
@@ -118,26 +136,41 @@ impl<'a> Unpacker<'a> {
         entry: &str,
         rel: &[Vec<u8>],
         create: bool,
-    ) -> Result<Option<OwnedFd>, LayerError> {
-        let mut cur = rfs::openat(&self.root, ".", DIR_FLAGS, Mode::empty())
-            .map_err(|e| self.io(entry, "open", &[], io_err(e)))?;
-        for (i, comp) in rel.iter().enumerate() {
+    ) -> Result<Option<Arc<OwnedFd>>, LayerError> {
+        let common = self
+            .open_dirs
+            .iter()
+            .zip(rel)
+            .take_while(|((name, _), comp)| name == *comp)
+            .count();
+        self.open_dirs.truncate(common);
+        for (i, comp) in rel.iter().enumerate().skip(common) {
             let here = &rel[..=i];
-            let next = match rfs::openat(&cur, os(comp), DIR_FLAGS, Mode::empty()) {
+            if self.pool.is_in_flight(here) {
+                // A file is being written where a directory is wanted: let it land, so the
+                // lookup below reports the conflict instead of racing the writer.
+                self.pool.barrier()?;
+            }
+            let cur = match self.open_dirs.last() {
+                Some((_, fd)) => fd.as_fd(),
+                None => self.root.as_fd(),
+            };
+            let next = match rfs::openat(cur, os(comp), DIR_FLAGS, Mode::empty()) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) if create => {
-                    rfs::mkdirat(&cur, os(comp), Mode::from_raw_mode(0o755))
+                    rfs::mkdirat(cur, os(comp), Mode::from_raw_mode(0o755))
                         .map_err(|e| self.io(entry, "create directory", here, io_err(e)))?;
+                    self.created.insert(here.to_vec(), true);
                     self.dirs.entry(here.to_vec()).or_insert(DirMeta {
                         mode: 0o755,
                         mtime: None,
                     });
-                    rfs::openat(&cur, os(comp), DIR_FLAGS, Mode::empty())
+                    rfs::openat(cur, os(comp), DIR_FLAGS, Mode::empty())
                         .map_err(|e| self.io(entry, "open directory", here, io_err(e)))?
                 }
                 Err(Errno::NOENT) => return Ok(None),
                 Err(Errno::LOOP) | Err(Errno::NOTDIR) => {
-                    let st = rfs::statat(&cur, os(comp), AtFlags::SYMLINK_NOFOLLOW)
+                    let st = rfs::statat(cur, os(comp), AtFlags::SYMLINK_NOFOLLOW)
                         .map_err(|e| self.io(entry, "inspect", here, io_err(e)))?;
                     if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
                         return Err(LayerError::Escape {
@@ -155,12 +188,15 @@ impl<'a> Unpacker<'a> {
                 }
                 Err(e) => return Err(self.io(entry, "open directory", here, io_err(e))),
             };
-            cur = next;
+            self.open_dirs.push((comp.clone(), Arc::new(next)));
         }
-        Ok(Some(cur))
+        Ok(Some(match self.open_dirs.last() {
+            Some((_, fd)) => fd.clone(),
+            None => self.root.clone(),
+        }))
     }
 
-    fn parent(&mut self, entry: &str, rel: &[Vec<u8>]) -> Result<OwnedFd, LayerError> {
+    fn parent(&mut self, entry: &str, rel: &[Vec<u8>]) -> Result<Arc<OwnedFd>, LayerError> {
         let parent = &rel[..rel.len() - 1];
         match self.open_dir(entry, parent, true)? {
             Some(fd) => Ok(fd),
@@ -171,26 +207,28 @@ impl<'a> Unpacker<'a> {
     /// Makes room for a new entry at `parent/name`: nothing there is fine; an existing directory
     /// is kept when `keep_dir` (returns true); anything else is removed without following it.
     fn clear_slot(
-        &self,
+        &mut self,
         entry: &str,
         parent: BorrowedFd<'_>,
         name: &[u8],
         rel: &[Vec<u8>],
         keep_dir: bool,
     ) -> Result<bool, LayerError> {
-        match rfs::statat(parent, os(name), AtFlags::SYMLINK_NOFOLLOW) {
-            Err(Errno::NOENT) => Ok(false),
-            Err(e) => Err(self.io(entry, "inspect", rel, io_err(e))),
-            Ok(st) => {
-                if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-                    if keep_dir {
-                        return Ok(true);
-                    }
-                    remove_tree(parent, name).map_err(|e| self.io(entry, "remove directory", rel, e))?;
-                } else {
-                    rfs::unlinkat(parent, os(name), AtFlags::empty())
-                        .map_err(|e| self.io(entry, "remove", rel, io_err(e)))?;
-                }
+        match self.created.get(rel).copied() {
+            None => Ok(false),
+            Some(true) if keep_dir => Ok(true),
+            Some(true) => {
+                self.open_dirs.clear();
+                // Files still being written may live below it.
+                self.pool.barrier()?;
+                remove_tree(parent, name).map_err(|e| self.io(entry, "remove directory", rel, e))?;
+                self.created.retain(|p, _| !p.starts_with(rel));
+                Ok(false)
+            }
+            Some(false) => {
+                rfs::unlinkat(parent, os(name), AtFlags::empty())
+                    .map_err(|e| self.io(entry, "remove", rel, io_err(e)))?;
+                self.created.remove(rel);
                 Ok(false)
             }
         }
@@ -219,6 +257,11 @@ impl<'a> Unpacker<'a> {
 
         // Whatever this entry turns out to be, it replaces a device skipped earlier.
         self.skipped.remove(&rel);
+        // An entry for a path whose file is still being written, or a hard link (which
+        // may name one), waits for the writers.
+        if self.pool.is_in_flight(&rel) || etype.is_hard_link() {
+            self.pool.barrier()?;
+        }
 
         if let Some(last) = rel.last() {
             if last.starts_with(WHITEOUT_PREFIX) {
@@ -302,8 +345,12 @@ impl<'a> Unpacker<'a> {
         }
         let mut target = parent_rel.to_vec();
         target.push(hidden.to_vec());
+        if self.pool.is_in_flight(&target) {
+            self.pool.barrier()?;
+        }
         let parent = self.parent(entry, &target)?;
         self.clear_slot(entry, parent.as_fd(), hidden, &target, false)?;
+        self.created.insert(target.to_vec(), false);
         rfs::mknodat(
             &parent,
             os(hidden),
@@ -334,6 +381,7 @@ impl<'a> Unpacker<'a> {
             if !self.clear_slot(entry, parent.as_fd(), name, rel, true)? {
                 rfs::mkdirat(&parent, os(name), Mode::from_raw_mode(0o700))
                     .map_err(|e| self.io(entry, "create directory", rel, io_err(e)))?;
+                self.created.insert(rel.to_vec(), true);
             }
             rfs::openat(&parent, os(name), DIR_FLAGS, Mode::empty())
                 .map_err(|e| self.io(entry, "open directory", rel, io_err(e)))?
@@ -368,6 +416,42 @@ impl<'a> Unpacker<'a> {
         let parent = self.parent(entry, rel)?;
         let name = &rel[rel.len() - 1];
         self.clear_slot(entry, parent.as_fd(), name, rel, false)?;
+        self.created.insert(rel.to_vec(), false);
+        if data.size() <= POOLED_FILE_MAX && meta.xattrs.is_empty() {
+            let expected = data.size();
+            let mut bytes = Vec::with_capacity(expected as usize);
+            if let Err(source) = data.read_to_end(&mut bytes) {
+                return Err(Fail::Stream {
+                    context: format!("reading the data of tar entry '{entry}'"),
+                    source,
+                });
+            }
+            if bytes.len() as u64 != expected {
+                return Err(Fail::Stream {
+                    context: format!("reading the data of tar entry '{entry}'"),
+                    source: io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "the stream ended after {} of {expected} bytes; the layer is truncated",
+                            bytes.len()
+                        ),
+                    ),
+                });
+            }
+            self.size += expected;
+            let job = FileJob {
+                parent,
+                name: name.clone(),
+                entry: entry.to_string(),
+                path: self.full(rel),
+                data: bytes,
+                mode: meta.mode,
+                owner: self.opts.preserve_ownership.then_some((meta.uid, meta.gid)),
+                mtime: meta.mtime,
+            };
+            self.pool.submit(rel, job)?;
+            return Ok(());
+        }
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rfs::openat(&parent, os(name), flags, Mode::from_raw_mode(0o600))
             .map_err(|e| self.io(entry, "create file", rel, io_err(e)))?;
@@ -432,6 +516,7 @@ impl<'a> Unpacker<'a> {
         let parent = self.parent(entry, rel)?;
         let name = &rel[rel.len() - 1];
         self.clear_slot(entry, parent.as_fd(), name, rel, false)?;
+        self.created.insert(rel.to_vec(), false);
         rfs::symlinkat(os(target), &parent, os(name))
             .map_err(|e| self.io(entry, "create symlink", rel, io_err(e)))?;
         self.finish_special(entry, parent.as_fd(), rel, meta, false)
@@ -483,6 +568,7 @@ impl<'a> Unpacker<'a> {
         let parent = self.parent(entry, rel)?;
         let name = &rel[rel.len() - 1];
         self.clear_slot(entry, parent.as_fd(), name, rel, false)?;
+        self.created.insert(rel.to_vec(), false);
         rfs::linkat(&tparent, os(tname), &parent, os(name), AtFlags::empty())
             .map_err(|e| self.io(entry, "create hard link", rel, io_err(e)))
     }
@@ -504,6 +590,7 @@ impl<'a> Unpacker<'a> {
         let parent = self.parent(entry, rel)?;
         let name = &rel[rel.len() - 1];
         self.clear_slot(entry, parent.as_fd(), name, rel, false)?;
+        self.created.insert(rel.to_vec(), false);
         rfs::mknodat(
             &parent,
             os(name),
@@ -585,6 +672,7 @@ impl<'a> Unpacker<'a> {
     /// Applies directory modes and mtimes, deepest first, skipping directories that a later
     /// entry replaced.
     pub(crate) fn finish_dirs(&mut self) -> Result<(), LayerError> {
+        self.pool.barrier()?;
         let mut dirs: Vec<(RelPath, DirMeta)> = std::mem::take(&mut self.dirs).into_iter().collect();
         dirs.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
         for (rel, meta) in dirs {
