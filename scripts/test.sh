@@ -32,7 +32,7 @@ cargo build --workspace --all-targets
 
 # Fixtures are built once here rather than racing inside the first tests.
 stage "fixtures (tests/fixtures/make-fixtures.sh)"
-bash "$ROOT/tests/fixtures/make-fixtures.sh" "${BERTH_FIXTURES:-$ROOT/tests/fixtures/out}"
+FIXTURES_BIG=1 bash "$ROOT/tests/fixtures/make-fixtures.sh" "${BERTH_FIXTURES:-$ROOT/tests/fixtures/out}"
 
 stage "cargo nextest run --workspace --no-fail-fast"
 cargo nextest run --workspace --no-fail-fast

@@ -13,7 +13,6 @@ pub fn image_inspect(
 ) -> anyhow::Result<Value> {
     let tags = images.tags_of(&rec.id)?;
     let size: u64 = rec.layers.iter().map(|l| l.unpacked_size).sum();
-    let root = images.store().root();
     let layer_dirs: Vec<String> = rec
         .layers
         .iter()
@@ -27,7 +26,6 @@ pub fn image_inspect(
             graph_data.insert("LowerDir".into(), json!(lower.join(":")));
         }
     }
-    let _ = root;
     Ok(json!({
         "Id": rec.id.to_string(),
         "RepoTags": tags,
@@ -139,4 +137,111 @@ mod tests {
         assert!(format("{{.Nope}}", &v).is_err());
         assert!(format("{{.Id", &v).is_err());
     }
+}
+
+/// docker's JSON shape for `container inspect`.
+pub fn container_inspect(
+    svc: &berth_containers::ContainerService,
+    rec: &berth_containers::ContainerRecord,
+) -> anyhow::Result<Value> {
+    use berth_containers::Status;
+    let status = svc.status(rec);
+    let (running, paused, pid, exit_code, started, finished, oom) = match &status {
+        Status::Created => (false, false, 0, 0, "0001-01-01T00:00:00Z".to_string(), "0001-01-01T00:00:00Z".to_string(), false),
+        Status::Running { pid, started_at } => (true, false, *pid, 0, started_at.clone(), "0001-01-01T00:00:00Z".into(), false),
+        Status::Paused { pid, started_at } => (true, true, *pid, 0, started_at.clone(), "0001-01-01T00:00:00Z".into(), false),
+        Status::Exited { code, started_at, finished_at, oom_killed } => {
+            (false, false, 0, *code, started_at.clone(), finished_at.clone(), *oom_killed)
+        }
+    };
+    let mut ports = Map::new();
+    for e in &rec.config.exposed_ports {
+        ports.insert(e.clone(), Value::Null);
+    }
+    if status.is_running() {
+        for p in &rec.bound_ports {
+            let key = format!("{}/{}", p.container_port, p.proto);
+            let entry = ports.entry(key).or_insert_with(|| json!([]));
+            if !entry.is_array() {
+                *entry = json!([]);
+            }
+            entry
+                .as_array_mut()
+                .expect("array")
+                .push(json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
+        }
+    }
+    let mut path = rec.config.entrypoint.clone();
+    path.extend(rec.config.cmd.iter().cloned());
+    let (path, args) = match path.split_first() {
+        Some((p, rest)) => (p.clone(), rest.to_vec()),
+        None => (String::new(), Vec::new()),
+    };
+    let ep = rec.endpoint.as_ref().filter(|_| status.is_running());
+    let paths = svc.paths(&rec.id);
+    Ok(json!({
+        "Id": rec.id,
+        "Created": rec.created,
+        "Path": path,
+        "Args": args,
+        "State": {
+            "Status": status.name(),
+            "Running": running,
+            "Paused": paused,
+            "Restarting": false,
+            "OOMKilled": oom,
+            "Dead": false,
+            "Pid": pid,
+            "ExitCode": exit_code,
+            "Error": "",
+            "StartedAt": started,
+            "FinishedAt": finished,
+        },
+        "Image": rec.image_id.to_string(),
+        "LogPath": paths.log(),
+        "Name": format!("/{}", rec.name),
+        "RestartCount": rec.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "Mounts": rec.host.mounts.iter().map(|m| json!({
+            "Type": match m.kind { berth_containers::MountKind::Bind => "bind", berth_containers::MountKind::Volume => "volume", berth_containers::MountKind::Tmpfs => "tmpfs" },
+            "Name": if m.kind == berth_containers::MountKind::Volume { json!(m.source) } else { Value::Null },
+            "Source": m.source,
+            "Destination": m.destination,
+            "RW": !m.readonly,
+        })).collect::<Vec<_>>(),
+        "Config": {
+            "Hostname": rec.config.hostname,
+            "User": rec.config.user,
+            "Tty": rec.config.tty,
+            "OpenStdin": rec.config.open_stdin,
+            "Env": rec.config.env,
+            "Cmd": rec.config.cmd,
+            "Entrypoint": if rec.config.entrypoint.is_empty() { Value::Null } else { json!(rec.config.entrypoint) },
+            "Image": rec.image,
+            "WorkingDir": rec.config.working_dir,
+            "Labels": rec.config.labels,
+            "ExposedPorts": rec.config.exposed_ports.iter().map(|p| (p.clone(), json!({}))).collect::<Map<String, Value>>(),
+        },
+        "HostConfig": {
+            "NetworkMode": rec.host.network,
+            "PortBindings": rec.host.publish.iter().map(|p| (format!("{}/{}", p.container_port, p.proto), json!([{"HostIp": p.host_ip, "HostPort": if p.host_port == 0 { String::new() } else { p.host_port.to_string() }}]))).collect::<Map<String, Value>>(),
+            "RestartPolicy": {"Name": rec.host.restart.name, "MaximumRetryCount": rec.host.restart.maximum_retry_count},
+            "AutoRemove": rec.host.auto_remove,
+            "Memory": rec.host.memory.unwrap_or(0),
+            "NanoCpus": rec.host.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
+            "PidsLimit": rec.host.pids_limit,
+            "PublishAllPorts": rec.host.publish_all,
+        },
+        "NetworkSettings": {
+            "Ports": ports,
+            "IPAddress": ep.map(|e| e.ip.clone()).unwrap_or_default(),
+            "Gateway": ep.map(|e| e.gateway.clone()).unwrap_or_default(),
+            "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
+            "Networks": match ep {
+                Some(e) => json!({ e.network.clone(): {"IPAddress": e.ip, "Gateway": e.gateway, "IPPrefixLen": e.prefix, "MacAddress": e.mac} }),
+                None => json!({}),
+            },
+        },
+    }))
 }

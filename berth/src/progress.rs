@@ -18,10 +18,19 @@ pub fn for_stdout(quiet: bool) -> std::sync::Arc<dyn Progress> {
     }
 }
 
+/// Pull progress on stderr (for `run`, whose stdout belongs to the container).
+pub fn for_stderr() -> std::sync::Arc<dyn Progress> {
+    std::sync::Arc::new(Lines {
+        to_stderr: true,
+        ..Default::default()
+    })
+}
+
 /// Plain lines, one per state change, as docker prints when stdout is not a terminal.
 #[derive(Default)]
 pub struct Lines {
     seen_downloading: Mutex<std::collections::HashSet<String>>,
+    to_stderr: bool,
 }
 
 impl Progress for Lines {
@@ -60,7 +69,11 @@ impl Progress for Lines {
             ProgressEvent::Pushed { id } => format!("{id}: Pushed"),
             ProgressEvent::Retrying { id, reason } => format!("{id}: Retrying: {reason}"),
         };
-        println!("{line}");
+        if self.to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
     }
 }
 

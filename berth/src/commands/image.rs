@@ -114,8 +114,24 @@ pub fn tag(g: &Global, source: &str, target: &str) -> anyhow::Result<u8> {
 
 pub fn rmi(g: &Global, a: RmiArgs) -> anyhow::Result<u8> {
     let images = engine::open(g)?;
+    let containers = berth_containers::ContainerService::new(images.clone(), std::env::current_exe()?)?;
     let mut code = 0;
     for name in &a.images {
+        if !a.force {
+            if let Ok(rec) = images.resolve(name) {
+                if let Some(user) = containers.users_of_image(&rec.id)?.first() {
+                    eprintln!(
+                        "Error: {}",
+                        berth_containers::ContainerError::ImageInUse {
+                            image: name.clone(),
+                            container: user.name.clone()
+                        }
+                    );
+                    code = 1;
+                    continue;
+                }
+            }
+        }
         match images.remove(name, a.force) {
             Ok(events) => print_remove_events(&events, false),
             Err(e) => {
@@ -142,19 +158,27 @@ fn print_remove_events(events: &[RemoveEvent], lower: bool) {
 }
 
 pub fn inspect(g: &Global, a: InspectArgs) -> anyhow::Result<u8> {
-    if let Some(kind) = &a.kind {
-        if kind != "image" {
-            bail!("--type {kind} is not supported yet: only images can be inspected until containers exist");
-        }
+    let kind = a.kind.as_deref().unwrap_or("");
+    if !matches!(kind, "" | "image" | "container") {
+        bail!("--type {kind} is not supported: use image or container");
     }
     let images = engine::open(g)?;
+    let containers = berth_containers::ContainerService::new(images.clone(), std::env::current_exe()?)?;
     let mut values = Vec::new();
     let mut code = 0;
     for name in &a.names {
-        match images
-            .resolve(name)
-            .and_then(|rec| images.config(&rec).map(|c| (rec, c)))
-        {
+        if kind != "image" {
+            if let Ok(rec) = containers.find(name) {
+                values.push(docker_json::container_inspect(&containers, &rec)?);
+                continue;
+            }
+            if kind == "container" {
+                eprintln!("Error: no such container: {name} — run `berth ps -a` to see your containers");
+                code = 1;
+                continue;
+            }
+        }
+        match images.resolve(name).and_then(|rec| images.config(&rec).map(|c| (rec, c))) {
             Ok((rec, config)) => values.push(docker_json::image_inspect(&images, &rec, &config)?),
             Err(e) => {
                 eprintln!("Error: {e}");
@@ -313,7 +337,10 @@ pub fn prune(g: &Global, a: PruneArgs) -> anyhow::Result<u8> {
             return Ok(0);
         }
     }
-    let report = engine::open(g)?.prune(a.all)?;
+    let images = engine::open(g)?;
+    let containers = berth_containers::ContainerService::new(images.clone(), std::env::current_exe()?)?;
+    let in_use: Vec<berth_oci::Digest> = containers.records()?.into_iter().map(|r| r.image_id).collect();
+    let report = images.prune(a.all, &in_use)?;
     if !report.events.is_empty() {
         println!("Deleted Images:");
         print_remove_events(&report.events, true);

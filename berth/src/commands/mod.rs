@@ -1,10 +1,12 @@
 //! One function per command; each prints what docker prints.
 
 mod auth;
+mod container;
 mod image;
 mod system;
+mod volume;
 
-use crate::cli::{Cli, Command, ImageCommand, SystemCommand};
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 
 /// Runs a command; the returned code is the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -25,6 +27,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Login(a) => auth::login(g, a).await,
         Command::Logout { server } => auth::logout(server),
         Command::System(SystemCommand::Df) => system::df(g),
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => container::run(g, a).await,
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => container::create(g, a).await,
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => container::start(g, a),
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => container::stop(g, a),
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => container::restart(g, a),
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => container::kill(g, a),
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => container::rm(g, a),
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => container::ps(g, a),
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => container::logs(g, a),
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => container::exec(g, a),
+        Command::Container(ContainerCommand::Inspect(a)) => image::inspect(g, a),
+        Command::Container(ContainerCommand::Prune { force }) => container::prune(g, force),
+        Command::Wait { containers } => container::wait(g, &containers),
+        Command::Pause { containers } => container::pause(g, &containers, true),
+        Command::Unpause { containers } => container::pause(g, &containers, false),
+        Command::Port { container } => container::port(g, &container),
+        Command::Volume(v) => volume::volume(g, v),
+        Command::Network(n) => volume::network(g, n),
+        Command::Shim { state_dir } => container::shim(g, &state_dir),
     }
 }
 

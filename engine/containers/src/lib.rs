@@ -1,1 +1,27 @@
-//! (in progress)
+//! Container services: create, start, stop, kill, remove, list, inspect, logs, exec.
+//! This is where images (rootfs layers), the runtime (processes and the shim), cgroups
+//! (limits) and the network meet; none of those crates knows the others.
+//!
+//! State lives in `ROOT/containers/<id>/`: `config.json` (the record), the shim's
+//! `shim/state.json` and `shim/exit.json`, and the json-file log. Everything a container
+//! needs after the engine is gone (logs, exit code, port proxies, cleanup) is done by its
+//! shim, so killing the CLI or the daemon never stops a container.
+//!
+//! Architecture invariant: the container record is written before anything is started, and
+//! every resource a start acquires (overlay mount, network endpoint, cgroup, bound ports) is
+//! released by `cleanup` whether the start failed, the container exited, or the engine died
+//! in between (cleanup is idempotent and runs again lazily).
+
+mod error;
+mod names;
+mod record;
+mod service;
+mod volumes;
+
+pub use error::ContainerError;
+pub use record::{
+    ContainerPaths, ContainerRecord, EndpointInfo, HostConfig, MountKind, MountRecord, PortMapping,
+    RestartPolicy, RunConfig, Status,
+};
+pub use service::{signal_number, ContainerService, ContainerSummary, CreateOptions, ExecOptions, ShimPorts};
+pub use volumes::{VolumeInfo, VolumeService};

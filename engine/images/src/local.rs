@@ -195,15 +195,15 @@ impl ImageService {
         Ok(events)
     }
 
-    /// `image prune [-a]`: removes dangling images (no tag), or with `all` every image
-    /// (no container can use one yet: the runtime will add that check).
-    pub fn prune(&self, all: bool) -> Result<PruneReport, ImageError> {
+    /// `image prune [-a]`: removes dangling images (no tag), or with `all` every image that
+    /// no container uses (`in_use`: the image IDs containers were created from).
+    pub fn prune(&self, all: bool, in_use: &[Digest]) -> Result<PruneReport, ImageError> {
         let before = self.store.disk_usage()?;
         let tags = self.store.tags()?;
         let mut report = PruneReport::default();
         for rec in self.store.images()? {
             let tagged = tags.iter().any(|(_, d)| *d == rec.id);
-            if tagged && !all {
+            if (tagged && !all) || in_use.contains(&rec.id) {
                 continue;
             }
             for (name, d) in &tags {

@@ -1,0 +1,523 @@
+//! Container commands: run, create, start, stop, restart, kill, rm, ps, logs, exec, wait,
+//! pause, unpause, port, container prune/inspect, and the hidden `__shim`.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::bail;
+use berth_containers::{ContainerRecord, ContainerService, CreateOptions, ExecOptions, Status};
+
+use crate::cli::{ExecArgs, Global, KillArgs, LogsArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs};
+use crate::{engine, render};
+
+fn service(g: &Global) -> anyhow::Result<ContainerService> {
+    let images = engine::open(g)?;
+    let exe = std::env::current_exe()?;
+    Ok(ContainerService::new(images, exe)?)
+}
+
+fn create_options(a: &RunArgs) -> CreateOptions {
+    CreateOptions {
+        image: a.image.clone(),
+        name: a.name.clone(),
+        cmd: a.command.clone(),
+        entrypoint: a.entrypoint.clone(),
+        env: a.env.clone(),
+        env_files: a.env_file.clone(),
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+        hostname: a.hostname.clone(),
+        publish: a.publish.clone(),
+        publish_all: a.publish_all,
+        volumes: a.volume.clone(),
+        mounts: a.mount.clone(),
+        network: a.network.clone(),
+        memory: a.memory.clone(),
+        cpus: a.cpus.clone(),
+        pids_limit: a.pids_limit,
+        restart: a.restart.clone(),
+        labels: a.label.clone(),
+        tty: a.tty,
+        interactive: a.interactive,
+        auto_remove: a.rm,
+    }
+}
+
+/// docker pulls a missing image on `run`/`create`.
+async fn ensure_image(g: &Global, image: &str) -> anyhow::Result<()> {
+    let images = engine::open(g)?;
+    if images.resolve(image).is_ok() {
+        return Ok(());
+    }
+    let reference = berth_reference::ImageRef::parse(image)?;
+    eprintln!("Unable to find image '{}' locally", reference.familiar());
+    let progress = crate::progress::for_stderr();
+    images
+        .pull(&reference, &berth_images::PullOptions::default(), progress)
+        .await?;
+    Ok(())
+}
+
+pub async fn create(g: &Global, a: RunArgs) -> anyhow::Result<u8> {
+    ensure_image(g, &a.image).await?;
+    let rec = service(g)?.create(&create_options(&a))?;
+    println!("{}", rec.id);
+    Ok(0)
+}
+
+pub async fn run(g: &Global, a: RunArgs) -> anyhow::Result<u8> {
+    ensure_image(g, &a.image).await?;
+    let svc = service(g)?;
+    let rec = svc.create(&create_options(&a))?;
+    if let Err(e) = svc.start(&rec.id) {
+        // docker leaves the created container behind; with --rm nothing should remain.
+        if a.rm {
+            let _ = svc.remove(&rec.id, true, true);
+        }
+        return Err(e.into());
+    }
+    if a.detach {
+        println!("{}", rec.id);
+        return Ok(0);
+    }
+    // Attached: stream the container's output until it exits, then return its code.
+    let code = follow_until_exit(&svc, &rec)?;
+    if a.rm {
+        // The shim removes it too; whoever comes first wins.
+        let _ = svc.remove(&rec.id, true, true);
+    }
+    Ok(code.clamp(0, 255) as u8)
+}
+
+fn follow_until_exit(svc: &ContainerService, rec: &ContainerRecord) -> anyhow::Result<i32> {
+    let path = svc.log_path(rec);
+    let shim_dir = svc.paths(&rec.id).shim();
+    let opts = berth_runtime::logs::LogOptions {
+        follow: true,
+        ..Default::default()
+    };
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    berth_runtime::logs::read(&path, &shim_dir, &opts, |line| {
+        let w: &mut dyn Write = if line.stream == "stderr" { &mut err } else { &mut out };
+        let _ = w.write_all(line.log.as_bytes());
+        let _ = w.flush();
+        true
+    })?;
+    svc.wait_exit(rec, Duration::from_secs(30));
+    Ok(match svc.status(rec) {
+        Status::Exited { code, .. } => code,
+        _ => 0,
+    })
+}
+
+pub fn start(g: &Global, a: StartArgs) -> anyhow::Result<u8> {
+    let svc = service(g)?;
+    let mut code = 0;
+    for c in &a.containers {
+        match svc.start(c) {
+            Ok(rec) => {
+                svc.mark_stopped(&rec, false);
+                if a.attach {
+                    code = follow_until_exit(&svc, &rec)?.clamp(0, 255) as u8;
+                } else {
+                    println!("{c}");
+                }
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn stop(g: &Global, a: StopArgs) -> anyhow::Result<u8> {
+    let svc = service(g)?;
+    each(&a.containers, |c| {
+        let rec = svc.find(c)?;
+        svc.mark_stopped(&rec, true);
+        svc.stop(c, Duration::from_secs(a.time))?;
+        Ok(())
+    })
+}
+
+pub fn restart(g: &Global, a: StopArgs) -> anyhow::Result<u8> {
+    let svc = service(g)?;
+    each(&a.containers, |c| {
+        svc.stop(c, Duration::from_secs(a.time))?;
+        let rec = svc.start(c)?;
+        svc.mark_stopped(&rec, false);
+        Ok(())
+    })
+}
+
+pub fn kill(g: &Global, a: KillArgs) -> anyhow::Result<u8> {
+    let svc = service(g)?;
+    let sig = berth_containers::signal_number(&a.signal)?;
+    each(&a.containers, |c| {
+        let rec = svc.kill(c, sig)?;
+        svc.mark_stopped(&rec, true);
+        Ok(())
+    })
+}
+
+pub fn rm(g: &Global, a: RmArgs) -> anyhow::Result<u8> {
+    let svc = service(g)?;
+    each(&a.containers, |c| {
+        svc.remove(c, a.force, a.volumes)?;
+        Ok(())
+    })
+}
+
+pub fn pause(g: &Global, containers: &[String], pause: bool) -> anyhow::Result<u8> {
+    let svc = service(g)?;
+    each(containers, |c| {
+        if pause {
+            svc.pause(c)?;
+        } else {
+            svc.unpause(c)?;
+        }
+        Ok(())
+    })
+}
+
+pub fn wait(g: &Global, containers: &[String]) -> anyhow::Result<u8> {
+    let svc = service(g)?;
+    let mut code = 0;
+    for c in containers {
+        match svc.find(c) {
+            Ok(rec) => {
+                while !svc.wait_exit(&rec, Duration::from_secs(3600)) {}
+                match svc.status(&rec) {
+                    Status::Exited { code: c, .. } => println!("{c}"),
+                    _ => println!("0"),
+                }
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// Runs `f` for each name, printing the name on success and the error otherwise (docker).
+fn each(names: &[String], mut f: impl FnMut(&str) -> anyhow::Result<()>) -> anyhow::Result<u8> {
+    let mut code = 0;
+    for n in names {
+        match f(n) {
+            Ok(()) => println!("{n}"),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn ps(g: &Global, a: PsArgs) -> anyhow::Result<u8> {
+    let svc = service(g)?;
+    let mut rows = svc.list(a.all || a.latest)?;
+    for f in &a.filter {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("invalid filter '{f}' — use key=value, e.g. name=web"))?;
+        rows.retain(|s| match k {
+            "name" => s.record.name.contains(v),
+            "id" => s.record.id.starts_with(v),
+            "status" => s.status.name() == v,
+            "ancestor" => s.record.image == v || s.record.image_id.to_string().contains(v),
+            "label" => match v.split_once('=') {
+                Some((lk, lv)) => s.record.config.labels.get(lk).is_some_and(|x| x == lv),
+                None => s.record.config.labels.contains_key(v),
+            },
+            "exited" => matches!(s.status, Status::Exited { code, .. } if code.to_string() == v),
+            _ => true,
+        });
+        if !matches!(k, "name" | "id" | "status" | "ancestor" | "label" | "exited") {
+            bail!("filter '{k}' is not supported — use name, id, status, ancestor, label or exited");
+        }
+    }
+    if a.latest {
+        rows.truncate(1);
+    }
+    let mut out = std::io::stdout().lock();
+    if a.quiet {
+        for s in &rows {
+            writeln!(out, "{}", if a.no_trunc { &s.record.id[..] } else { &s.record.id[..12] })?;
+        }
+        return Ok(0);
+    }
+    let fields = |s: &berth_containers::ContainerSummary| -> Vec<(&'static str, String)> {
+        let mut command = s.record.config.entrypoint.clone();
+        command.extend(s.record.config.cmd.iter().cloned());
+        let command = format!("\"{}\"", command.join(" "));
+        let command = if a.no_trunc { command } else { truncate(&command, 20) };
+        vec![
+            ("ID", if a.no_trunc { s.record.id.clone() } else { s.record.id[..12].to_string() }),
+            ("Image", s.record.image.clone()),
+            ("Command", command),
+            ("CreatedAt", s.record.created.clone()),
+            ("RunningFor", render::ago(Some(&s.record.created))),
+            ("Status", status_text(&s.status)),
+            ("State", s.status.name().to_string()),
+            ("Ports", ports_text(&s.record, &s.status)),
+            ("Names", s.record.name.clone()),
+        ]
+    };
+    match &a.format {
+        Some(fmt) => {
+            let (table, fmt) = match fmt.strip_prefix("table") {
+                Some(rest) => (true, rest.trim_start().to_string()),
+                None => (false, fmt.clone()),
+            };
+            let fmt = fmt.replace("\\t", "\t");
+            let render_row = |vals: &[(&str, String)]| -> String {
+                let mut line = fmt.clone();
+                for (k, v) in vals {
+                    line = line.replace(&format!("{{{{.{k}}}}}"), v);
+                }
+                line
+            };
+            if table {
+                let header: Vec<(&str, String)> = fields_header();
+                writeln!(out, "{}", render_row(&header))?;
+            }
+            for s in &rows {
+                writeln!(out, "{}", render_row(&fields(s)))?;
+            }
+        }
+        None => {
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|s| {
+                    let f = fields(s);
+                    vec![f[0].1.clone(), f[1].1.clone(), f[2].1.clone(), f[4].1.clone(), f[5].1.clone(), f[7].1.clone(), f[8].1.clone()]
+                })
+                .collect();
+            render::table(
+                &mut out,
+                &["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
+                &table,
+            )?;
+        }
+    }
+    Ok(0)
+}
+
+fn fields_header() -> Vec<(&'static str, String)> {
+    [
+        ("ID", "CONTAINER ID"),
+        ("Image", "IMAGE"),
+        ("Command", "COMMAND"),
+        ("CreatedAt", "CREATED AT"),
+        ("RunningFor", "CREATED"),
+        ("Status", "STATUS"),
+        ("State", "STATE"),
+        ("Ports", "PORTS"),
+        ("Names", "NAMES"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_string()))
+    .collect()
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// "Up 3 seconds", "Exited (0) 5 seconds ago", "Created", "Up 2 minutes (Paused)".
+pub fn status_text(s: &Status) -> String {
+    let since = |t: &str| {
+        render::parse_time(t)
+            .map(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0))
+            .unwrap_or(0)
+    };
+    match s {
+        Status::Created => "Created".into(),
+        Status::Running { started_at, .. } => format!("Up {}", render::human_duration(since(started_at))),
+        Status::Paused { started_at, .. } => format!("Up {} (Paused)", render::human_duration(since(started_at))),
+        Status::Exited { code, finished_at, .. } => {
+            format!("Exited ({code}) {} ago", render::human_duration(since(finished_at)))
+        }
+    }
+}
+
+/// docker's PORTS column: `0.0.0.0:8080->5000/tcp`.
+pub fn ports_text(rec: &ContainerRecord, status: &Status) -> String {
+    let ports = if status.is_running() { &rec.bound_ports } else { &Vec::new() };
+    let mut parts: Vec<String> = ports
+        .iter()
+        .map(|p| format!("{}:{}->{}/{}", p.host_ip, p.host_port, p.container_port, p.proto))
+        .collect();
+    for e in &rec.config.exposed_ports {
+        if !ports.iter().any(|p| format!("{}/{}", p.container_port, p.proto) == *e) {
+            parts.push(e.clone());
+        }
+    }
+    parts.join(", ")
+}
+
+pub fn port(g: &Global, container: &str) -> anyhow::Result<u8> {
+    let svc = service(g)?;
+    let rec = svc.find(container)?;
+    let status = svc.status(&rec);
+    if status.is_running() {
+        for p in &rec.bound_ports {
+            println!("{}/{} -> {}:{}", p.container_port, p.proto, p.host_ip, p.host_port);
+        }
+    }
+    Ok(0)
+}
+
+pub fn logs(g: &Global, a: LogsArgs) -> anyhow::Result<u8> {
+    let svc = service(g)?;
+    let rec = svc.find(&a.container)?;
+    let tail = match a.tail.as_str() {
+        "all" | "-1" => None,
+        n => Some(n.parse::<usize>().map_err(|_| anyhow::anyhow!("invalid --tail '{n}': use a number or all"))?),
+    };
+    let opts = berth_runtime::logs::LogOptions {
+        tail,
+        since: a.since.as_deref().map(parse_when).transpose()?,
+        until: a.until.as_deref().map(parse_when).transpose()?,
+        timestamps: a.timestamps,
+        follow: a.follow,
+    };
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    let shim_dir = svc.paths(&rec.id).shim();
+    berth_runtime::logs::read(&svc.log_path(&rec), &shim_dir, &opts, |line| {
+        let w: &mut dyn Write = if line.stream == "stderr" { &mut err } else { &mut out };
+        let ok = if a.timestamps {
+            write!(w, "{} {}", line.time, line.log)
+        } else {
+            w.write_all(line.log.as_bytes())
+        };
+        let _ = w.flush();
+        ok.is_ok()
+    })?;
+    Ok(0)
+}
+
+/// `--since 2026-11-26T10:00:00Z`, `--since 10m`, `--since 1732600000`.
+fn parse_when(s: &str) -> anyhow::Result<time::OffsetDateTime> {
+    if let Some(t) = render::parse_time(s) {
+        return Ok(t);
+    }
+    if let Ok(secs) = s.parse::<i64>() {
+        return Ok(time::OffsetDateTime::from_unix_timestamp(secs)?);
+    }
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().map_err(|_| anyhow::anyhow!("invalid time '{s}': use a timestamp or e.g. 10m"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => bail!("invalid time '{s}': use a timestamp or a duration like 30s, 10m, 2h"),
+    };
+    Ok(time::OffsetDateTime::now_utc() - time::Duration::seconds(secs))
+}
+
+pub fn exec(g: &Global, a: ExecArgs) -> anyhow::Result<u8> {
+    if a.tty {
+        bail!("exec -t (a terminal) is not supported yet — run the command without -t, e.g. `berth exec -i {} sh`", a.container);
+    }
+    let svc = service(g)?;
+    let code = svc.exec(
+        &a.container,
+        &ExecOptions {
+            cmd: a.command,
+            env: a.env,
+            workdir: a.workdir,
+            user: a.user,
+            tty: a.tty,
+        },
+    )?;
+    Ok(code.clamp(0, 255) as u8)
+}
+
+pub fn prune(g: &Global, force: bool) -> anyhow::Result<u8> {
+    if !force {
+        println!("WARNING! This will remove all stopped containers.");
+        if !super::confirm("Are you sure you want to continue?") {
+            return Ok(0);
+        }
+    }
+    let svc = service(g)?;
+    let mut deleted = Vec::new();
+    for s in svc.list(true)? {
+        if !s.status.is_running() {
+            svc.remove(&s.record.id, false, false)?;
+            deleted.push(s.record.id.clone());
+        }
+    }
+    if !deleted.is_empty() {
+        println!("Deleted Containers:");
+        for d in &deleted {
+            println!("{d}");
+        }
+        println!();
+    }
+    println!("Total reclaimed space: 0B");
+    Ok(0)
+}
+
+/// `berth __shim DIR`: the container's supervisor. Runs the container, its port proxies
+/// and log pump, records its exit, then releases its resources (and applies --rm and the
+/// restart policy) — all without the engine.
+pub fn shim(g: &Global, state_dir: &Path) -> anyhow::Result<u8> {
+    let code = berth_runtime::shim::shim_main(state_dir, |_cfg, _pid, fds| {
+        let ports: Option<berth_containers::ShimPorts> = std::fs::read(state_dir.join("ports.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if let Some(ports) = ports {
+            if let Some(ip) = ports.container_ip.as_deref().and_then(|ip| ip.parse().ok()) {
+                let bound = berth_net::BoundPort::from_fds(&ports_specs(&ports), fds);
+                if let Ok(set) = berth_net::spawn_proxies(bound, ip) {
+                    // The proxies live exactly as long as this shim process.
+                    std::mem::forget(set);
+                }
+            }
+        }
+    });
+    // The container exited: release its rootfs, network and cgroup. The state dir is
+    // ROOT/containers/<id>/shim, which also tells which store this shim belongs to.
+    let container_dir = state_dir.parent();
+    let id = container_dir
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let mut g = g.clone();
+    if let Some(root) = container_dir.and_then(Path::parent).and_then(Path::parent) {
+        g.root = Some(root.to_path_buf());
+    }
+    if let Ok(svc) = service(&g) {
+        let _ = svc.after_exit(&id);
+    }
+    Ok(code.clamp(0, 255) as u8)
+}
+
+fn ports_specs(ports: &berth_containers::ShimPorts) -> Vec<berth_net::PortSpec> {
+    ports
+        .ports
+        .iter()
+        .map(|p| berth_net::PortSpec {
+            host_ip: p.host_ip.parse().unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            host_port: p.host_port,
+            container_port: p.container_port,
+            proto: if p.proto == "udp" { berth_net::Proto::Udp } else { berth_net::Proto::Tcp },
+        })
+        .collect()
+}

@@ -1,0 +1,44 @@
+//! Errors of the container services: one plain sentence with a next step each.
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("no such container: {0} — run `berth ps -a` to see your containers")]
+    NotFound(String),
+    #[error("the container name \"{name}\" is already in use by container {id} — remove it (`berth rm {name}`) or pick another --name")]
+    NameInUse { name: String, id: String },
+    #[error("invalid container name '{0}': use letters, digits, '_', '.' and '-', starting with a letter or digit")]
+    InvalidName(String),
+    #[error("container {0} is running — stop it first (`berth stop {0}`) or use -f")]
+    Running(String),
+    #[error("container {0} is not running — start it with `berth start {0}`")]
+    NotRunning(String),
+    #[error("container {0} is paused — unpause it first (`berth unpause {0}`)")]
+    Paused(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("unable to remove image {image}: container {container} is using it — remove the container first (`berth rm {container}`) or use -f")]
+    ImageInUse { image: String, container: String },
+    #[error(transparent)]
+    Image(#[from] berth_images::ImageError),
+    #[error(transparent)]
+    Store(#[from] berth_store::StoreError),
+    #[error(transparent)]
+    Runtime(#[from] berth_runtime::RuntimeError),
+    #[error(transparent)]
+    Cgroup(#[from] berth_cgroups::CgroupError),
+    #[error(transparent)]
+    Net(#[from] berth_net::NetError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ContainerError {
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ContainerError {
+        let context = context.into();
+        move |source| ContainerError::Io { context, source }
+    }
+}

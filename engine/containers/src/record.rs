@@ -1,0 +1,181 @@
+//! What Berth remembers about a container (`ROOT/containers/<id>/config.json`) and how its
+//! state is read back from the shim's files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use berth_oci::Digest;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub name: String,
+    /// The image as the user named it (`flask`, `127.0.0.1:5000/app:v1`).
+    pub image: String,
+    pub image_id: Digest,
+    /// RFC 3339 with nanoseconds.
+    pub created: String,
+    pub config: RunConfig,
+    pub host: HostConfig,
+    /// The network endpoint while the container runs.
+    #[serde(default)]
+    pub endpoint: Option<EndpointInfo>,
+    /// Host ports actually bound (with `-p 80` / `-P` the host port is picked at start).
+    #[serde(default)]
+    pub bound_ports: Vec<PortMapping>,
+    #[serde(default)]
+    pub restart_count: u32,
+}
+
+/// The process side: docker's `Config`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunConfig {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub user: String,
+    pub hostname: String,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub labels: BTreeMap<String, String>,
+    /// `5000/tcp` style keys, from the image and `--expose`.
+    pub exposed_ports: Vec<String>,
+    pub stop_signal: Option<String>,
+    /// Mount points the image declares with VOLUME.
+    pub image_volumes: Vec<String>,
+}
+
+/// The host side: docker's `HostConfig`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HostConfig {
+    pub publish: Vec<PortMapping>,
+    pub publish_all: bool,
+    pub mounts: Vec<MountRecord>,
+    /// `bridge` (default), `host`, `none` or a user network's name.
+    pub network: String,
+    pub memory: Option<u64>,
+    pub cpus: Option<f64>,
+    pub pids_limit: Option<i64>,
+    pub restart: RestartPolicy,
+    pub auto_remove: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PortMapping {
+    pub host_ip: String,
+    /// 0: pick a free port at start.
+    pub host_port: u16,
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub proto: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MountRecord {
+    /// A host path for binds, a volume name for volumes.
+    pub source: String,
+    pub destination: String,
+    pub readonly: bool,
+    pub kind: MountKind,
+    /// A volume made for this container alone (`-v /path`); `rm -v` removes it.
+    #[serde(default)]
+    pub anonymous: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    Bind,
+    Volume,
+    Tmpfs,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RestartPolicy {
+    /// `no`, `on-failure`, `always`, `unless-stopped`.
+    pub name: String,
+    pub maximum_retry_count: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EndpointInfo {
+    pub network: String,
+    pub ip: String,
+    pub prefix: u8,
+    pub gateway: String,
+    pub mac: String,
+}
+
+/// A container's state as docker reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Created,
+    Running { pid: i32, started_at: String },
+    Paused { pid: i32, started_at: String },
+    Exited { code: i32, started_at: String, finished_at: String, oom_killed: bool },
+}
+
+impl Status {
+    /// docker's `State.Status`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running { .. } => "running",
+            Status::Paused { .. } => "paused",
+            Status::Exited { .. } => "exited",
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(self, Status::Running { .. } | Status::Paused { .. })
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        match self {
+            Status::Running { pid, .. } | Status::Paused { pid, .. } => Some(*pid),
+            _ => None,
+        }
+    }
+}
+
+/// Where a container's files live.
+#[derive(Debug, Clone)]
+pub struct ContainerPaths {
+    pub dir: PathBuf,
+}
+
+impl ContainerPaths {
+    pub fn new(root: &Path, id: &str) -> ContainerPaths {
+        ContainerPaths {
+            dir: root.join("containers").join(id),
+        }
+    }
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+    pub fn work(&self) -> PathBuf {
+        self.dir.join("work")
+    }
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("container-json.log")
+    }
+    /// The shim's state directory (state.json, exit.json, shim.json).
+    pub fn shim(&self) -> PathBuf {
+        self.dir.join("shim")
+    }
+    pub fn etc(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+    /// Marks that the rootfs, network and cgroup of the last run were released.
+    pub fn cleaned(&self) -> PathBuf {
+        self.dir.join("cleaned")
+    }
+}

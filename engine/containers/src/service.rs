@@ -1,0 +1,1093 @@
+//! The container lifecycle.
+
+use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use berth_cgroups::{Cgroup, Limits};
+use berth_images::ImageService;
+use berth_net::NetworkManager;
+use berth_runtime::{ContainerSpec, MountKind as RtMountKind, MountSpec, NetNs, ShimConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::record::*;
+use crate::volumes::VolumeService;
+use crate::{names, ContainerError};
+
+/// How long `stop` waits by default before SIGKILL (docker: 10 s).
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything `create` accepts, in docker's terms (strings as typed on the command line).
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub image: String,
+    pub name: Option<String>,
+    /// Arguments after the image: they replace the image's Cmd.
+    pub cmd: Vec<String>,
+    /// `--entrypoint`: replaces the image's Entrypoint (and drops its Cmd); "" clears it.
+    pub entrypoint: Option<String>,
+    pub env: Vec<String>,
+    pub env_files: Vec<PathBuf>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub publish: Vec<String>,
+    pub publish_all: bool,
+    /// `-v` specs: `name:/path[:ro]`, `/host:/path[:ro]`, `/path`.
+    pub volumes: Vec<String>,
+    /// `--mount type=bind|volume|tmpfs,source=…,target=…[,readonly]`.
+    pub mounts: Vec<String>,
+    pub network: Option<String>,
+    pub memory: Option<String>,
+    pub cpus: Option<String>,
+    pub pids_limit: Option<i64>,
+    pub restart: Option<String>,
+    pub labels: Vec<String>,
+    pub tty: bool,
+    pub interactive: bool,
+    pub auto_remove: bool,
+}
+
+/// A row of `ps`.
+#[derive(Debug, Clone)]
+pub struct ContainerSummary {
+    pub record: ContainerRecord,
+    pub status: Status,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub tty: bool,
+}
+
+/// What the shim needs to run the port proxies (`shim/ports.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShimPorts {
+    pub container_ip: Option<String>,
+    pub ports: Vec<PortMapping>,
+}
+
+#[derive(Clone)]
+pub struct ContainerService {
+    images: ImageService,
+    root: PathBuf,
+    shim_exe: PathBuf,
+    net: NetworkManager,
+    volumes: VolumeService,
+}
+
+pub(crate) fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl ContainerService {
+    /// `shim_exe` is the binary whose hidden `__shim` subcommand runs a container's shim
+    /// (the `berth` binary itself).
+    pub fn new(images: ImageService, shim_exe: PathBuf) -> Result<ContainerService, ContainerError> {
+        let root = images.store().root().to_path_buf();
+        std::fs::create_dir_all(root.join("containers"))
+            .map_err(ContainerError::io(format!("cannot create {}", root.join("containers").display())))?;
+        let run_dir = run_dir(&root);
+        let net = NetworkManager::new(&root.join("net"), &run_dir.join("netns"))?;
+        Ok(ContainerService {
+            volumes: VolumeService::new(&root),
+            images,
+            root,
+            shim_exe,
+            net,
+        })
+    }
+
+    pub fn images(&self) -> &ImageService {
+        &self.images
+    }
+
+    pub fn volumes(&self) -> &VolumeService {
+        &self.volumes
+    }
+
+    pub fn network(&self) -> &NetworkManager {
+        &self.net
+    }
+
+    pub fn paths(&self, id: &str) -> ContainerPaths {
+        ContainerPaths::new(&self.root, id)
+    }
+
+    // ------------------------------------------------------------------ records
+
+    fn lock(&self) -> Result<std::fs::File, ContainerError> {
+        let path = self.root.join("containers").join(".lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(ContainerError::io(format!("cannot open {}", path.display())))?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| ContainerError::io("cannot lock the container list")(e.into()))?;
+        Ok(f)
+    }
+
+    fn save(&self, rec: &ContainerRecord) -> Result<(), ContainerError> {
+        let p = self.paths(&rec.id);
+        let tmp = p.dir.join("config.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(rec).expect("serializable"))
+            .and_then(|()| std::fs::rename(&tmp, p.config()))
+            .map_err(ContainerError::io(format!("cannot save container {}", rec.name)))
+    }
+
+    pub fn records(&self) -> Result<Vec<ContainerRecord>, ContainerError> {
+        let mut out = Vec::new();
+        let dir = self.root.join("containers");
+        let rd = std::fs::read_dir(&dir).map_err(ContainerError::io(format!("cannot read {}", dir.display())))?;
+        for e in rd.flatten() {
+            if let Ok(bytes) = std::fs::read(e.path().join("config.json")) {
+                if let Ok(rec) = serde_json::from_slice::<ContainerRecord>(&bytes) {
+                    out.push(rec);
+                }
+            }
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(out)
+    }
+
+    /// Finds a container by full or partial ID, or by name (docker's order).
+    pub fn find(&self, name_or_id: &str) -> Result<ContainerRecord, ContainerError> {
+        let key = name_or_id.trim_start_matches('/');
+        let all = self.records()?;
+        if let Some(r) = all.iter().find(|r| r.id == key || r.name == key) {
+            return Ok(r.clone());
+        }
+        let by_prefix: Vec<&ContainerRecord> = all.iter().filter(|r| !key.is_empty() && r.id.starts_with(key)).collect();
+        match by_prefix.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(ContainerError::NotFound(name_or_id.to_string())),
+            _ => Err(ContainerError::InvalidArgument(format!(
+                "'{name_or_id}' matches several containers — give more of the ID or the name"
+            ))),
+        }
+    }
+
+    pub fn status(&self, rec: &ContainerRecord) -> Status {
+        let p = self.paths(&rec.id);
+        let state = berth_runtime::shim::read_state(&p.shim()).ok().flatten();
+        let exit = berth_runtime::shim::read_exit(&p.shim()).ok().flatten();
+        match (state, exit) {
+            (None, _) => Status::Created,
+            (Some(s), Some(e)) => Status::Exited {
+                code: e.exit_code,
+                started_at: s.started_at.clone(),
+                finished_at: e.finished_at.clone(),
+                oom_killed: p.dir.join("oom").exists(),
+            },
+            (Some(s), None) => {
+                if berth_runtime::shim::is_alive(s.container_pid, &s.started_at) {
+                    if p.dir.join("paused").exists() {
+                        Status::Paused {
+                            pid: s.container_pid,
+                            started_at: s.started_at,
+                        }
+                    } else {
+                        Status::Running {
+                            pid: s.container_pid,
+                            started_at: s.started_at,
+                        }
+                    }
+                } else {
+                    // The container and its shim died without recording an exit (the
+                    // machine lost power, or someone killed the shim): report it as killed.
+                    Status::Exited {
+                        code: 137,
+                        started_at: s.started_at.clone(),
+                        finished_at: s.started_at,
+                        oom_killed: false,
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn list(&self, all: bool) -> Result<Vec<ContainerSummary>, ContainerError> {
+        let mut out = Vec::new();
+        for record in self.records()? {
+            let status = self.status(&record);
+            if !status.is_running() {
+                // A container that stopped while no engine ran: release what it held.
+                self.cleanup(&record)?;
+            }
+            if all || status.is_running() {
+                out.push(ContainerSummary { record, status });
+            }
+        }
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------------ create
+
+    pub fn create(&self, opts: &CreateOptions) -> Result<ContainerRecord, ContainerError> {
+        let image = self.images.resolve(&opts.image)?;
+        let config = self.images.config(&image)?;
+        let ic = config.config.clone().unwrap_or_default();
+
+        let entrypoint: Vec<String> = match &opts.entrypoint {
+            Some(e) if e.is_empty() => Vec::new(),
+            Some(e) => vec![e.clone()],
+            None => ic.entrypoint.clone().unwrap_or_default(),
+        };
+        let cmd: Vec<String> = if !opts.cmd.is_empty() {
+            opts.cmd.clone()
+        } else if opts.entrypoint.is_some() {
+            Vec::new()
+        } else {
+            ic.cmd.clone().unwrap_or_default()
+        };
+        if entrypoint.is_empty() && cmd.is_empty() {
+            return Err(ContainerError::InvalidArgument(format!(
+                "no command specified: image {} has no CMD or ENTRYPOINT — give one after the image name",
+                opts.image
+            )));
+        }
+
+        let mut env = ic.env.clone().unwrap_or_default();
+        let mut given = Vec::new();
+        for f in &opts.env_files {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| ContainerError::InvalidArgument(format!("cannot read env file {}: {e}", f.display())))?;
+            given.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string),
+            );
+        }
+        given.extend(opts.env.iter().cloned());
+        for kv in given {
+            let (k, v) = match kv.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => match std::env::var(&kv) {
+                    Ok(v) => (kv.clone(), v),
+                    Err(_) => continue,
+                },
+            };
+            if k.is_empty() {
+                return Err(ContainerError::InvalidArgument(format!(
+                    "invalid environment variable '{kv}': use KEY=value"
+                )));
+            }
+            env.retain(|e| e.split_once('=').map(|(ek, _)| ek) != Some(k.as_str()));
+            env.push(format!("{k}={v}"));
+        }
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+        }
+
+        let mut publish = Vec::new();
+        for spec in &opts.publish {
+            for p in berth_net::parse_publish(spec)? {
+                publish.push(PortMapping {
+                    host_ip: p.host_ip.to_string(),
+                    host_port: p.host_port,
+                    container_port: p.container_port,
+                    proto: p.proto.to_string(),
+                });
+            }
+        }
+        let mut exposed: Vec<String> = ic.exposed_ports.clone().unwrap_or_default().into_keys().collect();
+        for p in &publish {
+            let key = format!("{}/{}", p.container_port, p.proto);
+            if !exposed.contains(&key) {
+                exposed.push(key);
+            }
+        }
+        if opts.publish_all {
+            for key in &exposed {
+                let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+                let Ok(port) = port.parse::<u16>() else { continue };
+                if !publish.iter().any(|p| p.container_port == port && p.proto == proto) {
+                    publish.push(PortMapping {
+                        host_ip: "0.0.0.0".into(),
+                        host_port: 0,
+                        container_port: port,
+                        proto: proto.to_string(),
+                    });
+                }
+            }
+        }
+
+        let mut mounts = Vec::new();
+        for v in &opts.volumes {
+            mounts.push(parse_volume(v)?);
+        }
+        for m in &opts.mounts {
+            mounts.push(parse_mount(m)?);
+        }
+        // Anonymous volumes (`-v /data`, and the image's VOLUMEs) get their name now, so a
+        // restart finds the same data.
+        for dest in ic.volumes.clone().unwrap_or_default().into_keys() {
+            if !mounts.iter().any(|m| m.destination == dest) {
+                mounts.push(MountRecord {
+                    source: String::new(),
+                    destination: dest,
+                    readonly: false,
+                    kind: MountKind::Volume,
+                    anonymous: true,
+                });
+            }
+        }
+        for m in &mut mounts {
+            if m.kind == MountKind::Volume && m.source.is_empty() {
+                m.source = random_id();
+                m.anonymous = true;
+            }
+        }
+        for m in &mounts {
+            if m.kind == MountKind::Bind && !Path::new(&m.source).exists() {
+                return Err(ContainerError::InvalidArgument(format!(
+                    "bind mount source path does not exist: {} — create it first or fix the path",
+                    m.source
+                )));
+            }
+        }
+
+        let memory = opts.memory.as_deref().map(berth_cgroups::parse_memory).transpose()?;
+        let cpus = opts.cpus.as_deref().map(berth_cgroups::parse_cpus).transpose()?;
+        let restart = parse_restart(opts.restart.as_deref().unwrap_or("no"))?;
+        if opts.auto_remove && restart.name != "no" {
+            return Err(ContainerError::InvalidArgument(
+                "--rm and --restart cannot be used together — choose one".into(),
+            ));
+        }
+        let network = opts.network.clone().unwrap_or_else(|| "bridge".into());
+        if !matches!(network.as_str(), "bridge" | "host" | "none")
+            && !self.net.list_networks()?.iter().any(|n| n.name == network)
+        {
+            return Err(ContainerError::InvalidArgument(format!(
+                "network {network} not found — create it with `berth network create {network}`"
+            )));
+        }
+        let mut labels = ic.labels.clone().unwrap_or_default();
+        for l in &opts.labels {
+            let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+            labels.insert(k.to_string(), v.to_string());
+        }
+
+        let id = random_id();
+        let _lock = self.lock()?;
+        let name = match &opts.name {
+            Some(n) => {
+                let n = n.trim_start_matches('/').to_string();
+                if !names::is_valid(&n) {
+                    return Err(ContainerError::InvalidName(n));
+                }
+                n
+            }
+            None => {
+                let taken: Vec<String> = self.records()?.into_iter().map(|r| r.name).collect();
+                let mut n = names::random();
+                while taken.contains(&n) {
+                    n = format!("{}{}", names::random(), rand::random::<u8>() % 100);
+                }
+                n
+            }
+        };
+        if let Some(other) = self.records()?.into_iter().find(|r| r.name == name) {
+            return Err(ContainerError::NameInUse {
+                name,
+                id: other.id[..12].to_string(),
+            });
+        }
+        let record = ContainerRecord {
+            id: id.clone(),
+            name,
+            image: opts.image.clone(),
+            image_id: image.id.clone(),
+            created: now_nanos(),
+            config: RunConfig {
+                entrypoint,
+                cmd,
+                env,
+                working_dir: opts.workdir.clone().or(ic.working_dir.clone()).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into()),
+                user: opts.user.clone().or(ic.user.clone()).unwrap_or_default(),
+                hostname: opts.hostname.clone().unwrap_or_else(|| id[..12].to_string()),
+                tty: opts.tty,
+                open_stdin: opts.interactive,
+                labels,
+                exposed_ports: exposed,
+                stop_signal: ic.stop_signal.clone(),
+                image_volumes: ic.volumes.clone().unwrap_or_default().into_keys().collect(),
+            },
+            host: HostConfig {
+                publish,
+                publish_all: opts.publish_all,
+                mounts,
+                network,
+                memory,
+                cpus,
+                pids_limit: opts.pids_limit,
+                restart,
+                auto_remove: opts.auto_remove,
+            },
+            endpoint: None,
+            bound_ports: Vec::new(),
+            restart_count: 0,
+        };
+        let p = self.paths(&id);
+        for d in [p.dir.clone(), p.rootfs(), p.upper(), p.work(), p.shim()] {
+            std::fs::create_dir_all(&d).map_err(ContainerError::io(format!("cannot create {}", d.display())))?;
+        }
+        std::fs::write(p.cleaned(), b"").map_err(ContainerError::io("cannot write container state"))?;
+        self.save(&record)?;
+        Ok(record)
+    }
+
+    // ------------------------------------------------------------------ start
+
+    pub fn start(&self, name_or_id: &str) -> Result<ContainerRecord, ContainerError> {
+        let mut rec = self.find(name_or_id)?;
+        match self.status(&rec) {
+            Status::Running { .. } => return Ok(rec),
+            Status::Paused { .. } => return Err(ContainerError::Paused(rec.name.clone())),
+            _ => {}
+        }
+        // Release whatever the previous run left, then start from a clean slate.
+        self.cleanup(&rec)?;
+        let p = self.paths(&rec.id);
+        for f in ["state.json", "exit.json", "start-error"] {
+            let _ = std::fs::remove_file(p.shim().join(f));
+        }
+        let _ = std::fs::remove_file(p.dir.join("oom"));
+        let _ = std::fs::remove_file(p.cleaned());
+        match self.start_inner(&mut rec) {
+            Ok(()) => Ok(rec),
+            Err(e) => {
+                let _ = self.cleanup(&rec);
+                Err(e)
+            }
+        }
+    }
+
+    fn start_inner(&self, rec: &mut ContainerRecord) -> Result<(), ContainerError> {
+        let p = self.paths(&rec.id);
+        let image = self
+            .images
+            .store()
+            .image(&rec.image_id)?
+            .ok_or_else(|| ContainerError::InvalidArgument(format!(
+                "the image of container {} ({}) was removed — pull it again or create a new container",
+                rec.name, rec.image
+            )))?;
+        let lowers: Vec<PathBuf> = image.layers.iter().map(|l| self.images.store().layer_dir(&l.diff_id)).collect();
+        berth_runtime::rootfs::mount_overlay(&lowers, &p.upper(), &p.work(), &p.rootfs())?;
+
+        // Volumes: named ones are created on first use and filled from the image once.
+        let mut mounts = Vec::new();
+        for m in &rec.host.mounts {
+            let source = match m.kind {
+                MountKind::Volume => {
+                    let name = m.source.clone();
+                    let mut vol = self.volumes.create(&name)?;
+                    if !vol.populated {
+                        let from = p.rootfs().join(m.destination.trim_start_matches('/'));
+                        if from.is_dir() && dir_is_empty(&vol.mountpoint) {
+                            copy_tree(&from, &vol.mountpoint)
+                                .map_err(ContainerError::io(format!("cannot fill volume {name} from the image")))?;
+                        }
+                        vol.populated = true;
+                        self.volumes.save(&vol)?;
+                    }
+                    vol.mountpoint
+                }
+                MountKind::Bind => PathBuf::from(&m.source),
+                MountKind::Tmpfs => PathBuf::new(),
+            };
+            mounts.push(MountSpec {
+                source,
+                destination: m.destination.clone(),
+                kind: if m.kind == MountKind::Tmpfs { RtMountKind::Tmpfs } else { RtMountKind::Bind },
+                readonly: m.readonly,
+            });
+        }
+
+        // Network.
+        let (netns, endpoint) = match rec.host.network.as_str() {
+            "host" => (NetNs::Host, None),
+            "none" => (NetNs::New, None),
+            net => {
+                let ep = self.net.attach(&rec.id, net, std::slice::from_ref(&rec.name))?;
+                (NetNs::Path(ep.netns.clone()), Some(ep))
+            }
+        };
+        rec.endpoint = endpoint.as_ref().map(|ep| EndpointInfo {
+            network: ep.network.clone(),
+            ip: ep.ip.to_string(),
+            prefix: ep.prefix,
+            gateway: ep.gateway.to_string(),
+            mac: ep.mac.clone(),
+        });
+
+        // /etc/hosts, /etc/hostname, /etc/resolv.conf.
+        let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+        if let Some(ep) = &endpoint {
+            hosts.push_str(&format!("{}\t{} {}\n", ep.ip, rec.config.hostname, rec.name));
+            if rec.host.network != "bridge" {
+                for other in self.net.endpoints(&rec.host.network)? {
+                    if other.container_id != rec.id {
+                        hosts.push_str(&format!("{}\t{}\n", other.ip, other.aliases.join(" ")));
+                    }
+                }
+            }
+        }
+        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        for (name, content) in [
+            ("hosts", hosts),
+            ("hostname", format!("{}\n", rec.config.hostname)),
+            ("resolv.conf", resolv),
+        ] {
+            std::fs::write(p.etc(name), content).map_err(ContainerError::io("cannot write the container's /etc files"))?;
+            if rec.host.network != "host" || name != "resolv.conf" {
+                mounts.push(MountSpec {
+                    source: p.etc(name),
+                    destination: format!("/etc/{name}"),
+                    kind: RtMountKind::Bind,
+                    readonly: false,
+                });
+            }
+        }
+
+        // Limits.
+        let cgroup = Cgroup::create(
+            &rec.id,
+            &Limits {
+                memory_bytes: rec.host.memory,
+                memory_swap_bytes: None,
+                cpus: rec.host.cpus,
+                cpu_shares: None,
+                pids_limit: rec.host.pids_limit,
+            },
+        )?;
+
+        // Published ports are bound here, so "port in use" is an error before anything runs.
+        let specs: Vec<berth_net::PortSpec> = rec
+            .host
+            .publish
+            .iter()
+            .map(|m| berth_net::PortSpec {
+                host_ip: m.host_ip.parse().unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+                host_port: m.host_port,
+                container_port: m.container_port,
+                proto: if m.proto == "udp" { berth_net::Proto::Udp } else { berth_net::Proto::Tcp },
+            })
+            .collect();
+        if !specs.is_empty() && endpoint.is_none() {
+            return Err(ContainerError::InvalidArgument(format!(
+                "ports cannot be published with --network {} — use the default bridge network",
+                rec.host.network
+            )));
+        }
+        let bound = berth_net::bind_published(&specs)?;
+        rec.bound_ports = bound
+            .iter()
+            .map(|b| PortMapping {
+                host_ip: b.spec.host_ip.to_string(),
+                host_port: b.spec.host_port,
+                container_port: b.spec.container_port,
+                proto: b.spec.proto.to_string(),
+            })
+            .collect();
+        let ports = ShimPorts {
+            container_ip: endpoint.as_ref().map(|e| e.ip.to_string()),
+            ports: rec.bound_ports.clone(),
+        };
+        std::fs::write(p.shim().join("ports.json"), serde_json::to_vec(&ports).expect("serializable"))
+            .map_err(ContainerError::io("cannot write container state"))?;
+        let extra_fds: Vec<OwnedFd> = bound.into_iter().map(|b| b.into_fd()).collect();
+
+        let user = berth_runtime::resolve_user(&p.rootfs(), &rec.config.user)?;
+        let mut args = rec.config.entrypoint.clone();
+        args.extend(rec.config.cmd.iter().cloned());
+        let spec = ContainerSpec {
+            id: rec.id.clone(),
+            rootfs: p.rootfs(),
+            args,
+            env: rec.config.env.clone(),
+            cwd: rec.config.working_dir.clone(),
+            user,
+            hostname: rec.config.hostname.clone(),
+            mounts,
+            netns,
+            cgroup_procs: cgroup.procs_files(),
+            tty: rec.config.tty,
+            stdin: rec.config.open_stdin,
+            rlimits: Vec::new(),
+        };
+        let shim_cfg = ShimConfig {
+            state_dir: p.shim(),
+            spec,
+            log_path: p.log(),
+            log_max_size: 10 << 20,
+            log_max_files: 3,
+            stdin_open: rec.config.open_stdin,
+        };
+        self.save(rec)?;
+        let shim_dir = p.shim();
+        let shim_arg = shim_dir.to_string_lossy().to_string();
+        berth_runtime::shim::start_shim(&self.shim_exe, &["__shim", &shim_arg], &shim_cfg, extra_fds)?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ stop, kill, wait
+
+    pub fn kill(&self, name_or_id: &str, signal: i32) -> Result<ContainerRecord, ContainerError> {
+        let rec = self.find(name_or_id)?;
+        let pid = match self.status(&rec) {
+            Status::Running { pid, .. } | Status::Paused { pid, .. } => pid,
+            _ => return Err(ContainerError::NotRunning(rec.name.clone())),
+        };
+        if matches!(self.status(&rec), Status::Paused { .. }) && signal == 9 {
+            // A frozen process cannot die until thawed.
+            self.unpause(&rec.id)?;
+        }
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid).expect("pid > 0"),
+            signal_of(signal)?,
+        );
+        Ok(rec)
+    }
+
+    pub fn stop(&self, name_or_id: &str, timeout: Duration) -> Result<ContainerRecord, ContainerError> {
+        let rec = self.find(name_or_id)?;
+        if !self.status(&rec).is_running() {
+            return Ok(rec);
+        }
+        let sig = rec
+            .config
+            .stop_signal
+            .as_deref()
+            .and_then(parse_signal)
+            .unwrap_or(15);
+        if matches!(self.status(&rec), Status::Paused { .. }) {
+            self.unpause(&rec.id)?;
+        }
+        self.kill(&rec.id, sig)?;
+        if !self.wait_exit(&rec, timeout) {
+            let _ = self.kill(&rec.id, 9);
+            if let Ok(Some(cg)) = Cgroup::open(&rec.id) {
+                let _ = cg.kill_all(9);
+            }
+            self.wait_exit(&rec, Duration::from_secs(10));
+        }
+        Ok(rec)
+    }
+
+    /// Waits until the container is no longer running; false on timeout.
+    pub fn wait_exit(&self, rec: &ContainerRecord, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if !self.status(rec).is_running() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn pause(&self, name_or_id: &str) -> Result<(), ContainerError> {
+        let rec = self.find(name_or_id)?;
+        if !matches!(self.status(&rec), Status::Running { .. }) {
+            return Err(ContainerError::NotRunning(rec.name));
+        }
+        if let Some(cg) = Cgroup::open(&rec.id)? {
+            cg.freeze()?;
+        }
+        std::fs::write(self.paths(&rec.id).dir.join("paused"), b"").map_err(ContainerError::io("cannot record the pause"))
+    }
+
+    pub fn unpause(&self, name_or_id: &str) -> Result<(), ContainerError> {
+        let rec = self.find(name_or_id)?;
+        if let Some(cg) = Cgroup::open(&rec.id)? {
+            cg.thaw()?;
+        }
+        let _ = std::fs::remove_file(self.paths(&rec.id).dir.join("paused"));
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ cleanup, remove
+
+    /// Releases what a run held: port listeners die with the shim; here the rootfs is
+    /// unmounted, the network endpoint detached and the cgroup removed. Idempotent.
+    pub fn cleanup(&self, rec: &ContainerRecord) -> Result<(), ContainerError> {
+        let p = self.paths(&rec.id);
+        if p.cleaned().exists() || self.status(rec).is_running() {
+            return Ok(());
+        }
+        if let Some(cg) = Cgroup::open(&rec.id)? {
+            if cg.oom_killed().unwrap_or(false) {
+                let _ = std::fs::write(p.dir.join("oom"), b"");
+            }
+            cg.destroy(true)?;
+        }
+        if rec.host.network != "host" && rec.host.network != "none" {
+            self.net.detach(&rec.id)?;
+        }
+        berth_runtime::rootfs::unmount(&p.rootfs())?;
+        let _ = std::fs::remove_file(p.dir.join("paused"));
+        std::fs::write(p.cleaned(), b"").map_err(ContainerError::io("cannot write container state"))?;
+        Ok(())
+    }
+
+    pub fn remove(&self, name_or_id: &str, force: bool, volumes: bool) -> Result<ContainerRecord, ContainerError> {
+        let rec = self.find(name_or_id)?;
+        if self.status(&rec).is_running() {
+            if !force {
+                return Err(ContainerError::Running(rec.name.clone()));
+            }
+            let _ = self.kill(&rec.id, 9);
+            if let Ok(Some(cg)) = Cgroup::open(&rec.id) {
+                let _ = cg.kill_all(9);
+            }
+            self.wait_exit(&rec, Duration::from_secs(10));
+        }
+        self.cleanup(&rec)?;
+        let _lock = self.lock()?;
+        let p = self.paths(&rec.id);
+        std::fs::remove_dir_all(&p.dir).map_err(ContainerError::io(format!("cannot remove container {}", rec.name)))?;
+        if volumes {
+            for m in &rec.host.mounts {
+                if m.kind == MountKind::Volume && m.anonymous {
+                    let _ = self.volumes.remove(&m.source);
+                }
+            }
+        }
+        Ok(rec)
+    }
+
+    /// IDs of containers (any state) created from `image_id`.
+    pub fn users_of_image(&self, image_id: &berth_oci::Digest) -> Result<Vec<ContainerRecord>, ContainerError> {
+        Ok(self.records()?.into_iter().filter(|r| &r.image_id == image_id).collect())
+    }
+
+    /// Names of containers that mount volume `name`.
+    pub fn users_of_volume(&self, name: &str) -> Result<Vec<String>, ContainerError> {
+        Ok(self
+            .records()?
+            .into_iter()
+            .filter(|r| r.host.mounts.iter().any(|m| m.kind == MountKind::Volume && m.source == name))
+            .map(|r| r.name)
+            .collect())
+    }
+
+    // ------------------------------------------------------------------ exec, logs
+
+    /// Runs a command in a running container with the caller's stdio; returns its exit code.
+    pub fn exec(&self, name_or_id: &str, opts: &ExecOptions) -> Result<i32, ContainerError> {
+        let rec = self.find(name_or_id)?;
+        let pid = match self.status(&rec) {
+            Status::Running { pid, .. } => pid,
+            Status::Paused { .. } => return Err(ContainerError::Paused(rec.name)),
+            _ => return Err(ContainerError::NotRunning(rec.name)),
+        };
+        if opts.cmd.is_empty() {
+            return Err(ContainerError::InvalidArgument("exec needs a command, e.g. `berth exec NAME sh`".into()));
+        }
+        let p = self.paths(&rec.id);
+        let user = berth_runtime::resolve_user(&p.rootfs(), opts.user.as_deref().unwrap_or(&rec.config.user))?;
+        let mut env = rec.config.env.clone();
+        for kv in &opts.env {
+            if let Some((k, _)) = kv.split_once('=') {
+                env.retain(|e| e.split_once('=').map(|(ek, _)| ek) != Some(k));
+                env.push(kv.clone());
+            }
+        }
+        let cgroup_procs = Cgroup::open(&rec.id)?.map(|c| c.procs_files()).unwrap_or_default();
+        let spec = berth_runtime::ExecSpec {
+            args: opts.cmd.clone(),
+            env,
+            cwd: opts.workdir.clone().unwrap_or_else(|| rec.config.working_dir.clone()),
+            user,
+            tty: opts.tty,
+            cgroup_procs,
+        };
+        let child = berth_runtime::exec(pid, &spec, berth_runtime::Stdio::Inherit)?;
+        Ok(berth_runtime::wait_pid(child)?)
+    }
+
+    pub fn log_path(&self, rec: &ContainerRecord) -> PathBuf {
+        self.paths(&rec.id).log()
+    }
+
+    /// Called by the shim process once its container has exited: releases the run's
+    /// resources, then applies `--rm` and the restart policy.
+    pub fn after_exit(&self, id: &str) -> Result<(), ContainerError> {
+        let mut rec = self.find(id)?;
+        self.cleanup(&rec)?;
+        if rec.host.auto_remove {
+            self.remove(&rec.id, true, true)?;
+            return Ok(());
+        }
+        let code = match self.status(&rec) {
+            Status::Exited { code, .. } => code,
+            _ => return Ok(()),
+        };
+        let stopped_by_user = self.paths(&rec.id).dir.join("stopped").exists();
+        let restart = match rec.host.restart.name.as_str() {
+            "always" | "unless-stopped" => !stopped_by_user,
+            "on-failure" => {
+                code != 0
+                    && !stopped_by_user
+                    && (rec.host.restart.maximum_retry_count == 0
+                        || rec.restart_count < rec.host.restart.maximum_retry_count)
+            }
+            _ => false,
+        };
+        if restart {
+            rec.restart_count += 1;
+            self.save(&rec)?;
+            // Back off a little like docker does, so a crashing container does not spin.
+            std::thread::sleep(Duration::from_millis(100 * u64::from(rec.restart_count.min(50))));
+            self.start(&rec.id)?;
+        }
+        Ok(())
+    }
+
+    /// Marks that the user stopped the container (restart policies then leave it stopped).
+    pub fn mark_stopped(&self, rec: &ContainerRecord, stopped: bool) {
+        let f = self.paths(&rec.id).dir.join("stopped");
+        if stopped {
+            let _ = std::fs::write(f, b"");
+        } else {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+
+    pub fn labels(rec: &ContainerRecord) -> &BTreeMap<String, String> {
+        &rec.config.labels
+    }
+}
+
+/// `/run/berth` for root, `$XDG_RUNTIME_DIR/berth` otherwise — but scoped by the store root
+/// so two roots on one machine never share network namespaces.
+fn run_dir(root: &Path) -> PathBuf {
+    let base = if rustix::process::geteuid().is_root() {
+        PathBuf::from("/run/berth")
+    } else {
+        std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join("berth")
+    };
+    let tag = berth_oci::Digest::of(root.to_string_lossy().as_bytes());
+    base.join(&tag.hex()[..8])
+}
+
+fn random_id() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+fn now_nanos() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
+    );
+    t.format(&fmt).unwrap_or_default()
+}
+
+pub(crate) fn parse_signal(s: &str) -> Option<i32> {
+    let s = s.trim().to_ascii_uppercase();
+    let s = s.strip_prefix("SIG").unwrap_or(&s);
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    Some(match s {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "KILL" => 9,
+        "USR1" => 10,
+        "USR2" => 12,
+        "TERM" => 15,
+        "CONT" => 18,
+        "STOP" => 19,
+        "WINCH" => 28,
+        _ => return None,
+    })
+}
+
+/// Parses a signal given as a name (`SIGTERM`, `term`) or number.
+pub fn signal_number(s: &str) -> Result<i32, ContainerError> {
+    parse_signal(s).ok_or_else(|| {
+        ContainerError::InvalidArgument(format!("invalid signal '{s}': use a name like SIGTERM or a number like 15"))
+    })
+}
+
+fn signal_of(n: i32) -> Result<rustix::process::Signal, ContainerError> {
+    rustix::process::Signal::from_named_raw(n)
+        .ok_or_else(|| ContainerError::InvalidArgument(format!("invalid signal {n}")))
+}
+
+fn parse_restart(s: &str) -> Result<RestartPolicy, ContainerError> {
+    let (name, max) = match s.split_once(':') {
+        Some((n, m)) => (n, Some(m)),
+        None => (s, None),
+    };
+    let bad = || {
+        ContainerError::InvalidArgument(format!(
+            "invalid restart policy '{s}': use no, always, unless-stopped or on-failure[:N]"
+        ))
+    };
+    match (name, max) {
+        ("no" | "always" | "unless-stopped", None) => Ok(RestartPolicy {
+            name: name.to_string(),
+            maximum_retry_count: 0,
+        }),
+        ("on-failure", m) => Ok(RestartPolicy {
+            name: name.into(),
+            maximum_retry_count: m.map(|m| m.parse().map_err(|_| bad())).transpose()?.unwrap_or(0),
+        }),
+        _ => Err(bad()),
+    }
+}
+
+fn parse_volume(spec: &str) -> Result<MountRecord, ContainerError> {
+    let bad = |why: &str| ContainerError::InvalidArgument(format!("invalid volume spec '{spec}': {why}"));
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (source, dest, mode) = match parts.as_slice() {
+        [d] => ("", *d, ""),
+        [s, d] => (*s, *d, ""),
+        [s, d, m] => (*s, *d, *m),
+        _ => return Err(bad("use SOURCE:/container/path[:ro]")),
+    };
+    if !dest.starts_with('/') {
+        return Err(bad("the container path must be absolute, e.g. /data"));
+    }
+    let readonly = match mode {
+        "" | "rw" => false,
+        "ro" => true,
+        other => return Err(bad(&format!("unknown mode '{other}' (use ro or rw)"))),
+    };
+    let kind = if source.is_empty() || !(source.starts_with('/') || source.starts_with('.') || source.starts_with('~')) {
+        if !source.is_empty() && !names::is_valid(source) {
+            return Err(bad("a volume name uses letters, digits, '_', '.' and '-'"));
+        }
+        MountKind::Volume
+    } else {
+        MountKind::Bind
+    };
+    let source = if kind == MountKind::Bind {
+        std::path::absolute(source)
+            .map_err(|e| bad(&e.to_string()))?
+            .to_string_lossy()
+            .to_string()
+    } else {
+        source.to_string()
+    };
+    Ok(MountRecord {
+        source,
+        destination: dest.to_string(),
+        readonly,
+        kind,
+        anonymous: false,
+    })
+}
+
+fn parse_mount(spec: &str) -> Result<MountRecord, ContainerError> {
+    let bad = |why: &str| ContainerError::InvalidArgument(format!("invalid --mount '{spec}': {why}"));
+    let mut kind = MountKind::Volume;
+    let (mut source, mut target, mut readonly) = (String::new(), String::new(), false);
+    for field in spec.split(',') {
+        let (k, v) = field.split_once('=').unwrap_or((field, ""));
+        match k {
+            "type" => {
+                kind = match v {
+                    "bind" => MountKind::Bind,
+                    "volume" => MountKind::Volume,
+                    "tmpfs" => MountKind::Tmpfs,
+                    _ => return Err(bad("type must be bind, volume or tmpfs")),
+                }
+            }
+            "source" | "src" => source = v.to_string(),
+            "target" | "destination" | "dst" => target = v.to_string(),
+            "readonly" | "ro" => readonly = v.is_empty() || v == "true" || v == "1",
+            _ => return Err(bad(&format!("unknown option '{k}'"))),
+        }
+    }
+    if !target.starts_with('/') {
+        return Err(bad("target= must be an absolute path"));
+    }
+    if kind == MountKind::Bind {
+        if source.is_empty() {
+            return Err(bad("a bind mount needs source="));
+        }
+        source = std::path::absolute(&source).map_err(|e| bad(&e.to_string()))?.to_string_lossy().to_string();
+    }
+    Ok(MountRecord {
+        source,
+        destination: target,
+        readonly,
+        kind,
+        anonymous: false,
+    })
+}
+
+fn dir_is_empty(p: &Path) -> bool {
+    std::fs::read_dir(p).map(|mut d| d.next().is_none()).unwrap_or(true)
+}
+
+/// Copies a tree keeping modes, owners and symlinks (for filling a new volume).
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let md = entry.path().symlink_metadata()?;
+        let dest = to.join(entry.file_name());
+        if md.file_type().is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &dest)?;
+        } else if md.is_dir() {
+            std::fs::create_dir(&dest)?;
+            copy_tree(&entry.path(), &dest)?;
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(md.mode()))?;
+        } else if md.is_file() {
+            std::fs::copy(entry.path(), &dest)?;
+        } else {
+            continue;
+        }
+        let _ = std::os::unix::fs::lchown(&dest, Some(md.uid()), Some(md.gid()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volume_specs() {
+        let v = parse_volume("data:/var/lib/data:ro").unwrap();
+        assert_eq!((v.kind, v.source.as_str(), v.readonly), (MountKind::Volume, "data", true));
+        let b = parse_volume("/tmp:/host-tmp").unwrap();
+        assert_eq!(b.kind, MountKind::Bind);
+        let anon = parse_volume("/data").unwrap();
+        assert_eq!((anon.kind, anon.source.as_str()), (MountKind::Volume, ""));
+        assert!(parse_volume("data:relative").is_err());
+        assert!(parse_volume("a:/b:zz").is_err());
+        let m = parse_mount("type=bind,source=/tmp,target=/x,readonly").unwrap();
+        assert!(m.readonly && m.kind == MountKind::Bind);
+        assert!(parse_mount("type=nfs,target=/x").is_err());
+    }
+
+    #[test]
+    fn restart_and_signals() {
+        assert_eq!(parse_restart("on-failure:3").unwrap().maximum_retry_count, 3);
+        assert!(parse_restart("sometimes").is_err());
+        assert_eq!(parse_signal("SIGTERM"), Some(15));
+        assert_eq!(parse_signal("kill"), Some(9));
+        assert_eq!(parse_signal("9"), Some(9));
+        assert_eq!(parse_signal("NOPE"), None);
+    }
+}

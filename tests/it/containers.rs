@@ -1,0 +1,245 @@
+//! Containers on the real kernel: the lecture flow with a Flask image, isolation seen from
+//! inside, limits, survival of the engine, leaks, and bad input.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use berth_tests::berth::Berth;
+use berth_tests::fixtures;
+use berth_tests::registry::{Mode, Registry};
+
+/// A store with `busybox` (and optionally `flask`) pulled from a loopback registry.
+fn setup(with_flask: bool) -> (Registry, Berth) {
+    let reg = Registry::start(Mode::Plain);
+    let b = Berth::new();
+    reg.push_fixture(&fixtures::image("busybox"), "library/busybox:latest");
+    b.ok(&["pull", "-q", &reg.reference("library/busybox")]);
+    b.ok(&["tag", &reg.reference("library/busybox"), "busybox"]);
+    if with_flask {
+        let dir = fixtures::ensure_big().join("flask");
+        reg.push_fixture(&dir, "lecture/flask-app:latest");
+    }
+    (reg, b)
+}
+
+fn http_get(port: u16) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+fn wait_for_http(port: u16, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(r) = http_get(port) {
+            if r.starts_with("HTTP/1.") && r.contains(" 200 ") {
+                return r;
+            }
+        }
+        assert!(Instant::now() < deadline, "no HTTP 200 on port {port} within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn run_out(b: &Berth, args: &[&str]) -> String {
+    let mut full = vec!["run", "--rm"];
+    full.extend_from_slice(args);
+    b.ok(&full)
+}
+
+#[test]
+fn lecture_flow_with_flask() {
+    let (reg, b) = setup(true);
+    let image = reg.reference("lecture/flask-app");
+    b.ok(&["pull", &image]);
+    let port = berth_tests::free_port();
+    let id = b.ok(&["run", "-d", "--name", "web", "-p", &format!("{port}:5000"), &image]);
+    assert_eq!(id.trim().len(), 64, "run -d prints the full ID: {id}");
+    let page = wait_for_http(port, Duration::from_secs(30));
+    assert!(page.contains("Hello from Flask"), "{page}");
+
+    let ps = b.ok(&["ps"]);
+    assert!(ps.lines().next().unwrap().starts_with("CONTAINER ID"), "{ps}");
+    let row = ps.lines().find(|l| l.contains("web")).expect(&ps);
+    assert!(row.contains("Up "), "{row}");
+    assert!(row.contains(&format!("0.0.0.0:{port}->5000/tcp")), "{row}");
+
+    // Flask's start lines (on stderr, as the werkzeug server logs).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = b.run(&["logs", "web"]);
+        let all = format!("{}{}", r.stdout, r.stderr);
+        if all.contains("Running on") || all.contains("Serving Flask app") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no Flask start lines in logs: {all}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = b.ok(&["exec", "web", "python3", "-c", "import flask, os; print('inside', os.getpid() > 0)"]);
+    assert_eq!(out.trim(), "inside True");
+    let inspect = b.ok(&["inspect", "--format", "{{.State.Status}} {{.State.Running}}", "web"]);
+    assert_eq!(inspect.trim(), "running true");
+
+    b.ok(&["stop", "-t", "2", "web"]);
+    let ps_a = b.ok(&["ps", "-a"]);
+    assert!(ps_a.lines().any(|l| l.contains("web") && l.contains("Exited (")), "{ps_a}");
+    assert!(http_get(port).is_none(), "the port is closed once the container stopped");
+    b.ok(&["rm", "web"]);
+    assert!(!b.ok(&["ps", "-a"]).contains("web"));
+}
+
+#[test]
+fn isolation_seen_from_inside() {
+    let (_reg, b) = setup(false);
+    // Only the container's own processes.
+    let ps = run_out(&b, &["busybox", "ps", "-o", "pid,comm"]);
+    let pids: Vec<&str> = ps.lines().skip(1).collect();
+    assert!(pids.len() <= 2, "sees only itself: {ps}");
+    assert!(pids[0].trim().starts_with('1'), "{ps}");
+    // docker's default capabilities.
+    let status = run_out(&b, &["busybox", "cat", "/proc/self/status"]);
+    assert!(status.contains("CapEff:\t00000000a80425fb"), "{status}");
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+    assert!(status.contains("Seccomp:\t2"), "{status}");
+    // Hostname.
+    assert_eq!(run_out(&b, &["--hostname", "lecture", "busybox", "hostname"]).trim(), "lecture");
+    // No mounting, /proc/kcore masked, /proc/sys read-only, unshare blocked.
+    let r = b.run(&["run", "--rm", "busybox", "mount", "-t", "tmpfs", "x", "/mnt"]);
+    assert_ne!(r.code, 0, "mount must fail: {}", r.stdout);
+    let kcore = run_out(&b, &["busybox", "sh", "-c", "wc -c < /proc/kcore"]);
+    assert_eq!(kcore.trim(), "0", "/proc/kcore is masked");
+    let r = b.run(&["run", "--rm", "busybox", "sh", "-c", "echo x > /proc/sys/kernel/hostname"]);
+    assert_ne!(r.code, 0, "/proc/sys is read-only");
+    let r = b.run(&["run", "--rm", "busybox", "unshare", "-n", "true"]);
+    assert_ne!(r.code, 0, "unshare is blocked by seccomp");
+    // Only stdio is open.
+    let fds = run_out(&b, &["busybox", "ls", "/proc/self/fd"]);
+    let fds: Vec<&str> = fds.split_whitespace().collect();
+    assert!(fds.len() <= 4, "no engine fds leak into the container: {fds:?}");
+    // Exit codes come back like docker's.
+    assert_eq!(b.run(&["run", "--rm", "busybox", "sh", "-c", "exit 3"]).code, 3);
+}
+
+#[test]
+fn memory_and_pids_limits() {
+    let (_reg, b) = setup(false);
+    // A memory hog under 32m ends with 137 and OOMKilled.
+    let hog = b.run(&[
+        "run", "--name", "hog2", "--memory", "32m", "busybox", "sh", "-c",
+        "x=a; while :; do x=$x$x$x$x; done",
+    ]);
+    assert_eq!(hog.code, 137, "OOM-killed: {} {}", hog.stdout, hog.stderr);
+    let state = b.ok(&["inspect", "--format", "{{.State.OOMKilled}} {{.State.ExitCode}}", "hog2"]);
+    assert_eq!(state.trim(), "true 137");
+    let ps = b.ok(&["ps", "-a"]);
+    assert!(ps.lines().any(|l| l.contains("hog2") && l.contains("Exited (137)")), "{ps}");
+    // A fork bomb is held by --pids-limit.
+    let out = b.ok(&[
+        "run", "--rm", "--pids-limit", "20", "busybox", "sh", "-c",
+        "for i in $(seq 60); do sleep 5 & done 2>/dev/null; cat /sys/fs/cgroup/pids/pids.current 2>/dev/null || cat /sys/fs/cgroup/pids.current",
+    ]);
+    let n: u32 = out.trim().lines().last().unwrap_or("0").trim().parse().unwrap_or(999);
+    assert!(n <= 20, "pids.current stays within the limit: {out}");
+}
+
+#[test]
+fn containers_outlive_the_cli() {
+    let (reg, b) = setup(true);
+    let image = reg.reference("lecture/flask-app");
+    b.ok(&["pull", "-q", &image]);
+    let port = berth_tests::free_port();
+    b.ok(&["run", "-d", "--name", "survivor", "-p", &format!("{port}:5000"), &image]);
+    wait_for_http(port, Duration::from_secs(30));
+    // A `logs -f` client killed with -9 does not take the container with it.
+    let mut follower = b.command(&["logs", "-f", "survivor"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    wait_for_http(port, Duration::from_secs(5));
+    // A fresh CLI process finds it running.
+    let ps = b.ok(&["ps"]);
+    assert!(ps.lines().any(|l| l.contains("survivor") && l.contains("Up ")), "{ps}");
+    b.ok(&["rm", "-f", "survivor"]);
+}
+
+#[test]
+fn many_containers_leave_nothing_behind() {
+    let (_reg, b) = setup(false);
+    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
+    for i in 0..30 {
+        let name = format!("leak{i}");
+        if i % 3 == 0 {
+            b.ok(&["run", "-d", "--name", &name, "busybox", "sleep", "30"]);
+            b.ok(&["kill", &name]);
+            b.ok(&["rm", "-f", &name]);
+        } else {
+            b.ok(&["run", "--rm", "--name", &name, "busybox", "true"]);
+        }
+    }
+    assert_eq!(b.ok(&["ps", "-aq"]).trim(), "");
+    let mounts_after = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts_after.contains(&b.root().display().to_string()),
+        "no overlay or netns mount of the store is left"
+    );
+    assert!(mounts_after.lines().count() <= mounts_before + 1, "mounts grew");
+    let root = b.root().display().to_string();
+    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    let shims = String::from_utf8_lossy(&ps.stdout).lines().filter(|l| l.contains("__shim") && l.contains(&root)).count();
+    assert_eq!(shims, 0, "no shim is left running");
+    let containers: Vec<_> = std::fs::read_dir(b.root().join("containers"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name() != ".lock")
+        .collect();
+    assert!(containers.is_empty(), "no container state is left: {containers:?}");
+}
+
+#[test]
+fn bad_input_is_one_sentence_and_leaves_nothing() {
+    let (_reg, b) = setup(false);
+    let r = b.fails(&["run", "--rm", "no-such-image-here"]);
+    assert!(r.stderr.contains("no-such-image-here"), "{}", r.stderr);
+    let r = b.fails(&["run", "--rm", "-p", "80800:80", "busybox", "true"]);
+    assert!(r.stderr.contains("80800"), "{}", r.stderr);
+    let r = b.fails(&["run", "--rm", "-v", "/definitely/not/here:/x", "busybox", "true"]);
+    assert!(r.stderr.contains("/definitely/not/here"), "{}", r.stderr);
+    let r = b.fails(&["run", "--rm", "--memory", "lots", "busybox", "true"]);
+    assert!(r.stderr.contains("lots"), "{}", r.stderr);
+    // A port already in use: a clear error before the container starts, nothing left.
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let r = b.fails(&["run", "-d", "--rm", "-p", &format!("{port}:80"), "busybox", "sleep", "5"]);
+    assert!(r.stderr.contains(&port.to_string()) && r.stderr.contains("in use"), "{}", r.stderr);
+    let r = b.fails(&["run", "--rm", "busybox", "no-such-command"]);
+    assert!(r.stderr.contains("no-such-command"), "{}", r.stderr);
+    for r in [b.fails(&["rm", "nope"]), b.fails(&["stop", "nope"]), b.fails(&["logs", "nope"])] {
+        assert!(r.stderr.contains("no such container"), "{}", r.stderr);
+    }
+    assert_eq!(b.ok(&["ps", "-aq"]).trim(), "", "nothing is left behind");
+}
+
+#[test]
+fn volumes_binds_env_and_workdir() {
+    let (_reg, b) = setup(false);
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("in.txt"), "from the host\n").unwrap();
+    let hp = host.path().display().to_string();
+    let out = run_out(&b, &["-v", &format!("{hp}:/data"), "-w", "/data", "-e", "GREETING=hi", "busybox", "sh", "-c", "cat in.txt; echo $GREETING; pwd; echo out > out.txt"]);
+    assert_eq!(out, "from the host\nhi\n/data\n");
+    assert_eq!(std::fs::read_to_string(host.path().join("out.txt")).unwrap(), "out\n");
+    let r = b.run(&["run", "--rm", "-v", &format!("{hp}:/data:ro"), "busybox", "sh", "-c", "echo x > /data/y"]);
+    assert_ne!(r.code, 0, "a read-only bind refuses writes");
+    // A named volume keeps its data across containers, and `rm` keeps the volume.
+    b.ok(&["volume", "create", "notes"]);
+    b.ok(&["run", "--name", "w1", "-v", "notes:/notes", "busybox", "sh", "-c", "echo kept > /notes/n.txt"]);
+    b.ok(&["rm", "w1"]);
+    assert_eq!(run_out(&b, &["-v", "notes:/notes", "busybox", "cat", "/notes/n.txt"]), "kept\n");
+    assert!(b.ok(&["volume", "ls"]).contains("notes"));
+    b.ok(&["volume", "rm", "notes"]);
+}
