@@ -581,6 +581,28 @@ impl NetworkManager {
         Ok(())
     }
 
+    /// Releases every endpoint whose pinned namespace is gone (e.g. after a reboot, which
+    /// clears the netns mounts but not the state file) and cleans its leftovers. Meant for
+    /// engine start-up; returns the container ids that were released.
+    pub fn prune_stale(&self) -> Result<Vec<String>, NetError> {
+        let mut st = self.lock()?;
+        let stale: Vec<String> = st
+            .state
+            .endpoints
+            .keys()
+            .filter(|id| !netns::is_mounted(&self.netns_path(id)))
+            .cloned()
+            .collect();
+        for id in &stale {
+            cleanup_kernel(&self.netns_path(id), &veth_name(id))?;
+            st.state.endpoints.remove(id);
+        }
+        if !stale.is_empty() {
+            st.save()?;
+        }
+        Ok(stale)
+    }
+
     /// The endpoints on `network` (for the /etc/hosts of containers on user networks).
     pub fn endpoints(&self, network: &str) -> Result<Vec<Endpoint>, NetError> {
         let st = self.lock()?;
