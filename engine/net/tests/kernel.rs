@@ -349,3 +349,101 @@ fn network_catalogue() {
         Err(NetError::NetworkNotFound(_))
     ));
 }
+
+/// Removes the stand-in "outside world" of the masquerade test, even on failure.
+struct Outside {
+    ns: String,
+    link: String,
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.link])
+            .output();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.ns])
+            .output();
+    }
+}
+
+fn sh(args: &[&str]) {
+    let out = std::process::Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn traffic_leaving_through_another_interface_is_masqueraded() {
+    // The "outside" is one more namespace of this test, wired to the host by its own veth
+    // (10.202.x.0/24), so nothing leaves the machine.
+    let mut t = TestNet::new();
+    let x = t.net.subnet.addr.octets()[2];
+    let outside = Outside {
+        ns: format!("bo{}", t.tag),
+        link: format!("vo{}", t.tag),
+    };
+    let (host_ip, far_ip) = (format!("10.202.{x}.1"), format!("10.202.{x}.2"));
+    sh(&["ip", "netns", "add", &outside.ns]);
+    sh(&[
+        "ip",
+        "link",
+        "add",
+        &outside.link,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        &outside.ns,
+    ]);
+    sh(&[
+        "ip",
+        "addr",
+        "add",
+        &format!("{host_ip}/24"),
+        "dev",
+        &outside.link,
+    ]);
+    sh(&["ip", "link", "set", &outside.link, "up"]);
+    let ns_path = std::path::PathBuf::from(format!("/run/netns/{}", outside.ns));
+    in_netns(
+        &ns_path,
+        &["ip", "addr", "add", &format!("{far_ip}/24"), "dev", "eth0"],
+    );
+    in_netns(&ns_path, &["ip", "link", "set", "eth0", "up"]);
+    in_netns(&ns_path, &["ip", "link", "set", "lo", "up"]);
+
+    // A server out there that answers with the address it sees the client coming from.
+    let listener = berth_net::run_in_netns(&ns_path, || {
+        std::net::TcpListener::bind("0.0.0.0:7100").map_err(|e| NetError::Sys {
+            what: "bind".into(),
+            source: e,
+        })
+    })
+    .unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::Write;
+        let (mut s, peer) = listener.accept().unwrap();
+        s.write_all(peer.ip().to_string().as_bytes()).unwrap();
+    });
+
+    let c = t.id("nat");
+    let ep = t.mgr.attach(&c, &t.net.name, &[]).unwrap();
+    let target: SocketAddr = format!("{far_ip}:7100").parse().unwrap();
+    let seen = roundtrip_from(&ep.netns, target, b"");
+    server.join().unwrap();
+    assert_eq!(
+        String::from_utf8(seen).unwrap(),
+        host_ip,
+        "the container's {} was not masqueraded",
+        ep.ip
+    );
+}
