@@ -64,6 +64,16 @@ pub enum NetError {
     )]
     AlreadyAttached { id: String, network: String },
 
+    #[error("invalid {kind} name '{name}': {reason}; choose another name")]
+    InvalidName {
+        kind: &'static str,
+        name: String,
+        reason: String,
+    },
+
+    #[error("interface {0} already exists and is not a bridge; choose another bridge name or remove that interface")]
+    NotABridge(String),
+
     #[error("invalid container id '{0}': use letters, digits, '_', '-' or '.' only")]
     InvalidId(String),
 

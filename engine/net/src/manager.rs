@@ -215,9 +215,10 @@ fn check_network_name(name: &str) -> Result<(), NetError> {
     if ok {
         Ok(())
     } else {
-        Err(NetError::InvalidSubnet {
-            subnet: name.to_string(),
-            reason: "a network name may only use letters, digits, '_', '-' and '.'".into(),
+        Err(NetError::InvalidName {
+            kind: "network",
+            name: name.to_string(),
+            reason: "use 1 to 64 letters, digits, '_', '-' or '.'".into(),
         })
     }
 }
@@ -396,9 +397,10 @@ impl NetworkManager {
         let bridge = match bridge {
             Some(b) => {
                 if b.is_empty() || b.len() > 15 || b.contains(['/', ' ']) {
-                    return Err(NetError::InvalidSubnet {
-                        subnet: b.to_string(),
-                        reason: "a bridge name must be 1 to 15 characters without '/' or spaces".into(),
+                    return Err(NetError::InvalidName {
+                        kind: "bridge",
+                        name: b.to_string(),
+                        reason: "use 1 to 15 characters without '/' or spaces".into(),
                     });
                 }
                 b.to_string()
@@ -638,7 +640,14 @@ fn allocate(st: &State, net: &NetworkConfig) -> Result<Ipv4Addr, NetError> {
 
 fn ensure_bridge(net: &NetworkConfig) -> Result<(), NetError> {
     let nl = Netlink::open()?;
-    nl.create_bridge(&net.bridge)?;
+    if !nl.create_bridge(&net.bridge)?
+        && !Path::new("/sys/class/net")
+            .join(&net.bridge)
+            .join("bridge")
+            .is_dir()
+    {
+        return Err(NetError::NotABridge(net.bridge.clone()));
+    }
     let idx = index_of(&net.bridge)?;
     nl.add_address(idx, net.gateway, net.subnet.prefix)?;
     nl.link_up(idx, None)?;
