@@ -684,3 +684,78 @@ fn cleanup_kernel(path: &Path, veth: &str) -> Result<(), NetError> {
     }
     netns::remove(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnet_math() {
+        let a: Subnet = "10.88.0.0/16".parse().unwrap();
+        let b: Subnet = "10.88.7.0/24".parse().unwrap();
+        let c: Subnet = "10.89.0.0/24".parse().unwrap();
+        assert!(a.overlaps(b) && b.overlaps(a));
+        assert!(!a.overlaps(c));
+        assert!(a.contains(Ipv4Addr::new(10, 88, 255, 254)) && !a.contains(Ipv4Addr::new(10, 89, 0, 1)));
+        assert_eq!(b.nth(1), Ipv4Addr::new(10, 88, 7, 1));
+        assert_eq!(b.size(), 256);
+        assert_eq!(serde_json::to_string(&b).unwrap(), "\"10.88.7.0/24\"");
+        for bad in [
+            "10.88.0.0",
+            "10.88.0.1/16",
+            "10.88.0.0/33",
+            "10.88.0.0/31",
+            "::1/64",
+            "x/8",
+        ] {
+            assert!(bad.parse::<Subnet>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_and_names() {
+        assert!(check_id("abc-123_x.y").is_ok());
+        for bad in ["", ".", "..", "a/b", "a b"] {
+            assert!(check_id(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(veth_name("abc").len(), 14);
+        assert_eq!(veth_name("abc"), veth_name("abc"));
+        assert_ne!(veth_name("abc"), veth_name("abd"));
+        assert_eq!(
+            mac_string(mac_for(Ipv4Addr::new(10, 88, 0, 2))),
+            "02:42:0a:58:00:02"
+        );
+    }
+
+    #[test]
+    fn allocation_skips_gateway_used_and_broadcast() {
+        let subnet: Subnet = "10.9.9.0/30".parse().unwrap();
+        let net = NetworkConfig {
+            name: "n".into(),
+            bridge: "b".into(),
+            subnet,
+            gateway: subnet.nth(1),
+            driver: Driver::Bridge,
+        };
+        let mut st = State::default();
+        let ip = allocate(&st, &net).unwrap();
+        assert_eq!(ip, Ipv4Addr::new(10, 9, 9, 2));
+        st.endpoints.insert(
+            "x".into(),
+            Endpoint {
+                container_id: "x".into(),
+                network: "n".into(),
+                ip,
+                prefix: 30,
+                gateway: net.gateway,
+                mac: String::new(),
+                netns: PathBuf::new(),
+                aliases: vec![],
+            },
+        );
+        assert!(matches!(
+            allocate(&st, &net),
+            Err(NetError::AddressesExhausted(_))
+        ));
+    }
+}

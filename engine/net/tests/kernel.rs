@@ -447,3 +447,23 @@ fn traffic_leaving_through_another_interface_is_masqueraded() {
         ep.ip
     );
 }
+
+#[test]
+fn proxy_closes_clients_when_the_container_port_is_closed() {
+    let mut t = TestNet::new();
+    let c = t.id("closed");
+    let ep = t.mgr.attach(&c, &t.net.name, &[]).unwrap();
+    let bound = bind_published(&parse_publish("127.0.0.1::5999").unwrap()).unwrap();
+    let port = bound[0].spec.host_port;
+    let proxies = spawn_proxies(bound, ep.ip).unwrap();
+    let started = std::time::Instant::now();
+    // The proxy accepts, fails to reach the container (RST from its netns) and closes the client.
+    let got = roundtrip(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), b"anyone?");
+    assert!(got.map(|v| v.is_empty()).unwrap_or(true));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(proxies);
+}
