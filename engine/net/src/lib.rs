@@ -1,1 +1,51 @@
-//! (in progress)
+//! Rootful container networking, shaped like docker's default bridge.
+//!
+//! # Design
+//!
+//! * **Networks.** A bridge network is a Linux bridge (`berth0` for the default network
+//!   "bridge", `berth-<hash of name>` for user networks) carrying the gateway address (the
+//!   subnet's first host), plus NAT. "host" and "none" are built in: "host" needs nothing,
+//!   "none" gives a namespace with only `lo`. User networks get a free `10.89.N.0/24` unless a
+//!   subnet is given; the default network uses `10.88.0.0/16`, changeable with
+//!   [`NetworkManager::with_default_subnet`] or `BERTH_BRIDGE_SUBNET`.
+//! * **State and IPAM.** Networks and endpoints live in `state_dir/state.json`, rewritten
+//!   atomically (write + fsync + rename) while an `flock` on `state_dir/lock` is held, so
+//!   several engines or CLI processes can attach and detach at once. Addresses are handed out
+//!   lowest-free-first; an endpoint's record is its lease.
+//! * **Endpoints.** [`NetworkManager::attach`] creates a new network namespace in a throwaway
+//!   thread (`unshare(CLONE_NEWNET)`) and pins it by bind-mounting its nsfs file on
+//!   `run_dir/<id>` (what `ip netns add` does). A veth pair is created with one netlink request
+//!   whose peer is born inside that namespace as `eth0` with MAC `02:42:<ip>`; the host end
+//!   (`vb<hash of id>`) joins the bridge. A thread that `setns`es into the namespace then sets
+//!   `lo` and `eth0` up, adds the address and the default route via the gateway.
+//! * **Kernel interface.** Links, addresses and routes are configured over rtnetlink with a
+//!   small hand-written synchronous client (`netlink.rs`); nothing shells out to `ip`. NAT uses
+//!   nftables: table `ip berth`, one masquerade chain and one forward chain per bridge
+//!   (`nat_<bridge>`, `fwd_<bridge>`), so a network's rules are replaced or deleted as a unit;
+//!   `net.ipv4.ip_forward` is switched on.
+//! * **Crash safety.** Everything is idempotent. Host veth names and netns paths derive from
+//!   the container id alone, so [`NetworkManager::detach`] removes what a killed engine left
+//!   behind even if it never recorded the endpoint, and `attach` cleans such leftovers first.
+//! * **Published ports.** [`parse_publish`] reads docker's `-p` syntax. [`bind_published`]
+//!   binds every host socket before the container starts so conflicts are reported early.
+//!   [`spawn_proxies`] runs a userspace proxy (threads) in whichever process holds the
+//!   sockets — meant to be the per-container shim, so the proxy lives exactly as long as the
+//!   container and survives engine restarts. Because it is a userspace proxy, published ports
+//!   work on 127.0.0.1 and on the host's own addresses, from the host itself too.
+
+mod error;
+mod manager;
+mod nat;
+mod netlink;
+mod netns;
+mod ports;
+mod proxy;
+
+pub use error::NetError;
+pub use manager::{
+    veth_name, Driver, Endpoint, NetworkConfig, NetworkManager, Subnet, DEFAULT_BRIDGE, DEFAULT_NETWORK,
+    DEFAULT_SUBNET, SUBNET_ENV,
+};
+pub use netns::run_in as run_in_netns;
+pub use ports::{bind_published, parse_publish, BoundPort, Listener, PortSpec, Proto};
+pub use proxy::{spawn_proxies, ProxySet};

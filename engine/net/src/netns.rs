@@ -1,0 +1,119 @@
+//! Persistent network namespaces: a namespace is kept alive by bind-mounting its nsfs file
+//! onto `run_dir/<id>`, exactly like `ip netns add` does, so it outlives every process.
+
+use std::fs::File;
+use std::io::ErrorKind;
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+
+use crate::NetError;
+
+/// Creates a fresh network namespace and pins it at `path` (which must not be mounted yet).
+pub(crate) fn create(path: &Path) -> Result<(), NetError> {
+    File::create(path).map_err(|e| NetError::io("create the netns file", path, e))?;
+    let target = path.to_path_buf();
+    // unshare() only changes the namespace of the calling thread, so do it in a throwaway one.
+    let res = std::thread::spawn(move || -> Result<(), NetError> {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| NetError::sys("create a network namespace", e))?;
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| {
+            NetError::sys(
+                format!("bind-mount the network namespace at {}", target.display()),
+                e,
+            )
+        })
+    })
+    .join()
+    .unwrap_or_else(|_| {
+        Err(NetError::sys(
+            "create a network namespace",
+            std::io::Error::other("thread panicked"),
+        ))
+    });
+    if res.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    res
+}
+
+/// True when `path` is a mount point of an nsfs file (a pinned namespace).
+pub(crate) fn is_mounted(path: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = path.to_string_lossy();
+    info.lines()
+        .any(|l| l.split(' ').nth(4).is_some_and(|mp| unescape(mp) == want))
+}
+
+fn unescape(s: &str) -> String {
+    // mountinfo escapes space, tab, newline and backslash as \ooo.
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() {
+            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 4])
+                .ok()
+                .and_then(|o| u8::from_str_radix(o, 8).ok())
+            {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Unmounts (all stacked mounts) and removes the pinned namespace; missing is fine.
+pub(crate) fn remove(path: &Path) -> Result<(), NetError> {
+    for _ in 0..16 {
+        match umount2(path, MntFlags::MNT_DETACH) {
+            Ok(()) => continue,
+            Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => break,
+            Err(e) => {
+                return Err(NetError::sys(
+                    format!("unmount the network namespace {}", path.display()),
+                    e,
+                ))
+            }
+        }
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(NetError::io("remove the netns file", path, e)),
+    }
+}
+
+/// Runs `f` on a thread that has joined the network namespace at `path`.
+pub fn run_in<T: Send + 'static>(
+    path: &Path,
+    f: impl FnOnce() -> Result<T, NetError> + Send + 'static,
+) -> Result<T, NetError> {
+    let ns = File::open(path).map_err(|e| NetError::io("open the network namespace", path, e))?;
+    std::thread::spawn(move || {
+        setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)
+            .map_err(|e| NetError::sys("enter a network namespace", e))?;
+        f()
+    })
+    .join()
+    .unwrap_or_else(|_| {
+        Err(NetError::sys(
+            "work inside a network namespace",
+            std::io::Error::other("thread panicked"),
+        ))
+    })
+}
