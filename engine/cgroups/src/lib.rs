@@ -155,7 +155,7 @@ impl Limits {
             Some(0.0) => None,
             Some(c) if !c.is_finite() || c < 0.0 => return Err(CgroupError::InvalidCpus(c.to_string())),
             Some(c) => {
-                let available = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+                let available = available_cpus();
                 if c < 0.01 || c > available as f64 {
                     return Err(CgroupError::CpusOutOfRange { cpus: c, available });
                 }
@@ -348,6 +348,15 @@ pub fn list() -> Result<Vec<String>, CgroupError> {
     names.sort();
     names.dedup();
     Ok(names)
+}
+
+/// CPUs this process may run on (its affinity mask), like docker's NumCPU;
+/// unlike `available_parallelism` this ignores the engine's own CPU quota.
+fn available_cpus() -> usize {
+    match rustix::thread::sched_getaffinity(None) {
+        Ok(set) if set.count() > 0 => set.count() as usize,
+        _ => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    }
 }
 
 fn validate_name(name: &str) -> Result<(), CgroupError> {

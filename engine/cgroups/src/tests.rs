@@ -421,7 +421,8 @@ fn pids_limit_stops_forks() {
         ..Limits::default()
     };
     let mut g = Guard::new(Cgroup::create(&name, &limits).unwrap());
-    let mut forker = sh("for i in $(seq 50); do sleep 30 & done; wait");
+    // The shell itself counts, so at most 9 sleeps can be forked.
+    let mut forker = sh("for i in $(seq 50); do sleep 30 2>/dev/null & done; echo forked >&2");
     forker.stderr(Stdio::piped());
     let shell = g.spawn_in(forker);
     let status = g.wait(shell, 20);
@@ -433,9 +434,22 @@ fn pids_limit_stops_forks() {
         .read_to_string(&mut stderr)
         .unwrap();
     assert!(!status.success(), "the shell should fail to fork: {status:?}");
-    assert!(stderr.to_lowercase().contains("fork"), "stderr: {stderr}");
+    assert!(
+        stderr.to_lowercase().contains("fork"),
+        "no fork failure reported: {stderr}"
+    );
     let stats = g.cgroup.stats().unwrap();
     assert!(stats.pids_current <= 10 && stats.pids_current > 0, "{stats:?}");
+    let events = dir_of(&g.cgroup, "pids").join("pids.events");
+    assert!(
+        read(&events)
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
     assert!(g.cgroup.pids().unwrap().len() <= 10);
 }
 
