@@ -29,7 +29,8 @@
 //!   processes simply stay where they were in that tree, which is harmless).
 //!
 //! The v1 and v2 code are sibling implementations of one small private
-//! interface ([`backend::Backend`]); [`Cgroup`] picks one when it is created.
+//! interface (the private `Backend` trait); [`Cgroup`] picks one when it is
+//! created.
 //!
 //! # Limits
 //!

@@ -270,3 +270,57 @@ impl Backend for V1 {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comounted_controllers_share_one_directory() {
+        let mountinfo = "\
+26 25 0:23 / /sys/fs/cgroup/systemd rw shared:10 - cgroup cgroup rw,xattr,name=systemd
+28 25 0:25 / /sys/fs/cgroup/cpu,cpuacct rw shared:11 - cgroup cgroup rw,cpu,cpuacct
+30 25 0:27 / /sys/fs/cgroup/memory rw shared:13 - cgroup cgroup rw,memory
+31 25 0:28 / /sys/fs/cgroup/pids rw shared:14 - cgroup cgroup rw,pids
+32 25 0:30 / /sys/fs/cgroup/perf_event rw shared:16 - cgroup cgroup rw,perf_event
+";
+        let v1 = V1::new(&Hierarchies::parse(mountinfo, ""), "web");
+        let paths: Vec<String> = v1.paths().iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/sys/fs/cgroup/cpu,cpuacct/berth/web",
+                "/sys/fs/cgroup/memory/berth/web",
+                "/sys/fs/cgroup/pids/berth/web"
+            ]
+        );
+        assert_eq!(v1.dir("cpuacct"), v1.dir("cpu"));
+        assert_eq!(
+            v1.procs_files()[1],
+            Path::new("/sys/fs/cgroup/memory/berth/web/cgroup.procs")
+        );
+        assert!(v1.dir("freezer").is_none());
+        let err = v1.require("freezer", "freeze operation").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the freezer cgroup controller is not available here, so the freeze operation cannot be applied — \
+             enable that controller or drop the option"
+        );
+    }
+
+    #[test]
+    fn hybrid_adds_the_unified_directory() {
+        let mountinfo = "\
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+        let v1 = V1::new(&Hierarchies::parse(mountinfo, ""), "db");
+        assert_eq!(
+            v1.procs_files(),
+            [
+                PathBuf::from("/sys/fs/cgroup/memory/berth/db/cgroup.procs"),
+                PathBuf::from("/sys/fs/cgroup/unified/berth/db/cgroup.procs")
+            ]
+        );
+    }
+}
