@@ -484,7 +484,14 @@ pub fn shim(g: &Global, state_dir: &Path) -> anyhow::Result<u8> {
             .and_then(|b| serde_json::from_slice(&b).ok());
         if let Some(ports) = ports {
             if let Some(ip) = ports.container_ip.as_deref().and_then(|ip| ip.parse().ok()) {
-                let bound = berth_net::BoundPort::from_fds(&ports_specs(&ports), fds);
+                let bound: Vec<berth_net::BoundPort> = ports_specs(&ports)
+                    .into_iter()
+                    .zip(fds)
+                    .map(|(spec, fd)| berth_net::BoundPort {
+                        listener: berth_net::Listener::from_fd(fd, spec.proto),
+                        spec,
+                    })
+                    .collect();
                 if let Ok(set) = berth_net::spawn_proxies(bound, ip) {
                     // The proxies live exactly as long as this shim process.
                     std::mem::forget(set);

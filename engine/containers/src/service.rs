@@ -608,7 +608,7 @@ impl ContainerService {
         };
         std::fs::write(p.shim().join("ports.json"), serde_json::to_vec(&ports).expect("serializable"))
             .map_err(ContainerError::io("cannot write container state"))?;
-        let extra_fds: Vec<OwnedFd> = bound.into_iter().map(|b| b.into_fd()).collect();
+        let extra_fds: Vec<OwnedFd> = bound.into_iter().map(|b| b.listener.into_fd()).collect();
 
         let user = berth_runtime::resolve_user(&p.rootfs(), &rec.config.user)?;
         let mut args = rec.config.entrypoint.clone();
