@@ -35,6 +35,16 @@ fn main() -> ExitCode {
             .with_writer(std::io::stderr)
             .init();
     }
+    // The shim forks first thing, so it must run before any thread exists.
+    if let cli::Command::Shim { state_dir } = &cli.command {
+        return match commands::shim(&cli.global, state_dir) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("Error: {}", commands::describe(&e));
+                ExitCode::from(1)
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -70,6 +70,9 @@ pub async fn run(g: &Global, a: RunArgs) -> anyhow::Result<u8> {
     ensure_image(g, &a.image).await?;
     let svc = service(g)?;
     let rec = svc.create(&create_options(&a))?;
+    if !a.detach {
+        svc.mark_attached(&rec)?;
+    }
     if let Err(e) = svc.start(&rec.id) {
         // docker leaves the created container behind; with --rm nothing should remain.
         if a.rm {
@@ -95,12 +98,13 @@ fn follow_until_exit(svc: &ContainerService, rec: &ContainerRecord) -> anyhow::R
     let shim_dir = svc.paths(&rec.id).shim();
     let opts = berth_runtime::logs::LogOptions {
         follow: true,
+        exit_file: Some(shim_dir.join("exit.json")),
         ..Default::default()
     };
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
-    berth_runtime::logs::read(&path, &shim_dir, &opts, |line| {
-        let w: &mut dyn Write = if line.stream == "stderr" { &mut err } else { &mut out };
+    berth_runtime::logs::read(&path, opts, |line| {
+        let w: &mut dyn Write = if line.stream == berth_runtime::logs::Stream::Stderr { &mut err } else { &mut out };
         let _ = w.write_all(line.log.as_bytes());
         let _ = w.flush();
         true
@@ -388,23 +392,21 @@ pub fn logs(g: &Global, a: LogsArgs) -> anyhow::Result<u8> {
         "all" | "-1" => None,
         n => Some(n.parse::<usize>().map_err(|_| anyhow::anyhow!("invalid --tail '{n}': use a number or all"))?),
     };
+    let shim_dir = svc.paths(&rec.id).shim();
     let opts = berth_runtime::logs::LogOptions {
         tail,
         since: a.since.as_deref().map(parse_when).transpose()?,
         until: a.until.as_deref().map(parse_when).transpose()?,
         timestamps: a.timestamps,
         follow: a.follow,
+        exit_file: Some(shim_dir.join("exit.json")),
     };
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
-    let shim_dir = svc.paths(&rec.id).shim();
-    berth_runtime::logs::read(&svc.log_path(&rec), &shim_dir, &opts, |line| {
-        let w: &mut dyn Write = if line.stream == "stderr" { &mut err } else { &mut out };
-        let ok = if a.timestamps {
-            write!(w, "{} {}", line.time, line.log)
-        } else {
-            w.write_all(line.log.as_bytes())
-        };
+    berth_runtime::logs::read(&svc.log_path(&rec), opts, |line| {
+        let w: &mut dyn Write = if line.stream == berth_runtime::logs::Stream::Stderr { &mut err } else { &mut out };
+        // With --timestamps the line already starts with its RFC 3339 time.
+        let ok = w.write_all(line.log.as_bytes());
         let _ = w.flush();
         ok.is_ok()
     })?;
@@ -499,6 +501,16 @@ pub fn shim(g: &Global, state_dir: &Path) -> anyhow::Result<u8> {
             }
         }
     });
+    // shim_main forks: the copy that started it returns at once; only the detached shim
+    // (whose pid is in state.json) goes on to clean up after the container.
+    let me = std::process::id() as i32;
+    let is_shim = berth_runtime::shim::read_state(state_dir)
+        .ok()
+        .flatten()
+        .is_some_and(|s| s.shim_pid == me);
+    if !is_shim {
+        return Ok(code.clamp(0, 255) as u8);
+    }
     // The container exited: release its rootfs, network and cgroup. The state dir is
     // ROOT/containers/<id>/shim, which also tells which store this shim belongs to.
     let container_dir = state_dir.parent();

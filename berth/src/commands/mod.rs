@@ -8,6 +8,8 @@ mod volume;
 
 use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 
+pub use container::shim;
+
 /// Runs a command; the returned code is the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;

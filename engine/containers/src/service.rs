@@ -8,15 +8,14 @@ use std::time::{Duration, Instant};
 use berth_cgroups::{Cgroup, Limits};
 use berth_images::ImageService;
 use berth_net::NetworkManager;
-use berth_runtime::{ContainerSpec, MountKind as RtMountKind, MountSpec, NetNs, ShimConfig};
+use berth_runtime::shim::ShimConfig;
+use berth_runtime::{ContainerSpec, MountKind as RtMountKind, MountSpec, NetNs};
 use serde::{Deserialize, Serialize};
 
 use crate::record::*;
 use crate::volumes::VolumeService;
 use crate::{names, ContainerError};
 
-/// How long `stop` waits by default before SIGKILL (docker: 10 s).
-pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything `create` accepts, in docker's terms (strings as typed on the command line).
 #[derive(Debug, Clone, Default)]
@@ -222,6 +221,13 @@ impl ContainerService {
             if !status.is_running() {
                 // A container that stopped while no engine ran: release what it held.
                 self.cleanup(&record)?;
+                if record.host.auto_remove
+                    && matches!(status, Status::Exited { .. })
+                    && !self.attached_client_alive(&record)
+                {
+                    let _ = self.remove(&record.id, true, true);
+                    continue;
+                }
             }
             if all || status.is_running() {
                 out.push(ContainerSummary { record, status });
@@ -818,7 +824,7 @@ impl ContainerService {
             cgroup_procs,
         };
         let child = berth_runtime::exec(pid, &spec, berth_runtime::Stdio::Inherit)?;
-        Ok(berth_runtime::wait_pid(child)?)
+        wait_child(child)
     }
 
     pub fn log_path(&self, rec: &ContainerRecord) -> PathBuf {
@@ -831,7 +837,10 @@ impl ContainerService {
         let mut rec = self.find(id)?;
         self.cleanup(&rec)?;
         if rec.host.auto_remove {
-            self.remove(&rec.id, true, true)?;
+            // An attached `run --rm` still reading the output removes it itself.
+            if !self.attached_client_alive(&rec) {
+                self.remove(&rec.id, true, true)?;
+            }
             return Ok(());
         }
         let code = match self.status(&rec) {
@@ -859,6 +868,20 @@ impl ContainerService {
         Ok(())
     }
 
+    /// Records that this process follows the container's output (`run` without -d), so
+    /// the shim leaves `--rm` to it.
+    pub fn mark_attached(&self, rec: &ContainerRecord) -> Result<(), ContainerError> {
+        std::fs::write(self.paths(&rec.id).dir.join("attached"), std::process::id().to_string())
+            .map_err(ContainerError::io("cannot write container state"))
+    }
+
+    fn attached_client_alive(&self, rec: &ContainerRecord) -> bool {
+        std::fs::read_to_string(self.paths(&rec.id).dir.join("attached"))
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+    }
+
     /// Marks that the user stopped the container (restart policies then leave it stopped).
     pub fn mark_stopped(&self, rec: &ContainerRecord, stopped: bool) {
         let f = self.paths(&rec.id).dir.join("stopped");
@@ -884,6 +907,26 @@ fn run_dir(root: &Path) -> PathBuf {
     };
     let tag = berth_oci::Digest::of(root.to_string_lossy().as_bytes());
     base.join(&tag.hex()[..8])
+}
+
+/// Waits for a child of this process; returns its exit code (128 + signal if killed).
+fn wait_child(pid: i32) -> Result<i32, ContainerError> {
+    let pid = rustix::process::Pid::from_raw(pid).ok_or_else(|| ContainerError::InvalidArgument("invalid pid".into()))?;
+    loop {
+        match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
+            Ok(Some((_, status))) => {
+                if let Some(code) = status.exit_status() {
+                    return Ok(code);
+                }
+                if let Some(sig) = status.terminating_signal() {
+                    return Ok(128 + sig);
+                }
+            }
+            Ok(None) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(ContainerError::io("cannot wait for the exec'd process")(e.into())),
+        }
+    }
 }
 
 fn random_id() -> String {
