@@ -586,14 +586,7 @@ fn finish(p: &Prepared, pipe: RawFd) -> ! {
 /// into the container while the error pipe stays usable until execve.
 fn cloexec_all() -> Result<(), i32> {
     // SAFETY: close_range with the CLOEXEC flag closes nothing now.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
     if rc == 0 {
         return Ok(());
     }
