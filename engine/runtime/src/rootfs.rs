@@ -1,0 +1,125 @@
+//! Overlay root filesystems.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, UnmountFlags};
+
+use crate::RuntimeError;
+
+fn overlay_err(target: &Path, reason: impl Into<String>) -> RuntimeError {
+    RuntimeError::Overlay {
+        target: target.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+fn check_path(p: &Path, target: &Path) -> Result<(), RuntimeError> {
+    let b = p.as_os_str().as_bytes();
+    if b.contains(&b':') || b.contains(&b',') {
+        return Err(overlay_err(
+            target,
+            format!(
+                "path {} contains ':' or ',' which overlayfs cannot take",
+                p.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Mounts an overlay of `lowers` (bottom layer first) with `upper` and
+/// `work` at `target`.
+///
+/// Uses the new mount API and adds lower layers one at a time
+/// (`lowerdir+`, Linux 6.8+), so there is no limit from the one-page
+/// option string; on older kernels it falls back to `mount(2)` with a
+/// `lowerdir=` option, which fits roughly 4 KiB of layer paths.
+pub fn mount_overlay(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<(), RuntimeError> {
+    if lowers.is_empty() {
+        return Err(overlay_err(target, "no lower layers were given"));
+    }
+    for p in lowers.iter().map(|p| p.as_path()).chain([upper, work]) {
+        check_path(p, target)?;
+    }
+    match mount_new_api(lowers, upper, work, target) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::NOSYS) | Err(rustix::io::Errno::INVAL) => {
+            mount_legacy(lowers, upper, work, target)
+        }
+        Err(e) => Err(overlay_err(target, std::io::Error::from(e).to_string())),
+    }
+}
+
+fn mount_new_api(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<(), rustix::io::Errno> {
+    let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    // Top layer first, as overlayfs orders them.
+    for l in lowers.iter().rev() {
+        rustix::mount::fsconfig_set_string(&fs, "lowerdir+", l)?;
+    }
+    rustix::mount::fsconfig_set_string(&fs, "upperdir", upper)?;
+    rustix::mount::fsconfig_set_string(&fs, "workdir", work)?;
+    rustix::mount::fsconfig_set_string(&fs, "index", "off")?;
+    rustix::mount::fsconfig_create(&fs)?;
+    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())?;
+    rustix::mount::move_mount(
+        &mnt,
+        "",
+        rustix::fs::CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+}
+
+fn mount_legacy(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<(), RuntimeError> {
+    let lower: Vec<String> = lowers.iter().rev().map(|p| p.display().to_string()).collect();
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={},index=off",
+        lower.join(":"),
+        upper.display(),
+        work.display()
+    );
+    if data.len() >= 4096 {
+        return Err(overlay_err(
+            target,
+            format!(
+                "{} layers do not fit in overlayfs options on this kernel (needs Linux 6.8 for more)",
+                lowers.len()
+            ),
+        ));
+    }
+    let data =
+        std::ffi::CString::new(data).map_err(|_| overlay_err(target, "a layer path contains a NUL byte"))?;
+    rustix::mount::mount(
+        "overlay",
+        target,
+        "overlay",
+        rustix::mount::MountFlags::empty(),
+        Some(data.as_c_str()),
+    )
+    .map_err(|e| overlay_err(target, std::io::Error::from(e).to_string()))
+}
+
+/// Unmounts `target`; a path that is not a mount point is fine. A busy
+/// mount is detached lazily.
+pub fn unmount(target: &Path) -> Result<(), RuntimeError> {
+    match rustix::mount::unmount(target, UnmountFlags::empty()) {
+        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(rustix::io::Errno::BUSY) => rustix::mount::unmount(target, UnmountFlags::DETACH)
+            .map_err(|e| RuntimeError::io(format!("cannot unmount {}", target.display()), e.into())),
+        Err(e) => Err(RuntimeError::io(
+            format!("cannot unmount {}", target.display()),
+            e.into(),
+        )),
+    }
+}

@@ -1,0 +1,91 @@
+//! The container and exec descriptions the caller fills in.
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything needed to start a container's init process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    pub id: String,
+    /// A directory that becomes `/` (an overlay mounted with
+    /// [`crate::rootfs::mount_overlay`], or a plain directory).
+    pub rootfs: PathBuf,
+    pub args: Vec<String>,
+    /// `KEY=value` entries; `PATH` is also used to find `args[0]`.
+    pub env: Vec<String>,
+    /// Absolute working directory; created if missing.
+    pub cwd: String,
+    pub user: User,
+    pub hostname: String,
+    pub mounts: Vec<MountSpec>,
+    pub netns: NetNs,
+    /// `cgroup.procs` files the init process joins before exec.
+    pub cgroup_procs: Vec<PathBuf>,
+    pub tty: bool,
+    pub stdin: bool,
+    /// `(resource, soft, hard)`, resource named like docker's `--ulimit`
+    /// (`nofile`, `nproc`, `core`, `memlock`, `stack`, ...).
+    pub rlimits: Vec<(String, u64, u64)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountSpec {
+    /// Host path for binds (file or directory); ignored for tmpfs.
+    pub source: PathBuf,
+    /// Absolute path inside the container.
+    pub destination: String,
+    pub kind: MountKind,
+    pub readonly: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MountKind {
+    Bind,
+    Tmpfs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NetNs {
+    /// A new, empty network namespace with `lo` up.
+    New,
+    /// The host's network namespace.
+    Host,
+    /// Join a persistent namespace (a bind-mounted nsfs file).
+    Path(PathBuf),
+}
+
+/// A process to run inside a running container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecSpec {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: User,
+    /// `cgroup.procs` files the process joins (usually the container's).
+    pub cgroup_procs: Vec<PathBuf>,
+    pub tty: bool,
+}
+
+/// Where the container's standard streams go.
+#[derive(Debug)]
+pub enum Stdio {
+    /// The caller's own fds 0, 1, 2.
+    Inherit,
+    /// Explicit fds; `stdin: None` means `/dev/null`.
+    Fds {
+        stdin: Option<OwnedFd>,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    },
+    /// The slave side of a pty; it becomes the controlling terminal.
+    Pty(OwnedFd),
+}
