@@ -79,11 +79,20 @@ pub enum Command {
     /// Execute a command in a running container
     Exec(ExecArgs),
     /// Block until one or more containers stop, then print their exit codes
-    Wait { #[arg(required = true)] containers: Vec<String> },
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
     /// Pause all processes within one or more containers
-    Pause { #[arg(required = true)] containers: Vec<String> },
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
     /// Unpause all processes within one or more containers
-    Unpause { #[arg(required = true)] containers: Vec<String> },
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
     /// List port mappings of a container
     Port { container: String },
     /// Manage containers

@@ -123,22 +123,6 @@ pub fn format(template: &str, value: &Value) -> anyhow::Result<String> {
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_fields() {
-        let v = json!({"Id": "sha256:x", "Config": {"Cmd": ["sh", "-c"]}, "Size": 3});
-        assert_eq!(format("{{.Id}}", &v).unwrap(), "sha256:x");
-        assert_eq!(format("id={{.Id}} n={{.Size}}", &v).unwrap(), "id=sha256:x n=3");
-        assert_eq!(format("{{json .Config.Cmd}}", &v).unwrap(), r#"["sh","-c"]"#);
-        assert_eq!(format("{{.Config.Cmd}}", &v).unwrap(), "[sh -c]");
-        assert!(format("{{.Nope}}", &v).is_err());
-        assert!(format("{{.Id", &v).is_err());
-    }
-}
-
 /// docker's JSON shape for `container inspect`.
 pub fn container_inspect(
     svc: &berth_containers::ContainerService,
@@ -147,12 +131,47 @@ pub fn container_inspect(
     use berth_containers::Status;
     let status = svc.status(rec);
     let (running, paused, pid, exit_code, started, finished, oom) = match &status {
-        Status::Created => (false, false, 0, 0, "0001-01-01T00:00:00Z".to_string(), "0001-01-01T00:00:00Z".to_string(), false),
-        Status::Running { pid, started_at } => (true, false, *pid, 0, started_at.clone(), "0001-01-01T00:00:00Z".into(), false),
-        Status::Paused { pid, started_at } => (true, true, *pid, 0, started_at.clone(), "0001-01-01T00:00:00Z".into(), false),
-        Status::Exited { code, started_at, finished_at, oom_killed } => {
-            (false, false, 0, *code, started_at.clone(), finished_at.clone(), *oom_killed)
-        }
+        Status::Created => (
+            false,
+            false,
+            0,
+            0,
+            "0001-01-01T00:00:00Z".to_string(),
+            "0001-01-01T00:00:00Z".to_string(),
+            false,
+        ),
+        Status::Running { pid, started_at } => (
+            true,
+            false,
+            *pid,
+            0,
+            started_at.clone(),
+            "0001-01-01T00:00:00Z".into(),
+            false,
+        ),
+        Status::Paused { pid, started_at } => (
+            true,
+            true,
+            *pid,
+            0,
+            started_at.clone(),
+            "0001-01-01T00:00:00Z".into(),
+            false,
+        ),
+        Status::Exited {
+            code,
+            started_at,
+            finished_at,
+            oom_killed,
+        } => (
+            false,
+            false,
+            0,
+            *code,
+            started_at.clone(),
+            finished_at.clone(),
+            *oom_killed,
+        ),
     };
     let mut ports = Map::new();
     for e in &rec.config.exposed_ports {
@@ -244,4 +263,20 @@ pub fn container_inspect(
             },
         },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_fields() {
+        let v = json!({"Id": "sha256:x", "Config": {"Cmd": ["sh", "-c"]}, "Size": 3});
+        assert_eq!(format("{{.Id}}", &v).unwrap(), "sha256:x");
+        assert_eq!(format("id={{.Id}} n={{.Size}}", &v).unwrap(), "id=sha256:x n=3");
+        assert_eq!(format("{{json .Config.Cmd}}", &v).unwrap(), r#"["sh","-c"]"#);
+        assert_eq!(format("{{.Config.Cmd}}", &v).unwrap(), "[sh -c]");
+        assert!(format("{{.Nope}}", &v).is_err());
+        assert!(format("{{.Id", &v).is_err());
+    }
 }

@@ -104,7 +104,11 @@ fn follow_until_exit(svc: &ContainerService, rec: &ContainerRecord) -> anyhow::R
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
     berth_runtime::logs::read(&path, opts, |line| {
-        let w: &mut dyn Write = if line.stream == berth_runtime::logs::Stream::Stderr { &mut err } else { &mut out };
+        let w: &mut dyn Write = if line.stream == berth_runtime::logs::Stream::Stderr {
+            &mut err
+        } else {
+            &mut out
+        };
         let _ = w.write_all(line.log.as_bytes());
         let _ = w.flush();
         true
@@ -253,7 +257,15 @@ pub fn ps(g: &Global, a: PsArgs) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
     if a.quiet {
         for s in &rows {
-            writeln!(out, "{}", if a.no_trunc { &s.record.id[..] } else { &s.record.id[..12] })?;
+            writeln!(
+                out,
+                "{}",
+                if a.no_trunc {
+                    &s.record.id[..]
+                } else {
+                    &s.record.id[..12]
+                }
+            )?;
         }
         return Ok(0);
     }
@@ -261,9 +273,20 @@ pub fn ps(g: &Global, a: PsArgs) -> anyhow::Result<u8> {
         let mut command = s.record.config.entrypoint.clone();
         command.extend(s.record.config.cmd.iter().cloned());
         let command = format!("\"{}\"", command.join(" "));
-        let command = if a.no_trunc { command } else { truncate(&command, 20) };
+        let command = if a.no_trunc {
+            command
+        } else {
+            truncate(&command, 20)
+        };
         vec![
-            ("ID", if a.no_trunc { s.record.id.clone() } else { s.record.id[..12].to_string() }),
+            (
+                "ID",
+                if a.no_trunc {
+                    s.record.id.clone()
+                } else {
+                    s.record.id[..12].to_string()
+                },
+            ),
             ("Image", s.record.image.clone()),
             ("Command", command),
             ("CreatedAt", s.record.created.clone()),
@@ -301,12 +324,28 @@ pub fn ps(g: &Global, a: PsArgs) -> anyhow::Result<u8> {
                 .iter()
                 .map(|s| {
                     let f = fields(s);
-                    vec![f[0].1.clone(), f[1].1.clone(), f[2].1.clone(), f[4].1.clone(), f[5].1.clone(), f[7].1.clone(), f[8].1.clone()]
+                    vec![
+                        f[0].1.clone(),
+                        f[1].1.clone(),
+                        f[2].1.clone(),
+                        f[4].1.clone(),
+                        f[5].1.clone(),
+                        f[7].1.clone(),
+                        f[8].1.clone(),
+                    ]
                 })
                 .collect();
             render::table(
                 &mut out,
-                &["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
+                &[
+                    "CONTAINER ID",
+                    "IMAGE",
+                    "COMMAND",
+                    "CREATED",
+                    "STATUS",
+                    "PORTS",
+                    "NAMES",
+                ],
                 &table,
             )?;
         }
@@ -351,22 +390,36 @@ pub fn status_text(s: &Status) -> String {
     match s {
         Status::Created => "Created".into(),
         Status::Running { started_at, .. } => format!("Up {}", render::human_duration(since(started_at))),
-        Status::Paused { started_at, .. } => format!("Up {} (Paused)", render::human_duration(since(started_at))),
-        Status::Exited { code, finished_at, .. } => {
-            format!("Exited ({code}) {} ago", render::human_duration(since(finished_at)))
+        Status::Paused { started_at, .. } => {
+            format!("Up {} (Paused)", render::human_duration(since(started_at)))
+        }
+        Status::Exited {
+            code, finished_at, ..
+        } => {
+            format!(
+                "Exited ({code}) {} ago",
+                render::human_duration(since(finished_at))
+            )
         }
     }
 }
 
 /// docker's PORTS column: `0.0.0.0:8080->5000/tcp`.
 pub fn ports_text(rec: &ContainerRecord, status: &Status) -> String {
-    let ports = if status.is_running() { &rec.bound_ports } else { &Vec::new() };
+    let ports = if status.is_running() {
+        &rec.bound_ports
+    } else {
+        &Vec::new()
+    };
     let mut parts: Vec<String> = ports
         .iter()
         .map(|p| format!("{}:{}->{}/{}", p.host_ip, p.host_port, p.container_port, p.proto))
         .collect();
     for e in &rec.config.exposed_ports {
-        if !ports.iter().any(|p| format!("{}/{}", p.container_port, p.proto) == *e) {
+        if !ports
+            .iter()
+            .any(|p| format!("{}/{}", p.container_port, p.proto) == *e)
+        {
             parts.push(e.clone());
         }
     }
@@ -379,7 +432,10 @@ pub fn port(g: &Global, container: &str) -> anyhow::Result<u8> {
     let status = svc.status(&rec);
     if status.is_running() {
         for p in &rec.bound_ports {
-            println!("{}/{} -> {}:{}", p.container_port, p.proto, p.host_ip, p.host_port);
+            println!(
+                "{}/{} -> {}:{}",
+                p.container_port, p.proto, p.host_ip, p.host_port
+            );
         }
     }
     Ok(0)
@@ -390,7 +446,10 @@ pub fn logs(g: &Global, a: LogsArgs) -> anyhow::Result<u8> {
     let rec = svc.find(&a.container)?;
     let tail = match a.tail.as_str() {
         "all" | "-1" => None,
-        n => Some(n.parse::<usize>().map_err(|_| anyhow::anyhow!("invalid --tail '{n}': use a number or all"))?),
+        n => Some(
+            n.parse::<usize>()
+                .map_err(|_| anyhow::anyhow!("invalid --tail '{n}': use a number or all"))?,
+        ),
     };
     let shim_dir = svc.paths(&rec.id).shim();
     let opts = berth_runtime::logs::LogOptions {
@@ -404,7 +463,11 @@ pub fn logs(g: &Global, a: LogsArgs) -> anyhow::Result<u8> {
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
     berth_runtime::logs::read(&svc.log_path(&rec), opts, |line| {
-        let w: &mut dyn Write = if line.stream == berth_runtime::logs::Stream::Stderr { &mut err } else { &mut out };
+        let w: &mut dyn Write = if line.stream == berth_runtime::logs::Stream::Stderr {
+            &mut err
+        } else {
+            &mut out
+        };
         // With --timestamps the line already starts with its RFC 3339 time.
         let ok = w.write_all(line.log.as_bytes());
         let _ = w.flush();
@@ -422,7 +485,9 @@ fn parse_when(s: &str) -> anyhow::Result<time::OffsetDateTime> {
         return Ok(time::OffsetDateTime::from_unix_timestamp(secs)?);
     }
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| anyhow::anyhow!("invalid time '{s}': use a timestamp or e.g. 10m"))?;
+    let n: i64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid time '{s}': use a timestamp or e.g. 10m"))?;
     let secs = match unit {
         "s" => n,
         "m" => n * 60,
@@ -533,10 +598,17 @@ fn ports_specs(ports: &berth_containers::ShimPorts) -> Vec<berth_net::PortSpec> 
         .ports
         .iter()
         .map(|p| berth_net::PortSpec {
-            host_ip: p.host_ip.parse().unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            host_ip: p
+                .host_ip
+                .parse()
+                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
             host_port: p.host_port,
             container_port: p.container_port,
-            proto: if p.proto == "udp" { berth_net::Proto::Udp } else { berth_net::Proto::Tcp },
+            proto: if p.proto == "udp" {
+                berth_net::Proto::Udp
+            } else {
+                berth_net::Proto::Tcp
+            },
         })
         .collect()
 }

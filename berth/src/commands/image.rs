@@ -178,7 +178,10 @@ pub fn inspect(g: &Global, a: InspectArgs) -> anyhow::Result<u8> {
                 continue;
             }
         }
-        match images.resolve(name).and_then(|rec| images.config(&rec).map(|c| (rec, c))) {
+        match images
+            .resolve(name)
+            .and_then(|rec| images.config(&rec).map(|c| (rec, c)))
+        {
             Ok((rec, config)) => values.push(docker_json::image_inspect(&images, &rec, &config)?),
             Err(e) => {
                 eprintln!("Error: {e}");

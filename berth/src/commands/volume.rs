@@ -12,7 +12,10 @@ fn service(g: &Global) -> anyhow::Result<ContainerService> {
 
 fn pretty(v: &serde_json::Value) -> anyhow::Result<String> {
     let mut buf = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, serde_json::ser::PrettyFormatter::with_indent(b"    "));
+    let mut ser = serde_json::Serializer::with_formatter(
+        &mut buf,
+        serde_json::ser::PrettyFormatter::with_indent(b"    "),
+    );
     serde::Serialize::serialize(v, &mut ser)?;
     Ok(String::from_utf8(buf)?)
 }
@@ -22,7 +25,7 @@ pub fn volume(g: &Global, cmd: VolumeCommand) -> anyhow::Result<u8> {
     let vols = svc.volumes();
     match cmd {
         VolumeCommand::Create { name } => {
-            let name = name.unwrap_or_else(|| hex_name());
+            let name = name.unwrap_or_else(hex_name);
             println!("{}", vols.create(&name)?.name);
         }
         VolumeCommand::Ls { quiet } => {
@@ -39,9 +42,9 @@ pub fn volume(g: &Global, cmd: VolumeCommand) -> anyhow::Result<u8> {
         VolumeCommand::Inspect { names } => {
             let mut out = Vec::new();
             for n in &names {
-                let v = vols
-                    .get(n)?
-                    .ok_or_else(|| anyhow::anyhow!("no such volume: {n} — run `berth volume ls` to see your volumes"))?;
+                let v = vols.get(n)?.ok_or_else(|| {
+                    anyhow::anyhow!("no such volume: {n} — run `berth volume ls` to see your volumes")
+                })?;
                 out.push(serde_json::json!({
                     "CreatedAt": v.created,
                     "Driver": "local",
@@ -79,7 +82,9 @@ pub fn volume(g: &Global, cmd: VolumeCommand) -> anyhow::Result<u8> {
         }
         VolumeCommand::Prune { force, all } => {
             if !force {
-                println!("WARNING! This will remove anonymous local volumes not used by at least one container.");
+                println!(
+                    "WARNING! This will remove anonymous local volumes not used by at least one container."
+                );
                 if !super::confirm("Are you sure you want to continue?") {
                     return Ok(0);
                 }
@@ -145,7 +150,11 @@ pub fn network(g: &Global, cmd: NetworkCommand) -> anyhow::Result<u8> {
                     .iter()
                     .find(|n| &n.name == name)
                     .ok_or_else(|| anyhow::anyhow!("network {name} not found — run `berth network ls`"))?;
-                let endpoints = if matches!(name.as_str(), "host" | "none") { Vec::new() } else { net.endpoints(name)? };
+                let endpoints = if matches!(name.as_str(), "host" | "none") {
+                    Vec::new()
+                } else {
+                    net.endpoints(name)?
+                };
                 let containers: serde_json::Map<String, serde_json::Value> = endpoints
                     .iter()
                     .map(|e| {

@@ -112,9 +112,20 @@ pub struct EndpointInfo {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
     Created,
-    Running { pid: i32, started_at: String },
-    Paused { pid: i32, started_at: String },
-    Exited { code: i32, started_at: String, finished_at: String, oom_killed: bool },
+    Running {
+        pid: i32,
+        started_at: String,
+    },
+    Paused {
+        pid: i32,
+        started_at: String,
+    },
+    Exited {
+        code: i32,
+        started_at: String,
+        finished_at: String,
+        oom_killed: bool,
+    },
 }
 
 impl Status {

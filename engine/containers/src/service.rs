@@ -16,7 +16,6 @@ use crate::record::*;
 use crate::volumes::VolumeService;
 use crate::{names, ContainerError};
 
-
 /// Everything `create` accepts, in docker's terms (strings as typed on the command line).
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
@@ -91,8 +90,10 @@ impl ContainerService {
     /// (the `berth` binary itself).
     pub fn new(images: ImageService, shim_exe: PathBuf) -> Result<ContainerService, ContainerError> {
         let root = images.store().root().to_path_buf();
-        std::fs::create_dir_all(root.join("containers"))
-            .map_err(ContainerError::io(format!("cannot create {}", root.join("containers").display())))?;
+        std::fs::create_dir_all(root.join("containers")).map_err(ContainerError::io(format!(
+            "cannot create {}",
+            root.join("containers").display()
+        )))?;
         let run_dir = run_dir(&root);
         let net = NetworkManager::new(&root.join("net"), &run_dir.join("netns"))?;
         Ok(ContainerService {
@@ -146,7 +147,8 @@ impl ContainerService {
     pub fn records(&self) -> Result<Vec<ContainerRecord>, ContainerError> {
         let mut out = Vec::new();
         let dir = self.root.join("containers");
-        let rd = std::fs::read_dir(&dir).map_err(ContainerError::io(format!("cannot read {}", dir.display())))?;
+        let rd =
+            std::fs::read_dir(&dir).map_err(ContainerError::io(format!("cannot read {}", dir.display())))?;
         for e in rd.flatten() {
             if let Ok(bytes) = std::fs::read(e.path().join("config.json")) {
                 if let Ok(rec) = serde_json::from_slice::<ContainerRecord>(&bytes) {
@@ -165,7 +167,10 @@ impl ContainerService {
         if let Some(r) = all.iter().find(|r| r.id == key || r.name == key) {
             return Ok(r.clone());
         }
-        let by_prefix: Vec<&ContainerRecord> = all.iter().filter(|r| !key.is_empty() && r.id.starts_with(key)).collect();
+        let by_prefix: Vec<&ContainerRecord> = all
+            .iter()
+            .filter(|r| !key.is_empty() && r.id.starts_with(key))
+            .collect();
         match by_prefix.as_slice() {
             [one] => Ok((*one).clone()),
             [] => Err(ContainerError::NotFound(name_or_id.to_string())),
@@ -265,8 +270,9 @@ impl ContainerService {
         let mut env = ic.env.clone().unwrap_or_default();
         let mut given = Vec::new();
         for f in &opts.env_files {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| ContainerError::InvalidArgument(format!("cannot read env file {}: {e}", f.display())))?;
+            let text = std::fs::read_to_string(f).map_err(|e| {
+                ContainerError::InvalidArgument(format!("cannot read env file {}: {e}", f.display()))
+            })?;
             given.extend(
                 text.lines()
                     .map(str::trim)
@@ -317,7 +323,10 @@ impl ContainerService {
             for key in &exposed {
                 let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
                 let Ok(port) = port.parse::<u16>() else { continue };
-                if !publish.iter().any(|p| p.container_port == port && p.proto == proto) {
+                if !publish
+                    .iter()
+                    .any(|p| p.container_port == port && p.proto == proto)
+                {
                     publish.push(PortMapping {
                         host_ip: "0.0.0.0".into(),
                         host_port: 0,
@@ -363,7 +372,11 @@ impl ContainerService {
             }
         }
 
-        let memory = opts.memory.as_deref().map(berth_cgroups::parse_memory).transpose()?;
+        let memory = opts
+            .memory
+            .as_deref()
+            .map(berth_cgroups::parse_memory)
+            .transpose()?;
         let cpus = opts.cpus.as_deref().map(berth_cgroups::parse_cpus).transpose()?;
         let restart = parse_restart(opts.restart.as_deref().unwrap_or("no"))?;
         if opts.auto_remove && restart.name != "no" {
@@ -420,7 +433,12 @@ impl ContainerService {
                 entrypoint,
                 cmd,
                 env,
-                working_dir: opts.workdir.clone().or(ic.working_dir.clone()).filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into()),
+                working_dir: opts
+                    .workdir
+                    .clone()
+                    .or(ic.working_dir.clone())
+                    .filter(|w| !w.is_empty())
+                    .unwrap_or_else(|| "/".into()),
                 user: opts.user.clone().or(ic.user.clone()).unwrap_or_default(),
                 hostname: opts.hostname.clone().unwrap_or_else(|| id[..12].to_string()),
                 tty: opts.tty,
@@ -447,7 +465,8 @@ impl ContainerService {
         };
         let p = self.paths(&id);
         for d in [p.dir.clone(), p.rootfs(), p.upper(), p.work(), p.shim()] {
-            std::fs::create_dir_all(&d).map_err(ContainerError::io(format!("cannot create {}", d.display())))?;
+            std::fs::create_dir_all(&d)
+                .map_err(ContainerError::io(format!("cannot create {}", d.display())))?;
         }
         std::fs::write(p.cleaned(), b"").map_err(ContainerError::io("cannot write container state"))?;
         self.save(&record)?;
@@ -482,15 +501,17 @@ impl ContainerService {
 
     fn start_inner(&self, rec: &mut ContainerRecord) -> Result<(), ContainerError> {
         let p = self.paths(&rec.id);
-        let image = self
-            .images
-            .store()
-            .image(&rec.image_id)?
-            .ok_or_else(|| ContainerError::InvalidArgument(format!(
+        let image = self.images.store().image(&rec.image_id)?.ok_or_else(|| {
+            ContainerError::InvalidArgument(format!(
                 "the image of container {} ({}) was removed — pull it again or create a new container",
                 rec.name, rec.image
-            )))?;
-        let lowers: Vec<PathBuf> = image.layers.iter().map(|l| self.images.store().layer_dir(&l.diff_id)).collect();
+            ))
+        })?;
+        let lowers: Vec<PathBuf> = image
+            .layers
+            .iter()
+            .map(|l| self.images.store().layer_dir(&l.diff_id))
+            .collect();
         berth_runtime::rootfs::mount_overlay(&lowers, &p.upper(), &p.work(), &p.rootfs())?;
 
         // Volumes: named ones are created on first use and filled from the image once.
@@ -503,8 +524,9 @@ impl ContainerService {
                     if !vol.populated {
                         let from = p.rootfs().join(m.destination.trim_start_matches('/'));
                         if from.is_dir() && dir_is_empty(&vol.mountpoint) {
-                            copy_tree(&from, &vol.mountpoint)
-                                .map_err(ContainerError::io(format!("cannot fill volume {name} from the image")))?;
+                            copy_tree(&from, &vol.mountpoint).map_err(ContainerError::io(format!(
+                                "cannot fill volume {name} from the image"
+                            )))?;
                         }
                         vol.populated = true;
                         self.volumes.save(&vol)?;
@@ -517,7 +539,11 @@ impl ContainerService {
             mounts.push(MountSpec {
                 source,
                 destination: m.destination.clone(),
-                kind: if m.kind == MountKind::Tmpfs { RtMountKind::Tmpfs } else { RtMountKind::Bind },
+                kind: if m.kind == MountKind::Tmpfs {
+                    RtMountKind::Tmpfs
+                } else {
+                    RtMountKind::Bind
+                },
                 readonly: m.readonly,
             });
         }
@@ -557,7 +583,8 @@ impl ContainerService {
             ("hostname", format!("{}\n", rec.config.hostname)),
             ("resolv.conf", resolv),
         ] {
-            std::fs::write(p.etc(name), content).map_err(ContainerError::io("cannot write the container's /etc files"))?;
+            std::fs::write(p.etc(name), content)
+                .map_err(ContainerError::io("cannot write the container's /etc files"))?;
             if rec.host.network != "host" || name != "resolv.conf" {
                 mounts.push(MountSpec {
                     source: p.etc(name),
@@ -586,10 +613,17 @@ impl ContainerService {
             .publish
             .iter()
             .map(|m| berth_net::PortSpec {
-                host_ip: m.host_ip.parse().unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+                host_ip: m
+                    .host_ip
+                    .parse()
+                    .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
                 host_port: m.host_port,
                 container_port: m.container_port,
-                proto: if m.proto == "udp" { berth_net::Proto::Udp } else { berth_net::Proto::Tcp },
+                proto: if m.proto == "udp" {
+                    berth_net::Proto::Udp
+                } else {
+                    berth_net::Proto::Tcp
+                },
             })
             .collect();
         if !specs.is_empty() && endpoint.is_none() {
@@ -612,8 +646,11 @@ impl ContainerService {
             container_ip: endpoint.as_ref().map(|e| e.ip.to_string()),
             ports: rec.bound_ports.clone(),
         };
-        std::fs::write(p.shim().join("ports.json"), serde_json::to_vec(&ports).expect("serializable"))
-            .map_err(ContainerError::io("cannot write container state"))?;
+        std::fs::write(
+            p.shim().join("ports.json"),
+            serde_json::to_vec(&ports).expect("serializable"),
+        )
+        .map_err(ContainerError::io("cannot write container state"))?;
         let extra_fds: Vec<OwnedFd> = bound.into_iter().map(|b| b.listener.into_fd()).collect();
 
         let user = berth_runtime::resolve_user(&p.rootfs(), &rec.config.user)?;
@@ -693,18 +730,31 @@ impl ContainerService {
         Ok(rec)
     }
 
-    /// Waits until the container is no longer running; false on timeout.
+    /// Waits until the container is no longer running and its shim has finished (so its
+    /// published ports are closed and its resources released); false on timeout.
     pub fn wait_exit(&self, rec: &ContainerRecord, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
+        let shim_pid = berth_runtime::shim::read_state(&self.paths(&rec.id).shim())
+            .ok()
+            .flatten()
+            .map(|s| s.shim_pid);
         loop {
             if !self.status(rec).is_running() {
-                return true;
+                break;
             }
             if Instant::now() >= deadline {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        // The shim records the exit, then releases what the run held and exits itself.
+        if let Some(pid) = shim_pid {
+            let shim_deadline = Instant::now() + Duration::from_secs(5);
+            while pid_alive(pid) && Instant::now() < shim_deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        true
     }
 
     pub fn pause(&self, name_or_id: &str) -> Result<(), ContainerError> {
@@ -715,7 +765,8 @@ impl ContainerService {
         if let Some(cg) = Cgroup::open(&rec.id)? {
             cg.freeze()?;
         }
-        std::fs::write(self.paths(&rec.id).dir.join("paused"), b"").map_err(ContainerError::io("cannot record the pause"))
+        std::fs::write(self.paths(&rec.id).dir.join("paused"), b"")
+            .map_err(ContainerError::io("cannot record the pause"))
     }
 
     pub fn unpause(&self, name_or_id: &str) -> Result<(), ContainerError> {
@@ -751,7 +802,12 @@ impl ContainerService {
         Ok(())
     }
 
-    pub fn remove(&self, name_or_id: &str, force: bool, volumes: bool) -> Result<ContainerRecord, ContainerError> {
+    pub fn remove(
+        &self,
+        name_or_id: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<ContainerRecord, ContainerError> {
         let rec = self.find(name_or_id)?;
         if self.status(&rec).is_running() {
             if !force {
@@ -763,10 +819,27 @@ impl ContainerService {
             }
             self.wait_exit(&rec, Duration::from_secs(10));
         }
-        self.cleanup(&rec)?;
+        // The shim may be releasing the same resources right now: take turns.
         let _lock = self.lock()?;
+        self.cleanup(&rec)?;
         let p = self.paths(&rec.id);
-        std::fs::remove_dir_all(&p.dir).map_err(ContainerError::io(format!("cannot remove container {}", rec.name)))?;
+        let mut attempt = 0;
+        loop {
+            match std::fs::remove_dir_all(&p.dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) if attempt < 5 && e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => {
+                    return Err(ContainerError::io(format!(
+                        "cannot remove container {}",
+                        rec.name
+                    ))(e))
+                }
+            }
+        }
         if volumes {
             for m in &rec.host.mounts {
                 if m.kind == MountKind::Volume && m.anonymous {
@@ -778,8 +851,15 @@ impl ContainerService {
     }
 
     /// IDs of containers (any state) created from `image_id`.
-    pub fn users_of_image(&self, image_id: &berth_oci::Digest) -> Result<Vec<ContainerRecord>, ContainerError> {
-        Ok(self.records()?.into_iter().filter(|r| &r.image_id == image_id).collect())
+    pub fn users_of_image(
+        &self,
+        image_id: &berth_oci::Digest,
+    ) -> Result<Vec<ContainerRecord>, ContainerError> {
+        Ok(self
+            .records()?
+            .into_iter()
+            .filter(|r| &r.image_id == image_id)
+            .collect())
     }
 
     /// Names of containers that mount volume `name`.
@@ -787,7 +867,12 @@ impl ContainerService {
         Ok(self
             .records()?
             .into_iter()
-            .filter(|r| r.host.mounts.iter().any(|m| m.kind == MountKind::Volume && m.source == name))
+            .filter(|r| {
+                r.host
+                    .mounts
+                    .iter()
+                    .any(|m| m.kind == MountKind::Volume && m.source == name)
+            })
             .map(|r| r.name)
             .collect())
     }
@@ -803,10 +888,13 @@ impl ContainerService {
             _ => return Err(ContainerError::NotRunning(rec.name)),
         };
         if opts.cmd.is_empty() {
-            return Err(ContainerError::InvalidArgument("exec needs a command, e.g. `berth exec NAME sh`".into()));
+            return Err(ContainerError::InvalidArgument(
+                "exec needs a command, e.g. `berth exec NAME sh`".into(),
+            ));
         }
         let p = self.paths(&rec.id);
-        let user = berth_runtime::resolve_user(&p.rootfs(), opts.user.as_deref().unwrap_or(&rec.config.user))?;
+        let user =
+            berth_runtime::resolve_user(&p.rootfs(), opts.user.as_deref().unwrap_or(&rec.config.user))?;
         let mut env = rec.config.env.clone();
         for kv in &opts.env {
             if let Some((k, _)) = kv.split_once('=') {
@@ -814,11 +902,16 @@ impl ContainerService {
                 env.push(kv.clone());
             }
         }
-        let cgroup_procs = Cgroup::open(&rec.id)?.map(|c| c.procs_files()).unwrap_or_default();
+        let cgroup_procs = Cgroup::open(&rec.id)?
+            .map(|c| c.procs_files())
+            .unwrap_or_default();
         let spec = berth_runtime::ExecSpec {
             args: opts.cmd.clone(),
             env,
-            cwd: opts.workdir.clone().unwrap_or_else(|| rec.config.working_dir.clone()),
+            cwd: opts
+                .workdir
+                .clone()
+                .unwrap_or_else(|| rec.config.working_dir.clone()),
             user,
             tty: opts.tty,
             cgroup_procs,
@@ -835,7 +928,13 @@ impl ContainerService {
     /// resources, then applies `--rm` and the restart policy.
     pub fn after_exit(&self, id: &str) -> Result<(), ContainerError> {
         let mut rec = self.find(id)?;
-        self.cleanup(&rec)?;
+        {
+            let _lock = self.lock()?;
+            if !self.paths(&rec.id).config().exists() {
+                return Ok(());
+            }
+            self.cleanup(&rec)?;
+        }
         if rec.host.auto_remove {
             // An attached `run --rm` still reading the output removes it itself.
             if !self.attached_client_alive(&rec) {
@@ -871,8 +970,11 @@ impl ContainerService {
     /// Records that this process follows the container's output (`run` without -d), so
     /// the shim leaves `--rm` to it.
     pub fn mark_attached(&self, rec: &ContainerRecord) -> Result<(), ContainerError> {
-        std::fs::write(self.paths(&rec.id).dir.join("attached"), std::process::id().to_string())
-            .map_err(ContainerError::io("cannot write container state"))
+        std::fs::write(
+            self.paths(&rec.id).dir.join("attached"),
+            std::process::id().to_string(),
+        )
+        .map_err(ContainerError::io("cannot write container state"))
     }
 
     fn attached_client_alive(&self, rec: &ContainerRecord) -> bool {
@@ -903,15 +1005,29 @@ fn run_dir(root: &Path) -> PathBuf {
     let base = if rustix::process::geteuid().is_root() {
         PathBuf::from("/run/berth")
     } else {
-        std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join("berth")
+        std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir)
+            .join("berth")
     };
     let tag = berth_oci::Digest::of(root.to_string_lossy().as_bytes());
     base.join(&tag.hex()[..8])
 }
 
+/// Whether `pid` is a live (not zombie) process.
+fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
 /// Waits for a child of this process; returns its exit code (128 + signal if killed).
 fn wait_child(pid: i32) -> Result<i32, ContainerError> {
-    let pid = rustix::process::Pid::from_raw(pid).ok_or_else(|| ContainerError::InvalidArgument("invalid pid".into()))?;
+    let pid = rustix::process::Pid::from_raw(pid)
+        .ok_or_else(|| ContainerError::InvalidArgument("invalid pid".into()))?;
     loop {
         match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
             Ok(Some((_, status))) => {
@@ -965,7 +1081,9 @@ pub(crate) fn parse_signal(s: &str) -> Option<i32> {
 /// Parses a signal given as a name (`SIGTERM`, `term`) or number.
 pub fn signal_number(s: &str) -> Result<i32, ContainerError> {
     parse_signal(s).ok_or_else(|| {
-        ContainerError::InvalidArgument(format!("invalid signal '{s}': use a name like SIGTERM or a number like 15"))
+        ContainerError::InvalidArgument(format!(
+            "invalid signal '{s}': use a name like SIGTERM or a number like 15"
+        ))
     })
 }
 
@@ -1014,7 +1132,9 @@ fn parse_volume(spec: &str) -> Result<MountRecord, ContainerError> {
         "ro" => true,
         other => return Err(bad(&format!("unknown mode '{other}' (use ro or rw)"))),
     };
-    let kind = if source.is_empty() || !(source.starts_with('/') || source.starts_with('.') || source.starts_with('~')) {
+    let kind = if source.is_empty()
+        || !(source.starts_with('/') || source.starts_with('.') || source.starts_with('~'))
+    {
         if !source.is_empty() && !names::is_valid(source) {
             return Err(bad("a volume name uses letters, digits, '_', '.' and '-'"));
         }
@@ -1067,7 +1187,10 @@ fn parse_mount(spec: &str) -> Result<MountRecord, ContainerError> {
         if source.is_empty() {
             return Err(bad("a bind mount needs source="));
         }
-        source = std::path::absolute(&source).map_err(|e| bad(&e.to_string()))?.to_string_lossy().to_string();
+        source = std::path::absolute(&source)
+            .map_err(|e| bad(&e.to_string()))?
+            .to_string_lossy()
+            .to_string();
     }
     Ok(MountRecord {
         source,
@@ -1079,7 +1202,9 @@ fn parse_mount(spec: &str) -> Result<MountRecord, ContainerError> {
 }
 
 fn dir_is_empty(p: &Path) -> bool {
-    std::fs::read_dir(p).map(|mut d| d.next().is_none()).unwrap_or(true)
+    std::fs::read_dir(p)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(true)
 }
 
 /// Copies a tree keeping modes, owners and symlinks (for filling a new volume).
@@ -1112,7 +1237,10 @@ mod tests {
     #[test]
     fn volume_specs() {
         let v = parse_volume("data:/var/lib/data:ro").unwrap();
-        assert_eq!((v.kind, v.source.as_str(), v.readonly), (MountKind::Volume, "data", true));
+        assert_eq!(
+            (v.kind, v.source.as_str(), v.readonly),
+            (MountKind::Volume, "data", true)
+        );
         let b = parse_volume("/tmp:/host-tmp").unwrap();
         assert_eq!(b.kind, MountKind::Bind);
         let anon = parse_volume("/data").unwrap();

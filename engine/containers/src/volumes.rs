@@ -100,6 +100,7 @@ impl VolumeService {
                 "no such volume: {name} — run `berth volume ls` to see your volumes"
             )));
         }
-        std::fs::remove_dir_all(self.dir.join(name)).map_err(ContainerError::io(format!("cannot remove volume {name}")))
+        std::fs::remove_dir_all(self.dir.join(name))
+            .map_err(ContainerError::io(format!("cannot remove volume {name}")))
     }
 }
