@@ -745,13 +745,13 @@ impl ContainerService {
             if Instant::now() >= deadline {
                 return false;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(5));
         }
         // The shim records the exit, then releases what the run held and exits itself.
         if let Some(pid) = shim_pid {
             let shim_deadline = Instant::now() + Duration::from_secs(5);
             while pid_alive(pid) && Instant::now() < shim_deadline {
-                std::thread::sleep(Duration::from_millis(10));
+                std::thread::sleep(Duration::from_millis(2));
             }
         }
         true

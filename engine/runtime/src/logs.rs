@@ -323,9 +323,14 @@ pub fn read(
         if stop || exited {
             return Ok(());
         }
-        std::thread::sleep(Duration::from_millis(50));
+        // Short: `run` (attached) returns as soon as the container exits, and a short
+        // container's whole life can be a few milliseconds. A poll costs one stat.
+        std::thread::sleep(Duration::from_millis(FOLLOW_POLL_MS));
     }
 }
+
+/// How often `follow` looks for new lines and for the exit file.
+const FOLLOW_POLL_MS: u64 = 5;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Container start-up benchmark (issue 4): Berth side by side with podman and a raw runc.
+#   1. `run --rm busybox true`: berth vs `podman run --rm` vs `runc run` on a prepared bundle
+#   2. 20 concurrent `run -d busybox sleep 60`: berth vs podman (wall time until all started)
+#   3. `run -d -p PORT:5000 flask` until the first HTTP 200: berth vs podman vs Flask's own
+#      start-up (python3 app.py chrooted into the same image's files, no container)
+# Interleaved rounds, medians and ratios.
+#
+#   BERTH_BIN=target/release/berth ROUNDS=15 bash scripts/bench-run.sh
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROUNDS="${ROUNDS:-15}"
+BERTH_BIN="${BERTH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/berth}"
+FIXTURES="${BERTH_FIXTURES:-$ROOT/tests/fixtures/out}"
+say() { printf 'bench-run: %s\n' "$*" >&2; }
+
+[ -x "$BERTH_BIN" ] || { say "berth binary not found at $BERTH_BIN: cargo build --release -p berth (or set BERTH_BIN)"; exit 1; }
+for bin in docker-registry skopeo podman runc umoci python3 curl; do
+    command -v "$bin" >/dev/null 2>&1 || { say "missing $bin: run scripts/install.sh"; exit 1; }
+done
+FIXTURES_BIG=1 bash "$ROOT/tests/fixtures/make-fixtures.sh" "$FIXTURES" >/dev/null
+
+TMP="$(mktemp -d /tmp/br.XXXXXX)"
+REG_PID=""
+cleanup() {
+    "$BERTH_BIN" --root "$TMP/berth" rm -f $("$BERTH_BIN" --root "$TMP/berth" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+    podman --root "$TMP/podman" --runroot "$TMP/pr" rm -af >/dev/null 2>&1 || true
+    [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null || true
+    { grep -F " $TMP/" /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+cat >"$TMP/registry.yml" <<YML
+version: 0.1
+log: { level: error, accesslog: { disabled: true } }
+storage: { filesystem: { rootdirectory: $TMP/registry } }
+http: { addr: 127.0.0.1:$PORT }
+YML
+docker-registry serve "$TMP/registry.yml" >/dev/null 2>&1 &
+REG_PID=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/v2/" >/dev/null 2>&1 && break; sleep 0.05; done
+for img in busybox flask; do
+    skopeo copy -q --dest-tls-verify=false "oci:$FIXTURES/$img:latest" "docker://127.0.0.1:$PORT/bench/$img:latest"
+done
+BB="127.0.0.1:$PORT/bench/busybox:latest"
+FL="127.0.0.1:$PORT/bench/flask:latest"
+B=("$BERTH_BIN" --root "$TMP/berth")
+P=(podman --root "$TMP/podman" --runroot "$TMP/pr")
+"${B[@]}" pull -q "$BB" >/dev/null
+"${B[@]}" pull -q "$FL" >/dev/null
+"${P[@]}" pull -q --tls-verify=false "$BB" >/dev/null
+"${P[@]}" pull -q --tls-verify=false "$FL" >/dev/null
+
+# A runc bundle from the same busybox image (unpacked by umoci, an independent tool).
+umoci unpack --image "$FIXTURES/busybox:latest" "$TMP/bundle" >/dev/null
+python3 - "$TMP/bundle/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["process"]["args"] = ["true"]
+c["process"]["terminal"] = False
+json.dump(c, open(p, "w"))
+PY
+# Flask's own start-up, without a container: the image's files, chrooted.
+umoci unpack --image "$FIXTURES/flask:latest" "$TMP/flaskfs" >/dev/null
+
+now() { date +%s.%N; }
+record() { python3 -c "print(f'{$2 - $3:.4f}')" >>"$TMP/$1.times"; }
+timed() { local name=$1 s e; shift; s=$(now); "$@" >/dev/null 2>&1 || { say "$name failed: $*"; exit 1; }; e=$(now); record "$name" "$e" "$s"; }
+wait_200() {  # port, deadline seconds
+    local t0; t0=$(now)
+    until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/" 2>/dev/null)" = 200 ]; do
+        python3 -c "import sys; sys.exit(0 if $(now) - $t0 < $2 else 1)" || { say "no HTTP 200 on $1"; exit 1; }
+        sleep 0.005
+    done
+}
+
+say "1/3: run --rm busybox true ($ROUNDS rounds)"
+for i in $(seq "$ROUNDS"); do
+    timed berth_true "${B[@]}" run --rm "$BB" true
+    timed podman_true "${P[@]}" run --rm "$BB" true
+    timed runc_true runc --root "$TMP/runc" run --bundle "$TMP/bundle" "bench$i"
+done
+
+say "2/3: 20 concurrent run -d (5 rounds)"
+for i in $(seq 5); do
+    s=$(now); for j in $(seq 20); do "${B[@]}" run -d "$BB" sleep 60 >/dev/null & done; wait; e=$(now); record berth_20 "$e" "$s"
+    "${B[@]}" rm -f $("${B[@]}" ps -aq) >/dev/null
+    s=$(now); for j in $(seq 20); do "${P[@]}" run -d "$BB" sleep 60 >/dev/null & done; wait; e=$(now); record podman_20 "$e" "$s"
+    "${P[@]}" rm -af -t 0 >/dev/null 2>&1
+done
+
+say "3/3: run -d -p → first HTTP 200 for the Flask image (5 rounds)"
+for i in $(seq 5); do
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    s=$(now); id=$("${B[@]}" run -d -p "$port:5000" "$FL"); wait_200 "$port" 30; e=$(now); record berth_flask "$e" "$s"
+    "${B[@]}" rm -f "$id" >/dev/null
+    s=$(now); id=$("${P[@]}" run -d -p "$port:5000" "$FL"); wait_200 "$port" 30; e=$(now); record podman_flask "$e" "$s"
+    "${P[@]}" rm -f -t 0 "$id" >/dev/null 2>&1
+    s=$(now); (cd "$TMP/flaskfs/rootfs/app" && exec chroot "$TMP/flaskfs/rootfs" sh -c "cd /app && exec python3 -c \"import app; app.app.run(host='127.0.0.1', port=$port)\"") >/dev/null 2>&1 &
+    pid=$!; wait_200 "$port" 30; e=$(now); record flask_native "$e" "$s"; kill "$pid"; wait "$pid" 2>/dev/null || true
+done
+
+python3 - "$TMP" <<'PY'
+import statistics, sys, os
+tmp = sys.argv[1]
+def med(name):
+    return statistics.median(float(x) for x in open(os.path.join(tmp, name + ".times")).read().split())
+m = {n: med(n) for n in ["berth_true", "podman_true", "runc_true", "berth_20", "podman_20", "berth_flask", "podman_flask", "flask_native"]}
+print(f"run --rm true    berth {m['berth_true']:.3f}s  podman {m['podman_true']:.3f}s  runc {m['runc_true']:.3f}s")
+print(f"  berth/podman {m['berth_true']/m['podman_true']:.2f}x (target <= 0.2)   berth/runc {m['berth_true']/m['runc_true']:.2f}x (target <= 2)")
+print(f"20 x run -d      berth {m['berth_20']:.3f}s  podman {m['podman_20']:.3f}s  berth/podman {m['berth_20']/m['podman_20']:.2f}x")
+print(f"first HTTP 200   berth {m['berth_flask']:.3f}s  podman {m['podman_flask']:.3f}s  flask alone {m['flask_native']:.3f}s")
+print(f"  berth/flask-alone {m['berth_flask']/m['flask_native']:.2f}x (target <= 1.2)   berth/podman {m['berth_flask']/m['podman_flask']:.2f}x")
+PY
