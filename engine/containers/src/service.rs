@@ -95,7 +95,9 @@ impl ContainerService {
             root.join("containers").display()
         )))?;
         let run_dir = run_dir(&root);
-        let net = NetworkManager::new(&root.join("net"), &run_dir.join("netns"))?;
+        // Bridges, addresses and NAT rules are the machine's, not one store's: every store
+        // on this machine shares one network state, so two stores never hand out one IP.
+        let net = NetworkManager::new(&network_state_dir(), &run_dir.join("netns"))?;
         Ok(ContainerService {
             volumes: VolumeService::new(&root),
             images,
@@ -553,6 +555,9 @@ impl ContainerService {
             "host" => (NetNs::Host, None),
             "none" => (NetNs::New, None),
             net => {
+                // Addresses of containers whose namespace is gone (a reboot, a deleted
+                // store) go back to the pool first.
+                let _ = self.net.prune_stale();
                 let ep = self.net.attach(&rec.id, net, std::slice::from_ref(&rec.name))?;
                 (NetNs::Path(ep.netns.clone()), Some(ep))
             }
@@ -999,35 +1004,27 @@ impl ContainerService {
     }
 }
 
-/// `/run/berth` for root, `$XDG_RUNTIME_DIR/berth` otherwise — but scoped by the store root
-/// so two roots on one machine never share network namespaces.
-fn run_dir(root: &Path) -> PathBuf {
-    let base = if rustix::process::geteuid().is_root() {
+/// `/run/berth` for root, `$XDG_RUNTIME_DIR/berth` otherwise. Machine-wide like the
+/// network state: container IDs are random, so stores never collide here.
+fn run_dir(_root: &Path) -> PathBuf {
+    if rustix::process::geteuid().is_root() {
         PathBuf::from("/run/berth")
     } else {
-        std::env::var_os("XDG_RUNTIME_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir)
-            .join("berth")
-    };
-    let tag = berth_oci::Digest::of(root.to_string_lossy().as_bytes());
-    base.join(&tag.hex()[..8])
+        std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join("berth")
+    }
 }
 
 /// Whether `pid` is a live (not zombie) process.
 fn pid_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')),
         Err(_) => false,
     }
 }
 
 /// Waits for a child of this process; returns its exit code (128 + signal if killed).
 fn wait_child(pid: i32) -> Result<i32, ContainerError> {
-    let pid = rustix::process::Pid::from_raw(pid)
-        .ok_or_else(|| ContainerError::InvalidArgument("invalid pid".into()))?;
+    let pid = rustix::process::Pid::from_raw(pid).ok_or_else(|| ContainerError::InvalidArgument("invalid pid".into()))?;
     loop {
         match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
             Ok(Some((_, status))) => {
@@ -1042,6 +1039,23 @@ fn wait_child(pid: i32) -> Result<i32, ContainerError> {
             Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(ContainerError::io("cannot wait for the exec'd process")(e.into())),
         }
+    }
+}
+
+/// Machine-wide network state: `/var/lib/berth/network` as root, else under the user's
+/// data directory.
+fn network_state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("BERTH_NETWORK_STATE") {
+        return PathBuf::from(dir);
+    }
+    if rustix::process::geteuid().is_root() {
+        PathBuf::from("/var/lib/berth/network")
+    } else {
+        std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .unwrap_or_else(std::env::temp_dir)
+            .join("berth/network")
     }
 }
 

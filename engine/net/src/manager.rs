@@ -20,7 +20,9 @@ pub const DEFAULT_NETWORK: &str = "bridge";
 /// Bridge device of the default network.
 pub const DEFAULT_BRIDGE: &str = "berth0";
 /// Subnet of the default network unless `BERTH_BRIDGE_SUBNET` or [`NetworkManager::with_default_subnet`] says otherwise.
-pub const DEFAULT_SUBNET: &str = "10.88.0.0/16";
+/// Not 10.88.0.0/16 (podman's default) nor 172.17.0.0/16 (docker's), so Berth can run
+/// beside either on one machine.
+pub const DEFAULT_SUBNET: &str = "10.66.0.0/16";
 /// Environment variable that overrides [`DEFAULT_SUBNET`].
 pub const SUBNET_ENV: &str = "BERTH_BRIDGE_SUBNET";
 
@@ -333,7 +335,7 @@ impl NetworkManager {
         })
     }
 
-    /// The default "bridge" network (berth0, 10.88.0.0/16 unless configured); recorded on
+    /// The default "bridge" network (berth0, 10.66.0.0/16 unless configured); recorded on
     /// first use, its bridge device is created by the first attach.
     pub fn default_network(&self) -> Result<NetworkConfig, NetError> {
         let mut st = self.lock()?;
