@@ -1010,21 +1010,27 @@ fn run_dir(_root: &Path) -> PathBuf {
     if rustix::process::geteuid().is_root() {
         PathBuf::from("/run/berth")
     } else {
-        std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join("berth")
+        std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir)
+            .join("berth")
     }
 }
 
 /// Whether `pid` is a live (not zombie) process.
 fn pid_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
         Err(_) => false,
     }
 }
 
 /// Waits for a child of this process; returns its exit code (128 + signal if killed).
 fn wait_child(pid: i32) -> Result<i32, ContainerError> {
-    let pid = rustix::process::Pid::from_raw(pid).ok_or_else(|| ContainerError::InvalidArgument("invalid pid".into()))?;
+    let pid = rustix::process::Pid::from_raw(pid)
+        .ok_or_else(|| ContainerError::InvalidArgument("invalid pid".into()))?;
     loop {
         match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
             Ok(Some((_, status))) => {

@@ -425,7 +425,7 @@ impl NetworkManager {
             gateway: subnet.nth(1),
             driver: Driver::Bridge,
         };
-        ensure_bridge(&net)?;
+        ensure_bridge(&net, &self.run_dir)?;
         st.state.networks.insert(name.to_string(), net.clone());
         if let Err(e) = st.save() {
             let _ = teardown_bridge(&net);
@@ -547,7 +547,7 @@ impl NetworkManager {
             }
             _ => {
                 let ip = allocate(&st.state, &net)?;
-                ensure_bridge(&net)?;
+                ensure_bridge(&net, &self.run_dir)?;
                 if let Err(e) = setup_endpoint(&net, &path, &veth, ip) {
                     let _ = cleanup_kernel(&path, &veth);
                     return Err(e);
@@ -640,9 +640,10 @@ fn allocate(st: &State, net: &NetworkConfig) -> Result<Ipv4Addr, NetError> {
         .ok_or_else(|| NetError::AddressesExhausted(net.name.clone()))
 }
 
-fn ensure_bridge(net: &NetworkConfig) -> Result<(), NetError> {
+fn ensure_bridge(net: &NetworkConfig, run_dir: &Path) -> Result<(), NetError> {
     let nl = Netlink::open()?;
-    if !nl.create_bridge(&net.bridge)?
+    let created = nl.create_bridge(&net.bridge)?;
+    if !created
         && !Path::new("/sys/class/net")
             .join(&net.bridge)
             .join("bridge")
@@ -653,10 +654,25 @@ fn ensure_bridge(net: &NetworkConfig) -> Result<(), NetError> {
     let idx = index_of(&net.bridge)?;
     nl.add_address(idx, net.gateway, net.subnet.prefix)?;
     nl.link_up(idx, None)?;
-    nat::ensure(net)
+    // Running `nft` costs tens of milliseconds, most of a container's start: install the
+    // rules once per boot and bridge (the marker lives in /run, which a reboot clears, as it
+    // clears the rules). A firewall reload that flushes them is repaired by recreating the
+    // network or rebooting; `berth network rm`/`create` also reinstall.
+    let marker = run_dir.join(format!(
+        ".nat-{}-{}",
+        net.bridge,
+        net.subnet.to_string().replace('/', "_")
+    ));
+    if !created && marker.exists() {
+        return Ok(());
+    }
+    nat::ensure(net)?;
+    let _ = std::fs::write(&marker, b"");
+    Ok(())
 }
 
 fn teardown_bridge(net: &NetworkConfig) -> Result<(), NetError> {
+    // (The NAT marker, if any, is stale now: `ensure_bridge` sees the bridge created anew.)
     nat::remove(&net.bridge)?;
     Netlink::open()?.delete_link(&net.bridge)?;
     Ok(())

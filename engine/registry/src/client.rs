@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -46,9 +46,9 @@ impl std::fmt::Debug for RegistryClient {
 struct Inner {
     cfg: ClientConfig,
     /// Verifies certificates.
-    secure: reqwest::Client,
+    secure: OnceLock<std::result::Result<reqwest::Client, String>>,
     /// For insecure registries: accepts any certificate.
-    insecure: reqwest::Client,
+    insecure: OnceLock<std::result::Result<reqwest::Client, String>>,
     endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
     tokens: Mutex<TokenCache>,
     creds: Mutex<HashMap<String, (Option<Credential>, Instant)>>,
@@ -166,15 +166,6 @@ fn in_cidr(ip: IpAddr, cidr: &str) -> bool {
 
 impl RegistryClient {
     pub fn new(cfg: ClientConfig) -> Result<Self> {
-        let build = |accept_invalid: bool| {
-            reqwest::Client::builder()
-                .user_agent(cfg.user_agent.clone())
-                .connect_timeout(Duration::from_secs(30))
-                .read_timeout(Duration::from_secs(120))
-                .danger_accept_invalid_certs(accept_invalid)
-                .build()
-                .map_err(|e| RegistryError::InvalidInput(format!("cannot set up the HTTP client: {e}")))
-        };
         for m in &cfg.mirrors {
             let u = Url::parse(m).map_err(|e| {
                 RegistryError::InvalidInput(format!(
@@ -194,8 +185,8 @@ impl RegistryClient {
         }
         Ok(RegistryClient {
             inner: Arc::new(Inner {
-                secure: build(false)?,
-                insecure: build(true)?,
+                secure: OnceLock::new(),
+                insecure: OnceLock::new(),
                 cfg,
                 endpoints: Mutex::new(HashMap::new()),
                 tokens: Mutex::new(TokenCache::default()),
@@ -299,12 +290,25 @@ impl RegistryClient {
         }
     }
 
-    fn client_for(&self, insecure_tls: bool) -> &reqwest::Client {
-        if insecure_tls {
+    /// The HTTP client, built on first use: loading the system's root certificates costs
+    /// milliseconds that commands which never reach a registry (`run`, `ps`) should not pay.
+    fn client_for(&self, insecure_tls: bool) -> Result<&reqwest::Client> {
+        let cell = if insecure_tls {
             &self.inner.insecure
         } else {
             &self.inner.secure
-        }
+        };
+        cell.get_or_init(|| {
+            reqwest::Client::builder()
+                .user_agent(self.inner.cfg.user_agent.clone())
+                .connect_timeout(Duration::from_secs(30))
+                .read_timeout(Duration::from_secs(120))
+                .danger_accept_invalid_certs(insecure_tls)
+                .build()
+                .map_err(|e| format!("cannot set up the HTTP client: {e}"))
+        })
+        .as_ref()
+        .map_err(|e| RegistryError::InvalidInput(e.clone()))
     }
 
     /// The endpoint for a target, pinging `GET /v2/` the first time to learn the scheme
@@ -353,7 +357,7 @@ impl RegistryClient {
             .join("v2/")
             .map_err(|e| RegistryError::InvalidInput(e.to_string()))?;
         let resp = self
-            .client_for(target.insecure_tls)
+            .client_for(target.insecure_tls)?
             .get(url)
             .send()
             .await
@@ -417,7 +421,7 @@ impl RegistryClient {
             Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
             None => url.host_str().unwrap_or_default().to_string(),
         };
-        let mut req = self.client_for(self.is_insecure(&realm_host)).get(url);
+        let mut req = self.client_for(self.is_insecure(&realm_host))?.get(url);
         if let Some(c) = cred {
             req = req.basic_auth(&c.username, Some(&c.password));
         }
@@ -506,7 +510,7 @@ impl RegistryClient {
         what: &str,
         build: &(dyn Fn(&reqwest::Client) -> Result<RequestBuilder> + Send + Sync),
     ) -> Result<Sent> {
-        let client = self.client_for(ep.insecure_tls);
+        let client = self.client_for(ep.insecure_tls)?;
         let (auth, with_creds) = self.authorization(ep, scopes, false).await?;
         let resp = with_auth(build(client)?, auth.as_deref())
             .send()
@@ -1187,7 +1191,7 @@ impl RegistryClient {
         let url = ep.url("v2/")?;
         let resp = self
             .retrying(self.inner.cfg.max_retries, |_| async {
-                self.client_for(ep.insecure_tls)
+                self.client_for(ep.insecure_tls)?
                     .request(Method::GET, url.clone())
                     .header(AUTHORIZATION, &auth)
                     .send()
