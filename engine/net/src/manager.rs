@@ -658,7 +658,8 @@ fn ensure_bridge(net: &NetworkConfig, run_dir: &Path) -> Result<(), NetError> {
     // rules once per boot and bridge (the marker lives in /run, which a reboot clears, as it
     // clears the rules). A firewall reload that flushes them is repaired by recreating the
     // network or rebooting; `berth network rm`/`create` also reinstall.
-    let marker = run_dir.join(format!(
+    // Beside the netns directory, which holds namespaces only.
+    let marker = run_dir.parent().unwrap_or(run_dir).join(format!(
         ".nat-{}-{}",
         net.bridge,
         net.subnet.to_string().replace('/', "_")
