@@ -258,7 +258,8 @@ fn containers_outlive_the_cli() {
 fn many_containers_leave_nothing_behind() {
     let (_reg, b) = setup(false);
     let mut ids = Vec::new();
-    for i in 0..30 {
+    // 100 containers, as the issue asks: a third run detached and killed with -9.
+    for i in 0..100 {
         let name = format!("leak{i}");
         if i % 3 == 0 {
             ids.push(
@@ -410,4 +411,89 @@ fn volumes_binds_env_and_workdir() {
     );
     assert!(b.ok(&["volume", "ls"]).contains("notes"));
     b.ok(&["volume", "rm", "notes"]);
+}
+
+#[test]
+fn restart_policy_and_user_networks() {
+    let (_reg, b) = setup(false);
+    // on-failure:2 restarts a failing container twice, then leaves it exited.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = b.ok(&[
+            "inspect",
+            "--format",
+            "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}",
+            "flaky",
+        ]);
+        if s.trim() == "2 exited 1" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "restart policy not applied: {s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let s = b.ok(&["inspect", "--format", "{{.RestartCount}}", "flaky"]);
+    assert_eq!(s.trim(), "2", "no third restart");
+    b.ok(&["rm", "flaky"]);
+
+    // Containers on one user network reach each other by container name.
+    let net = format!("lab{}", std::process::id());
+    b.ok(&["network", "create", &net]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--hostname",
+        "srv-host",
+        "--network",
+        &net,
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let mut got = String::new();
+    for _ in 0..50 {
+        let r = b.run(&[
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "busybox",
+            "wget",
+            "-qO-",
+            "http://srv/hostname",
+        ]);
+        got = r.stdout;
+        if got.trim() == "srv-host" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(got.trim(), "srv-host", "reached srv by name over {net}");
+    let r = b.fails(&["network", "rm", &net]);
+    assert!(
+        r.stderr.contains(&net),
+        "a network in use is not removed: {}",
+        r.stderr
+    );
+    b.ok(&["rm", "-f", "srv"]);
+    b.ok(&["network", "rm", &net]);
+    assert!(!b.ok(&["network", "ls"]).contains(&net));
 }
