@@ -95,6 +95,8 @@ pub enum Command {
     },
     /// List port mappings of a container
     Port { container: String },
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -495,4 +497,15 @@ pub enum NetworkCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long)]
+    pub no_stream: bool,
+    pub containers: Vec<String>,
 }

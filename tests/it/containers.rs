@@ -197,6 +197,41 @@ fn memory_and_pids_limits() {
             .any(|l| l.contains("hog2") && l.contains("Exited (137)")),
         "{ps}"
     );
+    // `stats`: a busy container under a limit, docker's columns.
+    let busy = b.ok(&[
+        "run",
+        "-d",
+        "--memory",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    let stats = b.ok(&["stats", "--no-stream", busy.trim()]);
+    let header = stats.lines().next().unwrap();
+    for col in [
+        "CONTAINER ID",
+        "NAME",
+        "CPU %",
+        "MEM USAGE / LIMIT",
+        "MEM %",
+        "NET I/O",
+        "PIDS",
+    ] {
+        assert!(header.contains(col), "{stats}");
+    }
+    let row = stats.lines().nth(1).expect(&stats);
+    assert!(row.contains("/ 64MiB"), "{row}");
+    let cpu: f64 = row
+        .split_whitespace()
+        .find(|c| c.ends_with('%'))
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    assert!(cpu > 30.0, "a busy loop uses CPU: {row}");
+    b.ok(&["rm", "-f", busy.trim()]);
     // A fork bomb is held by --pids-limit: the shell cannot fork past the limit.
     let bomb = b.run(&[
         "run",

@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::bail;
 use berth_containers::{ContainerRecord, ContainerService, CreateOptions, ExecOptions, Status};
 
-use crate::cli::{ExecArgs, Global, KillArgs, LogsArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs};
+use crate::cli::{
+    ExecArgs, Global, KillArgs, LogsArgs, PsArgs, RmArgs, RunArgs, StartArgs, StatsArgs, StopArgs,
+};
 use crate::{engine, render};
 
 fn service(g: &Global) -> anyhow::Result<ContainerService> {
@@ -611,4 +613,123 @@ fn ports_specs(ports: &berth_containers::ShimPorts) -> Vec<berth_net::PortSpec> 
             },
         })
         .collect()
+}
+
+/// `stats [--no-stream] [-a] [CONTAINER...]`: docker's columns; CPU % over one second.
+pub fn stats(g: &Global, a: StatsArgs) -> anyhow::Result<u8> {
+    use std::io::IsTerminal;
+    let svc = service(g)?;
+    let records: Vec<ContainerRecord> = if a.containers.is_empty() {
+        svc.list(a.all)?.into_iter().map(|s| s.record).collect()
+    } else {
+        a.containers
+            .iter()
+            .map(|c| svc.find(c))
+            .collect::<Result<_, _>>()?
+    };
+    let host_mem = host_memory();
+    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    let mut prev: Vec<Option<berth_containers::StatsSample>> =
+        records.iter().map(|r| svc.stats(r).ok().flatten()).collect();
+    let tty = std::io::stdout().is_terminal();
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let mut rows = Vec::new();
+        for (rec, before) in records.iter().zip(prev.iter_mut()) {
+            let now = svc.stats(rec)?;
+            let row = match (&now, &*before) {
+                (Some(n), Some(b)) => {
+                    let wall = n.at.duration_since(b.at).as_nanos().max(1) as f64;
+                    let cpu = (n.cpu_usage_ns.saturating_sub(b.cpu_usage_ns)) as f64 / wall * 100.0;
+                    let limit = n.memory_limit.unwrap_or(host_mem).min(host_mem.max(1));
+                    vec![
+                        rec.id[..12].to_string(),
+                        rec.name.clone(),
+                        format!("{:.2}%", cpu.min(100.0 * ncpu)),
+                        format!("{} / {}", binary_size(n.memory_usage), binary_size(limit)),
+                        format!("{:.2}%", n.memory_usage as f64 / limit as f64 * 100.0),
+                        format!("{} / {}", render::size(n.net_rx), render::size(n.net_tx)),
+                        "0B / 0B".into(),
+                        n.pids.to_string(),
+                    ]
+                }
+                _ => vec![
+                    rec.id[..12].to_string(),
+                    rec.name.clone(),
+                    "0.00%".into(),
+                    "0B / 0B".into(),
+                    "0.00%".into(),
+                    "0B / 0B".into(),
+                    "0B / 0B".into(),
+                    "0".into(),
+                ],
+            };
+            rows.push(row);
+            *before = now;
+        }
+        let mut out = std::io::stdout().lock();
+        if tty && !a.no_stream {
+            // Redraw in place, like docker.
+            write!(out, "\x1b[2J\x1b[H")?;
+        }
+        render::table(
+            &mut out,
+            &[
+                "CONTAINER ID",
+                "NAME",
+                "CPU %",
+                "MEM USAGE / LIMIT",
+                "MEM %",
+                "NET I/O",
+                "BLOCK I/O",
+                "PIDS",
+            ],
+            &rows,
+        )?;
+        out.flush()?;
+        if a.no_stream {
+            return Ok(0);
+        }
+    }
+}
+
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// docker stats' binary units: `12.3MiB`, `23.4GiB`.
+fn binary_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    // Go's %.4g: four significant digits, trailing zeros dropped.
+    let decimals = if v >= 1000.0 {
+        0
+    } else if v >= 100.0 {
+        1
+    } else if v >= 10.0 {
+        2
+    } else {
+        3
+    };
+    let text = format!("{v:.decimals$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    };
+    format!("{text}{}", UNITS[i])
 }

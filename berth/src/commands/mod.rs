@@ -45,6 +45,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Pause { containers } => container::pause(g, &containers, true),
         Command::Unpause { containers } => container::pause(g, &containers, false),
         Command::Port { container } => container::port(g, &container),
+        Command::Stats(a) => container::stats(g, a),
         Command::Volume(v) => volume::volume(g, v),
         Command::Network(n) => volume::network(g, n),
         Command::Shim { state_dir } => container::shim(g, &state_dir),

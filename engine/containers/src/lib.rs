@@ -23,5 +23,7 @@ pub use record::{
     ContainerPaths, ContainerRecord, EndpointInfo, HostConfig, MountKind, MountRecord, PortMapping,
     RestartPolicy, RunConfig, Status,
 };
-pub use service::{signal_number, ContainerService, ContainerSummary, CreateOptions, ExecOptions, ShimPorts};
+pub use service::{
+    signal_number, ContainerService, ContainerSummary, CreateOptions, ExecOptions, ShimPorts, StatsSample,
+};
 pub use volumes::{VolumeInfo, VolumeService};

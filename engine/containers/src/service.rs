@@ -63,6 +63,20 @@ pub struct ExecOptions {
     pub tty: bool,
 }
 
+/// A container's resource use at one moment.
+#[derive(Debug, Clone)]
+pub struct StatsSample {
+    pub at: Instant,
+    pub cpu_usage_ns: u64,
+    pub memory_usage: u64,
+    /// `None`: no limit (the host's memory is the limit).
+    pub memory_limit: Option<u64>,
+    pub pids: u64,
+    /// Bytes the container received and sent.
+    pub net_rx: u64,
+    pub net_tx: u64,
+}
+
 /// What the shim needs to run the port proxies (`shim/ports.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShimPorts {
@@ -923,6 +937,34 @@ impl ContainerService {
         };
         let child = berth_runtime::exec(pid, &spec, berth_runtime::Stdio::Inherit)?;
         wait_child(child)
+    }
+
+    /// One sample of a running container's resource use (for `stats`).
+    pub fn stats(&self, rec: &ContainerRecord) -> Result<Option<StatsSample>, ContainerError> {
+        if !self.status(rec).is_running() {
+            return Ok(None);
+        }
+        let Some(cg) = Cgroup::open(&rec.id)? else {
+            return Ok(None);
+        };
+        let st = cg.stats()?;
+        // The host side of the veth: what it receives the container sent, and vice versa.
+        let veth = berth_net::veth_name(&rec.id);
+        let counter = |name: &str| {
+            std::fs::read_to_string(format!("/sys/class/net/{veth}/statistics/{name}"))
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(Some(StatsSample {
+            at: Instant::now(),
+            cpu_usage_ns: st.cpu_usage_ns,
+            memory_usage: st.memory_usage,
+            memory_limit: st.memory_limit,
+            pids: st.pids_current,
+            net_rx: counter("tx_bytes"),
+            net_tx: counter("rx_bytes"),
+        }))
     }
 
     pub fn log_path(&self, rec: &ContainerRecord) -> PathBuf {
