@@ -10,6 +10,7 @@ mod docker_json;
 mod engine;
 mod progress;
 mod render;
+mod terminal;
 
 use std::process::ExitCode;
 

@@ -532,3 +532,40 @@ fn restart_policy_and_user_networks() {
     b.ok(&["network", "rm", &net]);
     assert!(!b.ok(&["network", "ls"]).contains(&net));
 }
+
+#[test]
+fn exec_it_gets_a_terminal_inside_the_container() {
+    let (_reg, b) = setup(false);
+    b.ok(&["run", "-d", "--name", "term", "busybox", "sleep", "60"]);
+    let script = berth_tests::tools::require("script", "bsdutils");
+    // `script` gives berth a terminal, as a user's shell would; the shell inside reads the
+    // typed lines from it.
+    let cmd = format!("{} exec -it term sh", berth_tests::berth::bin().display());
+    let mut script_cmd = std::process::Command::new(script);
+    script_cmd
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("BERTH_ROOT", b.root())
+        .env("DOCKER_CONFIG", b.docker_config())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut run = script_cmd.spawn().unwrap();
+    run.stdin
+        .take()
+        .unwrap()
+        .write_all(b"tty; echo sum-$((40+2)); exit 7\n")
+        .unwrap();
+    let out = run.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("/dev/pts/"),
+        "the shell has a named terminal: {text}"
+    );
+    assert!(text.contains("sum-42"), "{text}");
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "exit code of the exec'd shell: {text}"
+    );
+    b.ok(&["rm", "-f", "term"]);
+}

@@ -500,20 +500,19 @@ fn parse_when(s: &str) -> anyhow::Result<time::OffsetDateTime> {
 }
 
 pub fn exec(g: &Global, a: ExecArgs) -> anyhow::Result<u8> {
-    if a.tty {
-        bail!("exec -t (a terminal) is not supported yet — run the command without -t, e.g. `berth exec -i {} sh`", a.container);
-    }
     let svc = service(g)?;
-    let code = svc.exec(
-        &a.container,
-        &ExecOptions {
-            cmd: a.command,
-            env: a.env,
-            workdir: a.workdir,
-            user: a.user,
-            tty: a.tty,
-        },
-    )?;
+    let opts = ExecOptions {
+        cmd: a.command,
+        env: a.env,
+        workdir: a.workdir,
+        user: a.user,
+        tty: a.tty,
+    };
+    let code = if a.tty {
+        crate::terminal::exec_in_pty(&svc, &a.container, &opts, a.interactive)?
+    } else {
+        svc.exec(&a.container, &opts)?
+    };
     Ok(code.clamp(0, 255) as u8)
 }
 

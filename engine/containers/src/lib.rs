@@ -24,6 +24,7 @@ pub use record::{
     RestartPolicy, RunConfig, Status,
 };
 pub use service::{
-    signal_number, ContainerService, ContainerSummary, CreateOptions, ExecOptions, ShimPorts, StatsSample,
+    signal_number, wait_for, ContainerService, ContainerSummary, CreateOptions, ExecOptions, ShimPorts,
+    StatsSample,
 };
 pub use volumes::{VolumeInfo, VolumeService};

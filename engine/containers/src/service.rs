@@ -900,6 +900,18 @@ impl ContainerService {
 
     /// Runs a command in a running container with the caller's stdio; returns its exit code.
     pub fn exec(&self, name_or_id: &str, opts: &ExecOptions) -> Result<i32, ContainerError> {
+        let child = self.exec_with(name_or_id, opts, berth_runtime::Stdio::Inherit)?;
+        wait_for(child)
+    }
+
+    /// Starts a command in a running container with the given stdio (e.g. a pty's slave)
+    /// and returns its pid, a child of this process: wait for it with [`wait_for`].
+    pub fn exec_with(
+        &self,
+        name_or_id: &str,
+        opts: &ExecOptions,
+        stdio: berth_runtime::Stdio,
+    ) -> Result<i32, ContainerError> {
         let rec = self.find(name_or_id)?;
         let pid = match self.status(&rec) {
             Status::Running { pid, .. } => pid,
@@ -935,8 +947,7 @@ impl ContainerService {
             tty: opts.tty,
             cgroup_procs,
         };
-        let child = berth_runtime::exec(pid, &spec, berth_runtime::Stdio::Inherit)?;
-        wait_child(child)
+        Ok(berth_runtime::exec(pid, &spec, stdio)?)
     }
 
     /// One sample of a running container's resource use (for `stats`).
@@ -1070,7 +1081,7 @@ fn pid_alive(pid: i32) -> bool {
 }
 
 /// Waits for a child of this process; returns its exit code (128 + signal if killed).
-fn wait_child(pid: i32) -> Result<i32, ContainerError> {
+pub fn wait_for(pid: i32) -> Result<i32, ContainerError> {
     let pid = rustix::process::Pid::from_raw(pid)
         .ok_or_else(|| ContainerError::InvalidArgument("invalid pid".into()))?;
     loop {
