@@ -20,6 +20,9 @@ bash tests/fixtures/make-fixtures.sh "$fixtures" >/dev/null
 work=$(mktemp -d)
 registry_pid=""
 cleanup() {
+  # Containers first: their overlay mounts live under the demo's store.
+  ids=$(BERTH_ROOT="$work/root" "$berth" ps -aq 2>/dev/null || true)
+  [ -n "$ids" ] && BERTH_ROOT="$work/root" "$berth" rm -f $ids >/dev/null 2>&1 || true
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -49,5 +52,12 @@ set -x
 "$berth" push "127.0.0.1:$port/demo/copy:v1"
 "$berth" history "127.0.0.1:$port/demo/copy:v1"
 "$berth" system df
+web_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$berth" run -d --name web -p "$web_port:80" "127.0.0.1:$port/demo/busybox" httpd -f -p 80 -h /etc
+"$berth" ps
 { set +x; } 2>/dev/null
-echo "==> demo done: berth pulled, listed, tagged and pushed an image with no Docker installed."
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$web_port/hostname" && break; sleep 0.1; done
+set -x
+"$berth" rm -f web
+{ set +x; } 2>/dev/null
+echo "==> demo done: berth pulled, listed, tagged, pushed and ran an image with no Docker installed."
