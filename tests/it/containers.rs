@@ -439,6 +439,16 @@ fn volumes_binds_env_and_workdir() {
         "-c",
         "echo kept > /notes/n.txt",
     ]);
+    let df = b.ok(&["system", "df"]);
+    let row = |name: &str| -> Vec<String> {
+        let line = df.lines().find(|l| l.starts_with(name)).expect(&df).to_string();
+        line[name.len()..]
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(&row("Containers")[..2], ["1", "0"], "{df}");
+    assert_eq!(&row("Local Volumes")[..2], ["1", "1"], "{df}");
     b.ok(&["rm", "w1"]);
     assert_eq!(
         run_out(&b, &["-v", "notes:/notes", "busybox", "cat", "/notes/n.txt"]),
