@@ -579,3 +579,154 @@ fn exec_it_gets_a_terminal_inside_the_container() {
     );
     b.ok(&["rm", "-f", "term"]);
 }
+
+#[test]
+fn run_attached_relays_stdin_stdout_stderr_and_exit_code() {
+    let (_reg, b) = setup(false);
+    let mut cmd = b.command(&[
+        "run",
+        "-i",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "read x; echo got-$x; echo oops >&2; exit 3",
+    ]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got-hello\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    assert_eq!(out.status.code(), Some(3));
+    // `cat` sees the end of its input when the client's stdin ends (docker's stdin-once).
+    let mut cmd = b.command(&["run", "-i", "--rm", "busybox", "cat"]);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"line 1\nline 2\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "line 1\nline 2\n");
+    assert_eq!(out.status.code(), Some(0));
+    // Output printed before the client attached is not lost.
+    let out = b.run(&["run", "--rm", "busybox", "echo", "early"]);
+    assert_eq!(out.stdout, "early\n");
+    assert!(
+        b.ok(&["ps", "-aq"]).trim().is_empty(),
+        "--rm left containers behind"
+    );
+}
+
+/// A command running in a terminal made by script(1), whose output is collected as it comes.
+struct InTerminal {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl InTerminal {
+    fn start(b: &Berth, args: &str) -> InTerminal {
+        let script = berth_tests::tools::require("script", "bsdutils");
+        // A known window size, so the container's terminal size can be checked.
+        let cmd = format!(
+            "stty rows 33 cols 101; {} {args}",
+            berth_tests::berth::bin().display()
+        );
+        let mut child = std::process::Command::new(script)
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("BERTH_ROOT", b.root())
+            .env("DOCKER_CONFIG", b.docker_config())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (mut stdout, sink) = (child.stdout.take().unwrap(), output.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let input = child.stdin.take().unwrap();
+        InTerminal { child, input, output }
+    }
+
+    fn type_text(&mut self, text: &[u8]) {
+        self.input.write_all(text).unwrap();
+        self.input.flush().unwrap();
+    }
+
+    fn wait_for_output(&self, needle: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !self.output.lock().unwrap().contains(needle) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} in the terminal: {}",
+                self.output.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn wait(mut self) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                return (st.code(), self.output.lock().unwrap().clone());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the command did not end: {}",
+                self.output.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn run_it_detach_keys_and_attach() {
+    let (_reg, b) = setup(false);
+    let mut term = InTerminal::start(&b, "run -it --name tt busybox sh");
+    term.type_text(b"echo in-$((2+3)); stty size\n");
+    term.wait_for_output("in-5");
+    term.wait_for_output("33 101");
+    // Ctrl-P Ctrl-Q: the client leaves, the shell goes on.
+    term.type_text(b"\x10\x11");
+    let (code, out) = term.wait();
+    assert_eq!(code, Some(0), "detaching exits 0: {out}");
+    assert!(
+        b.ok(&["ps"]).contains("tt"),
+        "the container still runs after detaching"
+    );
+    let mut term = InTerminal::start(&b, "attach tt");
+    term.type_text(b"echo again-$((1+1)); exit 4\n");
+    let (code, out) = term.wait();
+    assert!(out.contains("again-2"), "{out}");
+    assert_eq!(code, Some(4), "attach returns the container's exit code: {out}");
+    let inspect = b.ok(&["inspect", "-f", "{{.State.ExitCode}}", "tt"]);
+    assert_eq!(inspect.trim(), "4");
+    // Ctrl-C in a terminal reaches the container's foreground process, not the client.
+    let mut term = InTerminal::start(
+        &b,
+        "run -it --rm busybox sh -c 'trap \"echo got-int; exit 9\" INT; echo ready; sleep 30 & wait'",
+    );
+    term.wait_for_output("ready");
+    term.type_text(b"\x03");
+    let (code, out) = term.wait();
+    assert!(out.contains("got-int"), "{out}");
+    assert_eq!(code, Some(9), "{out}");
+    b.ok(&["rm", "-f", "tt"]);
+}

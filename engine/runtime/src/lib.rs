@@ -15,6 +15,7 @@
 //! parent, and the parent/child protocol already runs over a pipe, so a
 //! "uid maps written" sync step can be slotted in.
 
+pub mod attach;
 mod caps;
 mod child;
 mod error;
