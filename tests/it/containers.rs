@@ -730,3 +730,39 @@ fn run_it_detach_keys_and_attach() {
     assert_eq!(code, Some(9), "{out}");
     b.ok(&["rm", "-f", "tt"]);
 }
+
+#[test]
+fn seccomp_is_an_allow_list_like_dockers() {
+    let (reg, b) = setup(true);
+    let image = reg.reference("lecture/flask-app");
+    b.ok(&["pull", "-q", &image]);
+    // errno of syscall(nr) from inside: 0 when it ran.
+    let probe = "import ctypes, sys\n\
+                 libc = ctypes.CDLL(None, use_errno=True)\n\
+                 for nr in map(int, sys.argv[1:]):\n\
+                 \x20   r = libc.syscall(nr, 0, 0, 0, 0, 0)\n\
+                 \x20   print(nr, ctypes.get_errno() if r == -1 else 0)\n";
+    // 39 getpid; 250 keyctl; 246 kexec_load; 1000: no such syscall (ENOSYS on the host,
+    // EPERM under an allow-list, as with docker); 0x40000027 x32 getpid.
+    let out = run_out(
+        &b,
+        &[
+            &image,
+            "python3",
+            "-c",
+            probe,
+            "39",
+            "250",
+            "246",
+            "1000",
+            "1073741863",
+        ],
+    );
+    let errno: std::collections::HashMap<&str, &str> =
+        out.lines().filter_map(|l| l.split_once(' ')).collect();
+    assert_eq!(errno["39"], "0", "{out}");
+    assert_eq!(errno["250"], "1", "keyctl → EPERM: {out}");
+    assert_eq!(errno["246"], "1", "kexec_load → EPERM: {out}");
+    assert_eq!(errno["1000"], "1", "an unknown syscall → EPERM: {out}");
+    assert_eq!(errno["1073741863"], "38", "x32 → ENOSYS: {out}");
+}
