@@ -171,6 +171,20 @@ fn isolation_seen_from_inside() {
 #[test]
 fn memory_and_pids_limits() {
     let (_reg, b) = setup(false);
+    // Inside, /sys/fs/cgroup shows the container's own group (read-only), as under docker.
+    let seen = run_out(
+        &b,
+        &[
+            "--memory",
+            "48m",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; \
+             mkdir /sys/fs/cgroup/x 2>/dev/null && echo writable || echo read-only",
+        ],
+    );
+    assert_eq!(seen, "50331648\nread-only\n");
     // A memory hog under 32m ends with 137 and OOMKilled.
     let hog = b.run(&[
         "run",

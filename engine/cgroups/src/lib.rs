@@ -82,6 +82,18 @@ pub fn detect() -> Result<Layout, CgroupError> {
     Hierarchies::current()?.layout()
 }
 
+/// A cgroup filesystem to mount at `/sys/fs/cgroup/<target>` inside a container: mounted
+/// from within the container's cgroup namespace, its root is the container's own group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InnerMount {
+    /// `cgroup` (v1) or `cgroup2`.
+    pub fstype: &'static str,
+    /// Mount data: the v1 hierarchy's controllers, comma-separated.
+    pub options: String,
+    /// Relative to /sys/fs/cgroup; empty for /sys/fs/cgroup itself (pure v2).
+    pub target: String,
+}
+
 /// Resource limits, with docker's meaning.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Limits {
@@ -252,6 +264,12 @@ impl Cgroup {
     /// exec.
     pub fn procs_files(&self) -> Vec<PathBuf> {
         self.backend.procs_files()
+    }
+
+    /// What to mount at /sys/fs/cgroup inside the container, so that tools there see
+    /// their own limits (as under docker).
+    pub fn inner_mounts(&self) -> Vec<InnerMount> {
+        self.backend.inner_mounts()
     }
 
     /// Moves `pid` into the group in every hierarchy.

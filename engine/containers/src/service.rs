@@ -689,6 +689,15 @@ impl ContainerService {
             tty: rec.config.tty,
             stdin: rec.config.open_stdin,
             rlimits: Vec::new(),
+            cgroup_mounts: cgroup
+                .inner_mounts()
+                .into_iter()
+                .map(|m| berth_runtime::CgroupFsMount {
+                    fstype: m.fstype.to_string(),
+                    options: m.options,
+                    target: m.target,
+                })
+                .collect(),
         };
         let shim_cfg = ShimConfig {
             state_dir: p.shim(),

@@ -29,7 +29,7 @@ mod user;
 
 pub use error::RuntimeError;
 pub use plan::{exec, spawn};
-pub use spec::{ContainerSpec, ExecSpec, MountKind, MountSpec, NetNs, Stdio, User};
+pub use spec::{CgroupFsMount, ContainerSpec, ExecSpec, MountKind, MountSpec, NetNs, Stdio, User};
 pub use user::resolve_user;
 
 /// A host process id.
