@@ -84,7 +84,9 @@ pub enum Kind {
     Shell(Vec<String>),
     StopSignal(String),
     Healthcheck(Healthcheck),
-    /// The trigger; never ONBUILD, FROM or MAINTAINER.
+    /// The trigger; never ONBUILD, FROM or MAINTAINER. Its `original` is the text the
+    /// image config's `OnBuild` list stores: the line after `ONBUILD `, followed by any
+    /// heredoc bodies, each closed by its name.
     Onbuild(Box<Instruction>),
     Maintainer(String),
 }

@@ -46,18 +46,19 @@ pub(crate) struct HeredocHead {
 }
 
 /// The heredocs a logical line announces. Only RUN, COPY and ADD (also as ONBUILD
-/// triggers) in their non-JSON form can carry heredocs.
-pub(crate) fn heredoc_heads(text: &str, escape: char) -> Result<Vec<HeredocHead>, String> {
+/// triggers) in their non-JSON form can carry heredocs. Words are cut with `\\` as the
+/// escape whatever `# escape=` says, as BuildKit does.
+pub(crate) fn heredoc_heads(text: &str) -> Result<Vec<HeredocHead>, String> {
     let (keyword, rest) = split_first_blank(text.trim());
     let (_, args) = extract_flags(rest);
     match keyword.to_ascii_lowercase().as_str() {
-        "onbuild" => heredoc_heads(&args, escape),
+        "onbuild" => heredoc_heads(&args),
         "run" | "copy" | "add" if args.contains("<<") => {
             if matches!(json_array(&args), Ok(Some(_)) | Err(_)) {
                 return Ok(Vec::new());
             }
             let mut heads = Vec::new();
-            for word in raw_words(&args, escape) {
+            for word in raw_words(&args, '\\') {
                 if let Some(head) = heredoc_word(&word)? {
                     heads.push(head);
                 }
@@ -214,11 +215,22 @@ pub(crate) fn parse_instruction(
                 _ => {}
             }
             match parse_instruction(args, heredocs, escape, line)? {
-                Parsed::Instruction(kind) => Kind::Onbuild(Box::new(Instruction {
-                    line,
-                    original: args.to_string(),
-                    kind,
-                })),
+                Parsed::Instruction(kind) => {
+                    // The trigger as stored in the image's OnBuild list: heredoc bodies
+                    // follow the line, each closed by its name (BuildKit's expression).
+                    let mut original = args.to_string();
+                    if let Kind::Run(Run { heredocs, .. })
+                    | Kind::Copy(Copy { heredocs, .. })
+                    | Kind::Add(Copy { heredocs, .. }) = &kind
+                    {
+                        for heredoc in heredocs {
+                            original.push('\n');
+                            original.push_str(&heredoc.content);
+                            original.push_str(&heredoc.name);
+                        }
+                    }
+                    Kind::Onbuild(Box::new(Instruction { line, original, kind }))
+                }
                 Parsed::From { .. } => return Err("FROM isn't allowed as an ONBUILD trigger".into()),
             }
         }

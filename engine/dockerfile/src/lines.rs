@@ -64,7 +64,7 @@ pub(crate) fn logical_lines(source: &Source<'_>) -> Result<Logical, ParseError> 
         i += 1;
         let start = i;
         if in_directives {
-            match directive(raw) {
+            match directive(raw.trim_start()) {
                 Some((name, value)) => {
                     match name.as_str() {
                         "escape" => {
@@ -128,7 +128,7 @@ pub(crate) fn logical_lines(source: &Source<'_>) -> Result<Logical, ParseError> 
             continue;
         }
         let mut heredocs = Vec::new();
-        let heads = instructions::heredoc_heads(&text, directives.escape).map_err(|m| error(start, m))?;
+        let heads = instructions::heredoc_heads(&text).map_err(|m| error(start, m))?;
         for head in heads {
             let mut content = String::new();
             let mut terminated = false;
@@ -182,11 +182,12 @@ fn is_comment(trimmed_start: &str) -> bool {
 
 /// Removes a trailing escape character (plus trailing blanks after it); says whether the
 /// instruction ends on this line.
+/// As in BuildKit, an escape character that is itself escaped (`foo \\`) does not continue.
 fn trim_continuation(line: &str, escape: char) -> (String, bool) {
     let trimmed = line.trim_end_matches([' ', '\t']);
     match trimmed.strip_suffix(escape) {
-        Some(rest) => (rest.to_string(), false),
-        None => (line.to_string(), true),
+        Some(rest) if !rest.ends_with(escape) => (rest.to_string(), false),
+        _ => (line.to_string(), true),
     }
 }
 
