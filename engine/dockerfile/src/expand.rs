@@ -365,33 +365,22 @@ impl<'a> Lexer<'a> {
     }
 }
 
-/// Compiles a shell pattern (`*`, `?`, `[…]`, escapes) where `/` is an ordinary character.
+/// Compiles a `${V#p}`-style pattern as BuildKit does: `*` and `?` are wildcards that also
+/// match `/`, the escape character makes the next character literal, and everything else,
+/// `[` included (BuildKit has no bracket expressions here), is literal.
 fn shell_pattern(pattern: &str, escape: char) -> Vec<Token> {
-    let chars: Vec<char> = pattern.chars().collect();
     let mut tokens = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let ch = chars[i];
-        i += 1;
-        match ch {
-            '*' => tokens.push(Token::Star { crosses_slash: true }),
-            '?' => tokens.push(Token::One { crosses_slash: true }),
-            '[' => {
-                let mut end = i;
-                match glob::parse_class(&chars, &mut end, true) {
-                    Some(class) => {
-                        tokens.push(class);
-                        i = end;
-                    }
-                    None => tokens.push(Token::Literal('[')),
-                }
-            }
-            _ if ch == escape && i < chars.len() => {
-                tokens.push(Token::Literal(chars[i]));
-                i += 1;
-            }
-            _ => tokens.push(Token::Literal(ch)),
-        }
+    let mut chars = pattern.chars();
+    while let Some(ch) = chars.next() {
+        tokens.push(match ch {
+            '*' => Token::Star { crosses_slash: true },
+            '?' => Token::One { crosses_slash: true },
+            _ if ch == escape => match chars.next() {
+                Some(escaped) => Token::Literal(escaped),
+                None => break,
+            },
+            _ => Token::Literal(ch),
+        });
     }
     tokens
 }

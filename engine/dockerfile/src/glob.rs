@@ -21,16 +21,12 @@ pub(crate) enum Token {
     AnyDirs,
 }
 
-/// Parses a bracket expression starting just after `[` at `chars[*pos]`; leaves `*pos`
-/// after the closing `]`. `bang_negates`: shell patterns accept `[!…]` as well as `[^…]`.
-/// `None` when the class is not closed.
-pub(crate) fn parse_class(chars: &[char], pos: &mut usize, bang_negates: bool) -> Option<Token> {
+/// Parses a bracket expression (Go regexp syntax: `[^…]` negates, `\\` escapes) starting
+/// just after `[` at `chars[*pos]`; leaves `*pos` after the closing `]`. `None` when the
+/// class is not closed.
+pub(crate) fn parse_class(chars: &[char], pos: &mut usize) -> Option<Token> {
     let mut i = *pos;
-    let negated = match chars.get(i) {
-        Some('^') => true,
-        Some('!') if bang_negates => true,
-        _ => false,
-    };
+    let negated = chars.get(i) == Some(&'^');
     if negated {
         i += 1;
     }
@@ -62,34 +58,50 @@ pub(crate) fn parse_class(chars: &[char], pos: &mut usize, bang_negates: bool) -
     Some(Token::Class { negated, ranges })
 }
 
-/// Whether `tokens` match all of `text`.
+/// Whether `tokens` match all of `text`. Failed (token, position) pairs are remembered,
+/// so patterns with many stars stay polynomial.
 pub(crate) fn matches(tokens: &[Token], text: &[char]) -> bool {
-    let Some((token, rest)) = tokens.split_first() else {
-        return text.is_empty();
-    };
-    match token {
-        Token::Literal(c) => text.first() == Some(c) && matches(rest, &text[1..]),
-        Token::One { crosses_slash } => {
-            text.first().is_some_and(|ch| *crosses_slash || *ch != '/') && matches(rest, &text[1..])
-        }
-        Token::Class { negated, ranges } => {
-            text.first()
-                .is_some_and(|ch| ranges.iter().any(|(lo, hi)| lo <= ch && ch <= hi) != *negated)
-                && matches(rest, &text[1..])
-        }
-        Token::Star { crosses_slash } => {
-            for i in 0..=text.len() {
-                if i > 0 && !crosses_slash && text[i - 1] == '/' {
-                    break;
-                }
-                if matches(rest, &text[i..]) {
-                    return true;
-                }
-            }
-            false
-        }
-        Token::AnyDirs => {
-            matches(rest, text) || (0..text.len()).any(|i| text[i] == '/' && matches(rest, &text[i + 1..]))
-        }
+    let mut failed = vec![false; (tokens.len() + 1) * (text.len() + 1)];
+    matches_from(tokens, text, 0, 0, &mut failed)
+}
+
+fn matches_from(tokens: &[Token], text: &[char], t: usize, s: usize, failed: &mut [bool]) -> bool {
+    let key = t * (text.len() + 1) + s;
+    if failed[key] {
+        return false;
     }
+    let rest = t + 1;
+    let found = match tokens.get(t) {
+        None => s == text.len(),
+        Some(Token::Literal(c)) => text.get(s) == Some(c) && matches_from(tokens, text, rest, s + 1, failed),
+        Some(Token::One { crosses_slash }) => {
+            text.get(s).is_some_and(|ch| *crosses_slash || *ch != '/')
+                && matches_from(tokens, text, rest, s + 1, failed)
+        }
+        Some(Token::Class { negated, ranges }) => {
+            text.get(s)
+                .is_some_and(|ch| ranges.iter().any(|(lo, hi)| lo <= ch && ch <= hi) != *negated)
+                && matches_from(tokens, text, rest, s + 1, failed)
+        }
+        Some(Token::Star { crosses_slash }) => {
+            let mut end = s;
+            loop {
+                if matches_from(tokens, text, rest, end, failed) {
+                    break true;
+                }
+                if end == text.len() || (!crosses_slash && text[end] == '/') {
+                    break false;
+                }
+                end += 1;
+            }
+        }
+        Some(Token::AnyDirs) => {
+            matches_from(tokens, text, rest, s, failed)
+                || (s..text.len()).any(|i| text[i] == '/' && matches_from(tokens, text, rest, i + 1, failed))
+        }
+    };
+    if !found {
+        failed[key] = true;
+    }
+    found
 }

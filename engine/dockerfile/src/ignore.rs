@@ -194,7 +194,7 @@ fn compile(pattern: &str) -> Matcher {
                 }
                 None => return Matcher::Invalid,
             },
-            '[' => match glob::parse_class(&chars, &mut i, false) {
+            '[' => match glob::parse_class(&chars, &mut i) {
                 Some(class) => {
                     tokens.push(class);
                     shape = Shape::Glob;
