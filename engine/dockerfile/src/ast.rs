@@ -160,6 +160,8 @@ pub struct Heredoc {
     /// tabs are already removed (doing it again is harmless).
     pub content: String,
     /// False when the name was quoted (`<<"EOF"`, `<<'EOF'`): no variable expansion.
+    /// When true, a COPY/ADD body is expanded with [`crate::expand::process_heredoc`]
+    /// (quotes kept); a RUN body is left to the shell.
     pub expand: bool,
     /// `<<-EOF`: leading tabs stripped from the body and the terminator.
     pub strip_tabs: bool,

@@ -44,6 +44,20 @@ pub fn process_words(
     Lexer::new(word, lookup, escape).process().map(|(_, words)| words)
 }
 
+/// Expands the body of an unquoted heredoc COPY/ADD source (`COPY <<EOF /f`), like
+/// BuildKit's raw expansion: variables and the escape character are processed, but quotes
+/// are ordinary characters and stay (`"$A"` → `"value"`). A RUN heredoc is not expanded by
+/// the builder at all: the shell reads it.
+pub fn process_heredoc(
+    content: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    escape: char,
+) -> Result<String, ExpandError> {
+    let mut lexer = Lexer::new(content, lookup, escape);
+    lexer.keep_quotes = true;
+    lexer.process().map(|(text, _)| text)
+}
+
 /// Collects words while the lexer runs: characters from quotes and escapes never split.
 #[derive(Default)]
 struct Words {
@@ -92,6 +106,8 @@ struct Lexer<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
     escape: char,
     word: &'a str,
+    /// Quotes are ordinary characters (heredoc bodies).
+    keep_quotes: bool,
 }
 
 impl<'a> Lexer<'a> {
@@ -102,6 +118,7 @@ impl<'a> Lexer<'a> {
             lookup,
             escape,
             word,
+            keep_quotes: false,
         }
     }
 
@@ -137,12 +154,12 @@ impl<'a> Lexer<'a> {
                 return Ok((result, words));
             }
             match ch {
-                '\'' => {
+                '\'' if !self.keep_quotes => {
                     let text = self.single_quoted()?;
                     words.add_raw_string(&text);
                     result.push_str(&text);
                 }
-                '"' => {
+                '"' if !self.keep_quotes => {
                     let text = self.double_quoted()?;
                     words.add_raw_string(&text);
                     result.push_str(&text);

@@ -433,9 +433,13 @@ fn copy(
         None => blank_words(args),
     };
     if words.len() < 2 {
+        let given = if words.is_empty() {
+            ""
+        } else {
+            " (only one argument given)"
+        };
         return Err(format!(
-            "{keyword} needs at least one source and a destination, e.g. {keyword} app.py /app/ (only {} given)",
-            if words.is_empty() { "nothing" } else { "one argument" }
+            "{keyword} needs at least one source and a destination, e.g. {keyword} app.py /app/{given}"
         ));
     }
     let dest = words.pop().unwrap_or_default();

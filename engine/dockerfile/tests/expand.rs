@@ -178,3 +178,25 @@ fn words_split_after_expansion() {
     assert_eq!(words("a\"\"b"), ["ab"]);
     assert_eq!(words(""), Vec::<String>::new());
 }
+
+#[test]
+fn heredoc_bodies_keep_quotes() {
+    use berth_dockerfile::expand::process_heredoc;
+    let body = |text: &str| process_heredoc(text, &lookup, '\\').expect("expands");
+    assert_eq!(
+        body("echo \"$FOO\" '$FOO'\n"),
+        "echo \"bar\" 'bar'\n",
+        "quotes stay, variables expand"
+    );
+    assert_eq!(
+        body("price: \\$5\n"),
+        "price: $5\n",
+        "the escape character still escapes"
+    );
+    assert_eq!(body("${NOPE:-\"d\"}\n"), "\"d\"\n");
+    assert_eq!(
+        body("it's fine\n"),
+        "it's fine\n",
+        "an unmatched quote is just a character"
+    );
+}
