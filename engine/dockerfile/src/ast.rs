@@ -181,6 +181,18 @@ pub enum Healthcheck {
     },
 }
 
+impl Dockerfile {
+    /// The stage a `--from=` or `FROM` reference names: a stage name (any case) or an
+    /// index (`0`). `None` means the reference is an image.
+    pub fn find_stage(&self, reference: &str) -> Option<&Stage> {
+        let lower = reference.to_ascii_lowercase();
+        self.stages
+            .iter()
+            .find(|s| s.name.as_deref() == Some(lower.as_str()))
+            .or_else(|| reference.parse::<usize>().ok().and_then(|i| self.stages.get(i)))
+    }
+}
+
 impl Kind {
     /// The instruction keyword in upper case (`RUN`, `COPY`, …).
     pub fn keyword(&self) -> &'static str {

@@ -70,7 +70,7 @@ pub(crate) fn heredoc_heads(text: &str) -> Result<Vec<HeredocHead>, String> {
 }
 
 /// Matches BuildKit's `^(\d*)<<(-?)([^<]*)$` on one raw word.
-fn heredoc_word(word: &str) -> Result<Option<HeredocHead>, String> {
+pub(crate) fn heredoc_word(word: &str) -> Result<Option<HeredocHead>, String> {
     let Some(rest) = word
         .trim_start_matches(|c: char| c.is_ascii_digit())
         .strip_prefix("<<")
@@ -100,7 +100,11 @@ fn heredoc_word(word: &str) -> Result<Option<HeredocHead>, String> {
             _ => name.push(ch),
         }
     }
-    if quote.is_some() || name.is_empty() {
+    if name.is_empty() {
+        // `<<""` names nothing; BuildKit does not take it as a heredoc either.
+        return Ok(None);
+    }
+    if quote.is_some() {
         return Err(format!(
             "the heredoc name {rest} is not a valid word — write it as <<EOF or <<\"EOF\""
         ));

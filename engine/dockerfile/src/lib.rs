@@ -26,6 +26,7 @@ mod glob;
 pub mod ignore;
 mod instructions;
 mod lines;
+mod script;
 mod words;
 
 use std::fmt;
@@ -34,6 +35,7 @@ pub use ast::{
     ArgDecl, Copy, Directives, Dockerfile, Healthcheck, Heredoc, Instruction, KeyValue, Kind, Run,
     ShellOrExec, Stage,
 };
+pub use script::RunScript;
 
 /// Why a Dockerfile was refused, with the line to show the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
