@@ -58,7 +58,7 @@ pub(crate) fn heredoc_heads(text: &str) -> Result<Vec<HeredocHead>, String> {
                 return Ok(Vec::new());
             }
             let mut heads = Vec::new();
-            for word in raw_words(&args, '\\') {
+            for word in raw_words(&join_heredoc_operators(&args), '\\') {
                 if let Some(head) = heredoc_word(&word)? {
                     heads.push(head);
                 }
@@ -67,6 +67,28 @@ pub(crate) fn heredoc_heads(text: &str) -> Result<Vec<HeredocHead>, String> {
         }
         _ => Ok(Vec::new()),
     }
+}
+
+/// Glues `<<` (or `<<-`) to the word after it: BuildKit accepts `<< EOF` as `<<EOF`.
+pub(crate) fn join_heredoc_operators(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("<<") {
+        let (before, after) = rest.split_at(at + 2);
+        out.push_str(before);
+        let after = match after.strip_prefix('-') {
+            Some(stripped) => {
+                out.push('-');
+                stripped
+            }
+            None => after,
+        };
+        let trimmed = after.trim_start_matches([' ', '\t']);
+        // Only when a word follows: a trailing `<<` stays as written.
+        rest = if trimmed.is_empty() { after } else { trimmed };
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Matches BuildKit's `^(\d*)<<(-?)([^<]*)$` on one raw word.
@@ -434,7 +456,7 @@ fn copy(
     let flags = Flags::parse(keyword, accepted, raw_flags)?;
     let mut words = match json_array(args)? {
         Some(words) => words,
-        None => blank_words(args),
+        None => blank_words(&join_heredoc_operators(args)),
     };
     if words.len() < 2 {
         let given = if words.is_empty() {

@@ -1,7 +1,7 @@
 //! What a RUN executes once its heredocs are folded in, by BuildKit's rules.
 
 use crate::ast::{Run, ShellOrExec};
-use crate::instructions::heredoc_word;
+use crate::instructions::{heredoc_word, join_heredoc_operators};
 use crate::words::raw_words;
 
 /// The program a RUN step starts.
@@ -25,7 +25,8 @@ impl Run {
         let Some(first) = self.heredocs.first() else {
             return RunScript::Command(self.command.clone());
         };
-        let sole = raw_words(line, '\\').len() == 1 && matches!(heredoc_word(line.trim()), Ok(Some(_)));
+        let joined = join_heredoc_operators(line.trim());
+        let sole = raw_words(&joined, '\\').len() == 1 && matches!(heredoc_word(&joined), Ok(Some(_)));
         if sole {
             if first.content.starts_with("#!") {
                 return RunScript::Executable {

@@ -41,7 +41,8 @@ fn run_scripts_fold_heredocs_like_buildkit() {
         RUN <<-EOF\n\t#!/bin/sh\n\techo script\n\tEOF\n\
         RUN python3 <<EOF\nprint(1)\nEOF\n\
         RUN <<A cat > /a && <<B cat > /b\na\nA\nb\nB\n\
-        RUN <<EOF bash\necho via bash\nEOF\n";
+        RUN <<EOF bash\necho via bash\nEOF\n\
+        RUN <<  SPACED\necho spaced\nSPACED\n";
     let scripts: Vec<RunScript> = runs(text).iter().map(Run::script).collect();
     let shell = |s: &str| RunScript::Command(ShellOrExec::Shell(s.to_string()));
     assert_eq!(
@@ -57,6 +58,7 @@ fn run_scripts_fold_heredocs_like_buildkit() {
             shell("python3 <<EOF\nprint(1)\nEOF"),
             shell("<<A cat > /a && <<B cat > /b\na\nA\nb\nB"),
             shell("<<EOF bash\necho via bash\nEOF"),
+            shell("echo spaced\n"),
         ]
     );
 }
