@@ -329,29 +329,34 @@ impl<'a> Lexer<'a> {
         let (replacement, _) = self.process_until(Some('}'), true)?;
         let value: Vec<char> = self.get(name).unwrap_or_default().chars().collect();
         let tokens = shell_pattern(&pattern, self.escape);
+        // Go's regexp replacement: leftmost match, longest at that position; an empty match
+        // right after a previous match is skipped, and an empty one still replaces.
         let mut out = String::new();
-        let mut start = 0;
+        let mut pos = 0;
+        let mut last_end: Option<usize> = None;
         let mut replaced = false;
-        while start < value.len() {
-            // Leftmost, then longest non-empty match, like the regexp BuildKit builds.
-            let found = (!replaced || all)
-                .then(|| {
-                    (start + 1..=value.len())
-                        .rev()
-                        .find(|end| glob::matches(&tokens, &value[start..*end]))
-                })
-                .flatten();
+        while pos <= value.len() {
+            if replaced && !all {
+                out.extend(&value[pos..]);
+                break;
+            }
+            let found = (pos..=value.len())
+                .rev()
+                .find(|end| glob::matches(&tokens, &value[pos..*end]));
             match found {
-                Some(end) => {
+                Some(end) if !(end == pos && last_end == Some(pos)) => {
                     out.push_str(&replacement);
                     replaced = true;
-                    start = end;
+                    last_end = Some(end);
+                    if end > pos {
+                        pos = end;
+                        continue;
+                    }
                 }
-                None => {
-                    out.push(value[start]);
-                    start += 1;
-                }
+                _ => {}
             }
+            out.extend(value.get(pos));
+            pos += 1;
         }
         Ok(out)
     }
