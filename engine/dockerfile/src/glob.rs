@@ -21,37 +21,43 @@ pub(crate) enum Token {
     AnyDirs,
 }
 
-/// Parses a bracket expression (Go regexp syntax: `[^…]` negates, `\\` escapes) starting
-/// just after `[` at `chars[*pos]`; leaves `*pos` after the closing `]`. `None` when the
-/// class is not closed.
+/// Parses a bracket expression starting just after `[` at `chars[*pos]`; leaves `*pos`
+/// after the closing `]`. Go's `filepath.Match` rules, which docker checks patterns with:
+/// `[^…]` negates, `\\` escapes, and an unescaped `-` or `]` cannot stand as a character
+/// (`[]a]`, `[-x]`, `[a-b-c]` are malformed). `None` for a malformed or unclosed class.
 pub(crate) fn parse_class(chars: &[char], pos: &mut usize) -> Option<Token> {
     let mut i = *pos;
     let negated = chars.get(i) == Some(&'^');
     if negated {
         i += 1;
     }
+    // One class character, escape resolved; `-` and `]` must be escaped.
+    let escaped_char = |i: &mut usize| -> Option<char> {
+        let ch = *chars.get(*i)?;
+        *i += 1;
+        match ch {
+            '-' | ']' => None,
+            '\\' => {
+                let escaped = *chars.get(*i)?;
+                *i += 1;
+                Some(escaped)
+            }
+            _ => Some(ch),
+        }
+    };
     let mut ranges = Vec::new();
-    let mut first = true;
     loop {
-        let mut lo = *chars.get(i)?;
-        i += 1;
-        if lo == ']' && !first {
+        if chars.get(i) == Some(&']') && !ranges.is_empty() {
+            i += 1;
             break;
         }
-        first = false;
-        if lo == '\\' {
-            lo = *chars.get(i)?;
+        let lo = escaped_char(&mut i)?;
+        let hi = if chars.get(i) == Some(&'-') {
             i += 1;
-        }
-        let mut hi = lo;
-        if chars.get(i) == Some(&'-') && chars.get(i + 1).is_some_and(|c| *c != ']') {
-            hi = chars[i + 1];
-            i += 2;
-            if hi == '\\' {
-                hi = *chars.get(i)?;
-                i += 1;
-            }
-        }
+            escaped_char(&mut i)?
+        } else {
+            lo
+        };
         ranges.push((lo, hi));
     }
     *pos = i;
