@@ -7,6 +7,17 @@ fn excluded(patterns: &[&str], path: &str) -> bool {
     DockerIgnore::parse(&patterns.join("\n")).excluded(path).is_some()
 }
 
+/// Each (pattern, path, excluded?) row, the pattern alone in a `.dockerignore`.
+fn assert_table(cases: &[(&str, &str, bool)]) {
+    for (pattern, path, expected) in cases {
+        assert_eq!(
+            excluded(&[pattern], path),
+            *expected,
+            "pattern {pattern:?} on {path:?}"
+        );
+    }
+}
+
 #[test]
 fn single_patterns() {
     let cases: &[(&str, &str, bool)] = &[
@@ -67,13 +78,7 @@ fn single_patterns() {
         ("a\\*b", "a*b", true),
         ("*.go", ".", false),
     ];
-    for (pattern, path, expected) in cases {
-        assert_eq!(
-            excluded(&[pattern], path),
-            *expected,
-            "pattern {pattern:?} on {path:?}"
-        );
-    }
+    assert_table(cases);
 }
 
 #[test]
@@ -140,13 +145,7 @@ fn filepath_match_semantics() {
         ("[\\-x]", "-", true),
         ("*x", "xxx", true),
     ];
-    for (pattern, path, expected) in cases {
-        assert_eq!(
-            excluded(&[pattern], path),
-            *expected,
-            "pattern {pattern:?} on {path:?}"
-        );
-    }
+    assert_table(cases);
 }
 
 #[test]
