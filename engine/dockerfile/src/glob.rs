@@ -67,6 +67,14 @@ pub(crate) fn parse_class(chars: &[char], pos: &mut usize) -> Option<Token> {
 /// Whether `tokens` match all of `text`. Failed (token, position) pairs are remembered,
 /// so patterns with many stars stay polynomial.
 pub(crate) fn matches(tokens: &[Token], text: &[char]) -> bool {
+    let fixed_width = tokens
+        .iter()
+        .all(|t| !matches!(t, Token::Star { .. } | Token::AnyDirs));
+    if fixed_width {
+        // No backtracking possible: one token per character.
+        return tokens.len() == text.len()
+            && tokens.iter().zip(text).all(|(token, ch)| matches_one(token, *ch));
+    }
     let mut failed = vec![false; (tokens.len() + 1) * (text.len() + 1)];
     matches_from(tokens, text, 0, 0, &mut failed)
 }
@@ -79,14 +87,8 @@ fn matches_from(tokens: &[Token], text: &[char], t: usize, s: usize, failed: &mu
     let rest = t + 1;
     let found = match tokens.get(t) {
         None => s == text.len(),
-        Some(Token::Literal(c)) => text.get(s) == Some(c) && matches_from(tokens, text, rest, s + 1, failed),
-        Some(Token::One { crosses_slash }) => {
-            text.get(s).is_some_and(|ch| *crosses_slash || *ch != '/')
-                && matches_from(tokens, text, rest, s + 1, failed)
-        }
-        Some(Token::Class { negated, ranges }) => {
-            text.get(s)
-                .is_some_and(|ch| ranges.iter().any(|(lo, hi)| lo <= ch && ch <= hi) != *negated)
+        Some(token @ (Token::Literal(_) | Token::One { .. } | Token::Class { .. })) => {
+            text.get(s).is_some_and(|ch| matches_one(token, *ch))
                 && matches_from(tokens, text, rest, s + 1, failed)
         }
         Some(Token::Star { crosses_slash }) => {
@@ -110,4 +112,14 @@ fn matches_from(tokens: &[Token], text: &[char], t: usize, s: usize, failed: &mu
         failed[key] = true;
     }
     found
+}
+
+/// Whether a single-character token accepts `ch`.
+fn matches_one(token: &Token, ch: char) -> bool {
+    match token {
+        Token::Literal(c) => *c == ch,
+        Token::One { crosses_slash } => *crosses_slash || ch != '/',
+        Token::Class { negated, ranges } => ranges.iter().any(|(lo, hi)| *lo <= ch && ch <= *hi) != *negated,
+        Token::Star { .. } | Token::AnyDirs => false,
+    }
 }
