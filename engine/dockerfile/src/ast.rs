@@ -64,7 +64,9 @@ pub struct Instruction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Kind {
     Run(Run),
+    /// `CMD` with nothing after it is `Exec([])`, as `CMD []`.
     Cmd(ShellOrExec),
+    /// `ENTRYPOINT` with nothing after it is `Exec([])`: it clears the inherited one.
     Entrypoint(ShellOrExec),
     /// `ENV k=v k2="v 2"` or legacy `ENV k v w` (one pair, value = the rest of the line).
     Env(Vec<KeyValue>),

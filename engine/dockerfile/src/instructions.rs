@@ -152,13 +152,15 @@ pub(crate) fn parse_instruction(
     let kind = match upper.as_str() {
         "FROM" => return from(&raw_flags, args),
         "RUN" => Kind::Run(run(&raw_flags, args, heredocs)?),
+        // CMD and ENTRYPOINT with nothing after them are accepted, as docker does: they
+        // clear the inherited value, like `[]`.
         "CMD" => {
             Flags::parse("CMD", &[], &raw_flags)?;
-            Kind::Cmd(command("CMD", args, "CMD [\"python\", \"app.py\"]")?)
+            Kind::Cmd(command_or_empty("CMD", args)?)
         }
         "ENTRYPOINT" => {
             Flags::parse("ENTRYPOINT", &[], &raw_flags)?;
-            Kind::Entrypoint(command("ENTRYPOINT", args, "ENTRYPOINT [\"/app/server\"]")?)
+            Kind::Entrypoint(command_or_empty("ENTRYPOINT", args)?)
         }
         "ENV" => {
             Flags::parse("ENV", &[], &raw_flags)?;
@@ -350,6 +352,13 @@ fn command(keyword: &str, args: &str, example: &str) -> Result<ShellOrExec, Stri
         Some(exec) => ShellOrExec::Exec(exec),
         None => ShellOrExec::Shell(args.to_string()),
     })
+}
+
+fn command_or_empty(keyword: &str, args: &str) -> Result<ShellOrExec, String> {
+    if args.is_empty() {
+        return Ok(ShellOrExec::Exec(Vec::new()));
+    }
+    command(keyword, args, "")
 }
 
 /// `Some` for a JSON array of strings, `None` for anything that is not valid JSON (the
