@@ -546,6 +546,38 @@ fn restart_policy_and_user_networks() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(got.trim(), "srv-host", "reached srv by name over {net}");
+    // A container started later is known to the earlier one, and forgotten when it goes.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "late",
+        "--hostname",
+        "late-host",
+        "--network",
+        &net,
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let mut got = String::new();
+    for _ in 0..50 {
+        got = b
+            .run(&["exec", "srv", "wget", "-qO-", "http://late/hostname"])
+            .stdout;
+        if got.trim() == "late-host" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(got.trim(), "late-host", "srv reaches the later container by name");
+    b.ok(&["rm", "-f", "late"]);
+    let hosts = b.ok(&["exec", "srv", "cat", "/etc/hosts"]);
+    assert!(!hosts.contains("late"), "{hosts}");
     let r = b.fails(&["network", "rm", &net]);
     assert!(
         r.stderr.contains(&net),

@@ -585,17 +585,11 @@ impl ContainerService {
         });
 
         // /etc/hosts, /etc/hostname, /etc/resolv.conf.
-        let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-        if let Some(ep) = &endpoint {
-            hosts.push_str(&format!("{}\t{} {}\n", ep.ip, rec.config.hostname, rec.name));
-            if rec.host.network != "bridge" {
-                for other in self.net.endpoints(&rec.host.network)? {
-                    if other.container_id != rec.id {
-                        hosts.push_str(&format!("{}\t{}\n", other.ip, other.aliases.join(" ")));
-                    }
-                }
-            }
-        }
+        let peers = match &endpoint {
+            Some(_) if rec.host.network != "bridge" => self.net.endpoints(&rec.host.network)?,
+            _ => Vec::new(),
+        };
+        let hosts = hosts_file(rec, endpoint.as_ref().map(|e| e.ip.to_string()), &peers);
         let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         for (name, content) in [
             ("hosts", hosts),
@@ -612,6 +606,12 @@ impl ContainerService {
                     readonly: false,
                 });
             }
+        }
+
+        // Containers already on this network learn the new name (docker's embedded DNS
+        // would answer it; here their /etc/hosts is rewritten in place).
+        if !peers.is_empty() {
+            self.refresh_peer_hosts(&rec.host.network, &rec.id);
         }
 
         // Limits.
@@ -823,11 +823,29 @@ impl ContainerService {
         }
         if rec.host.network != "host" && rec.host.network != "none" {
             self.net.detach(&rec.id)?;
+            if rec.host.network != "bridge" {
+                self.refresh_peer_hosts(&rec.host.network, &rec.id);
+            }
         }
         berth_runtime::rootfs::unmount(&p.rootfs())?;
         let _ = std::fs::remove_file(p.dir.join("paused"));
         std::fs::write(p.cleaned(), b"").map_err(ContainerError::io("cannot write container state"))?;
         Ok(())
+    }
+
+    /// Rewrites the /etc/hosts of every running container of this store on `network`
+    /// except `except`, in place (the file is bind-mounted, so the inode must stay).
+    fn refresh_peer_hosts(&self, network: &str, except: &str) {
+        let Ok(peers) = self.net.endpoints(network) else {
+            return;
+        };
+        for ep in peers.iter().filter(|e| e.container_id != except) {
+            let Ok(peer) = self.find(&ep.container_id) else {
+                continue; // a container of another store on this machine
+            };
+            let content = hosts_file(&peer, Some(ep.ip.to_string()), &peers);
+            let _ = std::fs::write(self.paths(&peer.id).etc("hosts"), content);
+        }
     }
 
     pub fn remove(
@@ -1125,6 +1143,18 @@ fn pid_alive(pid: i32) -> bool {
 }
 
 /// Waits for a child of this process; returns its exit code (128 + signal if killed).
+/// A container's /etc/hosts: localhost, itself, and the other containers on its network.
+fn hosts_file(rec: &ContainerRecord, ip: Option<String>, peers: &[berth_net::Endpoint]) -> String {
+    let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    if let Some(ip) = ip {
+        hosts.push_str(&format!("{ip}\t{} {}\n", rec.config.hostname, rec.name));
+    }
+    for other in peers.iter().filter(|e| e.container_id != rec.id) {
+        hosts.push_str(&format!("{}\t{}\n", other.ip, other.aliases.join(" ")));
+    }
+    hosts
+}
+
 pub fn wait_for(pid: i32) -> Result<i32, ContainerError> {
     let pid = rustix::process::Pid::from_raw(pid)
         .ok_or_else(|| ContainerError::InvalidArgument("invalid pid".into()))?;
