@@ -49,6 +49,19 @@ fn wait_for_http(port: u16, timeout: Duration) -> String {
     }
 }
 
+/// Runs `f` until its trimmed output is `want` (at most 5 s); returns the last output.
+fn poll_output(want: &str, f: impl Fn() -> String) -> String {
+    let mut got = String::new();
+    for _ in 0..50 {
+        got = f();
+        if got.trim() == want {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    got
+}
+
 fn run_out(b: &Berth, args: &[&str]) -> String {
     let mut full = vec!["run", "--rm"];
     full.extend_from_slice(args);
@@ -527,9 +540,8 @@ fn restart_policy_and_user_networks() {
         "-h",
         "/etc",
     ]);
-    let mut got = String::new();
-    for _ in 0..50 {
-        let r = b.run(&[
+    let got = poll_output("srv-host", || {
+        b.run(&[
             "run",
             "--rm",
             "--network",
@@ -538,13 +550,9 @@ fn restart_policy_and_user_networks() {
             "wget",
             "-qO-",
             "http://srv/hostname",
-        ]);
-        got = r.stdout;
-        if got.trim() == "srv-host" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        ])
+        .stdout
+    });
     assert_eq!(got.trim(), "srv-host", "reached srv by name over {net}");
     // A container started later is known to the earlier one, and forgotten when it goes.
     b.ok(&[
@@ -564,16 +572,10 @@ fn restart_policy_and_user_networks() {
         "-h",
         "/etc",
     ]);
-    let mut got = String::new();
-    for _ in 0..50 {
-        got = b
-            .run(&["exec", "srv", "wget", "-qO-", "http://late/hostname"])
-            .stdout;
-        if got.trim() == "late-host" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let got = poll_output("late-host", || {
+        b.run(&["exec", "srv", "wget", "-qO-", "http://late/hostname"])
+            .stdout
+    });
     assert_eq!(got.trim(), "late-host", "srv reaches the later container by name");
     b.ok(&["rm", "-f", "late"]);
     let hosts = b.ok(&["exec", "srv", "cat", "/etc/hosts"]);
