@@ -274,6 +274,9 @@ pub struct RunArgs {
     /// Override the key sequence for detaching a container
     #[arg(long, default_value = "ctrl-p,ctrl-q")]
     pub detach_keys: String,
+    /// Log driver options, e.g. max-size=10m, max-file=3
+    #[arg(long)]
+    pub log_opt: Vec<String>,
     /// Proxy received signals to the process
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub sig_proxy: bool,

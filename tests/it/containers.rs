@@ -814,3 +814,41 @@ fn seccomp_is_an_allow_list_like_dockers() {
     assert_eq!(errno["1000"], "1", "an unknown syscall → EPERM: {out}");
     assert_eq!(errno["1073741863"], "38", "x32 → ENOSYS: {out}");
 }
+
+#[test]
+fn log_opts_rotate_the_json_log() {
+    let (_reg, b) = setup(false);
+    let out = b.run(&[
+        "run",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 300 ]; do echo line-$i; i=$((i+1)); done",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", "chatty"]);
+    let dir = b.root().join("containers").join(id.trim());
+    let logs: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains("json.log"))
+        .collect();
+    assert_eq!(logs.len(), 2, "the live log and one rotated file: {logs:?}");
+    for f in &logs {
+        let len = std::fs::metadata(dir.join(f)).unwrap().len();
+        assert!(len <= 1024 + 200, "{f} is {len} bytes, over max-size");
+    }
+    // `logs` reads the kept files in order: it ends with the last line, the oldest are gone.
+    let text = b.ok(&["logs", "chatty"]);
+    assert!(text.ends_with("line-299\n"), "{text}");
+    assert!(!text.contains("line-0\n"), "{text}");
+    let r = b.fails(&["run", "--log-opt", "max-sise=1k", "busybox", "true"]);
+    assert!(r.stderr.contains("max-sise"), "{}", r.stderr);
+    b.ok(&["rm", "chatty"]);
+}

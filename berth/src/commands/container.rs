@@ -43,6 +43,7 @@ fn create_options(a: &RunArgs) -> CreateOptions {
         tty: a.tty,
         interactive: a.interactive,
         auto_remove: a.rm,
+        log_opts: a.log_opt.clone(),
     }
 }
 

@@ -45,6 +45,8 @@ pub struct CreateOptions {
     pub tty: bool,
     pub interactive: bool,
     pub auto_remove: bool,
+    /// `--log-opt max-size=10m`, `--log-opt max-file=3` (json-file log rotation).
+    pub log_opts: Vec<String>,
 }
 
 /// A row of `ps`.
@@ -400,6 +402,7 @@ impl ContainerService {
                 "--rm and --restart cannot be used together — choose one".into(),
             ));
         }
+        let (log_max_size, log_max_files) = parse_log_opts(&opts.log_opts)?;
         let network = opts.network.clone().unwrap_or_else(|| "bridge".into());
         if !matches!(network.as_str(), "bridge" | "host" | "none")
             && !self.net.list_networks()?.iter().any(|n| n.name == network)
@@ -474,6 +477,8 @@ impl ContainerService {
                 pids_limit: opts.pids_limit,
                 restart,
                 auto_remove: opts.auto_remove,
+                log_max_size,
+                log_max_files,
             },
             endpoint: None,
             bound_ports: Vec::new(),
@@ -703,8 +708,8 @@ impl ContainerService {
             state_dir: p.shim(),
             spec,
             log_path: p.log(),
-            log_max_size: 10 << 20,
-            log_max_files: 3,
+            log_max_size: rec.host.log_max_size,
+            log_max_files: rec.host.log_max_files,
             stdin_open: rec.config.open_stdin,
         };
         self.save(rec)?;
@@ -1143,6 +1148,47 @@ fn pid_alive(pid: i32) -> bool {
 }
 
 /// Waits for a child of this process; returns its exit code (128 + signal if killed).
+/// Berth rotates logs by default (docker keeps them unbounded unless told).
+const LOG_MAX_SIZE: u64 = 10 << 20;
+const LOG_MAX_FILES: u32 = 3;
+
+pub(crate) fn default_log_max_size() -> u64 {
+    LOG_MAX_SIZE
+}
+
+pub(crate) fn default_log_max_files() -> u32 {
+    LOG_MAX_FILES
+}
+
+/// docker's json-file `--log-opt`s: `max-size` (bytes with k/m/g; -1 = unlimited) and
+/// `max-file`.
+fn parse_log_opts(opts: &[String]) -> Result<(u64, u32), ContainerError> {
+    let (mut size, mut files) = (LOG_MAX_SIZE, LOG_MAX_FILES);
+    for o in opts {
+        let bad = |what: &str| {
+            ContainerError::InvalidArgument(format!(
+                "invalid --log-opt {o:?}: {what} — use max-size=10m or max-file=3"
+            ))
+        };
+        match o.split_once('=') {
+            Some(("max-size", "-1")) => size = 0,
+            Some(("max-size", v)) => {
+                size = berth_cgroups::parse_memory(v)
+                    .map_err(|_| bad("the size is not a number with k, m or g"))?
+            }
+            Some(("max-file", v)) => {
+                files = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| bad("max-file must be 1 or more"))?
+            }
+            _ => return Err(bad("Berth's json-file log knows max-size and max-file")),
+        }
+    }
+    Ok((size, files))
+}
+
 /// A container's /etc/hosts: localhost, itself, and the other containers on its network.
 fn hosts_file(rec: &ContainerRecord, ip: Option<String>, peers: &[berth_net::Endpoint]) -> String {
     let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
