@@ -46,6 +46,7 @@ mod mounts;
 mod parse;
 mod v1;
 mod v2;
+mod warmup;
 
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
@@ -53,6 +54,7 @@ use std::time::{Duration, Instant};
 
 pub use error::CgroupError;
 pub use parse::{parse_cpus, parse_memory};
+pub use warmup::Warmup;
 
 use backend::Backend;
 use mounts::Hierarchies;

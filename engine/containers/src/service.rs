@@ -521,6 +521,9 @@ impl ContainerService {
     }
 
     fn start_inner(&self, rec: &mut ContainerRecord) -> Result<(), ContainerError> {
+        // The container's init joins its cgroups at the end of this; pay the kernel's
+        // grace period for that now, beside the network set-up (see berth_cgroups::Warmup).
+        let _warm = berth_cgroups::Warmup::start();
         let p = self.paths(&rec.id);
         let image = self.images.store().image(&rec.image_id)?.ok_or_else(|| {
             ContainerError::InvalidArgument(format!(
