@@ -257,7 +257,9 @@ fn memory_and_pids_limits() {
         .trim_end_matches('%')
         .parse()
         .unwrap();
-    assert!(cpu > 30.0, "a busy loop uses CPU: {row}");
+    // An idle container reads 0.00%; the threshold stays low because CI shares two cores
+    // with other tests.
+    assert!(cpu > 5.0, "a busy loop uses CPU: {row}");
     b.ok(&["rm", "-f", busy.trim()]);
     // A fork bomb is held by --pids-limit: the shell cannot fork past the limit.
     let bomb = b.run(&[
