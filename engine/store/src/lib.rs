@@ -41,6 +41,7 @@
 //! Temp entries are attributed to processes by pid, so all processes that share a root must
 //! share a pid namespace.
 
+mod build_cache;
 mod content;
 mod error;
 mod fsutil;
