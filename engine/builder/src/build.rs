@@ -140,16 +140,11 @@ pub(crate) fn build(
         s.global_args.insert(a.name.clone(), v);
     }
     let target = match &opts.target {
-        Some(t) => s
-            .stage_index(t)
-            .ok_or_else(|| BuildError::NoTarget(t.clone()))?,
+        Some(t) => s.stage_index(t).ok_or_else(|| BuildError::NoTarget(t.clone()))?,
         None => df.stages.len() - 1,
     };
     let needed = s.needed_stages(&df, target)?;
-    s.total = needed
-        .iter()
-        .map(|&i| 1 + df.stages[i].instructions.len())
-        .sum();
+    s.total = needed.iter().map(|&i| 1 + df.stages[i].instructions.len()).sum();
     for &i in &needed {
         let state = s.run_stage(&df, i)?;
         s.results.insert(i, state);
@@ -182,7 +177,10 @@ pub(crate) fn build(
         builder.images.tag(id.hex(), &r.to_string())?;
         tagged.push(r.familiar());
     }
-    Ok(BuildOutcome { image_id: id, tags: tagged })
+    Ok(BuildOutcome {
+        image_id: id,
+        tags: tagged,
+    })
 }
 
 impl Session<'_> {
@@ -218,7 +216,10 @@ impl Session<'_> {
             }
             let st = &df.stages[i];
             let base = self.expand_global(&st.base, df.directives.escape, st.line)?;
-            if let Some(j) = self.stage_index(&base).filter(|&j| j < i && base.parse::<usize>().is_err()) {
+            if let Some(j) = self
+                .stage_index(&base)
+                .filter(|&j| j < i && base.parse::<usize>().is_err())
+            {
                 todo.push(j);
             }
             for ins in &st.instructions {
@@ -236,7 +237,8 @@ impl Session<'_> {
 
     fn base_image(&mut self, name: &str) -> Result<State, BuildError> {
         let images = &self.builder.images;
-        let reference = ImageRef::parse(name).map_err(|e| BuildError::Parse(format!("invalid base image {name}: {e}")))?;
+        let reference = ImageRef::parse(name)
+            .map_err(|e| BuildError::Parse(format!("invalid base image {name}: {e}")))?;
         let local = if self.opts.pull {
             None
         } else {
@@ -306,10 +308,16 @@ impl Session<'_> {
             if let Some(c) = state.config.config.as_mut() {
                 c.extra.remove("OnBuild");
             }
-            self.emit(BuildEvent::Triggers { count: triggers.len() });
+            self.emit(BuildEvent::Triggers {
+                count: triggers.len(),
+            });
             for t in &triggers {
-                let parsed = berth_dockerfile::parse(&format!("FROM scratch\n{t}\n"))
-                    .map_err(|e| BuildError::at(st.line, format!("invalid ONBUILD trigger `{t}` in the base image: {e}")))?;
+                let parsed = berth_dockerfile::parse(&format!("FROM scratch\n{t}\n")).map_err(|e| {
+                    BuildError::at(
+                        st.line,
+                        format!("invalid ONBUILD trigger `{t}` in the base image: {e}"),
+                    )
+                })?;
                 for ins in parsed.stages.into_iter().flat_map(|s| s.instructions) {
                     self.instruction(&mut state, &mut vars, &ins, escape)?;
                 }
@@ -340,7 +348,14 @@ impl Session<'_> {
             })
     }
 
-    fn expand(&self, state: &State, vars: &StageVars, word: &str, escape: char, line: usize) -> Result<String, BuildError> {
+    fn expand(
+        &self,
+        state: &State,
+        vars: &StageVars,
+        word: &str,
+        escape: char,
+        line: usize,
+    ) -> Result<String, BuildError> {
         berth_dockerfile::expand::process_word(word, &|n| self.lookup(state, vars, n), escape)
             .map_err(|e| BuildError::at(line, e.to_string()))
     }
@@ -400,7 +415,12 @@ impl Session<'_> {
         }
     }
 
-    fn set_config(&mut self, state: &mut State, created_by: String, apply: impl Fn(&mut State)) -> Result<(), BuildError> {
+    fn set_config(
+        &mut self,
+        state: &mut State,
+        created_by: String,
+        apply: impl Fn(&mut State),
+    ) -> Result<(), BuildError> {
         let key = created_by.clone();
         self.cached_step(state, &key, created_by, &apply, None)
     }
@@ -499,9 +519,7 @@ impl Session<'_> {
                             format!("{p}/tcp")
                         };
                         let num = port.split('/').next().unwrap_or("");
-                        let valid = num
-                            .split('-')
-                            .all(|n| n.parse::<u16>().is_ok_and(|n| n > 0));
+                        let valid = num.split('-').all(|n| n.parse::<u16>().is_ok_and(|n| n > 0));
                         if !valid {
                             return Err(BuildError::at(
                                 line,
@@ -514,7 +532,10 @@ impl Session<'_> {
                 let shown: Vec<&str> = norm.iter().map(|p| p.trim_end_matches("/tcp")).collect();
                 let text = nop(format!("EXPOSE {}", shown.join(" ")));
                 self.set_config(state, text, move |st| {
-                    let ports = st.container_config().exposed_ports.get_or_insert_with(Default::default);
+                    let ports = st
+                        .container_config()
+                        .exposed_ports
+                        .get_or_insert_with(Default::default);
                     for p in &norm {
                         ports.insert(p.clone(), serde_json::json!({}));
                     }
@@ -530,14 +551,18 @@ impl Session<'_> {
             Kind::Entrypoint(c) => {
                 let args = Self::command_args(state, c);
                 let reset_cmd = !vars.cmd_set;
-                self.set_config(state, nop(format!("ENTRYPOINT {}", quoted_list(&args))), move |st| {
-                    let cc = st.container_config();
-                    cc.entrypoint = Some(args.clone());
-                    // docker drops an inherited CMD when the stage sets ENTRYPOINT.
-                    if reset_cmd {
-                        cc.cmd = None;
-                    }
-                })
+                self.set_config(
+                    state,
+                    nop(format!("ENTRYPOINT {}", quoted_list(&args))),
+                    move |st| {
+                        let cc = st.container_config();
+                        cc.entrypoint = Some(args.clone());
+                        // docker drops an inherited CMD when the stage sets ENTRYPOINT.
+                        if reset_cmd {
+                            cc.cmd = None;
+                        }
+                    },
+                )
             }
             Kind::User(u) => {
                 let u = self.expand(state, vars, u, escape, line)?;
@@ -608,9 +633,16 @@ impl Session<'_> {
                         serde_json::Value::Object(m)
                     }
                 };
-                let text = ins.original.splitn(2, char::is_whitespace).nth(1).unwrap_or("").to_string();
+                let text = ins
+                    .original
+                    .splitn(2, char::is_whitespace)
+                    .nth(1)
+                    .unwrap_or("")
+                    .to_string();
                 self.set_config(state, nop(format!("HEALTHCHECK {text}")), move |st| {
-                    st.container_config().extra.insert("Healthcheck".into(), value.clone());
+                    st.container_config()
+                        .extra
+                        .insert("Healthcheck".into(), value.clone());
                 })
             }
             Kind::Onbuild(inner) => {
@@ -685,7 +717,10 @@ impl Session<'_> {
                 .collect::<Vec<_>>()
                 .iter(),
         ) {
-            if !env.iter().any(|e| e.split_once('=').is_some_and(|(ek, _)| ek == k)) {
+            if !env
+                .iter()
+                .any(|e| e.split_once('=').is_some_and(|(ek, _)| ek == k))
+            {
                 env.push(format!("{k}={v}"));
             }
         }
@@ -741,11 +776,20 @@ impl Session<'_> {
             sources.push(self.expand(state, vars, s, escape, line)?);
         }
         let dest = self.expand(state, vars, &c.dest, escape, line)?;
-        let chown = c.chown.as_ref().map(|o| self.expand(state, vars, o, escape, line)).transpose()?;
+        let chown = c
+            .chown
+            .as_ref()
+            .map(|o| self.expand(state, vars, o, escape, line))
+            .transpose()?;
         let chmod = match &c.chmod {
-            Some(m) => Some(u32::from_str_radix(m, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| {
-                BuildError::at(line, format!("invalid --chmod={m} — use an octal mode like 755"))
-            })?),
+            Some(m) => Some(
+                u32::from_str_radix(m, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .ok_or_else(|| {
+                        BuildError::at(line, format!("invalid --chmod={m} — use an octal mode like 755"))
+                    })?,
+            ),
             None => None,
         };
         let dest_abs = if dest.starts_with('/') {
@@ -779,7 +823,10 @@ impl Session<'_> {
             plan.push(Source::Cleanup(scratch_files));
         } else if let Some(from) = &c.from {
             let from = self.expand(state, vars, from, escape, line)?;
-            let src_state = match self.stage_index(&from).and_then(|j| self.results.get(&j).cloned()) {
+            let src_state = match self
+                .stage_index(&from)
+                .and_then(|j| self.results.get(&j).cloned())
+            {
                 Some(s) => s,
                 None => self.base_image(&from)?,
             };
@@ -796,7 +843,10 @@ impl Session<'_> {
                     urls.push(s.clone());
                     continue;
                 }
-                let found = self.ctx.select(s).map_err(|m| BuildError::at(line, format!("{verb} failed: {m}")))?;
+                let found = self
+                    .ctx
+                    .select(s)
+                    .map_err(|m| BuildError::at(line, format!("{verb} failed: {m}")))?;
                 selected.extend(found);
             }
             let digest = self.ctx.sources_digest(&selected)?;
@@ -813,7 +863,8 @@ impl Session<'_> {
                 let dir = tempdir_in(&self.builder.tmp_root)?;
                 let mut h = Sha256::new();
                 for u in &urls {
-                    let (name, path) = download(u, &dir).map_err(|m| BuildError::at(line, format!("ADD failed: {m}")))?;
+                    let (name, path) =
+                        download(u, &dir).map_err(|m| BuildError::at(line, format!("ADD failed: {m}")))?;
                     let bytes = std::fs::read(&path).map_err(BuildError::io("cannot read a download"))?;
                     h.update(format!("{u}\0{}\n", hex::encode(Sha256::digest(&bytes))));
                     plan.push(Source::File {
@@ -863,9 +914,8 @@ impl Session<'_> {
             let rootfs = scratch.rootfs();
             let owner = match &chown {
                 Some(spec) => {
-                    let u = berth_runtime::resolve_user(&rootfs, spec).map_err(|e| {
-                        BuildError::at(line, format!("{verb} --chown={spec}: {e}"))
-                    })?;
+                    let u = berth_runtime::resolve_user(&rootfs, spec)
+                        .map_err(|e| BuildError::at(line, format!("{verb} --chown={spec}: {e}")))?;
                     Some((u.uid, u.gid))
                 }
                 None => Some((0, 0)),
@@ -873,7 +923,9 @@ impl Session<'_> {
             let root = Root::open(&rootfs)?;
             let into_dir = dest_is_dir_syntax || multi || root.is_dir(&dest_abs);
             for src in &plan {
-                s.copy_source(&root, src, &dest_abs, into_dir, owner, chmod, &scratch, line, verb)?;
+                s.copy_source(
+                    &root, src, &dest_abs, into_dir, owner, chmod, &scratch, line, verb,
+                )?;
             }
             drop(root);
             scratch.unmount()?;
@@ -914,7 +966,8 @@ impl Session<'_> {
             Source::File { host, name, archive } => {
                 if *archive {
                     let out = scratch.dir.join("archive");
-                    let f = std::fs::File::open(host).map_err(BuildError::io(format!("cannot read {}", host.display())))?;
+                    let f = std::fs::File::open(host)
+                        .map_err(BuildError::io(format!("cannot read {}", host.display())))?;
                     let opts = berth_layers::UnpackOptions {
                         compression: berth_layers::Compression::Auto,
                         preserve_ownership: true,
@@ -933,7 +986,10 @@ impl Session<'_> {
                 } else {
                     let parts = clean_parts(dest);
                     let Some((last, parent)) = parts.split_last() else {
-                        return Err(BuildError::at(line, format!("{verb} cannot replace the root directory with a file")));
+                        return Err(BuildError::at(
+                            line,
+                            format!("{verb} cannot replace the root directory with a file"),
+                        ));
                     };
                     let fd = root.mkdir_p(&parent.join("/"), None)?;
                     copy_entry(host, &fd, last, owner, chmod)?;
@@ -951,7 +1007,8 @@ impl Session<'_> {
                             format!("{verb} --from failed: {p} does not exist in the source image — check the path"),
                         ));
                     };
-                    let meta = std::fs::symlink_metadata(&host).map_err(BuildError::io(format!("cannot read {p}")))?;
+                    let meta = std::fs::symlink_metadata(&host)
+                        .map_err(BuildError::io(format!("cannot read {p}")))?;
                     if meta.is_dir() {
                         let fd = root.mkdir_p(dest, owner)?;
                         copy_tree(&host, &fd, owner, chmod, &|_| false)?;
@@ -978,9 +1035,18 @@ fn chown_given(owner: crate::fsroot::Owner) -> bool {
 }
 
 enum Source {
-    ContextDir { rel: String },
-    File { host: PathBuf, name: String, archive: bool },
-    Stage { state: Box<State>, paths: Vec<String> },
+    ContextDir {
+        rel: String,
+    },
+    File {
+        host: PathBuf,
+        name: String,
+        archive: bool,
+    },
+    Stage {
+        state: Box<State>,
+        paths: Vec<String>,
+    },
     /// A temp dir to remove when the step is done.
     Cleanup(PathBuf),
 }
@@ -994,7 +1060,11 @@ impl Drop for Source {
 }
 
 fn tempdir_in(root: &Path) -> Result<PathBuf, BuildError> {
-    let p = root.join(format!("{}-files-{}", std::process::id(), hex::encode(rand::random::<[u8; 8]>())));
+    let p = root.join(format!(
+        "{}-files-{}",
+        std::process::id(),
+        hex::encode(rand::random::<[u8; 8]>())
+    ));
     std::fs::create_dir_all(&p).map_err(BuildError::io(format!("cannot create {}", p.display())))?;
     Ok(p)
 }
@@ -1002,7 +1072,9 @@ fn tempdir_in(root: &Path) -> Result<PathBuf, BuildError> {
 /// Local archives ADD unpacks: tar, optionally gzip or zstd compressed.
 fn is_archive(path: &Path) -> bool {
     let mut head = [0u8; 512];
-    let Ok(mut f) = std::fs::File::open(path) else { return false };
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
     let n = std::io::Read::read(&mut f, &mut head).unwrap_or(0);
     let head = &head[..n];
     if head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
@@ -1022,11 +1094,18 @@ fn download(url: &str, dir: &Path) -> Result<(String, PathBuf), String> {
         .unwrap_or("download")
         .to_string();
     let fut = async {
-        let resp = reqwest::get(url).await.map_err(|e| format!("cannot download {url}: {e}"))?;
+        let resp = reqwest::get(url)
+            .await
+            .map_err(|e| format!("cannot download {url}: {e}"))?;
         if !resp.status().is_success() {
-            return Err(format!("cannot download {url}: the server answered {}", resp.status()));
+            return Err(format!(
+                "cannot download {url}: the server answered {}",
+                resp.status()
+            ));
         }
-        resp.bytes().await.map_err(|e| format!("cannot download {url}: {e}"))
+        resp.bytes()
+            .await
+            .map_err(|e| format!("cannot download {url}: {e}"))
     };
     let bytes = match tokio::runtime::Handle::try_current() {
         Ok(h) => h.block_on(fut)?,

@@ -57,7 +57,12 @@ impl BuildContext {
         let ignore = match fs::read_to_string(root.join(".dockerignore")) {
             Ok(text) => Some(DockerIgnore::parse(&text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(BuildError::io(format!("cannot read {}", root.join(".dockerignore").display()))(e)),
+            Err(e) => {
+                return Err(BuildError::io(format!(
+                    "cannot read {}",
+                    root.join(".dockerignore").display()
+                ))(e))
+            }
         };
         let mut entries = BTreeMap::new();
         entries.insert(
@@ -94,8 +99,8 @@ impl BuildContext {
                 format!("{rel}/{name}")
             };
             let path = self.root.join(&child);
-            let meta =
-                fs::symlink_metadata(&path).map_err(BuildError::io(format!("cannot read {}", path.display())))?;
+            let meta = fs::symlink_metadata(&path)
+                .map_err(BuildError::io(format!("cannot read {}", path.display())))?;
             let ft = meta.file_type();
             let kind = if ft.is_dir() {
                 EntryKind::Dir
@@ -103,7 +108,8 @@ impl BuildContext {
                 EntryKind::File
             } else if ft.is_symlink() {
                 EntryKind::Symlink(
-                    fs::read_link(&path).map_err(BuildError::io(format!("cannot read {}", path.display())))?,
+                    fs::read_link(&path)
+                        .map_err(BuildError::io(format!("cannot read {}", path.display())))?,
                 )
             } else {
                 EntryKind::Other
@@ -209,7 +215,8 @@ impl BuildContext {
             return Ok(h.clone());
         }
         let path = self.root.join(rel);
-        let mut f = fs::File::open(&path).map_err(BuildError::io(format!("cannot read {}", path.display())))?;
+        let mut f =
+            fs::File::open(&path).map_err(BuildError::io(format!("cannot read {}", path.display())))?;
         let mut h = Sha256::new();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -304,12 +311,18 @@ mod tests {
         assert_eq!(ctx.select("app.py").unwrap(), vec!["app.py"]);
         let err = ctx.select("secret.txt").unwrap_err();
         assert!(err.contains("`secret*` (line 2)"), "{err}");
-        assert!(ctx.select("../x").unwrap_err().contains("outside the build context"));
+        assert!(ctx
+            .select("../x")
+            .unwrap_err()
+            .contains("outside the build context"));
         assert!(ctx.select("nope").unwrap_err().contains("not found"));
         assert_eq!(ctx.select("*.py").unwrap(), vec!["app.py"]);
         let all = ctx.sources_digest(&["".to_string()]).unwrap();
         // Touching a file keeps the digest; changing its content changes it.
-        let f = fs::File::options().append(true).open(d.path().join("src/a.py")).unwrap();
+        let f = fs::File::options()
+            .append(true)
+            .open(d.path().join("src/a.py"))
+            .unwrap();
         f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
         let ctx2 = BuildContext::open(d.path()).unwrap();
         assert_eq!(ctx2.sources_digest(&["".to_string()]).unwrap(), all);

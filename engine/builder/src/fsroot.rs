@@ -86,10 +86,9 @@ impl Root {
     /// like `mkdir -p` inside the root.
     pub fn mkdir_p(&self, path: &str, owner: Owner) -> Result<OwnedFd, BuildError> {
         let parts = clean_parts(path);
-        let mut cur = self.open_in("", OFlags::PATH | OFlags::DIRECTORY).map_err(err(format!(
-            "cannot open {}",
-            self.path.display()
-        )))?;
+        let mut cur = self
+            .open_in("", OFlags::PATH | OFlags::DIRECTORY)
+            .map_err(err(format!("cannot open {}", self.path.display())))?;
         for i in 0..parts.len() {
             let prefix = parts[..=i].join("/");
             match self.open_in(&prefix, OFlags::PATH | OFlags::DIRECTORY) {
@@ -149,7 +148,9 @@ fn clear_slot(dir: &OwnedFd, name: &str) -> Result<(), BuildError> {
                 source: std::io::Error::other("a directory of that name exists"),
             })
         }
-        Ok(_) => rustix::fs::unlinkat(dir, name, AtFlags::empty()).map_err(err(format!("cannot replace {name}"))),
+        Ok(_) => {
+            rustix::fs::unlinkat(dir, name, AtFlags::empty()).map_err(err(format!("cannot replace {name}")))
+        }
         Err(Errno::NOENT) => Ok(()),
         Err(e) => Err(err(format!("cannot inspect {name}"))(e)),
     }
@@ -164,7 +165,8 @@ pub fn copy_entry(
     owner: Owner,
     chmod: Option<u32>,
 ) -> Result<Option<OwnedFd>, BuildError> {
-    let meta = fs::symlink_metadata(host).map_err(BuildError::io(format!("cannot read {}", host.display())))?;
+    let meta =
+        fs::symlink_metadata(host).map_err(BuildError::io(format!("cannot read {}", host.display())))?;
     let (uid, gid) = owner.unwrap_or((meta.uid(), meta.gid()));
     let ft = meta.file_type();
     let mode = chmod.unwrap_or(meta.permissions().mode() & 0o7777);
@@ -179,7 +181,9 @@ pub fn copy_entry(
                     OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::empty(),
                 )
-                .map_err(err(format!("cannot copy into {name}: it exists and is not a directory")))?;
+                .map_err(err(format!(
+                    "cannot copy into {name}: it exists and is not a directory"
+                )))?;
                 return Ok(Some(fd));
             }
             Err(e) => return Err(err(format!("cannot create {name}"))(e)),
@@ -203,7 +207,8 @@ pub fn copy_entry(
     }
     clear_slot(dir, name)?;
     if ft.is_symlink() {
-        let target = fs::read_link(host).map_err(BuildError::io(format!("cannot read {}", host.display())))?;
+        let target =
+            fs::read_link(host).map_err(BuildError::io(format!("cannot read {}", host.display())))?;
         rustix::fs::symlinkat(&target, dir, name).map_err(err(format!("cannot create symlink {name}")))?;
         chown_at(dir, name, uid, gid)?;
         let _ = rustix::fs::utimensat(dir, name, &times_of(&meta), AtFlags::SYMLINK_NOFOLLOW);
@@ -230,8 +235,10 @@ pub fn copy_entry(
     )
     .map_err(err(format!("cannot change the owner of {name}")))?;
     // After chown, which clears set-id bits.
-    rustix::fs::fchmod(dst.as_fd(), Mode::from_raw_mode(mode)).map_err(err(format!("cannot chmod {name}")))?;
-    rustix::fs::futimens(dst.as_fd(), &times_of(&meta)).map_err(err(format!("cannot set times of {name}")))?;
+    rustix::fs::fchmod(dst.as_fd(), Mode::from_raw_mode(mode))
+        .map_err(err(format!("cannot chmod {name}")))?;
+    rustix::fs::futimens(dst.as_fd(), &times_of(&meta))
+        .map_err(err(format!("cannot set times of {name}")))?;
     Ok(None)
 }
 
@@ -294,7 +301,10 @@ mod tests {
         copy_entry(&src, &fd, "f", Some((0, 0)), None).unwrap();
         // The absolute symlink /app resolved to <root>/<outside path>, not to the host dir.
         assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
-        let inside = root.path().join(outside.path().strip_prefix("/").unwrap()).join("sub/f");
+        let inside = root
+            .path()
+            .join(outside.path().strip_prefix("/").unwrap())
+            .join("sub/f");
         assert_eq!(fs::read_to_string(inside).unwrap(), "x");
         let fd = r.mkdir_p("/up/etc2", None).unwrap();
         drop(fd);

@@ -38,7 +38,10 @@ impl State {
     pub fn from_record(store: &Store, rec: ImageRecord) -> Result<State, BuildError> {
         let bytes = store.read_blob(&rec.config.digest)?;
         let config: ImageConfig = serde_json::from_slice(&bytes).map_err(|e| {
-            BuildError::io(format!("the config of image {} is not valid JSON", rec.id.short()))(std::io::Error::other(e))
+            BuildError::io(format!(
+                "the config of image {} is not valid JSON",
+                rec.id.short()
+            ))(std::io::Error::other(e))
         })?;
         Ok(State {
             config,
@@ -60,10 +63,11 @@ impl State {
     }
 
     pub fn env_lookup(&self, name: &str) -> Option<String> {
-        self.env()
-            .iter()
-            .rev()
-            .find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+        self.env().iter().rev().find_map(|kv| {
+            kv.split_once('=')
+                .filter(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
     }
 
     pub fn working_dir(&self) -> String {
@@ -103,11 +107,14 @@ impl State {
     pub fn materialize(&mut self, store: &Store) -> Result<ImageRecord, BuildError> {
         self.config.rootfs.kind = "layers".into();
         self.config.rootfs.diff_ids = self.layers.iter().map(|l| l.diff_id.clone()).collect();
-        let config_bytes = serde_json::to_vec(&self.config).map_err(|e| {
-            BuildError::io("cannot serialize the image config")(std::io::Error::other(e))
-        })?;
+        let config_bytes = serde_json::to_vec(&self.config)
+            .map_err(|e| BuildError::io("cannot serialize the image config")(std::io::Error::other(e)))?;
         let config_digest = store.write_blob(&config_bytes)?;
-        let config = Descriptor::new(media_type::OCI_CONFIG, config_digest.clone(), config_bytes.len() as u64);
+        let config = Descriptor::new(
+            media_type::OCI_CONFIG,
+            config_digest.clone(),
+            config_bytes.len() as u64,
+        );
         let manifest = Manifest {
             schema_version: 2,
             media_type: Some(media_type::OCI_MANIFEST.to_string()),
@@ -121,7 +128,11 @@ impl State {
         self.id = config_digest.hex().to_string();
         Ok(ImageRecord {
             id: config_digest,
-            manifest: Descriptor::new(media_type::OCI_MANIFEST, manifest_digest, manifest_bytes.len() as u64),
+            manifest: Descriptor::new(
+                media_type::OCI_MANIFEST,
+                manifest_digest,
+                manifest_bytes.len() as u64,
+            ),
             index_digest: None,
             config,
             layers: self.layers.clone(),

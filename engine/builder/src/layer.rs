@@ -80,7 +80,9 @@ impl<W: Write> TarWriter<W> {
 
     fn walk(&mut self, root: &Path, rel: &str) -> io::Result<()> {
         let dir = root.join(rel);
-        let mut names: Vec<_> = fs::read_dir(&dir)?.map(|e| e.map(|e| e.file_name())).collect::<Result<_, _>>()?;
+        let mut names: Vec<_> = fs::read_dir(&dir)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()?;
         names.sort();
         for name in names {
             let name = String::from_utf8_lossy(name.as_bytes()).into_owned();
@@ -94,8 +96,10 @@ impl<W: Write> TarWriter<W> {
             let ft = meta.file_type();
             let pax = xattrs(&path);
             if !pax.is_empty() && !(ft.is_char_device() && meta.rdev() == 0) {
-                let ext: Vec<(String, Vec<u8>)> =
-                    pax.into_iter().map(|(k, v)| (format!("SCHILY.xattr.{k}"), v)).collect();
+                let ext: Vec<(String, Vec<u8>)> = pax
+                    .into_iter()
+                    .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v))
+                    .collect();
                 self.tar
                     .append_pax_extensions(ext.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
             }
@@ -160,7 +164,11 @@ impl<W: Write> TarWriter<W> {
 /// Strips overlayfs bookkeeping xattrs (except opacity) so the directory reads as a
 /// plain layer when it is used as a lower layer later.
 fn strip_overlay_xattrs(root: &Path) -> io::Result<()> {
-    for name in ["trusted.overlay.origin", "trusted.overlay.impure", "trusted.overlay.nlink"] {
+    for name in [
+        "trusted.overlay.origin",
+        "trusted.overlay.impure",
+        "trusted.overlay.nlink",
+    ] {
         let _ = rustix::fs::lremovexattr(root, name);
     }
     let meta = fs::symlink_metadata(root)?;
@@ -221,11 +229,13 @@ pub fn commit_dir(store: &Store, dir: &Path, scratch: &Path) -> Result<LayerReco
             file.rewind().map_err(BuildError::io("cannot store the layer"))?;
             let mut buf = vec![0u8; 256 * 1024];
             loop {
-                let n = io::Read::read(&mut file, &mut buf).map_err(BuildError::io("cannot store the layer"))?;
+                let n =
+                    io::Read::read(&mut file, &mut buf).map_err(BuildError::io("cannot store the layer"))?;
                 if n == 0 {
                     break;
                 }
-                w.write(&buf[..n]).map_err(BuildError::io("cannot store the layer"))?;
+                w.write(&buf[..n])
+                    .map_err(BuildError::io("cannot store the layer"))?;
             }
             w.commit()?;
         }

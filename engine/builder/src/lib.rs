@@ -19,8 +19,8 @@
 //! just wrote; every mount and network endpoint a step makes is released when the step
 //! ends (or, if the process died, by the next [`Builder::new`]).
 
-pub mod context;
 mod build;
+pub mod context;
 mod error;
 mod fsroot;
 mod image;
@@ -67,15 +67,23 @@ pub enum BuildEvent {
     /// ` ---> Using cache`
     UsingCache,
     /// ` ---> Running in <container>`
-    Running { container: String },
+    Running {
+        container: String,
+    },
     /// Output of a RUN command, as it arrives.
     Output(Vec<u8>),
     /// `Removing intermediate container <container>`
-    RemovingIntermediate { container: String },
+    RemovingIntermediate {
+        container: String,
+    },
     /// ` ---> <image id>` after each step.
-    StepDone { image: Digest },
+    StepDone {
+        image: Digest,
+    },
     /// `# Executing N build triggers` (ONBUILD of the base image).
-    Triggers { count: usize },
+    Triggers {
+        count: usize,
+    },
     Status(String),
     Warning(String),
 }
@@ -108,14 +116,23 @@ impl Builder {
     /// the leftovers of builds whose process died.
     pub fn new(images: ImageService, net: Option<NetworkManager>) -> Result<Builder, BuildError> {
         let tmp_root = images.store().root().join("builder").join("tmp");
-        std::fs::create_dir_all(&tmp_root).map_err(BuildError::io(format!("cannot create {}", tmp_root.display())))?;
+        std::fs::create_dir_all(&tmp_root)
+            .map_err(BuildError::io(format!("cannot create {}", tmp_root.display())))?;
         scratch::sweep(&tmp_root, net.as_ref());
-        Ok(Builder { images, net, tmp_root })
+        Ok(Builder {
+            images,
+            net,
+            tmp_root,
+        })
     }
 
     /// Runs a build. Blocking: call it from a blocking thread. Pulls of base images run on
     /// the current tokio runtime if there is one.
-    pub fn build(&self, opts: &BuildOptions, events: &mut dyn FnMut(BuildEvent)) -> Result<BuildOutcome, BuildError> {
+    pub fn build(
+        &self,
+        opts: &BuildOptions,
+        events: &mut dyn FnMut(BuildEvent),
+    ) -> Result<BuildOutcome, BuildError> {
         build::build(self, opts, events)
     }
 
@@ -148,8 +165,11 @@ impl Builder {
     /// Number of build cache entries and the bytes of layers only they keep alive.
     pub fn cache_usage(&self) -> Result<(usize, u64), BuildError> {
         let md = self.images.store().metadata()?;
-        let in_images: std::collections::BTreeSet<&Digest> =
-            md.images.values().flat_map(|r| r.layers.iter().map(|l| &l.diff_id)).collect();
+        let in_images: std::collections::BTreeSet<&Digest> = md
+            .images
+            .values()
+            .flat_map(|r| r.layers.iter().map(|l| &l.diff_id))
+            .collect();
         let mut only_cache = std::collections::BTreeMap::new();
         for rec in md.build_cache.values() {
             for l in &rec.layers {

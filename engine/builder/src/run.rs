@@ -32,7 +32,8 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), BuildError> {
 }
 
 fn wait(pid: i32) -> Result<i32, BuildError> {
-    let p = rustix::process::Pid::from_raw(pid).ok_or_else(|| BuildError::io("invalid pid")(std::io::Error::other("0")))?;
+    let p = rustix::process::Pid::from_raw(pid)
+        .ok_or_else(|| BuildError::io("invalid pid")(std::io::Error::other("0")))?;
     loop {
         match rustix::process::waitpid(Some(p), rustix::process::WaitOptions::empty()) {
             Ok(Some((_, status))) => {
@@ -84,11 +85,17 @@ pub fn run(
         },
     };
     let etc = scratch.dir.join("etc");
-    let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
+    let hosts =
+        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
     let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let mut mounts = Vec::new();
-    for (name, content) in [("hosts", hosts), ("hostname", format!("{hostname}\n")), ("resolv.conf", resolv)] {
-        fs::write(etc.join(name), content).map_err(BuildError::io("cannot write the RUN container's /etc files"))?;
+    for (name, content) in [
+        ("hosts", hosts),
+        ("hostname", format!("{hostname}\n")),
+        ("resolv.conf", resolv),
+    ] {
+        fs::write(etc.join(name), content)
+            .map_err(BuildError::io("cannot write the RUN container's /etc files"))?;
         if spec.network == "host" && name != "hostname" {
             mounts.push(MountSpec {
                 source: PathBuf::from(format!("/etc/{name}")),
@@ -111,7 +118,11 @@ pub fn run(
         rootfs: rootfs.clone(),
         args: spec.args.clone(),
         env: spec.env.clone(),
-        cwd: if spec.cwd.is_empty() { "/".into() } else { spec.cwd.clone() },
+        cwd: if spec.cwd.is_empty() {
+            "/".into()
+        } else {
+            spec.cwd.clone()
+        },
         user,
         hostname,
         mounts,
@@ -153,7 +164,10 @@ pub fn run(
     let code = wait(pid)?;
     let text = String::from_utf8_lossy(&tail);
     let lines: Vec<&str> = text.lines().collect();
-    let last = lines[lines.len().saturating_sub(10)..].iter().map(|s| s.to_string()).collect();
+    let last = lines[lines.len().saturating_sub(10)..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
 
     // Take out what only the runtime's mount points put in the upper dir.
     let upper = scratch.upper();
@@ -173,7 +187,8 @@ pub fn run(
         let p = upper.join(d);
         if !had && fs::read_dir(&p).is_ok_and(|mut r| r.next().is_none()) {
             let _ = fs::remove_dir(&p);
-        } else if had && *d == "etc" && fs::read_dir(&p).is_ok_and(|mut r| r.next().is_none()) && !opaque(&p) {
+        } else if had && *d == "etc" && fs::read_dir(&p).is_ok_and(|mut r| r.next().is_none()) && !opaque(&p)
+        {
             // Copied up only because a stub inside was; the lower's /etc is unchanged.
             let _ = fs::remove_dir(&p);
         }
@@ -194,7 +209,12 @@ fn opaque(p: &std::path::Path) -> bool {
 
 /// Whether the upper copy at `upper_file` has the same bytes as the topmost lower's `rel`.
 fn same_as_lower(lowers: &[PathBuf], rel: &str, upper_file: &std::path::Path) -> bool {
-    let Some(lower) = lowers.iter().rev().map(|l| l.join(rel)).find(|p| p.symlink_metadata().is_ok()) else {
+    let Some(lower) = lowers
+        .iter()
+        .rev()
+        .map(|l| l.join(rel))
+        .find(|p| p.symlink_metadata().is_ok())
+    else {
         return false;
     };
     match (fs::read(lower), fs::read(upper_file)) {

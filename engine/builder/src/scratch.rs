@@ -23,7 +23,8 @@ impl Scratch {
         let id = hex::encode(rand::random::<[u8; 32]>());
         let dir = tmp_root.join(format!("{}-{}", std::process::id(), id));
         for sub in ["upper", "work", "rootfs", "empty", "etc"] {
-            fs::create_dir_all(dir.join(sub)).map_err(BuildError::io(format!("cannot create {}", dir.display())))?;
+            fs::create_dir_all(dir.join(sub))
+                .map_err(BuildError::io(format!("cannot create {}", dir.display())))?;
         }
         Ok(Scratch {
             dir,
@@ -93,7 +94,9 @@ pub fn sweep(tmp_root: &Path, net: Option<&NetworkManager>) {
     let Ok(rd) = fs::read_dir(tmp_root) else { return };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some((pid, id)) = name.split_once('-') else { continue };
+        let Some((pid, id)) = name.split_once('-') else {
+            continue;
+        };
         let Ok(pid) = pid.parse::<i32>() else { continue };
         if pid_alive(pid) {
             continue;
