@@ -47,6 +47,9 @@ pub(crate) struct Session<'a> {
     global_args: BTreeMap<String, Option<String>>,
 }
 
+/// What a step that makes a layer runs on a cache miss.
+type StepExec<'f, S> = dyn FnMut(&mut S, &State) -> Result<berth_store::LayerRecord, BuildError> + 'f;
+
 /// The per-stage variables: declared ARGs with their values.
 struct StageVars {
     args: BTreeMap<String, Option<String>>,
@@ -368,7 +371,7 @@ impl Session<'_> {
         key_text: &str,
         created_by: String,
         apply: &dyn Fn(&mut State),
-        exec: Option<&mut dyn FnMut(&mut Self, &State) -> Result<berth_store::LayerRecord, BuildError>>,
+        exec: Option<&mut StepExec<'_, Self>>,
     ) -> Result<(), BuildError> {
         let key = key_of(&state.id, key_text);
         let store = self.builder.images.store().clone();
@@ -635,8 +638,8 @@ impl Session<'_> {
                 };
                 let text = ins
                     .original
-                    .splitn(2, char::is_whitespace)
-                    .nth(1)
+                    .split_once(char::is_whitespace)
+                    .map(|(_, rest)| rest)
                     .unwrap_or("")
                     .to_string();
                 self.set_config(state, nop(format!("HEALTHCHECK {text}")), move |st| {
@@ -706,17 +709,13 @@ impl Session<'_> {
             created_by = format!("|{} {} {}", declared.len(), kv.join(" "), created_by);
         }
         let mut env = state.env();
-        for (k, v) in declared.iter().chain(
-            self.build_args
-                .iter()
-                .filter(|(k, _)| PROXY_ARGS.contains(&k.as_str()))
-                .map(|(k, v)| (k, v))
-                .collect::<Vec<_>>()
-                .into_iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect::<Vec<_>>()
-                .iter(),
-        ) {
+        let proxies: Vec<(String, String)> = self
+            .build_args
+            .iter()
+            .filter(|(k, _)| PROXY_ARGS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (k, v) in declared.iter().chain(&proxies) {
             if !env
                 .iter()
                 .any(|e| e.split_once('=').is_some_and(|(ek, _)| ek == k))

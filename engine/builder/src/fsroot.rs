@@ -85,6 +85,10 @@ impl Root {
     /// Opens directory `path`, creating missing parts (mode 0755, owned by `owner` or root),
     /// like `mkdir -p` inside the root.
     pub fn mkdir_p(&self, path: &str, owner: Owner) -> Result<OwnedFd, BuildError> {
+        self.mkdir_p_hops(path, owner, 0)
+    }
+
+    fn mkdir_p_hops(&self, path: &str, owner: Owner, hops: usize) -> Result<OwnedFd, BuildError> {
         let parts = clean_parts(path);
         let mut cur = self
             .open_in("", OFlags::PATH | OFlags::DIRECTORY)
@@ -94,6 +98,21 @@ impl Root {
             match self.open_in(&prefix, OFlags::PATH | OFlags::DIRECTORY) {
                 Ok(fd) => cur = fd,
                 Err(Errno::NOENT) => {
+                    // A dangling symlink: create its target inside the root, like
+                    // `mkdir -p` in the container would.
+                    if let Ok(target) = rustix::fs::readlinkat(&cur, parts[i].as_str(), Vec::new()) {
+                        if hops > 40 {
+                            return Err(err(format!("cannot create /{prefix}"))(Errno::LOOP));
+                        }
+                        let target = target.to_string_lossy().into_owned();
+                        let base = if target.starts_with('/') {
+                            target
+                        } else {
+                            format!("{}/{target}", parts[..i].join("/"))
+                        };
+                        let rest = parts[i + 1..].join("/");
+                        return self.mkdir_p_hops(&format!("{base}/{rest}"), owner, hops + 1);
+                    }
                     match rustix::fs::mkdirat(&cur, parts[i].as_str(), Mode::from_raw_mode(0o755)) {
                         Ok(()) | Err(Errno::EXIST) => {}
                         Err(e) => return Err(err(format!("cannot create /{prefix}"))(e)),

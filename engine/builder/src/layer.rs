@@ -10,6 +10,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+#[cfg(test)]
+use berth_oci::Digest;
 use berth_oci::{media_type, Descriptor, Sha256Writer};
 use berth_store::{IngestStart, LayerRecord, Store};
 
@@ -95,7 +97,8 @@ impl<W: Write> TarWriter<W> {
             let meta = fs::symlink_metadata(&path)?;
             let ft = meta.file_type();
             let pax = xattrs(&path);
-            if !pax.is_empty() && !(ft.is_char_device() && meta.rdev() == 0) {
+            let whiteout = ft.is_char_device() && meta.rdev() == 0;
+            if !pax.is_empty() && !whiteout {
                 let ext: Vec<(String, Vec<u8>)> = pax
                     .into_iter()
                     .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v))
@@ -249,4 +252,75 @@ pub fn commit_dir(store: &Store, dir: &Path, scratch: &Path) -> Result<LayerReco
         diff_id,
         unpacked_size: tw.size,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_whiteouts_become_oci_whiteouts() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(&root.path().join("store")).unwrap();
+        let scratch = root.path().join("scratch");
+        fs::create_dir(&scratch).unwrap();
+        let dir = store.temp_dir().unwrap();
+        fs::create_dir_all(dir.join("etc")).unwrap();
+        fs::create_dir_all(dir.join("var/cache")).unwrap();
+        fs::write(dir.join("etc/new.conf"), "x").unwrap();
+        fs::hard_link(dir.join("etc/new.conf"), dir.join("etc/link.conf")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &dir.join("etc/motd"),
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::empty(),
+            0,
+        )
+        .unwrap();
+        rustix::fs::setxattr(
+            &dir.join("var/cache"),
+            OPAQUE_XATTR,
+            b"y",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap();
+        let rec = commit_dir(&store, &dir, &scratch).unwrap();
+        assert!(store.has_layer(&rec.diff_id));
+        let blob = store.open_blob(&rec.blob.digest).unwrap();
+        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(blob));
+        let entries: Vec<(String, tar::EntryType)> = tar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    e.header().entry_type(),
+                )
+            })
+            .collect();
+        let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "etc/",
+                "etc/link.conf",
+                "etc/.wh.motd",
+                "etc/new.conf",
+                "var/",
+                "var/cache/",
+                "var/cache/.wh..wh..opq"
+            ]
+        );
+        // The second name of a hard-linked file is a link entry.
+        assert_eq!(entries[3].1, tar::EntryType::Link);
+        // The same directory again gives the same diff ID and blob.
+        let mut raw = Vec::new();
+        io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(store.open_blob(&rec.blob.digest).unwrap()),
+            &mut raw,
+        )
+        .unwrap();
+        assert_eq!(Digest::of(&raw), rec.diff_id);
+    }
 }
