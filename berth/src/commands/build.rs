@@ -89,14 +89,22 @@ pub async fn build(g: &Global, a: BuildArgs) -> anyhow::Result<u8> {
     };
     let (builder, _containers) = open_builder(g)?;
     let quiet = a.quiet;
-    let result = tokio::task::spawn_blocking(move || {
+    let canceller = builder.clone();
+    let mut task = tokio::task::spawn_blocking(move || {
         builder.build(&opts, &mut |e| {
             if !quiet || matches!(e, BuildEvent::Warning(_)) {
                 render_event(e)
             }
         })
-    })
-    .await?;
+    });
+    // Ctrl-C stops the RUN in flight; the build then releases its mounts and network.
+    let result = tokio::select! {
+        r = &mut task => r?,
+        _ = tokio::signal::ctrl_c() => {
+            canceller.cancel();
+            task.await?
+        }
+    };
     match result {
         Ok(outcome) => {
             if quiet {

@@ -373,6 +373,7 @@ impl Session<'_> {
         apply: &dyn Fn(&mut State),
         exec: Option<&mut StepExec<'_, Self>>,
     ) -> Result<(), BuildError> {
+        self.builder.check_cancelled()?;
         let key = key_of(&state.id, key_text);
         let store = self.builder.images.store().clone();
         if !self.opts.no_cache {
@@ -744,7 +745,9 @@ impl Session<'_> {
                 lowers: s.lowers(st),
             };
             let net = s.builder.net.clone();
-            let (code, last_lines) = run::run(&mut scratch, &spec, net.as_ref(), s.events)?;
+            let running = s.builder.running.clone();
+            let (code, last_lines) = run::run(&mut scratch, &spec, net.as_ref(), &running, s.events)?;
+            s.builder.check_cancelled()?;
             if code != 0 {
                 return Err(BuildError::RunFailed {
                     command: shown.clone(),

@@ -29,6 +29,8 @@ mod run;
 mod scratch;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
 
 use berth_images::ImageService;
 use berth_net::NetworkManager;
@@ -108,6 +110,9 @@ pub struct Builder {
     images: ImageService,
     net: Option<NetworkManager>,
     tmp_root: PathBuf,
+    /// The pid of the RUN command in flight (0: none), for [`Builder::cancel`].
+    running: Arc<AtomicI32>,
+    cancelled: Arc<AtomicBool>,
 }
 
 impl Builder {
@@ -123,7 +128,27 @@ impl Builder {
             images,
             net,
             tmp_root,
+            running: Arc::new(AtomicI32::new(0)),
+            cancelled: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Stops a build running on another thread (Ctrl-C): kills the RUN command in flight;
+    /// the build then fails with [`BuildError::Cancelled`] after releasing what it holds.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        let pid = self.running.load(Ordering::SeqCst);
+        if let Some(p) = rustix::process::Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+        }
+    }
+
+    pub(crate) fn check_cancelled(&self) -> Result<(), BuildError> {
+        if self.cancelled.load(Ordering::SeqCst) {
+            Err(BuildError::Cancelled)
+        } else {
+            Ok(())
+        }
     }
 
     /// Runs a build. Blocking: call it from a blocking thread. Pulls of base images run on

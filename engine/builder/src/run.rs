@@ -57,6 +57,7 @@ pub fn run(
     scratch: &mut Scratch,
     spec: &RunSpec<'_>,
     net: Option<&NetworkManager>,
+    running: &std::sync::atomic::AtomicI32,
     events: &mut dyn FnMut(BuildEvent),
 ) -> Result<(i32, Vec<String>), BuildError> {
     scratch.mount(&spec.lowers)?;
@@ -144,6 +145,10 @@ pub fn run(
             stderr: writer2,
         },
     )?;
+    // Recorded so a cancel can kill it, and a later sweep too if this process dies.
+    let started = berth_runtime::logs::format_time(time::OffsetDateTime::now_utc());
+    let _ = fs::write(scratch.dir.join("pid"), format!("{pid} {started}"));
+    running.store(pid, std::sync::atomic::Ordering::SeqCst);
     let mut f = fs::File::from(reader);
     let mut buf = vec![0u8; 16 * 1024];
     let mut tail: Vec<u8> = Vec::new();
@@ -161,7 +166,9 @@ pub fn run(
             Err(_) => break,
         }
     }
-    let code = wait(pid)?;
+    let code = wait(pid);
+    running.store(0, std::sync::atomic::Ordering::SeqCst);
+    let code = code?;
     let text = String::from_utf8_lossy(&tail);
     let lines: Vec<&str> = text.lines().collect();
     let last = lines[lines.len().saturating_sub(10)..]

@@ -102,6 +102,18 @@ pub fn sweep(tmp_root: &Path, net: Option<&NetworkManager>) {
             continue;
         }
         let dir = e.path();
+        // A RUN command orphaned by its builder: kill it if it is still the one in there.
+        if let Ok(text) = fs::read_to_string(dir.join("pid")) {
+            if let Some((pid, started)) = text.trim().split_once(' ') {
+                let pid = pid.parse::<i32>().unwrap_or(0);
+                // The start time rules out a pid reused by an unrelated process.
+                if berth_runtime::shim::is_alive(pid, started) {
+                    if let Some(p) = rustix::process::Pid::from_raw(pid) {
+                        let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                    }
+                }
+            }
+        }
         let _ = berth_runtime::rootfs::unmount(&dir.join("rootfs"));
         if let Some(net) = net {
             let _ = net.detach(id);
