@@ -271,14 +271,14 @@ mod tests {
         fs::hard_link(dir.join("etc/new.conf"), dir.join("etc/link.conf")).unwrap();
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &dir.join("etc/motd"),
+            dir.join("etc/motd"),
             rustix::fs::FileType::CharacterDevice,
             rustix::fs::Mode::empty(),
             0,
         )
         .unwrap();
         rustix::fs::setxattr(
-            &dir.join("var/cache"),
+            dir.join("var/cache"),
             OPAQUE_XATTR,
             b"y",
             rustix::fs::XattrFlags::empty(),
