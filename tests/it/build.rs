@@ -490,3 +490,94 @@ fn copy_add_and_content_cache() {
     assert_eq!(cached_steps(&out), vec![2], "{out}");
     no_build_leftovers(&b);
 }
+
+/// Serves `body` for every request on a loopback port, in a thread; returns the port.
+fn serve_once_per_request(body: &'static [u8]) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(body);
+        }
+    });
+    port
+}
+
+/// RUN and COPY heredocs (a `#!` script runs as a file that stays out of the layer),
+/// ADD of an http URL, ONBUILD triggers run by a child build, SHELL and HEALTHCHECK.
+#[test]
+fn heredocs_urls_onbuild_and_config() {
+    let (_reg, b) = setup(false);
+    let port = serve_once_per_request(b"downloaded content\n");
+    let parent = tempfile::tempdir().unwrap();
+    write(
+        parent.path(),
+        "Dockerfile",
+        &format!(
+            "FROM busybox\nARG WHO=world\nRUN <<EOT\necho \"hello $WHO\" > /hello.txt\nEOT\n\
+             RUN <<EOT\n#!/bin/sh -e\necho \"script $0\" > /script.txt\nEOT\n\
+             COPY <<EOF /greet.txt\nhi ${{WHO}}\nEOF\n\
+             ADD http://127.0.0.1:{port}/files/data.txt /downloads/\n\
+             SHELL [\"/bin/sh\", \"-ec\"]\nHEALTHCHECK --interval=5s CMD true\n\
+             ONBUILD COPY child.txt /child.txt\nONBUILD RUN echo trigger ran > /trigger.txt\n"
+        ),
+    );
+    b.ok(&["build", "-t", "parent", parent.path().to_str().unwrap()]);
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "parent",
+        "cat",
+        "/hello.txt",
+        "/script.txt",
+        "/greet.txt",
+        "/downloads/data.txt",
+    ]);
+    assert_eq!(
+        out,
+        "hello world\nscript /dev/pipes/EOT\nhi world\ndownloaded content\n"
+    );
+    let r = b.run(&["run", "--rm", "parent", "ls", "/dev/pipes"]);
+    assert!(
+        r.code != 0 || r.stdout.trim().is_empty(),
+        "the script is not in the image: {r:?}"
+    );
+    let cfg = b.ok(&["image", "inspect", "--format", "{{json .Config}}", "parent"]);
+    assert!(
+        cfg.contains("\"Healthcheck\":{\"Interval\":5000000000,\"Test\":[\"CMD-SHELL\",\"true\"]}"),
+        "{cfg}"
+    );
+    assert!(
+        cfg.contains("\"OnBuild\":[\"COPY child.txt /child.txt\""),
+        "{cfg}"
+    );
+    assert!(cfg.contains("\"Shell\":[\"/bin/sh\",\"-ec\"]"), "{cfg}");
+
+    let child = tempfile::tempdir().unwrap();
+    write(
+        child.path(),
+        "Dockerfile",
+        "FROM parent\nCMD [\"cat\", \"/child.txt\", \"/trigger.txt\"]\n",
+    );
+    write(child.path(), "child.txt", "from the child context\n");
+    let out = b.ok(&["build", "-t", "child", child.path().to_str().unwrap()]);
+    assert!(out.contains("# Executing 2 build triggers"), "{out}");
+    assert_eq!(
+        b.ok(&["run", "--rm", "child"]),
+        "from the child context\ntrigger ran\n"
+    );
+    let cfg = b.ok(&["image", "inspect", "--format", "{{json .Config}}", "child"]);
+    assert!(
+        !cfg.contains("OnBuild\":[\""),
+        "triggers are not inherited further: {cfg}"
+    );
+    no_build_leftovers(&b);
+}

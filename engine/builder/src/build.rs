@@ -693,7 +693,18 @@ impl Session<'_> {
         r: &berth_dockerfile::Run,
         line: usize,
     ) -> Result<(), BuildError> {
-        let args = Self::command_args(state, &r.command);
+        // A heredoc script with a shebang runs as an executable file mounted in /dev
+        // (a tmpfs in the container), so it never lands in the layer.
+        let (args, script) = match r.script() {
+            berth_dockerfile::RunScript::Command(c) => (Self::command_args(state, &c), None),
+            berth_dockerfile::RunScript::Executable { name, content } => {
+                let base = clean_parts(&name)
+                    .last()
+                    .cloned()
+                    .unwrap_or_else(|| "script".into());
+                (vec![format!("/dev/pipes/{base}")], Some((base, content)))
+            }
+        };
         if args.is_empty() {
             return Err(BuildError::at(line, "RUN needs a command"));
         }
@@ -725,6 +736,9 @@ impl Session<'_> {
             }
         }
         let mut key = format!("RUN {created_by}");
+        if let Some((name, content)) = &script {
+            key.push_str(&format!(" script {name}:{content}"));
+        }
         if let Some(n) = &r.network {
             key.push_str(&format!(" network={n}"));
         }
@@ -743,6 +757,7 @@ impl Session<'_> {
                 user: st.user(),
                 network: &network,
                 lowers: s.lowers(st),
+                script: script.clone(),
             };
             let net = s.builder.net.clone();
             let running = s.builder.running.clone();
@@ -808,7 +823,12 @@ impl Session<'_> {
             let mut h = Sha256::new();
             for hd in &c.heredocs {
                 let content = if hd.expand {
-                    self.expand(state, vars, &hd.content, escape, line)?
+                    berth_dockerfile::expand::process_heredoc(
+                        &hd.content,
+                        &|n| self.lookup(state, vars, n),
+                        escape,
+                    )
+                    .map_err(|e| BuildError::at(line, e.to_string()))?
                 } else {
                     hd.content.clone()
                 };

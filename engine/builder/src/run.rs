@@ -24,6 +24,8 @@ pub struct RunSpec<'a> {
     /// `default`/`bridge`, `none` or `host`.
     pub network: &'a str,
     pub lowers: Vec<PathBuf>,
+    /// A heredoc script `(name, content)` to mount executable at `/dev/pipes/<name>`.
+    pub script: Option<(String, String)>,
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), BuildError> {
@@ -111,6 +113,18 @@ pub fn run(
             destination: format!("/etc/{name}"),
             kind: MountKind::Bind,
             readonly: false,
+        });
+    }
+    if let Some((name, content)) = &spec.script {
+        let host = scratch.dir.join("script");
+        fs::write(&host, content).map_err(BuildError::io("cannot write the RUN heredoc script"))?;
+        fs::set_permissions(&host, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .map_err(BuildError::io("cannot write the RUN heredoc script"))?;
+        mounts.push(MountSpec {
+            source: host,
+            destination: format!("/dev/pipes/{name}"),
+            kind: MountKind::Bind,
+            readonly: true,
         });
     }
     let user = berth_runtime::resolve_user(&rootfs, &spec.user)?;
