@@ -3,10 +3,9 @@
 //! podman), and bad input.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_tests::berth::Berth;
 use berth_tests::fixtures;
@@ -84,31 +83,6 @@ fn built_id(out: &str) -> String {
         .to_string()
 }
 
-fn http_get(port: u16) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
-fn wait_for_http(port: u16, timeout: Duration) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(r) = http_get(port) {
-            if r.starts_with("HTTP/1.") && r.contains(" 200 ") {
-                return r;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no HTTP 200 on port {port} within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn write(dir: &Path, name: &str, content: &str) {
     let p = dir.join(name);
     if let Some(parent) = p.parent() {
@@ -135,7 +109,7 @@ fn serve_app(b: &Berth, image: &str, expect: &str) {
     let port = berth_tests::free_port();
     let name = format!("web{port}");
     b.ok(&["run", "-d", "--name", &name, "-p", &format!("{port}:5000"), image]);
-    let page = wait_for_http(port, Duration::from_secs(30));
+    let page = berth_tests::http::wait_for_200(port, Duration::from_secs(30));
     assert!(page.contains(expect), "{page}");
     b.ok(&["rm", "-f", &name]);
 }
@@ -307,6 +281,14 @@ fn args_stages_and_config() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("[NOPE] were not consumed"), "{}", r.stderr);
     no_build_leftovers(&b);
+
+    // system prune -a takes images and build cache; GC then frees every layer.
+    let out = b.ok(&["system", "prune", "-a", "-f"]);
+    assert!(out.contains("Deleted build cache objects:"), "{out}");
+    assert_eq!(b.ok(&["images", "-q"]).trim(), "", "no image is left");
+    let layers = std::fs::read_dir(b.root().join("layers")).unwrap().count();
+    assert_eq!(layers, 0, "build cache and images are gone, so are their layers");
+    b.assert_store_consistent();
 }
 
 /// Deleting a file from the base in a RUN yields a whiteout that skopeo and podman read as

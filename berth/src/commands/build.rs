@@ -205,22 +205,7 @@ pub fn system_prune(g: &Global, a: SystemPruneArgs) -> anyhow::Result<u8> {
         println!();
     }
     if a.volumes {
-        let vols = svc.volumes();
-        let mut deleted = Vec::new();
-        for v in vols.list()? {
-            let anonymous = v.name.len() == 64 && v.name.bytes().all(|b| b.is_ascii_hexdigit());
-            if anonymous && svc.users_of_volume(&v.name)?.is_empty() {
-                vols.remove(&v.name)?;
-                deleted.push(v.name);
-            }
-        }
-        if !deleted.is_empty() {
-            println!("Deleted Volumes:");
-            for d in deleted {
-                println!("{d}");
-            }
-            println!();
-        }
+        super::volume::prune_volumes(&svc, false)?;
     }
     let in_use: Vec<berth_oci::Digest> = svc.records()?.into_iter().map(|r| r.image_id).collect();
     let report = svc.images().prune(a.all, &in_use)?;
