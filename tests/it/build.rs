@@ -563,3 +563,93 @@ fn heredocs_urls_onbuild_and_config() {
     );
     no_build_leftovers(&b);
 }
+
+/// A builder killed with SIGKILL in the middle of a RUN leaves a scratch area, a mount, a
+/// network endpoint and a running command; the next builder cleans all of it, and the
+/// store stays consistent.
+#[test]
+fn a_killed_build_is_cleaned_by_the_next_one() {
+    let (_reg, b) = setup(false);
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox\nRUN echo started && sleep 60\n",
+    );
+    let mut child = b
+        .command(&["build", "-t", "killed", ctx.path().to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut buf = [0u8; 256];
+    // The command's own line, not the Step line that names it.
+    while !seen.contains("\nstarted\n") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the RUN never started: {seen}"
+        );
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "build ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let areas: Vec<_> = std::fs::read_dir(b.root().join("builder/tmp"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(
+        areas.len(),
+        1,
+        "the killed build left its area (that is what we clean)"
+    );
+    let listing: Vec<_> = std::fs::read_dir(areas[0].path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    let pid: i32 = std::fs::read_to_string(areas[0].path().join("pid"))
+        .unwrap_or_else(|e| panic!("{e}: {:?} holds {listing:?}", areas[0].path()))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let name = areas[0].file_name().to_string_lossy().into_owned();
+    let id = name.split_once('-').unwrap().1.to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        mounts.contains(&id),
+        "the RUN's network namespace is pinned while it runs"
+    );
+    // Any builder start sweeps; `builder prune` is the cheapest one.
+    b.ok(&["builder", "prune", "-f"]);
+    no_build_leftovers(&b);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&id),
+        "the network namespace was released:\n{mounts}"
+    );
+    // SIGKILL was sent; the process may take a moment to become a zombie (or vanish).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let (mut state, mut running);
+    loop {
+        state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        running = state
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'));
+        if !running || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!running, "the orphaned RUN command was killed: {state}");
+    assert!(!b.ok(&["images"]).contains("killed"), "no tag");
+    b.assert_store_consistent();
+    // And the next build works from a clean slate.
+    write(ctx.path(), "Dockerfile", "FROM busybox\nRUN echo fine\n");
+    b.ok(&["build", "-t", "after", ctx.path().to_str().unwrap()]);
+}
