@@ -422,6 +422,18 @@ fn bad_input_is_explained() {
         r.stderr
     );
 
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox\nRUN --mount=type=cache,target=/c true\n",
+    );
+    let r = b.fails(&["build", dir]);
+    assert!(
+        r.stderr.contains("line 2") && r.stderr.contains("--mount needs BuildKit"),
+        "{}",
+        r.stderr
+    );
+
     write(ctx.path(), "Dockerfile", "FROM busybox AS one\nRUN true\n");
     let r = b.fails(&["build", "--target", "nosuch", dir]);
     assert!(r.stderr.contains("nosuch"), "{}", r.stderr);
@@ -464,6 +476,50 @@ fn copy_add_and_content_cache() {
     let out = b.ok(&["run", "--rm", "cp"]);
     assert!(out.contains("-rw-------    1 65534    65534"), "{out}");
     assert!(out.ends_with("a\nb\nb\n"), "{out}");
+
+    // bzip2 and xz tars unpack too; a gzip file that is no tar is copied as it is; a tar
+    // whose entries climb out of the root is refused, naming the entry.
+    let xz = ctx.path().join("bundle.tar.xz");
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "tar cJf {} -C {} . && echo plain | gzip > {}/notes.gz",
+            xz.display(),
+            ctx.path().join("src").display(),
+            ctx.path().display()
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let adds = ctx.path().join("adds");
+    std::fs::create_dir(&adds).unwrap();
+    std::fs::rename(&xz, adds.join("bundle.tar.xz")).unwrap();
+    std::fs::rename(ctx.path().join("notes.gz"), adds.join("notes.gz")).unwrap();
+    write(
+        &adds,
+        "Dockerfile",
+        "FROM busybox\nADD bundle.tar.xz /x/\nADD notes.gz /n/\n",
+    );
+    b.ok(&["build", "-t", "adds", adds.to_str().unwrap()]);
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "adds",
+        "sh",
+        "-c",
+        "cat /x/sub/b.txt; zcat /n/notes.gz",
+    ]);
+    assert_eq!(out, "b\nplain\n");
+    let evil = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures::ensure().join("malicious/dotdot.tar"),
+        evil.path().join("evil.tar"),
+    )
+    .unwrap();
+    write(evil.path(), "Dockerfile", "FROM busybox\nADD evil.tar /e/\n");
+    let r = b.fails(&["build", evil.path().to_str().unwrap()]);
+    assert!(r.stderr.contains("ADD cannot extract evil.tar"), "{}", r.stderr);
+    assert!(r.stderr.contains(".."), "the error names the entry: {}", r.stderr);
 
     // Mode is part of the key.
     let p = ctx.path().join("one.cfg");
@@ -652,4 +708,22 @@ fn a_killed_build_is_cleaned_by_the_next_one() {
     // And the next build works from a clean slate.
     write(ctx.path(), "Dockerfile", "FROM busybox\nRUN echo fine\n");
     b.ok(&["build", "-t", "after", ctx.path().to_str().unwrap()]);
+}
+
+/// FROM --platform selects that platform's manifest from an index.
+#[test]
+fn from_platform_selects_the_manifest() {
+    let (reg, b) = setup(false);
+    reg.push_fixture(&fixtures::image("multiarch"), "library/multi:latest");
+    let ctx = tempfile::tempdir().unwrap();
+    let base = reg.reference("library/multi");
+    write(
+        ctx.path(),
+        "Dockerfile",
+        &format!("FROM --platform=linux/arm64 {base}\nLABEL picked=arm64\n"),
+    );
+    b.ok(&["build", "-t", "armish", ctx.path().to_str().unwrap()]);
+    let arch = b.ok(&["image", "inspect", "--format", "{{.Architecture}}", "armish"]);
+    assert_eq!(arch.trim(), "arm64");
+    assert_eq!(b.read_in_image("armish", "/etc/arch").unwrap(), b"arm64\n");
 }

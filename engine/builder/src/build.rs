@@ -238,8 +238,12 @@ impl Session<'_> {
         Ok(need.into_iter().collect())
     }
 
-    fn base_image(&mut self, name: &str) -> Result<State, BuildError> {
+    fn base_image(&mut self, name: &str, platform: Option<&str>) -> Result<State, BuildError> {
         let images = &self.builder.images;
+        let platform = platform
+            .map(|p| p.parse::<berth_oci::Platform>())
+            .transpose()
+            .map_err(|e| BuildError::Parse(format!("FROM --platform: {e}")))?;
         let reference = ImageRef::parse(name)
             .map_err(|e| BuildError::Parse(format!("invalid base image {name}: {e}")))?;
         let local = if self.opts.pull {
@@ -252,7 +256,7 @@ impl Session<'_> {
             None => {
                 self.emit(BuildEvent::Status(format!("Pulling {}", reference.familiar())));
                 let progress: Arc<dyn berth_images::Progress> = Arc::new(berth_images::NoProgress);
-                let pull_opts = berth_images::PullOptions::default();
+                let pull_opts = berth_images::PullOptions { platform };
                 let fut = images.pull(&reference, &pull_opts, progress);
                 let out = match tokio::runtime::Handle::try_current() {
                     Ok(h) => h.block_on(fut)?,
@@ -290,7 +294,14 @@ impl Session<'_> {
                 .cloned()
                 .ok_or_else(|| BuildError::at(st.line, format!("stage {base} was not built")))?,
             _ if base.eq_ignore_ascii_case("scratch") => State::scratch(),
-            _ => self.base_image(&base)?,
+            _ => {
+                let platform = st
+                    .platform
+                    .as_ref()
+                    .map(|p| self.expand_global(p, escape, st.line))
+                    .transpose()?;
+                self.base_image(&base, platform.as_deref())?
+            }
         };
         if let Some(d) = state.digest() {
             self.emit(BuildEvent::StepDone { image: d });
@@ -708,6 +719,12 @@ impl Session<'_> {
         if args.is_empty() {
             return Err(BuildError::at(line, "RUN needs a command"));
         }
+        if !r.mounts.is_empty() {
+            return Err(BuildError::at(
+                line,
+                "RUN --mount needs BuildKit, which this classic builder does not emulate — remove the --mount flag",
+            ));
+        }
         // Build args in scope reach the command as environment variables and, like
         // docker, become part of its history line and cache key.
         let declared: Vec<(String, String)> = vars
@@ -788,6 +805,12 @@ impl Session<'_> {
         escape: char,
     ) -> Result<(), BuildError> {
         let verb = if add { "ADD" } else { "COPY" };
+        if !c.excludes.is_empty() {
+            return Err(BuildError::at(
+                line,
+                format!("{verb} --exclude needs BuildKit's labs syntax, which this classic builder does not support — use .dockerignore"),
+            ));
+        }
         let mut sources = Vec::new();
         for s in &c.sources {
             sources.push(self.expand(state, vars, s, escape, line)?);
@@ -838,7 +861,7 @@ impl Session<'_> {
                 plan.push(Source::File {
                     host: p,
                     name: hd.name.clone(),
-                    archive: false,
+                    archive: None,
                 });
             }
             summary = format!("heredoc:{}", hex::encode(h.finalize()));
@@ -850,7 +873,7 @@ impl Session<'_> {
                 .and_then(|j| self.results.get(&j).cloned())
             {
                 Some(s) => s,
-                None => self.base_image(&from)?,
+                None => self.base_image(&from, None)?,
             };
             summary = format!("from:{}:{}", src_state.id, sources.join(":"));
             plan.push(Source::Stage {
@@ -892,7 +915,7 @@ impl Session<'_> {
                     plan.push(Source::File {
                         host: path,
                         name,
-                        archive: false,
+                        archive: None,
                     });
                 }
                 url_part = format!(" url:{}", hex::encode(h.finalize()));
@@ -906,7 +929,7 @@ impl Session<'_> {
                     Some(EntryKind::Dir) => plan.push(Source::ContextDir { rel }),
                     _ => {
                         let name = rel.rsplit('/').next().unwrap_or(&rel).to_string();
-                        let archive = add && is_archive(&host);
+                        let archive = if add { archive_kind(&host) } else { None };
                         plan.push(Source::File { host, name, archive });
                     }
                 }
@@ -986,17 +1009,12 @@ impl Session<'_> {
                 copy_tree(&ctx.root().join(rel), &fd, owner, chmod, &skip)
             }
             Source::File { host, name, archive } => {
-                if *archive {
+                if let Some(kind) = archive {
                     let out = scratch.dir.join("archive");
-                    let f = std::fs::File::open(host)
-                        .map_err(BuildError::io(format!("cannot read {}", host.display())))?;
-                    let opts = berth_layers::UnpackOptions {
-                        compression: berth_layers::Compression::Auto,
-                        preserve_ownership: true,
-                    };
-                    berth_layers::unpack(f, &out, &opts)
-                        .map_err(|e| BuildError::at(line, format!("{verb} cannot extract {name}: {e}")))?;
+                    extract(*kind, host, &out)
+                        .map_err(|m| BuildError::at(line, format!("{verb} cannot extract {name}: {m}")))?;
                     let fd = root.mkdir_p(dest, owner)?;
+                    // Without --chown the archive's owners stay, as with docker.
                     let keep = if chown_given(owner) { owner } else { None };
                     copy_tree(&out, &fd, keep, chmod, &|_| false)?;
                     let _ = std::fs::remove_dir_all(&out);
@@ -1039,7 +1057,7 @@ impl Session<'_> {
                         let src = Source::File {
                             host,
                             name,
-                            archive: false,
+                            archive: None,
                         };
                         self.copy_source(root, &src, dest, into_dir, owner, chmod, scratch, line, verb)?;
                     }
@@ -1063,7 +1081,7 @@ enum Source {
     File {
         host: PathBuf,
         name: String,
-        archive: bool,
+        archive: Option<Archive>,
     },
     Stage {
         state: Box<State>,
@@ -1091,18 +1109,103 @@ fn tempdir_in(root: &Path) -> Result<PathBuf, BuildError> {
     Ok(p)
 }
 
-/// Local archives ADD unpacks: tar, optionally gzip or zstd compressed.
-fn is_archive(path: &Path) -> bool {
-    let mut head = [0u8; 512];
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return false;
-    };
-    let n = std::io::Read::read(&mut f, &mut head).unwrap_or(0);
-    let head = &head[..n];
-    if head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        return true;
+/// A local archive ADD unpacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Archive {
+    Tar,
+    Gzip,
+    Bzip2,
+    Xz,
+}
+
+impl Archive {
+    /// The host tool that decompresses it to stdout, for the formats Rust code here does not.
+    fn tool(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Archive::Bzip2 => Some(("bzip2", "bzip2")),
+            Archive::Xz => Some(("xz", "xz-utils")),
+            _ => None,
+        }
     }
-    n >= 262 && &head[257..262] == b"ustar"
+}
+
+fn is_tar_header(head: &[u8]) -> bool {
+    head.len() >= 262 && &head[257..262] == b"ustar"
+}
+
+/// What kind of archive `path` is, if ADD should unpack it: a tar, plain or compressed
+/// with gzip, bzip2 or xz. A compressed file that is not a tar is copied as it is.
+fn archive_kind(path: &Path) -> Option<Archive> {
+    use std::io::Read;
+    let mut head = [0u8; 512];
+    let mut f = std::fs::File::open(path).ok()?;
+    let n = f.read(&mut head).unwrap_or(0);
+    let head = &head[..n];
+    let kind = if head.starts_with(&[0x1f, 0x8b]) {
+        Archive::Gzip
+    } else if head.starts_with(b"BZh") {
+        Archive::Bzip2
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Archive::Xz
+    } else {
+        return is_tar_header(head).then_some(Archive::Tar);
+    };
+    let mut inner = Vec::new();
+    match kind.tool() {
+        None => {
+            let f = std::fs::File::open(path).ok()?;
+            flate2::read::GzDecoder::new(f)
+                .take(512)
+                .read_to_end(&mut inner)
+                .ok()?;
+        }
+        Some((tool, _)) => {
+            let mut child = std::process::Command::new(tool)
+                .arg("-dc")
+                .arg(path)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .ok()?;
+            child.stdout.take()?.take(512).read_to_end(&mut inner).ok()?;
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+    is_tar_header(&inner).then_some(kind)
+}
+
+/// Unpacks the archive at `path` into `out` (which must not exist) with the layer
+/// unpacker, so entries escaping the root are refused.
+fn extract(kind: Archive, path: &Path, out: &Path) -> Result<(), String> {
+    let opts = |c| berth_layers::UnpackOptions {
+        compression: c,
+        preserve_ownership: true,
+    };
+    match kind.tool() {
+        None => {
+            let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+            berth_layers::unpack(f, out, &opts(berth_layers::Compression::Auto))
+                .map_err(|e| e.to_string())?;
+        }
+        Some((tool, package)) => {
+            let mut child = std::process::Command::new(tool)
+                .arg("-dc")
+                .arg(path)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("cannot run {tool} ({e}) — install the {package} package"))?;
+            let stdout = child.stdout.take().ok_or("no output from the decompressor")?;
+            let none = berth_layers::Compression::Known(berth_layers::LayerCompression::None);
+            let result = berth_layers::unpack(stdout, out, &opts(none)).map_err(|e| e.to_string());
+            let status = child.wait().map_err(|e| e.to_string())?;
+            result?;
+            if !status.success() {
+                return Err(format!("{tool} failed to decompress it ({status})"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Downloads `url` into `dir`; returns the file name docker would give it and its path.
