@@ -186,23 +186,24 @@ impl Builder {
             bytes_freed: gc.bytes_freed,
         })
     }
+}
 
-    /// Number of build cache entries and the bytes of layers only they keep alive.
-    pub fn cache_usage(&self) -> Result<(usize, u64), BuildError> {
-        let md = self.images.store().metadata()?;
-        let in_images: std::collections::BTreeSet<&Digest> = md
-            .images
-            .values()
-            .flat_map(|r| r.layers.iter().map(|l| &l.diff_id))
-            .collect();
-        let mut only_cache = std::collections::BTreeMap::new();
-        for rec in md.build_cache.values() {
-            for l in &rec.layers {
-                if !in_images.contains(&l.diff_id) {
-                    only_cache.insert(l.diff_id.clone(), l.blob.size);
-                }
+/// For `system df`: the number of build cache entries and the compressed bytes of the
+/// layers only the cache keeps alive (what `builder prune -a` would free).
+pub fn cache_usage(store: &berth_store::Store) -> Result<(usize, u64), BuildError> {
+    let md = store.metadata()?;
+    let in_images: std::collections::BTreeSet<&Digest> = md
+        .images
+        .values()
+        .flat_map(|r| r.layers.iter().map(|l| &l.diff_id))
+        .collect();
+    let mut only_cache = std::collections::BTreeMap::new();
+    for rec in md.build_cache.values() {
+        for l in &rec.layers {
+            if !in_images.contains(&l.diff_id) {
+                only_cache.insert(l.diff_id.clone(), l.blob.size);
             }
         }
-        Ok((md.build_cache.len(), only_cache.values().sum()))
     }
+    Ok((md.build_cache.len(), only_cache.values().sum()))
 }
