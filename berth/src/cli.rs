@@ -183,7 +183,7 @@ pub struct BuildArgs {
     /// Name and optionally a tag in the name:tag format (repeatable)
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
-    /// Name of the Dockerfile (default: PATH/Dockerfile)
+    /// Name of the Dockerfile (default: PATH/Dockerfile; `-` reads it from stdin)
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Set the target build stage to build

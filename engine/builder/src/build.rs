@@ -93,7 +93,14 @@ pub(crate) fn build(
     events: &mut dyn FnMut(BuildEvent),
 ) -> Result<BuildOutcome, BuildError> {
     let path = resolve_dockerfile(opts);
-    let text = std::fs::read_to_string(&path).map_err(|e| BuildError::NoDockerfile {
+    let from_stdin = opts.dockerfile.as_deref() == Some(Path::new("-"));
+    let text = if from_stdin {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map(|_| t)
+    } else {
+        std::fs::read_to_string(&path)
+    }
+    .map_err(|e| BuildError::NoDockerfile {
         path: path.clone(),
         reason: match e.kind() {
             std::io::ErrorKind::NotFound => "no such file".into(),
