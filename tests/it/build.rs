@@ -306,6 +306,21 @@ fn other_engines_accept_what_berth_built() {
     );
     write(ctx.path(), "hello.txt", "hi\n");
     b.ok(&["build", "-t", "wh", ctx.path().to_str().unwrap()]);
+    // The RUN layer holds what the command changed and nothing the runtime mounted
+    // (/etc/hosts, /etc/hostname, /etc/resolv.conf, /proc, /sys, /dev stay out).
+    let dirs = b.layer_dirs("wh");
+    let run_layer = &dirs[dirs.len() - 2];
+    let mut top: Vec<String> = std::fs::read_dir(run_layer)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    top.sort();
+    assert_eq!(top, ["data", "etc"], "{run_layer:?}");
+    let etc: Vec<String> = std::fs::read_dir(run_layer.join("etc"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(etc, ["motd"], "only the whiteout of /etc/motd");
     let target = reg.reference("built/wh:1");
     b.ok(&["tag", "wh", &target]);
     b.ok(&["push", &target]);
