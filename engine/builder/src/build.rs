@@ -959,7 +959,7 @@ impl Session<'_> {
             chmod,
             c.link
         );
-        let multi = items > 1 || c.sources.iter().any(|s| s.contains(['*', '?', '[']));
+        let multi = items > 1;
         let mut exec = move |s: &mut Self, st: &State| -> Result<berth_store::LayerRecord, BuildError> {
             let mut scratch = Scratch::create(&s.builder.tmp_root)?;
             scratch.mount(&s.lowers(st))?;

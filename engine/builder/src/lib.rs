@@ -123,7 +123,11 @@ impl Builder {
         let tmp_root = images.store().root().join("builder").join("tmp");
         std::fs::create_dir_all(&tmp_root)
             .map_err(BuildError::io(format!("cannot create {}", tmp_root.display())))?;
-        scratch::sweep(&tmp_root, net.as_ref());
+        // Without a network manager an area's endpoint could not be detached, so its
+        // directory (which names the endpoint) is left for a builder that can.
+        if let Some(n) = &net {
+            scratch::sweep(&tmp_root, n);
+        }
         Ok(Builder {
             images,
             net,

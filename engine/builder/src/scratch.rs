@@ -90,7 +90,7 @@ fn pid_alive(pid: i32) -> bool {
 
 /// Cleans the areas of builder processes that are gone: unmounts, detaches the network
 /// endpoint, removes the directory.
-pub fn sweep(tmp_root: &Path, net: Option<&NetworkManager>) {
+pub fn sweep(tmp_root: &Path, net: &NetworkManager) {
     let Ok(rd) = fs::read_dir(tmp_root) else { return };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -115,9 +115,7 @@ pub fn sweep(tmp_root: &Path, net: Option<&NetworkManager>) {
             }
         }
         let _ = berth_runtime::rootfs::unmount(&dir.join("rootfs"));
-        if let Some(net) = net {
-            let _ = net.detach(id);
-        }
+        let _ = net.detach(id);
         let _ = fs::remove_dir_all(&dir);
     }
 }
