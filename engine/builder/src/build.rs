@@ -127,7 +127,8 @@ pub(crate) fn build(
         }
         tags.push(r);
     }
-    let ctx = BuildContext::open(&opts.context)?;
+    let hash_cache = builder.tmp_root.with_file_name("hashes.json");
+    let ctx = BuildContext::open_with_cache(&opts.context, Some(&hash_cache))?;
     let _lease = builder.images.store().lease()?;
     let mut s = Session {
         builder,
@@ -159,6 +160,7 @@ pub(crate) fn build(
         let state = s.run_stage(&df, i)?;
         s.results.insert(i, state);
     }
+    s.ctx.save_hashes(&hash_cache);
     let mut fin = s.results.remove(&target).unwrap_or_else(State::scratch);
     if !opts.labels.is_empty() {
         let labels = fin.container_config().labels.get_or_insert_with(Default::default);

@@ -28,6 +28,8 @@ pub struct Entry {
     pub kind: EntryKind,
     pub mode: u32,
     pub size: u64,
+    /// What says the content is unchanged since a hash was recorded (see `HashCache`).
+    stamp: Stamp,
     /// The `.dockerignore` rule that excludes this entry (`pattern`, line), if any.
     pub excluded_by: Option<(String, usize)>,
 }
@@ -38,12 +40,60 @@ pub struct BuildContext {
     /// Paths relative to the root, `/`-separated, without `./`; the root itself is "".
     entries: BTreeMap<String, Entry>,
     hashes: Mutex<BTreeMap<String, String>>,
+    /// Hashes recorded by earlier builds, by absolute path.
+    known: HashCache,
 }
+
+/// The file metadata that changes whenever content does: size, inode, mtime and ctime
+/// (nanoseconds). A file rewritten in place within one clock tick keeps the same stamp,
+/// so hashes of files changed in the last seconds are never reused ("racy" files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Stamp {
+    size: u64,
+    ino: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Stamp {
+        Stamp {
+            size: meta.len(),
+            ino: meta.ino(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+        }
+    }
+
+    fn settled(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i128)
+            .unwrap_or(0);
+        now - self.mtime_ns.max(self.ctime_ns) > 2_000_000_000
+    }
+}
+
+/// Content hashes of context files kept between builds (`ROOT/builder/hashes.json`), so a
+/// rebuild reads only files whose stamp changed.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct HashCache {
+    files: BTreeMap<String, (Stamp, String)>,
+}
+
+/// Entries kept in the hash cache at most.
+const HASH_CACHE_MAX: usize = 100_000;
 
 impl BuildContext {
     /// Lists `root` once. `.dockerignore` at its top decides which entries are excluded;
     /// excluded entries stay listed so an error can name the rule that excluded them.
     pub fn open(root: &Path) -> Result<BuildContext, BuildError> {
+        Self::open_with_cache(root, None)
+    }
+
+    /// Like [`BuildContext::open`], reusing the content hashes recorded in `cache` (a
+    /// file written by [`BuildContext::save_hashes`]) for files whose stamp is unchanged.
+    pub fn open_with_cache(root: &Path, cache: Option<&Path>) -> Result<BuildContext, BuildError> {
         let meta = fs::metadata(root).map_err(|e| BuildError::Context {
             path: root.to_path_buf(),
             reason: e.to_string(),
@@ -71,13 +121,20 @@ impl BuildContext {
                 kind: EntryKind::Dir,
                 mode: meta.permissions().mode() & 0o7777,
                 size: 0,
+                stamp: Stamp::of(&meta),
                 excluded_by: None,
             },
         );
+        let known = cache
+            .and_then(|p| fs::read(p).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let root = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
         let mut ctx = BuildContext {
-            root: root.to_path_buf(),
+            root,
             entries,
             hashes: Mutex::new(BTreeMap::new()),
+            known,
         };
         ctx.walk("", ignore.as_ref())?;
         Ok(ctx)
@@ -124,6 +181,7 @@ impl BuildContext {
                     kind,
                     mode: meta.mode() & 0o7777,
                     size: meta.len(),
+                    stamp: Stamp::of(&meta),
                     excluded_by,
                 },
             );
@@ -215,6 +273,17 @@ impl BuildContext {
             return Ok(h.clone());
         }
         let path = self.root.join(rel);
+        let stamp = self.entries.get(rel).map(|e| e.stamp);
+        let key = path.to_string_lossy().into_owned();
+        if let (Some(stamp), Some((known, hex))) = (stamp, self.known.files.get(&key)) {
+            if *known == stamp && stamp.settled() {
+                self.hashes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(rel.to_string(), hex.clone());
+                return Ok(hex.clone());
+            }
+        }
         let mut f =
             fs::File::open(&path).map_err(BuildError::io(format!("cannot read {}", path.display())))?;
         let mut h = Sha256::new();
@@ -234,6 +303,40 @@ impl BuildContext {
             .unwrap_or_else(|p| p.into_inner())
             .insert(rel.to_string(), hex.clone());
         Ok(hex)
+    }
+
+    /// Records the hashes computed in this build into `cache` (best effort: a cache that
+    /// cannot be written only costs re-reading files next time).
+    pub fn save_hashes(&self, cache: &Path) {
+        let hashes = self.hashes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut files = self.known.files.clone();
+        let mut changed = false;
+        for (rel, hex) in hashes.iter() {
+            if let Some(e) = self.entries.get(rel).filter(|e| e.stamp.settled()) {
+                let key = self.root.join(rel).to_string_lossy().into_owned();
+                let new = (e.stamp, hex.clone());
+                if files.get(&key) != Some(&new) {
+                    files.insert(key, new);
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return;
+        }
+        while files.len() > HASH_CACHE_MAX {
+            let Some(k) = files.keys().next().cloned() else {
+                break;
+            };
+            files.remove(&k);
+        }
+        let Ok(bytes) = serde_json::to_vec(&HashCache { files }) else {
+            return;
+        };
+        let tmp = cache.with_extension(format!("tmp{}", std::process::id()));
+        if fs::write(&tmp, bytes).is_err() || fs::rename(&tmp, cache).is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
     }
 
     /// A digest of what copying `sources` would write: for every entry, its path below
@@ -329,6 +432,31 @@ mod tests {
         fs::write(d.path().join("src/a.py"), "b").unwrap();
         let ctx3 = BuildContext::open(d.path()).unwrap();
         assert_ne!(ctx3.sources_digest(&["".to_string()]).unwrap(), all);
+        // Recorded hashes are reused while the stamp holds, for files settled 2 s.
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = cache_dir.path().join("hashes.json");
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let c1 = BuildContext::open_with_cache(d.path(), Some(&cache)).unwrap();
+        let h1 = c1.sources_digest(&["app.py".to_string()]).unwrap();
+        c1.save_hashes(&cache);
+        // Poison the recorded hash: if the next build gives another digest, it used it.
+        let mut hc: HashCache = serde_json::from_slice(&fs::read(&cache).unwrap()).unwrap();
+        assert!(hc.files.keys().any(|k| k.ends_with("/app.py")));
+        for (_, (_, hex)) in hc.files.iter_mut() {
+            *hex = "0".repeat(64);
+        }
+        fs::write(&cache, serde_json::to_vec(&hc).unwrap()).unwrap();
+        let c2 = BuildContext::open_with_cache(d.path(), Some(&cache)).unwrap();
+        let h2 = c2.sources_digest(&["app.py".to_string()]).unwrap();
+        assert_ne!(h2, h1, "the unchanged file was not read again");
+        fs::write(d.path().join("app.py"), "print(1)\n").unwrap();
+        let c3 = BuildContext::open_with_cache(d.path(), Some(&cache)).unwrap();
+        assert_eq!(
+            c3.sources_digest(&["app.py".to_string()]).unwrap(),
+            h1,
+            "a rewritten file (same bytes, new stamp) is read again"
+        );
+
         // An excluded file does not take part.
         fs::write(d.path().join("secret.txt"), "changed").unwrap();
         let ctx4 = BuildContext::open(d.path()).unwrap();

@@ -184,6 +184,10 @@ impl Builder {
                         .all(|(a, b)| a.diff_id == b.diff_id)
             })
         })?;
+        if all {
+            // Content hashes of build contexts are cache too.
+            let _ = std::fs::remove_file(self.tmp_root.with_file_name("hashes.json"));
+        }
         let gc = store.gc()?;
         Ok(PruneReport {
             entries_removed: removed,
