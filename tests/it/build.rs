@@ -387,6 +387,12 @@ fn bad_input_is_explained() {
         "{}",
         r.stderr
     );
+    let r = b.fails(&["build", "/nonexistent/context"]);
+    assert!(
+        r.stderr.contains("build context /nonexistent/context"),
+        "{}",
+        r.stderr
+    );
 
     write(
         ctx.path(),

@@ -92,6 +92,10 @@ pub(crate) fn build(
     opts: &BuildOptions,
     events: &mut dyn FnMut(BuildEvent),
 ) -> Result<BuildOutcome, BuildError> {
+    // The context first: a wrong PATH is the likelier mistake and says more than the
+    // Dockerfile missing from it.
+    let hash_cache = builder.tmp_root.with_file_name("hashes.json");
+    let ctx = BuildContext::open_with_cache(&opts.context, Some(&hash_cache))?;
     let path = resolve_dockerfile(opts);
     let from_stdin = opts.dockerfile.as_deref() == Some(Path::new("-"));
     let text = if from_stdin {
@@ -127,8 +131,6 @@ pub(crate) fn build(
         }
         tags.push(r);
     }
-    let hash_cache = builder.tmp_root.with_file_name("hashes.json");
-    let ctx = BuildContext::open_with_cache(&opts.context, Some(&hash_cache))?;
     let _lease = builder.images.store().lease()?;
     let mut s = Session {
         builder,
