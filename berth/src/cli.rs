@@ -142,6 +142,8 @@ pub enum ImageCommand {
     Load(LoadArgs),
     /// Remove unused images
     Prune(PruneArgs),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -31,7 +31,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Logout { server } => auth::logout(server),
         Command::System(SystemCommand::Df) => system::df(g),
         Command::System(SystemCommand::Prune(a)) => build::system_prune(g, a),
-        Command::Build(a) => build::build(g, a).await,
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(g, a).await,
         Command::Builder(BuilderCommand::Prune { all, force }) => build::builder_prune(g, all, force),
         Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => container::run(g, a).await,
         Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => container::create(g, a).await,
