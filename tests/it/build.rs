@@ -748,3 +748,43 @@ fn from_platform_selects_the_manifest() {
     assert_eq!(arch.trim(), "arm64");
     assert_eq!(b.read_in_image("armish", "/etc/arch").unwrap(), b"arm64\n");
 }
+
+/// Ctrl-C (SIGINT) during a RUN stops it: exit 1, "cancelled", nothing left behind, no tag.
+#[test]
+fn ctrl_c_cancels_a_build_cleanly() {
+    let (_reg, b) = setup(false);
+    let ctx = tempfile::tempdir().unwrap();
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox\nRUN echo working && sleep 60\n",
+    );
+    let mut child = b
+        .command(&["build", "-t", "interrupted", ctx.path().to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 256];
+    while !seen.contains("\nworking\n") {
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "build ended early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let started = std::time::Instant::now();
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("Error: the build was cancelled"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the RUN was stopped, not waited for"
+    );
+    no_build_leftovers(&b);
+    assert!(!b.ok(&["images"]).contains("interrupted"), "no tag");
+}
