@@ -743,7 +743,15 @@ fn from_platform_selects_the_manifest() {
         "Dockerfile",
         &format!("FROM --platform=linux/arm64 {base}\nLABEL picked=arm64\n"),
     );
-    b.ok(&["build", "-t", "armish", ctx.path().to_str().unwrap()]);
+    let out = b.ok(&["build", "-t", "armish", ctx.path().to_str().unwrap()]);
+    // The base is pulled with docker's pull lines between FROM and its image ID.
+    assert!(
+        out.contains("latest: Pulling from ") && out.contains("/library/multi"),
+        "{out}"
+    );
+    assert!(out.contains("Step 1/2 : FROM --platform=linux/arm64 "), "{out}");
+    assert!(out.contains(": Pull complete"), "{out}");
+    assert!(out.contains("Status: Downloaded newer image for"), "{out}");
     let arch = b.ok(&["image", "inspect", "--format", "{{.Architecture}}", "armish"]);
     assert_eq!(arch.trim(), "arm64");
     assert_eq!(b.read_in_image("armish", "/etc/arch").unwrap(), b"arm64\n");

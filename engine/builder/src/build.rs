@@ -265,18 +265,44 @@ impl Session<'_> {
         let rec = match local {
             Some(rec) => rec,
             None => {
-                self.emit(BuildEvent::Status(format!("Pulling {}", reference.familiar())));
-                let progress: Arc<dyn berth_images::Progress> = Arc::new(berth_images::NoProgress);
+                let (tx, rx) = std::sync::mpsc::channel();
+                let progress: Arc<dyn berth_images::Progress> =
+                    Arc::new(PullLines(std::sync::Mutex::new(tx)));
                 let pull_opts = berth_images::PullOptions { platform };
-                let fut = images.pull(&reference, &pull_opts, progress);
                 let out = match tokio::runtime::Handle::try_current() {
-                    Ok(h) => h.block_on(fut)?,
+                    Ok(h) => {
+                        // Lines are relayed between polls of the pull, on this thread.
+                        let events = &mut *self.events;
+                        let result = h.block_on(async {
+                            let pull = images.pull(&reference, &pull_opts, progress);
+                            tokio::pin!(pull);
+                            loop {
+                                tokio::select! {
+                                    r = &mut pull => break r,
+                                    _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {
+                                        while let Ok(line) = rx.try_recv() {
+                                            events(BuildEvent::Status(line));
+                                        }
+                                    }
+                                }
+                            }
+                        });
+                        while let Ok(line) = rx.try_recv() {
+                            events(BuildEvent::Status(line));
+                        }
+                        result?
+                    }
                     Err(_) => tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
                         .map_err(BuildError::io("cannot start an async runtime to pull"))?
-                        .block_on(fut)?,
+                        .block_on(images.pull(&reference, &pull_opts, progress))?,
                 };
+                self.emit(BuildEvent::Status(format!("Digest: {}", out.digest)));
+                self.emit(BuildEvent::Status(format!(
+                    "Status: Downloaded newer image for {}",
+                    reference.familiar()
+                )));
                 out.image
             }
         };
@@ -287,7 +313,10 @@ impl Session<'_> {
         let st = &df.stages[i];
         let escape = df.directives.escape;
         self.step += 1;
-        let mut from_text = format!("FROM {}", st.base);
+        let mut from_text = match &st.platform {
+            Some(p) => format!("FROM --platform={p} {}", st.base),
+            None => format!("FROM {}", st.base),
+        };
         if let Some(n) = &st.name {
             from_text.push_str(&format!(" AS {n}"));
         }
@@ -1078,6 +1107,22 @@ impl Session<'_> {
                 Ok(())
             }
         }
+    }
+}
+
+/// Relays the lines of a base image pull that docker's classic builder shows.
+struct PullLines(std::sync::Mutex<std::sync::mpsc::Sender<String>>);
+
+impl berth_images::Progress for PullLines {
+    fn event(&self, event: berth_images::ProgressEvent) {
+        use berth_images::ProgressEvent as E;
+        let line = match event {
+            E::Status(s) => s,
+            E::AlreadyExists { id } => format!("{id}: Already exists"),
+            E::PullComplete { id } => format!("{id}: Pull complete"),
+            _ => return,
+        };
+        let _ = self.0.lock().unwrap_or_else(|p| p.into_inner()).send(line);
     }
 }
 
