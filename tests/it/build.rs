@@ -542,6 +542,38 @@ fn copy_add_and_content_cache() {
     assert!(r.stderr.contains("ADD cannot extract evil.tar"), "{}", r.stderr);
     assert!(r.stderr.contains(".."), "the error names the entry: {}", r.stderr);
 
+    // .dockerignore with an exception and `**`, end to end through COPY . .
+    let di = tempfile::tempdir().unwrap();
+    for (f, c) in [
+        ("x.log", "1"),
+        ("keep.log", "2"),
+        ("a/tmp/junk", "3"),
+        ("b/ok", "4"),
+    ] {
+        write(di.path(), f, c);
+    }
+    write(di.path(), ".dockerignore", "*.log\n!keep.log\n**/tmp\n");
+    write(
+        di.path(),
+        "Dockerfile",
+        "FROM busybox\nCOPY . /c/\nCMD [\"find\", \"/c\"]\n",
+    );
+    b.ok(&["build", "-t", "di", di.path().to_str().unwrap()]);
+    let mut found: Vec<String> = b.ok(&["run", "--rm", "di"]).lines().map(String::from).collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "/c",
+            "/c/.dockerignore",
+            "/c/Dockerfile",
+            "/c/a",
+            "/c/b",
+            "/c/b/ok",
+            "/c/keep.log"
+        ]
+    );
+
     // Mode is part of the key.
     let p = ctx.path().join("one.cfg");
     std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
