@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
     docker-registry skopeo buildah umoci podman busybox-static debootstrap runc
     apache2-utils uidmap fuse-overlayfs python3 openssl hyperfine xz-utils zstd
-    tar gzip ca-certificates curl nftables iproute2 bsdutils
+    tar gzip ca-certificates curl nftables iproute2 bsdutils bzip2
 )
 
 step() { printf 'install.sh: %s\n' "$*"; }

@@ -1,8 +1,7 @@
 //! Containers on the real kernel: the lecture flow with a Flask image, isolation seen from
 //! inside, limits, survival of the engine, leaks, and bad input.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -22,31 +21,6 @@ fn setup(with_flask: bool) -> (Registry, Berth) {
         reg.push_fixture(&dir, "lecture/flask-app:latest");
     }
     (reg, b)
-}
-
-fn http_get(port: u16) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
-fn wait_for_http(port: u16, timeout: Duration) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(r) = http_get(port) {
-            if r.starts_with("HTTP/1.") && r.contains(" 200 ") {
-                return r;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no HTTP 200 on port {port} within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Runs `f` until its trimmed output is `want` (at most 5 s); returns the last output.
@@ -84,7 +58,7 @@ fn lecture_flow_with_flask() {
         &image,
     ]);
     assert_eq!(id.trim().len(), 64, "run -d prints the full ID: {id}");
-    let page = wait_for_http(port, Duration::from_secs(30));
+    let page = berth_tests::http::wait_for_200(port, Duration::from_secs(30));
     assert!(page.contains("Hello from Flask"), "{page}");
 
     let ps = b.ok(&["ps"]);
@@ -127,7 +101,7 @@ fn lecture_flow_with_flask() {
         "{ps_a}"
     );
     assert!(
-        http_get(port).is_none(),
+        berth_tests::http::get_page(port).is_none(),
         "the port is closed once the container stopped"
     );
     b.ok(&["rm", "web"]);
@@ -297,7 +271,7 @@ fn containers_outlive_the_cli() {
         &format!("{port}:5000"),
         &image,
     ]);
-    wait_for_http(port, Duration::from_secs(30));
+    berth_tests::http::wait_for_200(port, Duration::from_secs(30));
     // A `logs -f` client killed with -9 does not take the container with it.
     let mut follower = b
         .command(&["logs", "-f", "survivor"])
@@ -308,7 +282,7 @@ fn containers_outlive_the_cli() {
     std::thread::sleep(Duration::from_millis(300));
     follower.kill().unwrap();
     follower.wait().unwrap();
-    wait_for_http(port, Duration::from_secs(5));
+    berth_tests::http::wait_for_200(port, Duration::from_secs(5));
     // A fresh CLI process finds it running.
     let ps = b.ok(&["ps"]);
     assert!(

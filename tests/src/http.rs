@@ -301,3 +301,32 @@ pub fn parse_query(q: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// `GET /` on 127.0.0.1:`port` over HTTP/1.0; the whole response, or `None` if the
+/// connection failed.
+pub fn get_page(port: u16) -> Option<String> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// Polls `GET /` until a 200 arrives (returns the response) or `timeout` passes (panics).
+pub fn wait_for_200(port: u16, timeout: std::time::Duration) -> String {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(r) = get_page(port) {
+            if r.starts_with("HTTP/1.") && r.contains(" 200 ") {
+                return r;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no HTTP 200 on port {port} within {timeout:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

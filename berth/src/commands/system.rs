@@ -71,6 +71,7 @@ pub fn df(g: &Global) -> anyhow::Result<u8> {
         .collect();
     let volume_bytes: u64 = volume_sizes.iter().map(|(_, b)| b).sum();
     let unused_volume_bytes: u64 = volume_sizes.iter().filter(|(u, _)| !u).map(|(_, b)| b).sum();
+    let (cache_entries, cache_bytes) = berth_builder::cache_usage(images.store())?;
     let rows = vec![
         vec![
             "Images".to_string(),
@@ -95,10 +96,10 @@ pub fn df(g: &Global) -> anyhow::Result<u8> {
         ],
         vec![
             "Build Cache".into(),
+            cache_entries.to_string(),
             "0".into(),
-            "0".into(),
-            "0B".into(),
-            "0B".into(),
+            render::size(cache_bytes),
+            render::size(cache_bytes),
         ],
     ];
     render::table(

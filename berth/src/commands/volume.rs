@@ -89,25 +89,33 @@ pub fn volume(g: &Global, cmd: VolumeCommand) -> anyhow::Result<u8> {
                     return Ok(0);
                 }
             }
-            let mut deleted = Vec::new();
-            for v in vols.list()? {
-                let anonymous = v.name.len() == 64 && v.name.bytes().all(|b| b.is_ascii_hexdigit());
-                if (all || anonymous) && svc.users_of_volume(&v.name)?.is_empty() {
-                    vols.remove(&v.name)?;
-                    deleted.push(v.name);
-                }
-            }
-            if !deleted.is_empty() {
-                println!("Deleted Volumes:");
-                for d in deleted {
-                    println!("{d}");
-                }
-                println!();
-            }
+            prune_volumes(&svc, all)?;
             println!("Total reclaimed space: 0B");
         }
     }
     Ok(0)
+}
+
+/// Removes the volumes no container uses (anonymous ones only unless `all`) and prints
+/// docker's "Deleted Volumes:" list.
+pub(crate) fn prune_volumes(svc: &ContainerService, all: bool) -> anyhow::Result<()> {
+    let vols = svc.volumes();
+    let mut deleted = Vec::new();
+    for v in vols.list()? {
+        let anonymous = v.name.len() == 64 && v.name.bytes().all(|b| b.is_ascii_hexdigit());
+        if (all || anonymous) && svc.users_of_volume(&v.name)?.is_empty() {
+            vols.remove(&v.name)?;
+            deleted.push(v.name);
+        }
+    }
+    if !deleted.is_empty() {
+        println!("Deleted Volumes:");
+        for d in deleted {
+            println!("{d}");
+        }
+        println!();
+    }
+    Ok(())
 }
 
 fn hex_name() -> String {
