@@ -222,6 +222,7 @@ const ALLOWED: &[(&str, i64)] = &[
     ("renameat", libc::SYS_renameat),
     ("renameat2", libc::SYS_renameat2),
     ("restart_syscall", libc::SYS_restart_syscall),
+    ("rmdir", libc::SYS_rmdir),
     ("rseq", libc::SYS_rseq),
     ("rt_sigaction", libc::SYS_rt_sigaction),
     ("rt_sigpending", libc::SYS_rt_sigpending),
@@ -528,6 +529,27 @@ mod tests {
         }
         assert_eq!(verdict(&prog, 0x4000_0001) & 0xffff, libc::ENOSYS as u32);
         assert_eq!(verdict(&prog, u32::MAX - 1) & 0xffff, libc::ENOSYS as u32);
+    }
+
+    /// Every x86_64 syscall up to futex_requeue is allowed except exactly these, as in
+    /// docker's profile for a container with the default capabilities.
+    #[test]
+    fn only_dockers_refusals_are_refused() {
+        const REFUSED: &[u32] = &[
+            103, 134, 136, 139, 153, 155, 156, 163, 164, 165, 166, 167, 168, 169, 170, 171, 172, 173, 174,
+            175, 176, 177, 178, 179, 180, 181, 182, 183, 184, 185, 212, 227, 236, 237, 238, 239, 246, 248,
+            249, 250, 256, 272, 279, 298, 300, 303, 304, 308, 312, 313, 320, 321, 323, 425, 426, 427, 428,
+            429, 430, 431, 432, 433, 438, 440, 442, 443, 450,
+        ];
+        let prog = allow_list();
+        for nr in (0..=334).chain(424..=456) {
+            let want = if REFUSED.contains(&nr) {
+                RET_EPERM
+            } else {
+                RET_ALLOW
+            };
+            assert_eq!(verdict(&prog, nr), want, "syscall {nr}");
+        }
     }
 
     #[test]
