@@ -209,8 +209,8 @@ fn create_options(body: &Value, name: Option<String>) -> Result<CreateOptions> {
         .and_then(Value::as_object)
     {
         for (net, ep) in eps {
-            let same =
-                Some(net.as_str()) == network_mode.as_deref() || (network_mode.is_none() && net == "bridge");
+            let same = Some(net.as_str()) == network_mode.as_deref()
+                || (network_mode.is_none() && (net == "bridge" || net == "default"));
             if !same {
                 bad.push(format!("NetworkingConfig.EndpointsConfig.{net} (one network per container, given by NetworkMode)"));
             } else if let Some(o) = ep.as_object() {
@@ -444,6 +444,7 @@ pub async fn stop(engine: Shared, id: &str, q: Query) -> Result<Resp> {
         engine.containers.mark_stopped(&rec, true);
         engine.container_event("kill", &rec);
         engine.containers.stop(&rec.id, timeout)?;
+        engine.announce_if_exited(&rec);
         engine.container_event("stop", &rec);
         Ok(http::empty(StatusCode::NO_CONTENT))
     })
@@ -626,6 +627,9 @@ pub async fn wait(engine: Shared, id: &str, q: Query) -> Result<Resp> {
                 _ => None,
             };
             if let Some(code) = exited_now {
+                if let Status::Exited { finished_at, .. } = &st {
+                    e.announce_exit(&rec, code, finished_at);
+                }
                 if condition != "removed" {
                     let _ = tx.blocking_send(http::json_line(&json!({"StatusCode": code, "Error": null})));
                     return;

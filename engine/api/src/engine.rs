@@ -1,7 +1,7 @@
 //! The engine the API serves: image and container services on one root, plus the little
 //! state that exists only inside the daemon (exec sessions, the event feed).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -76,6 +76,9 @@ pub struct Engine {
     pub execs: Mutex<HashMap<String, Arc<ExecSession>>>,
     /// The last events, for `/events?since=`.
     recent: Mutex<VecDeque<serde_json::Value>>,
+    /// Exits already announced as `die` (container ID, finish time), so the exit watcher
+    /// and the request that saw an exit first do not both announce it.
+    announced: Mutex<HashSet<(String, String)>>,
 }
 
 pub type Shared = Arc<Engine>;
@@ -95,6 +98,7 @@ impl Engine {
             events,
             execs: Mutex::new(HashMap::new()),
             recent: Mutex::new(VecDeque::new()),
+            announced: Mutex::new(HashSet::new()),
         })
     }
 
@@ -134,6 +138,35 @@ impl Engine {
             .lock()
             .map(|r| r.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Publishes `die` for one exit of a container, once.
+    pub fn announce_exit(&self, rec: &berth_containers::ContainerRecord, code: i32, finished_at: &str) {
+        let fresh = self
+            .announced
+            .lock()
+            .map(|mut a| {
+                if a.len() > 10_000 {
+                    a.clear();
+                }
+                a.insert((rec.id.clone(), finished_at.to_string()))
+            })
+            .unwrap_or(true);
+        if fresh {
+            let mut extra = serde_json::Map::new();
+            extra.insert("exitCode".into(), serde_json::json!(code.to_string()));
+            self.container_event_with("die", rec, extra);
+        }
+    }
+
+    /// Announces the container's exit if it has exited (after stop, kill, wait).
+    pub fn announce_if_exited(&self, rec: &berth_containers::ContainerRecord) {
+        if let berth_containers::Status::Exited {
+            code, finished_at, ..
+        } = self.containers.status(rec)
+        {
+            self.announce_exit(rec, code, &finished_at);
+        }
     }
 
     pub fn container_event(&self, action: &str, rec: &berth_containers::ContainerRecord) {

@@ -379,9 +379,6 @@ async fn push(engine: Shared, req: Req, name: String, q: Query) -> Result<Resp> 
     tokio::task::spawn_blocking(move || {
         handle.block_on(async move {
         let _auth = auth;
-        let _ = tx
-            .send(http::json_line(&json!({"status": format!("The push refers to repository [{}]", reference.name())})))
-            .await;
         let result = images.push(&reference, progress).await;
         let _ = forward.await;
         match result {

@@ -285,7 +285,11 @@ pub async fn events(engine: Shared, q: Query) -> Result<Resp> {
             })
     };
     let mut rx = engine.events.subscribe();
-    let past: Vec<Value> = engine.history().into_iter().filter(|e| keep(e)).collect();
+    // Past events only when asked for (`since`); a plain subscription starts now.
+    let past: Vec<Value> = match since {
+        Some(_) => engine.history().into_iter().filter(|e| keep(e)).collect(),
+        None => Vec::new(),
+    };
     let (tx, resp) = http::stream(StatusCode::OK, "application/json");
     let until_instant = until.map(|u| {
         let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
@@ -358,9 +362,7 @@ pub async fn watch_exits(engine: Shared, mut stop: watch::Receiver<bool>) {
                     None => false,
                 };
                 if new_exit {
-                    let mut extra = serde_json::Map::new();
-                    extra.insert("exitCode".into(), json!(code.to_string()));
-                    engine.container_event_with("die", &rec, extra);
+                    engine.announce_exit(&rec, *code, &finished);
                 }
             }
             next.insert(rec.id.clone(), (st.is_running(), finished));
