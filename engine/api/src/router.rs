@@ -124,7 +124,10 @@ async fn route(engine: Shared, req: Req, method: &Method, full_path: &str) -> Re
         ("POST", ["build"]) => Err(ApiError::not_implemented(
             "building images through the API is not supported yet — run `berth build` on the host",
         )),
-        ("POST", ["build", "prune"]) => Err(unsupported("the build cache")),
+        // The classic builder keeps no cache of its own: nothing to prune.
+        ("POST", ["build", "prune"]) => {
+            http::ok_json(&serde_json::json!({"CachesDeleted": [], "SpaceReclaimed": 0}))
+        }
         (_, ["images", ..]) => images::route_named(engine, req, m, &path, q).await,
 
         ("GET", ["volumes"]) => volumes::list(engine, q).await,
