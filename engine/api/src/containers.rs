@@ -576,6 +576,29 @@ pub fn parse_until(s: &str) -> Result<i64> {
 
 // ---------------------------------------------------------------------------- wait
 
+/// The container's status, except that an exit the shim has not recorded yet (the
+/// container died, its shim is still draining output) counts as still running, so
+/// waiters never report the placeholder code of an unrecorded exit.
+pub fn settled_status(engine: &Shared, rec: &ContainerRecord) -> Status {
+    let st = engine.containers.status(rec);
+    if let Status::Exited { started_at, .. } = &st {
+        let shim = engine.containers.paths(&rec.id).shim();
+        if !shim.join("exit.json").exists() {
+            let shim_alive = berth_runtime::shim::read_state(&shim)
+                .ok()
+                .flatten()
+                .is_some_and(|s| std::path::Path::new(&format!("/proc/{}", s.shim_pid)).exists());
+            if shim_alive {
+                return Status::Running {
+                    pid: 0,
+                    started_at: started_at.clone(),
+                };
+            }
+        }
+    }
+    st
+}
+
 pub async fn wait(engine: Shared, id: &str, q: Query) -> Result<Resp> {
     let condition = q.get("condition").unwrap_or("not-running").to_string();
     if !matches!(condition.as_str(), "not-running" | "next-exit" | "removed") {
@@ -590,7 +613,7 @@ pub async fn wait(engine: Shared, id: &str, q: Query) -> Result<Resp> {
     // they know the wait is registered.
     let (tx, resp) = http::stream(StatusCode::OK, "application/json");
     let e = engine.clone();
-    let start = e.containers.status(&rec);
+    let start = settled_status(&e, &rec);
     if condition == "removed" && rec.host.auto_remove {
         // This waiter removes the container once it has its exit code (else the shim
         // would remove it first and the code would be lost).
@@ -612,7 +635,7 @@ pub async fn wait(engine: Shared, id: &str, q: Query) -> Result<Resp> {
                 let _ = tx.blocking_send(http::json_line(&json!({"StatusCode": code, "Error": null})));
                 return;
             }
-            let st = e.containers.status(&rec);
+            let st = settled_status(&e, &rec);
             let exited_now = match &st {
                 Status::Exited {
                     code, finished_at, ..
