@@ -38,6 +38,19 @@ impl Daemon {
             .tempdir()
             .expect("tempdir");
         let socket = dir.path().join("berth.sock");
+        Self::spawn(b, dir, socket)
+    }
+
+    /// Like [`start`](Self::start) but on a given socket path.
+    pub fn start_at(b: &Berth, socket: &Path) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-daemon-")
+            .tempdir()
+            .expect("tempdir");
+        Self::spawn(b, dir, socket.to_path_buf())
+    }
+
+    fn spawn(b: &Berth, dir: tempfile::TempDir, socket: PathBuf) -> Daemon {
         let log = std::fs::File::create(dir.path().join("daemon.log")).expect("log file");
         let child = b
             .command(&["daemon", "--host", &format!("unix://{}", socket.display())])
