@@ -60,7 +60,33 @@ impl Target {
         code: i32,
         check: impl Fn(&Run) -> Result<String, String>,
     ) -> Run {
-        let r = self.docker(args);
+        self.step_in(None, name, args, code, check)
+    }
+
+    /// Like [`step`](Self::step), run in directory `dir` (for `docker build .`).
+    fn step_in(
+        &mut self,
+        dir: Option<&Path>,
+        name: &str,
+        args: &[&str],
+        code: i32,
+        check: impl Fn(&Run) -> Result<String, String>,
+    ) -> Run {
+        let r = match dir {
+            None => self.docker(args),
+            Some(d) => {
+                let out = docker_command(&self.host, self.config.path(), args)
+                    .current_dir(d)
+                    .stdin(Stdio::null())
+                    .output()
+                    .expect("run docker");
+                Run {
+                    code: out.status.code().unwrap_or(-1),
+                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                }
+            }
+        };
         let (ok, key) = if r.code != code {
             (
                 false,
@@ -236,6 +262,43 @@ fn flow(t: &mut Target, regs: &Registries, port: u16) {
         has(&r.stdout, "REPOSITORY")?;
         has(&r.stdout, "busybox")
     });
+    // The lecture's build with a custom Dockerfile name (classic builder).
+    std::fs::write(
+        work.path().join("Dockerfile.custom"),
+        "FROM busybox:latest\nRUN echo built-by-run > /built\nCOPY data.csv /app/data.csv\nCMD [\"cat\", \"/built\", \"/app/data.csv\"]\n",
+    )
+    .expect("write Dockerfile");
+    std::fs::write(work.path().join("data.csv"), "a,b\n1,2\n").expect("write");
+    let build_args = ["build", "-t", "my-image:v1.0", "-f", "Dockerfile.custom", "."];
+    t.step_in(
+        Some(work.path()),
+        "build -f Dockerfile.custom",
+        &build_args,
+        0,
+        |r| {
+            has(&r.stdout, "Step 1/4 : FROM busybox:latest")?;
+            has(&r.stdout, "Successfully tagged my-image:v1.0")
+        },
+    );
+    t.step_in(Some(work.path()), "build again (cache)", &build_args, 0, |r| {
+        has(&r.stdout, "Using cache")
+    });
+    t.step("run built image", &["run", "--rm", "my-image:v1.0"], 0, |r| {
+        has(&r.stdout, "built-by-run")?;
+        has(&r.stdout, "1,2")
+    });
+    std::fs::write(
+        work.path().join("Dockerfile.fail"),
+        "FROM busybox:latest\nRUN echo failing; exit 3\n",
+    )
+    .expect("write");
+    t.step_in(
+        Some(work.path()),
+        "build failing RUN",
+        &["build", "-f", "Dockerfile.fail", "."],
+        1,
+        |r| has(&r.stderr, "returned a non-zero code: 3"),
+    );
     t.step(
         "run (attached)",
         &["run", "--rm", "busybox", "echo", "hi"],
@@ -384,7 +447,6 @@ fn flow(t: &mut Target, regs: &Registries, port: u16) {
     t.step("rm", &["rm", "att"], 0, |r| has(&r.stdout, "att"));
 
     // Mounting a host directory (the lecture's -v $(pwd):/app).
-    std::fs::write(work.path().join("data.csv"), "a,b\n1,2\n").expect("write");
     let bind = format!("{}:/app", work.path().display());
     t.step(
         "run -v $(pwd):/app",

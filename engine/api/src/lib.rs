@@ -8,6 +8,7 @@
 #![recursion_limit = "256"]
 
 mod attach;
+mod build;
 mod containers;
 mod docker_json;
 mod engine;

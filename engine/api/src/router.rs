@@ -121,13 +121,8 @@ async fn route(engine: Shared, req: Req, method: &Method, full_path: &str) -> Re
         ("GET", ["images", "search"]) => Err(ApiError::not_implemented(
             "image search is not supported by Berth — browse the registry's web UI instead",
         )),
-        ("POST", ["build"]) => Err(ApiError::not_implemented(
-            "building images through the API is not supported yet — run `berth build` on the host",
-        )),
-        // The classic builder keeps no cache of its own: nothing to prune.
-        ("POST", ["build", "prune"]) => {
-            http::ok_json(&serde_json::json!({"CachesDeleted": [], "SpaceReclaimed": 0}))
-        }
+        ("POST", ["build"]) => crate::build::build(engine, req, q).await,
+        ("POST", ["build", "prune"]) => crate::build::prune(engine, q).await,
         (_, ["images", ..]) => images::route_named(engine, req, m, &path, q).await,
 
         ("GET", ["volumes"]) => volumes::list(engine, q).await,
