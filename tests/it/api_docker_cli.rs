@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_tests::berth::{Berth, Run};
-use berth_tests::daemon::{docker_at, docker_command, Daemon};
+use berth_tests::daemon::{docker_at, docker_command, run_of, Daemon};
 use berth_tests::fixtures;
 use berth_tests::registry::{Mode, Registry};
 
@@ -74,18 +74,11 @@ impl Target {
     ) -> Run {
         let r = match dir {
             None => self.docker(args),
-            Some(d) => {
-                let out = docker_command(&self.host, self.config.path(), args)
+            Some(d) => run_of(
+                docker_command(&self.host, self.config.path(), args)
                     .current_dir(d)
-                    .stdin(Stdio::null())
-                    .output()
-                    .expect("run docker");
-                Run {
-                    code: out.status.code().unwrap_or(-1),
-                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-                }
-            }
+                    .stdin(Stdio::null()),
+            ),
         };
         let (ok, key) = if r.code != code {
             (
@@ -695,9 +688,7 @@ impl Dockerd {
                 "--ip-forward=false",
                 "--containerd-namespace=berth-conformance",
             ])
-            .arg(format!(
-                "--containerd-plugins-namespace=berth-conformance-plugins"
-            ))
+            .arg("--containerd-plugins-namespace=berth-conformance-plugins")
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
             .spawn()
@@ -816,5 +807,4 @@ fn docker_cli_berth_matches_dockerd() {
         mismatches.join("\n"),
         report(&reference)
     );
-    let _ = Path::new("");
 }

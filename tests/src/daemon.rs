@@ -161,10 +161,12 @@ impl Daemon {
 
 /// Runs the docker CLI against the engine at `host` (`unix://…`).
 pub fn docker_at(host: &str, config: &Path, args: &[&str]) -> Run {
-    let out = docker_command(host, config, args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run docker");
+    run_of(docker_command(host, config, args).stdin(Stdio::null()))
+}
+
+/// Runs a command to the end and keeps what it printed.
+pub fn run_of(c: &mut Command) -> Run {
+    let out = c.output().expect("run command");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -263,10 +265,7 @@ impl Response {
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
         let size = usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;

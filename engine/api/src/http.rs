@@ -149,7 +149,7 @@ impl Query {
                 let list: Vec<String> = match vals {
                     serde_json::Value::Object(m) => m
                         .into_iter()
-                        .filter(|(_, b)| b != &false)
+                        .filter(|(_, b)| *b != false)
                         .map(|(k, _)| k)
                         .collect(),
                     serde_json::Value::Array(a) => a
