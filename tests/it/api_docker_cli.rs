@@ -289,7 +289,7 @@ fn flow(t: &mut Target, regs: &Registries, port: u16) {
         Some(work.path()),
         "build failing RUN",
         &["build", "-f", "Dockerfile.fail", "."],
-        1,
+        3,
         |r| has(&r.stderr, "returned a non-zero code: 3"),
     );
     t.step(

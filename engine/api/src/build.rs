@@ -202,7 +202,15 @@ pub async fn build(engine: Shared, req: Req, q: Query) -> Result<Resp> {
                 );
             }
             Err(e) => {
-                let _ = tx.blocking_send(crate::images::error_line(&e.to_string()));
+                let message = e.to_string();
+                // Like dockerd, a failed RUN carries its exit code (the CLI exits with it).
+                let detail = match &e {
+                    berth_builder::BuildError::RunFailed { code, .. } => {
+                        json!({"code": code, "message": message})
+                    }
+                    _ => json!({"message": message}),
+                };
+                send(json!({"errorDetail": detail, "error": message}));
             }
         }
         watcher.abort();

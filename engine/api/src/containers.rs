@@ -659,7 +659,8 @@ pub async fn wait(engine: Shared, id: &str, q: Query) -> Result<Resp> {
                 }
                 seen_exit = Some(code);
                 if rec.host.auto_remove {
-                    e.containers.wait_exit(&rec, Duration::from_secs(10));
+                    // No need to wait for the shim: `remove` takes turns with its cleanup
+                    // (whoever is first releases the run's resources).
                     let _ = e.containers.remove(&rec.id, true, true);
                     e.container_event("destroy", &rec);
                 }
