@@ -78,6 +78,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait {
         #[arg(required = true)]
@@ -337,6 +339,15 @@ pub struct RunArgs {
     /// Allocate a pseudo-TTY
     #[arg(short, long)]
     pub tty: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
+    /// Log driver options, e.g. max-size=10m, max-file=3
+    #[arg(long)]
+    pub log_opt: Vec<String>,
+    /// Proxy received signals to the process
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,
@@ -401,8 +412,28 @@ pub struct StartArgs {
     /// Attach STDOUT/STDERR and forward signals
     #[arg(short, long)]
     pub attach: bool,
+    /// Attach container's STDIN
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
     #[arg(required = true)]
     pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Do not attach STDIN
+    #[arg(long)]
+    pub no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
+    pub container: String,
 }
 
 #[derive(Args, Debug)]
@@ -510,6 +541,7 @@ pub enum ContainerCommand {
     Rm(RmArgs),
     Logs(LogsArgs),
     Exec(ExecArgs),
+    Attach(AttachArgs),
     Inspect(InspectArgs),
     /// Remove all stopped containers
     Prune {

@@ -64,7 +64,9 @@ pub struct Instruction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Kind {
     Run(Run),
+    /// `CMD` with nothing after it is `Exec([])`, as `CMD []`.
     Cmd(ShellOrExec),
+    /// `ENTRYPOINT` with nothing after it is `Exec([])`: it clears the inherited one.
     Entrypoint(ShellOrExec),
     /// `ENV k=v k2="v 2"` or legacy `ENV k v w` (one pair, value = the rest of the line).
     Env(Vec<KeyValue>),
@@ -160,6 +162,8 @@ pub struct Heredoc {
     /// tabs are already removed (doing it again is harmless).
     pub content: String,
     /// False when the name was quoted (`<<"EOF"`, `<<'EOF'`): no variable expansion.
+    /// When true, a COPY/ADD body is expanded with [`crate::expand::process_heredoc`]
+    /// (quotes kept); a RUN body is left to the shell.
     pub expand: bool,
     /// `<<-EOF`: leading tabs stripped from the body and the terminator.
     pub strip_tabs: bool,
@@ -177,6 +181,18 @@ pub enum Healthcheck {
         start_interval: Option<Duration>,
         retries: Option<u32>,
     },
+}
+
+impl Dockerfile {
+    /// The stage a `--from=` or `FROM` reference names: a stage name (any case) or an
+    /// index (`0`). `None` means the reference is an image.
+    pub fn find_stage(&self, reference: &str) -> Option<&Stage> {
+        let lower = reference.to_ascii_lowercase();
+        self.stages
+            .iter()
+            .find(|s| s.name.as_deref() == Some(lower.as_str()))
+            .or_else(|| reference.parse::<usize>().ok().and_then(|i| self.stages.get(i)))
+    }
 }
 
 impl Kind {

@@ -44,6 +44,20 @@ pub fn process_words(
     Lexer::new(word, lookup, escape).process().map(|(_, words)| words)
 }
 
+/// Expands the body of an unquoted heredoc COPY/ADD source (`COPY <<EOF /f`), like
+/// BuildKit's raw expansion: variables and the escape character are processed, but quotes
+/// are ordinary characters and stay (`"$A"` → `"value"`). A RUN heredoc is not expanded by
+/// the builder at all: the shell reads it.
+pub fn process_heredoc(
+    content: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    escape: char,
+) -> Result<String, ExpandError> {
+    let mut lexer = Lexer::new(content, lookup, escape);
+    lexer.keep_quotes = true;
+    lexer.process().map(|(text, _)| text)
+}
+
 /// Collects words while the lexer runs: characters from quotes and escapes never split.
 #[derive(Default)]
 struct Words {
@@ -92,6 +106,8 @@ struct Lexer<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
     escape: char,
     word: &'a str,
+    /// Quotes are ordinary characters (heredoc bodies).
+    keep_quotes: bool,
 }
 
 impl<'a> Lexer<'a> {
@@ -102,6 +118,7 @@ impl<'a> Lexer<'a> {
             lookup,
             escape,
             word,
+            keep_quotes: false,
         }
     }
 
@@ -137,12 +154,12 @@ impl<'a> Lexer<'a> {
                 return Ok((result, words));
             }
             match ch {
-                '\'' => {
+                '\'' if !self.keep_quotes => {
                     let text = self.single_quoted()?;
                     words.add_raw_string(&text);
                     result.push_str(&text);
                 }
-                '"' => {
+                '"' if !self.keep_quotes => {
                     let text = self.double_quoted()?;
                     words.add_raw_string(&text);
                     result.push_str(&text);
@@ -312,29 +329,34 @@ impl<'a> Lexer<'a> {
         let (replacement, _) = self.process_until(Some('}'), true)?;
         let value: Vec<char> = self.get(name).unwrap_or_default().chars().collect();
         let tokens = shell_pattern(&pattern, self.escape);
+        // Go's regexp replacement: leftmost match, longest at that position; an empty match
+        // right after a previous match is skipped, and an empty one still replaces.
         let mut out = String::new();
-        let mut start = 0;
+        let mut pos = 0;
+        let mut last_end: Option<usize> = None;
         let mut replaced = false;
-        while start < value.len() {
-            // Leftmost, then longest non-empty match, like the regexp BuildKit builds.
-            let found = (!replaced || all)
-                .then(|| {
-                    (start + 1..=value.len())
-                        .rev()
-                        .find(|end| glob::matches(&tokens, &value[start..*end]))
-                })
-                .flatten();
+        while pos <= value.len() {
+            if replaced && !all {
+                out.extend(&value[pos..]);
+                break;
+            }
+            let found = (pos..=value.len())
+                .rev()
+                .find(|end| glob::matches(&tokens, &value[pos..*end]));
             match found {
-                Some(end) => {
+                Some(end) if !(end == pos && last_end == Some(pos)) => {
                     out.push_str(&replacement);
                     replaced = true;
-                    start = end;
+                    last_end = Some(end);
+                    if end > pos {
+                        pos = end;
+                        continue;
+                    }
                 }
-                None => {
-                    out.push(value[start]);
-                    start += 1;
-                }
+                _ => {}
             }
+            out.extend(value.get(pos));
+            pos += 1;
         }
         Ok(out)
     }

@@ -21,37 +21,43 @@ pub(crate) enum Token {
     AnyDirs,
 }
 
-/// Parses a bracket expression (Go regexp syntax: `[^…]` negates, `\\` escapes) starting
-/// just after `[` at `chars[*pos]`; leaves `*pos` after the closing `]`. `None` when the
-/// class is not closed.
+/// Parses a bracket expression starting just after `[` at `chars[*pos]`; leaves `*pos`
+/// after the closing `]`. Go's `filepath.Match` rules, which docker checks patterns with:
+/// `[^…]` negates, `\\` escapes, and an unescaped `-` or `]` cannot stand as a character
+/// (`[]a]`, `[-x]`, `[a-b-c]` are malformed). `None` for a malformed or unclosed class.
 pub(crate) fn parse_class(chars: &[char], pos: &mut usize) -> Option<Token> {
     let mut i = *pos;
     let negated = chars.get(i) == Some(&'^');
     if negated {
         i += 1;
     }
+    // One class character, escape resolved; `-` and `]` must be escaped.
+    let escaped_char = |i: &mut usize| -> Option<char> {
+        let ch = *chars.get(*i)?;
+        *i += 1;
+        match ch {
+            '-' | ']' => None,
+            '\\' => {
+                let escaped = *chars.get(*i)?;
+                *i += 1;
+                Some(escaped)
+            }
+            _ => Some(ch),
+        }
+    };
     let mut ranges = Vec::new();
-    let mut first = true;
     loop {
-        let mut lo = *chars.get(i)?;
-        i += 1;
-        if lo == ']' && !first {
+        if chars.get(i) == Some(&']') && !ranges.is_empty() {
+            i += 1;
             break;
         }
-        first = false;
-        if lo == '\\' {
-            lo = *chars.get(i)?;
+        let lo = escaped_char(&mut i)?;
+        let hi = if chars.get(i) == Some(&'-') {
             i += 1;
-        }
-        let mut hi = lo;
-        if chars.get(i) == Some(&'-') && chars.get(i + 1).is_some_and(|c| *c != ']') {
-            hi = chars[i + 1];
-            i += 2;
-            if hi == '\\' {
-                hi = *chars.get(i)?;
-                i += 1;
-            }
-        }
+            escaped_char(&mut i)?
+        } else {
+            lo
+        };
         ranges.push((lo, hi));
     }
     *pos = i;
@@ -61,6 +67,14 @@ pub(crate) fn parse_class(chars: &[char], pos: &mut usize) -> Option<Token> {
 /// Whether `tokens` match all of `text`. Failed (token, position) pairs are remembered,
 /// so patterns with many stars stay polynomial.
 pub(crate) fn matches(tokens: &[Token], text: &[char]) -> bool {
+    let fixed_width = tokens
+        .iter()
+        .all(|t| !matches!(t, Token::Star { .. } | Token::AnyDirs));
+    if fixed_width {
+        // No backtracking possible: one token per character.
+        return tokens.len() == text.len()
+            && tokens.iter().zip(text).all(|(token, ch)| matches_one(token, *ch));
+    }
     let mut failed = vec![false; (tokens.len() + 1) * (text.len() + 1)];
     matches_from(tokens, text, 0, 0, &mut failed)
 }
@@ -73,14 +87,8 @@ fn matches_from(tokens: &[Token], text: &[char], t: usize, s: usize, failed: &mu
     let rest = t + 1;
     let found = match tokens.get(t) {
         None => s == text.len(),
-        Some(Token::Literal(c)) => text.get(s) == Some(c) && matches_from(tokens, text, rest, s + 1, failed),
-        Some(Token::One { crosses_slash }) => {
-            text.get(s).is_some_and(|ch| *crosses_slash || *ch != '/')
-                && matches_from(tokens, text, rest, s + 1, failed)
-        }
-        Some(Token::Class { negated, ranges }) => {
-            text.get(s)
-                .is_some_and(|ch| ranges.iter().any(|(lo, hi)| lo <= ch && ch <= hi) != *negated)
+        Some(token @ (Token::Literal(_) | Token::One { .. } | Token::Class { .. })) => {
+            text.get(s).is_some_and(|ch| matches_one(token, *ch))
                 && matches_from(tokens, text, rest, s + 1, failed)
         }
         Some(Token::Star { crosses_slash }) => {
@@ -104,4 +112,14 @@ fn matches_from(tokens: &[Token], text: &[char], t: usize, s: usize, failed: &mu
         failed[key] = true;
     }
     found
+}
+
+/// Whether a single-character token accepts `ch`.
+fn matches_one(token: &Token, ch: char) -> bool {
+    match token {
+        Token::Literal(c) => *c == ch,
+        Token::One { crosses_slash } => *crosses_slash || ch != '/',
+        Token::Class { negated, ranges } => ranges.iter().any(|(lo, hi)| *lo <= ch && ch <= *hi) != *negated,
+        Token::Star { .. } | Token::AnyDirs => false,
+    }
 }

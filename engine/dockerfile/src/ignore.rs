@@ -30,9 +30,9 @@ enum Matcher {
     /// The path equals the pattern.
     Exact,
     /// `dir/**`: anything under `dir/`.
-    Prefix(String),
+    Prefix(Vec<char>),
     /// `**/name` or `**name`: docker's suffix shortcut.
-    Suffix(String),
+    Suffix(Vec<char>),
     Glob(Vec<Token>),
     /// A pattern docker would refuse (unclosed `[`, trailing `\`, a lone `!`): matches nothing.
     Invalid,
@@ -124,13 +124,9 @@ impl Rule {
     fn matches(&self, path: &[char]) -> bool {
         match &self.matcher {
             Matcher::Exact => path.iter().copied().eq(self.cleaned.chars()),
-            Matcher::Prefix(prefix) => {
-                let prefix: Vec<char> = prefix.chars().collect();
-                path.starts_with(&prefix)
-            }
+            Matcher::Prefix(prefix) => path.starts_with(prefix),
             Matcher::Suffix(suffix) => {
-                let suffix: Vec<char> = suffix.chars().collect();
-                path.ends_with(&suffix) || (suffix.first() == Some(&'/') && path == &suffix[1..])
+                path.ends_with(suffix) || (suffix.first() == Some(&'/') && path == &suffix[1..])
             }
             Matcher::Glob(tokens) => glob::matches(tokens, path),
             Matcher::Invalid => false,
@@ -207,8 +203,8 @@ fn compile(pattern: &str) -> Matcher {
     }
     match shape {
         Shape::Exact => Matcher::Exact,
-        Shape::Prefix => Matcher::Prefix(pattern[..pattern.len() - 2].to_string()),
-        Shape::Suffix => Matcher::Suffix(pattern[2..].to_string()),
+        Shape::Prefix => Matcher::Prefix(pattern[..pattern.len() - 2].chars().collect()),
+        Shape::Suffix => Matcher::Suffix(pattern[2..].chars().collect()),
         Shape::Glob => Matcher::Glob(tokens),
     }
 }

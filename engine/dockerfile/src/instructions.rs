@@ -58,7 +58,7 @@ pub(crate) fn heredoc_heads(text: &str) -> Result<Vec<HeredocHead>, String> {
                 return Ok(Vec::new());
             }
             let mut heads = Vec::new();
-            for word in raw_words(&args, '\\') {
+            for word in raw_words(&join_heredoc_operators(&args), '\\') {
                 if let Some(head) = heredoc_word(&word)? {
                     heads.push(head);
                 }
@@ -69,8 +69,30 @@ pub(crate) fn heredoc_heads(text: &str) -> Result<Vec<HeredocHead>, String> {
     }
 }
 
+/// Glues `<<` (or `<<-`) to the word after it: BuildKit accepts `<< EOF` as `<<EOF`.
+pub(crate) fn join_heredoc_operators(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("<<") {
+        let (before, after) = rest.split_at(at + 2);
+        out.push_str(before);
+        let after = match after.strip_prefix('-') {
+            Some(stripped) => {
+                out.push('-');
+                stripped
+            }
+            None => after,
+        };
+        let trimmed = after.trim_start_matches([' ', '\t']);
+        // Only when a word follows: a trailing `<<` stays as written.
+        rest = if trimmed.is_empty() { after } else { trimmed };
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Matches BuildKit's `^(\d*)<<(-?)([^<]*)$` on one raw word.
-fn heredoc_word(word: &str) -> Result<Option<HeredocHead>, String> {
+pub(crate) fn heredoc_word(word: &str) -> Result<Option<HeredocHead>, String> {
     let Some(rest) = word
         .trim_start_matches(|c: char| c.is_ascii_digit())
         .strip_prefix("<<")
@@ -100,7 +122,11 @@ fn heredoc_word(word: &str) -> Result<Option<HeredocHead>, String> {
             _ => name.push(ch),
         }
     }
-    if quote.is_some() || name.is_empty() {
+    if name.is_empty() {
+        // `<<""` names nothing; BuildKit does not take it as a heredoc either.
+        return Ok(None);
+    }
+    if quote.is_some() {
         return Err(format!(
             "the heredoc name {rest} is not a valid word — write it as <<EOF or <<\"EOF\""
         ));
@@ -126,13 +152,15 @@ pub(crate) fn parse_instruction(
     let kind = match upper.as_str() {
         "FROM" => return from(&raw_flags, args),
         "RUN" => Kind::Run(run(&raw_flags, args, heredocs)?),
+        // CMD and ENTRYPOINT with nothing after them are accepted, as docker does: they
+        // clear the inherited value, like `[]`.
         "CMD" => {
             Flags::parse("CMD", &[], &raw_flags)?;
-            Kind::Cmd(command("CMD", args, "CMD [\"python\", \"app.py\"]")?)
+            Kind::Cmd(command_or_empty("CMD", args)?)
         }
         "ENTRYPOINT" => {
             Flags::parse("ENTRYPOINT", &[], &raw_flags)?;
-            Kind::Entrypoint(command("ENTRYPOINT", args, "ENTRYPOINT [\"/app/server\"]")?)
+            Kind::Entrypoint(command_or_empty("ENTRYPOINT", args)?)
         }
         "ENV" => {
             Flags::parse("ENV", &[], &raw_flags)?;
@@ -326,6 +354,13 @@ fn command(keyword: &str, args: &str, example: &str) -> Result<ShellOrExec, Stri
     })
 }
 
+fn command_or_empty(keyword: &str, args: &str) -> Result<ShellOrExec, String> {
+    if args.is_empty() {
+        return Ok(ShellOrExec::Exec(Vec::new()));
+    }
+    command(keyword, args, "")
+}
+
 /// `Some` for a JSON array of strings, `None` for anything that is not valid JSON (the
 /// caller falls back to its plain form), an error for valid JSON holding non-strings.
 pub(crate) fn json_array(args: &str) -> Result<Option<Vec<String>>, String> {
@@ -430,12 +465,16 @@ fn copy(
     let flags = Flags::parse(keyword, accepted, raw_flags)?;
     let mut words = match json_array(args)? {
         Some(words) => words,
-        None => blank_words(args),
+        None => blank_words(&join_heredoc_operators(args)),
     };
     if words.len() < 2 {
+        let given = if words.is_empty() {
+            ""
+        } else {
+            " (only one argument given)"
+        };
         return Err(format!(
-            "{keyword} needs at least one source and a destination, e.g. {keyword} app.py /app/ (only {} given)",
-            if words.is_empty() { "nothing" } else { "one argument" }
+            "{keyword} needs at least one source and a destination, e.g. {keyword} app.py /app/{given}"
         ));
     }
     let dest = words.pop().unwrap_or_default();

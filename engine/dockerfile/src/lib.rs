@@ -5,6 +5,19 @@
 //!
 //! Architecture invariant: no I/O, and nothing about images, containers or the build
 //! itself — this crate only says what a text means.
+//!
+//! ```
+//! use berth_dockerfile::{expand, parse, Kind};
+//!
+//! let dockerfile = parse("ARG TAG=12\nFROM debian:${TAG} AS base\nENV GREETING=\"hello world\"\n")?;
+//! let stage = &dockerfile.stages[0];
+//! assert_eq!((stage.name.as_deref(), stage.base.as_str()), (Some("base"), "debian:${TAG}"));
+//! let Kind::Env(pairs) = &stage.instructions[0].kind else { unreachable!() };
+//! // Values stay raw until the builder expands them with the variables of that step.
+//! assert_eq!(pairs[0].value, "\"hello world\"");
+//! assert_eq!(expand::process_word(&pairs[0].value, &|_| None, '\\')?, "hello world");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod ast;
 pub mod expand;
@@ -13,6 +26,7 @@ mod glob;
 pub mod ignore;
 mod instructions;
 mod lines;
+mod script;
 mod words;
 
 use std::fmt;
@@ -21,6 +35,7 @@ pub use ast::{
     ArgDecl, Copy, Directives, Dockerfile, Healthcheck, Heredoc, Instruction, KeyValue, Kind, Run,
     ShellOrExec, Stage,
 };
+pub use script::RunScript;
 
 /// Why a Dockerfile was refused, with the line to show the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -54,56 +54,38 @@ pub(crate) fn raw_words(text: &str, escape: char) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     let mut words = Vec::new();
     let mut word = String::new();
-    let mut in_word = false;
-    let mut blank_ok = false;
     let mut quote: Option<char> = None;
     let mut pos = 0;
     while pos < chars.len() {
         let ch = chars[pos];
         pos += 1;
-        if let Some(q) = quote {
-            if ch == q {
-                quote = None;
-            }
-            // Inside single quotes the escape character is literal.
-            if ch == escape && q != '\'' {
-                if pos == chars.len() {
-                    quote = None;
-                    continue;
+        match quote {
+            Some(q) if ch == q => quote = None,
+            None if ch.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
                 }
-                word.push(ch);
-                word.push(chars[pos]);
-                pos += 1;
                 continue;
             }
-            word.push(ch);
-            continue;
+            None if ch == '\'' || ch == '"' => quote = Some(ch),
+            _ => {}
         }
-        if ch.is_whitespace() {
-            if in_word && (blank_ok || !word.is_empty()) {
-                words.push(std::mem::take(&mut word));
+        // The escape character keeps the next character (blank or quote) in the word;
+        // inside single quotes it is literal. At the very end it is dropped.
+        if ch == escape && quote != Some('\'') {
+            match chars.get(pos) {
+                Some(&next) => {
+                    word.push(ch);
+                    word.push(next);
+                    pos += 1;
+                }
+                None => quote = None,
             }
-            in_word = false;
-            blank_ok = false;
-            continue;
-        }
-        in_word = true;
-        if ch == '\'' || ch == '"' {
-            quote = Some(ch);
-            blank_ok = true;
-        }
-        if ch == escape {
-            if pos == chars.len() {
-                continue;
-            }
-            word.push(ch);
-            word.push(chars[pos]);
-            pos += 1;
             continue;
         }
         word.push(ch);
     }
-    if in_word && (blank_ok || !word.is_empty()) {
+    if !word.is_empty() {
         words.push(word);
     }
     words

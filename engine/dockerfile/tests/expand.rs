@@ -178,3 +178,93 @@ fn words_split_after_expansion() {
     assert_eq!(words("a\"\"b"), ["ab"]);
     assert_eq!(words(""), Vec::<String>::new());
 }
+
+#[test]
+fn heredoc_bodies_keep_quotes() {
+    use berth_dockerfile::expand::process_heredoc;
+    let body = |text: &str| process_heredoc(text, &lookup, '\\').expect("expands");
+    assert_eq!(
+        body("echo \"$FOO\" '$FOO'\n"),
+        "echo \"bar\" 'bar'\n",
+        "quotes stay, variables expand"
+    );
+    assert_eq!(
+        body("price: \\$5\n"),
+        "price: $5\n",
+        "the escape character still escapes"
+    );
+    assert_eq!(body("${NOPE:-\"d\"}\n"), "\"d\"\n");
+    assert_eq!(
+        body("it's fine\n"),
+        "it's fine\n",
+        "an unmatched quote is just a character"
+    );
+}
+
+/// Cases BuildKit's own lexer tests pin down, with a lookup over explicit pairs.
+#[test]
+fn buildkit_pattern_edge_cases() {
+    let with = |pairs: &'static [(&'static str, &'static str)], text: &str| {
+        let lookup = |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        process_word(text, &lookup, '\\')
+    };
+    let ok = |pairs, text: &str| with(pairs, text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+    assert_eq!(
+        ok(&[("F", "()[]{}^$.*?|\\x")], r"${F#()[]{\}^$.\*\?|\\}"),
+        "x",
+        "regex metacharacters are literal"
+    );
+    assert_eq!(ok(&[("F", "xx**")], r"${F%%\**}"), "xx");
+    assert_eq!(ok(&[("F", "xxyy")], "${F#*x*y}"), "y");
+    assert_eq!(ok(&[("F", "xxyy")], "${F#*}"), "xxyy");
+    assert_eq!(ok(&[("F", "xxyy")], "${F#}"), "xxyy");
+    assert_eq!(ok(&[("F", "xxyy")], "${F##*x}"), "yy");
+    assert_eq!(ok(&[("F", "???y")], r"${F#?\?}"), "?y");
+    assert_eq!(ok(&[("F", "a***yy*")], r"${F%%\**\*}"), "a");
+    assert_eq!(ok(&[("F", "xxyy")], "${A:-.}${F%x}${A:-.}"), ".xxyy.");
+    let needle: &[(&str, &str)] = &[("F", "/foo*/*/*.txt"), ("N", r"\*/")];
+    assert_eq!(
+        ok(needle, "${F/$N/.} - ${F//$N/.}"),
+        "/foo.*/*.txt - /foo..*.txt",
+        "a pattern from a variable"
+    );
+    let tmp: &[(&str, &str)] = &[("F", "/tmp/tmp/bar.txt"), ("N", "/tmp")];
+    assert_eq!(ok(tmp, "${F/$N/} - ${F//$N/}"), "/tmp/bar.txt - /bar.txt");
+    let any: &[(&str, &str)] = &[("F", "/a/foo/b/c.txt"), ("N", "/?/"), ("R", "/")];
+    assert_eq!(ok(any, "${F/$N/$R} - ${F//$N/$R}"), "/foo/b/c.txt - /foo/c.txt");
+    assert_eq!(
+        ok(&[("F", "/tmp/foo.txt")], r"${F//\//\/}"),
+        r"\/tmp\/foo.txt",
+        "the replacement keeps escapes"
+    );
+    assert_eq!(
+        ok(&[("F", "xxyy"), ("B", "")], "${F/$B/ww}"),
+        "wwxxyy",
+        "an empty pattern matches at the start"
+    );
+    assert_eq!(ok(&[("F", "xxyy")], "${F///}"), "xxyy");
+    assert_eq!(ok(&[], "${F///}"), "");
+    assert!(
+        with(&[("F", "xxyy")], "${F//ww}").is_err(),
+        "missing the second /"
+    );
+    assert!(with(&[("F", "xxyy")], "${F//}").is_err());
+    assert!(with(&[("F", "x")], "${F=aaa}").is_err(), "= is not supported");
+    assert!(with(&[], "${F=}").is_err());
+    let message = with(&[("ARG", "x")], "${VAR:?message here$ARG}")
+        .expect_err("VAR is unset")
+        .to_string();
+    assert!(message.contains("message herex"), "{message}");
+    let release = "app-${VERSION}.${OS}-${ARCH}${VARIANT:+-${VARIANT}}.tar.gz";
+    let vars: &[(&str, &str)] = &[
+        ("VERSION", "v1.2.3"),
+        ("OS", "linux"),
+        ("ARCH", "arm"),
+        ("VARIANT", "v7"),
+    ];
+    assert_eq!(ok(vars, release), "app-v1.2.3.linux-arm-v7.tar.gz");
+    assert_eq!(
+        ok(&[("VERSION", "v1"), ("OS", "linux"), ("ARCH", "amd64")], release),
+        "app-v1.linux-amd64.tar.gz"
+    );
+}
