@@ -176,9 +176,15 @@ fn create_options(body: &Value, name: Option<String>) -> Result<CreateOptions> {
             bad.push(format!("HostConfig.LogConfig.Type={t} (only json-file)"));
         }
     }
-    if let Some(lc) = host.get("LogConfig").and_then(|l| l.get("Config")) {
-        if !is_default(lc) {
-            bad.push("HostConfig.LogConfig.Config".into());
+    // json-file options become the engine's --log-opt strings (it names what it refuses).
+    let mut log_opts = Vec::new();
+    if let Some(lc) = host
+        .get("LogConfig")
+        .and_then(|l| l.get("Config"))
+        .and_then(Value::as_object)
+    {
+        for (k, v) in lc {
+            log_opts.push(format!("{k}={}", v.as_str().unwrap_or_default()));
         }
     }
     if let Some(m) = host.get("CgroupnsMode").and_then(Value::as_str) {
@@ -366,6 +372,7 @@ fn create_options(body: &Value, name: Option<String>) -> Result<CreateOptions> {
         tty: cfg.get("Tty").and_then(Value::as_bool).unwrap_or(false),
         interactive: cfg.get("OpenStdin").and_then(Value::as_bool).unwrap_or(false),
         auto_remove: host.get("AutoRemove").and_then(Value::as_bool).unwrap_or(false),
+        log_opts,
     })
 }
 

@@ -132,6 +132,8 @@ pub fn run(
         tty: false,
         stdin: false,
         rlimits: Vec::new(),
+        // RUN steps see no cgroup filesystem (as before main added the field).
+        cgroup_mounts: Vec::new(),
     };
     let (reader, writer) = pipe()?;
     let writer2 = writer
