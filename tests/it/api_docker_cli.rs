@@ -185,11 +185,9 @@ fn logs_follow(t: &Target, container: &str, n: usize) -> Result<String, String> 
 }
 
 /// `docker exec -it` under a pty (`script`), as a user at a terminal.
-fn exec_tty(t: &Target, container: &str) -> Result<String, String> {
-    let cmd = format!(
-        "{} exec -it {container} sh -c 'tty; echo tty-ok'",
-        berth_tests::daemon::docker_cli().display()
-    );
+/// Runs `docker ARGS` under a pty (`script`), as a user at a terminal; (exit code, output).
+fn under_pty(t: &Target, args: &str) -> Result<(i32, String), String> {
+    let cmd = format!("{} {args}", berth_tests::daemon::docker_cli().display());
     let out = Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
         .env("DOCKER_HOST", &t.host)
@@ -197,14 +195,29 @@ fn exec_tty(t: &Target, container: &str) -> Result<String, String> {
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("script(1) missing ({e}): install bsdutils"))?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    if out.status.success() && text.contains("/dev/pts/") && text.contains("tty-ok") {
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
+
+/// `docker exec -it` under a pty.
+fn exec_tty(t: &Target, container: &str) -> Result<String, String> {
+    let (code, text) = under_pty(t, &format!("exec -it {container} sh -c 'tty; echo tty-ok'"))?;
+    if code == 0 && text.contains("/dev/pts/") && text.contains("tty-ok") {
         Ok("/dev/pts/N tty-ok".into())
     } else {
-        Err(format!(
-            "exec -it printed {text:?} (exit {:?})",
-            out.status.code()
-        ))
+        Err(format!("exec -it printed {text:?} (exit {code})"))
+    }
+}
+
+/// `docker run -it` under a pty: output through the container's terminal, exit code back.
+fn run_tty(t: &Target) -> Result<String, String> {
+    let (code, text) = under_pty(t, "run -it --rm busybox sh -c 'echo it-ok; exit 2'")?;
+    if code == 2 && text.contains("it-ok") {
+        Ok("it-ok, exit 2".into())
+    } else {
+        Err(format!("run -it printed {text:?} (exit {code})"))
     }
 }
 
@@ -304,6 +317,21 @@ fn flow(t: &mut Target, regs: &Registries, port: u16) {
             }
         },
     );
+    let mut cat = docker_command(&t.host, t.config.path(), &["run", "-i", "--rm", "busybox", "cat"]);
+    let piped = run_with_stdin(&mut cat, "from-stdin\n");
+    t.record(
+        "run -i (stdin piped)",
+        if piped.code == 0 && piped.stdout == "from-stdin\n" {
+            Ok("from-stdin".into())
+        } else {
+            Err(format!(
+                "exit {}: {:?} {}",
+                piped.code, piped.stdout, piped.stderr
+            ))
+        },
+    );
+    let tty_run = run_tty(t);
+    t.record("run -it (pty)", tty_run);
     t.step(
         "run exit code",
         &[

@@ -1,7 +1,5 @@
-//! Hijacked connections (`Connection: Upgrade, Upgrade: tcp` → 101) and container attach.
-//!
-//! Attach streams a container's output by following its json log. The seam where the
-//! shim's attach socket (stdin, and resize) replaces this is [`container_streams`].
+//! Hijacked connections (`Connection: Upgrade, Upgrade: tcp` → 101) and container attach
+//! (through the container's shim: stdin, output, resize; the json log for runs that are over).
 
 use std::future::Future;
 use std::time::Duration;
@@ -100,32 +98,28 @@ pub async fn attach(engine: Shared, mut req: Req, id: &str, q: Query) -> Result<
     let id = id.to_string();
     let e = engine.clone();
     let rec = blocking(move || Ok(e.containers.find(&id)?)).await?;
-    // Like dockerd, stdin is ignored for a container created without -i (OpenStdin).
-    if q.bool("stdin") && rec.config.open_stdin {
-        return Err(ApiError::not_implemented(
-            "attaching stdin to a container is not supported yet — run it without -i (output still streams), or use `docker exec -i`",
-        ));
-    }
     let want = Wanted {
+        // Like dockerd, stdin is ignored for a container created without -i (OpenStdin).
+        stdin: q.bool("stdin") && rec.config.open_stdin,
         stdout: q.bool("stdout"),
         stderr: q.bool("stderr"),
         logs: q.bool("logs"),
         stream: q.bool("stream"),
     };
+    let detach_keys = match q.get("detachKeys") {
+        Some(spec) => berth_containers::parse_detach_keys(spec).map_err(ApiError::bad_request)?,
+        // docker's default: ctrl-p, ctrl-q.
+        None => vec![16, 17],
+    };
     let content_type = if rec.config.tty { RAW } else { MULTIPLEXED };
-    let (tx, rx) = mpsc::channel::<Bytes>(64);
-    container_streams(engine, rec, want, tx);
-    Ok(hijack(
-        upgrade_of(&mut req),
-        content_type,
-        move |_stdin, mut out| async move {
-            pump(rx, &mut out).await;
-        },
-    ))
+    Ok(hijack(upgrade_of(&mut req), content_type, move |stdin, out| {
+        attach_session(engine, rec, want, detach_keys, stdin, out)
+    }))
 }
 
 #[derive(Clone, Copy)]
 pub struct Wanted {
+    pub stdin: bool,
     pub stdout: bool,
     pub stderr: bool,
     /// Replay the output so far.
@@ -134,30 +128,109 @@ pub struct Wanted {
     pub stream: bool,
 }
 
-/// The seam: a container's output, framed as docker frames it, sent on `tx` until the
-/// container exits. Today it follows the json log; the shim's attach socket will replace
-/// this (and add stdin).
-fn container_streams(engine: Shared, rec: ContainerRecord, want: Wanted, tx: mpsc::Sender<Bytes>) {
+/// Connects the client to the container's shim (its attach socket carries docker's wire
+/// format both ways). A container attached before it starts (`docker run`) is connected
+/// as soon as it runs, with the shim replaying what it printed meanwhile; one that already
+/// ran and exited is served from its log.
+async fn attach_session(
+    engine: Shared,
+    rec: ContainerRecord,
+    want: Wanted,
+    detach_keys: Vec<u8>,
+    stdin: Option<Reader>,
+    mut out: Writer,
+) {
     let attached_at = time::OffsetDateTime::now_utc();
-    tokio::task::spawn_blocking(move || {
-        let svc = &engine.containers;
-        if want.stream {
-            // An exited container being started again (`start -a`): wait for the new run, so
-            // the old exit record does not end the stream at once.
-            if let Status::Exited { finished_at, .. } = svc.status(&rec) {
-                loop {
-                    if tx.is_closed() || !svc.paths(&rec.id).config().exists() {
-                        return;
-                    }
-                    match svc.status(&rec) {
-                        Status::Exited { finished_at: f, .. } if f == finished_at => {
-                            std::thread::sleep(Duration::from_millis(5))
-                        }
-                        _ => break,
-                    }
+    let initial = crate::containers::settled_status(&engine, &rec);
+    let was_created = matches!(initial, Status::Created);
+    let mut replay = want.logs;
+    if want.stream && !initial.is_running() {
+        // Attach-then-start: wait for this run to begin.
+        let before = match &initial {
+            Status::Exited { finished_at, .. } => Some(finished_at.clone()),
+            _ => None,
+        };
+        loop {
+            if !engine.containers.paths(&rec.id).config().exists() {
+                let _ = out.shutdown().await;
+                return;
+            }
+            match crate::containers::settled_status(&engine, &rec) {
+                Status::Running { .. } | Status::Paused { .. } => break,
+                Status::Exited { finished_at, .. } if before.as_deref() != Some(finished_at.as_str()) => {
+                    break
                 }
+                _ => tokio::time::sleep(Duration::from_millis(2)).await,
             }
         }
+        replay = true;
+    }
+    let request = berth_containers::AttachRequest {
+        stdin: want.stdin,
+        stdout: want.stdout,
+        stderr: want.stderr,
+        // `docker run -i` closes the container's stdin when its own input ends.
+        stdin_once: want.stdin && was_created,
+        detach_keys: if want.stdin { detach_keys } else { Vec::new() },
+        replay,
+        resize: None,
+    };
+    let e = engine.clone();
+    let id = rec.id.clone();
+    let connected = if want.stream {
+        tokio::task::spawn_blocking(move || e.containers.attach(&id, &request).ok())
+            .await
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
+    match connected.and_then(|s| s.set_nonblocking(true).ok().map(|()| s)) {
+        Some(sock) => match tokio::net::UnixStream::from_std(sock) {
+            Ok(sock) => relay(sock, want.stdin.then_some(stdin).flatten(), out).await,
+            Err(_) => {
+                let _ = out.shutdown().await;
+            }
+        },
+        None => {
+            // The run is already over (or only the past output was asked for): its log.
+            let (tx, rx) = mpsc::channel::<Bytes>(64);
+            log_streams(engine, rec, want, attached_at, tx);
+            pump(rx, &mut out).await;
+        }
+    }
+}
+
+/// Copies shim → client until the shim closes (container exit, detach keys), and client →
+/// shim (stdin) meanwhile; a client's half-close ends the container's stdin.
+async fn relay(sock: tokio::net::UnixStream, stdin: Option<Reader>, mut out: Writer) {
+    let (mut from_shim, mut to_shim) = sock.into_split();
+    let input = stdin.map(|mut r| {
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut r, &mut to_shim).await;
+            let _ = to_shim.shutdown().await;
+            // Keep the write half until the session ends (dropping it is a half-close too).
+            std::future::pending::<()>().await;
+        })
+    });
+    let _ = tokio::io::copy(&mut from_shim, &mut out).await;
+    let _ = out.shutdown().await;
+    if let Some(i) = input {
+        i.abort();
+    }
+}
+
+/// A container's output from its json log, framed as docker frames it, sent on `tx`
+/// (until the container exits when following): for runs the shim can no longer serve.
+fn log_streams(
+    engine: Shared,
+    rec: ContainerRecord,
+    want: Wanted,
+    attached_at: time::OffsetDateTime,
+    tx: mpsc::Sender<Bytes>,
+) {
+    tokio::task::spawn_blocking(move || {
+        let svc = &engine.containers;
         let opts = LogOptions {
             tail: None,
             since: if want.logs { None } else { Some(attached_at) },
@@ -185,15 +258,13 @@ fn container_streams(engine: Shared, rec: ContainerRecord, want: Wanted, tx: mps
     });
 }
 
-/// Resizing a container's own terminal needs the shim's attach socket (which owns the pty).
-pub fn resize_container(_engine: &Shared, rec: &ContainerRecord, _rows: u16, _cols: u16) -> Result<()> {
+/// Resizes a running container's terminal (through its shim, which owns the pty).
+pub fn resize_container(engine: &Shared, rec: &ContainerRecord, rows: u16, cols: u16) -> Result<()> {
     if !rec.config.tty {
         return Err(ApiError::conflict(format!(
             "container {} has no terminal (created without -t)",
             rec.name
         )));
     }
-    Err(ApiError::not_implemented(
-        "resizing a container's terminal is not supported yet (exec sessions can be resized)",
-    ))
+    Ok(engine.containers.resize(&rec.id, rows, cols)?)
 }
