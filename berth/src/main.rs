@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod engine;
 mod progress;
+mod remote;
 mod render;
 mod terminal;
 

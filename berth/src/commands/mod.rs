@@ -14,6 +14,12 @@ pub use container::shim;
 
 /// Runs a command; the returned code is the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    // BERTH_HOST: drive that engine through its API (the daemon itself always serves locally).
+    if let Some(host) = crate::remote::target() {
+        if !matches!(cli.command, Command::Daemon(_) | Command::Shim { .. }) {
+            return crate::remote::run(cli, &host).await;
+        }
+    }
     let g = &cli.global;
     match cli.command {
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => image::pull(g, a).await,

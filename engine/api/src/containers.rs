@@ -649,7 +649,9 @@ pub async fn wait(engine: Shared, id: &str, q: Query) -> Result<Resp> {
                 } => {
                     let fresh = before.as_deref() != Some(finished_at.as_str());
                     match condition.as_str() {
-                        "next-exit" | "removed" if !fresh && !matches!(start, Status::Created) => None,
+                        // An exit from before the request is not the next one; for
+                        // `removed` any exit counts (the removal is what is awaited).
+                        "next-exit" if !fresh && !matches!(start, Status::Created) => None,
                         _ => Some(*code),
                     }
                 }
