@@ -115,6 +115,9 @@ pub enum Command {
     /// Manage the build cache
     #[command(subcommand)]
     Builder(BuilderCommand),
+    /// (internal) `docker cp` helper, chrooted into a container: stat|get|put PID PATH
+    #[command(name = "__cp", hide = true)]
+    CopyHelper { op: String, pid: i32, path: String },
     /// (internal) the per-container supervisor process
     #[command(name = "__shim", hide = true)]
     Shim { state_dir: PathBuf },

@@ -393,6 +393,36 @@ fn flow(t: &mut Target, regs: &Registries, port: u16) {
         4,
         |_| Ok(String::new()),
     );
+    // docker cp, both ways (paths resolved inside the container).
+    t.step_in(
+        Some(work.path()),
+        "cp into container",
+        &["cp", "data.csv", "web:/tmp/"],
+        0,
+        |_| Ok(String::new()),
+    );
+    t.step("cp landed", &["exec", "web", "cat", "/tmp/data.csv"], 0, |r| {
+        has(&r.stdout, "1,2")
+    });
+    t.step_in(
+        Some(work.path()),
+        "cp out of container",
+        &["cp", "web:/tmp/data.csv", "copied.csv"],
+        0,
+        |_| Ok(String::new()),
+    );
+    let copied = std::fs::read_to_string(work.path().join("copied.csv")).unwrap_or_default();
+    t.record(
+        "cp out content",
+        if copied == "a,b\n1,2\n" {
+            Ok("a,b 1,2".into())
+        } else {
+            Err(format!("copied {copied:?}"))
+        },
+    );
+    t.step("cp missing path", &["cp", "web:/no/such/file", "x"], 1, |r| {
+        has(&r.stderr, "Could not find the file")
+    });
     let tty = exec_tty(t, "web");
     t.record("exec -it (pty)", tty);
     t.step(

@@ -16,7 +16,10 @@ pub use container::shim;
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     // BERTH_HOST: drive that engine through its API (the daemon itself always serves locally).
     if let Some(host) = crate::remote::target() {
-        if !matches!(cli.command, Command::Daemon(_) | Command::Shim { .. }) {
+        if !matches!(
+            cli.command,
+            Command::Daemon(_) | Command::Shim { .. } | Command::CopyHelper { .. }
+        ) {
             return crate::remote::run(cli, &host).await;
         }
     }
@@ -62,6 +65,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Network(n) => volume::network(g, n),
         Command::Daemon(a) => daemon::daemon(g, a).await,
         Command::Shim { state_dir } => container::shim(g, &state_dir),
+        // Handled in main before the runtime starts.
+        Command::CopyHelper { op, pid, path } => {
+            Ok(berth_api::copy_helper(&op, pid, &path).clamp(0, 255) as u8)
+        }
     }
 }
 

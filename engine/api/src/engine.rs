@@ -70,6 +70,8 @@ pub fn open_images(cfg: &EngineConfig) -> Result<ImageService, OpenError> {
 
 pub struct Engine {
     pub config: EngineConfig,
+    /// The binary with the hidden helpers (`__shim`, `__cp`): the `berth` binary.
+    pub helper_exe: PathBuf,
     pub images: ImageService,
     pub containers: ContainerService,
     pub events: broadcast::Sender<serde_json::Value>,
@@ -93,6 +95,7 @@ impl Engine {
         let (events, _) = broadcast::channel(1024);
         Ok(Engine {
             config,
+            helper_exe: shim_exe.to_path_buf(),
             images,
             containers,
             events,

@@ -7,6 +7,7 @@
 
 #![recursion_limit = "256"]
 
+mod archive;
 mod attach;
 mod build;
 mod containers;
@@ -21,6 +22,7 @@ mod server;
 mod system;
 mod volumes;
 
+pub use archive::copy_helper;
 pub use docker_json::{container_inspect, format_template, image_inspect};
 pub use engine::{open_images, EngineConfig};
 pub use error::ApiError;

@@ -102,9 +102,9 @@ async fn route(engine: Shared, req: Req, method: &Method, full_path: &str) -> Re
         ("POST", ["containers", id, "resize"]) => containers::resize(engine, id, q).await,
         ("POST", ["containers", id, "attach"]) => crate::attach::attach(engine, req, id, q).await,
         ("GET", ["containers", _, "attach", "ws"]) => Err(unsupported("websocket attach")),
-        ("GET" | "HEAD" | "PUT", ["containers", _, "archive"]) => {
-            Err(unsupported("copying files (docker cp)"))
-        }
+        ("HEAD", ["containers", id, "archive"]) => crate::archive::head(engine, id, q).await,
+        ("GET", ["containers", id, "archive"]) => crate::archive::get(engine, id, q).await,
+        ("PUT", ["containers", id, "archive"]) => crate::archive::put(engine, req, id, q).await,
         ("GET", ["containers", _, "export"]) => Err(unsupported("exporting a container")),
         ("GET", ["containers", _, "changes"]) => Err(unsupported("container diffs")),
         ("DELETE", ["containers", id]) => containers::remove(engine, id, q).await,
