@@ -209,14 +209,21 @@ async fn relay(sock: tokio::net::UnixStream, stdin: Option<Reader>, mut out: Wri
         tokio::spawn(async move {
             let _ = tokio::io::copy(&mut r, &mut to_shim).await;
             let _ = to_shim.shutdown().await;
-            // Keep the write half until the session ends (dropping it is a half-close too).
-            std::future::pending::<()>().await;
+            // The shim may be gone already: keep reading (and dropping) what the client
+            // still sends until it closes, so closing never resets the connection.
+            let _ = tokio::io::copy(&mut r, &mut tokio::io::sink()).await;
         })
     });
     let _ = tokio::io::copy(&mut from_shim, &mut out).await;
     let _ = out.shutdown().await;
-    if let Some(i) = input {
-        i.abort();
+    if let Some(mut i) = input {
+        // The client closes once it has seen the end of the output.
+        if tokio::time::timeout(Duration::from_secs(2), &mut i)
+            .await
+            .is_err()
+        {
+            i.abort();
+        }
     }
 }
 

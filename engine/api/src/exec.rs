@@ -327,9 +327,9 @@ async fn finish(s: Arc<ExecSession>, l: Launched, stdin: Option<Reader>, out: Op
                 match r.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        if tx.send(buf[..n].to_vec()).await.is_err() {
-                            break;
-                        }
+                        // Once the process is gone, what the client still sends is dropped
+                        // (read to the end, so closing never resets the connection).
+                        let _ = tx.send(buf[..n].to_vec()).await;
                     }
                 }
             }
@@ -381,11 +381,17 @@ async fn finish(s: Arc<ExecSession>, l: Launched, stdin: Option<Reader>, out: Op
         st.exit_code = Some(code);
         st.master = None;
     }
-    if let Some(i) = input {
-        i.abort();
-    }
     // Only now may the stream end: clients read ExitCode as soon as it does.
     drop(out);
+    if let Some(mut i) = input {
+        // The client closes once it has seen the end of the output.
+        if tokio::time::timeout(Duration::from_secs(2), &mut i)
+            .await
+            .is_err()
+        {
+            i.abort();
+        }
+    }
 }
 
 pub async fn resize(engine: Shared, id: &str, q: Query) -> Result<Resp> {

@@ -430,7 +430,11 @@ async fn remove(engine: Shared, name: String, q: Query) -> Result<Resp> {
     blocking(move || {
         if !force {
             if let Ok(rec) = engine.images.resolve(&name) {
-                if let Some(user) = engine.containers.users_of_image(&rec.id)?.first() {
+                // Like docker, removing one of several tags only untags: no conflict.
+                let only_untags = engine.images.tags_of(&rec.id).map(|t| t.len() > 1).unwrap_or(false)
+                    && !rec.id.to_string().contains(name.trim_start_matches("sha256:"));
+                let users = if only_untags { Vec::new() } else { engine.containers.users_of_image(&rec.id)? };
+                if let Some(user) = users.first() {
                     return Err(ApiError::conflict(format!(
                         "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
                         &user.id[..12],

@@ -218,10 +218,47 @@ pub async fn df(engine: Shared) -> Result<Resp> {
             "Images": images,
             "Containers": containers,
             "Volumes": volumes,
-            "BuildCache": [],
+            "BuildCache": build_cache(&engine)?,
         }))
     })
     .await
+}
+
+/// The builder's cache entries; each one's size is what only it keeps alive (layers no
+/// image and no earlier entry uses).
+fn build_cache(engine: &Shared) -> Result<Vec<Value>> {
+    let md = engine
+        .images
+        .store()
+        .metadata()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut counted: std::collections::HashSet<&berth_oci::Digest> = md
+        .images
+        .values()
+        .flat_map(|r| r.layers.iter().map(|l| &l.diff_id))
+        .collect();
+    let mut out = Vec::new();
+    for (key, rec) in &md.build_cache {
+        let size: u64 = rec
+            .layers
+            .iter()
+            .filter(|l| counted.insert(&l.diff_id))
+            .map(|l| l.blob.size)
+            .sum();
+        out.push(json!({
+            "ID": key.chars().take(25).collect::<String>(),
+            "Parent": "",
+            "Type": "regular",
+            "Description": "",
+            "InUse": false,
+            "Shared": false,
+            "Size": size,
+            "CreatedAt": rec.stored_at,
+            "LastUsedAt": rec.stored_at,
+            "UsageCount": 0,
+        }));
+    }
+    Ok(out)
 }
 
 /// `GET /events`: live events (and recent ones with `since`), filtered like docker.
