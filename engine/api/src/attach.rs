@@ -187,27 +187,43 @@ async fn attach_session(
     };
     match connected.and_then(|s| s.set_nonblocking(true).ok().map(|()| s)) {
         Some(sock) => match tokio::net::UnixStream::from_std(sock) {
-            Ok(sock) => relay(sock, want.stdin.then_some(stdin).flatten(), out).await,
+            Ok(sock) => relay(sock, stdin, want.stdin, out).await,
             Err(_) => {
                 let _ = out.shutdown().await;
             }
         },
         None => {
             // The run is already over (or only the past output was asked for): its log.
+            // What the client sends is read and dropped, so closing never resets it.
+            let drain = stdin.map(|mut r| {
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut r, &mut tokio::io::sink()).await;
+                })
+            });
             let (tx, rx) = mpsc::channel::<Bytes>(64);
             log_streams(engine, rec, want, attached_at, tx);
             pump(rx, &mut out).await;
+            if let Some(mut d) = drain {
+                if tokio::time::timeout(Duration::from_secs(2), &mut d)
+                    .await
+                    .is_err()
+                {
+                    d.abort();
+                }
+            }
         }
     }
 }
 
 /// Copies shim → client until the shim closes (container exit, detach keys), and client →
 /// shim (stdin) meanwhile; a client's half-close ends the container's stdin.
-async fn relay(sock: tokio::net::UnixStream, stdin: Option<Reader>, mut out: Writer) {
+async fn relay(sock: tokio::net::UnixStream, stdin: Option<Reader>, forward_stdin: bool, mut out: Writer) {
     let (mut from_shim, mut to_shim) = sock.into_split();
     let input = stdin.map(|mut r| {
         tokio::spawn(async move {
-            let _ = tokio::io::copy(&mut r, &mut to_shim).await;
+            if forward_stdin {
+                let _ = tokio::io::copy(&mut r, &mut to_shim).await;
+            }
             let _ = to_shim.shutdown().await;
             // The shim may be gone already: keep reading (and dropping) what the client
             // still sends until it closes, so closing never resets the connection.
