@@ -7,6 +7,7 @@ PACKAGES=(
     docker-registry skopeo buildah umoci podman busybox-static debootstrap runc
     apache2-utils uidmap fuse-overlayfs python3 openssl hyperfine xz-utils zstd
     tar gzip ca-certificates curl nftables iproute2 bsdutils bzip2
+    docker.io
 )
 
 step() { printf 'install.sh: %s\n' "$*"; }
@@ -95,4 +96,9 @@ for bin in docker-registry skopeo buildah umoci podman busybox debootstrap runc 
         exit 1
     fi
 done
+# docker.io (Debian's dockerd 20.10, the API conformance reference) also ships a client in
+# /usr/bin; the docker CLI v28 in /usr/local/bin must stay first on PATH.
+if [ -x /usr/local/bin/docker ] && ! /usr/local/bin/docker --version | grep -q 'version 2[89]\.'; then
+    step "WARNING: /usr/local/bin/docker is not the v28 client the API tests expect" >&2
+fi
 step "ok: all tools present"

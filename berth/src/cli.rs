@@ -108,11 +108,16 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Serve the Docker Engine API on a unix socket (for the docker CLI, bollard, the desktop app)
+    Daemon(DaemonArgs),
     /// Build an image from a Dockerfile
     Build(BuildArgs),
     /// Manage the build cache
     #[command(subcommand)]
     Builder(BuilderCommand),
+    /// (internal) `docker cp` helper, chrooted into a container: stat|get|put PID PATH
+    #[command(name = "__cp", hide = true)]
+    CopyHelper { op: String, pid: i32, path: String },
     /// (internal) the per-container supervisor process
     #[command(name = "__shim", hide = true)]
     Shim { state_dir: PathBuf },
@@ -608,4 +613,14 @@ pub struct StatsArgs {
     #[arg(long)]
     pub no_stream: bool,
     pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    /// The socket to serve, e.g. unix:///run/berth/berth.sock (default: /run/berth/berth.sock as root, else $XDG_RUNTIME_DIR/berth/berth.sock)
+    #[arg(short = 'H', long, value_name = "unix:///PATH")]
+    pub host: Option<String>,
+    /// Also listen on TCP (loopback only; the API has no authentication), e.g. 127.0.0.1:2375
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub tcp: Option<std::net::SocketAddr>,
 }

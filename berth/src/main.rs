@@ -6,9 +6,9 @@
 
 mod cli;
 mod commands;
-mod docker_json;
 mod engine;
 mod progress;
+mod remote;
 mod render;
 mod terminal;
 
@@ -35,6 +35,9 @@ fn main() -> ExitCode {
             .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
             .with_writer(std::io::stderr)
             .init();
+    }
+    if let cli::Command::CopyHelper { op, pid, path } = &cli.command {
+        return ExitCode::from(berth_api::copy_helper(op, *pid, path).clamp(0, 255) as u8);
     }
     // The shim forks first thing, so it must run before any thread exists.
     if let cli::Command::Shim { state_dir } = &cli.command {

@@ -691,7 +691,7 @@ pub fn stats(g: &Global, a: StatsArgs) -> anyhow::Result<u8> {
             .map(|c| svc.find(c))
             .collect::<Result<_, _>>()?
     };
-    let host_mem = host_memory();
+    let host_mem = berth_api::host_memory();
     let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
     let mut prev: Vec<Option<berth_containers::StatsSample>> =
         records.iter().map(|r| svc.stats(r).ok().flatten()).collect();
@@ -755,19 +755,6 @@ pub fn stats(g: &Global, a: StatsArgs) -> anyhow::Result<u8> {
             return Ok(0);
         }
     }
-}
-
-fn host_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
 }
 
 /// docker stats' binary units: `12.3MiB`, `23.4GiB`.

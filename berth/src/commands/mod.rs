@@ -3,6 +3,7 @@
 mod auth;
 mod build;
 mod container;
+mod daemon;
 mod image;
 mod system;
 mod volume;
@@ -13,6 +14,15 @@ pub use container::shim;
 
 /// Runs a command; the returned code is the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    // BERTH_HOST: drive that engine through its API (the daemon itself always serves locally).
+    if let Some(host) = crate::remote::target() {
+        if !matches!(
+            cli.command,
+            Command::Daemon(_) | Command::Shim { .. } | Command::CopyHelper { .. }
+        ) {
+            return crate::remote::run(cli, &host).await;
+        }
+    }
     let g = &cli.global;
     match cli.command {
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => image::pull(g, a).await,
@@ -53,7 +63,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Stats(a) => container::stats(g, a),
         Command::Volume(v) => volume::volume(g, v),
         Command::Network(n) => volume::network(g, n),
+        Command::Daemon(a) => daemon::daemon(g, a).await,
         Command::Shim { state_dir } => container::shim(g, &state_dir),
+        // Handled in main before the runtime starts.
+        Command::CopyHelper { op, pid, path } => {
+            Ok(berth_api::copy_helper(&op, pid, &path).clamp(0, 255) as u8)
+        }
     }
 }
 
