@@ -373,3 +373,79 @@ fn socket_lifecycle_and_containers_outlive_the_daemon() {
     );
     d2.request("DELETE", &format!("/v1.43/containers/{id}?force=1"), None);
 }
+
+#[test]
+fn containers_survive_a_daemon_killed_with_sigkill() {
+    let (_reg, b) = setup();
+    let mut d = Daemon::start(&b);
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").port()
+    };
+    let body = serde_json::json!({
+        "Image": "busybox",
+        "Cmd": ["sh", "-c", "mkdir /www && echo hello > /www/index.html && exec httpd -f -p 80 -h /www"],
+        "ExposedPorts": {"80/tcp": {}},
+        "HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": port.to_string()}]}},
+    });
+    let r = d.request(
+        "POST",
+        "/v1.43/containers/create?name=web",
+        Some(body.to_string().as_bytes()),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = d.request("POST", "/v1.43/containers/web/start", None);
+    assert_eq!(r.status, 204, "{}", r.text());
+    let ticker = create(
+        &d,
+        "ticker",
+        "i=0; while :; do echo tick-$i; i=$((i+1)); sleep 0.1; done",
+    );
+    berth_tests::http::wait_for_200(port, Duration::from_secs(10));
+
+    let socket = d.socket().to_path_buf();
+    d.kill9();
+    // Still serving with no engine process at all.
+    let page = berth_tests::http::wait_for_200(port, Duration::from_secs(5));
+    assert!(page.contains("hello"), "{page}");
+    let ticks_at_kill = b.ok(&["logs", "ticker"]).lines().count();
+
+    // A new daemon (on the socket file the killed one left) finds both running.
+    let d2 = Daemon::start_at(&b, &socket);
+    for name in ["web", "ticker"] {
+        let r = d2.request("GET", &format!("/v1.43/containers/{name}/json"), None);
+        assert_eq!(r.json()["State"]["Status"], "running", "{name}: {}", r.text());
+    }
+    // Its logs go on: a follow from the new daemon streams lines written after the kill.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut s = UnixStream::connect(d2.socket()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+    write!(
+        s,
+        "GET /v1.43/containers/{ticker}/logs?stdout=1&follow=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .expect("request");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    let last = text
+        .rsplit("tick-")
+        .next()
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    assert!(
+        last > ticks_at_kill,
+        "logs -f through the new daemon shows new lines (tick-{last} after {ticks_at_kill} at the kill)"
+    );
+    for name in ["web", "ticker"] {
+        d2.request("DELETE", &format!("/v1.43/containers/{name}?force=1"), None);
+    }
+}

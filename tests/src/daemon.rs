@@ -113,6 +113,12 @@ impl Daemon {
             .unwrap_or(0)
     }
 
+    /// SIGKILL: the daemon gets no chance to clean up (its socket file stays behind).
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then wait (SIGKILL after 10 s); returns the exit status code.
     pub fn stop(&mut self) -> Option<i32> {
         let _ = rustix::process::kill_process(
