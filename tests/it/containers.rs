@@ -724,9 +724,11 @@ impl InTerminal {
 fn run_it_detach_keys_and_attach() {
     let (_reg, b) = setup(false);
     let mut term = InTerminal::start(&b, "run -it --name tt busybox sh");
-    term.type_text(b"echo in-$((2+3)); stty size\n");
+    term.type_text(b"echo in-$((2+3)); stty size; tty\n");
     term.wait_for_output("in-5");
     term.wait_for_output("33 101");
+    // The terminal comes from the container's own devpts, so it has a name inside.
+    term.wait_for_output("/dev/pts/0");
     // Ctrl-P Ctrl-Q: the client leaves, the shell goes on.
     term.type_text(b"\x10\x11");
     let (code, out) = term.wait();

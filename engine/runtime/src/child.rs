@@ -57,12 +57,13 @@ pub(crate) enum Stage {
     Setns,
     Chroot,
     Fork,
+    Console,
 }
 
 impl Stage {
     pub(crate) fn from_u32(v: u32) -> Option<Stage> {
         use Stage::*;
-        const ALL: [Stage; 26] = [
+        const ALL: [Stage; 27] = [
             Stdio,
             NetNs,
             Cgroup,
@@ -89,6 +90,7 @@ impl Stage {
             Setns,
             Chroot,
             Fork,
+            Console,
         ];
         ALL.into_iter().find(|s| *s as u32 == v)
     }
@@ -154,6 +156,8 @@ pub(crate) struct Prepared {
     /// Fds to become 0, 1, 2; `None` keeps the inherited ones.
     pub stdio: Option<[RawFd; 3]>,
     pub pty: bool,
+    /// `Stdio::ContainerPty`: where to send the master of the container's own pty.
+    pub console: Option<RawFd>,
 }
 
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
@@ -231,6 +235,70 @@ fn setup_stdio(p: &Prepared) -> Result<(), i32> {
         if p.pty {
             check(libc::ioctl(0, libc::TIOCSCTTY as _, 0))?;
         }
+    }
+    Ok(())
+}
+
+/// One byte of payload: a message that carries an fd must carry some data too.
+pub(crate) fn byte_iovec(byte: &mut [u8; 1]) -> libc::iovec {
+    libc::iovec {
+        iov_base: byte.as_mut_ptr() as *mut libc::c_void,
+        iov_len: 1,
+    }
+}
+
+/// A message with one iovec and room for one `SCM_RIGHTS` fd in `control`.
+pub(crate) fn fd_msghdr(iov: &mut libc::iovec, control: &mut [u64; 4]) -> libc::msghdr {
+    // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = std::mem::size_of_val(control);
+    msg
+}
+
+/// Opens a pty in the container's devpts (mounted by the steps), makes the slave this
+/// process's stdio and controlling terminal, and sends the master over `sock`.
+fn console(sock: RawFd) -> Result<(), i32> {
+    // SAFETY: raw syscalls on fds this function opens; the message buffers live on the
+    // stack for the duration of sendmsg.
+    unsafe {
+        let master = libc::open(
+            c"/dev/ptmx".as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
+        if master < 0 {
+            return Err(errno());
+        }
+        let unlock: c_int = 0;
+        check(libc::ioctl(master, libc::TIOCSPTLCK, &unlock))?;
+        let slave = libc::ioctl(master, libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY);
+        if slave < 0 {
+            return Err(errno());
+        }
+        for fd in 0..3 {
+            check(libc::dup2(slave, fd))?;
+        }
+        if slave > 2 {
+            libc::close(slave);
+        }
+        check(libc::ioctl(0, libc::TIOCSCTTY as _, 0))?;
+        let mut byte = [0u8; 1];
+        let mut control = [0u64; 4];
+        let mut iov = byte_iovec(&mut byte);
+        let mut msg = fd_msghdr(&mut iov, &mut control);
+        msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<c_int>() as u32) as usize;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<c_int>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut c_int, master);
+        if libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) < 0 {
+            return Err(errno());
+        }
+        libc::close(master);
+        libc::close(sock);
     }
     Ok(())
 }
@@ -455,6 +523,11 @@ pub(crate) fn run_init(p: &Prepared, pipe: RawFd) -> ! {
     for (i, step) in p.steps.iter().enumerate() {
         if let Err(e) = run_step(step) {
             fail(pipe, Stage::Step, e, i as i32);
+        }
+    }
+    if let Some(sock) = p.console {
+        if let Err(e) = console(sock) {
+            fail(pipe, Stage::Console, e, 0);
         }
     }
     if let Some(h) = &p.hostname {

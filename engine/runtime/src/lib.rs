@@ -28,7 +28,7 @@ mod spec;
 mod user;
 
 pub use error::RuntimeError;
-pub use plan::{exec, spawn};
+pub use plan::{exec, recv_console, spawn};
 pub use spec::{CgroupFsMount, ContainerSpec, ExecSpec, MountKind, MountSpec, NetNs, Stdio, User};
 pub use user::resolve_user;
 

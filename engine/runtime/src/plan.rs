@@ -248,9 +248,13 @@ fn ptrs(v: &[CString]) -> Vec<*const std::ffi::c_char> {
         .collect()
 }
 
-fn stdio_fds(stdio: Stdio, held: &mut Held) -> Result<(Option<[RawFd; 3]>, bool), RuntimeError> {
+/// The child's stdio: fds for 0..2, whether they are a pty, and the console socket.
+type ChildStdio = (Option<[RawFd; 3]>, bool, Option<RawFd>);
+
+fn stdio_fds(stdio: Stdio, held: &mut Held) -> Result<ChildStdio, RuntimeError> {
     Ok(match stdio {
-        Stdio::Inherit => (None, false),
+        Stdio::Inherit => (None, false, None),
+        Stdio::ContainerPty(sock) => (None, false, Some(held.keep(sock))),
         Stdio::Fds {
             stdin,
             stdout,
@@ -260,17 +264,17 @@ fn stdio_fds(stdio: Stdio, held: &mut Held) -> Result<(Option<[RawFd; 3]>, bool)
                 Some(fd) => held.keep(fd),
                 None => held.open(Path::new("/dev/null"), libc::O_RDONLY | libc::O_CLOEXEC, "stdin")?,
             };
-            (Some([i, held.keep(stdout), held.keep(stderr)]), false)
+            (Some([i, held.keep(stdout), held.keep(stderr)]), false, None)
         }
         Stdio::Pty(slave) => {
             let fd = held.keep(slave);
-            (Some([fd, fd, fd]), true)
+            (Some([fd, fd, fd]), true, None)
         }
     })
 }
 
 fn prepared(c: Common, held: &mut Held, stdio: Stdio) -> Result<Prepared, RuntimeError> {
-    let (stdio, pty) = stdio_fds(stdio, held)?;
+    let (stdio, pty, console) = stdio_fds(stdio, held)?;
     let mut groups = c.user.additional_gids.clone();
     groups.dedup();
     Ok(Prepared {
@@ -298,6 +302,7 @@ fn prepared(c: Common, held: &mut Held, stdio: Stdio) -> Result<Prepared, Runtim
         filters: seccomp::default_filters()?,
         stdio,
         pty,
+        console,
     })
 }
 
@@ -579,6 +584,7 @@ fn to_error(m: &Msg, args0: &str, cwd: &str, what: &[String], extra: &[String]) 
             Stage::Seccomp => "installing the seccomp filter",
             Stage::Chroot => "entering the container's root",
             Stage::Fork => "forking into the container",
+            Stage::Console => "creating the container's terminal",
             _ => "starting",
         }),
         None => step("starting"),
@@ -711,4 +717,31 @@ pub fn exec(target_pid: i32, spec: &ExecSpec, stdio: Stdio) -> Result<Pid, Runti
         step: "forking into the container".into(),
         source: std::io::Error::from_raw_os_error(libc::ECHILD),
     })
+}
+
+/// Receives the master of a container's pty sent by its init (`Stdio::ContainerPty`);
+/// call after `spawn` returned, on the other end of the socket.
+pub fn recv_console(sock: &OwnedFd) -> Result<OwnedFd, RuntimeError> {
+    let io = |e| RuntimeError::io("cannot receive the container's terminal", e);
+    // SAFETY: recvmsg into stack buffers; the received fd is fresh and ours.
+    unsafe {
+        let mut byte = [0u8; 1];
+        let mut control = [0u64; 4];
+        let mut iov = child::byte_iovec(&mut byte);
+        let mut msg = child::fd_msghdr(&mut iov, &mut control);
+        let n = libc::recvmsg(
+            sock.as_raw_fd(),
+            &mut msg,
+            libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT,
+        );
+        if n < 0 {
+            return Err(io(std::io::Error::last_os_error()));
+        }
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if cmsg.is_null() || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
+            return Err(io(std::io::Error::other("no descriptor in the message")));
+        }
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const c_int);
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
 }

@@ -206,32 +206,23 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     unsafe { Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))) }
 }
 
-/// A new pty: (master, slave).
-fn pty() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    // SAFETY: plain open/ioctl calls on fds we own.
-    unsafe {
-        let m = libc::open(
-            c"/dev/ptmx".as_ptr(),
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        );
-        if m < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let master = OwnedFd::from_raw_fd(m);
-        let unlock: libc::c_int = 0;
-        if libc::ioctl(m, libc::TIOCSPTLCK, &unlock) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let s = libc::ioctl(
-            m,
-            libc::TIOCGPTPEER,
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        );
-        if s < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok((master, OwnedFd::from_raw_fd(s)))
+/// A connected pair of unix stream sockets.
+fn socketpair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: socketpair fills two fresh fds.
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
     }
+    // SAFETY: both are fresh and ours.
+    unsafe { Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))) }
 }
 
 fn pump(
@@ -357,13 +348,14 @@ fn run(
         UnixListener::bind(path).map_err(|e| io("create its attach socket", e))?
     };
     let mut readers = Vec::new();
+    // With a TTY the container's init makes the pty in its own devpts (so the terminal
+    // has a name inside) and sends us the master once it is spawned.
+    let mut console = None;
     let (stdio, hub) = if config.spec.tty {
-        let (master, slave) = pty().map_err(|e| io("create a pty", e))?;
-        let input = master.try_clone().map_err(|e| io("duplicate the pty", e))?;
-        let resize = master.try_clone().map_err(|e| io("duplicate the pty", e))?;
-        readers.push((master, Stream::Stdout));
-        let hub = Hub::new(true, Some(std::fs::File::from(input)), Some(resize));
-        (Stdio::Pty(slave), hub)
+        let (ours, theirs) = socketpair().map_err(|e| io("create a socket pair", e))?;
+        console = Some(ours);
+        // The hub is made once the master has arrived.
+        (Stdio::ContainerPty(theirs), Hub::new(true, None, None))
     } else {
         let (out_r, out_w) = pipe().map_err(|e| io("create a pipe", e))?;
         let (err_r, err_w) = pipe().map_err(|e| io("create a pipe", e))?;
@@ -383,6 +375,16 @@ fn run(
         (stdio, Hub::new(false, writer, None))
     };
     let pid = crate::spawn(&config.spec, stdio)?;
+    let hub = match console {
+        Some(sock) => {
+            let master = crate::recv_console(&sock)?;
+            let input = master.try_clone().map_err(|e| io("duplicate the pty", e))?;
+            let resize = master.try_clone().map_err(|e| io("duplicate the pty", e))?;
+            readers.push((master, Stream::Stdout));
+            Hub::new(true, Some(std::fs::File::from(input)), Some(resize))
+        }
+        None => hub,
+    };
     let state = ShimState {
         shim_pid: std::process::id() as i32,
         container_pid: pid,

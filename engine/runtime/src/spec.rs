@@ -103,4 +103,9 @@ pub enum Stdio {
     },
     /// The slave side of a pty; it becomes the controlling terminal.
     Pty(OwnedFd),
+    /// A new pty from the container's own devpts (so it has a name inside): the
+    /// container's init opens it once `/dev/pts` is mounted, makes the slave its stdio
+    /// and controlling terminal, and sends the master over this unix socket
+    /// (`SCM_RIGHTS`); receive it with [`crate::recv_console`].
+    ContainerPty(OwnedFd),
 }
