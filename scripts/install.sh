@@ -7,6 +7,10 @@ PACKAGES=(
     docker-registry skopeo buildah umoci podman busybox-static debootstrap runc
     apache2-utils uidmap fuse-overlayfs python3 openssl hyperfine xz-utils zstd
     tar gzip ca-certificates curl nftables iproute2 bsdutils
+    # desktop app (src-tauri/ + ui/): WebKitGTK, tray, icons; its end-to-end test
+    # drives the real window under Xvfb through WebKitWebDriver; imagemagick saves screenshots
+    libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
+    build-essential pkg-config xvfb xauth webkit2gtk-driver imagemagick
 )
 
 step() { printf 'install.sh: %s\n' "$*"; }
