@@ -8,9 +8,10 @@ PACKAGES=(
     apache2-utils uidmap fuse-overlayfs python3 openssl hyperfine xz-utils zstd
     tar gzip ca-certificates curl nftables iproute2 bsdutils
     # desktop app (src-tauri/ + ui/): WebKitGTK, tray, icons; its end-to-end test
-    # drives the real window under Xvfb through WebKitWebDriver; imagemagick saves screenshots
+    # drives the real window under Xvfb through WebKitWebDriver; imagemagick saves screenshots;
+    # xdg-utils: the opener plugin calls xdg-open, which honours $BROWSER
     libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
-    build-essential pkg-config xvfb xauth webkit2gtk-driver imagemagick
+    build-essential pkg-config xvfb xauth webkit2gtk-driver imagemagick xdg-utils
 )
 
 step() { printf 'install.sh: %s\n' "$*"; }
