@@ -106,6 +106,8 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Serve the Docker Engine API on a unix socket (for the docker CLI, bollard, the desktop app)
+    Daemon(DaemonArgs),
     /// (internal) the per-container supervisor process
     #[command(name = "__shim", hide = true)]
     Shim { state_dir: PathBuf },
@@ -508,4 +510,14 @@ pub struct StatsArgs {
     #[arg(long)]
     pub no_stream: bool,
     pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    /// The socket to serve, e.g. unix:///run/berth/berth.sock (default: /run/berth/berth.sock as root, else $XDG_RUNTIME_DIR/berth/berth.sock)
+    #[arg(short = 'H', long, value_name = "unix:///PATH")]
+    pub host: Option<String>,
+    /// Also listen on TCP (loopback only; the API has no authentication), e.g. 127.0.0.1:2375
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub tcp: Option<std::net::SocketAddr>,
 }

@@ -6,7 +6,6 @@
 
 mod cli;
 mod commands;
-mod docker_json;
 mod engine;
 mod progress;
 mod render;

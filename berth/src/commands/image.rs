@@ -10,7 +10,7 @@ use berth_reference::ImageRef;
 use crate::cli::{
     Global, HistoryArgs, ImagesArgs, InspectArgs, LoadArgs, PruneArgs, PullArgs, PushArgs, RmiArgs, SaveArgs,
 };
-use crate::{docker_json, engine, progress, render};
+use crate::{engine, progress, render};
 
 pub async fn pull(g: &Global, a: PullArgs) -> anyhow::Result<u8> {
     let reference = ImageRef::parse(&a.image)?;
@@ -169,7 +169,7 @@ pub fn inspect(g: &Global, a: InspectArgs) -> anyhow::Result<u8> {
     for name in &a.names {
         if kind != "image" {
             if let Ok(rec) = containers.find(name) {
-                values.push(docker_json::container_inspect(&containers, &rec)?);
+                values.push(berth_api::container_inspect(&containers, &rec));
                 continue;
             }
             if kind == "container" {
@@ -182,7 +182,7 @@ pub fn inspect(g: &Global, a: InspectArgs) -> anyhow::Result<u8> {
             .resolve(name)
             .and_then(|rec| images.config(&rec).map(|c| (rec, c)))
         {
-            Ok((rec, config)) => values.push(docker_json::image_inspect(&images, &rec, &config)?),
+            Ok((rec, config)) => values.push(berth_api::image_inspect(&images, &rec, &config)?),
             Err(e) => {
                 eprintln!("Error: {e}");
                 code = 1;
@@ -193,7 +193,11 @@ pub fn inspect(g: &Global, a: InspectArgs) -> anyhow::Result<u8> {
     match &a.format {
         Some(template) => {
             for v in &values {
-                writeln!(out, "{}", docker_json::format(template, v)?)?;
+                writeln!(
+                    out,
+                    "{}",
+                    berth_api::format_template(template, v).map_err(anyhow::Error::msg)?
+                )?;
             }
         }
         None => {

@@ -2,6 +2,7 @@
 
 mod auth;
 mod container;
+mod daemon;
 mod image;
 mod system;
 mod volume;
@@ -48,6 +49,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Stats(a) => container::stats(g, a),
         Command::Volume(v) => volume::volume(g, v),
         Command::Network(n) => volume::network(g, n),
+        Command::Daemon(a) => daemon::daemon(g, a).await,
         Command::Shim { state_dir } => container::shim(g, &state_dir),
     }
 }

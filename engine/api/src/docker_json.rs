@@ -1,5 +1,5 @@
-//! Docker's JSON shape for `image inspect`. (When the Engine API crate arrives, this
-//! moves there: only the API boundary should know Docker's JSON shapes.)
+//! Docker's JSON shapes: image and container inspect, list rows, volumes, networks,
+//! stats. Only this module knows them (the CLI's `inspect` uses it too).
 
 use berth_images::ImageService;
 use berth_oci::ImageConfig;
@@ -10,7 +10,7 @@ pub fn image_inspect(
     images: &ImageService,
     rec: &ImageRecord,
     config: &ImageConfig,
-) -> anyhow::Result<Value> {
+) -> Result<Value, berth_images::ImageError> {
     let tags = images.tags_of(&rec.id)?;
     let size: u64 = rec.layers.iter().map(|l| l.unpacked_size).sum();
     let layer_dirs: Vec<String> = rec
@@ -79,7 +79,7 @@ fn familiar_digest(repo_digest: &str) -> String {
 }
 
 /// A small subset of Go templates: `{{.Field.Sub}}`, `{{json .Field}}`, literal text.
-pub fn format(template: &str, value: &Value) -> anyhow::Result<String> {
+pub fn format_template(template: &str, value: &Value) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
@@ -87,25 +87,23 @@ pub fn format(template: &str, value: &Value) -> anyhow::Result<String> {
         let after = &rest[start + 2..];
         let end = after
             .find("}}")
-            .ok_or_else(|| anyhow::anyhow!("template '{template}' has '{{{{' without '}}}}'"))?;
+            .ok_or_else(|| format!("template '{template}' has '{{{{' without '}}}}'"))?;
         let expr = after[..end].trim();
         let (as_json, path) = match expr.strip_prefix("json ") {
             Some(p) => (true, p.trim()),
             None => (false, expr),
         };
-        let path = path.strip_prefix('.').ok_or_else(|| {
-            anyhow::anyhow!("template field '{path}' must start with '.', e.g. {{{{.Id}}}}")
-        })?;
+        let path = path
+            .strip_prefix('.')
+            .ok_or_else(|| format!("template field '{path}' must start with '.', e.g. {{{{.Id}}}}"))?;
         let mut cur = value;
         for part in path.split('.').filter(|p| !p.is_empty()) {
             cur = cur.get(part).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "template field '.{path}' does not exist — see `berth image inspect` for the fields"
-                )
+                format!("template field '.{path}' does not exist — see `berth inspect` for the fields")
             })?;
         }
         match (as_json, cur) {
-            (true, v) => out.push_str(&serde_json::to_string(v)?),
+            (true, v) => out.push_str(&v.to_string()),
             (false, Value::String(s)) => out.push_str(s),
             (false, Value::Null) => out.push_str("<no value>"),
             (false, Value::Array(a)) => {
@@ -127,7 +125,7 @@ pub fn format(template: &str, value: &Value) -> anyhow::Result<String> {
 pub fn container_inspect(
     svc: &berth_containers::ContainerService,
     rec: &berth_containers::ContainerRecord,
-) -> anyhow::Result<Value> {
+) -> Value {
     use berth_containers::Status;
     let status = svc.status(rec);
     let (running, paused, pid, exit_code, started, finished, oom) = match &status {
@@ -198,7 +196,7 @@ pub fn container_inspect(
     };
     let ep = rec.endpoint.as_ref().filter(|_| status.is_running());
     let paths = svc.paths(&rec.id);
-    Ok(json!({
+    json!({
         "Id": rec.id,
         "Created": rec.created,
         "Path": path,
@@ -262,7 +260,185 @@ pub fn container_inspect(
                 None => json!({}),
             },
         },
-    }))
+    })
+}
+
+/// Seconds since the epoch of an RFC 3339 time (0 if unparseable).
+pub fn unix_time(t: &str) -> i64 {
+    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .unwrap_or(0)
+}
+
+/// "Up 3 seconds", "Exited (0) 5 seconds ago", "Created", "Up 2 minutes (Paused)".
+pub fn status_text(s: &berth_containers::Status) -> String {
+    use berth_containers::Status;
+    let since = |t: &str| (time::OffsetDateTime::now_utc().unix_timestamp() - unix_time(t)).max(0);
+    match s {
+        Status::Created => "Created".into(),
+        Status::Running { started_at, .. } => format!("Up {}", human_duration(since(started_at))),
+        Status::Paused { started_at, .. } => format!("Up {} (Paused)", human_duration(since(started_at))),
+        Status::Exited {
+            code, finished_at, ..
+        } => format!("Exited ({code}) {} ago", human_duration(since(finished_at))),
+    }
+}
+
+/// Go's units.HumanDuration, as docker prints it.
+fn human_duration(secs: i64) -> String {
+    match secs {
+        s if s < 1 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s / 60 == 1 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if (s as f64 / 3600.0).round() as i64 == 1 => "About an hour".into(),
+        s if s < 48 * 3600 => format!("{} hours", (s as f64 / 3600.0).round() as i64),
+        s if s < 7 * 24 * 3600 * 2 => format!("{} days", s / 86400),
+        s if s < 30 * 24 * 3600 * 3 => format!("{} weeks", s / (7 * 86400)),
+        s if s < 365 * 24 * 3600 * 2 => format!("{} months", s / (30 * 86400)),
+        s => format!("{} years", s / (365 * 86400)),
+    }
+}
+
+/// A row of `GET /containers/json`.
+pub fn container_summary(s: &berth_containers::ContainerSummary) -> Value {
+    let rec = &s.record;
+    let mut command = rec.config.entrypoint.clone();
+    command.extend(rec.config.cmd.iter().cloned());
+    let mut ports: Vec<Value> = Vec::new();
+    if s.status.is_running() {
+        for p in &rec.bound_ports {
+            ports.push(json!({"IP": p.host_ip, "PrivatePort": p.container_port, "PublicPort": p.host_port, "Type": p.proto}));
+        }
+    }
+    for e in &rec.config.exposed_ports {
+        let (port, proto) = e.split_once('/').unwrap_or((e.as_str(), "tcp"));
+        let port: u16 = port.parse().unwrap_or(0);
+        if !ports
+            .iter()
+            .any(|p| p["PrivatePort"] == json!(port) && p["Type"] == json!(proto))
+        {
+            ports.push(json!({"PrivatePort": port, "Type": proto}));
+        }
+    }
+    let ep = rec.endpoint.as_ref().filter(|_| s.status.is_running());
+    json!({
+        "Id": rec.id,
+        "Names": [format!("/{}", rec.name)],
+        "Image": rec.image,
+        "ImageID": rec.image_id.to_string(),
+        "Command": command.join(" "),
+        "Created": unix_time(&rec.created),
+        "Ports": ports,
+        "Labels": rec.config.labels,
+        "State": s.status.name(),
+        "Status": status_text(&s.status),
+        "HostConfig": { "NetworkMode": rec.host.network },
+        "NetworkSettings": { "Networks": match ep {
+            Some(e) => json!({ e.network.clone(): {"IPAddress": e.ip, "Gateway": e.gateway, "IPPrefixLen": e.prefix, "MacAddress": e.mac} }),
+            None => json!({}),
+        }},
+        "Mounts": rec.host.mounts.iter().map(mount_json).collect::<Vec<_>>(),
+    })
+}
+
+fn mount_json(m: &berth_containers::MountRecord) -> Value {
+    use berth_containers::MountKind;
+    json!({
+        "Type": match m.kind { MountKind::Bind => "bind", MountKind::Volume => "volume", MountKind::Tmpfs => "tmpfs" },
+        "Name": if m.kind == MountKind::Volume { json!(m.source) } else { Value::Null },
+        "Source": m.source,
+        "Destination": m.destination,
+        "Mode": if m.readonly { "ro" } else { "" },
+        "RW": !m.readonly,
+        "Propagation": "",
+    })
+}
+
+/// A row of `GET /images/json`: one per image, with all its tags.
+pub fn image_summary(
+    id: &berth_oci::Digest,
+    rows: &[&berth_images::ImageSummary],
+    containers: usize,
+) -> Value {
+    let first = rows.first();
+    let tags: Vec<String> = rows
+        .iter()
+        .filter(|r| r.tag != "<none>")
+        .map(|r| format!("{}:{}", r.repository, r.tag))
+        .collect();
+    let digests: Vec<String> = first
+        .map(|r| r.repo_digests.iter().map(|d| familiar_digest(d)).collect())
+        .unwrap_or_default();
+    let size = first.map(|r| r.size).unwrap_or(0);
+    json!({
+        "Id": id.to_string(),
+        "ParentId": "",
+        "RepoTags": tags,
+        "RepoDigests": digests,
+        "Created": first.and_then(|r| r.created.as_deref()).map(unix_time).unwrap_or(0),
+        "Size": size,
+        "SharedSize": -1,
+        "VirtualSize": size,
+        "Labels": {},
+        "Containers": containers,
+    })
+}
+
+pub fn volume(v: &berth_containers::VolumeInfo) -> Value {
+    json!({
+        "Name": v.name,
+        "Driver": "local",
+        "Mountpoint": v.mountpoint,
+        "CreatedAt": v.created,
+        "Labels": v.labels,
+        "Scope": "local",
+        "Options": {},
+    })
+}
+
+pub fn network(n: &berth_net::NetworkConfig, endpoints: &[berth_net::Endpoint]) -> Value {
+    let mut containers = Map::new();
+    for e in endpoints {
+        containers.insert(
+            e.container_id.clone(),
+            json!({"Name": "", "EndpointID": e.container_id, "MacAddress": e.mac, "IPv4Address": format!("{}/{}", e.ip, e.prefix), "IPv6Address": ""}),
+        );
+    }
+    let driver = match n.name.as_str() {
+        "host" => "host",
+        "none" => "null",
+        _ => "bridge",
+    };
+    let ipam_config = if n.bridge.is_empty() {
+        json!([])
+    } else {
+        json!([{"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()}])
+    };
+    json!({
+        "Name": n.name,
+        "Id": network_id(&n.name),
+        "Created": "0001-01-01T00:00:00Z",
+        "Scope": "local",
+        "Driver": driver,
+        "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Options": null, "Config": ipam_config},
+        "Internal": false,
+        "Attachable": false,
+        "Ingress": false,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": false,
+        "Containers": containers,
+        "Options": if n.bridge.is_empty() { json!({}) } else { json!({"com.docker.network.bridge.name": n.bridge}) },
+        "Labels": {},
+    })
+}
+
+/// A stable 64-hex ID for a network (Berth names networks; docker clients expect IDs).
+pub fn network_id(name: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("berth-network:{name}")))
 }
 
 #[cfg(test)]
@@ -272,11 +448,17 @@ mod tests {
     #[test]
     fn formats_fields() {
         let v = json!({"Id": "sha256:x", "Config": {"Cmd": ["sh", "-c"]}, "Size": 3});
-        assert_eq!(format("{{.Id}}", &v).unwrap(), "sha256:x");
-        assert_eq!(format("id={{.Id}} n={{.Size}}", &v).unwrap(), "id=sha256:x n=3");
-        assert_eq!(format("{{json .Config.Cmd}}", &v).unwrap(), r#"["sh","-c"]"#);
-        assert_eq!(format("{{.Config.Cmd}}", &v).unwrap(), "[sh -c]");
-        assert!(format("{{.Nope}}", &v).is_err());
-        assert!(format("{{.Id", &v).is_err());
+        assert_eq!(format_template("{{.Id}}", &v).unwrap(), "sha256:x");
+        assert_eq!(
+            format_template("id={{.Id}} n={{.Size}}", &v).unwrap(),
+            "id=sha256:x n=3"
+        );
+        assert_eq!(
+            format_template("{{json .Config.Cmd}}", &v).unwrap(),
+            r#"["sh","-c"]"#
+        );
+        assert_eq!(format_template("{{.Config.Cmd}}", &v).unwrap(), "[sh -c]");
+        assert!(format_template("{{.Nope}}", &v).is_err());
+        assert!(format_template("{{.Id", &v).is_err());
     }
 }

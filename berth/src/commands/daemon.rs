@@ -1,0 +1,52 @@
+//! `berth daemon`: serves the Docker Engine API until SIGTERM or SIGINT. Containers keep
+//! running after it exits (their shims supervise them).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+
+use crate::cli::{DaemonArgs, Global};
+use crate::engine;
+
+pub async fn daemon(g: &Global, a: DaemonArgs) -> anyhow::Result<u8> {
+    if !g.debug {
+        // The daemon always logs (info by default; RUST_LOG overrides).
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    let socket = match a.host.as_deref() {
+        None => berth_api::default_socket(),
+        Some(h) => match h.strip_prefix("unix://") {
+            Some(path) if !path.is_empty() => PathBuf::from(path),
+            _ => bail!("--host '{h}' is not supported: use unix:///path/to/berth.sock (and --tcp for TCP)"),
+        },
+    };
+    let cfg = engine::config(g);
+    let opts = berth_api::ServerOptions {
+        root: cfg.root,
+        socket,
+        tcp: a.tcp,
+        shim_exe: std::env::current_exe().context("cannot find the berth binary for the container shims")?,
+        insecure_registries: cfg.insecure_registries,
+        registry_mirrors: cfg.registry_mirrors,
+    };
+    let shutdown = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+        tracing::info!("signal received");
+    };
+    berth_api::serve(opts, shutdown).await?;
+    Ok(0)
+}

@@ -1,0 +1,135 @@
+//! API errors: an HTTP status and one sentence, sent as docker's `{"message": …}`.
+
+use hyper::StatusCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A request the API answers with an error status (404, 409, 400, 500, …).
+    #[error("{message}")]
+    Http { status: StatusCode, message: String },
+    #[error("cannot listen on {path}: {source} — check the directory exists and is writable")]
+    Listen {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("another daemon is already serving {0} — stop it first, or pick another socket with --host")]
+    AlreadyRunning(String),
+}
+
+/// Errors opening the engine (store, registry client, settings).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] berth_store::StoreError),
+    #[error(transparent)]
+    Registry(#[from] berth_registry::RegistryError),
+    #[error(transparent)]
+    Containers(#[from] berth_containers::ContainerError),
+    #[error("{path} is not valid JSON ({reason}) — fix or remove it")]
+    Settings { path: String, reason: String },
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Http { status, .. } => *status,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn with(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError::Http {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        Self::with(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        Self::with(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        Self::with(StatusCode::CONFLICT, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        Self::with(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    pub fn not_implemented(message: impl Into<String>) -> ApiError {
+        Self::with(StatusCode::NOT_IMPLEMENTED, message)
+    }
+}
+
+fn image_status(e: &berth_images::ImageError) -> StatusCode {
+    use berth_images::ImageError as E;
+    match e {
+        E::NotFoundLocally(_) | E::NotFoundInRegistry { .. } => StatusCode::NOT_FOUND,
+        E::Reference(_) | E::NoMatchingPlatform { .. } | E::BadArchive { .. } => StatusCode::BAD_REQUEST,
+        E::MultipleTags { .. } => StatusCode::CONFLICT,
+        E::Registry(r) if is_auth_error(r) => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+pub(crate) fn is_auth_error(e: &berth_registry::RegistryError) -> bool {
+    let text = e.to_string().to_lowercase();
+    text.contains("unauthorized") || text.contains("authentication") || text.contains("denied")
+}
+
+impl From<berth_images::ImageError> for ApiError {
+    fn from(e: berth_images::ImageError) -> Self {
+        Self::with(image_status(&e), e.to_string())
+    }
+}
+
+impl From<berth_containers::ContainerError> for ApiError {
+    fn from(e: berth_containers::ContainerError) -> Self {
+        use berth_containers::ContainerError as E;
+        let status = match &e {
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::NameInUse { .. } | E::Running(_) | E::NotRunning(_) | E::Paused(_) | E::ImageInUse { .. } => {
+                StatusCode::CONFLICT
+            }
+            E::InvalidName(_) | E::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+            E::Image(i) => image_status(i),
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::with(status, e.to_string())
+    }
+}
+
+impl From<berth_reference::ReferenceError> for ApiError {
+    fn from(e: berth_reference::ReferenceError) -> Self {
+        Self::bad_request(e.to_string())
+    }
+}
+
+impl From<berth_net::NetError> for ApiError {
+    fn from(e: berth_net::NetError) -> Self {
+        use berth_net::NetError as E;
+        let status = match &e {
+            E::NetworkNotFound(_) => StatusCode::NOT_FOUND,
+            E::NetworkExists(_) | E::NetworkInUse { .. } | E::PortInUse { .. } | E::SubnetOverlap { .. } => {
+                StatusCode::CONFLICT
+            }
+            E::InvalidPortSpec { .. }
+            | E::InvalidSubnet { .. }
+            | E::BuiltinNetwork(_)
+            | E::NotAttachable(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::with(status, e.to_string())
+    }
+}
+
+impl From<OpenError> for ApiError {
+    fn from(e: OpenError) -> Self {
+        Self::internal(e.to_string())
+    }
+}

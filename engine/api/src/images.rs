@@ -1,0 +1,542 @@
+//! Image endpoints: list, pull (`/images/create`, docker's JSON progress stream), push
+//! with `X-Registry-Auth`, tag, remove, inspect, history, prune, save (`get`) and load.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use berth_images::{ImageService, Progress, ProgressEvent, PullOptions, RemoveEvent};
+use berth_reference::ImageRef;
+use bytes::Bytes;
+use hyper::StatusCode;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::engine::Shared;
+use crate::http::{self, blocking, Query, Req, Resp, Result};
+use crate::{docker_json, ApiError};
+
+pub async fn list(engine: Shared, q: Query) -> Result<Resp> {
+    let filters = q.filters()?;
+    filters.only(&["reference", "dangling", "label"])?;
+    let mut references = filters.get("reference").to_vec();
+    if let Some(f) = q.get("filter") {
+        references.push(f.to_string());
+    }
+    if !filters.get("label").is_empty() {
+        // Image labels are not indexed; refuse rather than match nothing silently.
+        return Err(ApiError::bad_request(
+            "filtering images by label is not supported by Berth yet",
+        ));
+    }
+    let dangling = filters.get("dangling").first().map(|d| d == "true" || d == "1");
+    blocking(move || {
+        let rows = engine.images.list()?;
+        let users: Vec<berth_oci::Digest> = engine
+            .containers
+            .records()?
+            .into_iter()
+            .map(|r| r.image_id)
+            .collect();
+        let mut order: Vec<berth_oci::Digest> = Vec::new();
+        let mut by_id: HashMap<berth_oci::Digest, Vec<&berth_images::ImageSummary>> = HashMap::new();
+        for r in &rows {
+            let keep_ref = references.is_empty()
+                || references.iter().any(|f| {
+                    ImageRef::parse_name_only(f)
+                        .map(|w| {
+                            let name_ok =
+                                r.repository == w.familiar_name() || glob(&w.familiar_name(), &r.repository);
+                            name_ok && w.tag().is_none_or(|t| r.tag == t || glob(t, &r.tag))
+                        })
+                        .unwrap_or_else(|_| glob(f, &format!("{}:{}", r.repository, r.tag)))
+                });
+            if !keep_ref {
+                continue;
+            }
+            if !by_id.contains_key(&r.id) {
+                order.push(r.id.clone());
+            }
+            by_id.entry(r.id.clone()).or_default().push(r);
+        }
+        let out: Vec<Value> = order
+            .iter()
+            .filter(|id| {
+                let untagged = by_id[*id].iter().all(|r| r.tag == "<none>");
+                dangling.is_none_or(|d| d == untagged)
+            })
+            .map(|id| docker_json::image_summary(id, &by_id[id], users.iter().filter(|u| *u == id).count()))
+            .collect();
+        http::ok_json(&out)
+    })
+    .await
+}
+
+/// `*` wildcards as in docker's reference filter.
+fn glob(pattern: &str, text: &str) -> bool {
+    if !pattern.contains('*') {
+        return pattern == text;
+    }
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let mut rest = text;
+    for (i, p) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(p) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(p);
+        } else {
+            match rest.find(p) {
+                Some(at) => rest = &rest[at + p.len()..],
+                None => return false,
+            }
+        }
+    }
+    rest.is_empty()
+}
+
+/// Turns image-service progress into docker's JSON lines.
+struct JsonProgress {
+    tx: mpsc::UnboundedSender<Value>,
+}
+
+fn bar(current: u64, total: u64) -> String {
+    let width = 50u64;
+    let filled = (current.min(total) * width).checked_div(total).unwrap_or(0);
+    let arrow = if filled < width { ">" } else { "" };
+    format!(
+        "[{}{}{}] {}/{}",
+        "=".repeat(filled as usize),
+        arrow,
+        " ".repeat((width - filled).saturating_sub(arrow.len() as u64) as usize),
+        human(current),
+        human(total)
+    )
+}
+
+fn human(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "kB", "MB", "GB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.3}{}", UNITS[i])
+    }
+}
+
+pub fn progress_json(event: ProgressEvent) -> Value {
+    let simple = |status: &str, id: String| json!({"status": status, "progressDetail": {}, "id": id});
+    match event {
+        ProgressEvent::Status(s) => match s.split_once(": ") {
+            Some((id, rest)) if !id.contains(' ') => json!({"status": rest, "id": id}),
+            _ => json!({"status": s}),
+        },
+        ProgressEvent::Waiting { id, .. } => simple("Waiting", id),
+        ProgressEvent::AlreadyExists { id } => simple("Already exists", id),
+        ProgressEvent::Downloading { id, current, total } => json!({
+            "status": "Downloading", "progressDetail": {"current": current, "total": total},
+            "progress": bar(current, total), "id": id,
+        }),
+        ProgressEvent::Verifying { id } => simple("Verifying Checksum", id),
+        ProgressEvent::Extracting { id } => simple("Extracting", id),
+        ProgressEvent::PullComplete { id } => simple("Pull complete", id),
+        ProgressEvent::Pushing { id, current, total } => json!({
+            "status": "Pushing", "progressDetail": {"current": current, "total": total},
+            "progress": bar(current, total), "id": id,
+        }),
+        ProgressEvent::Mounted { id, from } => simple(&format!("Mounted from {from}"), id),
+        ProgressEvent::Pushed { id } => simple("Pushed", id),
+        ProgressEvent::Retrying { id, reason } => simple(&format!("Retrying: {reason}"), id),
+    }
+}
+
+impl Progress for JsonProgress {
+    fn event(&self, event: ProgressEvent) {
+        let _ = self.tx.send(progress_json(event));
+    }
+}
+
+pub fn error_line(message: &str) -> Bytes {
+    http::json_line(&json!({"errorDetail": {"message": message}, "error": message}))
+}
+
+/// Credentials from `X-Registry-Auth` (base64url JSON), as a docker config.json in a temp
+/// dir that the registry client reads; `None` when the header carries none.
+fn registry_auth(req: &Req, registry_of: &str) -> Result<Option<tempfile::TempDir>> {
+    use base64::Engine as _;
+    let Some(header) = req.headers().get("X-Registry-Auth").and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let header = header.trim();
+    let decoded = [
+        base64::engine::general_purpose::URL_SAFE,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        base64::engine::general_purpose::STANDARD,
+    ]
+    .iter()
+    .find_map(|e| e.decode(header).ok())
+    .ok_or_else(|| ApiError::bad_request("X-Registry-Auth is not valid base64"))?;
+    let v: Value = serde_json::from_slice(&decoded)
+        .map_err(|e| ApiError::bad_request(format!("X-Registry-Auth is not valid JSON: {e}")))?;
+    let user = v.get("username").and_then(Value::as_str).unwrap_or("");
+    let pass = v.get("password").and_then(Value::as_str).unwrap_or("");
+    if user.is_empty() || pass.is_empty() {
+        return Ok(None);
+    }
+    let server = v
+        .get("serveraddress")
+        .and_then(Value::as_str)
+        .map(crate::system::registry_host)
+        .filter(|s| !s.is_empty() && s != "docker.io")
+        .unwrap_or_else(|| registry_of.to_string());
+    let dir =
+        tempfile::tempdir().map_err(|e| ApiError::internal(format!("cannot create a temp dir: {e}")))?;
+    let path = dir.path().join("config.json");
+    let mut file = berth_registry::credentials::DockerConfigFile::load(&path)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    file.store(
+        &server,
+        &berth_registry::credentials::Credential {
+            username: user.to_string(),
+            password: pass.to_string(),
+        },
+    )
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    file.save(&path).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Some(dir))
+}
+
+fn images_for(engine: &Shared, auth: &Option<tempfile::TempDir>) -> Result<ImageService> {
+    match auth {
+        Some(dir) => Ok(engine.images_with_logins(&dir.path().join("config.json"))?),
+        None => Ok(engine.images.clone()),
+    }
+}
+
+/// `POST /images/create?fromImage=…&tag=…`: a pull, streamed as docker's JSON lines.
+pub async fn create(engine: Shared, req: Req, q: Query) -> Result<Resp> {
+    if q.get("fromSrc").is_some() {
+        return Err(ApiError::not_implemented(
+            "docker import is not supported by Berth yet — use docker load",
+        ));
+    }
+    let from = q
+        .get("fromImage")
+        .ok_or_else(|| ApiError::bad_request("fromImage is required"))?
+        .to_string();
+    let full = match q.get("tag") {
+        Some(t) if t.contains(':') && t.starts_with("sha256") => format!("{from}@{t}"),
+        Some(t) => format!("{from}:{t}"),
+        None => from.clone(),
+    };
+    let reference = ImageRef::parse(&full)?;
+    let platform = q
+        .get("platform")
+        .map(str::parse::<berth_oci::Platform>)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("invalid platform: {e}")))?;
+    let auth = registry_auth(&req, reference.domain())?;
+    let images = images_for(&engine, &auth)?;
+    let (tx, resp) = http::stream(StatusCode::OK, "application/json");
+    let (ptx, mut prx) = mpsc::unbounded_channel();
+    let progress: Arc<dyn Progress> = Arc::new(JsonProgress { tx: ptx });
+    let fwd_tx = tx.clone();
+    let forward = tokio::spawn(async move {
+        while let Some(v) = prx.recv().await {
+            let _ = fwd_tx.send(http::json_line(&v)).await;
+        }
+    });
+    // The pull future is not Send (higher-ranked borrows inside), so it runs on a blocking
+    // thread of its own.
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        handle.block_on(async move {
+            let _auth = auth;
+            let result = images.pull(&reference, &PullOptions { platform }, progress).await;
+            let _ = forward.await;
+            let line = match result {
+                Ok(outcome) => {
+                    let _ = tx
+                        .send(http::json_line(
+                            &json!({"status": format!("Digest: {}", outcome.digest)}),
+                        ))
+                        .await;
+                    let status = if outcome.up_to_date {
+                        format!("Status: Image is up to date for {}", reference.familiar())
+                    } else {
+                        format!("Status: Downloaded newer image for {}", reference.familiar())
+                    };
+                    engine.event(
+                        "image",
+                        "pull",
+                        &reference.familiar(),
+                        json!({"name": reference.familiar()}),
+                    );
+                    http::json_line(&json!({ "status": status }))
+                }
+                Err(e) => error_line(&e.to_string()),
+            };
+            let _ = tx.send(line).await;
+        })
+    });
+    Ok(resp)
+}
+
+/// Routes `/images/{name}/…`: names contain `/` and `:`, so the action is matched from the end.
+pub async fn route_named(engine: Shared, req: Req, method: &str, path: &str, q: Query) -> Result<Resp> {
+    let rest = path.strip_prefix("/images/").unwrap_or("");
+    let action = |suffix: &str| {
+        rest.strip_suffix(suffix)
+            .filter(|n| !n.is_empty())
+            .map(String::from)
+    };
+    match method {
+        "GET" => {
+            if let Some(name) = action("/json") {
+                return inspect(engine, name).await;
+            }
+            if let Some(name) = action("/history") {
+                return history(engine, name).await;
+            }
+            if let Some(name) = action("/get") {
+                return save(engine, vec![name]).await;
+            }
+        }
+        "POST" => {
+            if let Some(name) = action("/push") {
+                return push(engine, req, name, q).await;
+            }
+            if let Some(name) = action("/tag") {
+                return tag(engine, name, q).await;
+            }
+        }
+        "DELETE" if !rest.is_empty() => return remove(engine, rest.to_string(), q).await,
+        _ => {}
+    }
+    Err(ApiError::not_found(format!("page not found: {method} {path}")))
+}
+
+async fn inspect(engine: Shared, name: String) -> Result<Resp> {
+    blocking(move || {
+        let rec = engine.images.resolve(&name)?;
+        let config = engine.images.config(&rec)?;
+        http::ok_json(&docker_json::image_inspect(&engine.images, &rec, &config)?)
+    })
+    .await
+}
+
+async fn history(engine: Shared, name: String) -> Result<Resp> {
+    blocking(move || {
+        let rows = engine.images.history(&name)?;
+        let tags = engine
+            .images
+            .resolve(&name)
+            .and_then(|r| engine.images.tags_of(&r.id))
+            .unwrap_or_default();
+        let out: Vec<Value> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                json!({
+                    "Id": if r.id.is_empty() { "<missing>".to_string() } else { r.id.clone() },
+                    "Created": r.created.as_deref().map(docker_json::unix_time).unwrap_or(0),
+                    "CreatedBy": r.created_by,
+                    "Tags": if i == 0 { json!(tags) } else { Value::Null },
+                    "Size": r.size,
+                    "Comment": r.comment,
+                })
+            })
+            .collect();
+        http::ok_json(&out)
+    })
+    .await
+}
+
+async fn push(engine: Shared, req: Req, name: String, q: Query) -> Result<Resp> {
+    let full = match q.get("tag") {
+        Some(t) => format!("{name}:{t}"),
+        None => name.clone(),
+    };
+    let reference = ImageRef::parse(&full)?;
+    let auth = registry_auth(&req, reference.domain())?;
+    let images = images_for(&engine, &auth)?;
+    let (tx, resp) = http::stream(StatusCode::OK, "application/json");
+    let (ptx, mut prx) = mpsc::unbounded_channel();
+    let progress: Arc<dyn Progress> = Arc::new(JsonProgress { tx: ptx });
+    let fwd_tx = tx.clone();
+    let forward = tokio::spawn(async move {
+        while let Some(v) = prx.recv().await {
+            let _ = fwd_tx.send(http::json_line(&v)).await;
+        }
+    });
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        handle.block_on(async move {
+        let _auth = auth;
+        let result = images.push(&reference, progress).await;
+        let _ = forward.await;
+        match result {
+            Ok(o) => {
+                let _ = tx
+                    .send(http::json_line(&json!({"status": format!("{}: digest: {} size: {}", o.tag, o.digest, o.size)})))
+                    .await;
+                let _ = tx
+                    .send(http::json_line(&json!({"progressDetail": {}, "aux": {"Tag": o.tag, "Digest": o.digest.to_string(), "Size": o.size}})))
+                    .await;
+                engine.event("image", "push", &reference.familiar(), json!({"name": reference.familiar()}));
+            }
+            Err(e) => {
+                let _ = tx.send(error_line(&e.to_string())).await;
+            }
+        }
+    })
+    });
+    Ok(resp)
+}
+
+async fn tag(engine: Shared, name: String, q: Query) -> Result<Resp> {
+    let repo = q
+        .get("repo")
+        .ok_or_else(|| ApiError::bad_request("repo is required"))?;
+    let target = match q.get("tag") {
+        Some(t) => format!("{repo}:{t}"),
+        None => repo.to_string(),
+    };
+    blocking(move || {
+        let r = engine.images.tag(&name, &target)?;
+        engine.event("image", "tag", &name, json!({"name": r.familiar()}));
+        Ok(http::empty(StatusCode::CREATED))
+    })
+    .await
+}
+
+fn remove_events_json(events: &[RemoveEvent]) -> Vec<Value> {
+    events
+        .iter()
+        .map(|e| match e {
+            RemoveEvent::Untagged(t) => json!({"Untagged": t}),
+            RemoveEvent::Deleted(d) => json!({"Deleted": d.to_string()}),
+        })
+        .collect()
+}
+
+async fn remove(engine: Shared, name: String, q: Query) -> Result<Resp> {
+    let force = q.bool("force");
+    blocking(move || {
+        if !force {
+            if let Ok(rec) = engine.images.resolve(&name) {
+                if let Some(user) = engine.containers.users_of_image(&rec.id)?.first() {
+                    return Err(ApiError::conflict(format!(
+                        "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
+                        &user.id[..12],
+                        rec.id.short()
+                    )));
+                }
+            }
+        }
+        let events = engine.images.remove(&name, force)?;
+        for e in &events {
+            if let RemoveEvent::Deleted(d) = e {
+                engine.event("image", "delete", &d.to_string(), json!({"name": name}));
+            }
+        }
+        http::ok_json(&remove_events_json(&events))
+    })
+    .await
+}
+
+pub async fn prune(engine: Shared, q: Query) -> Result<Resp> {
+    let filters = q.filters()?;
+    filters.only(&["dangling"])?;
+    let all = filters
+        .get("dangling")
+        .first()
+        .is_some_and(|d| d == "false" || d == "0");
+    blocking(move || {
+        let in_use: Vec<berth_oci::Digest> = engine
+            .containers
+            .records()?
+            .into_iter()
+            .map(|r| r.image_id)
+            .collect();
+        let report = engine.images.prune(all, &in_use)?;
+        http::ok_json(&json!({
+            "ImagesDeleted": remove_events_json(&report.events),
+            "SpaceReclaimed": report.space_reclaimed,
+        }))
+    })
+    .await
+}
+
+/// `GET /images/get?names=…` and `/images/{name}/get`: a docker-archive tarball.
+pub async fn get(engine: Shared, q: Query) -> Result<Resp> {
+    let names = q.all("names");
+    if names.is_empty() {
+        return Err(ApiError::bad_request("names is required"));
+    }
+    save(engine, names).await
+}
+
+async fn save(engine: Shared, names: Vec<String>) -> Result<Resp> {
+    let (tmp, path) = blocking(move || {
+        let tmp =
+            tempfile::tempdir().map_err(|e| ApiError::internal(format!("cannot create a temp dir: {e}")))?;
+        let path = tmp.path().join("images.tar");
+        engine.images.save(&names, &path)?;
+        Ok((tmp, path))
+    })
+    .await?;
+    let (tx, resp) = http::stream(StatusCode::OK, "application/x-tar");
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let _tmp = tmp;
+        let Ok(mut f) = tokio::fs::File::open(&path).await else {
+            return;
+        };
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match f.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    Ok(resp)
+}
+
+pub async fn load(engine: Shared, req: Req, q: Query) -> Result<Resp> {
+    let quiet = q.bool("quiet");
+    let tmp =
+        tempfile::tempdir().map_err(|e| ApiError::internal(format!("cannot create a temp dir: {e}")))?;
+    let path = tmp.path().join("load.tar");
+    let file = std::fs::File::create(&path)
+        .map_err(|e| ApiError::internal(format!("cannot store the upload: {e}")))?;
+    http::body_to_file(req, file).await?;
+    let loaded = blocking(move || {
+        let _tmp = tmp;
+        Ok(engine.images.load(&path)?)
+    })
+    .await?;
+    let mut body = Vec::new();
+    for name in loaded {
+        body.extend_from_slice(&http::json_line(
+            &json!({"stream": format!("Loaded image: {name}\n")}),
+        ));
+    }
+    let _ = quiet;
+    Ok(http::with_type(
+        StatusCode::OK,
+        http::full(body),
+        "application/json",
+    ))
+}

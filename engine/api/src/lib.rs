@@ -1,0 +1,31 @@
+//! The Docker Engine API over a unix socket (`berth daemon`): the docker CLI, bollard and
+//! the desktop app drive Berth's engine through it.
+//!
+//! Architecture invariants: only this crate knows the Docker JSON shapes (`docker_json`);
+//! the API is the only way the desktop app reaches the engine. It keeps no cache of engine
+//! state: every request reads the shared root, so the CLI and the daemon can run at once.
+
+#![recursion_limit = "256"]
+
+mod attach;
+mod containers;
+mod docker_json;
+mod engine;
+mod error;
+mod exec;
+mod http;
+mod images;
+mod router;
+mod server;
+mod system;
+mod volumes;
+
+pub use docker_json::{container_inspect, format_template, image_inspect};
+pub use engine::{open_images, EngineConfig};
+pub use error::ApiError;
+pub use server::{default_socket, serve, ServerOptions};
+
+/// The newest API version Berth implements; clients negotiate down to it.
+pub const API_VERSION: &str = "1.43";
+/// The oldest API version Berth accepts (docker's own minimum).
+pub const MIN_API_VERSION: &str = "1.24";

@@ -1,0 +1,417 @@
+//! System endpoints: `/_ping`, `/version`, `/info`, `/system/df`, `/events`, `/auth`, and
+//! the watcher that turns container exits into `die` events.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hyper::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use crate::engine::Shared;
+use crate::http::{self, blocking, Query, Req, Resp, Result};
+use crate::{docker_json, ApiError, API_VERSION, MIN_API_VERSION};
+
+pub fn ping(method: &Method) -> Resp {
+    let mut r = if method == Method::HEAD {
+        http::empty(StatusCode::OK)
+    } else {
+        http::text(StatusCode::OK, "OK")
+    };
+    r.headers_mut().insert(
+        "Cache-Control",
+        hyper::header::HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
+    r
+}
+
+fn kernel_version() -> String {
+    proc_text("/proc/sys/kernel/osrelease")
+}
+
+fn proc_text(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+pub fn arch_name() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+pub fn version() -> Result<Resp> {
+    let v = env!("CARGO_PKG_VERSION");
+    http::ok_json(&json!({
+        "Platform": {"Name": "Berth Engine"},
+        "Components": [{
+            "Name": "Engine",
+            "Version": v,
+            "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": arch_name(), "KernelVersion": kernel_version(), "Experimental": "false"},
+        }],
+        "Version": v,
+        "ApiVersion": API_VERSION,
+        "MinAPIVersion": MIN_API_VERSION,
+        "GitCommit": "",
+        "GoVersion": "",
+        "Os": "linux",
+        "Arch": arch_name(),
+        "KernelVersion": kernel_version(),
+        "Experimental": false,
+        "BuildTime": "",
+    }))
+}
+
+pub fn mem_total() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+fn os_name() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_else(|| "Linux".into())
+}
+
+pub async fn info(engine: Shared) -> Result<Resp> {
+    blocking(move || {
+        let all = engine.containers.list(true)?;
+        let running = all.iter().filter(|c| matches!(c.status, berth_containers::Status::Running { .. })).count();
+        let paused = all.iter().filter(|c| matches!(c.status, berth_containers::Status::Paused { .. })).count();
+        let images = engine.images.store().images().map_err(|e| ApiError::internal(e.to_string()))?;
+        let cgroup_version = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" };
+        let hostname = proc_text("/proc/sys/kernel/hostname");
+        http::ok_json(&json!({
+            "ID": docker_json::network_id(&engine.config.root.display().to_string()),
+            "Containers": all.len(),
+            "ContainersRunning": running,
+            "ContainersPaused": paused,
+            "ContainersStopped": all.len() - running - paused,
+            "Images": images.len(),
+            "Driver": "overlay2",
+            "DriverStatus": [["Backing Filesystem", "overlayfs"]],
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": null, "Log": ["json-file"]},
+            "MemoryLimit": true,
+            "SwapLimit": true,
+            "CpuCfsPeriod": true,
+            "CpuCfsQuota": true,
+            "PidsLimit": true,
+            "IPv4Forwarding": true,
+            "Debug": false,
+            "NFd": std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0),
+            "NGoroutines": 0,
+            "SystemTime": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "LoggingDriver": "json-file",
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": cgroup_version,
+            "KernelVersion": kernel_version(),
+            "OperatingSystem": os_name(),
+            "OSVersion": "",
+            "OSType": "linux",
+            "Architecture": std::env::consts::ARCH,
+            "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "MemTotal": mem_total(),
+            "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {
+                "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+                "IndexConfigs": {},
+                "Mirrors": engine.config.registry_mirrors,
+            },
+            "DockerRootDir": engine.config.root,
+            "Name": hostname,
+            "Labels": [],
+            "ExperimentalBuild": false,
+            "ServerVersion": env!("CARGO_PKG_VERSION"),
+            "Runtimes": {"berth": {"path": "berth"}},
+            "DefaultRuntime": "berth",
+            "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
+            "LiveRestoreEnabled": true,
+            "Isolation": "",
+            "InitBinary": "",
+            "SecurityOptions": ["name=seccomp,profile=builtin"],
+            "Warnings": [],
+        }))
+    })
+    .await
+}
+
+/// Bytes of regular files under `dir`.
+pub fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    rd.flatten()
+        .map(|e| match e.path().symlink_metadata() {
+            Ok(md) if md.is_dir() => dir_bytes(&e.path()),
+            Ok(md) if md.is_file() => md.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+pub async fn df(engine: Shared) -> Result<Resp> {
+    blocking(move || {
+        let all = engine.containers.list(true)?;
+        let usage = engine
+            .images
+            .store()
+            .disk_usage()
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let rows = engine.images.list()?;
+        let mut by_id: Vec<(berth_oci::Digest, Vec<&berth_images::ImageSummary>)> = Vec::new();
+        for r in &rows {
+            match by_id.iter_mut().find(|(id, _)| id == &r.id) {
+                Some((_, v)) => v.push(r),
+                None => by_id.push((r.id.clone(), vec![r])),
+            }
+        }
+        let images: Vec<Value> = by_id
+            .iter()
+            .map(|(id, rs)| {
+                let users = all.iter().filter(|c| &c.record.image_id == id).count();
+                docker_json::image_summary(id, rs, users)
+            })
+            .collect();
+        let containers: Vec<Value> = all
+            .iter()
+            .map(|c| {
+                let mut v = docker_json::container_summary(c);
+                v["SizeRw"] = json!(dir_bytes(&engine.containers.paths(&c.record.id).upper()));
+                v["SizeRootFs"] = json!(0);
+                v
+            })
+            .collect();
+        let volumes: Vec<Value> = engine
+            .containers
+            .volumes()
+            .list()?
+            .iter()
+            .map(|v| {
+                let refs = engine
+                    .containers
+                    .users_of_volume(&v.name)
+                    .map(|u| u.len())
+                    .unwrap_or(0);
+                let mut j = docker_json::volume(v);
+                j["UsageData"] = json!({"Size": dir_bytes(&v.mountpoint), "RefCount": refs});
+                j
+            })
+            .collect();
+        http::ok_json(&json!({
+            "LayersSize": usage.blob_bytes + usage.layer_bytes,
+            "Images": images,
+            "Containers": containers,
+            "Volumes": volumes,
+            "BuildCache": [],
+        }))
+    })
+    .await
+}
+
+/// `GET /events`: live events (and recent ones with `since`), filtered like docker.
+pub async fn events(engine: Shared, q: Query) -> Result<Resp> {
+    let filters = q.filters()?;
+    filters.only(&[
+        "type",
+        "event",
+        "container",
+        "image",
+        "label",
+        "volume",
+        "network",
+    ])?;
+    let parse_time = |key: &str| -> Result<Option<f64>> {
+        q.get(key)
+            .map(|v| {
+                v.parse::<f64>()
+                    .ok()
+                    .or_else(|| {
+                        time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+                            .ok()
+                            .map(|t| t.unix_timestamp() as f64)
+                    })
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!("invalid {key} '{v}': use a unix timestamp"))
+                    })
+            })
+            .transpose()
+    };
+    let since = parse_time("since")?;
+    let until = parse_time("until")?;
+    let keep = move |ev: &Value| -> bool {
+        let t = ev["time"].as_i64().unwrap_or(0) as f64;
+        if since.is_some_and(|s| t < s) || until.is_some_and(|u| t > u) {
+            return false;
+        }
+        let any = |key: &str, actual: &[&str]| {
+            let want = filters.get(key);
+            want.is_empty()
+                || want.iter().any(|w| {
+                    actual
+                        .iter()
+                        .any(|a| !a.is_empty() && (a == w || a.starts_with(w.as_str())))
+                })
+        };
+        let attrs = &ev["Actor"]["Attributes"];
+        let is = |t: &str| ev["Type"] == t;
+        let id = ev["id"].as_str().unwrap_or("");
+        let name = attrs["name"].as_str().unwrap_or("");
+        let image = attrs["image"].as_str().unwrap_or("");
+        any("type", &[ev["Type"].as_str().unwrap_or("")])
+            && any("event", &[ev["Action"].as_str().unwrap_or("")])
+            && (filters.get("container").is_empty() || (is("container") && any("container", &[id, name])))
+            && any("image", &[image])
+            && (filters.get("volume").is_empty() || (is("volume") && any("volume", &[id])))
+            && (filters.get("network").is_empty() || (is("network") && any("network", &[id, name])))
+            && filters.get("label").iter().all(|l| match l.split_once('=') {
+                Some((k, v)) => attrs[k] == v,
+                None => !attrs[l.as_str()].is_null(),
+            })
+    };
+    let mut rx = engine.events.subscribe();
+    // Past events only when asked for (`since`); a plain subscription starts now.
+    let past: Vec<Value> = match since {
+        Some(_) => engine.history().into_iter().filter(|e| keep(e)).collect(),
+        None => Vec::new(),
+    };
+    let (tx, resp) = http::stream(StatusCode::OK, "application/json");
+    let until_instant = until.map(|u| {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
+        tokio::time::Instant::now() + Duration::from_secs_f64((u - now).max(0.0))
+    });
+    tokio::spawn(async move {
+        for ev in past {
+            if tx.send(http::json_line(&ev)).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            let next = async {
+                match until_instant {
+                    Some(t) => tokio::time::timeout_at(t, rx.recv()).await.ok(),
+                    None => Some(rx.recv().await),
+                }
+            };
+            tokio::select! {
+                _ = tx.closed() => return,
+                got = next => match got {
+                    None => return,
+                    Some(Ok(ev)) => {
+                        if keep(&ev) && tx.send(http::json_line(&ev)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+                    Some(Err(_)) => return,
+                },
+            }
+        }
+    });
+    Ok(resp)
+}
+
+/// Emits `die` when a container stops on its own (the shims, not the daemon, see exits).
+pub async fn watch_exits(engine: Shared, mut stop: watch::Receiver<bool>) {
+    let mut known: HashMap<String, (bool, String)> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+        let e = engine.clone();
+        let Ok(Ok(now)) = tokio::task::spawn_blocking(move || {
+            e.containers.records().map(|recs| {
+                recs.into_iter()
+                    .map(|r| {
+                        let st = e.containers.status(&r);
+                        (r, st)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .await
+        else {
+            continue;
+        };
+        let mut next = HashMap::new();
+        for (rec, st) in now {
+            let finished = match &st {
+                berth_containers::Status::Exited { finished_at, .. } => finished_at.clone(),
+                _ => String::new(),
+            };
+            let was = known.get(&rec.id);
+            if let berth_containers::Status::Exited { code, .. } = &st {
+                let new_exit = match was {
+                    Some((running, f)) => *running || f != &finished,
+                    None => false,
+                };
+                if new_exit {
+                    engine.announce_exit(&rec, *code, &finished);
+                }
+            }
+            next.insert(rec.id.clone(), (st.is_running(), finished));
+        }
+        known = next;
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct AuthBody {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    serveraddress: String,
+}
+
+/// `host[:port]` of docker's server address forms (`https://index.docker.io/v1/`, `host:5000`).
+pub fn registry_host(server: &str) -> String {
+    let s = server
+        .trim()
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let host = s.split('/').next().unwrap_or("");
+    match host {
+        "" | "index.docker.io" | "registry-1.docker.io" => "docker.io".into(),
+        h => h.to_string(),
+    }
+}
+
+pub async fn auth(engine: Shared, req: Req) -> Result<Resp> {
+    let body: AuthBody = http::body_json(req).await?;
+    if body.username.is_empty() || body.password.is_empty() {
+        return Err(ApiError::bad_request("username and password must not be empty"));
+    }
+    let registry = registry_host(&body.serveraddress);
+    engine
+        .images
+        .registry()
+        .check_login(&registry, &body.username, &body.password)
+        .await
+        .map_err(|e| ApiError::Http {
+            status: if crate::error::is_auth_error(&e) {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            },
+            message: e.to_string(),
+        })?;
+    http::ok_json(&json!({"Status": "Login Succeeded", "IdentityToken": ""}))
+}
