@@ -68,6 +68,7 @@ fn make_tray(app: &AppHandle) -> tauri::Result<()> {
 }
 
 pub fn run() {
+    commands::app::mark_start();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
@@ -103,6 +104,8 @@ pub fn run() {
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
+            commands::app::startup_view,
+            commands::app::view_ready,
             commands::system::engine_status,
             commands::system::set_endpoint,
             commands::system::disk_usage,

@@ -45,6 +45,7 @@ async fn lecture_flow(engine: Engine) -> anyhow::Result<()> {
     let result = flow(&ui, &session, &registry, &reg).await;
     if result.is_err() {
         let _ = ui.shot("failure").await;
+        session.keep_logs();
     }
     println!("screenshots: {}", session.shots.display());
     ui.close().await;

@@ -169,7 +169,9 @@ pub async fn pull_image(
             credentials,
         );
         let mut error = None;
+        tracing::debug!(op = %op2, "pull started");
         while let Some(item) = stream.next().await {
+            tracing::debug!(op = %op2, ?item, "pull progress");
             match item {
                 Ok(info) => {
                     if let Some(e) = info.error {

@@ -1,6 +1,7 @@
 //! The thin, typed Tauri commands: each turns a UI request into Engine API calls through
 //! bollard and returns DTOs or a [`UserError`](crate::error::UserError).
 
+pub mod app;
 pub mod build;
 pub mod containers;
 pub mod images;

@@ -29,7 +29,7 @@ fn need(bin: &str, how: &str) -> PathBuf {
 }
 
 /// `target/debug` (or release): where cargo put the app and the berth CLI.
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     let app = PathBuf::from(env!("CARGO_BIN_EXE_berth-desktop"));
     app.parent().map(Path::to_path_buf).unwrap_or_default()
 }
@@ -40,7 +40,7 @@ pub struct Session {
     pub shots: PathBuf,
     children: Vec<Child>,
     driver_port: u16,
-    root: PathBuf,
+    pub root: PathBuf,
     browser_log: PathBuf,
     podman: Option<(PathBuf, PathBuf, PathBuf)>,
 }
@@ -162,6 +162,7 @@ impl Session {
             .env("DOCKER_CONFIG", dir.path().join("docker-config"))
             .env("BERTH_DESKTOP_QUIT_ON_CLOSE", "1")
             .env("NO_AT_BRIDGE", "1")
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
             .env_remove("BERTH_HOST")
             .env_remove("DOCKER_HOST")
             .stdout(std::fs::File::create(dir.path().join("driver.log"))?)
@@ -207,6 +208,13 @@ impl Session {
             client,
             shots: self.shots.clone(),
         })
+    }
+
+    /// Copy the app's and the driver's logs next to the screenshots (on failure).
+    pub fn keep_logs(&self) {
+        for name in ["app.log", "driver.log", "podman.log"] {
+            let _ = std::fs::copy(self.dir.path().join(name), self.shots.join(name));
+        }
     }
 
     /// The URL the app handed to `$BROWSER`.
@@ -327,6 +335,17 @@ impl Ui {
             )
             .await?;
         t.as_str().map(|s| s.trim().to_string()).with_context(|| format!("no element matches {css}"))
+    }
+
+    pub async fn attr(&self, css: &str, name: &str) -> anyhow::Result<String> {
+        let t = self
+            .client
+            .execute(
+                "return document.querySelector(arguments[0])?.getAttribute(arguments[1]) ?? null",
+                vec![css.into(), name.into()],
+            )
+            .await?;
+        t.as_str().map(String::from).with_context(|| format!("{css} has no {name}"))
     }
 
     pub async fn value(&self, css: &str) -> anyhow::Result<String> {

@@ -90,7 +90,7 @@ export function onOp<T extends { op: string }>(event: string, op: string, handle
  * Watch for the end of long operation `op`: resolves (or rejects with its UserError) when
  * `op-done` arrives. Await this before starting the operation so no event is missed.
  */
-export async function watchOp(op: string): Promise<Promise<OperationDone>> {
+export async function watchOp(op: string): Promise<{ done: Promise<OperationDone> }> {
   let settle: (d: OperationDone) => void = () => {};
   const done = new Promise<OperationDone>((resolve, reject) => {
     settle = (d) => (d.error ? reject(d.error) : resolve(d));
@@ -100,7 +100,9 @@ export async function watchOp(op: string): Promise<Promise<OperationDone>> {
     unlisten();
     settle(e.payload);
   });
-  return done;
+  // Wrapped: an async function returning a promise would wait for it (the op's end).
+  done.catch(() => {});
+  return { done };
 }
 
 export function onExecOutput(handler: (o: ExecOutput) => void): Promise<UnlistenFn> {
