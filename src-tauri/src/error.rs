@@ -122,6 +122,12 @@ impl UserError {
                 first_sentence(message),
                 "Fix the Dockerfile line named above and build again.",
             )
+        } else if status == 501 {
+            (
+                ErrorKind::Other,
+                first_sentence(message),
+                "This engine cannot do that yet: follow the hint above, or point Berth at podman or docker in Settings.",
+            )
         } else if status == 404 {
             (
                 ErrorKind::NotFound,

@@ -1,6 +1,8 @@
 //! The machinery around the real window: an Xvfb display, tauri-driver (with Debian's
 //! WebKitWebDriver), the engine the app talks to, a `$BROWSER` that records URLs, and a
 //! small fantoccini wrapper that waits on DOM conditions and saves screenshots.
+// Shared by the e2e and bench test binaries; each uses a different part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
