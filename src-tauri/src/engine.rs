@@ -48,8 +48,12 @@ pub fn client_for(endpoint: &str) -> Result<Docker, UserError> {
     } else if endpoint.starts_with('/') {
         Docker::connect_with_unix(endpoint, TIMEOUT_SECS, bollard::API_DEFAULT_VERSION).map_err(bad)
     } else if let Some(rest) = endpoint.strip_prefix("tcp://") {
-        Docker::connect_with_http(&format!("http://{rest}"), TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
-            .map_err(bad)
+        Docker::connect_with_http(
+            &format!("http://{rest}"),
+            TIMEOUT_SECS,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .map_err(bad)
     } else if endpoint.starts_with("http://") {
         Docker::connect_with_http(endpoint, TIMEOUT_SECS, bollard::API_DEFAULT_VERSION).map_err(bad)
     } else {

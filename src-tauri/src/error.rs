@@ -207,7 +207,10 @@ mod tests {
             "driver failed programming external connectivity: Bind for 0.0.0.0:8080 failed: port is already allocated",
         );
         assert_eq!(d.kind, ErrorKind::PortInUse);
-        let p = UserError::from_engine_message(500, "rootlessport listen tcp 0.0.0.0:8080: bind: address already in use");
+        let p = UserError::from_engine_message(
+            500,
+            "rootlessport listen tcp 0.0.0.0:8080: bind: address already in use",
+        );
         assert_eq!(p.kind, ErrorKind::PortInUse);
         assert!(p.details.contains("8080"));
     }

@@ -25,7 +25,9 @@ pub fn config_path() -> PathBuf {
 /// looks like a host (has a dot or a port, or is localhost), else Docker Hub.
 pub fn registry_of(repository: &str) -> String {
     match repository.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => first.to_string(),
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            first.to_string()
+        }
         _ => "docker.io".to_string(),
     }
 }
@@ -95,7 +97,11 @@ pub fn store(registry: &str, username: &str, password: &str) -> Result<PathBuf, 
 
 /// `docker login`: store the credentials; the engine presents them on the next pull or push.
 #[tauri::command]
-pub async fn registry_login(registry: String, username: String, password: String) -> Result<LoginResult, UserError> {
+pub async fn registry_login(
+    registry: String,
+    username: String,
+    password: String,
+) -> Result<LoginResult, UserError> {
     let registry = registry.trim().trim_end_matches('/').to_string();
     if registry.is_empty() || username.is_empty() {
         return Err(UserError::invalid(

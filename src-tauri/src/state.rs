@@ -41,7 +41,11 @@ impl AppState {
     }
 
     pub async fn endpoint(&self) -> Option<(EndpointKind, String)> {
-        self.engine.lock().await.as_ref().map(|e| (e.kind, e.endpoint.clone()))
+        self.engine
+            .lock()
+            .await
+            .as_ref()
+            .map(|e| (e.kind, e.endpoint.clone()))
     }
 
     /// Drop the current connection (stopping an embedded engine) and use `endpoint` next.
@@ -67,7 +71,10 @@ impl AppState {
                 }
             }
         };
-        let (kind, endpoint) = self.endpoint().await.map_or((None, String::new()), |(k, e)| (Some(k), e));
+        let (kind, endpoint) = self
+            .endpoint()
+            .await
+            .map_or((None, String::new()), |(k, e)| (Some(k), e));
         match docker.info().await {
             Ok(info) => {
                 let version = docker.version().await.ok();
@@ -80,7 +87,10 @@ impl AppState {
                         .clone()
                         .or(info.operating_system.clone())
                         .unwrap_or_else(|| "engine".into()),
-                    version: version.and_then(|v| v.version).or(info.server_version).unwrap_or_default(),
+                    version: version
+                        .and_then(|v| v.version)
+                        .or(info.server_version)
+                        .unwrap_or_default(),
                     containers: count(info.containers),
                     running: count(info.containers_running),
                     images: count(info.images),

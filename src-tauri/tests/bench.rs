@@ -22,7 +22,11 @@ fn berth(session: &Session, args: &[&str]) -> anyhow::Result<String> {
         .arg(&session.root)
         .args(args)
         .output()?;
-    ensure!(out.status.success(), "berth {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "berth {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -30,11 +34,21 @@ fn berth(session: &Session, args: &[&str]) -> anyhow::Result<String> {
 fn processes() -> HashMap<u32, (u32, String)> {
     let mut map = HashMap::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
         let name = stat[open + 1..close].to_string();
-        let ppid = stat[close + 2..].split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+        let ppid = stat[close + 2..]
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
         map.insert(pid, (ppid, name));
     }
     map
@@ -54,7 +68,11 @@ fn pss_kb(pid: u32) -> u64 {
 /// The app process and everything under it (WebKit's web and network processes), by name.
 fn app_tree_pss() -> Vec<(u32, String, u64)> {
     let procs = processes();
-    let roots: Vec<u32> = procs.iter().filter(|(_, (_, n))| n == "berth-desktop").map(|(p, _)| *p).collect();
+    let roots: Vec<u32> = procs
+        .iter()
+        .filter(|(_, (_, n))| n == "berth-desktop")
+        .map(|(p, _)| *p)
+        .collect();
     let mut out = Vec::new();
     let mut stack = roots;
     while let Some(pid) = stack.pop() {
@@ -78,15 +96,30 @@ async fn desktop_bench() -> anyhow::Result<()> {
     let session = Session::start(Engine::Embedded, &registry.host())?;
     berth(&session, &["pull", "-q", &image])?;
     for i in 0..IDLE_CONTAINERS {
-        berth(&session, &["run", "-d", "--name", &format!("idle{i}"), &image, "sleep", "100000"])?;
+        berth(
+            &session,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &format!("idle{i}"),
+                &image,
+                "sleep",
+                "100000",
+            ],
+        )?;
     }
     let script = format!("seq 1 {LOG_LINES}; sleep 100000");
-    berth(&session, &["run", "-d", "--name", "log1m", &image, "sh", "-c", &script])?;
+    berth(
+        &session,
+        &["run", "-d", "--name", "log1m", &image, "sh", "-c", &script],
+    )?;
 
     // Launch: the app reports "view containers ready N ms after start" on stderr.
     let t0 = Instant::now();
     let ui = session.connect().await?;
-    ui.wait_css("[data-testid=containers-table][data-loaded=yes]", 60).await?;
+    ui.wait_css("[data-testid=containers-table][data-loaded=yes]", 60)
+        .await?;
     let wall = t0.elapsed();
     let mut launch_ms = None;
     for _ in 0..50 {
@@ -111,7 +144,11 @@ async fn desktop_bench() -> anyhow::Result<()> {
     for (pid, name, kb) in &tree {
         println!("  pss {name} ({pid}): {:.1} MB", *kb as f64 / 1024.0);
     }
-    println!("idle PSS app + WebKit + embedded engine, {} containers: {:.1} MB", IDLE_CONTAINERS + 1, total as f64 / 1024.0);
+    println!(
+        "idle PSS app + WebKit + embedded engine, {} containers: {:.1} MB",
+        IDLE_CONTAINERS + 1,
+        total as f64 / 1024.0
+    );
 
     // 1,000,000-line log: load into the virtualized view, then search it.
     ui.click("tr[data-name='log1m'] [data-action=logs]").await?;

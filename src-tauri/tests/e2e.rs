@@ -64,7 +64,8 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
 
     // Pull wizard: normalization and the command preview update as we type.
     ui.click("#nav-pull").await?;
-    ui.type_into("[data-testid=pull-reference]", &format!("{reg}/demo/flask")).await?;
+    ui.type_into("[data-testid=pull-reference]", &format!("{reg}/demo/flask"))
+        .await?;
     let normalized = ui.text("[data-testid=pull-normalized]").await?;
     ensure!(
         normalized.contains(&format!("{reg}/demo/flask:latest")),
@@ -76,16 +77,24 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
         "pull preview: {preview}"
     );
     ui.click("[data-testid=pull-start]").await?;
-    ui.wait_css_or_error("[data-testid=pull-done]", 300).await.context("pull")?;
+    ui.wait_css_or_error("[data-testid=pull-done]", 300)
+        .await
+        .context("pull")?;
     ui.shot("02-pull-wizard").await?;
 
     // Run wizard from the pulled image: port 5000 is pre-filled from EXPOSE.
     ui.click("[data-testid=pull-done] button.primary").await?;
-    ui.wait_js("document.querySelector('[data-testid=run-host-port]')?.value > 0", 30)
-        .await
-        .context("Run wizard did not pre-fill a port from EXPOSE")?;
+    ui.wait_js(
+        "document.querySelector('[data-testid=run-host-port]')?.value > 0",
+        30,
+    )
+    .await
+    .context("Run wizard did not pre-fill a port from EXPOSE")?;
     let container_port = ui.value("[data-testid=run-container-port]").await?;
-    ensure!(container_port == "5000", "container port pre-filled as {container_port}");
+    ensure!(
+        container_port == "5000",
+        "container port pre-filled as {container_port}"
+    );
     let host_port: u16 = ui.value("[data-testid=run-host-port]").await?.parse()?;
     ui.type_into("[data-testid=run-name]", "e2e-web").await?;
     let preview = ui.text("[data-testid=command-preview]").await?;
@@ -139,13 +148,23 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
         30,
     )
     .await?;
-    ui.wait_js("document.querySelector('.xterm-rows')?.textContent.includes('#')", 20)
-        .await
-        .context("no shell prompt")?;
-    ui.type_into(".xterm-helper-textarea", "echo e2e-$((6*7)) && cat /etc/hostname\n").await?;
-    ui.wait_js("document.querySelector('.xterm-rows')?.textContent.includes('e2e-42')", 20)
-        .await
-        .context("the terminal command's output never appeared")?;
+    ui.wait_js(
+        "document.querySelector('.xterm-rows')?.textContent.includes('#')",
+        20,
+    )
+    .await
+    .context("no shell prompt")?;
+    ui.type_into(
+        ".xterm-helper-textarea",
+        "echo e2e-$((6*7)) && cat /etc/hostname\n",
+    )
+    .await?;
+    ui.wait_js(
+        "document.querySelector('.xterm-rows')?.textContent.includes('e2e-42')",
+        20,
+    )
+    .await
+    .context("the terminal command's output never appeared")?;
     ui.shot("06-terminal").await?;
 
     // Inspect and Stats.
@@ -159,9 +178,12 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
     ui.shot("07-inspect").await?;
     ui.click("#nav-containers").await?;
     ui.click(&format!("{row} [data-action=stats]")).await?;
-    ui.wait_js("Number(document.querySelector('[data-testid=stats]')?.dataset.samples) >= 3", 60)
-        .await
-        .context("no stats samples")?;
+    ui.wait_js(
+        "Number(document.querySelector('[data-testid=stats]')?.dataset.samples) >= 3",
+        60,
+    )
+    .await
+    .context("no stats samples")?;
     ui.shot("08-stats").await?;
 
     // Build wizard: a folder with a Dockerfile.
@@ -173,7 +195,8 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
     )?;
     let built = format!("{reg}/demo/built:v1");
     ui.click("#nav-build").await?;
-    ui.type_into("[data-testid=build-dir]", &context.display().to_string()).await?;
+    ui.type_into("[data-testid=build-dir]", &context.display().to_string())
+        .await?;
     ui.type_into("[data-testid=build-tag]", &built).await?;
     let preview = ui.text("[data-testid=command-preview]").await?;
     ensure!(
@@ -198,7 +221,11 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
     ui.shot("09-build-wizard").await?;
 
     // Push wizard: tag and push to the loopback registry.
-    let source = if build_ok { built.clone() } else { format!("{reg}/demo/flask:latest") };
+    let source = if build_ok {
+        built.clone()
+    } else {
+        format!("{reg}/demo/flask:latest")
+    };
     let target = format!("{reg}/demo/pushed:v1");
     ui.click("#nav-push").await?;
     ui.clear("[data-testid=push-source]").await?;
@@ -210,19 +237,29 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
         "push preview: {preview}"
     );
     ui.click("[data-testid=push-start]").await?;
-    ui.wait_css_or_error("[data-testid=push-done]", 300).await.context("push")?;
+    ui.wait_css_or_error("[data-testid=push-done]", 300)
+        .await
+        .context("push")?;
     ui.shot("10-push-wizard").await?;
     let tags = berth_tests::http::get(registry.addr(), "/v2/demo/pushed/tags/list", &[])?;
-    ensure!(tags.status() == 200, "registry tags/list answered {}", tags.status());
     ensure!(
-        tags.json()?["tags"].as_array().is_some_and(|t| t.iter().any(|t| t == "v1")),
+        tags.status() == 200,
+        "registry tags/list answered {}",
+        tags.status()
+    );
+    ensure!(
+        tags.json()?["tags"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "v1")),
         "pushed tag v1 missing from the registry"
     );
 
     // Images, Volumes, Learn views with real data.
     ui.click("#nav-images").await?;
     ui.wait_js(
-        &format!("document.querySelector('[data-testid=images-table]')?.textContent.includes('{reg}/demo/pushed')"),
+        &format!(
+            "document.querySelector('[data-testid=images-table]')?.textContent.includes('{reg}/demo/pushed')"
+        ),
         20,
     )
     .await?;
@@ -256,7 +293,11 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
         .await
         .context("the container was not removed")?;
     ui.click("#nav-dashboard").await?;
-    ui.wait_js("!!document.querySelector('[data-testid=disk-usage] tbody tr')", 20).await?;
+    ui.wait_js(
+        "!!document.querySelector('[data-testid=disk-usage] tbody tr')",
+        20,
+    )
+    .await?;
     ui.shot("14-dashboard-after").await?;
     ensure!(
         session.container_count()? == 0,

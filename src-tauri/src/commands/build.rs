@@ -26,7 +26,10 @@ pub fn dockerfile_line(dockerfile: &str, error: &str) -> Option<usize> {
     let lower = error.to_ascii_lowercase();
     for marker in ["line ", "dockerfile:"] {
         if let Some(i) = lower.find(marker) {
-            let digits: String = lower[i + marker.len()..].chars().take_while(char::is_ascii_digit).collect();
+            let digits: String = lower[i + marker.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
             if let Ok(n) = digits.parse::<usize>() {
                 if n > 0 {
                     return Some(n);
@@ -75,7 +78,11 @@ fn validate(req: &BuildRequest) -> Result<(PathBuf, String), UserError> {
             "Pick the folder that holds your Dockerfile.",
         ));
     }
-    let dockerfile = if req.dockerfile.trim().is_empty() { "Dockerfile".to_string() } else { req.dockerfile.trim().to_string() };
+    let dockerfile = if req.dockerfile.trim().is_empty() {
+        "Dockerfile".to_string()
+    } else {
+        req.dockerfile.trim().to_string()
+    };
     if !dir.join(&dockerfile).is_file() {
         return Err(UserError::invalid(
             format!("There is no {dockerfile} in {}.", dir.display()),
@@ -83,13 +90,21 @@ fn validate(req: &BuildRequest) -> Result<(PathBuf, String), UserError> {
         ));
     }
     if req.tag.trim().is_empty() {
-        return Err(UserError::invalid("The image needs a tag.", "Type a tag like myapp:1.0."));
+        return Err(UserError::invalid(
+            "The image needs a tag.",
+            "Type a tag like myapp:1.0.",
+        ));
     }
     Ok((dir, dockerfile))
 }
 
 #[tauri::command]
-pub async fn build_image(app: AppHandle, state: State<'_, AppState>, op: String, req: BuildRequest) -> Result<(), UserError> {
+pub async fn build_image(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    op: String,
+    req: BuildRequest,
+) -> Result<(), UserError> {
     let (dir, dockerfile) = validate(&req)?;
     let docker = state.docker().await?;
     let dir2 = dir.clone();
@@ -97,10 +112,18 @@ pub async fn build_image(app: AppHandle, state: State<'_, AppState>, op: String,
         .await
         .map_err(|e| UserError::from_engine_message(500, &e.to_string()))?
         .map_err(|e| {
-            UserError::invalid("Berth could not read the build folder.", "Check the folder's permissions.")
-                .with_details(e.to_string())
+            UserError::invalid(
+                "Berth could not read the build folder.",
+                "Check the folder's permissions.",
+            )
+            .with_details(e.to_string())
         })?;
-    let build_args = req.build_args.iter().filter(|kv| !kv.key.is_empty()).map(|kv| (kv.key.clone(), kv.value.clone())).collect();
+    let build_args = req
+        .build_args
+        .iter()
+        .filter(|kv| !kv.key.is_empty())
+        .map(|kv| (kv.key.clone(), kv.value.clone()))
+        .collect();
     let options = BuildImageOptions {
         dockerfile: dockerfile.clone(),
         t: Some(req.tag.trim().to_string()),
@@ -126,13 +149,21 @@ pub async fn build_image(app: AppHandle, state: State<'_, AppState>, op: String,
                     }
                     for text in [info.stream, info.status].into_iter().flatten() {
                         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                            let _ = app.emit("build-output", BuildLine { op: op2.clone(), text: line.to_string() });
+                            let _ = app.emit(
+                                "build-output",
+                                BuildLine {
+                                    op: op2.clone(),
+                                    text: line.to_string(),
+                                },
+                            );
                         }
                     }
                 }
                 Err(e) => {
                     error = Some(match &e {
-                        bollard::errors::Error::DockerStreamError { error } => build_error(&dockerfile_path, error),
+                        bollard::errors::Error::DockerStreamError { error } => {
+                            build_error(&dockerfile_path, error)
+                        }
                         _ => e.into(),
                     });
                     break;
@@ -153,7 +184,10 @@ mod tests {
 
     #[test]
     fn parse_errors_name_their_line() {
-        assert_eq!(dockerfile_line(DF, "Dockerfile parse error line 3: unknown instruction: RUNN"), Some(3));
+        assert_eq!(
+            dockerfile_line(DF, "Dockerfile parse error line 3: unknown instruction: RUNN"),
+            Some(3)
+        );
         assert_eq!(dockerfile_line(DF, "dockerfile:4 failed to solve"), Some(4));
     }
 
@@ -175,10 +209,16 @@ mod tests {
         let mut names: Vec<String> = archive
             .entries()
             .expect("entries")
-            .filter_map(|e| e.ok().and_then(|e| e.path().ok().map(|p| p.display().to_string())))
+            .filter_map(|e| {
+                e.ok()
+                    .and_then(|e| e.path().ok().map(|p| p.display().to_string()))
+            })
             .collect();
         names.sort();
-        assert!(names.contains(&"./Dockerfile".to_string()) || names.contains(&"Dockerfile".to_string()), "{names:?}");
+        assert!(
+            names.contains(&"./Dockerfile".to_string()) || names.contains(&"Dockerfile".to_string()),
+            "{names:?}"
+        );
         assert!(names.iter().any(|n| n.ends_with("src/app.py")), "{names:?}");
     }
 }

@@ -140,7 +140,10 @@ pub async fn inspect_container(state: State<'_, AppState>, id: String) -> Result
 /// Validate a Run request before anything reaches the engine.
 pub fn validate_run(req: &RunRequest) -> Result<(), UserError> {
     if req.image.trim().is_empty() {
-        return Err(UserError::invalid("No image was chosen.", "Pick or type an image to run."));
+        return Err(UserError::invalid(
+            "No image was chosen.",
+            "Pick or type an image to run.",
+        ));
     }
     if !req.name.is_empty()
         && !req
@@ -215,7 +218,10 @@ pub async fn run_container(state: State<'_, AppState>, req: RunRequest) -> Resul
         platform: String::new(),
     });
     let created = docker.create_container(options, body).await?;
-    if let Err(e) = docker.start_container(&created.id, None::<StartContainerOptions>).await {
+    if let Err(e) = docker
+        .start_container(&created.id, None::<StartContainerOptions>)
+        .await
+    {
         // A container that never started would only confuse the list; docker keeps it,
         // but the wizard's retry would then hit "name in use".
         let _ = docker

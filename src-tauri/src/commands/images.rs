@@ -18,7 +18,9 @@ use crate::state::AppState;
 pub fn split_repo_tag(reference: &str) -> (String, String) {
     let reference = reference.split('@').next().unwrap_or(reference);
     match reference.rfind(':') {
-        Some(i) if !reference[i..].contains('/') => (reference[..i].to_string(), reference[i + 1..].to_string()),
+        Some(i) if !reference[i..].contains('/') => {
+            (reference[..i].to_string(), reference[i + 1..].to_string())
+        }
         _ => (reference.to_string(), "latest".to_string()),
     }
 }
@@ -55,7 +57,11 @@ pub async fn list_images(state: State<'_, AppState>) -> Result<Vec<ImageRow>, Us
             });
         }
     }
-    rows.sort_by(|a, b| b.created.total_cmp(&a.created).then(a.repository.cmp(&b.repository)));
+    rows.sort_by(|a, b| {
+        b.created
+            .total_cmp(&a.created)
+            .then(a.repository.cmp(&b.repository))
+    });
     Ok(rows)
 }
 
@@ -88,7 +94,11 @@ pub async fn inspect_image_json(state: State<'_, AppState>, reference: String) -
 }
 
 #[tauri::command]
-pub async fn remove_image(state: State<'_, AppState>, reference: String, force: bool) -> Result<(), UserError> {
+pub async fn remove_image(
+    state: State<'_, AppState>,
+    reference: String,
+    force: bool,
+) -> Result<(), UserError> {
     let docker = state.docker().await?;
     docker
         .remove_image(
@@ -108,7 +118,10 @@ pub async fn remove_image(state: State<'_, AppState>, reference: String, force: 
 pub async fn tag_image(state: State<'_, AppState>, source: String, target: String) -> Result<(), UserError> {
     let (repo, tag) = split_repo_tag(target.trim());
     if repo.is_empty() {
-        return Err(UserError::invalid("The new tag is empty.", "Type a tag like user/app:1.0."));
+        return Err(UserError::invalid(
+            "The new tag is empty.",
+            "Type a tag like user/app:1.0.",
+        ));
     }
     let docker = state.docker().await?;
     docker
@@ -134,7 +147,12 @@ pub async fn prune_images(state: State<'_, AppState>) -> Result<PruneReport, Use
     })
 }
 
-fn progress(op: &str, id: Option<String>, status: Option<String>, detail: Option<bollard::models::ProgressDetail>) -> ProgressEvent {
+fn progress(
+    op: &str,
+    id: Option<String>,
+    status: Option<String>,
+    detail: Option<bollard::models::ProgressDetail>,
+) -> ProgressEvent {
     ProgressEvent {
         op: op.to_string(),
         layer: id.unwrap_or_default(),
@@ -247,8 +265,14 @@ mod tests {
 
     #[test]
     fn a_registry_port_is_not_a_tag() {
-        assert_eq!(split_repo_tag("127.0.0.1:5000/app"), ("127.0.0.1:5000/app".into(), "latest".into()));
-        assert_eq!(split_repo_tag("127.0.0.1:5000/app:v1"), ("127.0.0.1:5000/app".into(), "v1".into()));
+        assert_eq!(
+            split_repo_tag("127.0.0.1:5000/app"),
+            ("127.0.0.1:5000/app".into(), "latest".into())
+        );
+        assert_eq!(
+            split_repo_tag("127.0.0.1:5000/app:v1"),
+            ("127.0.0.1:5000/app".into(), "v1".into())
+        );
         assert_eq!(split_repo_tag("flask"), ("flask".into(), "latest".into()));
         assert_eq!(split_repo_tag("a/b:c@sha256:00"), ("a/b".into(), "c".into()));
     }

@@ -95,7 +95,13 @@ pub async fn stream_logs(
             }
         }
         if !batch.is_empty() {
-            let _ = app.emit("log-batch", LogBatch { op: op2.clone(), lines: batch });
+            let _ = app.emit(
+                "log-batch",
+                LogBatch {
+                    op: op2.clone(),
+                    lines: batch,
+                },
+            );
         }
         finish(&app, &op2, error, None);
     });

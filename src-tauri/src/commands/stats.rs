@@ -16,7 +16,9 @@ pub fn cpu_percent(s: &ContainerStatsResponse) -> f64 {
     let (Some(cpu), Some(pre)) = (&s.cpu_stats, &s.precpu_stats) else {
         return 0.0;
     };
-    let total = |c: &bollard::models::ContainerCpuStats| c.cpu_usage.as_ref().and_then(|u| u.total_usage).unwrap_or(0);
+    let total = |c: &bollard::models::ContainerCpuStats| {
+        c.cpu_usage.as_ref().and_then(|u| u.total_usage).unwrap_or(0)
+    };
     let cpu_delta = total(cpu).saturating_sub(total(pre)) as f64;
     let sys_delta = cpu
         .system_cpu_usage
@@ -37,13 +39,22 @@ pub fn memory_usage(s: &ContainerStatsResponse) -> f64 {
     let cache = m
         .stats
         .as_ref()
-        .and_then(|st| st.get("inactive_file").or_else(|| st.get("total_inactive_file")).copied())
+        .and_then(|st| {
+            st.get("inactive_file")
+                .or_else(|| st.get("total_inactive_file"))
+                .copied()
+        })
         .unwrap_or(0);
     usage.saturating_sub(cache) as f64
 }
 
 #[tauri::command]
-pub async fn stream_stats(app: AppHandle, state: State<'_, AppState>, op: String, id: String) -> Result<(), UserError> {
+pub async fn stream_stats(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    op: String,
+    id: String,
+) -> Result<(), UserError> {
     let docker = state.docker().await?;
     let op2 = op.clone();
     let task = tokio::spawn(async move {

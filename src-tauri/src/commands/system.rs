@@ -14,7 +14,10 @@ pub async fn engine_status(state: State<'_, AppState>) -> Result<EngineStatus, U
 
 /// Point the window at another Docker-compatible endpoint (empty: back to the default).
 #[tauri::command]
-pub async fn set_endpoint(state: State<'_, AppState>, endpoint: Option<String>) -> Result<EngineStatus, UserError> {
+pub async fn set_endpoint(
+    state: State<'_, AppState>,
+    endpoint: Option<String>,
+) -> Result<EngineStatus, UserError> {
     state.set_endpoint(endpoint).await;
     Ok(state.status().await)
 }
@@ -88,9 +91,8 @@ pub async fn cleanup(
     let c = docker.prune_containers(None::<PruneContainersOptions>).await?;
     report.containers_deleted = c.containers_deleted.map_or(0, |d| d.len() as u32);
     report.space_reclaimed += c.space_reclaimed.unwrap_or(0) as f64;
-    let filters = all_images.then(|| {
-        std::collections::HashMap::from([("dangling".to_string(), vec!["false".to_string()])])
-    });
+    let filters = all_images
+        .then(|| std::collections::HashMap::from([("dangling".to_string(), vec!["false".to_string()])]));
     let i = docker.prune_images(Some(PruneImagesOptions { filters })).await?;
     report.images_deleted = i.images_deleted.map_or(0, |d| d.len() as u32);
     report.space_reclaimed += i.space_reclaimed.unwrap_or(0) as f64;
@@ -107,4 +109,3 @@ pub async fn cleanup(
     }
     Ok(report)
 }
-

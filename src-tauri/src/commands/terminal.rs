@@ -24,7 +24,11 @@ pub async fn exec_start(
     rows: u16,
 ) -> Result<(), UserError> {
     let docker = state.docker().await?;
-    let cmd = if command.is_empty() { vec!["/bin/sh".to_string()] } else { command };
+    let cmd = if command.is_empty() {
+        vec!["/bin/sh".to_string()]
+    } else {
+        command
+    };
     let exec = docker
         .create_exec(
             &id,
@@ -50,7 +54,10 @@ pub async fn exec_start(
         )
         .await?;
     let StartExecResults::Attached { mut output, input } = started else {
-        return Err(UserError::from_engine_message(500, "the engine detached the exec session"));
+        return Err(UserError::from_engine_message(
+            500,
+            "the engine detached the exec session",
+        ));
     };
     // Resizing before the first output avoids a shell that wraps at 80 columns.
     let _ = docker
@@ -121,7 +128,12 @@ pub async fn exec_input(state: State<'_, AppState>, session: String, data: Strin
 }
 
 #[tauri::command]
-pub async fn exec_resize(state: State<'_, AppState>, session: String, cols: u16, rows: u16) -> Result<(), UserError> {
+pub async fn exec_resize(
+    state: State<'_, AppState>,
+    session: String,
+    cols: u16,
+    rows: u16,
+) -> Result<(), UserError> {
     let exec_id = match state.execs.lock().await.get(&session) {
         Some(s) => s.exec_id.clone(),
         None => return Ok(()),

@@ -57,7 +57,8 @@ fn spawn_group(cmd: &mut Command) -> anyhow::Result<Child> {
 fn free_display() -> u32 {
     (90..200)
         .find(|n| {
-            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
         })
         .unwrap_or(199)
 }
@@ -76,12 +77,21 @@ fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) -> anyhow::Resu
 impl Session {
     pub fn start(engine: Engine, registry_host: &str) -> anyhow::Result<Session> {
         let xvfb = need("Xvfb", "run scripts/install.sh (apt package xvfb)");
-        let driver = need("tauri-driver", "run scripts/install.sh (cargo install tauri-driver --locked)");
-        let native = need("WebKitWebDriver", "run scripts/install.sh (apt package webkit2gtk-driver)");
+        let driver = need(
+            "tauri-driver",
+            "run scripts/install.sh (cargo install tauri-driver --locked)",
+        );
+        let native = need(
+            "WebKitWebDriver",
+            "run scripts/install.sh (apt package webkit2gtk-driver)",
+        );
         need("xdg-open", "run scripts/install.sh (apt package xdg-utils)");
         let berth = target_dir().join("berth");
         if !berth.is_file() {
-            panic!("missing {}: build it first with cargo build -p berth", berth.display());
+            panic!(
+                "missing {}: build it first with cargo build -p berth",
+                berth.display()
+            );
         }
         let dir = tempfile::Builder::new().prefix("berth-desktop-e2e-").tempdir()?;
         let shots = match std::env::var_os("BERTH_E2E_SCREENSHOTS") {
@@ -103,7 +113,9 @@ impl Session {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null()),
         )?);
-        wait_for("Xvfb", 20, || Path::new(&format!("/tmp/.X11-unix/X{display}")).exists())?;
+        wait_for("Xvfb", 20, || {
+            Path::new(&format!("/tmp/.X11-unix/X{display}")).exists()
+        })?;
 
         // $BROWSER for xdg-open: record the URL instead of opening a browser.
         let browser_log = dir.path().join("browser.log");
@@ -164,7 +176,10 @@ impl Session {
             .env("DOCKER_CONFIG", dir.path().join("docker-config"))
             .env("BERTH_DESKTOP_QUIT_ON_CLOSE", "1")
             .env("NO_AT_BRIDGE", "1")
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .env_remove("BERTH_HOST")
             .env_remove("DOCKER_HOST")
             .stdout(std::fs::File::create(dir.path().join("driver.log"))?)
@@ -248,7 +263,10 @@ impl Session {
                 .args(["ps", "-aq"])
                 .output()?,
         };
-        Ok(String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()).count())
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count())
     }
 }
 
@@ -258,10 +276,23 @@ impl Drop for Session {
         match &self.podman {
             None => {
                 let berth = target_dir().join("berth");
-                if let Ok(o) = Command::new(&berth).arg("--root").arg(&self.root).args(["ps", "-aq"]).output() {
-                    let ids: Vec<String> = String::from_utf8_lossy(&o.stdout).split_whitespace().map(String::from).collect();
+                if let Ok(o) = Command::new(&berth)
+                    .arg("--root")
+                    .arg(&self.root)
+                    .args(["ps", "-aq"])
+                    .output()
+                {
+                    let ids: Vec<String> = String::from_utf8_lossy(&o.stdout)
+                        .split_whitespace()
+                        .map(String::from)
+                        .collect();
                     if !ids.is_empty() {
-                        let _ = Command::new(&berth).arg("--root").arg(&self.root).args(["rm", "-f"]).args(&ids).output();
+                        let _ = Command::new(&berth)
+                            .arg("--root")
+                            .arg(&self.root)
+                            .args(["rm", "-f"])
+                            .args(&ids)
+                            .output();
                     }
                 }
             }
@@ -278,7 +309,9 @@ impl Drop for Session {
         for child in self.children.iter_mut().rev() {
             // Each child leads its own process group: the driver's WebKitWebDriver and
             // the app go with it.
-            let _ = Command::new("kill").args(["-TERM", "--", &format!("-{}", child.id())]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", "--", &format!("-{}", child.id())])
+                .status();
             let _ = child.wait();
         }
         if let Some((bin, root, run)) = &self.podman {
@@ -314,12 +347,20 @@ impl Ui {
     }
 
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
-        self.element(css).await?.click().await.with_context(|| format!("clicking {css}"))?;
+        self.element(css)
+            .await?
+            .click()
+            .await
+            .with_context(|| format!("clicking {css}"))?;
         Ok(())
     }
 
     pub async fn type_into(&self, css: &str, text: &str) -> anyhow::Result<()> {
-        self.element(css).await?.send_keys(text).await.with_context(|| format!("typing into {css}"))?;
+        self.element(css)
+            .await?
+            .send_keys(text)
+            .await
+            .with_context(|| format!("typing into {css}"))?;
         Ok(())
     }
 
@@ -336,7 +377,9 @@ impl Ui {
                 vec![css.into()],
             )
             .await?;
-        t.as_str().map(|s| s.trim().to_string()).with_context(|| format!("no element matches {css}"))
+        t.as_str()
+            .map(|s| s.trim().to_string())
+            .with_context(|| format!("no element matches {css}"))
     }
 
     pub async fn attr(&self, css: &str, name: &str) -> anyhow::Result<String> {
@@ -347,15 +390,22 @@ impl Ui {
                 vec![css.into(), name.into()],
             )
             .await?;
-        t.as_str().map(String::from).with_context(|| format!("{css} has no {name}"))
+        t.as_str()
+            .map(String::from)
+            .with_context(|| format!("{css} has no {name}"))
     }
 
     pub async fn value(&self, css: &str) -> anyhow::Result<String> {
         let t = self
             .client
-            .execute("return document.querySelector(arguments[0])?.value ?? null", vec![css.into()])
+            .execute(
+                "return document.querySelector(arguments[0])?.value ?? null",
+                vec![css.into()],
+            )
             .await?;
-        t.as_str().map(String::from).with_context(|| format!("no input matches {css}"))
+        t.as_str()
+            .map(String::from)
+            .with_context(|| format!("no input matches {css}"))
     }
 
     /// Poll a JavaScript condition until it holds.
@@ -372,7 +422,8 @@ impl Ui {
     }
 
     pub async fn wait_css(&self, css: &str, secs: u64) -> anyhow::Result<()> {
-        self.wait_js(&format!("!!document.querySelector(\"{css}\")"), secs).await
+        self.wait_js(&format!("!!document.querySelector(\"{css}\")"), secs)
+            .await
     }
 
     /// Wait for `css`, failing early with the UI's own error sentence if one appears.
