@@ -12,6 +12,7 @@ PACKAGES=(
     # xdg-utils: the opener plugin calls xdg-open, which honours $BROWSER
     libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
     build-essential pkg-config xvfb xauth webkit2gtk-driver imagemagick xdg-utils
+    docker.io
 )
 
 step() { printf 'install.sh: %s\n' "$*"; }
@@ -124,5 +125,10 @@ if command -v tauri-driver >/dev/null 2>&1 || [ -x "${CARGO_HOME:-$HOME/.cargo}/
 else
     step "cargo install tauri-driver --locked (into ${CARGO_HOME:-$HOME/.cargo}/bin)"
     cargo install tauri-driver --locked --quiet
+fi
+# docker.io (Debian's dockerd 20.10, the API conformance reference) also ships a client in
+# /usr/bin; the docker CLI v28 in /usr/local/bin must stay first on PATH.
+if [ -x /usr/local/bin/docker ] && ! /usr/local/bin/docker --version | grep -q 'version 2[89]\.'; then
+    step "WARNING: /usr/local/bin/docker is not the v28 client the API tests expect" >&2
 fi
 step "ok: all tools present"

@@ -78,6 +78,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait {
         #[arg(required = true)]
@@ -108,6 +110,11 @@ pub enum Command {
     Network(NetworkCommand),
     /// Serve the Docker Engine API on a unix socket (for the docker CLI, bollard, the desktop app)
     Daemon(DaemonArgs),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// (internal) the per-container supervisor process
     #[command(name = "__shim", hide = true)]
     Shim { state_dir: PathBuf },
@@ -145,6 +152,67 @@ pub enum ImageCommand {
 pub enum SystemCommand {
     /// Show disk usage
     Df,
+    /// Remove stopped containers, unused networks, dangling images and build cache
+    Prune(SystemPruneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images, not just dangling ones, and all build cache
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Also remove anonymous volumes no container uses
+    #[arg(long)]
+    pub volumes: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BuilderCommand {
+    /// Remove build cache
+    Prune {
+        /// Remove all build cache, not just entries no image builds on
+        #[arg(short, long)]
+        all: bool,
+        /// Do not prompt for confirmation
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Name and optionally a tag in the name:tag format (repeatable)
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    pub tags: Vec<String>,
+    /// Name of the Dockerfile (default: PATH/Dockerfile)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Set the target build stage to build
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use cache when building the image
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Always attempt to pull a newer version of the base images
+    #[arg(long)]
+    pub pull: bool,
+    /// Set build-time variables (NAME=value, or NAME to take it from the environment)
+    #[arg(long = "build-arg", value_name = "NAME[=VALUE]")]
+    pub build_args: Vec<String>,
+    /// Set metadata for an image (KEY=value)
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Suppress the build output and print the image ID on success
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Networking mode for the RUN instructions: default, none or host
+    #[arg(long, default_value = "default")]
+    pub network: String,
+    /// The build context directory
+    pub path: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -271,6 +339,15 @@ pub struct RunArgs {
     /// Allocate a pseudo-TTY
     #[arg(short, long)]
     pub tty: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
+    /// Log driver options, e.g. max-size=10m, max-file=3
+    #[arg(long)]
+    pub log_opt: Vec<String>,
+    /// Proxy received signals to the process
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,
@@ -335,8 +412,28 @@ pub struct StartArgs {
     /// Attach STDOUT/STDERR and forward signals
     #[arg(short, long)]
     pub attach: bool,
+    /// Attach container's STDIN
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
     #[arg(required = true)]
     pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Do not attach STDIN
+    #[arg(long)]
+    pub no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
+    pub container: String,
 }
 
 #[derive(Args, Debug)]
@@ -444,6 +541,7 @@ pub enum ContainerCommand {
     Rm(RmArgs),
     Logs(LogsArgs),
     Exec(ExecArgs),
+    Attach(AttachArgs),
     Inspect(InspectArgs),
     /// Remove all stopped containers
     Prune {

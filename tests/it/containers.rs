@@ -49,6 +49,19 @@ fn wait_for_http(port: u16, timeout: Duration) -> String {
     }
 }
 
+/// Runs `f` until its trimmed output is `want` (at most 5 s); returns the last output.
+fn poll_output(want: &str, f: impl Fn() -> String) -> String {
+    let mut got = String::new();
+    for _ in 0..50 {
+        got = f();
+        if got.trim() == want {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    got
+}
+
 fn run_out(b: &Berth, args: &[&str]) -> String {
     let mut full = vec!["run", "--rm"];
     full.extend_from_slice(args);
@@ -171,6 +184,20 @@ fn isolation_seen_from_inside() {
 #[test]
 fn memory_and_pids_limits() {
     let (_reg, b) = setup(false);
+    // Inside, /sys/fs/cgroup shows the container's own group (read-only), as under docker.
+    let seen = run_out(
+        &b,
+        &[
+            "--memory",
+            "48m",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; \
+             mkdir /sys/fs/cgroup/x 2>/dev/null && echo writable || echo read-only",
+        ],
+    );
+    assert_eq!(seen, "50331648\nread-only\n");
     // A memory hog under 32m ends with 137 and OOMKilled.
     let hog = b.run(&[
         "run",
@@ -513,9 +540,8 @@ fn restart_policy_and_user_networks() {
         "-h",
         "/etc",
     ]);
-    let mut got = String::new();
-    for _ in 0..50 {
-        let r = b.run(&[
+    let got = poll_output("srv-host", || {
+        b.run(&[
             "run",
             "--rm",
             "--network",
@@ -524,14 +550,36 @@ fn restart_policy_and_user_networks() {
             "wget",
             "-qO-",
             "http://srv/hostname",
-        ]);
-        got = r.stdout;
-        if got.trim() == "srv-host" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        ])
+        .stdout
+    });
     assert_eq!(got.trim(), "srv-host", "reached srv by name over {net}");
+    // A container started later is known to the earlier one, and forgotten when it goes.
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "late",
+        "--hostname",
+        "late-host",
+        "--network",
+        &net,
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let got = poll_output("late-host", || {
+        b.run(&["exec", "srv", "wget", "-qO-", "http://late/hostname"])
+            .stdout
+    });
+    assert_eq!(got.trim(), "late-host", "srv reaches the later container by name");
+    b.ok(&["rm", "-f", "late"]);
+    let hosts = b.ok(&["exec", "srv", "cat", "/etc/hosts"]);
+    assert!(!hosts.contains("late"), "{hosts}");
     let r = b.fails(&["network", "rm", &net]);
     assert!(
         r.stderr.contains(&net),
@@ -578,4 +626,229 @@ fn exec_it_gets_a_terminal_inside_the_container() {
         "exit code of the exec'd shell: {text}"
     );
     b.ok(&["rm", "-f", "term"]);
+}
+
+#[test]
+fn run_attached_relays_stdin_stdout_stderr_and_exit_code() {
+    let (_reg, b) = setup(false);
+    let mut cmd = b.command(&[
+        "run",
+        "-i",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "read x; echo got-$x; echo oops >&2; exit 3",
+    ]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got-hello\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    assert_eq!(out.status.code(), Some(3));
+    // `cat` sees the end of its input when the client's stdin ends (docker's stdin-once).
+    let mut cmd = b.command(&["run", "-i", "--rm", "busybox", "cat"]);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"line 1\nline 2\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "line 1\nline 2\n");
+    assert_eq!(out.status.code(), Some(0));
+    // Output printed before the client attached is not lost.
+    let out = b.run(&["run", "--rm", "busybox", "echo", "early"]);
+    assert_eq!(out.stdout, "early\n");
+    assert!(
+        b.ok(&["ps", "-aq"]).trim().is_empty(),
+        "--rm left containers behind"
+    );
+}
+
+/// A command running in a terminal made by script(1), whose output is collected as it comes.
+struct InTerminal {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl InTerminal {
+    fn start(b: &Berth, args: &str) -> InTerminal {
+        let script = berth_tests::tools::require("script", "bsdutils");
+        // A known window size, so the container's terminal size can be checked.
+        let cmd = format!(
+            "stty rows 33 cols 101; {} {args}",
+            berth_tests::berth::bin().display()
+        );
+        let mut child = std::process::Command::new(script)
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("BERTH_ROOT", b.root())
+            .env("DOCKER_CONFIG", b.docker_config())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (mut stdout, sink) = (child.stdout.take().unwrap(), output.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let input = child.stdin.take().unwrap();
+        InTerminal { child, input, output }
+    }
+
+    fn type_text(&mut self, text: &[u8]) {
+        self.input.write_all(text).unwrap();
+        self.input.flush().unwrap();
+    }
+
+    fn wait_for_output(&self, needle: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !self.output.lock().unwrap().contains(needle) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} in the terminal: {}",
+                self.output.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn wait(mut self) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                return (st.code(), self.output.lock().unwrap().clone());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the command did not end: {}",
+                self.output.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn run_it_detach_keys_and_attach() {
+    let (_reg, b) = setup(false);
+    let mut term = InTerminal::start(&b, "run -it --name tt busybox sh");
+    term.type_text(b"echo in-$((2+3)); stty size\n");
+    term.wait_for_output("in-5");
+    term.wait_for_output("33 101");
+    // Ctrl-P Ctrl-Q: the client leaves, the shell goes on.
+    term.type_text(b"\x10\x11");
+    let (code, out) = term.wait();
+    assert_eq!(code, Some(0), "detaching exits 0: {out}");
+    assert!(
+        b.ok(&["ps"]).contains("tt"),
+        "the container still runs after detaching"
+    );
+    let mut term = InTerminal::start(&b, "attach tt");
+    term.type_text(b"echo again-$((1+1)); exit 4\n");
+    let (code, out) = term.wait();
+    assert!(out.contains("again-2"), "{out}");
+    assert_eq!(code, Some(4), "attach returns the container's exit code: {out}");
+    let inspect = b.ok(&["inspect", "-f", "{{.State.ExitCode}}", "tt"]);
+    assert_eq!(inspect.trim(), "4");
+    // Ctrl-C in a terminal reaches the container's foreground process, not the client.
+    let mut term = InTerminal::start(
+        &b,
+        "run -it --rm busybox sh -c 'trap \"echo got-int; exit 9\" INT; echo ready; sleep 30 & wait'",
+    );
+    term.wait_for_output("ready");
+    term.type_text(b"\x03");
+    let (code, out) = term.wait();
+    assert!(out.contains("got-int"), "{out}");
+    assert_eq!(code, Some(9), "{out}");
+    b.ok(&["rm", "-f", "tt"]);
+}
+
+#[test]
+fn seccomp_is_an_allow_list_like_dockers() {
+    let (reg, b) = setup(true);
+    let image = reg.reference("lecture/flask-app");
+    b.ok(&["pull", "-q", &image]);
+    // errno of syscall(nr) from inside: 0 when it ran.
+    let probe = "import ctypes, sys\n\
+                 libc = ctypes.CDLL(None, use_errno=True)\n\
+                 for nr in map(int, sys.argv[1:]):\n\
+                 \x20   r = libc.syscall(nr, 0, 0, 0, 0, 0)\n\
+                 \x20   print(nr, ctypes.get_errno() if r == -1 else 0)\n";
+    // 39 getpid; 250 keyctl; 246 kexec_load; 1000: no such syscall (ENOSYS on the host,
+    // EPERM under an allow-list, as with docker); 0x40000027 x32 getpid.
+    let out = run_out(
+        &b,
+        &[
+            &image,
+            "python3",
+            "-c",
+            probe,
+            "39",
+            "250",
+            "246",
+            "1000",
+            "1073741863",
+        ],
+    );
+    let errno: std::collections::HashMap<&str, &str> =
+        out.lines().filter_map(|l| l.split_once(' ')).collect();
+    assert_eq!(errno["39"], "0", "{out}");
+    assert_eq!(errno["250"], "1", "keyctl → EPERM: {out}");
+    assert_eq!(errno["246"], "1", "kexec_load → EPERM: {out}");
+    assert_eq!(errno["1000"], "1", "an unknown syscall → EPERM: {out}");
+    assert_eq!(errno["1073741863"], "38", "x32 → ENOSYS: {out}");
+}
+
+#[test]
+fn log_opts_rotate_the_json_log() {
+    let (_reg, b) = setup(false);
+    let out = b.run(&[
+        "run",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 300 ]; do echo line-$i; i=$((i+1)); done",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let id = b.ok(&["inspect", "-f", "{{.Id}}", "chatty"]);
+    let dir = b.root().join("containers").join(id.trim());
+    let logs: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains("json.log"))
+        .collect();
+    assert_eq!(logs.len(), 2, "the live log and one rotated file: {logs:?}");
+    for f in &logs {
+        let len = std::fs::metadata(dir.join(f)).unwrap().len();
+        assert!(len <= 1024 + 200, "{f} is {len} bytes, over max-size");
+    }
+    // `logs` reads the kept files in order: it ends with the last line, the oldest are gone.
+    let text = b.ok(&["logs", "chatty"]);
+    assert!(text.ends_with("line-299\n"), "{text}");
+    assert!(!text.contains("line-0\n"), "{text}");
+    let r = b.fails(&["run", "--log-opt", "max-sise=1k", "busybox", "true"]);
+    assert!(r.stderr.contains("max-sise"), "{}", r.stderr);
+    b.ok(&["rm", "chatty"]);
 }

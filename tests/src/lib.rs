@@ -6,6 +6,7 @@
 //! ([`tools::require`]), never a silent skip.
 
 pub mod berth;
+pub mod daemon;
 pub mod fault;
 pub mod fixtures;
 pub mod http;

@@ -9,7 +9,7 @@ use anyhow::bail;
 use berth_containers::{ContainerRecord, ContainerService, CreateOptions, ExecOptions, Status};
 
 use crate::cli::{
-    ExecArgs, Global, KillArgs, LogsArgs, PsArgs, RmArgs, RunArgs, StartArgs, StatsArgs, StopArgs,
+    AttachArgs, ExecArgs, Global, KillArgs, LogsArgs, PsArgs, RmArgs, RunArgs, StartArgs, StatsArgs, StopArgs,
 };
 use crate::{engine, render};
 
@@ -43,6 +43,7 @@ fn create_options(a: &RunArgs) -> CreateOptions {
         tty: a.tty,
         interactive: a.interactive,
         auto_remove: a.rm,
+        log_opts: a.log_opt.clone(),
     }
 }
 
@@ -86,13 +87,67 @@ pub async fn run(g: &Global, a: RunArgs) -> anyhow::Result<u8> {
         println!("{}", rec.id);
         return Ok(0);
     }
-    // Attached: stream the container's output until it exits, then return its code.
-    let code = follow_until_exit(&svc, &rec)?;
+    // Attached: relay stdio until the container exits (or the user detaches).
+    let session = crate::terminal::Session {
+        tty: a.tty,
+        stdin: a.interactive,
+        detach_keys: berth_containers::parse_detach_keys(&a.detach_keys)
+            .map_err(berth_containers::ContainerError::InvalidArgument)?,
+        replay: true,
+    };
+    let code = match attach_until_exit(&svc, &rec, session, a.sig_proxy && !a.tty).await? {
+        Some(code) => code,
+        None => return Ok(0),
+    };
     if a.rm {
         // The shim removes it too; whoever comes first wins.
         let _ = svc.remove(&rec.id, true, true);
     }
     Ok(code.clamp(0, 255) as u8)
+}
+
+/// Runs an attach session off the async runtime; forwards Ctrl-C and SIGTERM to the
+/// container when `sig_proxy` (docker's default without a TTY). `None`: detached.
+async fn attach_until_exit(
+    svc: &ContainerService,
+    rec: &ContainerRecord,
+    session: crate::terminal::Session,
+    sig_proxy: bool,
+) -> anyhow::Result<Option<i32>> {
+    let proxy = sig_proxy.then(|| {
+        let (svc, id) = (svc.clone(), rec.id.clone());
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) =
+                (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+            else {
+                return;
+            };
+            loop {
+                let sig = tokio::select! {
+                    _ = int.recv() => nix::libc::SIGINT,
+                    _ = term.recv() => nix::libc::SIGTERM,
+                };
+                let _ = svc.kill(&id, sig);
+            }
+        })
+    });
+    let replay = session.replay;
+    let (svc2, id) = (svc.clone(), rec.id.clone());
+    let ended = tokio::task::spawn_blocking(move || crate::terminal::attach(&svc2, &id, &session)).await?;
+    if let Some(p) = proxy {
+        p.abort();
+    }
+    match ended {
+        Ok(crate::terminal::Ended::Exited { silent: true, .. }) if replay => {
+            follow_until_exit(svc, rec).map(Some)
+        }
+        Ok(crate::terminal::Ended::Exited { code, .. }) => Ok(Some(code)),
+        Ok(crate::terminal::Ended::Detached) => Ok(None),
+        // It exited before we could attach: its output is all in the log.
+        Err(_) if !svc.status(&svc.find(&rec.id)?).is_running() => follow_until_exit(svc, rec).map(Some),
+        Err(e) => Err(e),
+    }
 }
 
 fn follow_until_exit(svc: &ContainerService, rec: &ContainerRecord) -> anyhow::Result<i32> {
@@ -122,15 +177,25 @@ fn follow_until_exit(svc: &ContainerService, rec: &ContainerRecord) -> anyhow::R
     })
 }
 
-pub fn start(g: &Global, a: StartArgs) -> anyhow::Result<u8> {
+pub async fn start(g: &Global, a: StartArgs) -> anyhow::Result<u8> {
     let svc = service(g)?;
     let mut code = 0;
     for c in &a.containers {
         match svc.start(c) {
             Ok(rec) => {
                 svc.mark_stopped(&rec, false);
-                if a.attach {
-                    code = follow_until_exit(&svc, &rec)?.clamp(0, 255) as u8;
+                if a.attach || a.interactive {
+                    let session = crate::terminal::Session {
+                        tty: rec.config.tty,
+                        stdin: a.interactive,
+                        detach_keys: berth_containers::parse_detach_keys(&a.detach_keys)
+                            .map_err(berth_containers::ContainerError::InvalidArgument)?,
+                        replay: true,
+                    };
+                    code = match attach_until_exit(&svc, &rec, session, !rec.config.tty).await? {
+                        Some(code) => code.clamp(0, 255) as u8,
+                        None => 0,
+                    };
                 } else {
                     println!("{c}");
                 }
@@ -626,7 +691,7 @@ pub fn stats(g: &Global, a: StatsArgs) -> anyhow::Result<u8> {
             .map(|c| svc.find(c))
             .collect::<Result<_, _>>()?
     };
-    let host_mem = host_memory();
+    let host_mem = berth_api::host_memory();
     let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
     let mut prev: Vec<Option<berth_containers::StatsSample>> =
         records.iter().map(|r| svc.stats(r).ok().flatten()).collect();
@@ -692,19 +757,6 @@ pub fn stats(g: &Global, a: StatsArgs) -> anyhow::Result<u8> {
     }
 }
 
-fn host_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
-
 /// docker stats' binary units: `12.3MiB`, `23.4GiB`.
 fn binary_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -731,4 +783,28 @@ fn binary_size(bytes: u64) -> String {
         text
     };
     format!("{text}{}", UNITS[i])
+}
+
+pub async fn attach(g: &Global, a: AttachArgs) -> anyhow::Result<u8> {
+    let svc = service(g)?;
+    let rec = svc.find(&a.container)?;
+    if !svc.status(&rec).is_running() {
+        bail!(
+            "you cannot attach to a stopped container {} — start it first (`berth start -ai {}`)",
+            rec.name,
+            rec.name
+        );
+    }
+    let session = crate::terminal::Session {
+        tty: rec.config.tty,
+        stdin: !a.no_stdin && rec.config.open_stdin,
+        detach_keys: berth_containers::parse_detach_keys(&a.detach_keys)
+            .map_err(berth_containers::ContainerError::InvalidArgument)?,
+        replay: false,
+    };
+    let sig_proxy = a.sig_proxy && !rec.config.tty;
+    Ok(match attach_until_exit(&svc, &rec, session, sig_proxy).await? {
+        Some(code) => code.clamp(0, 255) as u8,
+        None => 0,
+    })
 }

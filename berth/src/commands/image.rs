@@ -143,7 +143,7 @@ pub fn rmi(g: &Global, a: RmiArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-fn print_remove_events(events: &[RemoveEvent], lower: bool) {
+pub(crate) fn print_remove_events(events: &[RemoveEvent], lower: bool) {
     for e in events {
         let (word, what) = match e {
             RemoveEvent::Untagged(t) => ("Untagged", t.clone()),

@@ -1,13 +1,14 @@
 //! One function per command; each prints what docker prints.
 
 mod auth;
+mod build;
 mod container;
 mod daemon;
 mod image;
 mod system;
 mod volume;
 
-use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
+use crate::cli::{BuilderCommand, Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 
 pub use container::shim;
 
@@ -30,9 +31,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Login(a) => auth::login(g, a).await,
         Command::Logout { server } => auth::logout(server),
         Command::System(SystemCommand::Df) => system::df(g),
+        Command::System(SystemCommand::Prune(a)) => build::system_prune(g, a),
+        Command::Build(a) => build::build(g, a).await,
+        Command::Builder(BuilderCommand::Prune { all, force }) => build::builder_prune(g, all, force),
         Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => container::run(g, a).await,
         Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => container::create(g, a).await,
-        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => container::start(g, a),
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => container::start(g, a).await,
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => container::attach(g, a).await,
         Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => container::stop(g, a),
         Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => container::restart(g, a),
         Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => container::kill(g, a),

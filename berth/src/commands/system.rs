@@ -3,17 +3,7 @@
 use crate::cli::Global;
 use crate::{engine, render};
 
-/// Bytes of regular files under `dir`.
-fn dir_bytes(dir: &std::path::Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
-    rd.flatten()
-        .map(|e| match e.path().symlink_metadata() {
-            Ok(md) if md.is_dir() => dir_bytes(&e.path()),
-            Ok(md) if md.is_file() => md.len(),
-            _ => 0,
-        })
-        .sum()
-}
+use berth_api::dir_bytes;
 
 fn reclaimable(bytes: u64, total: u64) -> String {
     match (bytes * 100).checked_div(total) {

@@ -100,7 +100,8 @@ pub async fn attach(engine: Shared, mut req: Req, id: &str, q: Query) -> Result<
     let id = id.to_string();
     let e = engine.clone();
     let rec = blocking(move || Ok(e.containers.find(&id)?)).await?;
-    if q.bool("stdin") {
+    // Like dockerd, stdin is ignored for a container created without -i (OpenStdin).
+    if q.bool("stdin") && rec.config.open_stdin {
         return Err(ApiError::not_implemented(
             "attaching stdin to a container is not supported yet — run it without -i (output still streams), or use `docker exec -i`",
         ));

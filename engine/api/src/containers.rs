@@ -176,9 +176,15 @@ fn create_options(body: &Value, name: Option<String>) -> Result<CreateOptions> {
             bad.push(format!("HostConfig.LogConfig.Type={t} (only json-file)"));
         }
     }
-    if let Some(lc) = host.get("LogConfig").and_then(|l| l.get("Config")) {
-        if !is_default(lc) {
-            bad.push("HostConfig.LogConfig.Config".into());
+    // json-file options become the engine's --log-opt strings (it names what it refuses).
+    let mut log_opts = Vec::new();
+    if let Some(lc) = host
+        .get("LogConfig")
+        .and_then(|l| l.get("Config"))
+        .and_then(Value::as_object)
+    {
+        for (k, v) in lc {
+            log_opts.push(format!("{k}={}", v.as_str().unwrap_or_default()));
         }
     }
     if let Some(m) = host.get("CgroupnsMode").and_then(Value::as_str) {
@@ -366,6 +372,7 @@ fn create_options(body: &Value, name: Option<String>) -> Result<CreateOptions> {
         tty: cfg.get("Tty").and_then(Value::as_bool).unwrap_or(false),
         interactive: cfg.get("OpenStdin").and_then(Value::as_bool).unwrap_or(false),
         auto_remove: host.get("AutoRemove").and_then(Value::as_bool).unwrap_or(false),
+        log_opts,
     })
 }
 
@@ -576,6 +583,29 @@ pub fn parse_until(s: &str) -> Result<i64> {
 
 // ---------------------------------------------------------------------------- wait
 
+/// The container's status, except that an exit the shim has not recorded yet (the
+/// container died, its shim is still draining output) counts as still running, so
+/// waiters never report the placeholder code of an unrecorded exit.
+pub fn settled_status(engine: &Shared, rec: &ContainerRecord) -> Status {
+    let st = engine.containers.status(rec);
+    if let Status::Exited { started_at, .. } = &st {
+        let shim = engine.containers.paths(&rec.id).shim();
+        if !shim.join("exit.json").exists() {
+            let shim_alive = berth_runtime::shim::read_state(&shim)
+                .ok()
+                .flatten()
+                .is_some_and(|s| std::path::Path::new(&format!("/proc/{}", s.shim_pid)).exists());
+            if shim_alive {
+                return Status::Running {
+                    pid: 0,
+                    started_at: started_at.clone(),
+                };
+            }
+        }
+    }
+    st
+}
+
 pub async fn wait(engine: Shared, id: &str, q: Query) -> Result<Resp> {
     let condition = q.get("condition").unwrap_or("not-running").to_string();
     if !matches!(condition.as_str(), "not-running" | "next-exit" | "removed") {
@@ -590,7 +620,7 @@ pub async fn wait(engine: Shared, id: &str, q: Query) -> Result<Resp> {
     // they know the wait is registered.
     let (tx, resp) = http::stream(StatusCode::OK, "application/json");
     let e = engine.clone();
-    let start = e.containers.status(&rec);
+    let start = settled_status(&e, &rec);
     if condition == "removed" && rec.host.auto_remove {
         // This waiter removes the container once it has its exit code (else the shim
         // would remove it first and the code would be lost).
@@ -612,7 +642,7 @@ pub async fn wait(engine: Shared, id: &str, q: Query) -> Result<Resp> {
                 let _ = tx.blocking_send(http::json_line(&json!({"StatusCode": code, "Error": null})));
                 return;
             }
-            let st = e.containers.status(&rec);
+            let st = settled_status(&e, &rec);
             let exited_now = match &st {
                 Status::Exited {
                     code, finished_at, ..
@@ -636,7 +666,8 @@ pub async fn wait(engine: Shared, id: &str, q: Query) -> Result<Resp> {
                 }
                 seen_exit = Some(code);
                 if rec.host.auto_remove {
-                    e.containers.wait_exit(&rec, Duration::from_secs(10));
+                    // No need to wait for the shim: `remove` takes turns with its cleanup
+                    // (whoever is first releases the run's resources).
                     let _ = e.containers.remove(&rec.id, true, true);
                     e.container_event("destroy", &rec);
                 }

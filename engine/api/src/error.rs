@@ -78,8 +78,8 @@ fn image_status(e: &berth_images::ImageError) -> StatusCode {
 }
 
 pub(crate) fn is_auth_error(e: &berth_registry::RegistryError) -> bool {
-    let text = e.to_string().to_lowercase();
-    text.contains("unauthorized") || text.contains("authentication") || text.contains("denied")
+    use berth_registry::RegistryError as E;
+    matches!(e, E::Unauthorized { .. } | E::Denied { .. })
 }
 
 impl From<berth_images::ImageError> for ApiError {

@@ -370,7 +370,6 @@ async fn finish(s: Arc<ExecSession>, l: Launched, stdin: Option<Reader>, out: Op
             }
         }));
     }
-    drop(out);
     let code = tokio::task::spawn_blocking(move || berth_containers::wait_for(pid).unwrap_or(-1))
         .await
         .unwrap_or(-1);
@@ -385,6 +384,8 @@ async fn finish(s: Arc<ExecSession>, l: Launched, stdin: Option<Reader>, out: Op
     if let Some(i) = input {
         i.abort();
     }
+    // Only now may the stream end: clients read ExitCode as soon as it does.
+    drop(out);
 }
 
 pub async fn resize(engine: Shared, id: &str, q: Query) -> Result<Resp> {

@@ -100,6 +100,11 @@ impl Query {
             .filter(|v| !v.is_empty())
     }
 
+    /// Every (key, value) pair, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = &(String, String)> {
+        self.0.iter()
+    }
+
     /// Every value of a repeated key (`names=a&names=b`).
     pub fn all(&self, key: &str) -> Vec<String> {
         self.0
@@ -144,7 +149,7 @@ impl Query {
                 let list: Vec<String> = match vals {
                     serde_json::Value::Object(m) => m
                         .into_iter()
-                        .filter(|(_, b)| b != &false)
+                        .filter(|(_, b)| *b != false)
                         .map(|(k, _)| k)
                         .collect(),
                     serde_json::Value::Array(a) => a

@@ -162,6 +162,19 @@ impl Progress for JsonProgress {
     }
 }
 
+/// Progress events for the image services, forwarded as JSON lines to `tx` by a task
+/// that ends once the services drop the progress handle.
+fn forward_progress(tx: &mpsc::Sender<Bytes>) -> (Arc<dyn Progress>, tokio::task::JoinHandle<()>) {
+    let (ptx, mut prx) = mpsc::unbounded_channel();
+    let tx = tx.clone();
+    let forward = tokio::spawn(async move {
+        while let Some(v) = prx.recv().await {
+            let _ = tx.send(http::json_line(&v)).await;
+        }
+    });
+    (Arc::new(JsonProgress { tx: ptx }), forward)
+}
+
 pub fn error_line(message: &str) -> Bytes {
     http::json_line(&json!({"errorDetail": {"message": message}, "error": message}))
 }
@@ -244,14 +257,7 @@ pub async fn create(engine: Shared, req: Req, q: Query) -> Result<Resp> {
     let auth = registry_auth(&req, reference.domain())?;
     let images = images_for(&engine, &auth)?;
     let (tx, resp) = http::stream(StatusCode::OK, "application/json");
-    let (ptx, mut prx) = mpsc::unbounded_channel();
-    let progress: Arc<dyn Progress> = Arc::new(JsonProgress { tx: ptx });
-    let fwd_tx = tx.clone();
-    let forward = tokio::spawn(async move {
-        while let Some(v) = prx.recv().await {
-            let _ = fwd_tx.send(http::json_line(&v)).await;
-        }
-    });
+    let (progress, forward) = forward_progress(&tx);
     // The pull future is not Send (higher-ranked borrows inside), so it runs on a blocking
     // thread of its own.
     let handle = tokio::runtime::Handle::current();
@@ -367,14 +373,7 @@ async fn push(engine: Shared, req: Req, name: String, q: Query) -> Result<Resp> 
     let auth = registry_auth(&req, reference.domain())?;
     let images = images_for(&engine, &auth)?;
     let (tx, resp) = http::stream(StatusCode::OK, "application/json");
-    let (ptx, mut prx) = mpsc::unbounded_channel();
-    let progress: Arc<dyn Progress> = Arc::new(JsonProgress { tx: ptx });
-    let fwd_tx = tx.clone();
-    let forward = tokio::spawn(async move {
-        while let Some(v) = prx.recv().await {
-            let _ = fwd_tx.send(http::json_line(&v)).await;
-        }
-    });
+    let (progress, forward) = forward_progress(&tx);
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         handle.block_on(async move {

@@ -121,10 +121,8 @@ async fn route(engine: Shared, req: Req, method: &Method, full_path: &str) -> Re
         ("GET", ["images", "search"]) => Err(ApiError::not_implemented(
             "image search is not supported by Berth — browse the registry's web UI instead",
         )),
-        ("POST", ["build"]) => Err(ApiError::not_implemented(
-            "building images through the API is not supported yet — run `berth build` on the host",
-        )),
-        ("POST", ["build", "prune"]) => Err(unsupported("the build cache")),
+        ("POST", ["build"]) => crate::build::build(engine, req, q).await,
+        ("POST", ["build", "prune"]) => crate::build::prune(engine, q).await,
         (_, ["images", ..]) => images::route_named(engine, req, m, &path, q).await,
 
         ("GET", ["volumes"]) => volumes::list(engine, q).await,

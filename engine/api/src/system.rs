@@ -339,7 +339,7 @@ pub async fn watch_exits(engine: Shared, mut stop: watch::Receiver<bool>) {
             e.containers.records().map(|recs| {
                 recs.into_iter()
                     .map(|r| {
-                        let st = e.containers.status(&r);
+                        let st = crate::containers::settled_status(&e, &r);
                         (r, st)
                     })
                     .collect::<Vec<_>>()

@@ -27,6 +27,8 @@ pub(crate) trait Backend: Debug + Send + Sync {
     /// Removes every directory of the group.
     fn remove(&self) -> Result<(), CgroupError>;
     fn paths(&self) -> Vec<PathBuf>;
+    /// The cgroup filesystems to mount inside the container's cgroup namespace.
+    fn inner_mounts(&self) -> Vec<crate::InnerMount>;
 }
 
 /// Signals each pid in the given procs files once.

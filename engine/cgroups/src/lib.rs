@@ -46,6 +46,7 @@ mod mounts;
 mod parse;
 mod v1;
 mod v2;
+mod warmup;
 
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
@@ -53,6 +54,7 @@ use std::time::{Duration, Instant};
 
 pub use error::CgroupError;
 pub use parse::{parse_cpus, parse_memory};
+pub use warmup::Warmup;
 
 use backend::Backend;
 use mounts::Hierarchies;
@@ -80,6 +82,18 @@ pub enum Layout {
 /// Detects the layout from `/proc/self/mountinfo` and `/proc/self/cgroup`.
 pub fn detect() -> Result<Layout, CgroupError> {
     Hierarchies::current()?.layout()
+}
+
+/// A cgroup filesystem to mount at `/sys/fs/cgroup/<target>` inside a container: mounted
+/// from within the container's cgroup namespace, its root is the container's own group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InnerMount {
+    /// `cgroup` (v1) or `cgroup2`.
+    pub fstype: &'static str,
+    /// Mount data: the v1 hierarchy's controllers, comma-separated.
+    pub options: String,
+    /// Relative to /sys/fs/cgroup; empty for /sys/fs/cgroup itself (pure v2).
+    pub target: String,
 }
 
 /// Resource limits, with docker's meaning.
@@ -252,6 +266,12 @@ impl Cgroup {
     /// exec.
     pub fn procs_files(&self) -> Vec<PathBuf> {
         self.backend.procs_files()
+    }
+
+    /// What to mount at /sys/fs/cgroup inside the container, so that tools there see
+    /// their own limits (as under docker).
+    pub fn inner_mounts(&self) -> Vec<InnerMount> {
+        self.backend.inner_mounts()
     }
 
     /// Moves `pid` into the group in every hierarchy.

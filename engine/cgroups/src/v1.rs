@@ -24,6 +24,8 @@ struct Dir {
     controllers: Vec<&'static str>,
     /// The mount point of the hierarchy.
     root: PathBuf,
+    /// Every controller of the hierarchy (mounting it again needs the exact set).
+    mounted_with: Vec<String>,
     /// `<root>/berth/<name>`.
     path: PathBuf,
 }
@@ -47,6 +49,12 @@ impl V1 {
                 None => dirs.push(Dir {
                     controllers: vec![controller],
                     root: root.to_path_buf(),
+                    mounted_with: hierarchies
+                        .v1
+                        .iter()
+                        .find(|m| m.path == root)
+                        .map(|m| m.controllers.clone())
+                        .unwrap_or_default(),
                     path: group_dir(root, name),
                 }),
             }
@@ -268,6 +276,31 @@ impl Backend for V1 {
             .map(|d| d.path.clone())
             .chain(self.unified.clone())
             .collect()
+    }
+
+    fn inner_mounts(&self) -> Vec<crate::InnerMount> {
+        let mut out: Vec<crate::InnerMount> = self
+            .dirs
+            .iter()
+            .filter(|d| !d.mounted_with.is_empty())
+            .map(|d| crate::InnerMount {
+                fstype: "cgroup",
+                options: d.mounted_with.join(","),
+                target: d
+                    .root
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_else(|| d.mounted_with.join(",")),
+            })
+            .collect();
+        if self.unified.is_some() {
+            out.push(crate::InnerMount {
+                fstype: "cgroup2",
+                options: String::new(),
+                target: "unified".into(),
+            });
+        }
+        out
     }
 }
 

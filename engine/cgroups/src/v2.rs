@@ -189,4 +189,12 @@ impl Backend for V2 {
     fn paths(&self) -> Vec<PathBuf> {
         vec![self.dir.clone()]
     }
+
+    fn inner_mounts(&self) -> Vec<crate::InnerMount> {
+        vec![crate::InnerMount {
+            fstype: "cgroup2",
+            options: String::new(),
+            target: String::new(),
+        }]
+    }
 }

@@ -18,6 +18,7 @@ mod record;
 mod service;
 mod volumes;
 
+pub use berth_runtime::attach::{parse_detach_keys, AttachRequest};
 pub use error::ContainerError;
 pub use record::{
     ContainerPaths, ContainerRecord, EndpointInfo, HostConfig, MountKind, MountRecord, PortMapping,

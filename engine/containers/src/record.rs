@@ -60,6 +60,11 @@ pub struct HostConfig {
     pub pids_limit: Option<i64>,
     pub restart: RestartPolicy,
     pub auto_remove: bool,
+    /// json-file log rotation: bytes per file (0 = unlimited) and files kept.
+    #[serde(default = "crate::service::default_log_max_size")]
+    pub log_max_size: u64,
+    #[serde(default = "crate::service::default_log_max_files")]
+    pub log_max_files: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -45,6 +45,8 @@ pub struct CreateOptions {
     pub tty: bool,
     pub interactive: bool,
     pub auto_remove: bool,
+    /// `--log-opt max-size=10m`, `--log-opt max-file=3` (json-file log rotation).
+    pub log_opts: Vec<String>,
 }
 
 /// A row of `ps`.
@@ -400,6 +402,7 @@ impl ContainerService {
                 "--rm and --restart cannot be used together — choose one".into(),
             ));
         }
+        let (log_max_size, log_max_files) = parse_log_opts(&opts.log_opts)?;
         let network = opts.network.clone().unwrap_or_else(|| "bridge".into());
         if !matches!(network.as_str(), "bridge" | "host" | "none")
             && !self.net.list_networks()?.iter().any(|n| n.name == network)
@@ -474,6 +477,8 @@ impl ContainerService {
                 pids_limit: opts.pids_limit,
                 restart,
                 auto_remove: opts.auto_remove,
+                log_max_size,
+                log_max_files,
             },
             endpoint: None,
             bound_ports: Vec::new(),
@@ -516,6 +521,9 @@ impl ContainerService {
     }
 
     fn start_inner(&self, rec: &mut ContainerRecord) -> Result<(), ContainerError> {
+        // The container's init joins its cgroups at the end of this; pay the kernel's
+        // grace period for that now, beside the network set-up (see berth_cgroups::Warmup).
+        let _warm = berth_cgroups::Warmup::start();
         let p = self.paths(&rec.id);
         let image = self.images.store().image(&rec.image_id)?.ok_or_else(|| {
             ContainerError::InvalidArgument(format!(
@@ -585,17 +593,11 @@ impl ContainerService {
         });
 
         // /etc/hosts, /etc/hostname, /etc/resolv.conf.
-        let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-        if let Some(ep) = &endpoint {
-            hosts.push_str(&format!("{}\t{} {}\n", ep.ip, rec.config.hostname, rec.name));
-            if rec.host.network != "bridge" {
-                for other in self.net.endpoints(&rec.host.network)? {
-                    if other.container_id != rec.id {
-                        hosts.push_str(&format!("{}\t{}\n", other.ip, other.aliases.join(" ")));
-                    }
-                }
-            }
-        }
+        let peers = match &endpoint {
+            Some(_) if rec.host.network != "bridge" => self.net.endpoints(&rec.host.network)?,
+            _ => Vec::new(),
+        };
+        let hosts = hosts_file(rec, endpoint.as_ref().map(|e| e.ip.to_string()), &peers);
         let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         for (name, content) in [
             ("hosts", hosts),
@@ -612,6 +614,12 @@ impl ContainerService {
                     readonly: false,
                 });
             }
+        }
+
+        // Containers already on this network learn the new name (docker's embedded DNS
+        // would answer it; here their /etc/hosts is rewritten in place).
+        if !peers.is_empty() {
+            self.refresh_peer_hosts(&rec.host.network, &rec.id);
         }
 
         // Limits.
@@ -689,13 +697,22 @@ impl ContainerService {
             tty: rec.config.tty,
             stdin: rec.config.open_stdin,
             rlimits: Vec::new(),
+            cgroup_mounts: cgroup
+                .inner_mounts()
+                .into_iter()
+                .map(|m| berth_runtime::CgroupFsMount {
+                    fstype: m.fstype.to_string(),
+                    options: m.options,
+                    target: m.target,
+                })
+                .collect(),
         };
         let shim_cfg = ShimConfig {
             state_dir: p.shim(),
             spec,
             log_path: p.log(),
-            log_max_size: 10 << 20,
-            log_max_files: 3,
+            log_max_size: rec.host.log_max_size,
+            log_max_files: rec.host.log_max_files,
             stdin_open: rec.config.open_stdin,
         };
         self.save(rec)?;
@@ -814,11 +831,29 @@ impl ContainerService {
         }
         if rec.host.network != "host" && rec.host.network != "none" {
             self.net.detach(&rec.id)?;
+            if rec.host.network != "bridge" {
+                self.refresh_peer_hosts(&rec.host.network, &rec.id);
+            }
         }
         berth_runtime::rootfs::unmount(&p.rootfs())?;
         let _ = std::fs::remove_file(p.dir.join("paused"));
         std::fs::write(p.cleaned(), b"").map_err(ContainerError::io("cannot write container state"))?;
         Ok(())
+    }
+
+    /// Rewrites the /etc/hosts of every running container of this store on `network`
+    /// except `except`, in place (the file is bind-mounted, so the inode must stay).
+    fn refresh_peer_hosts(&self, network: &str, except: &str) {
+        let Ok(peers) = self.net.endpoints(network) else {
+            return;
+        };
+        for ep in peers.iter().filter(|e| e.container_id != except) {
+            let Ok(peer) = self.find(&ep.container_id) else {
+                continue; // a container of another store on this machine
+            };
+            let content = hosts_file(&peer, Some(ep.ip.to_string()), &peers);
+            let _ = std::fs::write(self.paths(&peer.id).etc("hosts"), content);
+        }
     }
 
     pub fn remove(
@@ -948,6 +983,41 @@ impl ContainerService {
             cgroup_procs,
         };
         Ok(berth_runtime::exec(pid, &spec, stdio)?)
+    }
+
+    /// Attaches to a running container's stdio through its shim (see
+    /// `berth_runtime::attach` for the wire format).
+    pub fn attach(
+        &self,
+        name_or_id: &str,
+        req: &berth_runtime::attach::AttachRequest,
+    ) -> Result<std::os::unix::net::UnixStream, ContainerError> {
+        let rec = self.find(name_or_id)?;
+        if !matches!(self.status(&rec), Status::Running { .. } | Status::Paused { .. }) {
+            return Err(ContainerError::NotRunning(rec.name));
+        }
+        berth_runtime::attach::connect(&self.paths(&rec.id).shim(), req).map_err(ContainerError::io(format!(
+            "cannot attach to container {} — its shim does not answer",
+            rec.name
+        )))
+    }
+
+    /// Resizes a running container's terminal (containers started with `-t`).
+    pub fn resize(&self, name_or_id: &str, rows: u16, cols: u16) -> Result<(), ContainerError> {
+        let rec = self.find(name_or_id)?;
+        if !self.status(&rec).is_running() {
+            return Err(ContainerError::NotRunning(rec.name));
+        }
+        let req = berth_runtime::attach::AttachRequest {
+            resize: Some((rows, cols)),
+            ..Default::default()
+        };
+        berth_runtime::attach::connect(&self.paths(&rec.id).shim(), &req)
+            .map(drop)
+            .map_err(ContainerError::io(format!(
+                "cannot resize the terminal of container {}",
+                rec.name
+            )))
     }
 
     /// One sample of a running container's resource use (for `stats`).
@@ -1081,6 +1151,59 @@ fn pid_alive(pid: i32) -> bool {
 }
 
 /// Waits for a child of this process; returns its exit code (128 + signal if killed).
+/// Berth rotates logs by default (docker keeps them unbounded unless told).
+const LOG_MAX_SIZE: u64 = 10 << 20;
+const LOG_MAX_FILES: u32 = 3;
+
+pub(crate) fn default_log_max_size() -> u64 {
+    LOG_MAX_SIZE
+}
+
+pub(crate) fn default_log_max_files() -> u32 {
+    LOG_MAX_FILES
+}
+
+/// docker's json-file `--log-opt`s: `max-size` (bytes with k/m/g; -1 = unlimited) and
+/// `max-file`.
+fn parse_log_opts(opts: &[String]) -> Result<(u64, u32), ContainerError> {
+    let (mut size, mut files) = (LOG_MAX_SIZE, LOG_MAX_FILES);
+    for o in opts {
+        let bad = |what: &str| {
+            ContainerError::InvalidArgument(format!(
+                "invalid --log-opt {o:?}: {what} — use max-size=10m or max-file=3"
+            ))
+        };
+        match o.split_once('=') {
+            Some(("max-size", "-1")) => size = 0,
+            Some(("max-size", v)) => {
+                size = berth_cgroups::parse_memory(v)
+                    .map_err(|_| bad("the size is not a number with k, m or g"))?
+            }
+            Some(("max-file", v)) => {
+                files = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| bad("max-file must be 1 or more"))?
+            }
+            _ => return Err(bad("Berth's json-file log knows max-size and max-file")),
+        }
+    }
+    Ok((size, files))
+}
+
+/// A container's /etc/hosts: localhost, itself, and the other containers on its network.
+fn hosts_file(rec: &ContainerRecord, ip: Option<String>, peers: &[berth_net::Endpoint]) -> String {
+    let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    if let Some(ip) = ip {
+        hosts.push_str(&format!("{ip}\t{} {}\n", rec.config.hostname, rec.name));
+    }
+    for other in peers.iter().filter(|e| e.container_id != rec.id) {
+        hosts.push_str(&format!("{}\t{}\n", other.ip, other.aliases.join(" ")));
+    }
+    hosts
+}
+
 pub fn wait_for(pid: i32) -> Result<i32, ContainerError> {
     let pid = rustix::process::Pid::from_raw(pid)
         .ok_or_else(|| ContainerError::InvalidArgument("invalid pid".into()))?;

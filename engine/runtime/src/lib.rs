@@ -15,6 +15,7 @@
 //! parent, and the parent/child protocol already runs over a pipe, so a
 //! "uid maps written" sync step can be slotted in.
 
+pub mod attach;
 mod caps;
 mod child;
 mod error;
@@ -28,7 +29,7 @@ mod user;
 
 pub use error::RuntimeError;
 pub use plan::{exec, spawn};
-pub use spec::{ContainerSpec, ExecSpec, MountKind, MountSpec, NetNs, Stdio, User};
+pub use spec::{CgroupFsMount, ContainerSpec, ExecSpec, MountKind, MountSpec, NetNs, Stdio, User};
 pub use user::resolve_user;
 
 /// A host process id.

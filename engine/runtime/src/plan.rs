@@ -377,6 +377,7 @@ fn container_steps(spec: &ContainerSpec, held: &mut Held) -> Result<Plan, Runtim
         nosuid_nodev_noexec | libc::MS_RDONLY,
         None,
     )?;
+    cgroup_steps(&spec.cgroup_mounts, &mut p)?;
 
     for m in &spec.mounts {
         let parts = components(&m.destination, "mount destination")?;
@@ -440,6 +441,40 @@ fn container_steps(spec: &ContainerSpec, held: &mut Held) -> Result<Plan, Runtim
     let cwd = if spec.cwd.is_empty() { "/" } else { &spec.cwd };
     mkdir_p(&components(cwd, "working directory")?, &mut p)?;
     Ok(p)
+}
+
+/// `/sys/fs/cgroup`, read-only: cgroup2 itself for pure v2, otherwise a tmpfs holding
+/// one directory per hierarchy (what docker shows on v1 hosts).
+fn cgroup_steps(mounts: &[crate::CgroupFsMount], p: &mut Plan) -> Result<(), RuntimeError> {
+    const ROOT: &str = "/sys/fs/cgroup";
+    let ro = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RDONLY;
+    let data = |m: &crate::CgroupFsMount| (!m.options.is_empty()).then(|| m.options.clone());
+    match mounts {
+        [] => Ok(()),
+        [only] if only.target.is_empty() => p.mount(
+            Some("cgroup"),
+            ROOT,
+            Some(&only.fstype),
+            ro,
+            data(only).as_deref(),
+        ),
+        _ => {
+            let rw = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+            p.mount(Some("tmpfs"), ROOT, Some("tmpfs"), rw, Some("mode=755"))?;
+            for m in mounts {
+                if m.target.is_empty() || m.target.contains('/') || m.target.starts_with('.') {
+                    return Err(RuntimeError::InvalidSpec(format!(
+                        "cgroup mount target {:?} must be one directory name",
+                        m.target
+                    )));
+                }
+                let target = format!("{ROOT}/{}", m.target);
+                p.push(Step::Mkdir(cstr(&target, "")?), format!("creating {target}"));
+                p.mount(Some("cgroup"), &target, Some(&m.fstype), ro, data(m).as_deref())?;
+            }
+            p.mount(None, ROOT, None, libc::MS_REMOUNT | ro, Some("mode=755"))
+        }
+    }
 }
 
 fn raw_clone(flags: c_ulong) -> Result<libc::pid_t, RuntimeError> {

@@ -9,6 +9,7 @@
 
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::attach::{self, Hub};
 use crate::logs::{format_time, parse_time, LineSplitter, LogWriter, Stream};
 use crate::{ContainerSpec, RuntimeError, Stdio};
 
@@ -232,7 +234,12 @@ fn pty() -> std::io::Result<(OwnedFd, OwnedFd)> {
     }
 }
 
-fn pump(fd: OwnedFd, stream: Stream, log: Arc<Mutex<LogWriter>>) -> std::thread::JoinHandle<()> {
+fn pump(
+    fd: OwnedFd,
+    stream: Stream,
+    log: Arc<Mutex<LogWriter>>,
+    hub: Arc<Hub>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut f = std::fs::File::from(fd);
         let mut split = LineSplitter::default();
@@ -247,7 +254,10 @@ fn pump(fd: OwnedFd, stream: Stream, log: Arc<Mutex<LogWriter>>) -> std::thread:
         loop {
             match f.read(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => split.push(&buf[..n], write),
+                Ok(n) => {
+                    hub.broadcast(stream, &buf[..n]);
+                    split.push(&buf[..n], write)
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 // A pty master reads EIO once the last slave is gone.
                 Err(_) => break,
@@ -338,29 +348,39 @@ fn run(
         config.log_max_size,
         config.log_max_files,
     )?));
+    // Attach clients connect to a socket in the state directory; it exists before the
+    // container does, so nobody who attaches right after start misses it.
+    let _ = std::fs::remove_file(state_dir.join(attach::SOCKET));
+    let listener = {
+        let dir = std::fs::File::open(state_dir).map_err(|e| io("open its state directory", e))?;
+        let path = format!("/proc/self/fd/{}/{}", dir.as_raw_fd(), attach::SOCKET);
+        UnixListener::bind(path).map_err(|e| io("create its attach socket", e))?
+    };
     let mut readers = Vec::new();
-    let mut _stdin_writer = None;
-    let stdio = if config.spec.tty {
+    let (stdio, hub) = if config.spec.tty {
         let (master, slave) = pty().map_err(|e| io("create a pty", e))?;
+        let input = master.try_clone().map_err(|e| io("duplicate the pty", e))?;
+        let resize = master.try_clone().map_err(|e| io("duplicate the pty", e))?;
         readers.push((master, Stream::Stdout));
-        Stdio::Pty(slave)
+        let hub = Hub::new(true, Some(std::fs::File::from(input)), Some(resize));
+        (Stdio::Pty(slave), hub)
     } else {
         let (out_r, out_w) = pipe().map_err(|e| io("create a pipe", e))?;
         let (err_r, err_w) = pipe().map_err(|e| io("create a pipe", e))?;
         readers.push((out_r, Stream::Stdout));
         readers.push((err_r, Stream::Stderr));
-        let stdin = if config.stdin_open || config.spec.stdin {
+        let (stdin, writer) = if config.stdin_open || config.spec.stdin {
             let (r, w) = pipe().map_err(|e| io("create a pipe", e))?;
-            _stdin_writer = Some(w);
-            Some(r)
+            (Some(r), Some(std::fs::File::from(w)))
         } else {
-            None
+            (None, None)
         };
-        Stdio::Fds {
+        let stdio = Stdio::Fds {
             stdin,
             stdout: out_w,
             stderr: err_w,
-        }
+        };
+        (stdio, Hub::new(false, writer, None))
     };
     let pid = crate::spawn(&config.spec, stdio)?;
     let state = ShimState {
@@ -370,8 +390,9 @@ fn run(
     };
     let threads: Vec<_> = readers
         .into_iter()
-        .map(|(fd, s)| pump(fd, s, log.clone()))
+        .map(|(fd, s)| pump(fd, s, log.clone(), hub.clone()))
         .collect();
+    hub.clone().serve(listener);
     write_atomic(
         &state_dir.join("state.json"),
         &serde_json::to_vec(&state).unwrap_or_default(),
@@ -389,5 +410,9 @@ fn run(
     write_atomic(
         &state_dir.join("exit.json"),
         &serde_json::to_vec(&exit).unwrap_or_default(),
-    )
+    )?;
+    // Attached clients see the end of the stream only once exit.json tells the code.
+    hub.close();
+    let _ = std::fs::remove_file(state_dir.join(attach::SOCKET));
+    Ok(())
 }

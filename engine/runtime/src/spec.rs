@@ -28,6 +28,10 @@ pub struct ContainerSpec {
     /// `(resource, soft, hard)`, resource named like docker's `--ulimit`
     /// (`nofile`, `nproc`, `core`, `memlock`, `stack`, ...).
     pub rlimits: Vec<(String, u64, u64)>,
+    /// cgroup filesystems for `/sys/fs/cgroup` inside (mounted from the container's
+    /// cgroup namespace, so the container's group is their root); empty: none.
+    #[serde(default)]
+    pub cgroup_mounts: Vec<CgroupFsMount>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +39,17 @@ pub struct User {
     pub uid: u32,
     pub gid: u32,
     pub additional_gids: Vec<u32>,
+}
+
+/// One cgroup filesystem at `/sys/fs/cgroup/<target>` (the caller knows the layout).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupFsMount {
+    /// `cgroup` or `cgroup2`.
+    pub fstype: String,
+    /// Mount data (a v1 hierarchy's controllers); may be empty.
+    pub options: String,
+    /// A single path component under /sys/fs/cgroup; empty: /sys/fs/cgroup itself.
+    pub target: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,7 +18,8 @@
 //!                             then `commit_layer` renames it into place)
 //!   tmp/<pid>-<…>             temp files and dirs; entries whose process is gone are
 //!                             swept by `Store::open`
-//!   metadata.json             tags and image records, replaced atomically (write temp,
+//!   metadata.json             tags, image records and build cache entries, replaced
+//!                             atomically (write temp,
 //!                             fsync, rename, fsync dir)
 //!   store.lock                flock taken exclusively for every metadata read-modify-write
 //!   gc.lock                   flock: leases hold it shared, GC takes it exclusively
@@ -41,6 +42,7 @@
 //! Temp entries are attributed to processes by pid, so all processes that share a root must
 //! share a pid namespace.
 
+mod build_cache;
 mod content;
 mod error;
 mod fsutil;

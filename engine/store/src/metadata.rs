@@ -72,6 +72,11 @@ pub struct Metadata {
     /// Image ID → record.
     #[serde(default)]
     pub images: BTreeMap<Digest, ImageRecord>,
+    /// Build cache: cache key (hex) → the image state a build step produced. Entries keep
+    /// their blobs and layers alive in GC like image records do, but are not images: they
+    /// are not listed, tagged or resolved by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub build_cache: BTreeMap<String, ImageRecord>,
 }
 
 impl Metadata {
@@ -81,11 +86,12 @@ impl Metadata {
         self.images.remove(id).is_some()
     }
 
-    /// The blobs and layer directories (by diff_id) that image records reference.
+    /// The blobs and layer directories (by diff_id) that image records and build cache
+    /// entries reference.
     pub fn references(&self) -> (BTreeSet<Digest>, BTreeSet<Digest>) {
         let mut blobs = BTreeSet::new();
         let mut layers = BTreeSet::new();
-        for rec in self.images.values() {
+        for rec in self.images.values().chain(self.build_cache.values()) {
             blobs.extend(rec.referenced_blobs().cloned());
             layers.extend(rec.layers.iter().map(|l| l.diff_id.clone()));
         }

@@ -50,6 +50,7 @@ pub fn spec(rootfs: &Path, args: &[&str]) -> ContainerSpec {
         tty: false,
         stdin: false,
         rlimits: vec![("nofile".into(), 1024, 4096)],
+        cgroup_mounts: Vec::new(),
     }
 }
 

@@ -1,0 +1,3 @@
+# unknowndirective=value
+# syntax=ignored/because-it-comes-after-a-comment
+FROM busybox

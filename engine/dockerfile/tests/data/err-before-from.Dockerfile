@@ -1,0 +1,3 @@
+# comment
+COPY . /app
+FROM debian:12

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Build benchmark (issue 5): the same Dockerfile and context built by Berth and by
+# `podman build` (separate roots), interleaved round by round:
+#   1. cold build (--no-cache; the base image is already local for both)
+#   2. fully cached rebuild
+#   3. rebuild after changing app.py (steps from its COPY rerun)
+# The RUN step does local work only (no network), so runs are reproducible.
+# Prints medians and ratios.
+#
+#   BERTH_BIN=target/release/berth ROUNDS=7 bash scripts/bench-build.sh
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROUNDS="${ROUNDS:-7}"
+BERTH_BIN="${BERTH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/berth}"
+FIXTURES="${BERTH_FIXTURES:-$ROOT/tests/fixtures/out}"
+say() { printf 'bench-build: %s\n' "$*" >&2; }
+
+[ -x "$BERTH_BIN" ] || { say "berth binary not found at $BERTH_BIN: cargo build --release -p berth (or set BERTH_BIN)"; exit 1; }
+for bin in docker-registry skopeo podman python3 curl; do
+    command -v "$bin" >/dev/null 2>&1 || { say "missing $bin: run scripts/install.sh"; exit 1; }
+done
+FIXTURES_BIG=1 bash "$ROOT/tests/fixtures/make-fixtures.sh" "$FIXTURES" >/dev/null
+
+TMP="$(mktemp -d /tmp/bb.XXXXXX)"  # short: podman refuses a runroot path over 50 characters
+REG_PID=""
+cleanup() {
+    podman --root "$TMP/podman" --runroot "$TMP/pr" rmi -af >/dev/null 2>&1 || true
+    [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null || true
+    { grep -F " $TMP/" /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+cat >"$TMP/registry.yml" <<YML
+version: 0.1
+log: { level: error, accesslog: { disabled: true } }
+storage: { filesystem: { rootdirectory: $TMP/registry } }
+http: { addr: 127.0.0.1:$PORT }
+YML
+docker-registry serve "$TMP/registry.yml" >/dev/null 2>&1 &
+REG_PID=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/v2/" >/dev/null 2>&1 && break; sleep 0.05; done
+skopeo copy -q --dest-tls-verify=false "oci:$FIXTURES/python:latest" "docker://127.0.0.1:$PORT/bench/python:latest"
+BASE="127.0.0.1:$PORT/bench/python:latest"
+B=("$BERTH_BIN" --root "$TMP/berth")
+P=(podman --root "$TMP/podman" --runroot "$TMP/pr")
+"${B[@]}" pull -q "$BASE" >/dev/null
+"${P[@]}" pull -q --tls-verify=false "$BASE" >/dev/null
+
+CTX="$TMP/ctx"
+mkdir -p "$CTX"
+cat >"$CTX/Dockerfile" <<EOF2
+FROM $BASE
+WORKDIR /app
+COPY requirements.txt .
+RUN python3 -c "import json; json.dump([i * i for i in range(200000)], open('/opt/squares.json', 'w'))" && python3 -m compileall -q /usr/lib/python3/dist-packages >/dev/null
+COPY . .
+EXPOSE 5000
+CMD ["python3", "app.py"]
+EOF2
+printf 'flask\n' >"$CTX/requirements.txt"
+printf 'print("hello from the benchmark app")\n' >"$CTX/app.py"
+printf '*.log\n' >"$CTX/.dockerignore"
+
+now() { date +%s.%N; }
+record() { python3 -c "print(f'{$2 - $3:.4f}')" >>"$TMP/$1.times"; }
+timed() {
+    local name=$1 s e
+    shift
+    s=$(now)
+    "$@" >"$TMP/last.out" 2>&1 || { say "$name failed: $*"; cat "$TMP/last.out" >&2; exit 1; }
+    e=$(now)
+    record "$name" "$e" "$s"
+}
+check_cached() {
+    # A "cached" round must really have used the cache for every step after FROM.
+    local n
+    n=$(grep -c -E 'Using cache|^--> Using cache' "$TMP/last.out" || true)
+    [ "$n" -ge 6 ] || { say "$1: expected 6 cached steps, saw $n"; cat "$TMP/last.out" >&2; exit 1; }
+}
+
+for i in $(seq "$ROUNDS"); do
+    timed berth_cold "${B[@]}" build --no-cache -t bench:cold "$CTX"
+    timed podman_cold "${P[@]}" build --no-cache -t bench:cold "$CTX"
+    timed berth_cached "${B[@]}" build -t bench:cold "$CTX"
+    check_cached berth
+    timed podman_cached "${P[@]}" build -t bench:cold "$CTX"
+    check_cached podman
+    printf '# round %s\n' "$i" >>"$CTX/app.py"
+    timed berth_changed "${B[@]}" build -t bench:cold "$CTX"
+    timed podman_changed "${P[@]}" build -t bench:cold "$CTX"
+    say "round $i: cold $(tail -n1 "$TMP/berth_cold.times")s / $(tail -n1 "$TMP/podman_cold.times")s, cached $(tail -n1 "$TMP/berth_cached.times")s / $(tail -n1 "$TMP/podman_cached.times")s, app.py changed $(tail -n1 "$TMP/berth_changed.times")s / $(tail -n1 "$TMP/podman_changed.times")s (berth / podman)"
+done
+
+python3 - "$TMP" <<'PY'
+import statistics, sys, os
+tmp = sys.argv[1]
+def med(name):
+    with open(os.path.join(tmp, name + ".times")) as f:
+        return statistics.median(float(l) for l in f if l.strip())
+print(f"{'scenario':<28}{'berth':>10}{'podman':>10}{'podman/berth':>14}")
+for key, label in (("cold", "cold build (--no-cache)"), ("cached", "fully cached rebuild"), ("changed", "rebuild after app.py change")):
+    b, p = med("berth_" + key), med("podman_" + key)
+    print(f"{label:<28}{b:>9.3f}s{p:>9.3f}s{p / b:>13.1f}x")
+PY

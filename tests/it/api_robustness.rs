@@ -1,0 +1,375 @@
+//! The Engine API under bad input and load: docker's error JSON with the right status for
+//! malformed bodies, unknown objects, unsupported settings and API versions; clients that
+//! vanish mid-stream; 50 concurrent clients without errors or leaked descriptors; and the
+//! daemon's socket lifecycle (mode, stale socket, live daemon refused, SIGTERM, containers
+//! outliving it).
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth_tests::berth::Berth;
+use berth_tests::daemon::Daemon;
+use berth_tests::fixtures;
+use berth_tests::registry::{Mode, Registry};
+
+/// A store with busybox pulled from a loopback registry.
+fn setup() -> (Registry, Berth) {
+    let reg = Registry::start(Mode::Plain);
+    let b = Berth::new();
+    reg.push_fixture(&fixtures::image("busybox"), "library/busybox:latest");
+    b.ok(&["pull", "-q", &reg.reference("library/busybox")]);
+    b.ok(&["tag", &reg.reference("library/busybox"), "busybox"]);
+    (reg, b)
+}
+
+fn create(d: &Daemon, name: &str, cmd: &str) -> String {
+    let body = serde_json::json!({"Image": "busybox", "Cmd": ["sh", "-c", cmd]});
+    let r = d.request(
+        "POST",
+        &format!("/v1.43/containers/create?name={name}"),
+        Some(body.to_string().as_bytes()),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["Id"].as_str().expect("Id").to_string();
+    let r = d.request("POST", &format!("/v1.43/containers/{id}/start"), None);
+    assert_eq!(r.status, 204, "{}", r.text());
+    id
+}
+
+fn message(r: &berth_tests::daemon::Response) -> String {
+    assert_eq!(r.header("content-type"), Some("application/json"), "{r:?}");
+    r.json()["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message: {}", r.text()))
+        .to_string()
+}
+
+#[test]
+fn bad_requests_get_docker_errors_and_the_daemon_stays_up() {
+    let (_reg, b) = setup();
+    let mut d = Daemon::start(&b);
+
+    // Ping headers, both path forms.
+    let ping = d.request("HEAD", "/_ping", None);
+    assert_eq!(ping.status, 200);
+    assert_eq!(ping.header("api-version"), Some("1.43"));
+    assert_eq!(ping.header("docker-experimental"), Some("false"));
+    assert_eq!(ping.header("ostype"), Some("linux"));
+    assert_eq!(d.request("GET", "/v1.43/_ping", None).text(), "OK");
+    let v = d.request("GET", "/version", None).json();
+    assert_eq!(v["ApiVersion"], "1.43");
+    assert_eq!(v["MinAPIVersion"], "1.24");
+
+    // Malformed JSON.
+    let r = d.request(
+        "POST",
+        "/v1.43/containers/create",
+        Some(b"{\"Image\": \"busybox\", "),
+    );
+    assert_eq!(r.status, 400);
+    assert!(message(&r).contains("malformed JSON"), "{}", r.text());
+    let r = d.request("POST", "/v1.43/volumes/create", Some(b"[1,2"));
+    assert_eq!(r.status, 400);
+
+    // Unknown objects: 404 with docker's message shape.
+    let r = d.request("GET", "/v1.43/containers/no-such-box/json", None);
+    assert_eq!(r.status, 404);
+    assert!(message(&r).contains("no-such-box"), "{}", r.text());
+    for (method, path) in [
+        ("POST", "/v1.43/containers/no-such-box/start"),
+        ("DELETE", "/v1.43/containers/no-such-box"),
+        ("GET", "/v1.43/images/no-such-image:1/json"),
+        ("GET", "/v1.43/volumes/no-such-volume"),
+        ("GET", "/v1.43/networks/no-such-network"),
+        ("GET", "/v1.43/exec/0123/json"),
+        ("GET", "/v1.43/no/such/endpoint"),
+    ] {
+        let r = d.request(method, path, None);
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.text());
+        assert!(!message(&r).is_empty());
+    }
+
+    // API versions outside what Berth speaks.
+    let r = d.request("GET", "/v1.99/info", None);
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        message(&r),
+        "client version 1.99 is too new. Maximum supported API version is 1.43"
+    );
+    let r = d.request("GET", "/v1.12/info", None);
+    assert_eq!(r.status, 400);
+    assert!(message(&r).contains("too old"));
+
+    // Unsupported settings are refused by name, never silently dropped.
+    let body =
+        serde_json::json!({"Image": "busybox", "HostConfig": {"Privileged": true, "CapAdd": ["NET_ADMIN"]}});
+    let r = d.request(
+        "POST",
+        "/v1.43/containers/create",
+        Some(body.to_string().as_bytes()),
+    );
+    assert_eq!(r.status, 400);
+    let m = message(&r);
+    assert!(
+        m.contains("HostConfig.Privileged") && m.contains("HostConfig.CapAdd"),
+        "{m}"
+    );
+    let r = d.request(
+        "GET",
+        "/v1.43/containers/json?filters=%7B%22health%22%3A%5B%22healthy%22%5D%7D",
+        None,
+    );
+    assert_eq!(r.status, 400);
+    assert!(message(&r).contains("health"));
+    let r = d.request("POST", "/v1.43/containers/create", Some(br#"{"Cmd": ["true"]}"#));
+    assert_eq!(r.status, 400, "no image: {}", r.text());
+    let r = d.request(
+        "POST",
+        "/v1.43/containers/create",
+        Some(br#"{"Image": "never-pulled:1"}"#),
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+
+    // Conflicts.
+    let id = create(&d, "talker", "while true; do echo line; sleep 0.05; done");
+    let r = d.request(
+        "POST",
+        "/v1.43/containers/create?name=talker",
+        Some(br#"{"Image": "busybox"}"#),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    let r = d.request("DELETE", &format!("/v1.43/containers/{id}"), None);
+    assert_eq!(r.status, 409, "{}", r.text());
+    let r = d.request("POST", &format!("/v1.43/containers/{id}/start"), None);
+    assert_eq!(r.status, 304);
+
+    // A client that goes away in the middle of a followed log stream.
+    let fds_before = d.fd_count();
+    for _ in 0..10 {
+        let mut s = UnixStream::connect(d.socket()).expect("connect");
+        write!(
+            s,
+            "GET /v1.43/containers/{id}/logs?follow=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: d\r\n\r\n"
+        )
+        .expect("send");
+        let mut buf = [0u8; 256];
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let n = s.read(&mut buf).expect("some of the stream");
+        assert!(n > 0);
+        drop(s);
+    }
+    // Half a request, then gone.
+    let mut s = UnixStream::connect(d.socket()).expect("connect");
+    s.write_all(b"POST /v1.43/containers/create HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"Ima")
+        .expect("send");
+    drop(s);
+    assert!(d.alive(), "daemon died:\n{}", d.log());
+    assert_eq!(d.request("GET", "/_ping", None).status, 200);
+    let list = d.request("GET", "/v1.43/containers/json", None).json();
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    wait_fds_settle(&d, fds_before);
+
+    let r = d.request("DELETE", &format!("/v1.43/containers/{id}?force=1"), None);
+    assert_eq!(r.status, 204, "{}", r.text());
+}
+
+/// Waits (bounded) until the daemon holds no more descriptors than `before`.
+fn wait_fds_settle(d: &Daemon, before: usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = d.fd_count();
+        if now <= before {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "descriptors leaked: {before} before, {now} after (ls -l /proc/{}/fd)",
+            d.pid()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn fifty_clients_list_inspect_and_stream_logs() {
+    let secs: u64 = std::env::var("BERTH_API_LOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let (_reg, b) = setup();
+    let d = Arc::new(Daemon::start(&b));
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            create(
+                &d,
+                &format!("load{i}"),
+                "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done",
+            )
+        })
+        .collect();
+    // Warm up every path once, then count descriptors.
+    d.request("GET", "/v1.43/containers/json", None);
+    d.request("GET", &format!("/v1.43/containers/{}/json", ids[0]), None);
+    d.request(
+        "GET",
+        &format!("/v1.43/containers/{}/logs?stdout=1&tail=5", ids[0]),
+        None,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let fds_before = d.fd_count();
+
+    let requests = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let threads: Vec<_> = (0..50)
+        .map(|n| {
+            let (d, ids, requests, errors) = (d.clone(), ids.clone(), requests.clone(), errors.clone());
+            std::thread::spawn(move || {
+                let mut i = 0usize;
+                while Instant::now() < deadline {
+                    let id = &ids[(n + i) % ids.len()];
+                    let (path, follow) = match (n + i) % 4 {
+                        0 => ("/v1.43/containers/json?all=1".to_string(), false),
+                        1 => (format!("/v1.43/containers/{id}/json"), false),
+                        2 => (
+                            format!("/v1.43/containers/{id}/logs?stdout=1&stderr=1&tail=50&timestamps=1"),
+                            false,
+                        ),
+                        _ => (
+                            format!("/v1.43/containers/{id}/logs?stdout=1&follow=1&tail=1"),
+                            true,
+                        ),
+                    };
+                    i += 1;
+                    let result = if follow {
+                        follow_briefly(&d, &path)
+                    } else {
+                        plain(&d, &path)
+                    };
+                    requests.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = result {
+                        errors.lock().expect("lock").push(format!("{path}: {e}"));
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client thread");
+    }
+    let errors = errors.lock().expect("lock").clone();
+    let total = requests.load(Ordering::Relaxed);
+    println!(
+        "{total} requests from 50 clients in {secs} s, {} errors",
+        errors.len()
+    );
+    assert!(
+        errors.is_empty(),
+        "{} of {total} requests failed, e.g. {:?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
+    assert!(total >= 50, "only {total} requests completed");
+    assert_eq!(d.request("GET", "/_ping", None).status, 200);
+    wait_fds_settle(&d, fds_before);
+    for id in &ids {
+        d.request("DELETE", &format!("/v1.43/containers/{id}?force=1"), None);
+    }
+}
+
+fn plain(d: &Daemon, path: &str) -> Result<(), String> {
+    let r = d.try_request("GET", path, None).map_err(|e| e.to_string())?;
+    if r.status != 200 {
+        return Err(format!("status {}: {}", r.status, r.text()));
+    }
+    if r.body.is_empty() {
+        return Err("empty body".into());
+    }
+    Ok(())
+}
+
+/// Reads a followed stream for a moment, then hangs up.
+fn follow_briefly(d: &Daemon, path: &str) -> Result<(), String> {
+    let mut s = UnixStream::connect(d.socket()).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: d\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let until = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < until {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    if !text.starts_with("HTTP/1.1 200") {
+        return Err(format!("bad response: {}", text.lines().next().unwrap_or("")));
+    }
+    Ok(())
+}
+
+#[test]
+fn socket_lifecycle_and_containers_outlive_the_daemon() {
+    let (_reg, b) = setup();
+    let mut d = Daemon::start(&b);
+    let mode = std::fs::metadata(d.socket())
+        .expect("socket")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o660, "socket mode {mode:o}");
+
+    // A second daemon on the same socket is refused while the first is live.
+    let second = b
+        .command(&["daemon", "--host", &format!("unix://{}", d.socket().display())])
+        .output()
+        .expect("run second daemon");
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("already serving"), "{err}");
+
+    // TCP only on loopback.
+    let tcp = b
+        .command(&[
+            "daemon",
+            "--host",
+            "unix:///tmp/berth-unused.sock",
+            "--tcp",
+            "0.0.0.0:23750",
+        ])
+        .output()
+        .expect("run tcp daemon");
+    assert_eq!(tcp.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&tcp.stderr).contains("loopback"));
+
+    let id = create(&d, "survivor", "sleep 300");
+    let socket = d.socket().to_path_buf();
+    assert_eq!(d.stop(), Some(0), "SIGTERM is a clean shutdown:\n{}", d.log());
+    assert!(!socket.exists(), "the socket is removed on shutdown");
+    let ps = b.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(
+        ps.contains("survivor Up"),
+        "the container outlives the daemon: {ps}"
+    );
+
+    // A stale socket file (nobody listening) is replaced.
+    let stale = std::os::unix::net::UnixListener::bind(&socket).expect("bind stale");
+    drop(stale);
+    assert!(socket.exists());
+    let d2 = Daemon::start_at(&b, &socket);
+    let r = d2.request("GET", &format!("/v1.43/containers/{id}/json"), None);
+    assert_eq!(
+        r.json()["State"]["Running"],
+        true,
+        "the new daemon finds the running container"
+    );
+    d2.request("DELETE", &format!("/v1.43/containers/{id}?force=1"), None);
+}
