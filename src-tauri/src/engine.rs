@@ -64,19 +64,24 @@ pub fn client_for(endpoint: &str) -> Result<Docker, UserError> {
     }
 }
 
-async fn ping(docker: &Docker, endpoint: &str) -> Result<(), UserError> {
+/// Check the endpoint answers, then speak the highest API version both sides know
+/// (bollard's default is newer than Berth's 1.43 and podman's 1.41).
+async fn ping(docker: Docker, endpoint: &str) -> Result<Docker, UserError> {
     match tokio::time::timeout(Duration::from_secs(5), docker.ping()).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(UserError::unreachable(endpoint, e.to_string())),
-        Err(_) => Err(UserError::unreachable(endpoint, "no answer to _ping within 5 s")),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(UserError::unreachable(endpoint, e.to_string())),
+        Err(_) => return Err(UserError::unreachable(endpoint, "no answer to _ping within 5 s")),
+    }
+    match tokio::time::timeout(Duration::from_secs(5), docker.clone().negotiate_version()).await {
+        Ok(Ok(negotiated)) => Ok(negotiated),
+        _ => Ok(docker),
     }
 }
 
 impl Engine {
     /// Connect to an explicit endpoint (environment or Settings).
     pub async fn external(endpoint: &str) -> Result<Engine, UserError> {
-        let docker = client_for(endpoint)?;
-        ping(&docker, endpoint).await?;
+        let docker = ping(client_for(endpoint)?, endpoint).await?;
         Ok(Engine {
             docker,
             kind: EndpointKind::External,
@@ -91,7 +96,7 @@ impl Engine {
         if daemon.exists() {
             let endpoint = unix_endpoint(&daemon);
             if let Ok(docker) = client_for(&endpoint) {
-                if ping(&docker, &endpoint).await.is_ok() {
+                if let Ok(docker) = ping(docker, &endpoint).await {
                     return Ok(Engine {
                         docker,
                         kind: EndpointKind::Daemon,
@@ -103,8 +108,7 @@ impl Engine {
         }
         let embedded = EmbeddedEngine::start().await?;
         let endpoint = unix_endpoint(embedded.socket());
-        let docker = client_for(&endpoint)?;
-        ping(&docker, &endpoint).await?;
+        let docker = ping(client_for(&endpoint)?, &endpoint).await?;
         Ok(Engine {
             docker,
             kind: EndpointKind::Embedded,

@@ -140,7 +140,7 @@ pub async fn build_image(
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) => {
-                    if let Some(msg) = info.error_detail.and_then(|d| d.message).or(info.error) {
+                    if let Some(msg) = info.error_detail.and_then(|d| d.message) {
                         error = Some(build_error(&dockerfile_path, &msg));
                         break;
                     }

@@ -188,11 +188,11 @@ pub fn validate_run(req: &RunRequest) -> Result<(), UserError> {
 pub async fn run_container(state: State<'_, AppState>, req: RunRequest) -> Result<String, UserError> {
     validate_run(&req)?;
     let docker = state.docker().await?;
-    let mut exposed = HashMap::new();
+    let mut exposed = Vec::new();
     let mut bindings = HashMap::new();
     for p in &req.ports {
         let key = format!("{}/{}", p.container_port, p.protocol);
-        exposed.insert(key.clone(), HashMap::new());
+        exposed.push(key.clone());
         bindings.insert(
             key,
             Some(vec![PortBinding {

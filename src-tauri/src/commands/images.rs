@@ -70,9 +70,9 @@ pub async fn inspect_image(state: State<'_, AppState>, reference: String) -> Res
     let docker = state.docker().await?;
     let img = docker.inspect_image(&reference).await?;
     let cfg = img.config.unwrap_or_default();
-    let mut exposed: Vec<String> = cfg.exposed_ports.unwrap_or_default().into_keys().collect();
+    let mut exposed: Vec<String> = cfg.exposed_ports.unwrap_or_default();
     exposed.sort();
-    let mut volumes: Vec<String> = cfg.volumes.unwrap_or_default().into_keys().collect();
+    let mut volumes: Vec<String> = cfg.volumes.unwrap_or_default();
     volumes.sort();
     Ok(ImageDetail {
         id: img.id.unwrap_or_default(),
@@ -192,7 +192,7 @@ pub async fn pull_image(
             tracing::debug!(op = %op2, ?item, "pull progress");
             match item {
                 Ok(info) => {
-                    if let Some(e) = info.error {
+                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
                         error = Some(UserError::from_engine_message(500, &e));
                         break;
                     }
@@ -238,7 +238,7 @@ pub async fn push_image(
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) => {
-                    if let Some(e) = info.error {
+                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
                         error = Some(UserError::from_engine_message(500, &e));
                         break;
                     }

@@ -1,9 +1,12 @@
 //! Engine status, endpoint choice, disk usage and cleanup.
 
-use bollard::query_parameters::{PruneContainersOptions, PruneImagesOptions, PruneVolumesOptions};
+use bollard::query_parameters::{
+    ListContainersOptions, ListImagesOptions, ListVolumesOptions, PruneContainersOptions, PruneImagesOptions,
+    PruneVolumesOptions,
+};
 use tauri::State;
 
-use crate::dto::{DiskUsage, EngineStatus, PruneReport};
+use crate::dto::{DiskUsage, EngineStatus, PruneReport, UsageRow};
 use crate::error::UserError;
 use crate::state::AppState;
 
@@ -22,12 +25,21 @@ pub async fn set_endpoint(
     Ok(state.status().await)
 }
 
-#[tauri::command]
-pub async fn disk_usage(state: State<'_, AppState>) -> Result<DiskUsage, UserError> {
-    let docker = state.docker().await?;
-    let df = docker.df(None).await?;
+fn summary(total: Option<i64>, active: Option<i64>, size: Option<i64>, reclaimable: Option<i64>) -> UsageRow {
+    let n = |v: Option<i64>| v.and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+    UsageRow {
+        count: n(total),
+        active: n(active),
+        size: size.unwrap_or(0).max(0) as f64,
+        reclaimable: reclaimable.unwrap_or(0).max(0) as f64,
+    }
+}
+
+/// Disk usage from the lists, for engines whose `/system/df` has the pre-1.52 shape
+/// (arrays of images, containers, volumes) that bollard 0.21 no longer models.
+async fn usage_from_lists(docker: &bollard::Docker) -> Result<DiskUsage, UserError> {
     let mut usage = DiskUsage::default();
-    for img in df.images.unwrap_or_default() {
+    for img in docker.list_images(None::<ListImagesOptions>).await? {
         let size = img.size.max(0) as f64;
         usage.images.count += 1;
         usage.images.size += size;
@@ -37,13 +49,17 @@ pub async fn disk_usage(state: State<'_, AppState>) -> Result<DiskUsage, UserErr
             usage.images.reclaimable += size;
         }
     }
-    for c in df.containers.unwrap_or_default() {
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            size: true,
+            ..Default::default()
+        }))
+        .await?;
+    let mut mounted = std::collections::HashSet::new();
+    for c in &containers {
         let size = c.size_rw.unwrap_or(0).max(0) as f64;
-        let running = c
-            .state
-            .as_ref()
-            .map(|s| format!("{s:?}").eq_ignore_ascii_case("running"))
-            .unwrap_or(false);
+        let running = c.state.as_ref().is_some_and(|s| format!("{s:?}").eq_ignore_ascii_case("running"));
         usage.containers.count += 1;
         usage.containers.size += size;
         if running {
@@ -51,31 +67,44 @@ pub async fn disk_usage(state: State<'_, AppState>) -> Result<DiskUsage, UserErr
         } else {
             usage.containers.reclaimable += size;
         }
+        for m in c.mounts.iter().flatten() {
+            if let Some(name) = &m.name {
+                mounted.insert(name.clone());
+            }
+        }
     }
-    for v in df.volumes.unwrap_or_default() {
-        let (size, refs) = v
-            .usage_data
-            .as_ref()
-            .map_or((0.0, 0), |u| (u.size.max(0) as f64, u.ref_count));
+    let volumes = docker.list_volumes(None::<ListVolumesOptions>).await?;
+    for v in volumes.volumes.unwrap_or_default() {
+        let size = v.usage_data.as_ref().map_or(0.0, |u| u.size.max(0) as f64);
         usage.volumes.count += 1;
         usage.volumes.size += size;
-        if refs > 0 {
+        if mounted.contains(&v.name) {
             usage.volumes.active += 1;
         } else {
             usage.volumes.reclaimable += size;
         }
     }
-    for b in df.build_cache.unwrap_or_default() {
-        let size = b.size.unwrap_or(0).max(0) as f64;
-        usage.build_cache.count += 1;
-        usage.build_cache.size += size;
-        if b.in_use.unwrap_or(false) {
-            usage.build_cache.active += 1;
-        } else {
-            usage.build_cache.reclaimable += size;
+    Ok(usage)
+}
+
+#[tauri::command]
+pub async fn disk_usage(state: State<'_, AppState>) -> Result<DiskUsage, UserError> {
+    let docker = state.docker().await?;
+    // API 1.52+ engines answer with summaries; older ones (podman, Berth today) with
+    // arrays, which parse here as all-empty summaries.
+    if let Ok(df) = docker.df(None).await {
+        if let (Some(i), Some(c)) = (&df.image_usage, &df.container_usage) {
+            let v = df.volume_usage.clone().unwrap_or_default();
+            let b = df.build_cache_usage.clone().unwrap_or_default();
+            return Ok(DiskUsage {
+                images: summary(i.total_count, i.active_count, i.total_size, i.reclaimable),
+                containers: summary(c.total_count, c.active_count, c.total_size, c.reclaimable),
+                volumes: summary(v.total_count, v.active_count, v.total_size, v.reclaimable),
+                build_cache: summary(b.total_count, b.active_count, b.total_size, b.reclaimable),
+            });
         }
     }
-    Ok(usage)
+    usage_from_lists(&docker).await
 }
 
 /// The Dashboard's cleanup button: stopped containers, unused images (dangling only

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use bollard::models::VolumeCreateOptions;
+use bollard::models::VolumeCreateRequest;
 use bollard::query_parameters::{ListContainersOptions, ListVolumesOptions, RemoveVolumeOptions};
 use tauri::State;
 
@@ -66,7 +66,7 @@ pub async fn create_volume(state: State<'_, AppState>, name: String) -> Result<S
     }
     let docker = state.docker().await?;
     let v = docker
-        .create_volume(VolumeCreateOptions {
+        .create_volume(VolumeCreateRequest {
             name: (!name.is_empty()).then_some(name),
             ..Default::default()
         })
