@@ -204,28 +204,18 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
         "build preview: {preview}"
     );
     ui.click("[data-testid=build-start]").await?;
-    let build_ok = match ui.wait_css_or_error("[data-testid=build-done]", 300).await {
-        Ok(()) => true,
-        Err(e) if session.engine == Engine::Embedded && e.to_string().contains("not supported") => {
-            // berth-api answers POST /build with 501 until the builder is wired into it;
-            // the UI must still show one plain sentence with a next step. The build itself
-            // is verified end to end in desktop_e2e_podman.
-            let msg = ui.text("[data-testid=error-box] .msg").await?;
-            let next = ui.text("[data-testid=error-box] .next").await?;
-            ensure!(!msg.is_empty() && !next.is_empty(), "build error not explained");
-            println!("NOTE: the embedded engine has no POST /build yet; the UI said: {msg} / {next}");
-            false
-        }
-        Err(e) => return Err(e.context("build")),
-    };
+    ui.wait_css_or_error("[data-testid=build-done]", 600)
+        .await
+        .context("build")?;
+    let output = ui.text("[data-testid=build-output]").await?;
+    ensure!(
+        output.contains("built-by-e2e") || output.contains("RUN"),
+        "build output: {output}"
+    );
     ui.shot("09-build-wizard").await?;
 
     // Push wizard: tag and push to the loopback registry.
-    let source = if build_ok {
-        built.clone()
-    } else {
-        format!("{reg}/demo/flask:latest")
-    };
+    let source = built.clone();
     let target = format!("{reg}/demo/pushed:v1");
     ui.click("#nav-push").await?;
     ui.clear("[data-testid=push-source]").await?;

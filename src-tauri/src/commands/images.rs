@@ -5,10 +5,9 @@ use bollard::query_parameters::{
     CreateImageOptions, ListImagesOptions, PruneImagesOptions, PushImageOptions, RemoveImageOptions,
     TagImageOptions,
 };
-use futures_util::StreamExt;
 use tauri::{AppHandle, Emitter, State};
 
-use crate::commands::finish;
+use crate::commands::spawn_operation;
 use crate::dto::{ImageDetail, ImageRow, ProgressEvent, PruneReport};
 use crate::error::UserError;
 use crate::registry_auth;
@@ -174,42 +173,27 @@ pub async fn pull_image(
     let docker = state.docker().await?;
     let (repo, tag) = split_repo_tag(reference.trim());
     let credentials = registry_auth::credentials_for(&repo);
+    let stream = docker.create_image(
+        Some(CreateImageOptions {
+            from_image: Some(repo),
+            tag: Some(tag),
+            platform,
+            ..Default::default()
+        }),
+        None,
+        credentials,
+    );
     let op2 = op.clone();
-    let task = tokio::spawn(async move {
-        let mut stream = docker.create_image(
-            Some(CreateImageOptions {
-                from_image: Some(repo),
-                tag: Some(tag),
-                platform,
-                ..Default::default()
-            }),
-            None,
-            credentials,
-        );
-        let mut error = None;
-        tracing::debug!(op = %op2, "pull started");
-        while let Some(item) = stream.next().await {
-            tracing::debug!(op = %op2, ?item, "pull progress");
-            match item {
-                Ok(info) => {
-                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                        error = Some(UserError::from_engine_message(500, &e));
-                        break;
-                    }
-                    let _ = app.emit(
-                        "pull-progress",
-                        progress(&op2, info.id, info.status, info.progress_detail),
-                    );
-                }
-                Err(e) => {
-                    error = Some(e.into());
-                    break;
-                }
-            }
+    spawn_operation(app, &state, &op, stream, move |app, info, _| {
+        if let Some(e) = info.error_detail.and_then(|d| d.message) {
+            return Err(UserError::from_engine_message(500, &e));
         }
-        finish(&app, &op2, error, None);
+        let _ = app.emit(
+            "pull-progress",
+            progress(&op2, info.id, info.status, info.progress_detail),
+        );
+        Ok(())
     });
-    state.track(&op, task.abort_handle());
     Ok(())
 }
 
@@ -224,38 +208,25 @@ pub async fn push_image(
     let docker = state.docker().await?;
     let (repo, tag) = split_repo_tag(reference.trim());
     let credentials = registry_auth::credentials_for(&repo);
+    let stream = docker.push_image(
+        &repo,
+        Some(PushImageOptions {
+            tag: Some(tag),
+            platform: None,
+        }),
+        credentials,
+    );
     let op2 = op.clone();
-    let task = tokio::spawn(async move {
-        let mut stream = docker.push_image(
-            &repo,
-            Some(PushImageOptions {
-                tag: Some(tag),
-                platform: None,
-            }),
-            credentials,
-        );
-        let mut error = None;
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(info) => {
-                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                        error = Some(UserError::from_engine_message(500, &e));
-                        break;
-                    }
-                    let _ = app.emit(
-                        "push-progress",
-                        progress(&op2, None, info.status, info.progress_detail),
-                    );
-                }
-                Err(e) => {
-                    error = Some(e.into());
-                    break;
-                }
-            }
+    spawn_operation(app, &state, &op, stream, move |app, info, _| {
+        if let Some(e) = info.error_detail.and_then(|d| d.message) {
+            return Err(UserError::from_engine_message(500, &e));
         }
-        finish(&app, &op2, error, None);
+        let _ = app.emit(
+            "push-progress",
+            progress(&op2, None, info.status, info.progress_detail),
+        );
+        Ok(())
     });
-    state.track(&op, task.abort_handle());
     Ok(())
 }
 

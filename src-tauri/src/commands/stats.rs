@@ -2,10 +2,9 @@
 
 use bollard::models::ContainerStatsResponse;
 use bollard::query_parameters::StatsOptions;
-use futures_util::StreamExt;
 use tauri::{AppHandle, Emitter, State};
 
-use crate::commands::finish;
+use crate::commands::spawn_operation;
 use crate::dto::StatsSample;
 use crate::error::UserError;
 use crate::state::AppState;
@@ -56,42 +55,30 @@ pub async fn stream_stats(
     id: String,
 ) -> Result<(), UserError> {
     let docker = state.docker().await?;
+    let stream = docker.stats(
+        &id,
+        Some(StatsOptions {
+            stream: true,
+            one_shot: false,
+        }),
+    );
     let op2 = op.clone();
-    let task = tokio::spawn(async move {
-        let mut stream = docker.stats(
-            &id,
-            Some(StatsOptions {
-                stream: true,
-                one_shot: false,
-            }),
-        );
-        let mut error = None;
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(s) => {
-                    let time = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_secs_f64())
-                        .unwrap_or(0.0);
-                    let sample = StatsSample {
-                        op: op2.clone(),
-                        time,
-                        cpu_percent: cpu_percent(&s),
-                        memory_usage: memory_usage(&s),
-                        memory_limit: s.memory_stats.as_ref().and_then(|m| m.limit).unwrap_or(0) as f64,
-                        pids: s.pids_stats.as_ref().and_then(|p| p.current).unwrap_or(0) as f64,
-                    };
-                    let _ = app.emit("stats-sample", sample);
-                }
-                Err(e) => {
-                    error = Some(e.into());
-                    break;
-                }
-            }
-        }
-        finish(&app, &op2, error, None);
+    spawn_operation(app, &state, &op, stream, move |app, s, _| {
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        let sample = StatsSample {
+            op: op2.clone(),
+            time,
+            cpu_percent: cpu_percent(&s),
+            memory_usage: memory_usage(&s),
+            memory_limit: s.memory_stats.as_ref().and_then(|m| m.limit).unwrap_or(0) as f64,
+            pids: s.pids_stats.as_ref().and_then(|p| p.current).unwrap_or(0) as f64,
+        };
+        let _ = app.emit("stats-sample", sample);
+        Ok(())
     });
-    state.track(&op, task.abort_handle());
     Ok(())
 }
 

@@ -59,7 +59,10 @@ async fn usage_from_lists(docker: &bollard::Docker) -> Result<DiskUsage, UserErr
     let mut mounted = std::collections::HashSet::new();
     for c in &containers {
         let size = c.size_rw.unwrap_or(0).max(0) as f64;
-        let running = c.state.as_ref().is_some_and(|s| format!("{s:?}").eq_ignore_ascii_case("running"));
+        let running = c
+            .state
+            .as_ref()
+            .is_some_and(|s| format!("{s:?}").eq_ignore_ascii_case("running"));
         usage.containers.count += 1;
         usage.containers.size += size;
         if running {

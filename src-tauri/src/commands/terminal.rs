@@ -4,11 +4,10 @@
 use base64::Engine as _;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::query_parameters::ResizeExecOptions;
-use futures_util::StreamExt;
 use tauri::{AppHandle, Emitter, State};
 use tokio::io::AsyncWriteExt;
 
-use crate::commands::finish;
+use crate::commands::spawn_operation;
 use crate::dto::ExecOutput;
 use crate::error::UserError;
 use crate::state::{AppState, ExecSession};
@@ -53,7 +52,7 @@ pub async fn exec_start(
             }),
         )
         .await?;
-    let StartExecResults::Attached { mut output, input } = started else {
+    let StartExecResults::Attached { output, input } = started else {
         return Err(UserError::from_engine_message(
             500,
             "the engine detached the exec session",
@@ -77,29 +76,17 @@ pub async fn exec_start(
         },
     );
     let session2 = session.clone();
-    let task = tokio::spawn(async move {
-        let mut error = None;
-        while let Some(item) = output.next().await {
-            match item {
-                Ok(out) => {
-                    let data = base64::engine::general_purpose::STANDARD.encode(out.into_bytes());
-                    let _ = app.emit(
-                        "exec-output",
-                        ExecOutput {
-                            session: session2.clone(),
-                            data,
-                        },
-                    );
-                }
-                Err(e) => {
-                    error = Some(e.into());
-                    break;
-                }
-            }
-        }
-        finish(&app, &session2, error, None);
+    spawn_operation(app, &state, &session, output, move |app, out, _| {
+        let data = base64::engine::general_purpose::STANDARD.encode(out.into_bytes());
+        let _ = app.emit(
+            "exec-output",
+            ExecOutput {
+                session: session2.clone(),
+                data,
+            },
+        );
+        Ok(())
     });
-    state.track(&session, task.abort_handle());
     Ok(())
 }
 
