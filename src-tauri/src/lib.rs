@@ -78,8 +78,11 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .manage(AppState::default())
         .setup(|app| {
+            // The tray lives on the session bus (StatusNotifier); without one (bare Xvfb)
+            // nothing would show it, so hiding the window would strand the app.
+            let bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some();
             let has_tray = match make_tray(app.handle()) {
-                Ok(()) => true,
+                Ok(()) => bus,
                 Err(e) => {
                     tracing::warn!("no tray icon ({e}); closing the window will quit Berth");
                     false
