@@ -21,12 +21,25 @@ pub fn store_root() -> PathBuf {
         .unwrap_or_else(berth_store::Store::default_root)
 }
 
-/// A socket only this process uses, beside where the daemon's would be.
+/// A socket only this process uses, beside where the daemon's would be. Sockets left by
+/// earlier windows that were killed (their PID is gone) are removed on the way.
 fn private_socket() -> PathBuf {
     let dir = daemon_socket()
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(std::env::temp_dir);
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("desktop-"))
+            .and_then(|n| n.strip_suffix(".sock"));
+        if let Some(pid) = pid {
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
     dir.join(format!("desktop-{}.sock", std::process::id()))
 }
 

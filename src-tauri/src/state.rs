@@ -82,11 +82,12 @@ impl AppState {
                     connected: true,
                     kind,
                     endpoint,
-                    engine: info
-                        .name
-                        .clone()
-                        .or(info.operating_system.clone())
-                        .unwrap_or_else(|| "engine".into()),
+                    // "Berth", "Podman Engine", "Docker Engine - Community"…
+                    engine: version
+                        .as_ref()
+                        .and_then(|v| v.platform.as_ref().map(|p| p.name.clone()))
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or_else(|| "Engine".into()),
                     version: version
                         .and_then(|v| v.version)
                         .or(info.server_version)

@@ -112,7 +112,19 @@ async fn desktop_bench() -> anyhow::Result<()> {
     let script = format!("seq 1 {LOG_LINES}; sleep 100000");
     berth(
         &session,
-        &["run", "-d", "--name", "log1m", &image, "sh", "-c", &script],
+        // The default rotation (10 MB × 3) would keep only the last third of the lines.
+        &[
+            "run",
+            "-d",
+            "--name",
+            "log1m",
+            "--log-opt",
+            "max-size=1g",
+            &image,
+            "sh",
+            "-c",
+            &script,
+        ],
     )?;
 
     // Launch: the app reports "view containers ready N ms after start" on stderr.

@@ -323,6 +323,11 @@ impl Drop for Session {
                 .arg(run)
                 .args(["system", "reset", "--force"])
                 .output();
+            // podman leaves its overlay directory bind-mounted on itself.
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(root.join("overlay"))
+                .status();
         }
     }
 }
