@@ -15,7 +15,7 @@ use crate::error::UserError;
 use crate::state::AppState;
 
 /// Lines per event: big enough that IPC overhead vanishes, small enough to paint early.
-const BATCH_LINES: usize = 20_000;
+const BATCH_LINES: usize = 50_000;
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 /// Split one engine frame (asked with `timestamps=true`) into lines.
@@ -70,38 +70,47 @@ pub async fn stream_logs(
                 ..Default::default()
             }),
         );
-        let mut batch = Vec::new();
+        let mut lines = Vec::new();
+        let mut batch = LogBatch {
+            op: op2.clone(),
+            ..Default::default()
+        };
         let mut error = None;
         let mut tick = tokio::time::interval(FLUSH_EVERY);
+        let flush = |batch: &mut LogBatch| {
+            let full = std::mem::replace(
+                batch,
+                LogBatch {
+                    op: batch.op.clone(),
+                    ..Default::default()
+                },
+            );
+            let _ = app.emit("log-batch", full);
+        };
         loop {
             tokio::select! {
                 item = stream.next() => match item {
                     Some(Ok(out)) => {
-                        split_output(out, &mut batch);
-                        if batch.len() >= BATCH_LINES {
-                            let lines = std::mem::take(&mut batch);
-                            let _ = app.emit("log-batch", LogBatch { op: op2.clone(), lines });
+                        split_output(out, &mut lines);
+                        for l in lines.drain(..) {
+                            batch.push(&l);
+                        }
+                        if batch.count as usize >= BATCH_LINES {
+                            flush(&mut batch);
                         }
                     }
                     Some(Err(e)) => { error = Some(e.into()); break; }
                     None => break,
                 },
                 _ = tick.tick() => {
-                    if !batch.is_empty() {
-                        let lines = std::mem::take(&mut batch);
-                        let _ = app.emit("log-batch", LogBatch { op: op2.clone(), lines });
+                    if batch.count > 0 {
+                        flush(&mut batch);
                     }
                 }
             }
         }
-        if !batch.is_empty() {
-            let _ = app.emit(
-                "log-batch",
-                LogBatch {
-                    op: op2.clone(),
-                    lines: batch,
-                },
-            );
+        if batch.count > 0 {
+            flush(&mut batch);
         }
         finish(&app, &op2, error, None);
     });
@@ -156,6 +165,21 @@ pub fn cancel(state: State<'_, AppState>, op: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_are_column_wise() {
+        let mut b = LogBatch::default();
+        let mut out = Vec::new();
+        frame_lines(false, b"2026-11-26T13:00:00Z a\n", &mut out);
+        frame_lines(true, b"2026-11-26T13:00:01Z b c\n", &mut out);
+        for l in &out {
+            b.push(l);
+        }
+        assert_eq!(b.count, 2);
+        assert_eq!(b.text, "a\nb c");
+        assert_eq!(b.ts, "2026-11-26T13:00:00Z\n2026-11-26T13:00:01Z");
+        assert_eq!(b.stderr, "01");
+    }
 
     #[test]
     fn frames_split_into_timestamped_lines() {

@@ -21,6 +21,13 @@ describe("log search", () => {
       { text: " z", hit: false },
     ]);
   });
+  it("appends column-wise batches", () => {
+    const store = new LogStore();
+    store.appendColumns("a\nb c\n", "t1\nt2\nt3", "010", 3);
+    expect(store.text).toEqual(["a", "b c", ""]);
+    expect(store.ts).toEqual(["t1", "t2", "t3"]);
+    expect(store.stderr).toEqual([false, true, false]);
+  });
   it("jumps to the next hit, wrapping around", () => {
     const hits = new Int32Array([3, 10, 20]);
     expect(nextHit(hits, 0)).toBe(0);

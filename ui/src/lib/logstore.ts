@@ -23,6 +23,18 @@ export class LogStore {
     }
   }
 
+  /** A column-wise batch from the backend (see LogBatch in src-tauri/src/dto.rs). */
+  appendColumns(text: string, ts: string, stderr: string, count: number): void {
+    if (count === 0) return;
+    const t = text.split("\n");
+    const s = ts.split("\n");
+    for (let i = 0; i < count; i++) {
+      this.text.push(t[i] ?? "");
+      this.ts.push(s[i] ?? "");
+      this.stderr.push(stderr.charCodeAt(i) === 49);
+    }
+  }
+
   clear(): void {
     this.text = [];
     this.ts = [];
