@@ -1,10 +1,12 @@
 //! Image commands: list, inspect for the Run wizard, remove, tag, prune, and the
 //! streamed pull and push (per-layer progress events, then one `op-done`).
 
+use bollard::models::ProgressDetail;
 use bollard::query_parameters::{
     CreateImageOptions, ListImagesOptions, PruneImagesOptions, PushImageOptions, RemoveImageOptions,
     TagImageOptions,
 };
+use futures_util::{Stream, StreamExt};
 use tauri::{AppHandle, Emitter, State};
 
 use crate::commands::spawn_operation;
@@ -161,6 +163,35 @@ fn progress(
     }
 }
 
+/// One progress line of a pull or push: layer, status, error, byte counts.
+type ProgressLine = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<ProgressDetail>,
+);
+
+/// Forward a pull's or push's progress stream as `event`s; an `error` line ends it.
+fn forward_progress<S>(app: AppHandle, state: &AppState, op: &str, event: &'static str, stream: S)
+where
+    S: Stream<Item = Result<ProgressLine, bollard::errors::Error>> + Send + 'static,
+{
+    let op2 = op.to_string();
+    spawn_operation(
+        app,
+        state,
+        op,
+        stream,
+        move |app, (layer, status, error, detail), _| {
+            if let Some(e) = error {
+                return Err(UserError::from_engine_message(500, &e));
+            }
+            let _ = app.emit(event, progress(&op2, layer, status, detail));
+            Ok(())
+        },
+    );
+}
+
 /// Start a pull; progress arrives as `pull-progress`, the end as `op-done`.
 #[tauri::command]
 pub async fn pull_image(
@@ -173,27 +204,23 @@ pub async fn pull_image(
     let docker = state.docker().await?;
     let (repo, tag) = split_repo_tag(reference.trim());
     let credentials = registry_auth::credentials_for(&repo);
-    let stream = docker.create_image(
-        Some(CreateImageOptions {
-            from_image: Some(repo),
-            tag: Some(tag),
-            platform,
-            ..Default::default()
-        }),
-        None,
-        credentials,
-    );
-    let op2 = op.clone();
-    spawn_operation(app, &state, &op, stream, move |app, info, _| {
-        if let Some(e) = info.error_detail.and_then(|d| d.message) {
-            return Err(UserError::from_engine_message(500, &e));
-        }
-        let _ = app.emit(
-            "pull-progress",
-            progress(&op2, info.id, info.status, info.progress_detail),
-        );
-        Ok(())
+    let options = CreateImageOptions {
+        from_image: Some(repo),
+        tag: Some(tag),
+        platform,
+        ..Default::default()
+    };
+    let stream = docker.create_image(Some(options), None, credentials).map(|r| {
+        r.map(|i| {
+            (
+                i.id,
+                i.status,
+                i.error_detail.and_then(|d| d.message),
+                i.progress_detail,
+            )
+        })
     });
+    forward_progress(app, &state, &op, "pull-progress", stream);
     Ok(())
 }
 
@@ -208,25 +235,21 @@ pub async fn push_image(
     let docker = state.docker().await?;
     let (repo, tag) = split_repo_tag(reference.trim());
     let credentials = registry_auth::credentials_for(&repo);
-    let stream = docker.push_image(
-        &repo,
-        Some(PushImageOptions {
-            tag: Some(tag),
-            platform: None,
-        }),
-        credentials,
-    );
-    let op2 = op.clone();
-    spawn_operation(app, &state, &op, stream, move |app, info, _| {
-        if let Some(e) = info.error_detail.and_then(|d| d.message) {
-            return Err(UserError::from_engine_message(500, &e));
-        }
-        let _ = app.emit(
-            "push-progress",
-            progress(&op2, None, info.status, info.progress_detail),
-        );
-        Ok(())
+    let options = PushImageOptions {
+        tag: Some(tag),
+        platform: None,
+    };
+    let stream = docker.push_image(&repo, Some(options), credentials).map(|r| {
+        r.map(|i| {
+            (
+                None,
+                i.status,
+                i.error_detail.and_then(|d| d.message),
+                i.progress_detail,
+            )
+        })
     });
+    forward_progress(app, &state, &op, "push-progress", stream);
     Ok(())
 }
 
