@@ -323,11 +323,24 @@ impl Drop for Session {
                 .arg(run)
                 .args(["system", "reset", "--force"])
                 .output();
-            // podman leaves its overlay directory bind-mounted on itself.
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(root.join("overlay"))
-                .status();
+            // podman's exec sessions keep a conmon each; end those under our storage.
+            let dir = self.dir.path().display().to_string();
+            for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                if String::from_utf8_lossy(&cmdline).contains(&dir) {
+                    let pid = entry.file_name().to_string_lossy().into_owned();
+                    let _ = Command::new("kill").arg(&pid).status();
+                }
+            }
+            // podman leaves its overlay directory bind-mounted on itself (possibly more than
+            // once, while the service it was shutting down still ran).
+            for _ in 0..3 {
+                std::thread::sleep(Duration::from_millis(300));
+                let _ = Command::new("umount")
+                    .arg("-l")
+                    .arg(root.join("overlay"))
+                    .status();
+            }
         }
     }
 }
