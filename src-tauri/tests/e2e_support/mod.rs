@@ -332,14 +332,18 @@ impl Drop for Session {
                     let _ = Command::new("kill").arg(&pid).status();
                 }
             }
-            // podman leaves its overlay directory bind-mounted on itself (possibly more than
-            // once, while the service it was shutting down still ran).
-            for _ in 0..3 {
-                std::thread::sleep(Duration::from_millis(300));
-                let _ = Command::new("umount")
-                    .arg("-l")
-                    .arg(root.join("overlay"))
-                    .status();
+            // podman leaves its overlay directory bind-mounted on itself: unmount whatever
+            // is still mounted under the session's directory, deepest first.
+            std::thread::sleep(Duration::from_millis(500));
+            let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+            let mut under: Vec<&str> = mounts
+                .lines()
+                .filter_map(|l| l.split_whitespace().nth(1))
+                .filter(|m| m.starts_with(dir.as_str()))
+                .collect();
+            under.sort_by_key(|m| std::cmp::Reverse(m.len()));
+            for m in under {
+                let _ = Command::new("umount").args(["-l", m]).status();
             }
         }
     }
