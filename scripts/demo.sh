@@ -61,3 +61,6 @@ set -x
 "$berth" rm -f web
 { set +x; } 2>/dev/null
 echo "==> demo done: berth pulled, listed, tagged, pushed and ran an image with no Docker installed."
+# The main job: the desktop app on the embedded engine (under Xvfb on a headless machine).
+unset BERTH_ROOT
+bash "$repo/scripts/desktop.sh"

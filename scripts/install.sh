@@ -7,6 +7,11 @@ PACKAGES=(
     docker-registry skopeo buildah umoci podman busybox-static debootstrap runc
     apache2-utils uidmap fuse-overlayfs python3 openssl hyperfine xz-utils zstd
     tar gzip ca-certificates curl nftables iproute2 bsdutils bzip2
+    # desktop app (src-tauri/ + ui/): WebKitGTK, tray, icons; its end-to-end test
+    # drives the real window under Xvfb through WebKitWebDriver; imagemagick saves screenshots;
+    # xdg-utils: the opener plugin calls xdg-open, which honours $BROWSER
+    libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
+    build-essential pkg-config xvfb xauth webkit2gtk-driver imagemagick xdg-utils
     docker.io
 )
 
@@ -96,6 +101,31 @@ for bin in docker-registry skopeo buildah umoci podman busybox debootstrap runc 
         exit 1
     fi
 done
+# Desktop app: Node 20+ for the UI build (ui/, from the committed package-lock.json) and
+# tauri-driver for its end-to-end test (WebKitWebDriver comes from webkit2gtk-driver).
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    step "ERROR: node and npm are missing: install Node.js 20 or newer (Debian: apt-get install nodejs npm)" >&2
+    exit 1
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+    step "ERROR: Node.js $(node --version) is too old for the UI build (Vite needs 20 or newer)" >&2
+    exit 1
+fi
+if [ ! -f "$REPO/ui/node_modules/.package-lock.json" ] \
+    || [ "$REPO/ui/package-lock.json" -nt "$REPO/ui/node_modules/.package-lock.json" ]; then
+    step "npm ci in ui/"
+    (cd "$REPO/ui" && npm ci --no-audit --no-fund --loglevel=error)
+else
+    step "ui/node_modules up to date"
+fi
+if command -v tauri-driver >/dev/null 2>&1 || [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/tauri-driver" ]; then
+    step "tauri-driver present"
+else
+    step "cargo install tauri-driver --locked (into ${CARGO_HOME:-$HOME/.cargo}/bin)"
+    cargo install tauri-driver --locked --quiet
+fi
 # docker.io (Debian's dockerd 20.10, the API conformance reference) also ships a client in
 # /usr/bin; the docker CLI v28 in /usr/local/bin must stay first on PATH.
 if [ -x /usr/local/bin/docker ] && ! /usr/local/bin/docker --version | grep -q 'version 2[89]\.'; then

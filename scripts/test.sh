@@ -21,6 +21,10 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
 
+# The desktop app embeds ui/dist at compile time, so the UI is built before any cargo step.
+stage "ui: vitest unit tests and vite build (ui/)"
+(cd "$ROOT/ui" && npx vitest run && npm run build --silent)
+
 stage "cargo fmt --all --check"
 cargo fmt --all --check
 
@@ -36,5 +40,11 @@ FIXTURES_BIG=1 bash "$ROOT/tests/fixtures/make-fixtures.sh" "${BERTH_FIXTURES:-$
 
 stage "cargo nextest run --workspace --no-fail-fast"
 cargo nextest run --workspace --no-fail-fast
+
+stage "desktop: generated TypeScript types (ui/src/generated) match src-tauri's DTOs"
+if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+    git -C "$ROOT" diff --exit-code -- ui/src/generated \
+        || { echo "ui/src/generated is stale: commit what cargo test -p berth-desktop wrote"; exit 1; }
+fi
 
 stage "all green"

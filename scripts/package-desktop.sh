@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Build the .deb: the Berth Desktop app plus the `berth` CLI (installed as /usr/bin/berth;
+# the app uses it as the shim for containers its embedded engine starts). Only the deb
+# target: the AppImage bundler downloads tools from the internet, which this machine cannot.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+bash scripts/install.sh
+target=${CARGO_TARGET_DIR:-$repo/target}
+cargo build --release -p berth --quiet
+mkdir -p src-tauri/bundle-bin
+cp "$target/release/berth" src-tauri/bundle-bin/berth
+(cd ui && npx tauri build --bundles deb --config ../src-tauri/tauri.conf.json) 2>&1 | tail -5
+ls -1 "$target"/release/bundle/deb/*.deb

@@ -1,0 +1,59 @@
+//! The thin, typed Tauri commands: each turns a UI request into Engine API calls through
+//! bollard and returns DTOs or a [`UserError`](crate::error::UserError).
+
+pub mod app;
+pub mod build;
+pub mod containers;
+pub mod images;
+pub mod logs;
+pub mod stats;
+pub mod system;
+pub mod terminal;
+pub mod volumes;
+
+use futures_util::{Stream, StreamExt};
+use tauri::{AppHandle, Emitter};
+
+use crate::dto::OperationDone;
+use crate::error::UserError;
+use crate::state::AppState;
+
+/// Run `stream` in the background as operation `op` (cancellable by id): each item goes to
+/// `on_item`, which emits events, records a result, or returns the error that ends the
+/// operation; `op-done` follows either way.
+pub fn spawn_operation<T, S, F>(app: AppHandle, state: &AppState, op: &str, stream: S, mut on_item: F)
+where
+    T: Send + 'static,
+    S: Stream<Item = Result<T, bollard::errors::Error>> + Send + 'static,
+    F: FnMut(&AppHandle, T, &mut Option<String>) -> Result<(), UserError> + Send + 'static,
+{
+    let op_id = op.to_string();
+    let task = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        let mut result = None;
+        let mut error = None;
+        while let Some(item) = stream.next().await {
+            if let Err(e) = item
+                .map_err(UserError::from)
+                .and_then(|v| on_item(&app, v, &mut result))
+            {
+                error = Some(e);
+                break;
+            }
+        }
+        finish(&app, &op_id, error, result);
+    });
+    state.track(op, task.abort_handle());
+}
+
+/// Tell the UI a long operation ended (`op-done`).
+pub fn finish(app: &AppHandle, op: &str, error: Option<UserError>, result: Option<String>) {
+    let _ = app.emit(
+        "op-done",
+        OperationDone {
+            op: op.to_string(),
+            error,
+            result,
+        },
+    );
+}

@@ -1,0 +1,263 @@
+//! The typed shapes that cross the Tauri bridge. TypeScript twins are generated from these
+//! by ts-rs into `ui/src/generated/` (`npm run gen` in ui/), so nothing is written twice.
+//!
+//! Byte counts and timestamps are `f64`: they travel as JSON numbers and JavaScript has no
+//! 64-bit integers short of `bigint`, which the UI would only have to convert back.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::error::UserError;
+
+/// Which kind of endpoint the window talks to.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, TS, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum EndpointKind {
+    /// Berth's engine started inside this app on a private socket.
+    Embedded,
+    /// A `berth daemon` already running on its default socket.
+    Daemon,
+    /// Whatever `BERTH_HOST` / `DOCKER_HOST` or the settings point at (podman, docker…).
+    External,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct EngineStatus {
+    pub connected: bool,
+    pub kind: Option<EndpointKind>,
+    pub endpoint: String,
+    pub engine: String,
+    pub version: String,
+    pub containers: u32,
+    pub running: u32,
+    pub images: u32,
+    pub error: Option<UserError>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct PortRow {
+    pub private_port: u16,
+    pub public_port: Option<u16>,
+    pub ip: String,
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ContainerRow {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    /// docker's state word: created, running, paused, exited…
+    pub state: String,
+    /// docker's human status: "Up 3 minutes", "Exited (0) 2 hours ago".
+    pub status: String,
+    /// Seconds since the epoch.
+    pub created: f64,
+    pub ports: Vec<PortRow>,
+    pub command: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ImageRow {
+    pub id: String,
+    pub repository: String,
+    pub tag: String,
+    pub size: f64,
+    /// Seconds since the epoch.
+    pub created: f64,
+    pub containers: f64,
+}
+
+/// What the Run wizard pre-fills from an image.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ImageDetail {
+    pub id: String,
+    pub tags: Vec<String>,
+    /// "5000/tcp" style, from the image's EXPOSE.
+    pub exposed_ports: Vec<String>,
+    pub env: Vec<String>,
+    pub cmd: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub volumes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct VolumeRow {
+    pub name: String,
+    pub driver: String,
+    pub mountpoint: String,
+    pub created_at: String,
+    /// Names of the containers that mount it.
+    pub used_by: Vec<String>,
+    /// Bytes, when the engine reports usage (system df).
+    pub size: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, TS, Default)]
+#[ts(export)]
+pub struct UsageRow {
+    pub count: u32,
+    pub active: u32,
+    pub size: f64,
+    pub reclaimable: f64,
+}
+
+#[derive(Debug, Clone, Serialize, TS, Default)]
+#[ts(export)]
+pub struct DiskUsage {
+    pub images: UsageRow,
+    pub containers: UsageRow,
+    pub volumes: UsageRow,
+    pub build_cache: UsageRow,
+}
+
+#[derive(Debug, Clone, Serialize, TS, Default)]
+#[ts(export)]
+pub struct PruneReport {
+    pub containers_deleted: u32,
+    pub images_deleted: u32,
+    pub volumes_deleted: u32,
+    pub space_reclaimed: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct PortMapping {
+    pub host_port: u16,
+    pub container_port: u16,
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct RunRequest {
+    pub image: String,
+    pub name: String,
+    pub ports: Vec<PortMapping>,
+    /// KEY=value
+    pub env: Vec<String>,
+    /// "volume:/path" or "/host/dir:/path" like `docker run -v`.
+    pub volumes: Vec<String>,
+    /// Empty: the image's default command.
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct BuildRequest {
+    pub context_dir: String,
+    /// Relative to the context; empty means `Dockerfile`.
+    pub dockerfile: String,
+    pub tag: String,
+    pub build_args: Vec<KeyValue>,
+}
+
+/// One line of docker's JSON progress stream (pull, push), per layer.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ProgressEvent {
+    /// The operation id the UI chose when it started the operation.
+    pub op: String,
+    /// Layer id (short digest) or empty for whole-image lines.
+    pub layer: String,
+    pub status: String,
+    pub current: Option<f64>,
+    pub total: Option<f64>,
+}
+
+/// A line of build output.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct BuildLine {
+    pub op: String,
+    pub text: String,
+}
+
+/// The end of a long operation: success or one plain error.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct OperationDone {
+    pub op: String,
+    pub error: Option<UserError>,
+    /// Image id for builds, container id for runs, when known.
+    pub result: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, TS, PartialEq)]
+#[ts(export)]
+pub struct LogLine {
+    pub stderr: bool,
+    /// RFC 3339 timestamp as the engine sent it.
+    pub ts: String,
+    pub text: String,
+}
+
+/// Log lines in bulk, column-wise: a million lines as a few hundred compact events instead
+/// of a million JSON objects (which cost WebKit seconds to parse).
+#[derive(Debug, Clone, Serialize, TS, Default, PartialEq)]
+#[ts(export)]
+pub struct LogBatch {
+    pub op: String,
+    /// The lines' text joined with '\n'.
+    pub text: String,
+    /// RFC 3339 timestamps as the engine sent them, joined with '\n' (same count).
+    pub ts: String,
+    /// One character per line: '1' stderr, '0' stdout.
+    pub stderr: String,
+    pub count: u32,
+}
+
+impl LogBatch {
+    pub fn push(&mut self, line: &LogLine) {
+        if self.count > 0 {
+            self.text.push('\n');
+            self.ts.push('\n');
+        }
+        // A line never contains '\n' (frames are split on it).
+        self.text.push_str(&line.text);
+        self.ts.push_str(&line.ts);
+        self.stderr.push(if line.stderr { '1' } else { '0' });
+        self.count += 1;
+    }
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ExecOutput {
+    pub session: String,
+    /// Raw terminal bytes, base64 (they may split UTF-8 sequences).
+    pub data: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct StatsSample {
+    pub op: String,
+    /// Seconds since the epoch.
+    pub time: f64,
+    pub cpu_percent: f64,
+    pub memory_usage: f64,
+    pub memory_limit: f64,
+    pub pids: f64,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct LoginResult {
+    pub registry: String,
+    pub config_path: String,
+}

@@ -1,0 +1,148 @@
+//! Berth Desktop: a Tauri 2 window over the Docker Engine API. The window's code (`ui/`)
+//! calls the typed commands in [`commands`]; they reach the engine only through bollard.
+//! Closing the window hides it (containers keep running); the tray shows the running
+//! count and can reopen the window or quit.
+
+pub mod commands;
+pub mod dto;
+pub mod embedded;
+pub mod engine;
+pub mod error;
+pub mod registry_auth;
+pub mod state;
+
+use std::time::Duration;
+
+use tauri::menu::{Menu, MenuItem};
+use tauri::tray::TrayIconBuilder;
+use tauri::{AppHandle, Manager, WindowEvent};
+
+use crate::state::AppState;
+
+fn show_main(app: &AppHandle) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.show();
+        let _ = w.unminimize();
+        let _ = w.set_focus();
+    }
+}
+
+/// The tray icon, if this desktop has a status-notifier host; `None` when it cannot be made.
+fn make_tray(app: &AppHandle) -> tauri::Result<()> {
+    let count = MenuItem::with_id(app, "count", "Containers: …", false, None::<&str>)?;
+    let open = MenuItem::with_id(app, "open", "Open Berth", true, None::<&str>)?;
+    let quit = MenuItem::with_id(app, "quit", "Quit Berth", true, None::<&str>)?;
+    let menu = Menu::with_items(app, &[&count, &open, &quit])?;
+    let icon = tauri::image::Image::from_bytes(include_bytes!("../icons/tray.png"))?;
+    let tray = TrayIconBuilder::with_id("berth")
+        .icon(icon)
+        .tooltip("Berth")
+        .menu(&menu)
+        .on_menu_event(|app, event| match event.id().as_ref() {
+            "open" => show_main(app),
+            "quit" => app.exit(0),
+            _ => {}
+        })
+        .build(app)?;
+    // Keep the running count fresh without the window open.
+    let handle = app.clone();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            let state = handle.state::<AppState>();
+            if let Ok(docker) = state.docker().await {
+                let running = docker
+                    .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
+                    .await
+                    .map(|l| l.len())
+                    .ok();
+                if let Some(n) = running {
+                    let label = format!("Running containers: {n}");
+                    let _ = count.set_text(&label);
+                    let _ = tray.set_tooltip(Some(&label));
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+    Ok(())
+}
+
+pub fn run() {
+    commands::app::mark_start();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
+    let result = tauri::Builder::default()
+        .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_dialog::init())
+        .manage(AppState::default())
+        .setup(|app| {
+            // The tray lives on the session bus (StatusNotifier); without one (bare Xvfb)
+            // nothing would show it, so hiding the window would strand the app.
+            let bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some();
+            let has_tray = match make_tray(app.handle()) {
+                Ok(()) => bus,
+                Err(e) => {
+                    tracing::warn!("no tray icon ({e}); closing the window will quit Berth");
+                    false
+                }
+            };
+            if let Some(w) = app.get_webview_window("main") {
+                let w2 = w.clone();
+                w.on_window_event(move |event| {
+                    if let WindowEvent::CloseRequested { api, .. } = event {
+                        if has_tray && std::env::var_os("BERTH_DESKTOP_QUIT_ON_CLOSE").is_none() {
+                            api.prevent_close();
+                            let _ = w2.hide();
+                        }
+                    }
+                });
+            }
+            // Connect (or start the embedded engine) while the window loads.
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                let _ = handle.state::<AppState>().docker().await;
+            });
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::app::startup_view,
+            commands::app::view_ready,
+            commands::system::engine_status,
+            commands::system::set_endpoint,
+            commands::system::disk_usage,
+            commands::system::cleanup,
+            commands::containers::list_containers,
+            commands::containers::container_action,
+            commands::containers::inspect_container,
+            commands::containers::run_container,
+            commands::containers::suggest_host_port,
+            commands::images::list_images,
+            commands::images::inspect_image,
+            commands::images::inspect_image_json,
+            commands::images::remove_image,
+            commands::images::tag_image,
+            commands::images::prune_images,
+            commands::images::pull_image,
+            commands::images::push_image,
+            commands::volumes::list_volumes,
+            commands::volumes::create_volume,
+            commands::volumes::remove_volume,
+            commands::logs::stream_logs,
+            commands::logs::save_logs,
+            commands::logs::cancel,
+            commands::terminal::exec_start,
+            commands::terminal::exec_input,
+            commands::terminal::exec_resize,
+            commands::terminal::exec_close,
+            commands::stats::stream_stats,
+            commands::build::build_image,
+            registry_auth::registry_login,
+        ])
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        eprintln!("Error: Berth could not open its window ({e}); on a machine without a display run it under Xvfb (see README).");
+        std::process::exit(1);
+    }
+}

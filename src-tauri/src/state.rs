@@ -1,0 +1,133 @@
+//! What the app keeps between commands: the engine connection, running background
+//! streams (logs, stats, pulls…) by operation id, and open exec sessions.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+
+use bollard::Docker;
+use tokio::io::AsyncWrite;
+use tokio::sync::Mutex;
+
+use crate::dto::{EndpointKind, EngineStatus};
+use crate::engine::Engine;
+use crate::error::UserError;
+
+pub struct ExecSession {
+    pub exec_id: String,
+    pub input: Pin<Box<dyn AsyncWrite + Send>>,
+}
+
+#[derive(Default)]
+pub struct AppState {
+    engine: Mutex<Option<Engine>>,
+    /// Set from Settings; `None` means "environment, then the local default".
+    preferred: Mutex<Option<String>>,
+    tasks: std::sync::Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    pub execs: Mutex<HashMap<String, ExecSession>>,
+}
+
+impl AppState {
+    /// The client, connecting first if needed.
+    pub async fn docker(&self) -> Result<Docker, UserError> {
+        let mut engine = self.engine.lock().await;
+        if let Some(e) = engine.as_ref() {
+            return Ok(e.docker.clone());
+        }
+        let preferred = self.preferred.lock().await.clone();
+        let connected = Engine::connect(preferred).await?;
+        let docker = connected.docker.clone();
+        *engine = Some(connected);
+        Ok(docker)
+    }
+
+    pub async fn endpoint(&self) -> Option<(EndpointKind, String)> {
+        self.engine
+            .lock()
+            .await
+            .as_ref()
+            .map(|e| (e.kind, e.endpoint.clone()))
+    }
+
+    /// Drop the current connection (stopping an embedded engine) and use `endpoint` next.
+    pub async fn set_endpoint(&self, endpoint: Option<String>) {
+        *self.preferred.lock().await = endpoint.filter(|e| !e.trim().is_empty());
+        *self.engine.lock().await = None;
+    }
+
+    pub async fn status(&self) -> EngineStatus {
+        let docker = match self.docker().await {
+            Ok(d) => d,
+            Err(e) => {
+                return EngineStatus {
+                    connected: false,
+                    kind: None,
+                    endpoint: self.preferred.lock().await.clone().unwrap_or_default(),
+                    engine: String::new(),
+                    version: String::new(),
+                    containers: 0,
+                    running: 0,
+                    images: 0,
+                    error: Some(e),
+                }
+            }
+        };
+        let (kind, endpoint) = self
+            .endpoint()
+            .await
+            .map_or((None, String::new()), |(k, e)| (Some(k), e));
+        match docker.info().await {
+            Ok(info) => {
+                let version = docker.version().await.ok();
+                EngineStatus {
+                    connected: true,
+                    kind,
+                    endpoint,
+                    // "Berth", "Podman Engine", "Docker Engine - Community"…
+                    engine: version
+                        .as_ref()
+                        .and_then(|v| v.platform.as_ref().map(|p| p.name.clone()))
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or_else(|| "Engine".into()),
+                    version: version
+                        .and_then(|v| v.version)
+                        .or(info.server_version)
+                        .unwrap_or_default(),
+                    containers: count(info.containers),
+                    running: count(info.containers_running),
+                    images: count(info.images),
+                    error: None,
+                }
+            }
+            Err(e) => EngineStatus {
+                connected: false,
+                kind,
+                endpoint,
+                engine: String::new(),
+                version: String::new(),
+                containers: 0,
+                running: 0,
+                images: 0,
+                error: Some(e.into()),
+            },
+        }
+    }
+
+    /// Remember a background task so `cancel` can stop it; replaces one with the same id.
+    pub fn track(&self, op: &str, handle: tokio::task::AbortHandle) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = tasks.insert(op.to_string(), handle) {
+            old.abort();
+        }
+    }
+
+    pub fn cancel(&self, op: &str) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = tasks.remove(op) {
+            h.abort();
+        }
+    }
+}
+
+fn count(n: Option<i64>) -> u32 {
+    n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
+}

@@ -1,0 +1,312 @@
+//! End to end in the real window: the built app under Xvfb, driven through tauri-driver +
+//! WebKitWebDriver with fantoccini, against a real loopback registry holding fixture images
+//! made by third-party tools. The flow is the lecture's: pull → run with a port → open in
+//! the browser → logs search → terminal → inspect / stats → build → push → stop → remove.
+//!
+//! `desktop_e2e_embedded` runs it on Berth's engine inside the app (the default);
+//! `desktop_e2e_podman` runs the same clicks against a podman API socket, showing the UI
+//! speaks only the Docker Engine API. Screenshots of every view are saved and printed.
+
+mod e2e_support;
+
+use std::time::Duration;
+
+use anyhow::{ensure, Context};
+use berth_tests::registry::{Mode, Registry};
+use e2e_support::{Engine, Session, Ui};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_e2e_embedded() -> anyhow::Result<()> {
+    lecture_flow(Engine::Embedded).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_e2e_podman() -> anyhow::Result<()> {
+    lecture_flow(Engine::Podman).await
+}
+
+async fn lecture_flow(engine: Engine) -> anyhow::Result<()> {
+    let fixtures = berth_tests::fixtures::dir();
+    for name in ["flask", "busybox"] {
+        ensure!(
+            fixtures.join(name).join("index.json").is_file(),
+            "fixture {name} missing in {}: run FIXTURES_BIG=1 tests/fixtures/make-fixtures.sh {} (scripts/test.sh does)",
+            fixtures.display(),
+            fixtures.display()
+        );
+    }
+    let registry = Registry::start(Mode::Plain);
+    registry.push_fixture(&fixtures.join("flask"), "demo/flask:latest");
+    registry.push_fixture(&fixtures.join("busybox"), "demo/busybox:latest");
+    let reg = registry.host();
+
+    let session = Session::start(engine, &reg)?;
+    let ui = session.connect().await?;
+    let result = flow(&ui, &session, &registry, &reg).await;
+    if result.is_err() {
+        let _ = ui.shot("failure").await;
+        session.keep_logs();
+    }
+    println!("screenshots: {}", session.shots.display());
+    ui.close().await;
+    result
+}
+
+async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> anyhow::Result<()> {
+    // Dashboard: the engine answers.
+    ui.wait_js(
+        "document.querySelector('[data-testid=engine-status]')?.dataset.connected === 'yes'",
+        60,
+    )
+    .await
+    .context("the engine never came up")?;
+    ui.shot("01-dashboard").await?;
+
+    // Pull wizard: normalization and the command preview update as we type.
+    ui.click("#nav-pull").await?;
+    ui.type_into("[data-testid=pull-reference]", &format!("{reg}/demo/flask"))
+        .await?;
+    let normalized = ui.text("[data-testid=pull-normalized]").await?;
+    ensure!(
+        normalized.contains(&format!("{reg}/demo/flask:latest")),
+        "normalized: {normalized}"
+    );
+    let preview = ui.text("[data-testid=command-preview]").await?;
+    ensure!(
+        preview == format!("docker pull {reg}/demo/flask:latest"),
+        "pull preview: {preview}"
+    );
+    ui.click("[data-testid=pull-start]").await?;
+    ui.wait_css_or_error("[data-testid=pull-done]", 300)
+        .await
+        .context("pull")?;
+    ui.shot("02-pull-wizard").await?;
+
+    // Run wizard from the pulled image: port 5000 is pre-filled from EXPOSE.
+    ui.click("[data-testid=pull-done] button.primary").await?;
+    ui.wait_js(
+        "document.querySelector('[data-testid=run-host-port]')?.value > 0",
+        30,
+    )
+    .await
+    .context("Run wizard did not pre-fill a port from EXPOSE")?;
+    let container_port = ui.value("[data-testid=run-container-port]").await?;
+    ensure!(
+        container_port == "5000",
+        "container port pre-filled as {container_port}"
+    );
+    let host_port: u16 = ui.value("[data-testid=run-host-port]").await?.parse()?;
+    ui.type_into("[data-testid=run-name]", "e2e-web").await?;
+    let preview = ui.text("[data-testid=command-preview]").await?;
+    ensure!(
+        preview.contains(&format!("--name e2e-web -p {host_port}:5000")),
+        "run preview: {preview}"
+    );
+    ui.shot("03-run-wizard").await?;
+    ui.click("[data-testid=run-start]").await?;
+    let row = "tr[data-name='e2e-web']";
+    ui.wait_js(
+        &format!("document.querySelector(\"{row} [data-testid=state]\")?.textContent === 'running'"),
+        120,
+    )
+    .await
+    .context("container e2e-web never showed as running")?;
+    ui.shot("04-containers").await?;
+
+    // The port button opens http://localhost:PORT through the opener plugin → $BROWSER.
+    ui.click(&format!("{row} [data-testid=open-port]")).await?;
+    let url = session.wait_browser_url(20).await?;
+    ensure!(url == format!("http://localhost:{host_port}"), "opened {url}");
+    let body = fetch_with_retry(host_port, 60).await?;
+    ensure!(body.contains("Hello from Flask"), "page: {body}");
+
+    // Logs: flask logged our request; search highlights it.
+    ui.click(&format!("{row} [data-action=logs]")).await?;
+    ui.wait_js(
+        "Number(document.querySelector('[data-testid=log-status]')?.dataset.lines) > 0 && \
+         document.querySelector('[data-testid=log-viewport]')?.textContent.includes('GET /')",
+        60,
+    )
+    .await
+    .context("the request never showed in the logs")?;
+    ui.type_into("[data-testid=log-search]", "GET /").await?;
+    ui.wait_js(
+        "Number(document.querySelector('[data-testid=log-hits]')?.dataset.hits) >= 1 && \
+         !!document.querySelector('[data-testid=log-viewport] mark')",
+        20,
+    )
+    .await
+    .context("log search found nothing")?;
+    ui.click("[data-testid=log-timestamps]").await?;
+    ui.shot("05-logs").await?;
+
+    // Terminal: a shell in the container runs a command.
+    ui.click("#nav-containers").await?;
+    ui.click(&format!("{row} [data-action=terminal]")).await?;
+    ui.wait_js(
+        "document.querySelector('[data-testid=terminal-session]')?.dataset.live === 'yes'",
+        30,
+    )
+    .await?;
+    ui.wait_js(
+        "document.querySelector('.xterm-rows')?.textContent.includes('#')",
+        20,
+    )
+    .await
+    .context("no shell prompt")?;
+    ui.type_into(
+        ".xterm-helper-textarea",
+        "echo e2e-$((6*7)) && cat /etc/hostname\n",
+    )
+    .await?;
+    ui.wait_js(
+        "document.querySelector('.xterm-rows')?.textContent.includes('e2e-42')",
+        20,
+    )
+    .await
+    .context("the terminal command's output never appeared")?;
+    ui.shot("06-terminal").await?;
+
+    // Inspect and Stats.
+    ui.click("#nav-containers").await?;
+    ui.click(&format!("{row} [data-action=inspect]")).await?;
+    ui.wait_js(
+        "document.querySelector('[data-testid=inspect-json]')?.textContent.includes('e2e-web')",
+        20,
+    )
+    .await?;
+    ui.shot("07-inspect").await?;
+    ui.click("#nav-containers").await?;
+    ui.click(&format!("{row} [data-action=stats]")).await?;
+    ui.wait_js(
+        "Number(document.querySelector('[data-testid=stats]')?.dataset.samples) >= 3",
+        60,
+    )
+    .await
+    .context("no stats samples")?;
+    ui.shot("08-stats").await?;
+
+    // Build wizard: a folder with a Dockerfile.
+    let context = session.dir.path().join("build-ctx");
+    std::fs::create_dir_all(&context)?;
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!("FROM {reg}/demo/busybox:latest\nRUN echo built-by-e2e > /built.txt\nCMD [\"cat\", \"/built.txt\"]\n"),
+    )?;
+    let built = format!("{reg}/demo/built:v1");
+    ui.click("#nav-build").await?;
+    ui.type_into("[data-testid=build-dir]", &context.display().to_string())
+        .await?;
+    ui.type_into("[data-testid=build-tag]", &built).await?;
+    let preview = ui.text("[data-testid=command-preview]").await?;
+    ensure!(
+        preview == format!("docker build -t {built} {}", context.display()),
+        "build preview: {preview}"
+    );
+    ui.click("[data-testid=build-start]").await?;
+    ui.wait_css_or_error("[data-testid=build-done]", 600)
+        .await
+        .context("build")?;
+    let output = ui.text("[data-testid=build-output]").await?;
+    ensure!(
+        output.contains("built-by-e2e") || output.contains("RUN"),
+        "build output: {output}"
+    );
+    ui.shot("09-build-wizard").await?;
+
+    // Push wizard: tag and push to the loopback registry.
+    let source = built.clone();
+    let target = format!("{reg}/demo/pushed:v1");
+    ui.click("#nav-push").await?;
+    ui.clear("[data-testid=push-source]").await?;
+    ui.type_into("[data-testid=push-source]", &source).await?;
+    ui.type_into("[data-testid=push-target]", &target).await?;
+    let preview = ui.text("[data-testid=command-preview]").await?;
+    ensure!(
+        preview == format!("docker tag {source} {target}\ndocker push {target}"),
+        "push preview: {preview}"
+    );
+    ui.click("[data-testid=push-start]").await?;
+    ui.wait_css_or_error("[data-testid=push-done]", 300)
+        .await
+        .context("push")?;
+    ui.shot("10-push-wizard").await?;
+    let tags = berth_tests::http::get(registry.addr(), "/v2/demo/pushed/tags/list", &[])?;
+    ensure!(
+        tags.status() == 200,
+        "registry tags/list answered {}",
+        tags.status()
+    );
+    ensure!(
+        tags.json()?["tags"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "v1")),
+        "pushed tag v1 missing from the registry"
+    );
+
+    // Images, Volumes, Learn views with real data.
+    ui.click("#nav-images").await?;
+    ui.wait_js(
+        &format!(
+            "document.querySelector('[data-testid=images-table]')?.textContent.includes('{reg}/demo/pushed')"
+        ),
+        20,
+    )
+    .await?;
+    ui.shot("11-images").await?;
+    ui.click("#nav-volumes").await?;
+    ui.type_into("[data-testid=volume-name]", "e2e-data").await?;
+    ui.click("[data-testid=volume-create]").await?;
+    ui.wait_css("tr[data-name='e2e-data']", 20).await?;
+    ui.shot("12-volumes").await?;
+    ui.click("#nav-learn").await?;
+    ui.wait_js(
+        "document.querySelectorAll('[data-testid=learn-steps] li[data-done=yes]').length >= 3",
+        20,
+    )
+    .await
+    .context("Learn did not tick pull / run / open")?;
+    ui.shot("13-learn").await?;
+
+    // Stop, then remove with confirmation.
+    ui.click("#nav-containers").await?;
+    ui.click(&format!("{row} [data-action=stop]")).await?;
+    ui.wait_js(
+        &format!("document.querySelector(\"{row} [data-testid=state]\")?.textContent === 'exited'"),
+        60,
+    )
+    .await
+    .context("the container did not stop")?;
+    ui.click(&format!("{row} [data-action=remove]")).await?;
+    ui.click("[data-testid=confirm-yes]").await?;
+    ui.wait_js(&format!("!document.querySelector(\"{row}\")"), 60)
+        .await
+        .context("the container was not removed")?;
+    ui.click("#nav-dashboard").await?;
+    ui.wait_js(
+        "!!document.querySelector('[data-testid=disk-usage] tbody tr')",
+        20,
+    )
+    .await?;
+    ui.shot("14-dashboard-after").await?;
+    ensure!(
+        session.container_count()? == 0,
+        "the engine still lists containers after removing"
+    );
+    Ok(())
+}
+
+/// GET / on the published port until the app inside answers (Flask takes a moment).
+async fn fetch_with_retry(port: u16, secs: u64) -> anyhow::Result<String> {
+    let addr = berth_tests::loopback(port);
+    let mut last = String::new();
+    for _ in 0..secs * 4 {
+        match berth_tests::http::get(addr, "/", &[]) {
+            Ok(r) if r.status() == 200 => return Ok(String::from_utf8_lossy(&r.body).into_owned()),
+            Ok(r) => last = format!("HTTP {}", r.status()),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    anyhow::bail!("http://localhost:{port}/ never answered 200 (last: {last})")
+}

@@ -1,0 +1,480 @@
+//! The machinery around the real window: an Xvfb display, tauri-driver (with Debian's
+//! WebKitWebDriver), the engine the app talks to, a `$BROWSER` that records URLs, and a
+//! small fantoccini wrapper that waits on DOM conditions and saves screenshots.
+// Shared by the e2e and bench test binaries; each uses a different part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Berth's engine started inside the app (no endpoint configured).
+    Embedded,
+    /// A podman API service this test starts on its own storage.
+    Podman,
+}
+
+/// A tool the test needs, or a panic saying how to install it (never a silent skip).
+fn need(bin: &str, how: &str) -> PathBuf {
+    if let Some(p) = berth_tests::tools::find(bin) {
+        return p;
+    }
+    let cargo_bin = std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".cargo/bin").join(bin))
+        .filter(|p| p.is_file());
+    cargo_bin.unwrap_or_else(|| panic!("missing {bin}: {how}"))
+}
+
+/// `target/debug` (or release): where cargo put the app and the berth CLI.
+pub fn target_dir() -> PathBuf {
+    let app = PathBuf::from(env!("CARGO_BIN_EXE_berth-desktop"));
+    app.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+pub struct Session {
+    pub engine: Engine,
+    pub dir: tempfile::TempDir,
+    pub shots: PathBuf,
+    children: Vec<Child>,
+    driver_port: u16,
+    pub root: PathBuf,
+    browser_log: PathBuf,
+    podman: Option<(PathBuf, PathBuf, PathBuf)>,
+}
+
+fn spawn_group(cmd: &mut Command) -> anyhow::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0)
+        .spawn()
+        .with_context(|| format!("starting {:?}", cmd.get_program()))
+}
+
+fn free_display() -> u32 {
+    (90..200)
+        .find(|n| {
+            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        })
+        .unwrap_or(199)
+}
+
+fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("{what} did not come up within {secs} s")
+}
+
+impl Session {
+    pub fn start(engine: Engine, registry_host: &str) -> anyhow::Result<Session> {
+        let xvfb = need("Xvfb", "run scripts/install.sh (apt package xvfb)");
+        let driver = need(
+            "tauri-driver",
+            "run scripts/install.sh (cargo install tauri-driver --locked)",
+        );
+        let native = need(
+            "WebKitWebDriver",
+            "run scripts/install.sh (apt package webkit2gtk-driver)",
+        );
+        need("xdg-open", "run scripts/install.sh (apt package xdg-utils)");
+        let berth = target_dir().join("berth");
+        if !berth.is_file() {
+            panic!(
+                "missing {}: build it first with cargo build -p berth",
+                berth.display()
+            );
+        }
+        let dir = tempfile::Builder::new().prefix("berth-desktop-e2e-").tempdir()?;
+        let shots = match std::env::var_os("BERTH_E2E_SCREENSHOTS") {
+            Some(d) => PathBuf::from(d),
+            None => PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("desktop-e2e"),
+        }
+        .join(match engine {
+            Engine::Embedded => "embedded",
+            Engine::Podman => "podman",
+        });
+        std::fs::create_dir_all(&shots)?;
+        let mut children = Vec::new();
+
+        let display = free_display();
+        children.push(spawn_group(
+            Command::new(&xvfb)
+                .arg(format!(":{display}"))
+                .args(["-screen", "0", "1280x860x24", "-nolisten", "tcp"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )?);
+        wait_for("Xvfb", 20, || {
+            Path::new(&format!("/tmp/.X11-unix/X{display}")).exists()
+        })?;
+
+        // $BROWSER for xdg-open: record the URL instead of opening a browser.
+        let browser_log = dir.path().join("browser.log");
+        let browser = dir.path().join("browser.sh");
+        std::fs::write(
+            &browser,
+            format!("#!/bin/sh\necho \"$1\" >> '{}'\n", browser_log.display()),
+        )?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755))?;
+        }
+
+        let root = dir.path().join("root");
+        let mut podman = None;
+        let endpoint = match engine {
+            Engine::Embedded => None,
+            Engine::Podman => {
+                let bin = need("podman", "run scripts/install.sh (apt package podman)");
+                let proot = dir.path().join("podman-root");
+                let prun = dir.path().join("podman-run");
+                let conf = dir.path().join("registries.conf");
+                std::fs::write(
+                    &conf,
+                    format!("[[registry]]\nlocation = \"{registry_host}\"\ninsecure = true\n"),
+                )?;
+                let sock = dir.path().join("podman.sock");
+                children.push(spawn_group(
+                    Command::new(&bin)
+                        .arg("--root")
+                        .arg(&proot)
+                        .arg("--runroot")
+                        .arg(&prun)
+                        .args(["system", "service", "--time=0"])
+                        .arg(format!("unix://{}", sock.display()))
+                        .env("CONTAINERS_REGISTRIES_CONF", &conf)
+                        .stdout(Stdio::null())
+                        .stderr(std::fs::File::create(dir.path().join("podman.log"))?),
+                )?);
+                wait_for("podman system service", 30, || {
+                    std::os::unix::net::UnixStream::connect(&sock).is_ok()
+                })?;
+                podman = Some((bin, proot, prun));
+                Some(format!("unix://{}", sock.display()))
+            }
+        };
+
+        let driver_port = berth_tests::free_port();
+        let mut cmd = Command::new(&driver);
+        cmd.args(["--port", &driver_port.to_string(), "--native-port"])
+            .arg(berth_tests::free_port().to_string())
+            .arg("--native-driver")
+            .arg(&native)
+            .env("DISPLAY", format!(":{display}"))
+            .env("BROWSER", &browser)
+            .env("BERTH_ROOT", &root)
+            .env("BERTH_BIN", &berth)
+            .env("DOCKER_CONFIG", dir.path().join("docker-config"))
+            .env("BERTH_DESKTOP_QUIT_ON_CLOSE", "1")
+            .env("NO_AT_BRIDGE", "1")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .env_remove("BERTH_HOST")
+            .env_remove("DOCKER_HOST")
+            .stdout(std::fs::File::create(dir.path().join("driver.log"))?)
+            .stderr(std::fs::File::create(dir.path().join("app.log"))?);
+        if let Some(ep) = &endpoint {
+            cmd.env("DOCKER_HOST", ep);
+        }
+        children.push(spawn_group(&mut cmd)?);
+        wait_for("tauri-driver", 20, || {
+            std::net::TcpStream::connect(("127.0.0.1", driver_port)).is_ok()
+        })?;
+        Ok(Session {
+            engine,
+            dir,
+            shots,
+            children,
+            driver_port,
+            root,
+            browser_log,
+            podman,
+        })
+    }
+
+    pub async fn connect(&self) -> anyhow::Result<Ui> {
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), "wry".into());
+        caps.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": env!("CARGO_BIN_EXE_berth-desktop") }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.driver_port))
+            .await
+            .with_context(|| {
+                format!(
+                    "tauri-driver could not start the app; its log: {}",
+                    std::fs::read_to_string(self.dir.path().join("app.log")).unwrap_or_default()
+                )
+            })?;
+        Ok(Ui {
+            client,
+            shots: self.shots.clone(),
+        })
+    }
+
+    /// Copy the app's and the driver's logs next to the screenshots (on failure).
+    pub fn keep_logs(&self) {
+        for name in ["app.log", "driver.log", "podman.log"] {
+            let _ = std::fs::copy(self.dir.path().join(name), self.shots.join(name));
+        }
+    }
+
+    /// The URL the app handed to `$BROWSER`.
+    pub async fn wait_browser_url(&self, secs: u64) -> anyhow::Result<String> {
+        for _ in 0..secs * 10 {
+            if let Ok(text) = std::fs::read_to_string(&self.browser_log) {
+                if let Some(line) = text.lines().next() {
+                    return Ok(line.trim().to_string());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("nothing was opened in the browser within {secs} s (xdg-open → $BROWSER)")
+    }
+
+    /// How many containers the engine still has, asked without the UI.
+    pub fn container_count(&self) -> anyhow::Result<usize> {
+        let out = match &self.podman {
+            None => Command::new(target_dir().join("berth"))
+                .arg("--root")
+                .arg(&self.root)
+                .args(["ps", "-aq"])
+                .output()?,
+            Some((bin, root, run)) => Command::new(bin)
+                .arg("--root")
+                .arg(root)
+                .arg("--runroot")
+                .arg(run)
+                .args(["ps", "-aq"])
+                .output()?,
+        };
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Whatever the test left: containers first (their mounts live under the root).
+        match &self.podman {
+            None => {
+                let berth = target_dir().join("berth");
+                if let Ok(o) = Command::new(&berth)
+                    .arg("--root")
+                    .arg(&self.root)
+                    .args(["ps", "-aq"])
+                    .output()
+                {
+                    let ids: Vec<String> = String::from_utf8_lossy(&o.stdout)
+                        .split_whitespace()
+                        .map(String::from)
+                        .collect();
+                    if !ids.is_empty() {
+                        let _ = Command::new(&berth)
+                            .arg("--root")
+                            .arg(&self.root)
+                            .args(["rm", "-f"])
+                            .args(&ids)
+                            .output();
+                    }
+                }
+            }
+            Some((bin, root, run)) => {
+                let _ = Command::new(bin)
+                    .arg("--root")
+                    .arg(root)
+                    .arg("--runroot")
+                    .arg(run)
+                    .args(["rm", "-af"])
+                    .output();
+            }
+        }
+        for child in self.children.iter_mut().rev() {
+            // Each child leads its own process group: the driver's WebKitWebDriver and
+            // the app go with it.
+            let _ = Command::new("kill")
+                .args(["-TERM", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+        }
+        if let Some((bin, root, run)) = &self.podman {
+            // podman's overlay mounts must go before the temp dir can.
+            let _ = Command::new(bin)
+                .arg("--root")
+                .arg(root)
+                .arg("--runroot")
+                .arg(run)
+                .args(["system", "reset", "--force"])
+                .output();
+            // podman's exec sessions keep a conmon each; end those under our storage.
+            let dir = self.dir.path().display().to_string();
+            for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                if String::from_utf8_lossy(&cmdline).contains(&dir) {
+                    let pid = entry.file_name().to_string_lossy().into_owned();
+                    let _ = Command::new("kill").arg(&pid).status();
+                }
+            }
+            // podman leaves its overlay directory bind-mounted on itself: unmount whatever
+            // is still mounted under the session's directory, deepest first.
+            std::thread::sleep(Duration::from_millis(500));
+            let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+            let mut under: Vec<&str> = mounts
+                .lines()
+                .filter_map(|l| l.split_whitespace().nth(1))
+                .filter(|m| m.starts_with(dir.as_str()))
+                .collect();
+            under.sort_by_key(|m| std::cmp::Reverse(m.len()));
+            for m in under {
+                let _ = Command::new("umount").args(["-l", m]).status();
+            }
+        }
+    }
+}
+
+pub struct Ui {
+    client: Client,
+    shots: PathBuf,
+}
+
+impl Ui {
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+    }
+
+    async fn element(&self, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("no element matches {css}"))
+    }
+
+    pub async fn click(&self, css: &str) -> anyhow::Result<()> {
+        self.element(css)
+            .await?
+            .click()
+            .await
+            .with_context(|| format!("clicking {css}"))?;
+        Ok(())
+    }
+
+    pub async fn type_into(&self, css: &str, text: &str) -> anyhow::Result<()> {
+        self.element(css)
+            .await?
+            .send_keys(text)
+            .await
+            .with_context(|| format!("typing into {css}"))?;
+        Ok(())
+    }
+
+    pub async fn clear(&self, css: &str) -> anyhow::Result<()> {
+        self.element(css).await?.clear().await?;
+        Ok(())
+    }
+
+    pub async fn text(&self, css: &str) -> anyhow::Result<String> {
+        let t: serde_json::Value = self
+            .client
+            .execute(
+                "return document.querySelector(arguments[0])?.textContent ?? null",
+                vec![css.into()],
+            )
+            .await?;
+        t.as_str()
+            .map(|s| s.trim().to_string())
+            .with_context(|| format!("no element matches {css}"))
+    }
+
+    pub async fn attr(&self, css: &str, name: &str) -> anyhow::Result<String> {
+        let t = self
+            .client
+            .execute(
+                "return document.querySelector(arguments[0])?.getAttribute(arguments[1]) ?? null",
+                vec![css.into(), name.into()],
+            )
+            .await?;
+        t.as_str()
+            .map(String::from)
+            .with_context(|| format!("{css} has no {name}"))
+    }
+
+    pub async fn value(&self, css: &str) -> anyhow::Result<String> {
+        let t = self
+            .client
+            .execute(
+                "return document.querySelector(arguments[0])?.value ?? null",
+                vec![css.into()],
+            )
+            .await?;
+        t.as_str()
+            .map(String::from)
+            .with_context(|| format!("no input matches {css}"))
+    }
+
+    /// Poll a JavaScript condition until it holds.
+    pub async fn wait_js(&self, condition: &str, secs: u64) -> anyhow::Result<()> {
+        let script = format!("return !!({condition})");
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if self.client.execute(&script, vec![]).await?.as_bool() == Some(true) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        bail!("timed out after {secs} s waiting for: {condition}")
+    }
+
+    pub async fn wait_css(&self, css: &str, secs: u64) -> anyhow::Result<()> {
+        self.wait_js(&format!("!!document.querySelector(\"{css}\")"), secs)
+            .await
+    }
+
+    /// Wait for `css`, failing early with the UI's own error sentence if one appears.
+    pub async fn wait_css_or_error(&self, css: &str, secs: u64) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            let state = self
+                .client
+                .execute(
+                    "const e = document.querySelector('main [data-testid=error-box]'); \
+                     if (document.querySelector(arguments[0])) return 'ok'; \
+                     return e ? e.textContent : null;",
+                    vec![css.into()],
+                )
+                .await?;
+            match state.as_str() {
+                Some("ok") => return Ok(()),
+                Some(err) => bail!("the UI reported an error: {err}"),
+                None => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+        bail!("timed out after {secs} s waiting for {css}")
+    }
+
+    pub async fn shot(&self, name: &str) -> anyhow::Result<()> {
+        // Let the last state change paint before capturing.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let png = self.client.screenshot().await?;
+        std::fs::write(self.shots.join(format!("{name}.png")), png)?;
+        Ok(())
+    }
+}
