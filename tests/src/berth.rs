@@ -39,6 +39,26 @@ pub struct Berth {
     global: Vec<String>,
 }
 
+/// A test that fails half-way must not leave containers running on the machine (their
+/// shims outlive the test process): whatever is left in this root is removed.
+impl Drop for Berth {
+    fn drop(&mut self) {
+        let has_containers = std::fs::read_dir(self.root().join("containers"))
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false);
+        if !has_containers {
+            return;
+        }
+        let ids = self.run(&["ps", "-aq"]).stdout;
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids);
+            let _ = self.run(&args);
+        }
+    }
+}
+
 impl Default for Berth {
     fn default() -> Self {
         Self::new()
