@@ -88,10 +88,11 @@ for i in $(seq 5); do
     "${P[@]}" rm -af -t 0 >/dev/null 2>&1
 done
 
-say "3/3: run -d -p → first HTTP 200 for the Flask image (5 rounds)"
+FLASK_ROUNDS="${FLASK_ROUNDS:-11}"
+say "3/3: run -d -p → first HTTP 200 for the Flask image ($FLASK_ROUNDS rounds)"
 # One Python process launches each command and polls every 2 ms, so the timing has no
 # per-try process start in it; the same poller times all three.
-python3 - "$TMP" "$FL" "${B[*]}" "${P[*]}" <<'PY'
+python3 - "$TMP" "$FL" "${B[*]}" "${P[*]}" "$FLASK_ROUNDS" <<'PY'
 import os, socket, subprocess, sys, time
 tmp, image, berth, podman = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
 
@@ -118,7 +119,7 @@ def record(name, secs):
         f.write(f"{secs:.4f}\n")
 
 rootfs = os.path.join(tmp, "flaskfs", "rootfs")
-for _ in range(5):
+for _ in range(int(sys.argv[5])):
     for name, tool in (("berth_flask", berth), ("podman_flask", podman)):
         port = free_port()
         start = time.monotonic()

@@ -18,6 +18,8 @@ pub(crate) trait Backend: Debug + Send + Sync {
     fn apply(&self, limits: &Resolved) -> Result<(), CgroupError>;
     /// Every `cgroup.procs` a process must join.
     fn procs_files(&self) -> Vec<PathBuf>;
+    /// The files a single-threaded process writes "0" into to join (see `Cgroup::join_files`).
+    fn join_files(&self) -> Vec<PathBuf>;
     fn stats(&self) -> Result<Stats, CgroupError>;
     fn oom_killed(&self) -> Result<bool, CgroupError>;
     fn freeze(&self) -> Result<(), CgroupError>;

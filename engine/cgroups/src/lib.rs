@@ -274,6 +274,14 @@ impl Cgroup {
         self.backend.inner_mounts()
     }
 
+    /// The files a new, still single-threaded process writes "0" into to join the group
+    /// (the runtime's child does this before exec). On v1 these are the `tasks` files:
+    /// moving one thread skips the kernel's global threadgroup semaphore, whose first
+    /// writer after a quiet spell waits a whole RCU grace period (~11 ms here).
+    pub fn join_files(&self) -> Vec<PathBuf> {
+        self.backend.join_files()
+    }
+
     /// Moves `pid` into the group in every hierarchy.
     pub fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
         for file in self.backend.procs_files() {

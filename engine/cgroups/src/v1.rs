@@ -178,6 +178,13 @@ impl Backend for V1 {
         Ok(())
     }
 
+    fn join_files(&self) -> Vec<PathBuf> {
+        // `tasks` moves only the writing thread, which the kernel does without its global
+        // threadgroup semaphore (and so without an RCU grace period); the unified tree of a
+        // hybrid host has no such file and is left out.
+        self.dirs.iter().map(|d| d.path.join("tasks")).collect()
+    }
+
     fn procs_files(&self) -> Vec<PathBuf> {
         self.paths().into_iter().map(|p| p.join("cgroup.procs")).collect()
     }
@@ -279,7 +286,7 @@ impl Backend for V1 {
     }
 
     fn inner_mounts(&self) -> Vec<crate::InnerMount> {
-        let mut out: Vec<crate::InnerMount> = self
+        let out: Vec<crate::InnerMount> = self
             .dirs
             .iter()
             .filter(|d| !d.mounted_with.is_empty())
@@ -293,13 +300,8 @@ impl Backend for V1 {
                     .unwrap_or_else(|| d.mounted_with.join(",")),
             })
             .collect();
-        if self.unified.is_some() {
-            out.push(crate::InnerMount {
-                fstype: "cgroup2",
-                options: String::new(),
-                target: "unified".into(),
-            });
-        }
+        // The unified tree is not joined (see join_files), so it is not shown either: from
+        // the container's cgroup namespace its root would be the engine's group.
         out
     }
 }

@@ -132,6 +132,10 @@ impl Backend for V2 {
         vec![self.dir.join("cgroup.procs")]
     }
 
+    fn join_files(&self) -> Vec<PathBuf> {
+        self.procs_files()
+    }
+
     fn stats(&self) -> Result<Stats, CgroupError> {
         let mut stats = Stats::default();
         // cpu.stat's usage_usec is always present (core accounting).

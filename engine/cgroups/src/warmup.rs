@@ -6,7 +6,9 @@
 //! whole RCU grace period (about 11 ms on this kind of VM), later writers
 //! within about one grace period of the previous one pass at once. A
 //! container's init pays that wait on its critical path when it joins its
-//! groups. [`Warmup`] pays it early, on a side thread, while the engine sets
+//! groups through `cgroup.procs`. On v1 it joins through `tasks` instead
+//! (see `Cgroup::join_files`), which skips the semaphore; on a pure v2 host
+//! [`Warmup`] pays the wait early, on a side thread, while the engine sets
 //! up the network, and keeps the semaphore warm with cheap no-op
 //! migrations until the container has joined.
 
@@ -28,10 +30,13 @@ pub struct Warmup {
 }
 
 impl Warmup {
-    /// Starts warming; does nothing when this process cannot migrate itself.
+    /// Starts warming on a pure v2 host; elsewhere containers join through v1 `tasks`
+    /// files, which need no warming (and a warming write would hold the cgroup mutex they
+    /// need). Does nothing when this process cannot migrate itself.
     pub fn start() -> Warmup {
         let stop = Arc::new(AtomicBool::new(false));
-        if let Some(procs) = own_procs_file() {
+        let pure_v2 = Hierarchies::current().is_ok_and(|h| h.layout().ok() == Some(crate::Layout::V2));
+        if let Some(procs) = own_procs_file().filter(|_| pure_v2) {
             let flag = stop.clone();
             let pid = std::process::id().to_string();
             let started = Instant::now();

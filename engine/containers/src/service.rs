@@ -521,8 +521,20 @@ impl ContainerService {
     }
 
     fn start_inner(&self, rec: &mut ContainerRecord) -> Result<(), ContainerError> {
-        // The container's init joins its cgroups at the end of this; pay the kernel's
-        // grace period for that now, beside the network set-up (see berth_cgroups::Warmup).
+        // Limits. The groups are made first: the warm-up below holds the kernel's cgroup
+        // mutex while it waits out a grace period, which would stall a mkdir.
+        let cgroup = Cgroup::create(
+            &rec.id,
+            &Limits {
+                memory_bytes: rec.host.memory,
+                memory_swap_bytes: None,
+                cpus: rec.host.cpus,
+                cpu_shares: None,
+                pids_limit: rec.host.pids_limit,
+            },
+        )?;
+        // The container's init joins its groups at the end of this; pay the kernel's grace
+        // period for that now, beside the network set-up (see berth_cgroups::Warmup).
         let _warm = berth_cgroups::Warmup::start();
         let p = self.paths(&rec.id);
         let image = self.images.store().image(&rec.image_id)?.ok_or_else(|| {
@@ -622,18 +634,6 @@ impl ContainerService {
             self.refresh_peer_hosts(&rec.host.network, &rec.id);
         }
 
-        // Limits.
-        let cgroup = Cgroup::create(
-            &rec.id,
-            &Limits {
-                memory_bytes: rec.host.memory,
-                memory_swap_bytes: None,
-                cpus: rec.host.cpus,
-                cpu_shares: None,
-                pids_limit: rec.host.pids_limit,
-            },
-        )?;
-
         // Published ports are bound here, so "port in use" is an error before anything runs.
         let specs: Vec<berth_net::PortSpec> = rec
             .host
@@ -693,7 +693,7 @@ impl ContainerService {
             hostname: rec.config.hostname.clone(),
             mounts,
             netns,
-            cgroup_procs: cgroup.procs_files(),
+            cgroup_procs: cgroup.join_files(),
             tty: rec.config.tty,
             stdin: rec.config.open_stdin,
             rlimits: Vec::new(),
@@ -968,9 +968,7 @@ impl ContainerService {
                 env.push(kv.clone());
             }
         }
-        let cgroup_procs = Cgroup::open(&rec.id)?
-            .map(|c| c.procs_files())
-            .unwrap_or_default();
+        let cgroup_procs = Cgroup::open(&rec.id)?.map(|c| c.join_files()).unwrap_or_default();
         let spec = berth_runtime::ExecSpec {
             args: opts.cmd.clone(),
             env,
