@@ -11,6 +11,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$ROOT/scripts/bench-lib.sh"
 ROUNDS="${ROUNDS:-15}"
 BERTH_BIN="${BERTH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/berth}"
 DOCKER="${DOCKER_CLI:-/usr/local/bin/docker}"
@@ -33,21 +34,13 @@ cleanup() {
     "${P[@]}" rm -af -t 0 >/dev/null 2>&1 || true
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     sleep 0.5
-    { grep -F " $TMP/" /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    unmount_under "$TMP"
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-cat >"$TMP/registry.yml" <<YML
-version: 0.1
-log: { level: error, accesslog: { disabled: true } }
-storage: { filesystem: { rootdirectory: $TMP/registry } }
-http: { addr: 127.0.0.1:$PORT }
-YML
-docker-registry serve "$TMP/registry.yml" >/dev/null 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/v2/" >/dev/null 2>&1 && break; sleep 0.05; done
+start_registry "$TMP"
+PIDS+=("$REG_PID")
 skopeo copy -q --dest-tls-verify=false "oci:$FIXTURES/busybox:latest" "docker://127.0.0.1:$PORT/library/busybox:latest"
 BB="127.0.0.1:$PORT/library/busybox:latest"
 

@@ -11,6 +11,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$ROOT/scripts/bench-lib.sh"
 ROUNDS="${ROUNDS:-7}"
 BERTH_BIN="${BERTH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/berth}"
 FIXTURES="${BERTH_FIXTURES:-$ROOT/tests/fixtures/out}"
@@ -27,21 +28,12 @@ REG_PID=""
 cleanup() {
     podman --root "$TMP/podman" --runroot "$TMP/pr" rmi -af >/dev/null 2>&1 || true
     [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null || true
-    { grep -F " $TMP/" /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    unmount_under "$TMP"
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-cat >"$TMP/registry.yml" <<YML
-version: 0.1
-log: { level: error, accesslog: { disabled: true } }
-storage: { filesystem: { rootdirectory: $TMP/registry } }
-http: { addr: 127.0.0.1:$PORT }
-YML
-docker-registry serve "$TMP/registry.yml" >/dev/null 2>&1 &
-REG_PID=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/v2/" >/dev/null 2>&1 && break; sleep 0.05; done
+start_registry "$TMP"
 skopeo copy -q --dest-tls-verify=false "oci:$FIXTURES/python:latest" "docker://127.0.0.1:$PORT/bench/python:latest"
 BASE="127.0.0.1:$PORT/bench/python:latest"
 B=("$BERTH_BIN" --root "$TMP/berth")

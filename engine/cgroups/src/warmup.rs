@@ -35,8 +35,11 @@ impl Warmup {
     /// need). Does nothing when this process cannot migrate itself.
     pub fn start() -> Warmup {
         let stop = Arc::new(AtomicBool::new(false));
-        let pure_v2 = Hierarchies::current().is_ok_and(|h| h.layout().ok() == Some(crate::Layout::V2));
-        if let Some(procs) = own_procs_file().filter(|_| pure_v2) {
+        let procs = Hierarchies::current()
+            .ok()
+            .filter(|h| h.layout().ok() == Some(crate::Layout::V2))
+            .and_then(|h| own_procs_file(&h));
+        if let Some(procs) = procs {
             let flag = stop.clone();
             let pid = std::process::id().to_string();
             let started = Instant::now();
@@ -62,8 +65,7 @@ impl Drop for Warmup {
 }
 
 /// `cgroup.procs` of this process's own group in one hierarchy.
-fn own_procs_file() -> Option<PathBuf> {
-    let hierarchies = Hierarchies::current().ok()?;
+fn own_procs_file(hierarchies: &Hierarchies) -> Option<PathBuf> {
     let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     if let Some(first) = hierarchies.v1.first() {
         let controller = first.controllers.first()?;
@@ -74,7 +76,7 @@ fn own_procs_file() -> Option<PathBuf> {
         })?;
         return Some(first.path.join(rel.trim_start_matches('/')).join("cgroup.procs"));
     }
-    let v2 = hierarchies.v2?;
+    let v2 = hierarchies.v2.as_ref()?;
     let rel = own.lines().find_map(|l| l.strip_prefix("0::"))?;
     Some(v2.join(rel.trim_start_matches('/')).join("cgroup.procs"))
 }
@@ -83,7 +85,8 @@ fn own_procs_file() -> Option<PathBuf> {
 mod tests {
     #[test]
     fn finds_its_own_group() {
-        let Some(procs) = super::own_procs_file() else {
+        let hierarchies = super::Hierarchies::current().expect("cgroups mounted under /sys/fs/cgroup");
+        let Some(procs) = super::own_procs_file(&hierarchies) else {
             panic!("no cgroup hierarchy found — these tests need cgroups mounted under /sys/fs/cgroup");
         };
         let pids = std::fs::read_to_string(&procs).unwrap();

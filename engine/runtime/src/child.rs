@@ -27,11 +27,27 @@ pub(crate) struct Msg {
 pub(crate) const MSG_ERROR: u32 = 1;
 pub(crate) const MSG_PID: u32 = 2;
 
-/// Where the child was when it failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-pub(crate) enum Stage {
-    Stdio = 1,
+/// Declares `Stage` and its decoding from the number the child reports, from one list.
+macro_rules! stages {
+    ($first:ident, $($rest:ident),* $(,)?) => {
+        /// Where the child was when it failed.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u32)]
+        pub(crate) enum Stage {
+            $first = 1,
+            $($rest),*
+        }
+
+        impl Stage {
+            pub(crate) fn from_u32(v: u32) -> Option<Stage> {
+                [Stage::$first, $(Stage::$rest),*].into_iter().find(|s| *s as u32 == v)
+            }
+        }
+    };
+}
+
+stages!(
+    Stdio,
     NetNs,
     Cgroup,
     CgroupNs,
@@ -58,43 +74,7 @@ pub(crate) enum Stage {
     Chroot,
     Fork,
     Console,
-}
-
-impl Stage {
-    pub(crate) fn from_u32(v: u32) -> Option<Stage> {
-        use Stage::*;
-        const ALL: [Stage; 27] = [
-            Stdio,
-            NetNs,
-            Cgroup,
-            CgroupNs,
-            Propagation,
-            BindRoot,
-            Pivot,
-            Step,
-            Hostname,
-            Loopback,
-            Rlimit,
-            Bounding,
-            Groups,
-            Gid,
-            Uid,
-            Capset,
-            Cwd,
-            NoNewPrivs,
-            CloseFds,
-            Seccomp,
-            ExecNotFound,
-            ExecDenied,
-            Exec,
-            Setns,
-            Chroot,
-            Fork,
-            Console,
-        ];
-        ALL.into_iter().find(|s| *s as u32 == v)
-    }
-}
+);
 
 /// A mount-namespace step run after pivot_root (paths are inside the container).
 #[derive(Debug)]
