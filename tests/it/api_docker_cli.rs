@@ -231,6 +231,9 @@ fn registries() -> Registries {
     plain.push_fixture(&fixtures::image("busybox"), "library/busybox:latest");
     let flask = fixtures::ensure_big().join("flask");
     plain.push_fixture(&flask, "lecture/flask-app:latest");
+    // Only ever pulled by a build's FROM: big enough that its progress lines reach the
+    // build stream while the pull is still running.
+    plain.push_fixture(&flask, "lecture/flask-base:latest");
     let auth = Registry::start(Mode::htpasswd("student", "s3cret"));
     Registries { plain, auth }
 }
@@ -304,6 +307,22 @@ fn flow(t: &mut Target, regs: &Registries, port: u16) {
         &["build", "-f", "Dockerfile.fail", "."],
         3,
         |r| has(&r.stderr, "returned a non-zero code: 3"),
+    );
+    let base = reg.reference("lecture/flask-base:latest");
+    std::fs::write(
+        work.path().join("Dockerfile.pull"),
+        format!("FROM {base}\nRUN echo pulled-by-from\n"),
+    )
+    .expect("write");
+    t.step_in(
+        Some(work.path()),
+        "build FROM an image not pulled yet",
+        &["build", "-t", "from-pulled:v1", "-f", "Dockerfile.pull", "."],
+        0,
+        |r| {
+            has(&r.stdout, "Step 2/2 : RUN echo pulled-by-from")?;
+            has(&r.stdout, "Successfully tagged from-pulled:v1")
+        },
     );
     t.step(
         "run (attached)",

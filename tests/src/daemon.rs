@@ -171,14 +171,52 @@ pub fn docker_at(host: &str, config: &Path, args: &[&str]) -> Run {
 }
 
 /// Runs a command to the end and keeps what it printed.
+/// Runs a client command to completion, killing it after [`RUN_LIMIT`] so that a hung
+/// server makes a step fail with a message instead of stalling the whole suite.
 pub fn run_of(c: &mut Command) -> Run {
-    let out = c.output().expect("run command");
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run command");
+    let reader = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = reader(Box::new(child.stdout.take().expect("stdout")));
+    let err = reader(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = Instant::now() + RUN_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for command") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let stdout = out.join().unwrap_or_default();
+    let mut stderr = err.join().unwrap_or_default();
+    if status.is_none() {
+        stderr.push_str(&format!(
+            "\n[test harness] killed after {} s without finishing",
+            RUN_LIMIT.as_secs()
+        ));
+    }
     Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: status.and_then(|s| s.code()).unwrap_or(-1),
+        stdout,
+        stderr,
     }
 }
+
+/// How long one client command may run before [`run_of`] kills it.
+pub const RUN_LIMIT: Duration = Duration::from_secs(300);
 
 pub fn docker_command(host: &str, config: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(docker_cli());

@@ -178,13 +178,28 @@ pub async fn build(engine: Shared, req: Req, q: Query) -> Result<Resp> {
         let send = |v: Value| {
             let _ = tx.blocking_send(http::json_line(&v));
         };
-        let result = builder.build(&opts, &mut |e| {
-            if !quiet || matches!(e, BuildEvent::Warning(_)) {
-                send(event_line(e));
-            }
-        });
+        // A panic in the builder must still end the stream with an error: the watcher
+        // holds a sender, so the response would otherwise never finish.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            builder.build(&opts, &mut |e| {
+                if !quiet || matches!(e, BuildEvent::Warning(_)) {
+                    send(event_line(e));
+                }
+            })
+        }));
         match result {
-            Ok(outcome) => {
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                let message = format!(
+                    "the build stopped on an internal error ({what}); try again, and report it if it repeats"
+                );
+                send(json!({"errorDetail": {"message": message}, "error": message}));
+            }
+            Ok(Ok(outcome)) => {
                 send(json!({"aux": {"ID": outcome.image_id.to_string()}}));
                 if quiet {
                     send(json!({"stream": format!("{}\n", outcome.image_id)}));
@@ -201,7 +216,7 @@ pub async fn build(engine: Shared, req: Req, q: Query) -> Result<Resp> {
                     json!({"name": outcome.tags.first()}),
                 );
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 let message = e.to_string();
                 // Like dockerd, a failed RUN carries its exit code (the CLI exits with it).
                 let detail = match &e {

@@ -271,25 +271,25 @@ impl Session<'_> {
                 let pull_opts = berth_images::PullOptions { platform };
                 let out = match tokio::runtime::Handle::try_current() {
                     Ok(h) => {
-                        // Lines are relayed between polls of the pull, on this thread.
-                        let events = &mut *self.events;
-                        let result = h.block_on(async {
-                            let pull = images.pull(&reference, &pull_opts, progress);
-                            tokio::pin!(pull);
-                            loop {
+                        // The pull is polled in slices; its lines are relayed between them,
+                        // outside `block_on`, because the event sink may itself block (an
+                        // API stream's `blocking_send` panics inside a runtime context).
+                        let pull = images.pull(&reference, &pull_opts, progress);
+                        tokio::pin!(pull);
+                        let result = loop {
+                            let done = h.block_on(async {
                                 tokio::select! {
-                                    r = &mut pull => break r,
-                                    _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {
-                                        while let Ok(line) = rx.try_recv() {
-                                            events(BuildEvent::Status(line));
-                                        }
-                                    }
+                                    r = &mut pull => Some(r),
+                                    _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => None,
                                 }
+                            });
+                            while let Ok(line) = rx.try_recv() {
+                                (self.events)(BuildEvent::Status(line));
                             }
-                        });
-                        while let Ok(line) = rx.try_recv() {
-                            events(BuildEvent::Status(line));
-                        }
+                            if let Some(r) = done {
+                                break r;
+                            }
+                        };
                         result?
                     }
                     Err(_) => tokio::runtime::Builder::new_current_thread()

@@ -164,9 +164,15 @@ impl Session {
         };
 
         let driver_port = berth_tests::free_port();
+        let native_port = loop {
+            let p = berth_tests::free_port();
+            if p != driver_port {
+                break p;
+            }
+        };
         let mut cmd = Command::new(&driver);
         cmd.args(["--port", &driver_port.to_string(), "--native-port"])
-            .arg(berth_tests::free_port().to_string())
+            .arg(native_port.to_string())
             .arg("--native-driver")
             .arg(&native)
             .env("DISPLAY", format!(":{display}"))
@@ -188,8 +194,11 @@ impl Session {
             cmd.env("DOCKER_HOST", ep);
         }
         children.push(spawn_group(&mut cmd)?);
-        wait_for("tauri-driver", 20, || {
+        // tauri-driver listens before the WebKitWebDriver it starts does, and forwards a
+        // session request to it as is: both must be up before the first request.
+        wait_for("tauri-driver and WebKitWebDriver", 20, || {
             std::net::TcpStream::connect(("127.0.0.1", driver_port)).is_ok()
+                && std::net::TcpStream::connect(("127.0.0.1", native_port)).is_ok()
         })?;
         Ok(Session {
             engine,
