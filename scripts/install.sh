@@ -12,6 +12,8 @@ PACKAGES=(
     # xdg-utils: the opener plugin calls xdg-open, which honours $BROWSER
     libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
     build-essential pkg-config xvfb xauth webkit2gtk-driver imagemagick xdg-utils
+    # notifications: the test shows one through a real session bus and notification server
+    dbus-daemon dunst
     docker.io
 )
 

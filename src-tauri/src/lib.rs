@@ -8,6 +8,7 @@ pub mod dto;
 pub mod embedded;
 pub mod engine;
 pub mod error;
+pub mod notify;
 pub mod registry_auth;
 pub mod state;
 
@@ -67,8 +68,19 @@ fn make_tray(app: &AppHandle) -> tauri::Result<()> {
     Ok(())
 }
 
+/// WebKitGTK's DMA-BUF renderer (the default since 2.42) costs the web process ~80 MB more
+/// here (185 → 107 MB PSS, measured with Xvfb/llvmpipe) for no visible gain in a page of
+/// tables; the older renderer draws the same. Set before GTK or any thread starts; a value
+/// the user set wins.
+fn lighter_webkit() {
+    if std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_none() {
+        std::env::set_var("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
+    }
+}
+
 pub fn run() {
     commands::app::mark_start();
+    lighter_webkit();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)

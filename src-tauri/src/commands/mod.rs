@@ -12,7 +12,7 @@ pub mod terminal;
 pub mod volumes;
 
 use futures_util::{Stream, StreamExt};
-use tauri::{AppHandle, Emitter};
+use tauri::{AppHandle, Emitter, Manager};
 
 use crate::dto::OperationDone;
 use crate::error::UserError;
@@ -46,8 +46,22 @@ where
     state.track(op, task.abort_handle());
 }
 
-/// Tell the UI a long operation ended (`op-done`).
+/// Tell the UI a long operation ended (`op-done`), and the desktop too when the window is
+/// hidden or minimized (the tray keeps Berth running without it).
 pub fn finish(app: &AppHandle, op: &str, error: Option<UserError>, result: Option<String>) {
+    let shown = app
+        .get_webview_window("main")
+        .map(|w| w.is_visible().unwrap_or(true) && !w.is_minimized().unwrap_or(false))
+        .unwrap_or(false);
+    if let Some((summary, body)) =
+        crate::notify::for_operation(op, shown, error.as_ref().map(|e| e.message.as_str()))
+    {
+        std::thread::spawn(move || {
+            if let Err(e) = crate::notify::send(&summary, &body) {
+                tracing::info!("no desktop notification ({e}): {summary}");
+            }
+        });
+    }
     let _ = app.emit(
         "op-done",
         OperationDone {

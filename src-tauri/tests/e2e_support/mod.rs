@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::{bail, ensure, Context};
 use fantoccini::{Client, ClientBuilder, Locator};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,7 @@ pub struct Session {
     pub shots: PathBuf,
     children: Vec<Child>,
     driver_port: u16,
+    display: u32,
     pub root: PathBuf,
     browser_log: PathBuf,
     podman: Option<(PathBuf, PathBuf, PathBuf)>,
@@ -206,6 +207,7 @@ impl Session {
             shots,
             children,
             driver_port,
+            display,
             root,
             browser_log,
             podman,
@@ -233,6 +235,7 @@ impl Session {
         Ok(Ui {
             client,
             shots: self.shots.clone(),
+            display: self.display,
         })
     }
 
@@ -361,6 +364,7 @@ impl Drop for Session {
 pub struct Ui {
     client: Client,
     shots: PathBuf,
+    display: u32,
 }
 
 impl Ui {
@@ -479,11 +483,31 @@ impl Ui {
         bail!("timed out after {secs} s waiting for {css}")
     }
 
+    /// Capture the window as the X server shows it (ImageMagick's `import` on the Xvfb
+    /// display). WebDriver's own screenshot waits forever when WebKit runs without its
+    /// DMA-BUF renderer, which the app turns off to save memory.
     pub async fn shot(&self, name: &str) -> anyhow::Result<()> {
         // Let the last state change paint before capturing.
         tokio::time::sleep(Duration::from_millis(400)).await;
-        let png = self.client.screenshot().await?;
-        std::fs::write(self.shots.join(format!("{name}.png")), png)?;
+        let path = self.shots.join(format!("{name}.png"));
+        let out = tokio::process::Command::new("import")
+            .args([
+                "-display",
+                &format!(":{}", self.display),
+                "-window",
+                "root",
+                "-crop",
+                "1200x780+0+0",
+            ])
+            .arg(&path)
+            .output()
+            .await
+            .context("run ImageMagick's import (apt package imagemagick; scripts/install.sh)")?;
+        ensure!(
+            out.status.success(),
+            "import could not capture the window: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
         Ok(())
     }
 }
