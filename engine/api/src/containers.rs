@@ -41,7 +41,9 @@ pub async fn list(engine: Shared, q: Query) -> Result<Resp> {
                     "exited",
                     &|w| matches!(s.status, Status::Exited { code, .. } if code.to_string() == w),
                 )
-                && any("network", &|w| r.host.network == w)
+                && any("network", &|w| {
+                    r.host.network == w || r.attachments().iter().any(|a| a.name == w)
+                })
                 && any("volume", &|w| {
                     r.host.mounts.iter().any(|m| m.source == w || m.destination == w)
                 })
@@ -90,7 +92,12 @@ fn is_default(v: &Value) -> bool {
 }
 
 /// Keys of `obj` that are set but not in `supported` (and not harmless metadata).
-fn unsupported_keys(section: &str, obj: &Map<String, Value>, supported: &[&str], out: &mut Vec<String>) {
+pub(crate) fn unsupported_keys(
+    section: &str,
+    obj: &Map<String, Value>,
+    supported: &[&str],
+    out: &mut Vec<String>,
+) {
     for (k, v) in obj {
         if !supported.contains(&k.as_str()) && !is_default(v) {
             out.push(format!("{section}.{k}"));
