@@ -21,9 +21,13 @@ pub enum ContainerError {
     #[error("endpoint with name {name} already exists in network {network} — disconnect it first (`berth network disconnect {network} {name}`)")]
     EndpointExists { name: String, network: String },
     #[error(
-        "container {id} is not connected to network {network} — see its networks with `berth inspect {id}`"
+        "container {id} is not connected to network {network} — see its networks with `berth inspect {name}`"
     )]
-    NotConnected { id: String, network: String },
+    NotConnected {
+        id: String,
+        name: String,
+        network: String,
+    },
     #[error("container cannot be disconnected from host network or connected to host network — use a bridge or user network instead")]
     HostNetwork,
     #[error("container sharing network namespace with another container or host cannot be connected to any other network — create it with --network bridge or a user network")]

@@ -952,6 +952,7 @@ impl ContainerService {
         let Some(pos) = attachments.iter().position(|a| a.name == network) else {
             return Err(ContainerError::NotConnected {
                 id: rec.id.clone(),
+                name: rec.name.clone(),
                 network,
             });
         };

@@ -170,32 +170,45 @@ impl Endpoint {
 struct State {
     #[serde(default)]
     networks: BTreeMap<String, NetworkConfig>,
-    /// Keyed by [`endpoint_key`] (container and network).
+    /// Keyed by [`endpoint_key`].
     #[serde(default)]
     endpoints: BTreeMap<String, Endpoint>,
 }
 
-/// Endpoints are keyed by (container, network); neither may contain '/'.
-fn endpoint_key(id: &str, network: &str) -> String {
-    format!("{id}/{network}")
+/// A container's first interface (`eth0`, or the bare namespace of "none") is keyed by the
+/// container id, as before containers could be on several networks, so older engines
+/// sharing the state file still find it; the others by `<id>/<network>` (neither contains
+/// '/').
+fn endpoint_key(e: &Endpoint) -> String {
+    if e.interface == "eth0" || e.interface.is_empty() {
+        e.container_id.clone()
+    } else {
+        format!("{}/{}", e.container_id, e.network)
+    }
 }
 
 impl State {
-    /// Re-keys the endpoints from their own fields: files written before multi-network
-    /// support keyed them by container id alone.
+    /// Re-keys the endpoints from their own fields, whoever wrote the file.
     fn normalize(&mut self) {
-        if self
-            .endpoints
-            .iter()
-            .all(|(k, e)| *k == endpoint_key(&e.container_id, &e.network))
-        {
+        if self.endpoints.iter().all(|(k, e)| *k == endpoint_key(e)) {
             return;
         }
         let all = std::mem::take(&mut self.endpoints);
-        self.endpoints = all
-            .into_values()
-            .map(|e| (endpoint_key(&e.container_id, &e.network), e))
-            .collect();
+        self.endpoints = all.into_values().map(|e| (endpoint_key(&e), e)).collect();
+    }
+
+    fn insert(&mut self, e: Endpoint) {
+        self.endpoints.insert(endpoint_key(&e), e);
+    }
+
+    /// Removes and returns container `id`'s endpoint on `network`.
+    fn remove(&mut self, id: &str, network: &str) -> Option<Endpoint> {
+        let key = self
+            .endpoints
+            .iter()
+            .find(|(_, e)| e.container_id == id && e.network == network)
+            .map(|(k, _)| k.clone())?;
+        self.endpoints.remove(&key)
     }
 
     /// The endpoints of container `id`, in interface order (eth0, eth1, …).
@@ -213,7 +226,7 @@ impl State {
     fn remove_all_of(&mut self, id: &str) -> Vec<Endpoint> {
         let eps = self.of(id);
         for e in &eps {
-            self.endpoints.remove(&endpoint_key(id, &e.network));
+            self.remove(id, &e.network);
         }
         eps
     }
@@ -659,7 +672,7 @@ impl NetworkManager {
                 ep
             }
         };
-        st.state.endpoints.insert(endpoint_key(id, &net.name), ep.clone());
+        st.state.insert(ep.clone());
         if let Err(e) = st.save() {
             let _ = cleanup_kernel(&path, &veth);
             return Err(e);
@@ -735,7 +748,7 @@ impl NetworkManager {
             let _ = delete_link_if_present(&ep.host_veth());
             return Err(e);
         }
-        st.state.endpoints.insert(endpoint_key(id, &net.name), ep.clone());
+        st.state.insert(ep.clone());
         if let Err(e) = st.save() {
             let _ = delete_link_if_present(&ep.host_veth());
             return Err(e);
@@ -751,8 +764,7 @@ impl NetworkManager {
         let mut st = self.lock()?;
         let ep = st
             .state
-            .endpoints
-            .remove(&endpoint_key(id, network))
+            .remove(id, network)
             .ok_or_else(|| NetError::NotConnected {
                 id: id.to_string(),
                 network: network.to_string(),
@@ -769,8 +781,9 @@ impl NetworkManager {
                 netns::run_in(&ep.netns, move || {
                     Netlink::open()?.add_default_route(gateway, index_of(&interface)?)
                 })?;
-                if let Some(e) = st.state.endpoints.get_mut(&endpoint_key(id, &next.network)) {
+                if let Some(mut e) = st.state.remove(id, &next.network) {
                     e.default_route = true;
+                    st.state.insert(e);
                 }
             }
         }
@@ -989,6 +1002,31 @@ mod tests {
             mac_string(mac_for(Ipv4Addr::new(10, 88, 0, 2))),
             "02:42:0a:58:00:02"
         );
+    }
+
+    #[test]
+    fn state_of_older_engines_is_read_and_keys_stay_compatible() {
+        // Before multi-network support: keyed by container id, no interface fields.
+        let old = r#"{"networks": {}, "endpoints": {"c1": {"container_id": "c1", "network": "n",
+            "ip": "10.9.9.2", "prefix": 24, "gateway": "10.9.9.1", "mac": "", "netns": "/x",
+            "aliases": ["web"]}}}"#;
+        let mut st: State = serde_json::from_str(old).unwrap();
+        st.normalize();
+        let ep = st.of("c1").pop().unwrap();
+        assert_eq!((ep.interface.as_str(), ep.default_route), ("eth0", true));
+        let mut second = ep.clone();
+        second.network = "m".into();
+        second.interface = "eth1".into();
+        second.default_route = false;
+        st.insert(second);
+        // eth0 keeps the bare id (older engines still find it), eth1 is keyed with its network.
+        let keys: Vec<&String> = st.endpoints.keys().collect();
+        assert_eq!(keys, ["c1", "c1/m"]);
+        assert_eq!(st.of("c1").len(), 2);
+        assert_eq!(st.remove("c1", "m").unwrap().interface, "eth1");
+        assert!(st.remove("c1", "m").is_none());
+        assert_eq!(st.remove_all_of("c1").len(), 1);
+        assert!(st.endpoints.is_empty());
     }
 
     #[test]
