@@ -37,23 +37,16 @@ impl Lab {
 
     /// A detached busybox serving its own /etc over HTTP (so `/hostname` names it).
     fn server(&self, name: &str, network: &str) {
-        self.b.ok(&[
-            "run",
-            "-d",
-            "--name",
-            name,
-            "--hostname",
-            &format!("{name}-host"),
-            "--network",
-            network,
-            "busybox",
-            "httpd",
-            "-f",
-            "-p",
-            "80",
-            "-h",
-            "/etc",
-        ]);
+        self.make_server(&["run", "-d"], name, network);
+    }
+
+    /// `verb` (`run -d` or `create`) for such a server.
+    fn make_server(&self, verb: &[&str], name: &str, network: &str) {
+        let hostname = format!("{name}-host");
+        let mut args = verb.to_vec();
+        args.extend(["--name", name, "--hostname", &hostname, "--network", network]);
+        args.extend(["busybox", "httpd", "-f", "-p", "80", "-h", "/etc"]);
+        self.b.ok(&args);
     }
 
     /// What `wget http://TARGET/hostname` prints inside `container` (None: it failed).
@@ -242,22 +235,7 @@ fn connect_before_start_and_across_restarts() {
     lab.server("peer-b", bnet);
 
     // A created container: the network is recorded and set up when it starts.
-    b.ok(&[
-        "create",
-        "--name",
-        "cc",
-        "--hostname",
-        "cc-host",
-        "--network",
-        a,
-        "busybox",
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        "/etc",
-    ]);
+    lab.make_server(&["create"], "cc", a);
     b.ok(&["network", "connect", bnet, "cc"]);
     let nets = lab.networks_of("cc");
     assert_eq!(nets.len(), 2, "{nets:?}");

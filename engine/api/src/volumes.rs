@@ -259,6 +259,12 @@ pub async fn network_inspect(engine: Shared, id: &str) -> Result<Resp> {
     .await
 }
 
+/// docker's `network connect`/`disconnect` event.
+fn membership_event(engine: &Shared, action: &str, n: &berth_net::NetworkConfig, container: &str) {
+    let attrs = json!({"container": container, "name": n.name, "type": "bridge"});
+    engine.event("network", action, &docker_json::network_id(&n.name), attrs);
+}
+
 /// The `Container` of a connect/disconnect body.
 fn body_container(body: &Value) -> Result<String> {
     body.get("Container")
@@ -302,12 +308,7 @@ pub async fn network_connect(engine: Shared, id: &str, req: Req) -> Result<Resp>
     blocking(move || {
         let n = find_network(&engine, &id)?;
         let rec = engine.containers.connect(&n.name, &container, &aliases)?;
-        engine.event(
-            "network",
-            "connect",
-            &docker_json::network_id(&n.name),
-            json!({"container": rec.id, "name": n.name, "type": "bridge"}),
-        );
+        membership_event(&engine, "connect", &n, &rec.id);
         Ok(http::empty(StatusCode::OK))
     })
     .await
@@ -320,12 +321,7 @@ pub async fn network_disconnect(engine: Shared, id: &str, req: Req) -> Result<Re
     blocking(move || {
         let n = find_network(&engine, &id)?;
         let rec = engine.containers.disconnect(&n.name, &container)?;
-        engine.event(
-            "network",
-            "disconnect",
-            &docker_json::network_id(&n.name),
-            json!({"container": rec.id, "name": n.name, "type": "bridge"}),
-        );
+        membership_event(&engine, "disconnect", &n, &rec.id);
         Ok(http::empty(StatusCode::OK))
     })
     .await

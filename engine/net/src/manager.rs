@@ -652,18 +652,8 @@ impl NetworkManager {
             _ => {
                 let ip = allocate(&st.state, &net)?;
                 ensure_bridge(&net, &self.run_dir)?;
-                let ep = Endpoint {
-                    container_id: id.to_string(),
-                    network: net.name.clone(),
-                    ip,
-                    prefix: net.subnet.prefix,
-                    gateway: net.gateway,
-                    mac: mac_string(mac_for(ip)),
-                    netns: path.clone(),
-                    aliases: aliases.to_vec(),
-                    interface: first_interface(),
-                    default_route: true,
-                };
+                let mut ep = bridge_endpoint(id, &net, ip, &path, aliases);
+                (ep.interface, ep.default_route) = (first_interface(), true);
                 let setup = netns::create(&path).and_then(|()| add_interface(&net, &ep, true));
                 if let Err(e) = setup {
                     let _ = cleanup_kernel(&path, &veth);
@@ -730,18 +720,8 @@ impl NetworkManager {
             .unwrap_or_else(first_interface);
         let ip = allocate(&st.state, &net)?;
         ensure_bridge(&net, &self.run_dir)?;
-        let ep = Endpoint {
-            container_id: id.to_string(),
-            network: net.name.clone(),
-            ip,
-            prefix: net.subnet.prefix,
-            gateway: net.gateway,
-            mac: mac_string(mac_for(ip)),
-            netns: path,
-            aliases: aliases.to_vec(),
-            default_route: !mine.iter().any(|e| e.default_route),
-            interface,
-        };
+        let mut ep = bridge_endpoint(id, &net, ip, &path, aliases);
+        (ep.interface, ep.default_route) = (interface, !mine.iter().any(|e| e.default_route));
         // A leftover of a killed connect with the same name would make the create fail.
         delete_link_if_present(&ep.host_veth())?;
         if let Err(e) = add_interface(&net, &ep, false) {
@@ -911,6 +891,23 @@ fn teardown_bridge(net: &NetworkConfig) -> Result<(), NetError> {
     nat::remove(&net.bridge)?;
     Netlink::open()?.delete_link(&net.bridge)?;
     Ok(())
+}
+
+/// Container `id`'s endpoint on bridge network `net` with address `ip` (interface and
+/// default route still to be chosen by the caller).
+fn bridge_endpoint(id: &str, net: &NetworkConfig, ip: Ipv4Addr, path: &Path, aliases: &[String]) -> Endpoint {
+    Endpoint {
+        container_id: id.to_string(),
+        network: net.name.clone(),
+        ip,
+        prefix: net.subnet.prefix,
+        gateway: net.gateway,
+        mac: mac_string(mac_for(ip)),
+        netns: path.to_path_buf(),
+        aliases: aliases.to_vec(),
+        interface: String::new(),
+        default_route: false,
+    }
 }
 
 /// Creates the pinned namespace at `path` with only `lo`, up.
