@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use berth_tests::berth::Berth;
+use berth_tests::daemon::Daemon;
 use berth_tests::fixtures;
 use berth_tests::registry::{Mode, Registry};
 use serde_json::Value;
@@ -303,4 +304,90 @@ fn published_ports_keep_forwarding_to_the_first_network() {
     b.ok(&["network", "disconnect", bnet, "web"]);
     let page = berth_tests::http::wait_for_200(port, Duration::from_secs(5));
     assert!(page.contains("web-page"), "after disconnect: {page}");
+}
+
+#[test]
+fn engine_api_connect_disconnect_across_a_daemon_restart() {
+    let lab = Lab::new("na");
+    let (b, a, bnet) = (&lab.b, lab.a.as_str(), lab.bnet.as_str());
+    lab.server("peer-b", bnet);
+    lab.server("xa", a);
+    let mut d = Daemon::start(b);
+    let post = |d: &Daemon, what: &str, body: &str| {
+        let r = d.request(
+            "POST",
+            &format!("/v1.43/networks/{bnet}/{what}"),
+            Some(body.as_bytes()),
+        );
+        (r.status, String::from_utf8_lossy(&r.body).into_owned())
+    };
+
+    // Static addresses and links are refused by name, nothing is connected.
+    let (status, body) = post(
+        &d,
+        "connect",
+        r#"{"Container": "xa", "EndpointConfig": {"IPAMConfig": {"IPv4Address": "10.1.2.3"}, "Links": ["peer-b"]}}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("EndpointConfig.IPAMConfig") && body.contains("EndpointConfig.Links"),
+        "{body}"
+    );
+    assert_eq!(lab.interfaces("xa"), ["lo", "eth0"]);
+    let (status, body) = post(&d, "connect", r#"{"Container": "no-such-container"}"#);
+    assert_eq!(status, 404, "{body}");
+    let r = d.request(
+        "POST",
+        "/v1.43/networks/no-such-net/connect",
+        Some(br#"{"Container": "xa"}"#),
+    );
+    assert_eq!(r.status, 404);
+
+    // Connected with an alias through the API (empty settings, as the docker CLI sends, pass).
+    let (status, body) = post(
+        &d,
+        "connect",
+        r#"{"Container": "xa", "EndpointConfig": {"Aliases": ["xa-alias"], "IPAMConfig": {}, "Links": null, "DriverOpts": {}}}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        post(&d, "connect", r#"{"Container": "xa"}"#).0,
+        403,
+        "second connect"
+    );
+    assert_eq!(lab.fetch("peer-b", "xa-alias").as_deref(), Some("xa-host"));
+
+    // A daemon killed and started again finds the endpoint from the on-disk state.
+    d.kill9();
+    let d = Daemon::start(b);
+    let r = d.request("GET", "/v1.43/containers/xa/json", None);
+    let nets = r.json()["NetworkSettings"]["Networks"].clone();
+    let eb = &nets[bnet];
+    assert!(
+        eb["IPAddress"].as_str().is_some_and(|ip| !ip.is_empty()),
+        "{nets}"
+    );
+    assert!(
+        nets[a]["IPAddress"].as_str().is_some_and(|ip| !ip.is_empty()),
+        "{nets}"
+    );
+    let r = d.request("GET", &format!("/v1.43/networks/{bnet}"), None);
+    let members = r.json()["Containers"].clone();
+    let names: Vec<&str> = members
+        .as_object()
+        .expect("Containers is an object")
+        .values()
+        .filter_map(|m| m["Name"].as_str())
+        .collect();
+    assert!(names.contains(&"xa") && names.contains(&"peer-b"), "{members}");
+
+    let (status, body) = post(&d, "disconnect", r#"{"Container": "xa", "Force": false}"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(lab.interfaces("xa"), ["lo", "eth0"]);
+    assert_eq!(
+        post(&d, "disconnect", r#"{"Container": "xa"}"#).0,
+        409,
+        "not connected"
+    );
+    assert_eq!(lab.fetch("peer-b", "xa-alias"), None);
 }
