@@ -12,7 +12,7 @@ use bollard::query_parameters as qp;
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, RunArgs, VolumeCommand};
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, NetworkCommand, RunArgs, VolumeCommand};
 use crate::render;
 
 /// The engine to drive instead of the local one, from `BERTH_HOST`.
@@ -288,6 +288,34 @@ pub async fn run(cli: Cli, host: &str) -> anyhow::Result<u8> {
                 async move { d.remove_volume(&n, Some(qp::RemoveVolumeOptions { force })).await }
             })
             .await
+        }
+        Command::Network(NetworkCommand::Connect {
+            aliases,
+            network,
+            container,
+        }) => {
+            let endpoint_config = bollard::models::EndpointSettings {
+                aliases: (!aliases.is_empty()).then_some(aliases),
+                ..Default::default()
+            };
+            let req = bollard::models::NetworkConnectRequest {
+                container,
+                endpoint_config: Some(endpoint_config),
+            };
+            d.connect_network(&network, req).await.map_err(api_error)?;
+            Ok(0)
+        }
+        Command::Network(NetworkCommand::Disconnect {
+            force,
+            network,
+            container,
+        }) => {
+            let req = bollard::models::NetworkDisconnectRequest {
+                container,
+                force: Some(force),
+            };
+            d.disconnect_network(&network, req).await.map_err(api_error)?;
+            Ok(0)
         }
         other => bail!(
             "`berth {}` is not available through BERTH_HOST yet — unset BERTH_HOST to run it on the local engine",

@@ -390,4 +390,21 @@ fn engine_api_connect_disconnect_across_a_daemon_restart() {
         "not connected"
     );
     assert_eq!(lab.fetch("peer-b", "xa-alias"), None);
+
+    // The CLI through the API (BERTH_HOST, bollard), from a client with a root of its own.
+    let client = Berth::new();
+    let remote = |args: &[&str]| {
+        let mut c = client.command(args);
+        c.env("BERTH_HOST", d.host());
+        berth_tests::daemon::run_of(&mut c)
+    };
+    let r = remote(&["network", "connect", "--alias", "xa-remote", bnet, "xa"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(lab.interfaces("xa"), ["lo", "eth0", "eth1"]);
+    assert_eq!(lab.fetch("peer-b", "xa-remote").as_deref(), Some("xa-host"));
+    let r = remote(&["network", "connect", bnet, "xa"]);
+    assert!(r.code == 1 && r.stderr.contains("already exists"), "{r:?}");
+    let r = remote(&["network", "disconnect", "-f", bnet, "xa"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(lab.interfaces("xa"), ["lo", "eth0"]);
 }
