@@ -183,7 +183,7 @@ fn connect_a_running_container_to_a_second_network_and_disconnect_it() {
         "{members}"
     );
 
-    // Errors, each one sentence: a second connect, unknown network or container, host.
+    // Errors, each one sentence: a second connect, unknown network or container, host, none.
     let r = b.fails(&["network", "connect", bnet, "xc"]);
     assert!(
         r.stderr
@@ -210,6 +210,24 @@ fn connect_a_running_container_to_a_second_network_and_disconnect_it() {
     ]);
     let r = b.fails(&["network", "connect", bnet, "on-host"]);
     assert!(r.stderr.contains("cannot be connected"), "{}", r.stderr);
+    let r = b.fails(&["network", "disconnect", "host", "on-host"]);
+    assert!(r.stderr.contains("host network"), "{}", r.stderr);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "on-none",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let r = b.fails(&["network", "connect", bnet, "on-none"]);
+    assert!(r.stderr.contains("private (none) mode"), "{}", r.stderr);
+    assert_eq!(lab.interfaces("on-none"), ["lo"]);
+    let r = b.fails(&["network", "connect", "none", "xc"]);
+    assert!(r.stderr.contains("private (none) mode"), "{}", r.stderr);
     let r = b.fails(&["network", "disconnect", bnet, "peer-a"]);
     assert!(r.stderr.contains("is not connected to network"), "{}", r.stderr);
     let r = b.fails(&["network", "rm", bnet]);

@@ -1163,13 +1163,26 @@ impl ContainerService {
             return Ok(None);
         };
         let st = cg.stats()?;
-        // The host side of the veth: what it receives the container sent, and vice versa.
-        let veth = berth_net::veth_name(&rec.id);
-        let counter = |name: &str| {
-            std::fs::read_to_string(format!("/sys/class/net/{veth}/statistics/{name}"))
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(0)
+        // The host sides of the veths (one per network): what they receive the container
+        // sent, and vice versa; docker's NET I/O sums the interfaces too.
+        let mut veths: Vec<String> = self
+            .net
+            .endpoints_of(&rec.id)
+            .unwrap_or_default()
+            .iter()
+            .map(berth_net::Endpoint::host_veth)
+            .collect();
+        if veths.is_empty() {
+            veths.push(berth_net::veth_name(&rec.id));
+        }
+        let counter = |name: &str| -> u64 {
+            veths
+                .iter()
+                .filter_map(|veth| {
+                    std::fs::read_to_string(format!("/sys/class/net/{veth}/statistics/{name}")).ok()
+                })
+                .filter_map(|v| v.trim().parse::<u64>().ok())
+                .sum()
         };
         Ok(Some(StatsSample {
             at: Instant::now(),
