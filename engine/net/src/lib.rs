@@ -35,6 +35,8 @@
 //! * **Crash safety.** Everything is idempotent. Host veth names and netns paths derive from
 //!   the container id alone, so [`NetworkManager::detach`] removes what a killed engine left
 //!   behind even if it never recorded the endpoint, and `attach` cleans such leftovers first.
+//!   (An unrecorded `eth1`… of a killed `connect` lives inside the namespace, so it goes when
+//!   the namespace does; `connect` also deletes a same-named leftover host end first.)
 //! * **Published ports.** [`parse_publish`] reads docker's `-p` syntax. [`bind_published`]
 //!   binds every host socket before the container starts so conflicts are reported early.
 //!   [`spawn_proxies`] runs a userspace proxy (threads) in whichever process holds the
