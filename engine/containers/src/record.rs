@@ -246,3 +246,48 @@ impl ContainerPaths {
         self.dir.join("cleaned")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(extra: &str) -> ContainerRecord {
+        let digest = format!("sha256:{}", "0".repeat(64));
+        let text = format!(
+            r#"{{"id": "abcdef0123456789", "name": "web", "image": "busybox", "image_id": "{digest}",
+            "created": "", "config": {{"entrypoint": [], "cmd": [], "env": [], "working_dir": "/",
+            "user": "", "hostname": "h", "tty": false, "open_stdin": false, "labels": {{}},
+            "exposed_ports": [], "stop_signal": null, "image_volumes": []}},
+            "host": {{"publish": [], "publish_all": false, "mounts": [], "network": "lab",
+            "memory": null, "cpus": null, "pids_limit": null,
+            "restart": {{"name": "no", "maximum_retry_count": 0}}, "auto_remove": false}}{extra}}}"#
+        );
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn records_from_before_several_networks_still_read() {
+        // The single `endpoint` of older records, set or null, becomes the endpoint list.
+        let ep = r#", "endpoint": {"network": "lab", "ip": "10.89.0.2", "prefix": 24,
+            "gateway": "10.89.0.1", "mac": "02:42:0a:59:00:02"}"#;
+        let rec = record(ep);
+        assert_eq!(rec.endpoints.len(), 1);
+        assert_eq!(rec.primary_endpoint().unwrap().ip, "10.89.0.2");
+        assert!(record(r#", "endpoint": null"#).endpoints.is_empty());
+        assert!(record("").endpoints.is_empty());
+        // No `networks` yet: the network mode is the one attachment.
+        assert_eq!(
+            rec.attachments(),
+            [NetworkAttachment {
+                name: "lab".into(),
+                aliases: vec![]
+            }]
+        );
+        // Written back, the list round-trips under its new name.
+        let again: ContainerRecord = serde_json::from_value(serde_json::to_value(&rec).unwrap()).unwrap();
+        assert_eq!(again, rec);
+        // An explicit empty list (disconnected from everything) is not the network mode.
+        let none = record(r#", "networks": []"#);
+        assert!(none.attachments().is_empty());
+    }
+}

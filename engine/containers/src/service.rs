@@ -890,6 +890,7 @@ impl ContainerService {
         }
         hosts_file(rec, &own, &peers)
     }
+
     // ------------------------------------------------------------------ network connect
 
     /// Connects a container to one more network, like `docker network connect`. A running
