@@ -392,6 +392,9 @@ pub struct RunArgs {
     /// Connect a container to a network (bridge, host, none or a network name)
     #[arg(long)]
     pub network: Option<String>,
+    /// Add network-scoped alias for the container (user networks)
+    #[arg(long = "network-alias")]
+    pub network_alias: Vec<String>,
     /// Memory limit, e.g. 512m
     #[arg(short, long)]
     pub memory: Option<String>,

@@ -513,6 +513,18 @@ fn create_body(a: &RunArgs) -> anyhow::Result<ContainerCreateBody> {
         attach_stderr: Some(!a.detach),
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         volumes: (!anonymous.is_empty()).then_some(anonymous),
+        networking_config: match (&a.network, a.network_alias.is_empty()) {
+            (Some(net), false) => Some(bollard::models::NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    net.clone(),
+                    bollard::models::EndpointSettings {
+                        aliases: Some(a.network_alias.clone()),
+                        ..Default::default()
+                    },
+                )])),
+            }),
+            _ => None,
+        },
         host_config: Some(HostConfig {
             port_bindings: (!bindings.is_empty()).then_some(bindings),
             publish_all_ports: Some(a.publish_all),

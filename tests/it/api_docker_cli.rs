@@ -592,6 +592,8 @@ fn flow(t: &mut Target, regs: &Registries, port: u16) {
             "netpeer",
             "--network",
             "lecture-net",
+            "--network-alias",
+            "netpeer-alias",
             "busybox",
             "sleep",
             "300",
@@ -633,6 +635,12 @@ fn flow(t: &mut Target, regs: &Registries, port: u16) {
     t.step(
         "connected: peer by name",
         &["exec", "netx", "ping", "-c1", "-W3", "netpeer"],
+        0,
+        |r| has(&r.stdout, "1 packets received"),
+    );
+    t.step(
+        "connected: peer by --network-alias",
+        &["exec", "netx", "ping", "-c1", "-W3", "netpeer-alias"],
         0,
         |r| has(&r.stdout, "1 packets received"),
     );

@@ -290,8 +290,35 @@ fn connect_before_start_and_across_restarts() {
     assert!(route.contains("dev eth0"), "{route}");
     assert_eq!(lab.fetch("cc", "peer-b").as_deref(), Some("peer-b-host"));
 
+    // `--network-alias` at run: the alias answers on that network from the start.
+    let r = b.fails(&["create", "--network-alias", "nope", "busybox"]);
+    assert!(r.stderr.contains("user defined networks"), "{}", r.stderr);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "aliased",
+        "--network",
+        bnet,
+        "--network-alias",
+        "al-one",
+        "--network-alias",
+        "al-two",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let nets = lab.networks_of("aliased");
+    let aliases = nets[bnet]["Aliases"].as_array().cloned().unwrap_or_default();
+    assert!(
+        aliases.contains(&"al-one".into()) && aliases.contains(&"al-two".into()),
+        "{nets:?}"
+    );
+    let hosts = b.ok(&["exec", "peer-b", "cat", "/etc/hosts"]);
+    assert!(hosts.contains("aliased al-one al-two"), "{hosts}");
+
     // Removing the container releases its endpoint: the network can go once peer-b goes.
-    b.ok(&["rm", "-f", "cc", "peer-b"]);
+    b.ok(&["rm", "-f", "cc", "peer-b", "aliased"]);
     b.ok(&["network", "rm", bnet]);
 }
 

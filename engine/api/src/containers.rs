@@ -216,6 +216,7 @@ fn create_options(body: &Value, name: Option<String>) -> Result<CreateOptions> {
         .and_then(Value::as_str)
         .filter(|m| !m.is_empty() && *m != "default")
         .map(String::from);
+    let mut network_aliases = Vec::new();
     if let Some(eps) = cfg
         .get("NetworkingConfig")
         .and_then(|n| n.get("EndpointsConfig"))
@@ -230,9 +231,10 @@ fn create_options(body: &Value, name: Option<String>) -> Result<CreateOptions> {
                 unsupported_keys(
                     &format!("NetworkingConfig.EndpointsConfig.{net}"),
                     o,
-                    &["NetworkID", "EndpointID"],
+                    &["NetworkID", "EndpointID", "Aliases", "DNSNames"],
                     &mut bad,
                 );
+                network_aliases = o.get("Aliases").map(strings).unwrap_or_default();
             }
         }
     }
@@ -367,6 +369,7 @@ fn create_options(body: &Value, name: Option<String>) -> Result<CreateOptions> {
         volumes,
         mounts,
         network: network_mode,
+        network_aliases,
         memory: memory.map(|m| format!("{m}b")),
         cpus: host
             .get("NanoCpus")

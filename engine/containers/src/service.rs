@@ -37,6 +37,8 @@ pub struct CreateOptions {
     /// `--mount type=bind|volume|tmpfs,source=…,target=…[,readonly]`.
     pub mounts: Vec<String>,
     pub network: Option<String>,
+    /// `--network-alias`: more names on that (user) network.
+    pub network_aliases: Vec<String>,
     pub memory: Option<String>,
     pub cpus: Option<String>,
     pub pids_limit: Option<i64>,
@@ -411,6 +413,12 @@ impl ContainerService {
                 "network {network} not found — create it with `berth network create {network}`"
             )));
         }
+        if !opts.network_aliases.is_empty() && matches!(network.as_str(), "bridge" | "host" | "none") {
+            return Err(ContainerError::InvalidArgument(
+                "network-scoped alias is supported only for containers in user defined networks — add --network NAME"
+                    .into(),
+            ));
+        }
         let mut labels = ic.labels.clone().unwrap_or_default();
         for l in &opts.labels {
             let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
@@ -484,7 +492,7 @@ impl ContainerService {
                 "host" | "none" => Vec::new(),
                 _ => vec![NetworkAttachment {
                     name: network.clone(),
-                    aliases: Vec::new(),
+                    aliases: opts.network_aliases.clone(),
                 }],
             }),
             endpoints: Vec::new(),
