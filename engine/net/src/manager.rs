@@ -177,24 +177,54 @@ struct State {
 
 /// A container's first interface (`eth0`, or the bare namespace of "none") is keyed by the
 /// container id, as before containers could be on several networks, so older engines
-/// sharing the state file still find it; the others by `<id>/<network>` (neither contains
-/// '/').
+/// sharing the state file still find it; the others by `<id>/<interface>` (an id contains
+/// no '/'), so the interface survives an older engine rewriting the file without the
+/// fields it does not know.
 fn endpoint_key(e: &Endpoint) -> String {
     if e.interface == "eth0" || e.interface.is_empty() {
         e.container_id.clone()
     } else {
-        format!("{}/{}", e.container_id, e.network)
+        format!("{}/{}", e.container_id, e.interface)
     }
 }
 
 impl State {
-    /// Re-keys the endpoints from their own fields, whoever wrote the file.
+    /// Makes the endpoints consistent whoever wrote the file: interfaces named by their key
+    /// win over a field an older engine dropped (read back as `eth0`), each container keeps
+    /// one default route (on its first interface that claims one), and keys are rebuilt.
     fn normalize(&mut self) {
-        if self.endpoints.iter().all(|(k, e)| *k == endpoint_key(e)) {
+        let consistent = self.endpoints.iter().all(|(k, e)| *k == endpoint_key(e))
+            && self.endpoints.values().all(|e| {
+                !e.default_route
+                    || !self.endpoints.values().any(|o| {
+                        o.container_id == e.container_id
+                            && o.default_route
+                            && interface_number(&o.interface) < interface_number(&e.interface)
+                    })
+            });
+        if consistent {
             return;
         }
         let all = std::mem::take(&mut self.endpoints);
-        self.endpoints = all.into_values().map(|e| (endpoint_key(&e), e)).collect();
+        let mut eps: Vec<Endpoint> = all
+            .into_iter()
+            .map(|(k, mut e)| {
+                if let Some(interface) = k.strip_prefix(&format!("{}/", e.container_id)) {
+                    if interface.starts_with("eth") {
+                        e.interface = interface.to_string();
+                    }
+                }
+                e
+            })
+            .collect();
+        eps.sort_by_key(|e| interface_number(&e.interface));
+        let mut routed = std::collections::HashSet::new();
+        for e in &mut eps {
+            if e.default_route && !routed.insert(e.container_id.clone()) {
+                e.default_route = false;
+            }
+        }
+        self.endpoints = eps.into_iter().map(|e| (endpoint_key(&e), e)).collect();
     }
 
     fn insert(&mut self, e: Endpoint) {
@@ -1018,7 +1048,24 @@ mod tests {
         st.insert(second);
         // eth0 keeps the bare id (older engines still find it), eth1 is keyed with its network.
         let keys: Vec<&String> = st.endpoints.keys().collect();
-        assert_eq!(keys, ["c1", "c1/m"]);
+        assert_eq!(keys, ["c1", "c1/eth1"]);
+        // An older engine rewriting the file drops the fields it does not know: the key
+        // still names the interface, and only the first interface keeps the default route.
+        let mut rewritten: State = serde_json::from_str(
+            &serde_json::to_string(&st)
+                .unwrap()
+                .replace(r#","interface":"eth1","default_route":false"#, ""),
+        )
+        .unwrap();
+        assert_eq!(rewritten.endpoints["c1/eth1"].interface, "eth0", "as read back");
+        rewritten.normalize();
+        let eps = rewritten.of("c1");
+        assert_eq!(
+            eps.iter()
+                .map(|e| (e.interface.as_str(), e.default_route))
+                .collect::<Vec<_>>(),
+            [("eth0", true), ("eth1", false)]
+        );
         assert_eq!(st.of("c1").len(), 2);
         assert_eq!(st.remove("c1", "m").unwrap().interface, "eth1");
         assert!(st.remove("c1", "m").is_none());
