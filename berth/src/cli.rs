@@ -392,6 +392,9 @@ pub struct RunArgs {
     /// Connect a container to a network (bridge, host, none or a network name)
     #[arg(long)]
     pub network: Option<String>,
+    /// Add network-scoped alias for the container (user networks)
+    #[arg(long = "network-alias")]
+    pub network_alias: Vec<String>,
     /// Memory limit, e.g. 512m
     #[arg(short, long)]
     pub memory: Option<String>,
@@ -601,6 +604,22 @@ pub enum NetworkCommand {
     Rm {
         #[arg(required = true)]
         names: Vec<String>,
+    },
+    /// Connect a container to a network
+    Connect {
+        /// Add a network-scoped alias for the container
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+        network: String,
+        container: String,
+    },
+    /// Disconnect a container from a network
+    Disconnect {
+        /// Force the container to disconnect from a network
+        #[arg(short, long)]
+        force: bool,
+        network: String,
+        container: String,
     },
 }
 

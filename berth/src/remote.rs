@@ -12,7 +12,7 @@ use bollard::query_parameters as qp;
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, RunArgs, VolumeCommand};
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, NetworkCommand, RunArgs, VolumeCommand};
 use crate::render;
 
 /// The engine to drive instead of the local one, from `BERTH_HOST`.
@@ -289,6 +289,34 @@ pub async fn run(cli: Cli, host: &str) -> anyhow::Result<u8> {
             })
             .await
         }
+        Command::Network(NetworkCommand::Connect {
+            aliases,
+            network,
+            container,
+        }) => {
+            let endpoint_config = bollard::models::EndpointSettings {
+                aliases: (!aliases.is_empty()).then_some(aliases),
+                ..Default::default()
+            };
+            let req = bollard::models::NetworkConnectRequest {
+                container,
+                endpoint_config: Some(endpoint_config),
+            };
+            d.connect_network(&network, req).await.map_err(api_error)?;
+            Ok(0)
+        }
+        Command::Network(NetworkCommand::Disconnect {
+            force,
+            network,
+            container,
+        }) => {
+            let req = bollard::models::NetworkDisconnectRequest {
+                container,
+                force: Some(force),
+            };
+            d.disconnect_network(&network, req).await.map_err(api_error)?;
+            Ok(0)
+        }
         other => bail!(
             "`berth {}` is not available through BERTH_HOST yet — unset BERTH_HOST to run it on the local engine",
             command_name(&other)
@@ -485,6 +513,18 @@ fn create_body(a: &RunArgs) -> anyhow::Result<ContainerCreateBody> {
         attach_stderr: Some(!a.detach),
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         volumes: (!anonymous.is_empty()).then_some(anonymous),
+        networking_config: match (&a.network, a.network_alias.is_empty()) {
+            (Some(net), false) => Some(bollard::models::NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    net.clone(),
+                    bollard::models::EndpointSettings {
+                        aliases: Some(a.network_alias.clone()),
+                        ..Default::default()
+                    },
+                )])),
+            }),
+            _ => None,
+        },
         host_config: Some(HostConfig {
             port_bindings: (!bindings.is_empty()).then_some(bindings),
             publish_all_ports: Some(a.publish_all),

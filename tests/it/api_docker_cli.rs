@@ -575,6 +575,211 @@ fn flow(t: &mut Target, regs: &Registries, port: u16) {
         has(&r.stdout, "lecture-vol")
     });
 
+    // A container on two networks: connect while it runs, then disconnect.
+    t.step("network create", &["network", "create", "lecture-net"], 0, |r| {
+        if r.stdout.trim().is_empty() {
+            Err("no network ID printed".into())
+        } else {
+            Ok("ID".into())
+        }
+    });
+    t.step(
+        "run -d --network (peer)",
+        &[
+            "run",
+            "-d",
+            "--name",
+            "netpeer",
+            "--network",
+            "lecture-net",
+            "--network-alias",
+            "netpeer-alias",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+        0,
+        |_| Ok(String::new()),
+    );
+    t.step(
+        "run -d (to connect)",
+        &["run", "-d", "--name", "netx", "busybox", "sleep", "300"],
+        0,
+        |_| Ok(String::new()),
+    );
+    t.step(
+        "network connect",
+        &[
+            "network",
+            "connect",
+            "--alias",
+            "netx-alias",
+            "lecture-net",
+            "netx",
+        ],
+        0,
+        |r| {
+            if r.stdout.is_empty() {
+                Ok("silent".into())
+            } else {
+                Err(format!("printed {:?}", r.stdout))
+            }
+        },
+    );
+    t.step(
+        "connected: eth1 inside",
+        &["exec", "netx", "cat", "/proc/net/dev"],
+        0,
+        |r| has(&r.stdout, "eth1:"),
+    );
+    t.step(
+        "connected: peer by name",
+        &["exec", "netx", "ping", "-c1", "-W3", "netpeer"],
+        0,
+        |r| has(&r.stdout, "1 packets received"),
+    );
+    t.step(
+        "connected: peer by --network-alias",
+        &["exec", "netx", "ping", "-c1", "-W3", "netpeer-alias"],
+        0,
+        |r| has(&r.stdout, "1 packets received"),
+    );
+    t.step(
+        "connected: alias from peer",
+        &["exec", "netpeer", "ping", "-c1", "-W3", "netx-alias"],
+        0,
+        |r| has(&r.stdout, "1 packets received"),
+    );
+    t.step(
+        "inspect: two networks",
+        &[
+            "inspect",
+            "--format",
+            "{{len .NetworkSettings.Networks}} {{(index .NetworkSettings.Networks \"lecture-net\").Aliases}}",
+            "netx",
+        ],
+        0,
+        |r| {
+            has(&r.stdout, "2 [")?;
+            has(&r.stdout, "netx-alias")
+        },
+    );
+    t.step(
+        "network inspect: members",
+        &[
+            "network",
+            "inspect",
+            "--format",
+            "{{range .Containers}}{{.Name}} {{end}}",
+            "lecture-net",
+        ],
+        0,
+        |r| {
+            has(&r.stdout, "netx ")?;
+            has(&r.stdout, "netpeer ")
+        },
+    );
+    // Refusals: exit 1 with dockerd's words (stderr lowercased: the engines' case differs).
+    for (name, net, container, needle) in [
+        (
+            "network connect twice",
+            "lecture-net",
+            "netx",
+            "endpoint with name netx already exists in network lecture-net",
+        ),
+        (
+            "network connect unknown network",
+            "no-such-net",
+            "netx",
+            "no-such-net",
+        ),
+        (
+            "network connect unknown container",
+            "lecture-net",
+            "no-such-container",
+            "no such container",
+        ),
+        (
+            "network connect host",
+            "host",
+            "netx",
+            "container cannot be disconnected from host network or connected to host network",
+        ),
+    ] {
+        t.step(name, &["network", "connect", net, container], 1, |r| {
+            has(&r.stderr.to_lowercase(), needle)
+        });
+    }
+    t.step(
+        "create (to connect before start)",
+        &["create", "--name", "netc", "busybox", "sleep", "300"],
+        0,
+        |_| Ok(String::new()),
+    );
+    t.step(
+        "network connect created",
+        &["network", "connect", "lecture-net", "netc"],
+        0,
+        |_| Ok(String::new()),
+    );
+    t.step("start connected", &["start", "netc"], 0, |r| {
+        has(&r.stdout, "netc")
+    });
+    t.step(
+        "started: eth1 and peer",
+        &[
+            "exec",
+            "netc",
+            "sh",
+            "-c",
+            "grep eth1: /proc/net/dev && ping -c1 -W3 netpeer",
+        ],
+        0,
+        |r| {
+            has(&r.stdout, "eth1:")?;
+            has(&r.stdout, "1 packets received")
+        },
+    );
+    t.step(
+        "network disconnect",
+        &["network", "disconnect", "lecture-net", "netx"],
+        0,
+        |_| Ok(String::new()),
+    );
+    t.step(
+        "disconnected: no eth1",
+        &["exec", "netx", "cat", "/proc/net/dev"],
+        0,
+        |r| {
+            if r.stdout.contains("eth1:") {
+                Err(r.stdout.clone())
+            } else {
+                has(&r.stdout, "eth0:")
+            }
+        },
+    );
+    t.step(
+        "disconnected: peer unknown",
+        &["exec", "netx", "ping", "-c1", "-W3", "netpeer"],
+        1,
+        |r| has(&r.stderr, "bad address"),
+    );
+    t.step(
+        "network disconnect again",
+        &["network", "disconnect", "lecture-net", "netx"],
+        1,
+        |r| has(&r.stderr, "is not connected to network lecture-net"),
+    );
+    t.step(
+        "rm -f (networked)",
+        &["rm", "-f", "netx", "netpeer", "netc"],
+        0,
+        |r| has(&r.stdout, "netpeer"),
+    );
+    t.step("network rm", &["network", "rm", "lecture-net"], 0, |r| {
+        has(&r.stdout, "lecture-net")
+    });
+
     // Images: tag, push, rmi, pull back.
     let mine = reg.reference("student/my-image:v1.0");
     t.step("tag for push", &["tag", "busybox:latest", &mine], 0, |_| {

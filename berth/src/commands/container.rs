@@ -35,6 +35,7 @@ fn create_options(a: &RunArgs) -> CreateOptions {
         volumes: a.volume.clone(),
         mounts: a.mount.clone(),
         network: a.network.clone(),
+        network_aliases: a.network_alias.clone(),
         memory: a.memory.clone(),
         cpus: a.cpus.clone(),
         pids_limit: a.pids_limit,

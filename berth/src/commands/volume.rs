@@ -196,6 +196,22 @@ pub fn network(g: &Global, cmd: NetworkCommand) -> anyhow::Result<u8> {
             }
             return Ok(code);
         }
+        NetworkCommand::Connect {
+            aliases,
+            network,
+            container,
+        } => {
+            svc.connect(&network, &container, &aliases)?;
+        }
+        // Force only matters to docker's swarm networks; a local disconnect always succeeds
+        // or says why not.
+        NetworkCommand::Disconnect {
+            force: _,
+            network,
+            container,
+        } => {
+            svc.disconnect(&network, &container)?;
+        }
     }
     Ok(0)
 }

@@ -41,7 +41,9 @@ pub async fn list(engine: Shared, q: Query) -> Result<Resp> {
                     "exited",
                     &|w| matches!(s.status, Status::Exited { code, .. } if code.to_string() == w),
                 )
-                && any("network", &|w| r.host.network == w)
+                && any("network", &|w| {
+                    r.host.network == w || r.attachments().iter().any(|a| a.name == w)
+                })
                 && any("volume", &|w| {
                     r.host.mounts.iter().any(|m| m.source == w || m.destination == w)
                 })
@@ -90,7 +92,12 @@ fn is_default(v: &Value) -> bool {
 }
 
 /// Keys of `obj` that are set but not in `supported` (and not harmless metadata).
-fn unsupported_keys(section: &str, obj: &Map<String, Value>, supported: &[&str], out: &mut Vec<String>) {
+pub(crate) fn unsupported_keys(
+    section: &str,
+    obj: &Map<String, Value>,
+    supported: &[&str],
+    out: &mut Vec<String>,
+) {
     for (k, v) in obj {
         if !supported.contains(&k.as_str()) && !is_default(v) {
             out.push(format!("{section}.{k}"));
@@ -209,6 +216,7 @@ fn create_options(body: &Value, name: Option<String>) -> Result<CreateOptions> {
         .and_then(Value::as_str)
         .filter(|m| !m.is_empty() && *m != "default")
         .map(String::from);
+    let mut network_aliases = Vec::new();
     if let Some(eps) = cfg
         .get("NetworkingConfig")
         .and_then(|n| n.get("EndpointsConfig"))
@@ -223,9 +231,10 @@ fn create_options(body: &Value, name: Option<String>) -> Result<CreateOptions> {
                 unsupported_keys(
                     &format!("NetworkingConfig.EndpointsConfig.{net}"),
                     o,
-                    &["NetworkID", "EndpointID"],
+                    &["NetworkID", "EndpointID", "Aliases", "DNSNames"],
                     &mut bad,
                 );
+                network_aliases = o.get("Aliases").map(strings).unwrap_or_default();
             }
         }
     }
@@ -360,6 +369,7 @@ fn create_options(body: &Value, name: Option<String>) -> Result<CreateOptions> {
         volumes,
         mounts,
         network: network_mode,
+        network_aliases,
         memory: memory.map(|m| format!("{m}b")),
         cpus: host
             .get("NanoCpus")

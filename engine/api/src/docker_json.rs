@@ -194,7 +194,7 @@ pub fn container_inspect(
         Some((p, rest)) => (p.clone(), rest.to_vec()),
         None => (String::new(), Vec::new()),
     };
-    let ep = rec.endpoint.as_ref().filter(|_| status.is_running());
+    let ep = rec.primary_endpoint().filter(|_| status.is_running());
     let paths = svc.paths(&rec.id);
     json!({
         "Id": rec.id,
@@ -255,12 +255,52 @@ pub fn container_inspect(
             "IPAddress": ep.map(|e| e.ip.clone()).unwrap_or_default(),
             "Gateway": ep.map(|e| e.gateway.clone()).unwrap_or_default(),
             "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
-            "Networks": match ep {
-                Some(e) => json!({ e.network.clone(): {"IPAddress": e.ip, "Gateway": e.gateway, "IPPrefixLen": e.prefix, "MacAddress": e.mac} }),
-                None => json!({}),
-            },
+            "Networks": networks(rec, status.is_running()),
         },
     })
+}
+
+/// `NetworkSettings.Networks`: every network the container is connected to, with its
+/// address while it runs (empty fields otherwise, as docker shows a stopped container).
+pub fn networks(rec: &berth_containers::ContainerRecord, running: bool) -> Value {
+    let short_id = &rec.id[..12.min(rec.id.len())];
+    let mut out = Map::new();
+    for a in rec.attachments() {
+        let ep = rec
+            .endpoints
+            .iter()
+            .find(|e| e.network == a.name)
+            .filter(|_| running);
+        let mut aliases = a.aliases.clone();
+        if a.name != "bridge" {
+            aliases.push(short_id.to_string());
+        }
+        out.insert(
+            a.name.clone(),
+            json!({
+                "IPAMConfig": null,
+                "Links": null,
+                "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
+                "NetworkID": network_id(&a.name),
+                "EndpointID": ep.map(|_| endpoint_id(&rec.id, &a.name)).unwrap_or_default(),
+                "Gateway": ep.map(|e| e.gateway.as_str()).unwrap_or_default(),
+                "IPAddress": ep.map(|e| e.ip.as_str()).unwrap_or_default(),
+                "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or_default(),
+                "IPv6Gateway": "",
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "MacAddress": ep.map(|e| e.mac.as_str()).unwrap_or_default(),
+                "DriverOpts": null,
+            }),
+        );
+    }
+    if matches!(rec.host.network.as_str(), "host" | "none") {
+        out.insert(
+            rec.host.network.clone(),
+            json!({"IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": network_id(&rec.host.network), "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""}),
+        );
+    }
+    Value::Object(out)
 }
 
 /// Seconds since the epoch of an RFC 3339 time (0 if unparseable).
@@ -322,7 +362,6 @@ pub fn container_summary(s: &berth_containers::ContainerSummary) -> Value {
             ports.push(json!({"PrivatePort": port, "Type": proto}));
         }
     }
-    let ep = rec.endpoint.as_ref().filter(|_| s.status.is_running());
     json!({
         "Id": rec.id,
         "Names": [format!("/{}", rec.name)],
@@ -335,10 +374,7 @@ pub fn container_summary(s: &berth_containers::ContainerSummary) -> Value {
         "State": s.status.name(),
         "Status": status_text(&s.status),
         "HostConfig": { "NetworkMode": rec.host.network },
-        "NetworkSettings": { "Networks": match ep {
-            Some(e) => json!({ e.network.clone(): {"IPAddress": e.ip, "Gateway": e.gateway, "IPPrefixLen": e.prefix, "MacAddress": e.mac} }),
-            None => json!({}),
-        }},
+        "NetworkSettings": { "Networks": networks(rec, s.status.is_running()) },
         "Mounts": rec.host.mounts.iter().map(mount_json).collect::<Vec<_>>(),
     })
 }
@@ -403,7 +439,8 @@ pub fn network(n: &berth_net::NetworkConfig, endpoints: &[berth_net::Endpoint]) 
     for e in endpoints {
         containers.insert(
             e.container_id.clone(),
-            json!({"Name": "", "EndpointID": e.container_id, "MacAddress": e.mac, "IPv4Address": format!("{}/{}", e.ip, e.prefix), "IPv6Address": ""}),
+            // The engine passes the container's name first among an endpoint's names.
+            json!({"Name": e.aliases.first().cloned().unwrap_or_default(), "EndpointID": endpoint_id(&e.container_id, &e.network), "MacAddress": e.mac, "IPv4Address": format!("{}/{}", e.ip, e.prefix), "IPv6Address": ""}),
         );
     }
     let driver = match n.name.as_str() {
@@ -433,6 +470,14 @@ pub fn network(n: &berth_net::NetworkConfig, endpoints: &[berth_net::Endpoint]) 
         "Options": if n.bridge.is_empty() { json!({}) } else { json!({"com.docker.network.bridge.name": n.bridge}) },
         "Labels": {},
     })
+}
+
+/// A stable 64-hex ID for a container's endpoint on a network.
+pub fn endpoint_id(container_id: &str, network: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!(
+        "berth-endpoint:{container_id}/{network}"
+    )))
 }
 
 /// A stable 64-hex ID for a network (Berth names networks; docker clients expect IDs).

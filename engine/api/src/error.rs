@@ -96,7 +96,15 @@ impl From<berth_containers::ContainerError> for ApiError {
             E::NameInUse { .. } | E::Running(_) | E::NotRunning(_) | E::Paused(_) | E::ImageInUse { .. } => {
                 StatusCode::CONFLICT
             }
-            E::InvalidName(_) | E::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+            E::InvalidName(_)
+            | E::InvalidArgument(_)
+            | E::HostNetwork
+            | E::SharedNamespace
+            | E::PrivateNetwork => StatusCode::BAD_REQUEST,
+            // dockerd's status for connecting a container twice.
+            E::EndpointExists { .. } => StatusCode::FORBIDDEN,
+            E::NotConnected { .. } => StatusCode::CONFLICT,
+            E::Net(berth_net::NetError::NetworkNotFound(_)) => StatusCode::NOT_FOUND,
             E::Image(i) => image_status(i),
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -136,9 +136,8 @@ async fn route(engine: Shared, req: Req, method: &Method, full_path: &str) -> Re
         ("POST", ["networks", "prune"]) => volumes::network_prune(engine).await,
         ("GET", ["networks", id]) => volumes::network_inspect(engine, id).await,
         ("DELETE", ["networks", id]) => volumes::network_remove(engine, id).await,
-        ("POST", ["networks", _, "connect" | "disconnect"]) => Err(unsupported(
-            "connecting a running container to another network (give --network when creating it)",
-        )),
+        ("POST", ["networks", id, "connect"]) => volumes::network_connect(engine, id, req).await,
+        ("POST", ["networks", id, "disconnect"]) => volumes::network_disconnect(engine, id, req).await,
 
         ("GET", ["plugins"]) => http::ok_json(&serde_json::json!([])),
         (

@@ -259,6 +259,74 @@ pub async fn network_inspect(engine: Shared, id: &str) -> Result<Resp> {
     .await
 }
 
+/// docker's `network connect`/`disconnect` event.
+fn membership_event(engine: &Shared, action: &str, n: &berth_net::NetworkConfig, container: &str) {
+    let attrs = json!({"container": container, "name": n.name, "type": "bridge"});
+    engine.event("network", action, &docker_json::network_id(&n.name), attrs);
+}
+
+/// The `Container` of a connect/disconnect body.
+fn body_container(body: &Value) -> Result<String> {
+    body.get("Container")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .ok_or_else(|| {
+            ApiError::bad_request("invalid name or ID supplied: \"\" — give the container in Container")
+        })
+}
+
+pub async fn network_connect(engine: Shared, id: &str, req: Req) -> Result<Resp> {
+    let body: Value = http::body_json(req).await?;
+    let container = body_container(&body)?;
+    let empty = serde_json::Map::new();
+    let cfg = body
+        .get("EndpointConfig")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    // Static addresses, links, driver options and the like are refused by name rather
+    // than ignored; empty values (what the docker CLI sends by default) are fine.
+    let mut bad = Vec::new();
+    crate::containers::unsupported_keys(
+        "EndpointConfig",
+        cfg,
+        &["Aliases", "NetworkID", "EndpointID", "DNSNames"],
+        &mut bad,
+    );
+    if !bad.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "Berth does not support these endpoint settings yet: {} — connect without them",
+            bad.join(", ")
+        )));
+    }
+    let aliases: Vec<String> = cfg
+        .get("Aliases")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let id = id.to_string();
+    blocking(move || {
+        let n = find_network(&engine, &id)?;
+        let rec = engine.containers.connect(&n.name, &container, &aliases)?;
+        membership_event(&engine, "connect", &n, &rec.id);
+        Ok(http::empty(StatusCode::OK))
+    })
+    .await
+}
+
+pub async fn network_disconnect(engine: Shared, id: &str, req: Req) -> Result<Resp> {
+    let body: Value = http::body_json(req).await?;
+    let container = body_container(&body)?;
+    let id = id.to_string();
+    blocking(move || {
+        let n = find_network(&engine, &id)?;
+        let rec = engine.containers.disconnect(&n.name, &container)?;
+        membership_event(&engine, "disconnect", &n, &rec.id);
+        Ok(http::empty(StatusCode::OK))
+    })
+    .await
+}
+
 pub async fn network_remove(engine: Shared, id: &str) -> Result<Resp> {
     let id = id.to_string();
     blocking(move || {
@@ -288,7 +356,7 @@ pub async fn network_prune(engine: Shared) -> Result<Resp> {
                     .containers
                     .records()?
                     .iter()
-                    .any(|r| r.host.network == n.name);
+                    .any(|r| r.attachments().iter().any(|a| a.name == n.name));
                 if !in_use && net.remove_network(&n.name).is_ok() {
                     deleted.push(n.name);
                 }

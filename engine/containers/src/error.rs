@@ -18,6 +18,22 @@ pub enum ContainerError {
     InvalidArgument(String),
     #[error("unable to remove image {image}: container {container} is using it — remove the container first (`berth rm {container}`) or use -f")]
     ImageInUse { image: String, container: String },
+    #[error("endpoint with name {name} already exists in network {network} — disconnect it first (`berth network disconnect {network} {name}`)")]
+    EndpointExists { name: String, network: String },
+    #[error(
+        "container {id} is not connected to network {network} — see its networks with `berth inspect {name}`"
+    )]
+    NotConnected {
+        id: String,
+        name: String,
+        network: String,
+    },
+    #[error("container cannot be disconnected from host network or connected to host network — use a bridge or user network instead")]
+    HostNetwork,
+    #[error("container sharing network namespace with another container or host cannot be connected to any other network — create it with --network bridge or a user network")]
+    SharedNamespace,
+    #[error("container cannot be connected to multiple networks with one of the networks in private (none) mode — create it with --network bridge or a user network")]
+    PrivateNetwork,
     #[error(transparent)]
     Image(#[from] berth_images::ImageError),
     #[error(transparent)]

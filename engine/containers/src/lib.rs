@@ -21,8 +21,8 @@ mod volumes;
 pub use berth_runtime::attach::{parse_detach_keys, AttachRequest};
 pub use error::ContainerError;
 pub use record::{
-    ContainerPaths, ContainerRecord, EndpointInfo, HostConfig, MountKind, MountRecord, PortMapping,
-    RestartPolicy, RunConfig, Status,
+    ContainerPaths, ContainerRecord, EndpointInfo, HostConfig, MountKind, MountRecord, NetworkAttachment,
+    PortMapping, RestartPolicy, RunConfig, Status,
 };
 pub use service::{
     signal_number, wait_for, ContainerService, ContainerSummary, CreateOptions, ExecOptions, ShimPorts,

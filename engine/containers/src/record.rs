@@ -18,9 +18,15 @@ pub struct ContainerRecord {
     pub created: String,
     pub config: RunConfig,
     pub host: HostConfig,
-    /// The network endpoint while the container runs.
+    /// The networks the container joins when it starts, in order (the first gives `eth0`
+    /// and the default route), with the aliases asked for; `network connect`/`disconnect`
+    /// edit it. `None` in records written before containers could be on several networks:
+    /// then it is `host.network` alone (see [`ContainerRecord::attachments`]).
     #[serde(default)]
-    pub endpoint: Option<EndpointInfo>,
+    pub networks: Option<Vec<NetworkAttachment>>,
+    /// The network endpoints while the container runs, in interface order.
+    #[serde(default, alias = "endpoint", deserialize_with = "one_or_many")]
+    pub endpoints: Vec<EndpointInfo>,
     /// Host ports actually bound (with `-p 80` / `-P` the host port is picked at start).
     #[serde(default)]
     pub bound_ports: Vec<PortMapping>,
@@ -104,6 +110,34 @@ pub struct RestartPolicy {
     pub maximum_retry_count: u32,
 }
 
+impl ContainerRecord {
+    /// The networks this container joins at start (none with `--network host|none`).
+    pub fn attachments(&self) -> Vec<NetworkAttachment> {
+        match (&self.networks, self.host.network.as_str()) {
+            (_, "host" | "none") => Vec::new(),
+            (Some(n), _) => n.clone(),
+            (None, mode) => vec![NetworkAttachment {
+                name: mode.to_string(),
+                aliases: Vec::new(),
+            }],
+        }
+    }
+
+    /// The endpoint published ports forward to: the first network's.
+    pub fn primary_endpoint(&self) -> Option<&EndpointInfo> {
+        self.endpoints.first()
+    }
+}
+
+/// A network a container is connected to, as docker's `EndpointSettings` config.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NetworkAttachment {
+    pub name: String,
+    /// Extra names the container answers to on this network (`--alias`).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EndpointInfo {
     pub network: String,
@@ -111,6 +145,23 @@ pub struct EndpointInfo {
     pub prefix: u8,
     pub gateway: String,
     pub mac: String,
+    /// `eth0`, `eth1`, … inside the container.
+    #[serde(default)]
+    pub interface: String,
+}
+
+/// Reads `endpoints`, or the single `endpoint` (possibly null) older records stored.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<EndpointInfo>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<EndpointInfo>),
+        One(Option<EndpointInfo>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::Many(v) => v,
+        OneOrMany::One(o) => o.into_iter().collect(),
+    })
 }
 
 /// A container's state as docker reports it.
@@ -193,5 +244,50 @@ impl ContainerPaths {
     /// Marks that the rootfs, network and cgroup of the last run were released.
     pub fn cleaned(&self) -> PathBuf {
         self.dir.join("cleaned")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(extra: &str) -> ContainerRecord {
+        let digest = format!("sha256:{}", "0".repeat(64));
+        let text = format!(
+            r#"{{"id": "abcdef0123456789", "name": "web", "image": "busybox", "image_id": "{digest}",
+            "created": "", "config": {{"entrypoint": [], "cmd": [], "env": [], "working_dir": "/",
+            "user": "", "hostname": "h", "tty": false, "open_stdin": false, "labels": {{}},
+            "exposed_ports": [], "stop_signal": null, "image_volumes": []}},
+            "host": {{"publish": [], "publish_all": false, "mounts": [], "network": "lab",
+            "memory": null, "cpus": null, "pids_limit": null,
+            "restart": {{"name": "no", "maximum_retry_count": 0}}, "auto_remove": false}}{extra}}}"#
+        );
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn records_from_before_several_networks_still_read() {
+        // The single `endpoint` of older records, set or null, becomes the endpoint list.
+        let ep = r#", "endpoint": {"network": "lab", "ip": "10.89.0.2", "prefix": 24,
+            "gateway": "10.89.0.1", "mac": "02:42:0a:59:00:02"}"#;
+        let rec = record(ep);
+        assert_eq!(rec.endpoints.len(), 1);
+        assert_eq!(rec.primary_endpoint().unwrap().ip, "10.89.0.2");
+        assert!(record(r#", "endpoint": null"#).endpoints.is_empty());
+        assert!(record("").endpoints.is_empty());
+        // No `networks` yet: the network mode is the one attachment.
+        assert_eq!(
+            rec.attachments(),
+            [NetworkAttachment {
+                name: "lab".into(),
+                aliases: vec![]
+            }]
+        );
+        // Written back, the list round-trips under its new name.
+        let again: ContainerRecord = serde_json::from_value(serde_json::to_value(&rec).unwrap()).unwrap();
+        assert_eq!(again, rec);
+        // An explicit empty list (disconnected from everything) is not the network mode.
+        let none = record(r#", "networks": []"#);
+        assert!(none.attachments().is_empty());
     }
 }

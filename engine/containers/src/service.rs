@@ -37,6 +37,8 @@ pub struct CreateOptions {
     /// `--mount type=bind|volume|tmpfs,source=…,target=…[,readonly]`.
     pub mounts: Vec<String>,
     pub network: Option<String>,
+    /// `--network-alias`: more names on that (user) network.
+    pub network_aliases: Vec<String>,
     pub memory: Option<String>,
     pub cpus: Option<String>,
     pub pids_limit: Option<i64>,
@@ -411,6 +413,12 @@ impl ContainerService {
                 "network {network} not found — create it with `berth network create {network}`"
             )));
         }
+        if !opts.network_aliases.is_empty() && matches!(network.as_str(), "bridge" | "host" | "none") {
+            return Err(ContainerError::InvalidArgument(
+                "network-scoped alias is supported only for containers in user defined networks — add --network NAME"
+                    .into(),
+            ));
+        }
         let mut labels = ic.labels.clone().unwrap_or_default();
         for l in &opts.labels {
             let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
@@ -471,7 +479,7 @@ impl ContainerService {
                 publish,
                 publish_all: opts.publish_all,
                 mounts,
-                network,
+                network: network.clone(),
                 memory,
                 cpus,
                 pids_limit: opts.pids_limit,
@@ -480,7 +488,14 @@ impl ContainerService {
                 log_max_size,
                 log_max_files,
             },
-            endpoint: None,
+            networks: Some(match network.as_str() {
+                "host" | "none" => Vec::new(),
+                _ => vec![NetworkAttachment {
+                    name: network.clone(),
+                    aliases: opts.network_aliases.clone(),
+                }],
+            }),
+            endpoints: Vec::new(),
             bound_ports: Vec::new(),
             restart_count: 0,
         };
@@ -584,32 +599,39 @@ impl ContainerService {
             });
         }
 
-        // Network.
-        let (netns, endpoint) = match rec.host.network.as_str() {
-            "host" => (NetNs::Host, None),
-            "none" => (NetNs::New, None),
-            net => {
+        // Network: the first network makes the namespace and eth0, the others eth1, eth2, …
+        let netns = match rec.host.network.as_str() {
+            "host" => NetNs::Host,
+            "none" => NetNs::New,
+            _ => {
                 // Addresses of containers whose namespace is gone (a reboot, a deleted
                 // store) go back to the pool first.
                 let _ = self.net.prune_stale();
-                let ep = self.net.attach(&rec.id, net, std::slice::from_ref(&rec.name))?;
-                (NetNs::Path(ep.netns.clone()), Some(ep))
+                let attachments = rec.attachments();
+                rec.endpoints.clear();
+                match attachments.split_first() {
+                    Some((first, rest)) => {
+                        let ep = self
+                            .net
+                            .attach(&rec.id, &first.name, &endpoint_names(rec, first))?;
+                        rec.endpoints.push(endpoint_info(&ep));
+                        for a in rest {
+                            let ep = self.net.connect(&rec.id, &a.name, &endpoint_names(rec, a))?;
+                            rec.endpoints.push(endpoint_info(&ep));
+                        }
+                    }
+                    // Disconnected from every network before it started: only `lo`, but
+                    // a namespace of its own that `network connect` can add to later.
+                    None => {
+                        self.net.sandbox(&rec.id)?;
+                    }
+                }
+                NetNs::Path(self.net.netns_path(&rec.id))
             }
         };
-        rec.endpoint = endpoint.as_ref().map(|ep| EndpointInfo {
-            network: ep.network.clone(),
-            ip: ep.ip.to_string(),
-            prefix: ep.prefix,
-            gateway: ep.gateway.to_string(),
-            mac: ep.mac.clone(),
-        });
 
         // /etc/hosts, /etc/hostname, /etc/resolv.conf.
-        let peers = match &endpoint {
-            Some(_) if rec.host.network != "bridge" => self.net.endpoints(&rec.host.network)?,
-            _ => Vec::new(),
-        };
-        let hosts = hosts_file(rec, endpoint.as_ref().map(|e| e.ip.to_string()), &peers);
+        let hosts = self.hosts_for(rec);
         let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         for (name, content) in [
             ("hosts", hosts),
@@ -628,10 +650,12 @@ impl ContainerService {
             }
         }
 
-        // Containers already on this network learn the new name (docker's embedded DNS
+        // Containers already on these networks learn the new name (docker's embedded DNS
         // would answer it; here their /etc/hosts is rewritten in place).
-        if !peers.is_empty() {
-            self.refresh_peer_hosts(&rec.host.network, &rec.id);
+        for ep in &rec.endpoints {
+            if ep.network != berth_net::DEFAULT_NETWORK {
+                self.refresh_peer_hosts(&ep.network, &rec.id);
+            }
         }
 
         // Published ports are bound here, so "port in use" is an error before anything runs.
@@ -653,7 +677,7 @@ impl ContainerService {
                 },
             })
             .collect();
-        if !specs.is_empty() && endpoint.is_none() {
+        if !specs.is_empty() && rec.endpoints.is_empty() {
             return Err(ContainerError::InvalidArgument(format!(
                 "ports cannot be published with --network {} — use the default bridge network",
                 rec.host.network
@@ -670,7 +694,7 @@ impl ContainerService {
             })
             .collect();
         let ports = ShimPorts {
-            container_ip: endpoint.as_ref().map(|e| e.ip.to_string()),
+            container_ip: rec.primary_endpoint().map(|e| e.ip.clone()),
             ports: rec.bound_ports.clone(),
         };
         std::fs::write(
@@ -830,9 +854,17 @@ impl ContainerService {
             cg.destroy(true)?;
         }
         if rec.host.network != "host" && rec.host.network != "none" {
+            // The networks it is on now (it may have been connected since `rec` was read).
+            let networks: Vec<String> = self
+                .net
+                .endpoints_of(&rec.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| e.network)
+                .collect();
             self.net.detach(&rec.id)?;
-            if rec.host.network != "bridge" {
-                self.refresh_peer_hosts(&rec.host.network, &rec.id);
+            for n in networks.iter().filter(|n| *n != berth_net::DEFAULT_NETWORK) {
+                self.refresh_peer_hosts(n, &rec.id);
             }
         }
         berth_runtime::rootfs::unmount(&p.rootfs())?;
@@ -851,8 +883,121 @@ impl ContainerService {
             let Ok(peer) = self.find(&ep.container_id) else {
                 continue; // a container of another store on this machine
             };
-            let content = hosts_file(&peer, Some(ep.ip.to_string()), &peers);
-            let _ = std::fs::write(self.paths(&peer.id).etc("hosts"), content);
+            let _ = std::fs::write(self.paths(&peer.id).etc("hosts"), self.hosts_for(&peer));
+        }
+    }
+
+    /// A container's /etc/hosts from the network state: its own addresses, and the other
+    /// containers on each of its user networks (the default bridge has no name resolution,
+    /// as in docker).
+    fn hosts_for(&self, rec: &ContainerRecord) -> String {
+        let own = self.net.endpoints_of(&rec.id).unwrap_or_default();
+        let mut peers = Vec::new();
+        for ep in own.iter().filter(|e| e.network != berth_net::DEFAULT_NETWORK) {
+            peers.extend(self.net.endpoints(&ep.network).unwrap_or_default());
+        }
+        hosts_file(rec, &own, &peers)
+    }
+
+    // ------------------------------------------------------------------ network connect
+
+    /// Connects a container to one more network, like `docker network connect`. A running
+    /// container gets the next `ethN` at once and the names on that network learn each
+    /// other; a stopped or created one joins the network at its next start.
+    pub fn connect(
+        &self,
+        network: &str,
+        name_or_id: &str,
+        aliases: &[String],
+    ) -> Result<ContainerRecord, ContainerError> {
+        let _lock = self.lock()?;
+        let mut rec = self.find(name_or_id)?;
+        let network = self.network_name(network)?;
+        match (rec.host.network.as_str(), network.as_str()) {
+            (_, "host") => return Err(ContainerError::HostNetwork),
+            ("host", _) => return Err(ContainerError::SharedNamespace),
+            ("none", _) | (_, "none") => return Err(ContainerError::PrivateNetwork),
+            _ => {}
+        }
+        let mut attachments = rec.attachments();
+        if attachments.iter().any(|a| a.name == network) {
+            return Err(ContainerError::EndpointExists {
+                name: rec.name,
+                network,
+            });
+        }
+        let attachment = NetworkAttachment {
+            name: network.clone(),
+            aliases: aliases.to_vec(),
+        };
+        if self.status(&rec).is_running() {
+            let ep = self
+                .net
+                .connect(&rec.id, &network, &endpoint_names(&rec, &attachment))?;
+            rec.endpoints.push(endpoint_info(&ep));
+        }
+        attachments.push(attachment);
+        rec.networks = Some(attachments);
+        if let Err(e) = self.save(&rec) {
+            if self.status(&rec).is_running() {
+                let _ = self.net.disconnect(&rec.id, &network);
+            }
+            return Err(e);
+        }
+        self.refresh_after_network_change(&rec, &network);
+        Ok(rec)
+    }
+
+    /// Disconnects a container from a network, like `docker network disconnect`: a running
+    /// container loses that interface and the names on that network at once.
+    pub fn disconnect(&self, network: &str, name_or_id: &str) -> Result<ContainerRecord, ContainerError> {
+        let _lock = self.lock()?;
+        let mut rec = self.find(name_or_id)?;
+        let network = self.network_name(network)?;
+        if network == "host" || rec.host.network == "host" {
+            return Err(ContainerError::HostNetwork);
+        }
+        let mut attachments = rec.attachments();
+        let Some(pos) = attachments.iter().position(|a| a.name == network) else {
+            return Err(ContainerError::NotConnected {
+                id: rec.id.clone(),
+                name: rec.name.clone(),
+                network,
+            });
+        };
+        attachments.remove(pos);
+        if self.status(&rec).is_running() {
+            match self.net.disconnect(&rec.id, &network) {
+                Ok(_) | Err(berth_net::NetError::NotConnected { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            rec.endpoints.retain(|e| e.network != network);
+        }
+        rec.networks = Some(attachments);
+        self.save(&rec)?;
+        self.refresh_after_network_change(&rec, &network);
+        Ok(rec)
+    }
+
+    /// The network's own name for a name or ID the user gave ("bridge", "host", "none" or
+    /// a user network).
+    fn network_name(&self, network: &str) -> Result<String, ContainerError> {
+        let all = self.net.list_networks()?;
+        all.iter()
+            .find(|n| n.name == network)
+            .map(|n| n.name.clone())
+            .ok_or_else(|| berth_net::NetError::NetworkNotFound(network.to_string()).into())
+    }
+
+    /// After a live connect or disconnect: the container's own /etc/hosts and those of its
+    /// peers on `network` are rewritten.
+    fn refresh_after_network_change(&self, rec: &ContainerRecord, network: &str) {
+        if !self.status(rec).is_running() {
+            return;
+        }
+        let _ = std::fs::write(self.paths(&rec.id).etc("hosts"), self.hosts_for(rec));
+        if network != berth_net::DEFAULT_NETWORK {
+            self.refresh_peer_hosts(network, &rec.id);
         }
     }
 
@@ -1027,13 +1172,26 @@ impl ContainerService {
             return Ok(None);
         };
         let st = cg.stats()?;
-        // The host side of the veth: what it receives the container sent, and vice versa.
-        let veth = berth_net::veth_name(&rec.id);
-        let counter = |name: &str| {
-            std::fs::read_to_string(format!("/sys/class/net/{veth}/statistics/{name}"))
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(0)
+        // The host sides of the veths (one per network): what they receive the container
+        // sent, and vice versa; docker's NET I/O sums the interfaces too.
+        let mut veths: Vec<String> = self
+            .net
+            .endpoints_of(&rec.id)
+            .unwrap_or_default()
+            .iter()
+            .map(berth_net::Endpoint::host_veth)
+            .collect();
+        if veths.is_empty() {
+            veths.push(berth_net::veth_name(&rec.id));
+        }
+        let counter = |name: &str| -> u64 {
+            veths
+                .iter()
+                .filter_map(|veth| {
+                    std::fs::read_to_string(format!("/sys/class/net/{veth}/statistics/{name}")).ok()
+                })
+                .filter_map(|v| v.trim().parse::<u64>().ok())
+                .sum()
         };
         Ok(Some(StatsSample {
             at: Instant::now(),
@@ -1190,16 +1348,44 @@ fn parse_log_opts(opts: &[String]) -> Result<(u64, u32), ContainerError> {
     Ok((size, files))
 }
 
-/// A container's /etc/hosts: localhost, itself, and the other containers on its network.
-fn hosts_file(rec: &ContainerRecord, ip: Option<String>, peers: &[berth_net::Endpoint]) -> String {
+/// A container's /etc/hosts: localhost, itself on each of its networks, and the other
+/// containers on its user networks.
+fn hosts_file(rec: &ContainerRecord, own: &[berth_net::Endpoint], peers: &[berth_net::Endpoint]) -> String {
     let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    if let Some(ip) = ip {
-        hosts.push_str(&format!("{ip}\t{} {}\n", rec.config.hostname, rec.name));
+    for ep in own.iter().filter(|e| !e.ip.is_unspecified()) {
+        hosts.push_str(&format!("{}\t{} {}\n", ep.ip, rec.config.hostname, rec.name));
     }
     for other in peers.iter().filter(|e| e.container_id != rec.id) {
         hosts.push_str(&format!("{}\t{}\n", other.ip, other.aliases.join(" ")));
     }
     hosts
+}
+
+/// The names a container answers to on a network: its name, its aliases there and its
+/// short ID (docker's embedded DNS answers all three).
+fn endpoint_names(rec: &ContainerRecord, a: &NetworkAttachment) -> Vec<String> {
+    let mut names = vec![rec.name.clone()];
+    for n in a
+        .aliases
+        .iter()
+        .chain(std::iter::once(&rec.id[..12.min(rec.id.len())].to_string()))
+    {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    names
+}
+
+fn endpoint_info(ep: &berth_net::Endpoint) -> EndpointInfo {
+    EndpointInfo {
+        network: ep.network.clone(),
+        ip: ep.ip.to_string(),
+        prefix: ep.prefix,
+        gateway: ep.gateway.to_string(),
+        mac: ep.mac.clone(),
+        interface: ep.interface.clone(),
+    }
 }
 
 pub fn wait_for(pid: i32) -> Result<i32, ContainerError> {

@@ -64,6 +64,19 @@ pub enum NetError {
     )]
     AlreadyAttached { id: String, network: String },
 
+    #[error(
+        "container {id} is already connected to network '{network}'; disconnect it first to connect it again"
+    )]
+    AlreadyConnected { id: String, network: String },
+
+    #[error(
+        "container {id} is not connected to network '{network}'; see its networks with `berth inspect {id}`"
+    )]
+    NotConnected { id: String, network: String },
+
+    #[error("container {0} has no network namespace yet (it is not running); start it, or connect it before it starts")]
+    NoNamespace(String),
+
     #[error("invalid {kind} name '{name}': {reason}; choose another name")]
     InvalidName {
         kind: &'static str,

@@ -18,6 +18,15 @@
 //!   whose peer is born inside that namespace as `eth0` with MAC `02:42:<ip>`; the host end
 //!   (`vb<hash of id>`) joins the bridge. A thread that `setns`es into the namespace then sets
 //!   `lo` and `eth0` up, adds the address and the default route via the gateway.
+//! * **Several networks.** Endpoints are keyed by (container, network).
+//!   [`NetworkManager::connect`] adds one more veth pair into the pinned namespace while the
+//!   container runs (`eth1`, `eth2`, … with an address from that network, no default route),
+//!   [`NetworkManager::disconnect`] deletes it (the next endpoint takes the default route over
+//!   if it was the one carrying it), [`NetworkManager::sandbox`] pins a namespace with only
+//!   `lo` for a container on no network yet. The first interface keeps its id-only key in the
+//!   state file and its id-derived host veth name, so older engines sharing the file still
+//!   find it. Networks are isolated: a new connection routed into a bridge from anywhere else
+//!   is dropped, so a container reaches another network only by being connected to it.
 //! * **Kernel interface.** Links, addresses and routes are configured over rtnetlink with a
 //!   small hand-written synchronous client (`netlink.rs`); nothing shells out to `ip`. NAT uses
 //!   nftables: table `ip berth`, one masquerade chain and one forward chain per bridge
@@ -26,6 +35,8 @@
 //! * **Crash safety.** Everything is idempotent. Host veth names and netns paths derive from
 //!   the container id alone, so [`NetworkManager::detach`] removes what a killed engine left
 //!   behind even if it never recorded the endpoint, and `attach` cleans such leftovers first.
+//!   (An unrecorded `eth1`… of a killed `connect` lives inside the namespace, so it goes when
+//!   the namespace does; `connect` also deletes a same-named leftover host end first.)
 //! * **Published ports.** [`parse_publish`] reads docker's `-p` syntax. [`bind_published`]
 //!   binds every host socket before the container starts so conflicts are reported early.
 //!   [`spawn_proxies`] runs a userspace proxy (threads) in whichever process holds the

@@ -128,7 +128,8 @@ pub struct NetworkConfig {
     pub driver: Driver,
 }
 
-/// One container's place on a network.
+/// One container's place on a network. A container may have several (one per network),
+/// all in the same namespace: the first is `eth0`, the next `eth1`, and so on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
     pub container_id: String,
@@ -140,14 +141,131 @@ pub struct Endpoint {
     /// The pinned network namespace; a runtime joins it with setns(2).
     pub netns: PathBuf,
     pub aliases: Vec<String>,
+    /// The interface inside the namespace (state files written before multi-network
+    /// support only had `eth0`).
+    #[serde(default = "first_interface")]
+    pub interface: String,
+    /// Whether the namespace's default route goes out through this endpoint (exactly one
+    /// endpoint of a container has it while it has any).
+    #[serde(default = "yes")]
+    pub default_route: bool,
+}
+
+fn first_interface() -> String {
+    "eth0".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Endpoint {
+    /// The host end of this endpoint's veth pair.
+    pub fn host_veth(&self) -> String {
+        host_veth(&self.container_id, &self.interface)
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     #[serde(default)]
     networks: BTreeMap<String, NetworkConfig>,
+    /// Keyed by [`endpoint_key`].
     #[serde(default)]
     endpoints: BTreeMap<String, Endpoint>,
+}
+
+/// A container's first interface (`eth0`, or the bare namespace of "none") is keyed by the
+/// container id, as before containers could be on several networks, so older engines
+/// sharing the state file still find it; the others by `<id>/<interface>` (an id contains
+/// no '/'), so the interface survives an older engine rewriting the file without the
+/// fields it does not know.
+fn endpoint_key(e: &Endpoint) -> String {
+    if e.interface == "eth0" || e.interface.is_empty() {
+        e.container_id.clone()
+    } else {
+        format!("{}/{}", e.container_id, e.interface)
+    }
+}
+
+impl State {
+    /// Makes the endpoints consistent whoever wrote the file: interfaces named by their key
+    /// win over a field an older engine dropped (read back as `eth0`), each container keeps
+    /// one default route (on its first interface that claims one), and keys are rebuilt.
+    fn normalize(&mut self) {
+        let consistent = self.endpoints.iter().all(|(k, e)| *k == endpoint_key(e))
+            && self.endpoints.values().all(|e| {
+                !e.default_route
+                    || !self.endpoints.values().any(|o| {
+                        o.container_id == e.container_id
+                            && o.default_route
+                            && interface_number(&o.interface) < interface_number(&e.interface)
+                    })
+            });
+        if consistent {
+            return;
+        }
+        let all = std::mem::take(&mut self.endpoints);
+        let mut eps: Vec<Endpoint> = all
+            .into_iter()
+            .map(|(k, mut e)| {
+                if let Some(interface) = k.strip_prefix(&format!("{}/", e.container_id)) {
+                    if interface.starts_with("eth") {
+                        e.interface = interface.to_string();
+                    }
+                }
+                e
+            })
+            .collect();
+        eps.sort_by_key(|e| interface_number(&e.interface));
+        let mut routed = std::collections::HashSet::new();
+        for e in &mut eps {
+            if e.default_route && !routed.insert(e.container_id.clone()) {
+                e.default_route = false;
+            }
+        }
+        self.endpoints = eps.into_iter().map(|e| (endpoint_key(&e), e)).collect();
+    }
+
+    fn insert(&mut self, e: Endpoint) {
+        self.endpoints.insert(endpoint_key(&e), e);
+    }
+
+    /// Removes and returns container `id`'s endpoint on `network`.
+    fn remove(&mut self, id: &str, network: &str) -> Option<Endpoint> {
+        let key = self
+            .endpoints
+            .iter()
+            .find(|(_, e)| e.container_id == id && e.network == network)
+            .map(|(k, _)| k.clone())?;
+        self.endpoints.remove(&key)
+    }
+
+    /// The endpoints of container `id`, in interface order (eth0, eth1, …).
+    fn of(&self, id: &str) -> Vec<Endpoint> {
+        let mut eps: Vec<Endpoint> = self
+            .endpoints
+            .values()
+            .filter(|e| e.container_id == id)
+            .cloned()
+            .collect();
+        eps.sort_by_key(|e| interface_number(&e.interface));
+        eps
+    }
+
+    fn remove_all_of(&mut self, id: &str) -> Vec<Endpoint> {
+        let eps = self.of(id);
+        for e in &eps {
+            self.remove(id, &e.network);
+        }
+        eps
+    }
+}
+
+fn interface_number(name: &str) -> u32 {
+    name.strip_prefix("eth")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u32::MAX)
 }
 
 /// Creates and tears down networks and container endpoints. Cheap to construct; all state
@@ -187,10 +305,20 @@ fn fnv(s: &str) -> u64 {
     h
 }
 
-/// Host-side veth name for container `id` (derived from the id, so a crashed engine's leftovers
-/// can be found again without any state).
+/// Host-side veth name of container `id`'s first interface (derived from the id, so a crashed
+/// engine's leftovers can be found again without any state).
 pub fn veth_name(id: &str) -> String {
     format!("vb{:012x}", fnv(id) & 0xffff_ffff_ffff)
+}
+
+/// Host-side veth name of container `id`'s interface `interface` (`eth0` keeps
+/// [`veth_name`], which stats and older state rely on).
+fn host_veth(id: &str, interface: &str) -> String {
+    if interface == "eth0" {
+        veth_name(id)
+    } else {
+        format!("vb{:012x}", fnv(&format!("{id}/{interface}")) & 0xffff_ffff_ffff)
+    }
 }
 
 fn check_id(id: &str) -> Result<(), NetError> {
@@ -301,7 +429,7 @@ impl NetworkManager {
         let lock = Flock::lock(file, FlockArg::LockExclusive)
             .map_err(|(_, e)| NetError::io("lock", &lock_path, e.into()))?;
         let path = self.state_dir.join("state.json");
-        let state = match std::fs::read(&path) {
+        let mut state: State = match std::fs::read(&path) {
             Ok(data) => serde_json::from_slice(&data).map_err(|e| NetError::CorruptState {
                 path: path.clone(),
                 reason: e.to_string(),
@@ -309,6 +437,7 @@ impl NetworkManager {
             Err(e) if e.kind() == ErrorKind::NotFound => State::default(),
             Err(e) => return Err(NetError::io("read", &path, e)),
         };
+        state.normalize();
         Ok(Locked {
             _lock: lock,
             path,
@@ -478,59 +607,62 @@ impl NetworkManager {
         st.save()
     }
 
-    /// Attaches container `id` to `network`: a pinned netns at `run_dir/<id>`, a veth pair
-    /// whose inner end is `eth0` with an address from IPAM and a default route via the
-    /// gateway, `lo` up, and the bridge plus NAT rules ensured. Attaching again to the same
-    /// network returns the existing endpoint; leftovers of a crashed attach are cleaned first.
-    pub fn attach(&self, id: &str, network: &str, aliases: &[String]) -> Result<Endpoint, NetError> {
-        check_id(id)?;
-        let mut st = self.lock()?;
-        let net = match network {
+    /// Looks a network up by name for an endpoint: the default network is recorded on first
+    /// use; "host" cannot have endpoints.
+    fn network_for_endpoint(&self, st: &mut State, network: &str) -> Result<NetworkConfig, NetError> {
+        match network {
             DEFAULT_NETWORK => {
-                let net = self.default_config(&st.state)?;
-                st.state
-                    .networks
-                    .entry(DEFAULT_NETWORK.into())
-                    .or_insert(net)
-                    .clone()
+                let net = self.default_config(st)?;
+                Ok(st.networks.entry(DEFAULT_NETWORK.into()).or_insert(net).clone())
             }
             other => match builtin(other) {
-                Some(n) if n.driver == Driver::Host => return Err(NetError::NotAttachable(other.into())),
-                Some(n) => n,
+                Some(n) if n.driver == Driver::Host => Err(NetError::NotAttachable(other.into())),
+                Some(n) => Ok(n),
                 None => st
-                    .state
                     .networks
                     .get(other)
                     .cloned()
-                    .ok_or_else(|| NetError::NetworkNotFound(other.to_string()))?,
+                    .ok_or_else(|| NetError::NetworkNotFound(other.to_string())),
             },
-        };
+        }
+    }
+
+    /// Attaches container `id` to its first network: a pinned netns at `run_dir/<id>`, a veth
+    /// pair whose inner end is `eth0` with an address from IPAM and a default route via the
+    /// gateway, `lo` up, and the bridge plus NAT rules ensured. Attaching again to the same
+    /// network returns the existing endpoint; leftovers of a crashed attach are cleaned first.
+    /// Further networks join with [`connect`](Self::connect).
+    pub fn attach(&self, id: &str, network: &str, aliases: &[String]) -> Result<Endpoint, NetError> {
+        check_id(id)?;
+        let mut st = self.lock()?;
+        let net = self.network_for_endpoint(&mut st.state, network)?;
         let path = self.netns_path(id);
         let veth = veth_name(id);
-        if let Some(ep) = st.state.endpoints.get(id).cloned() {
-            let healthy = netns::is_mounted(&path) && (net.driver == Driver::Null || link_exists(&veth));
-            if healthy && ep.network == net.name {
-                return Ok(ep);
-            }
+        let mine = st.state.of(id);
+        if let Some(first) = mine.first() {
+            let healthy = netns::is_mounted(&path)
+                && mine
+                    .iter()
+                    .all(|e| e.network == "none" || link_exists(&e.host_veth()));
             if healthy {
-                return Err(NetError::AlreadyAttached {
-                    id: id.to_string(),
-                    network: ep.network,
-                });
+                return match mine.iter().find(|e| e.network == net.name) {
+                    Some(ep) => Ok(ep.clone()),
+                    None => Err(NetError::AlreadyAttached {
+                        id: id.to_string(),
+                        network: first.network.clone(),
+                    }),
+                };
             }
-            st.state.endpoints.remove(id);
+            for e in st.state.remove_all_of(id) {
+                delete_link_if_present(&e.host_veth())?;
+            }
         }
         // Whatever a killed engine may have left behind for this id goes first.
         cleanup_kernel(&path, &veth)?;
 
         let ep = match net.driver {
             Driver::Null => {
-                netns::create(&path)?;
-                let res = netns::run_in(&path, || {
-                    let nl = Netlink::open()?;
-                    nl.link_up(index_of("lo")?, None)
-                });
-                if let Err(e) = res {
+                if let Err(e) = create_sandbox(&path) {
                     let _ = cleanup_kernel(&path, &veth);
                     return Err(e);
                 }
@@ -543,28 +675,24 @@ impl NetworkManager {
                     mac: String::new(),
                     netns: path.clone(),
                     aliases: aliases.to_vec(),
+                    interface: String::new(),
+                    default_route: false,
                 }
             }
             _ => {
                 let ip = allocate(&st.state, &net)?;
                 ensure_bridge(&net, &self.run_dir)?;
-                if let Err(e) = setup_endpoint(&net, &path, &veth, ip) {
+                let mut ep = bridge_endpoint(id, &net, ip, &path, aliases);
+                (ep.interface, ep.default_route) = (first_interface(), true);
+                let setup = netns::create(&path).and_then(|()| add_interface(&net, &ep, true));
+                if let Err(e) = setup {
                     let _ = cleanup_kernel(&path, &veth);
                     return Err(e);
                 }
-                Endpoint {
-                    container_id: id.to_string(),
-                    network: net.name.clone(),
-                    ip,
-                    prefix: net.subnet.prefix,
-                    gateway: net.gateway,
-                    mac: mac_string(mac_for(ip)),
-                    netns: path.clone(),
-                    aliases: aliases.to_vec(),
-                }
+                ep
             }
         };
-        st.state.endpoints.insert(id.to_string(), ep.clone());
+        st.state.insert(ep.clone());
         if let Err(e) = st.save() {
             let _ = cleanup_kernel(&path, &veth);
             return Err(e);
@@ -572,14 +700,119 @@ impl NetworkManager {
         Ok(ep)
     }
 
-    /// Detaches container `id`: deletes its veth, releases its address, unmounts and removes
-    /// its netns. Idempotent, and also cleans leftovers of a killed engine that never recorded
-    /// the endpoint.
+    /// Pins an empty network namespace (only `lo`, up) for container `id`, for a container
+    /// that starts on no network at all but may be connected to some later. Idempotent.
+    pub fn sandbox(&self, id: &str) -> Result<PathBuf, NetError> {
+        check_id(id)?;
+        let _st = self.lock()?;
+        let path = self.netns_path(id);
+        if !netns::is_mounted(&path) {
+            cleanup_kernel(&path, &veth_name(id))?;
+            if let Err(e) = create_sandbox(&path) {
+                let _ = cleanup_kernel(&path, &veth_name(id));
+                return Err(e);
+            }
+        }
+        Ok(path)
+    }
+
+    /// Connects container `id`, whose namespace exists already (see [`attach`](Self::attach)
+    /// and [`sandbox`](Self::sandbox)), to one more network, live: a new veth pair whose
+    /// inner end is the lowest free `ethN`, with its own address from that network. It gets
+    /// the default route only when no other endpoint of the container has it.
+    pub fn connect(&self, id: &str, network: &str, aliases: &[String]) -> Result<Endpoint, NetError> {
+        check_id(id)?;
+        let mut st = self.lock()?;
+        let net = self.network_for_endpoint(&mut st.state, network)?;
+        if net.driver != Driver::Bridge {
+            return Err(NetError::NotAttachable(net.name));
+        }
+        let path = self.netns_path(id);
+        if !netns::is_mounted(&path) {
+            return Err(NetError::NoNamespace(id.to_string()));
+        }
+        let mine = st.state.of(id);
+        if mine.iter().any(|e| e.network == net.name) {
+            return Err(NetError::AlreadyConnected {
+                id: id.to_string(),
+                network: net.name,
+            });
+        }
+        if let Some(none) = mine.iter().find(|e| e.network == "none") {
+            return Err(NetError::AlreadyAttached {
+                id: id.to_string(),
+                network: none.network.clone(),
+            });
+        }
+        let interface = (0..)
+            .map(|n| format!("eth{n}"))
+            .find(|name| !mine.iter().any(|e| &e.interface == name))
+            .unwrap_or_else(first_interface);
+        let ip = allocate(&st.state, &net)?;
+        ensure_bridge(&net, &self.run_dir)?;
+        let mut ep = bridge_endpoint(id, &net, ip, &path, aliases);
+        (ep.interface, ep.default_route) = (interface, !mine.iter().any(|e| e.default_route));
+        // A leftover of a killed connect with the same name would make the create fail.
+        delete_link_if_present(&ep.host_veth())?;
+        if let Err(e) = add_interface(&net, &ep, false) {
+            let _ = delete_link_if_present(&ep.host_veth());
+            return Err(e);
+        }
+        st.state.insert(ep.clone());
+        if let Err(e) = st.save() {
+            let _ = delete_link_if_present(&ep.host_veth());
+            return Err(e);
+        }
+        Ok(ep)
+    }
+
+    /// Disconnects container `id` from `network`, live: deletes that veth pair (its inner end
+    /// leaves the namespace with it) and releases the address. When it carried the default
+    /// route, the next endpoint takes it over. The namespace stays, even with no endpoint left.
+    pub fn disconnect(&self, id: &str, network: &str) -> Result<Endpoint, NetError> {
+        check_id(id)?;
+        let mut st = self.lock()?;
+        let ep = st
+            .state
+            .remove(id, network)
+            .ok_or_else(|| NetError::NotConnected {
+                id: id.to_string(),
+                network: network.to_string(),
+            })?;
+        if ep.network == "none" {
+            // "none" is the namespace itself: without it there is nothing left to keep.
+            cleanup_kernel(&ep.netns, &veth_name(id))?;
+        } else {
+            delete_link_if_present(&ep.host_veth())?;
+        }
+        if ep.default_route {
+            if let Some(next) = st.state.of(id).into_iter().find(|e| !e.interface.is_empty()) {
+                let (gateway, interface) = (next.gateway, next.interface.clone());
+                netns::run_in(&ep.netns, move || {
+                    Netlink::open()?.add_default_route(gateway, index_of(&interface)?)
+                })?;
+                if let Some(mut e) = st.state.remove(id, &next.network) {
+                    e.default_route = true;
+                    st.state.insert(e);
+                }
+            }
+        }
+        st.save()?;
+        Ok(ep)
+    }
+
+    /// Detaches container `id` from every network: deletes its veths, releases its
+    /// addresses, unmounts and removes its netns. Idempotent, and also cleans leftovers of a
+    /// killed engine that never recorded the endpoint.
     pub fn detach(&self, id: &str) -> Result<(), NetError> {
         check_id(id)?;
         let mut st = self.lock()?;
+        let gone = st.state.remove_all_of(id);
+        for e in &gone {
+            delete_link_if_present(&e.host_veth())?;
+        }
         cleanup_kernel(&self.netns_path(id), &veth_name(id))?;
-        if st.state.endpoints.remove(id).is_some() {
+        if !gone.is_empty() {
             st.save()?;
         }
         Ok(())
@@ -590,16 +823,20 @@ impl NetworkManager {
     /// engine start-up; returns the container ids that were released.
     pub fn prune_stale(&self) -> Result<Vec<String>, NetError> {
         let mut st = self.lock()?;
-        let stale: Vec<String> = st
+        let mut stale: Vec<String> = st
             .state
             .endpoints
-            .keys()
+            .values()
+            .map(|e| e.container_id.clone())
             .filter(|id| !netns::is_mounted(&self.netns_path(id)))
-            .cloned()
             .collect();
+        stale.sort();
+        stale.dedup();
         for id in &stale {
+            for e in st.state.remove_all_of(id) {
+                delete_link_if_present(&e.host_veth())?;
+            }
             cleanup_kernel(&self.netns_path(id), &veth_name(id))?;
-            st.state.endpoints.remove(id);
         }
         if !stale.is_empty() {
             st.save()?;
@@ -619,10 +856,16 @@ impl NetworkManager {
             .collect())
     }
 
-    /// The endpoint of container `id`, if it is attached.
+    /// The endpoint of container `id` that carries its default route (its first network),
+    /// if it has one.
     pub fn endpoint(&self, id: &str) -> Result<Option<Endpoint>, NetError> {
-        let st = self.lock()?;
-        Ok(st.state.endpoints.get(id).cloned())
+        let mine = self.lock()?.state.of(id);
+        Ok(mine.iter().find(|e| e.default_route).or(mine.first()).cloned())
+    }
+
+    /// Every endpoint of container `id`, in interface order (eth0, eth1, …).
+    pub fn endpoints_of(&self, id: &str) -> Result<Vec<Endpoint>, NetError> {
+        Ok(self.lock()?.state.of(id))
     }
 }
 
@@ -659,8 +902,9 @@ fn ensure_bridge(net: &NetworkConfig, run_dir: &Path) -> Result<(), NetError> {
     // clears the rules). A firewall reload that flushes them is repaired by recreating the
     // network or rebooting; `berth network rm`/`create` also reinstall.
     // Beside the netns directory, which holds namespaces only.
+    // (`nat2`: the rule set with network isolation; bridges marked for the older set get it.)
     let marker = run_dir.parent().unwrap_or(run_dir).join(format!(
-        ".nat-{}-{}",
+        ".nat2-{}-{}",
         net.bridge,
         net.subnet.to_string().replace('/', "_")
     ));
@@ -679,28 +923,69 @@ fn teardown_bridge(net: &NetworkConfig) -> Result<(), NetError> {
     Ok(())
 }
 
-fn setup_endpoint(net: &NetworkConfig, path: &Path, veth: &str, ip: Ipv4Addr) -> Result<(), NetError> {
+/// Container `id`'s endpoint on bridge network `net` with address `ip` (interface and
+/// default route still to be chosen by the caller).
+fn bridge_endpoint(id: &str, net: &NetworkConfig, ip: Ipv4Addr, path: &Path, aliases: &[String]) -> Endpoint {
+    Endpoint {
+        container_id: id.to_string(),
+        network: net.name.clone(),
+        ip,
+        prefix: net.subnet.prefix,
+        gateway: net.gateway,
+        mac: mac_string(mac_for(ip)),
+        netns: path.to_path_buf(),
+        aliases: aliases.to_vec(),
+        interface: String::new(),
+        default_route: false,
+    }
+}
+
+/// Creates the pinned namespace at `path` with only `lo`, up.
+fn create_sandbox(path: &Path) -> Result<(), NetError> {
     netns::create(path)?;
-    let ns = File::open(path).map_err(|e| NetError::io("open the network namespace", path, e))?;
-    let nl = Netlink::open()?;
-    nl.create_veth(veth, "eth0", ns.as_fd(), mac_for(ip))?;
-    let bridge_idx = index_of(&net.bridge)?;
-    nl.link_up(index_of(veth)?, Some(bridge_idx))?;
-    let (gateway, prefix) = (net.gateway, net.subnet.prefix);
-    netns::run_in(path, move || {
+    netns::run_in(path, || {
         let nl = Netlink::open()?;
-        nl.link_up(index_of("lo")?, None)?;
-        let eth0 = index_of("eth0")?;
-        nl.add_address(eth0, ip, prefix)?;
-        nl.link_up(eth0, None)?;
-        nl.add_default_route(gateway, eth0)
+        nl.link_up(index_of("lo")?, None)
     })
 }
 
-fn cleanup_kernel(path: &Path, veth: &str) -> Result<(), NetError> {
-    if link_exists(veth) {
-        Netlink::open()?.delete_link(veth)?;
+/// Adds endpoint `ep`'s veth pair: the host end on the network's bridge, the inner end
+/// (`ep.interface`, born inside the namespace) with its address, up, and the default route
+/// when the endpoint carries it; `lo` is brought up too for a fresh namespace.
+fn add_interface(net: &NetworkConfig, ep: &Endpoint, fresh: bool) -> Result<(), NetError> {
+    let path = &ep.netns;
+    let ns = File::open(path).map_err(|e| NetError::io("open the network namespace", path, e))?;
+    let nl = Netlink::open()?;
+    let veth = ep.host_veth();
+    nl.create_veth(&veth, &ep.interface, ns.as_fd(), mac_for(ep.ip))?;
+    let bridge_idx = index_of(&net.bridge)?;
+    nl.link_up(index_of(&veth)?, Some(bridge_idx))?;
+    let (ip, prefix, gateway, interface) = (ep.ip, net.subnet.prefix, net.gateway, ep.interface.clone());
+    let default_route = ep.default_route;
+    netns::run_in(path, move || {
+        let nl = Netlink::open()?;
+        if fresh {
+            nl.link_up(index_of("lo")?, None)?;
+        }
+        let idx = index_of(&interface)?;
+        nl.add_address(idx, ip, prefix)?;
+        nl.link_up(idx, None)?;
+        if default_route {
+            nl.add_default_route(gateway, idx)?;
+        }
+        Ok(())
+    })
+}
+
+fn delete_link_if_present(name: &str) -> Result<(), NetError> {
+    if link_exists(name) {
+        Netlink::open()?.delete_link(name)?;
     }
+    Ok(())
+}
+
+fn cleanup_kernel(path: &Path, veth: &str) -> Result<(), NetError> {
+    delete_link_if_present(veth)?;
     netns::remove(path)
 }
 
@@ -747,6 +1032,48 @@ mod tests {
     }
 
     #[test]
+    fn state_of_older_engines_is_read_and_keys_stay_compatible() {
+        // Before multi-network support: keyed by container id, no interface fields.
+        let old = r#"{"networks": {}, "endpoints": {"c1": {"container_id": "c1", "network": "n",
+            "ip": "10.9.9.2", "prefix": 24, "gateway": "10.9.9.1", "mac": "", "netns": "/x",
+            "aliases": ["web"]}}}"#;
+        let mut st: State = serde_json::from_str(old).unwrap();
+        st.normalize();
+        let ep = st.of("c1").pop().unwrap();
+        assert_eq!((ep.interface.as_str(), ep.default_route), ("eth0", true));
+        let mut second = ep.clone();
+        second.network = "m".into();
+        second.interface = "eth1".into();
+        second.default_route = false;
+        st.insert(second);
+        // eth0 keeps the bare id (older engines still find it), eth1 is keyed with its network.
+        let keys: Vec<&String> = st.endpoints.keys().collect();
+        assert_eq!(keys, ["c1", "c1/eth1"]);
+        // An older engine rewriting the file drops the fields it does not know: the key
+        // still names the interface, and only the first interface keeps the default route.
+        let mut rewritten: State = serde_json::from_str(
+            &serde_json::to_string(&st)
+                .unwrap()
+                .replace(r#","interface":"eth1","default_route":false"#, ""),
+        )
+        .unwrap();
+        assert_eq!(rewritten.endpoints["c1/eth1"].interface, "eth0", "as read back");
+        rewritten.normalize();
+        let eps = rewritten.of("c1");
+        assert_eq!(
+            eps.iter()
+                .map(|e| (e.interface.as_str(), e.default_route))
+                .collect::<Vec<_>>(),
+            [("eth0", true), ("eth1", false)]
+        );
+        assert_eq!(st.of("c1").len(), 2);
+        assert_eq!(st.remove("c1", "m").unwrap().interface, "eth1");
+        assert!(st.remove("c1", "m").is_none());
+        assert_eq!(st.remove_all_of("c1").len(), 1);
+        assert!(st.endpoints.is_empty());
+    }
+
+    #[test]
     fn allocation_skips_gateway_used_and_broadcast() {
         let subnet: Subnet = "10.9.9.0/30".parse().unwrap();
         let net = NetworkConfig {
@@ -770,6 +1097,8 @@ mod tests {
                 mac: String::new(),
                 netns: PathBuf::new(),
                 aliases: vec![],
+                interface: first_interface(),
+                default_route: true,
             },
         );
         assert!(matches!(

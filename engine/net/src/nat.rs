@@ -1,6 +1,11 @@
 //! NAT and forwarding rules, kept in the nftables table `ip berth`. Each network owns two
 //! base chains named after its bridge (`nat_<bridge>`, `fwd_<bridge>`), so a network's rules
 //! are created, replaced and removed as a unit without parsing rule handles.
+//!
+//! Networks are isolated from each other as in docker: a connection routed into a bridge
+//! from anywhere but that bridge is dropped (an accept in one base chain does not stop
+//! another base chain on the hook from dropping). A container reaches another network only
+//! by being connected to it; replies and outbound traffic pass.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -62,7 +67,8 @@ pub(crate) fn ensure(net: &NetworkConfig) -> Result<(), NetError> {
          add chain ip {TABLE} {fwd} {{ type filter hook forward priority 0; policy accept; }}\n\
          flush chain ip {TABLE} {fwd}\n\
          add rule ip {TABLE} {fwd} iifname \"{br}\" accept\n\
-         add rule ip {TABLE} {fwd} oifname \"{br}\" ct state established,related accept\n"
+         add rule ip {TABLE} {fwd} oifname \"{br}\" ct state established,related accept\n\
+         add rule ip {TABLE} {fwd} oifname \"{br}\" iifname != \"{br}\" ct state new drop comment \"berth network {name} isolation\"\n"
     );
     nft(&["-f", "-"], Some(&script))?;
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")

@@ -5,6 +5,7 @@
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::process::Command;
 use std::time::Duration;
 
 use berth_net::{
@@ -179,6 +180,12 @@ fn remove_network_removes_bridge_and_nat_rules() {
         )),
         "{rules}"
     );
+    assert!(
+        rules.contains(&format!(
+            "oifname \"{bridge}\" iifname != \"{bridge}\" ct state new drop"
+        )),
+        "networks are isolated: {rules}"
+    );
     assert_eq!(
         std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
             .unwrap()
@@ -293,6 +300,109 @@ fn concurrent_attaches_from_many_managers_get_distinct_addresses() {
     ips.dedup();
     assert_eq!(ips.len(), 8);
     assert_eq!(t.mgr.endpoints(&net).unwrap().len(), 8);
+}
+
+#[test]
+fn connect_adds_eth1_live_and_disconnect_removes_it() {
+    let mut t = TestNet::new();
+    let other = t.another_network();
+    let (x, y, z) = (t.id("x"), t.id("y"), t.id("z"));
+    let ex = t.mgr.attach(&x, &t.net.name, &["x".to_string()]).unwrap();
+    let ez = t.mgr.attach(&z, &t.net.name, &[]).unwrap();
+    let ey = t.mgr.attach(&y, &other.name, &["y".to_string()]).unwrap();
+    // Before: x (first network) cannot reach y (other network).
+    let _echo = tcp_echo(&ey.netns, 7100);
+    let y_addr = SocketAddr::new(IpAddr::V4(ey.ip), 7100);
+    assert!(
+        try_roundtrip_from(&ex.netns, y_addr).is_err(),
+        "x reached y unconnected"
+    );
+
+    let e1 = t.mgr.connect(&x, &other.name, &["x".to_string()]).unwrap();
+    assert_eq!(e1.interface, "eth1");
+    assert!(!e1.default_route && ex.default_route);
+    assert!(other.subnet.contains(e1.ip) && e1.gateway == other.gateway);
+    assert_ne!(e1.host_veth(), veth_name(&x));
+    let addr = in_netns(&ex.netns, &["ip", "-o", "-4", "addr", "show", "dev", "eth1"]);
+    assert!(addr.contains(&format!("{}/24", e1.ip)), "{addr}");
+    let route = in_netns(&ex.netns, &["ip", "route", "show", "default"]);
+    assert!(route.contains("dev eth0") && !route.contains("eth1"), "{route}");
+    // Now x reaches y on the new network and still reaches z on the first one.
+    assert_eq!(roundtrip_from(&ex.netns, y_addr, b"to y"), b"to y");
+    let _echo_z = tcp_echo(&ez.netns, 7101);
+    let z_addr = SocketAddr::new(IpAddr::V4(ez.ip), 7101);
+    assert_eq!(roundtrip_from(&ex.netns, z_addr, b"to z"), b"to z");
+    // The state lists both endpoints, in interface order; each network lists x.
+    let mine = t.mgr.endpoints_of(&x).unwrap();
+    assert_eq!(
+        mine.iter().map(|e| e.interface.as_str()).collect::<Vec<_>>(),
+        ["eth0", "eth1"]
+    );
+    assert!(t
+        .mgr
+        .endpoints(&other.name)
+        .unwrap()
+        .iter()
+        .any(|e| e.container_id == x));
+    let err = t.mgr.connect(&x, &other.name, &[]).unwrap_err();
+    assert!(matches!(err, NetError::AlreadyConnected { .. }), "{err}");
+
+    // Disconnect: eth1 leaves the namespace, y is unreachable again, the address is free.
+    t.mgr.disconnect(&x, &other.name).unwrap();
+    let links = in_netns(&ex.netns, &["ip", "-o", "link", "show"]);
+    assert!(!links.contains("eth1"), "{links}");
+    assert!(!link_exists(&e1.host_veth()));
+    assert!(
+        try_roundtrip_from(&ex.netns, y_addr).is_err(),
+        "x still reaches y"
+    );
+    assert_eq!(roundtrip_from(&ex.netns, z_addr, b"still z"), b"still z");
+    let err = t.mgr.disconnect(&x, &other.name).unwrap_err();
+    assert!(matches!(err, NetError::NotConnected { .. }), "{err}");
+
+    // Disconnecting the first network hands the default route to the next one.
+    t.mgr.connect(&x, &other.name, &[]).unwrap();
+    t.mgr.disconnect(&x, &t.net.name).unwrap();
+    let route = in_netns(&ex.netns, &["ip", "route", "show", "default"]);
+    assert!(
+        route.contains(&format!("via {} dev eth1", other.gateway)),
+        "{route}"
+    );
+    assert!(t
+        .mgr
+        .endpoint(&x)
+        .unwrap()
+        .is_some_and(|e| e.interface == "eth1" && e.default_route));
+    // The freed eth0 is the next interface handed out.
+    assert_eq!(t.mgr.connect(&x, &t.net.name, &[]).unwrap().interface, "eth0");
+
+    // Detach removes every interface and the namespace.
+    t.mgr.detach(&x).unwrap();
+    assert!(t.mgr.endpoints_of(&x).unwrap().is_empty());
+    assert!(!ex.netns.exists());
+    assert!(!link_exists(&veth_name(&x)) && !link_exists(&e1.host_veth()));
+}
+
+#[test]
+fn sandbox_then_connect_and_prune() {
+    let mut t = TestNet::new();
+    let c = t.id("sandbox");
+    let err = t.mgr.connect(&c, &t.net.name, &[]).unwrap_err();
+    assert!(matches!(err, NetError::NoNamespace(_)), "{err}");
+    let path = t.mgr.sandbox(&c).unwrap();
+    assert_eq!(t.mgr.sandbox(&c).unwrap(), path, "sandbox is idempotent");
+    let links = in_netns(&path, &["ip", "-o", "link", "show"]);
+    assert_eq!(links.lines().count(), 1, "{links}");
+    let ep = t.mgr.connect(&c, &t.net.name, &[]).unwrap();
+    assert_eq!(ep.interface, "eth0");
+    assert!(ep.default_route, "the only endpoint carries the default route");
+    let route = in_netns(&path, &["ip", "route", "show", "default"]);
+    assert!(route.contains("dev eth0"), "{route}");
+    // A namespace that vanished (a reboot) releases all the container's endpoints.
+    Command::new("umount").arg(&path).status().unwrap();
+    assert_eq!(t.mgr.prune_stale().unwrap(), vec![c.clone()]);
+    assert!(t.mgr.endpoints_of(&c).unwrap().is_empty());
+    assert!(!link_exists(&ep.host_veth()));
 }
 
 #[test]

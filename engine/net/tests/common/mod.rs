@@ -22,6 +22,8 @@ pub struct TestNet {
     pub net: NetworkConfig,
     pub ids: Vec<String>,
     pub tag: String,
+    /// More networks made by [`TestNet::another_network`], removed by the guard.
+    pub extra: Vec<NetworkConfig>,
 }
 
 impl TestNet {
@@ -47,7 +49,24 @@ impl TestNet {
             net,
             ids: Vec::new(),
             tag,
+            extra: Vec::new(),
         }
+    }
+
+    /// A second private network (bridge `bu<tag><n>`, a random 10.202.x.0/24).
+    pub fn another_network(&mut self) -> NetworkConfig {
+        let n = self.extra.len();
+        let third = rand::random::<u8>() % 250 + 1;
+        let net = self
+            .mgr
+            .create_network_on_bridge(
+                &format!("test-{}-{n}", self.tag),
+                Some(&format!("10.202.{third}.0/24")),
+                Some(&format!("bu{}{n}", self.tag)),
+            )
+            .unwrap();
+        self.extra.push(net.clone());
+        net
     }
 
     /// A container id that the guard will detach.
@@ -67,10 +86,10 @@ impl Drop for TestNet {
         for id in &self.ids {
             let _ = self.mgr.detach(id);
         }
-        if self.mgr.remove_network(&self.net.name).is_err() && link_exists(&self.net.bridge) {
-            let _ = Command::new("ip")
-                .args(["link", "del", &self.net.bridge])
-                .output();
+        for net in self.extra.iter().chain(std::iter::once(&self.net)) {
+            if self.mgr.remove_network(&net.name).is_err() && link_exists(&net.bridge) {
+                let _ = Command::new("ip").args(["link", "del", &net.bridge]).output();
+            }
         }
     }
 }
@@ -191,6 +210,15 @@ pub fn roundtrip(addr: SocketAddr, msg: &[u8]) -> std::io::Result<Vec<u8>> {
 /// Same as [`roundtrip`] but from inside a network namespace.
 pub fn roundtrip_from(netns: &Path, addr: SocketAddr, msg: &'static [u8]) -> Vec<u8> {
     run_in_netns(netns, move || roundtrip(addr, msg).map_err(io)).unwrap()
+}
+
+/// A TCP connection from inside a network namespace that is expected to fail (2 s limit).
+pub fn try_roundtrip_from(netns: &Path, addr: SocketAddr) -> Result<(), NetError> {
+    run_in_netns(netns, move || {
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .map(drop)
+            .map_err(io)
+    })
 }
 
 pub fn nft_ruleset() -> String {

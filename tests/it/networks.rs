@@ -1,0 +1,455 @@
+//! `network connect` / `disconnect` on the real kernel: a container on several networks,
+//! seen from inside (eth1, addresses, /etc/hosts, who it reaches) and from inspect.
+
+use std::time::{Duration, Instant};
+
+use berth_tests::berth::Berth;
+use berth_tests::daemon::Daemon;
+use berth_tests::fixtures;
+use berth_tests::registry::{Mode, Registry};
+use serde_json::Value;
+
+/// A store with `busybox` pulled from a loopback registry, and two fresh user networks.
+struct Lab {
+    _reg: Registry,
+    b: Berth,
+    a: String,
+    bnet: String,
+}
+
+impl Lab {
+    fn new(tag: &str) -> Lab {
+        let reg = Registry::start(Mode::Plain);
+        let b = Berth::new();
+        reg.push_fixture(&fixtures::image("busybox"), "library/busybox:latest");
+        b.ok(&["pull", "-q", &reg.reference("library/busybox")]);
+        b.ok(&["tag", &reg.reference("library/busybox"), "busybox"]);
+        let pid = std::process::id();
+        let (a, bnet) = (format!("{tag}a{pid}"), format!("{tag}b{pid}"));
+        b.ok(&["network", "create", &a]);
+        b.ok(&["network", "create", &bnet]);
+        Lab {
+            _reg: reg,
+            b,
+            a,
+            bnet,
+        }
+    }
+
+    /// A detached busybox serving its own /etc over HTTP (so `/hostname` names it).
+    fn server(&self, name: &str, network: &str) {
+        self.make_server(&["run", "-d"], name, network);
+    }
+
+    /// `verb` (`run -d` or `create`) for such a server.
+    fn make_server(&self, verb: &[&str], name: &str, network: &str) {
+        let hostname = format!("{name}-host");
+        let mut args = verb.to_vec();
+        args.extend(["--name", name, "--hostname", &hostname, "--network", network]);
+        args.extend(["busybox", "httpd", "-f", "-p", "80", "-h", "/etc"]);
+        self.b.ok(&args);
+    }
+
+    /// What `wget http://TARGET/hostname` prints inside `container` (None: it failed).
+    /// `timeout` bounds it: a dropped connection would otherwise hang for minutes.
+    fn fetch(&self, container: &str, target: &str) -> Option<String> {
+        let url = format!("http://{target}/hostname");
+        let r = self
+            .b
+            .run(&["exec", container, "timeout", "5", "wget", "-qO-", &url]);
+        (r.code == 0).then(|| r.stdout.trim().to_string())
+    }
+
+    /// Like [`fetch`](Self::fetch), retried for up to 5 s until it answers `want`.
+    fn fetch_until(&self, container: &str, target: &str, want: &str) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let got = self.fetch(container, target);
+            if got.as_deref() == Some(want) || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn networks_of(&self, container: &str) -> serde_json::Map<String, Value> {
+        let out = self.b.ok(&[
+            "inspect",
+            "--format",
+            "{{json .NetworkSettings.Networks}}",
+            container,
+        ]);
+        match serde_json::from_str(out.trim()) {
+            Ok(Value::Object(m)) => m,
+            other => panic!("Networks of {container} is not an object: {other:?} ({out})"),
+        }
+    }
+
+    fn ip_on(&self, container: &str, network: &str) -> String {
+        let nets = self.networks_of(container);
+        let ip = nets[network]["IPAddress"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            !ip.is_empty(),
+            "{container} has no address on {network}: {nets:?}"
+        );
+        ip
+    }
+
+    fn interfaces(&self, container: &str) -> Vec<String> {
+        let dev = self.b.ok(&["exec", container, "cat", "/proc/net/dev"]);
+        dev.lines()
+            .skip(2)
+            .filter_map(|l| l.split(':').next())
+            .map(|s| s.trim().to_string())
+            .collect()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let ids = self.b.run(&["ps", "-aq"]).stdout;
+        for id in ids.split_whitespace() {
+            let _ = self.b.run(&["rm", "-f", id]);
+        }
+        let _ = self.b.run(&["network", "rm", &self.a, &self.bnet]);
+    }
+}
+
+#[test]
+fn connect_a_running_container_to_a_second_network_and_disconnect_it() {
+    let lab = Lab::new("nc");
+    let (b, a, bnet) = (&lab.b, lab.a.as_str(), lab.bnet.as_str());
+    lab.server("peer-a", a);
+    lab.server("peer-b", bnet);
+    lab.server("xc", a);
+    let y_ip = lab.ip_on("peer-b", bnet);
+
+    // On network A only: x reaches its A peer, but not peer-b by name or by address
+    // (networks are isolated from each other).
+    assert_eq!(
+        lab.fetch_until("xc", "peer-a", "peer-a-host").as_deref(),
+        Some("peer-a-host")
+    );
+    assert_eq!(lab.fetch("xc", "peer-b"), None, "peer-b resolved before connect");
+    assert_eq!(lab.fetch("xc", &y_ip), None, "peer-b reachable across networks");
+    assert_eq!(lab.interfaces("xc"), ["lo", "eth0"]);
+
+    // Connected live, with an alias: eth1 with an address from B's subnet.
+    let out = b.ok(&["network", "connect", "--alias", "x-alias", bnet, "xc"]);
+    assert_eq!(out, "", "connect prints nothing, like docker");
+    assert_eq!(lab.interfaces("xc"), ["lo", "eth0", "eth1"]);
+    let x_b = lab.ip_on("xc", bnet);
+    let addr = b.ok(&["exec", "xc", "ip", "-o", "-4", "addr", "show", "dev", "eth1"]);
+    assert!(addr.contains(&format!("{x_b}/24")), "{addr}");
+    let nets = lab.networks_of("xc");
+    assert_eq!(nets.len(), 2, "{nets:?}");
+    let eb = &nets[bnet];
+    for key in ["NetworkID", "EndpointID", "Gateway", "MacAddress", "IPAddress"] {
+        assert!(eb[key].as_str().is_some_and(|v| !v.is_empty()), "{key}: {eb}");
+    }
+    assert!(
+        eb["Aliases"].as_array().unwrap().contains(&"x-alias".into()),
+        "{eb}"
+    );
+    let mac = b.ok(&["exec", "xc", "cat", "/sys/class/net/eth1/address"]);
+    assert_eq!(mac.trim(), eb["MacAddress"].as_str().unwrap());
+    // The default route stays on the first network.
+    let route = b.ok(&["exec", "xc", "ip", "route", "show", "default"]);
+    assert!(route.contains("dev eth0"), "{route}");
+
+    // Now x reaches peer-b by name and address, and still its peer on A.
+    assert_eq!(lab.fetch("xc", "peer-b").as_deref(), Some("peer-b-host"));
+    assert_eq!(lab.fetch("xc", &y_ip).as_deref(), Some("peer-b-host"));
+    assert_eq!(lab.fetch("xc", "peer-a").as_deref(), Some("peer-a-host"));
+    // peer-b learned x's name and alias on B (its /etc/hosts was rewritten in place).
+    let hosts = b.ok(&["exec", "peer-b", "cat", "/etc/hosts"]);
+    let line = hosts
+        .lines()
+        .find(|l| l.starts_with(&format!("{x_b}\t")))
+        .unwrap_or_else(|| panic!("peer-b does not know x: {hosts}"));
+    assert!(line.contains(" x-alias") && line.contains("\txc "), "{line}");
+    assert_eq!(
+        lab.fetch("peer-b", "x-alias").as_deref(),
+        Some("xc-host"),
+        "peer-b reaches x by its alias"
+    );
+    // The network lists x as a member.
+    let members = b.ok(&["network", "inspect", bnet]);
+    assert!(
+        members.contains("\"Name\": \"xc\"") && members.contains(&x_b),
+        "{members}"
+    );
+
+    // Errors, each one sentence: a second connect, unknown network or container, host, none.
+    let r = b.fails(&["network", "connect", bnet, "xc"]);
+    assert!(
+        r.stderr
+            .contains(&format!("endpoint with name xc already exists in network {bnet}")),
+        "{}",
+        r.stderr
+    );
+    let r = b.fails(&["network", "connect", "no-such-net", "xc"]);
+    assert!(r.stderr.contains("no-such-net"), "{}", r.stderr);
+    let r = b.fails(&["network", "connect", bnet, "no-such-container"]);
+    assert!(r.stderr.contains("no such container"), "{}", r.stderr);
+    let r = b.fails(&["network", "connect", "host", "xc"]);
+    assert!(r.stderr.contains("host network"), "{}", r.stderr);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "on-host",
+        "--network",
+        "host",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let r = b.fails(&["network", "connect", bnet, "on-host"]);
+    assert!(r.stderr.contains("cannot be connected"), "{}", r.stderr);
+    let r = b.fails(&["network", "disconnect", "host", "on-host"]);
+    assert!(r.stderr.contains("host network"), "{}", r.stderr);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "on-none",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let r = b.fails(&["network", "connect", bnet, "on-none"]);
+    assert!(r.stderr.contains("private (none) mode"), "{}", r.stderr);
+    assert_eq!(lab.interfaces("on-none"), ["lo"]);
+    let r = b.fails(&["network", "connect", "none", "xc"]);
+    assert!(r.stderr.contains("private (none) mode"), "{}", r.stderr);
+    let r = b.fails(&["network", "disconnect", bnet, "peer-a"]);
+    assert!(r.stderr.contains("is not connected to network"), "{}", r.stderr);
+    let r = b.fails(&["network", "rm", bnet]);
+    assert!(r.stderr.contains(bnet), "a network in use stays: {}", r.stderr);
+
+    // Disconnect: eth1 leaves, names and address of B are gone for x, A still works.
+    assert_eq!(b.ok(&["network", "disconnect", bnet, "xc"]), "");
+    assert_eq!(lab.interfaces("xc"), ["lo", "eth0"]);
+    assert_eq!(lab.fetch("xc", "peer-b"), None, "peer-b still resolves");
+    assert_eq!(lab.fetch("xc", &y_ip), None, "peer-b still reachable");
+    assert_eq!(lab.fetch("xc", "peer-a").as_deref(), Some("peer-a-host"));
+    let hosts = b.ok(&["exec", "xc", "cat", "/etc/hosts"]);
+    assert!(!hosts.contains("peer-b") && !hosts.contains(&x_b), "{hosts}");
+    let hosts = b.ok(&["exec", "peer-b", "cat", "/etc/hosts"]);
+    assert!(!hosts.contains("x-alias") && !hosts.contains(&x_b), "{hosts}");
+    assert_eq!(lab.networks_of("xc").len(), 1);
+    assert!(!b.ok(&["network", "inspect", bnet]).contains("\"Name\": \"xc\""));
+}
+
+#[test]
+fn connect_before_start_and_across_restarts() {
+    let lab = Lab::new("nd");
+    let (b, a, bnet) = (&lab.b, lab.a.as_str(), lab.bnet.as_str());
+    lab.server("peer-b", bnet);
+
+    // A created container: the network is recorded and set up when it starts.
+    lab.make_server(&["create"], "cc", a);
+    b.ok(&["network", "connect", bnet, "cc"]);
+    let nets = lab.networks_of("cc");
+    assert_eq!(nets.len(), 2, "{nets:?}");
+    assert_eq!(nets[bnet]["IPAddress"], "", "no address before start: {nets:?}");
+    b.ok(&["start", "cc"]);
+    assert_eq!(lab.interfaces("cc"), ["lo", "eth0", "eth1"]);
+    assert_eq!(
+        lab.fetch_until("cc", "peer-b", "peer-b-host").as_deref(),
+        Some("peer-b-host")
+    );
+    assert_eq!(lab.fetch("peer-b", "cc").as_deref(), Some("cc-host"));
+
+    // Stopping releases both endpoints; a new start sets both up again.
+    b.ok(&["stop", "-t", "1", "cc"]);
+    let members = b.ok(&["network", "inspect", bnet]);
+    assert!(!members.contains("\"Name\": \"cc\""), "{members}");
+    assert!(!b.ok(&["exec", "peer-b", "cat", "/etc/hosts"]).contains("cc-host"));
+    b.ok(&["start", "cc"]);
+    assert_eq!(lab.interfaces("cc"), ["lo", "eth0", "eth1"]);
+    assert_eq!(lab.fetch("cc", "peer-b").as_deref(), Some("peer-b-host"));
+
+    // Disconnected from both while stopped: it starts with loopback only, and a live
+    // connect then gives it eth0 with the default route.
+    b.ok(&["stop", "-t", "1", "cc"]);
+    b.ok(&["network", "disconnect", a, "cc"]);
+    b.ok(&["network", "disconnect", bnet, "cc"]);
+    assert!(lab.networks_of("cc").is_empty());
+    b.ok(&["start", "cc"]);
+    assert_eq!(lab.interfaces("cc"), ["lo"]);
+    b.ok(&["network", "connect", bnet, "cc"]);
+    assert_eq!(lab.interfaces("cc"), ["lo", "eth0"]);
+    let route = b.ok(&["exec", "cc", "ip", "route", "show", "default"]);
+    assert!(route.contains("dev eth0"), "{route}");
+    assert_eq!(lab.fetch("cc", "peer-b").as_deref(), Some("peer-b-host"));
+
+    // `--network-alias` at run: the alias answers on that network from the start.
+    let r = b.fails(&["create", "--network-alias", "nope", "busybox"]);
+    assert!(r.stderr.contains("user defined networks"), "{}", r.stderr);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "aliased",
+        "--network",
+        bnet,
+        "--network-alias",
+        "al-one",
+        "--network-alias",
+        "al-two",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let nets = lab.networks_of("aliased");
+    let aliases = nets[bnet]["Aliases"].as_array().cloned().unwrap_or_default();
+    assert!(
+        aliases.contains(&"al-one".into()) && aliases.contains(&"al-two".into()),
+        "{nets:?}"
+    );
+    let hosts = b.ok(&["exec", "peer-b", "cat", "/etc/hosts"]);
+    assert!(hosts.contains("aliased al-one al-two"), "{hosts}");
+
+    // Removing the container releases its endpoint: the network can go once peer-b goes.
+    b.ok(&["rm", "-f", "cc", "peer-b", "aliased"]);
+    b.ok(&["network", "rm", bnet]);
+}
+
+#[test]
+fn published_ports_keep_forwarding_to_the_first_network() {
+    let lab = Lab::new("np");
+    let (b, a, bnet) = (&lab.b, lab.a.as_str(), lab.bnet.as_str());
+    let port = berth_tests::free_port();
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        a,
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /www && echo web-page > /www/index.html && httpd -f -p 80 -h /www",
+    ]);
+    let page = berth_tests::http::wait_for_200(port, Duration::from_secs(20));
+    assert!(page.contains("web-page"), "{page}");
+    b.ok(&["network", "connect", bnet, "web"]);
+    let page = berth_tests::http::wait_for_200(port, Duration::from_secs(5));
+    assert!(page.contains("web-page"), "after connect: {page}");
+    b.ok(&["network", "disconnect", bnet, "web"]);
+    let page = berth_tests::http::wait_for_200(port, Duration::from_secs(5));
+    assert!(page.contains("web-page"), "after disconnect: {page}");
+}
+
+#[test]
+fn engine_api_connect_disconnect_across_a_daemon_restart() {
+    let lab = Lab::new("na");
+    let (b, a, bnet) = (&lab.b, lab.a.as_str(), lab.bnet.as_str());
+    lab.server("peer-b", bnet);
+    lab.server("xa", a);
+    let mut d = Daemon::start(b);
+    let post = |d: &Daemon, what: &str, body: &str| {
+        let r = d.request(
+            "POST",
+            &format!("/v1.43/networks/{bnet}/{what}"),
+            Some(body.as_bytes()),
+        );
+        (r.status, String::from_utf8_lossy(&r.body).into_owned())
+    };
+
+    // Static addresses and links are refused by name, nothing is connected.
+    let (status, body) = post(
+        &d,
+        "connect",
+        r#"{"Container": "xa", "EndpointConfig": {"IPAMConfig": {"IPv4Address": "10.1.2.3"}, "Links": ["peer-b"]}}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("EndpointConfig.IPAMConfig") && body.contains("EndpointConfig.Links"),
+        "{body}"
+    );
+    assert_eq!(lab.interfaces("xa"), ["lo", "eth0"]);
+    let (status, body) = post(&d, "connect", r#"{"Container": "no-such-container"}"#);
+    assert_eq!(status, 404, "{body}");
+    let r = d.request(
+        "POST",
+        "/v1.43/networks/no-such-net/connect",
+        Some(br#"{"Container": "xa"}"#),
+    );
+    assert_eq!(r.status, 404);
+
+    // Connected with an alias through the API (empty settings, as the docker CLI sends, pass).
+    let (status, body) = post(
+        &d,
+        "connect",
+        r#"{"Container": "xa", "EndpointConfig": {"Aliases": ["xa-alias"], "IPAMConfig": {}, "Links": null, "DriverOpts": {}}}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        post(&d, "connect", r#"{"Container": "xa"}"#).0,
+        403,
+        "second connect"
+    );
+    assert_eq!(lab.fetch("peer-b", "xa-alias").as_deref(), Some("xa-host"));
+
+    // A daemon killed and started again finds the endpoint from the on-disk state.
+    d.kill9();
+    let d = Daemon::start(b);
+    let r = d.request("GET", "/v1.43/containers/xa/json", None);
+    let nets = r.json()["NetworkSettings"]["Networks"].clone();
+    let eb = &nets[bnet];
+    assert!(
+        eb["IPAddress"].as_str().is_some_and(|ip| !ip.is_empty()),
+        "{nets}"
+    );
+    assert!(
+        nets[a]["IPAddress"].as_str().is_some_and(|ip| !ip.is_empty()),
+        "{nets}"
+    );
+    let r = d.request("GET", &format!("/v1.43/networks/{bnet}"), None);
+    let members = r.json()["Containers"].clone();
+    let names: Vec<&str> = members
+        .as_object()
+        .expect("Containers is an object")
+        .values()
+        .filter_map(|m| m["Name"].as_str())
+        .collect();
+    assert!(names.contains(&"xa") && names.contains(&"peer-b"), "{members}");
+
+    let (status, body) = post(&d, "disconnect", r#"{"Container": "xa", "Force": false}"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(lab.interfaces("xa"), ["lo", "eth0"]);
+    assert_eq!(
+        post(&d, "disconnect", r#"{"Container": "xa"}"#).0,
+        409,
+        "not connected"
+    );
+    assert_eq!(lab.fetch("peer-b", "xa-alias"), None);
+
+    // The CLI through the API (BERTH_HOST, bollard), from a client with a root of its own.
+    let client = Berth::new();
+    let remote = |args: &[&str]| {
+        let mut c = client.command(args);
+        c.env("BERTH_HOST", d.host());
+        berth_tests::daemon::run_of(&mut c)
+    };
+    let r = remote(&["network", "connect", "--alias", "xa-remote", bnet, "xa"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(lab.interfaces("xa"), ["lo", "eth0", "eth1"]);
+    assert_eq!(lab.fetch("peer-b", "xa-remote").as_deref(), Some("xa-host"));
+    let r = remote(&["network", "connect", bnet, "xa"]);
+    assert!(r.code == 1 && r.stderr.contains("already exists"), "{r:?}");
+    let r = remote(&["network", "disconnect", "-f", bnet, "xa"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(lab.interfaces("xa"), ["lo", "eth0"]);
+}
