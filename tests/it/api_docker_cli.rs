@@ -477,6 +477,76 @@ fn flow(t: &mut Target, regs: &Registries, port: u16) {
             .ok_or(r.stdout.clone())?;
         has(row, "Exited (")
     });
+    // docker cp out of a stopped container: from its own layer, and from a volume.
+    let _ = std::fs::remove_file(work.path().join("from-exited.csv"));
+    t.step_in(
+        Some(work.path()),
+        "cp from exited container",
+        &["cp", "web:/tmp/data.csv", "from-exited.csv"],
+        0,
+        |_| Ok(String::new()),
+    );
+    let copied = std::fs::read_to_string(work.path().join("from-exited.csv")).unwrap_or_default();
+    t.record(
+        "cp from exited content",
+        if copied == "a,b\n1,2\n" {
+            Ok("a,b 1,2".into())
+        } else {
+            Err(format!("copied {copied:?}"))
+        },
+    );
+    t.step(
+        "cp from exited missing path",
+        &["cp", "web:/no/such/file", "x"],
+        1,
+        |r| has(&r.stderr, "Could not find the file"),
+    );
+    let web_id = t.docker(&["inspect", "--format", "{{.Id}}", "web"]).stdout;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    t.record(
+        "no mount left by cp from exited",
+        match mountinfo.lines().find(|l| !web_id.trim().is_empty() && l.contains(web_id.trim())) {
+            None => Ok("none".into()),
+            Some(l) => Err(format!("still mounted: {l}")),
+        },
+    );
+    t.step(
+        "run writing a volume",
+        &[
+            "run",
+            "--name",
+            "volw",
+            "-v",
+            "cpvol:/data",
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir /data/d && echo in-volume > /data/d/v.txt",
+        ],
+        0,
+        |_| Ok(String::new()),
+    );
+    let _ = std::fs::remove_dir_all(work.path().join("d"));
+    t.step_in(
+        Some(work.path()),
+        "cp volume folder from exited container",
+        &["cp", "volw:/data/d", "."],
+        0,
+        |_| Ok(String::new()),
+    );
+    let copied = std::fs::read_to_string(work.path().join("d/v.txt")).unwrap_or_default();
+    t.record(
+        "cp from exited volume content",
+        if copied == "in-volume\n" {
+            Ok("in-volume".into())
+        } else {
+            Err(format!("copied {copied:?}"))
+        },
+    );
+    t.step("rm volume writer", &["rm", "volw"], 0, |r| has(&r.stdout, "volw"));
+    t.step("volume rm cpvol", &["volume", "rm", "cpvol"], 0, |r| {
+        has(&r.stdout, "cpvol")
+    });
     t.step("start", &["start", "web"], 0, |r| has(&r.stdout, "web"));
     t.step("restart", &["restart", "-t", "1", "web"], 0, |r| {
         has(&r.stdout, "web")
