@@ -285,7 +285,6 @@ async fn read_archive(
         // Never started; engines still want a command to create a container.
         cmd: Some(vec!["/volume-browser".into()]),
         labels: Some(HashMap::from([(HELPER_LABEL.into(), HELPER_LABEL_VALUE.into())])),
-        network_disabled: Some(true),
         host_config: Some(HostConfig {
             binds: Some(vec![format!("{volume}:{MOUNT_POINT}:ro")]),
             network_mode: Some("none".into()),
@@ -469,7 +468,7 @@ mod tests {
     /// A tar like `GET archive?path=/volume` sends: the folder's name first, then its tree.
     fn volume_tar(prefix: &str) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
-        let mut dir = |b: &mut tar::Builder<Vec<u8>>, path: &str| {
+        let dir = |b: &mut tar::Builder<Vec<u8>>, path: &str| {
             let mut h = tar::Header::new_gnu();
             h.set_entry_type(tar::EntryType::Directory);
             h.set_mode(0o755);
