@@ -286,6 +286,22 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
     .await
     .context("the preview of hello.txt did not show what the terminal wrote")?;
     ui.shot("13-volume-browser").await?;
+    // Download: the file lands in the Downloads folder (the session's, see e2e_support).
+    ui.click(&format!("{file} [data-action=download]")).await?;
+    let saved = session.dir.path().join("downloads").join("hello.txt");
+    let mut content = String::new();
+    for _ in 0..80 {
+        content = std::fs::read_to_string(&saved).unwrap_or_default();
+        if !content.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    ensure!(
+        content == "e2e-42\n",
+        "downloaded {} holds {content:?}",
+        saved.display()
+    );
     ui.click("[data-testid=browser-table] tr[data-name='notes'][data-kind=dir] [data-action=open]")
         .await?;
     ui.wait_js(
@@ -297,7 +313,9 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
     .await
     .context("opening the empty folder notes did not show it")?;
     ui.click("[data-testid=browser-up]").await?;
-    ui.wait_css(file, 30).await.context("Up did not go back to the volume's root")?;
+    ui.wait_css(file, 30)
+        .await
+        .context("Up did not go back to the volume's root")?;
     ensure!(
         session.container_count()? == 1,
         "the volume browser left a helper container behind"

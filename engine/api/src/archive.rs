@@ -71,9 +71,7 @@ pub fn resolve_stopped(path: &str, mounts: &[(String, PathBuf)], layers: Vec<Pat
     let best = mounts
         .iter()
         .map(|(dest, source)| (normalize(dest), source))
-        .filter(|(dest, _)| {
-            dest == "/" || path == *dest || path.starts_with(&format!("{dest}/"))
-        })
+        .filter(|(dest, _)| dest == "/" || path == *dest || path.starts_with(&format!("{dest}/")))
         .max_by_key(|(dest, _)| dest.len());
     match best {
         Some((dest, source)) => StoppedRoot {
@@ -107,7 +105,9 @@ fn target(engine: &Shared, rec: &ContainerRecord, path: &str) -> Result<Target> 
         mounts.push((m.destination.clone(), source));
     }
     let store = engine.containers.images().store();
-    let image = store.image(&rec.image_id).map_err(|e| ApiError::internal(e.to_string()))?;
+    let image = store
+        .image(&rec.image_id)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     let image = image.ok_or_else(|| {
         ApiError::conflict(format!(
             "the image of container {} ({}) was removed, so its files cannot be read — create a new container",
@@ -283,8 +283,12 @@ fn copy_helper_inner(op: &str, pid: i32, path: &str) -> std::result::Result<(), 
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| ".".into());
     let inner = if pid == 0 {
-        let spec = std::env::var(STOPPED_ROOT_ENV)
-            .map_err(|_| (1, format!("{STOPPED_ROOT_ENV} is not set for a stopped container")))?;
+        let spec = std::env::var(STOPPED_ROOT_ENV).map_err(|_| {
+            (
+                1,
+                format!("{STOPPED_ROOT_ENV} is not set for a stopped container"),
+            )
+        })?;
         let root: StoppedRoot =
             serde_json::from_str(&spec).map_err(|e| (1, format!("bad {STOPPED_ROOT_ENV}: {e}")))?;
         enter_stopped(&root.dirs).map_err(enter_err)?;
@@ -379,7 +383,11 @@ fn enter_stopped(dirs: &[PathBuf]) -> std::result::Result<(), rustix::io::Errno>
                 }
             };
             rustix::mount::fsconfig_create(&fs)?;
-            rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::MOUNT_ATTR_RDONLY)?
+            rustix::mount::fsmount(
+                &fs,
+                FsMountFlags::FSMOUNT_CLOEXEC,
+                MountAttrFlags::MOUNT_ATTR_RDONLY,
+            )?
         }
     };
     rustix::process::fchdir(&root)?;
@@ -399,7 +407,11 @@ mod tests {
     }
 
     fn layers() -> Vec<PathBuf> {
-        vec![PathBuf::from("/c/upper"), PathBuf::from("/l/2"), PathBuf::from("/l/1")]
+        vec![
+            PathBuf::from("/c/upper"),
+            PathBuf::from("/l/2"),
+            PathBuf::from("/l/1"),
+        ]
     }
 
     #[test]
@@ -408,12 +420,21 @@ mod tests {
         assert_eq!(r.dirs, vec![PathBuf::from("/vol/data")]);
         assert_eq!(r.inner, "/a/b.txt");
         let r = resolve_stopped("/data", &mounts(), layers());
-        assert_eq!((r.dirs[0].as_path(), r.inner.as_str()), (Path::new("/vol/data"), "/"));
+        assert_eq!(
+            (r.dirs[0].as_path(), r.inner.as_str()),
+            (Path::new("/vol/data"), "/")
+        );
         // The deepest mount wins.
         let r = resolve_stopped("/data/sub/x", &mounts(), layers());
-        assert_eq!((r.dirs[0].as_path(), r.inner.as_str()), (Path::new("/host/sub"), "/x"));
+        assert_eq!(
+            (r.dirs[0].as_path(), r.inner.as_str()),
+            (Path::new("/host/sub"), "/x")
+        );
         let r = resolve_stopped("/etc/hosts", &mounts(), layers());
-        assert_eq!((r.dirs[0].as_path(), r.inner.as_str()), (Path::new("/host/hosts"), "/"));
+        assert_eq!(
+            (r.dirs[0].as_path(), r.inner.as_str()),
+            (Path::new("/host/hosts"), "/")
+        );
     }
 
     #[test]
@@ -426,6 +447,9 @@ mod tests {
         let r = resolve_stopped("/data/../../etc/passwd", &mounts(), layers());
         assert_eq!((r.dirs.len(), r.inner.as_str()), (3, "/etc/passwd"));
         let r = resolve_stopped("/data/./x/../y", &mounts(), layers());
-        assert_eq!((r.dirs[0].as_path(), r.inner.as_str()), (Path::new("/vol/data"), "/y"));
+        assert_eq!(
+            (r.dirs[0].as_path(), r.inner.as_str()),
+            (Path::new("/vol/data"), "/y")
+        );
     }
 }

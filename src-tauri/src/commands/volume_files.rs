@@ -42,7 +42,9 @@ static HELPER_BUILD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// True for the label of a helper container, so lists can leave them out.
 pub fn is_helper(labels: Option<&HashMap<String, String>>) -> bool {
-    labels.and_then(|l| l.get(HELPER_LABEL)).is_some_and(|v| v == HELPER_LABEL_VALUE)
+    labels
+        .and_then(|l| l.get(HELPER_LABEL))
+        .is_some_and(|v| v == HELPER_LABEL_VALUE)
 }
 
 /// The first level of a directory from the tar `GET archive` sent for it. `complete` is
@@ -88,7 +90,11 @@ pub fn list_tar(bytes: &[u8], complete: bool, dir_name: &str) -> Result<(Vec<Vol
         };
         // The first entry says whether the folder's own name leads every path.
         let strip = *prefixed.get_or_insert(kind == "dir" && parts.len() == 1 && parts[0] == dir_name);
-        let rel = if strip { parts.get(1..).unwrap_or(&[]) } else { &parts[..] };
+        let rel = if strip {
+            parts.get(1..).unwrap_or(&[])
+        } else {
+            &parts[..]
+        };
         let name = match rel {
             [] => continue,
             [one] => one.clone(),
@@ -116,7 +122,11 @@ pub fn list_tar(bytes: &[u8], complete: bool, dir_name: &str) -> Result<(Vec<Vol
             break;
         }
         out.push(VolumeEntry {
-            size: if kind == "dir" { 0.0 } else { header.size().unwrap_or(0) as f64 },
+            size: if kind == "dir" {
+                0.0
+            } else {
+                header.size().unwrap_or(0) as f64
+            },
             modified: header.mtime().unwrap_or(0) as f64,
             link_target: entry
                 .link_name()
@@ -306,7 +316,10 @@ async fn read_archive(
         })?;
     let result = stream_archive(docker, &created.id, path, cap).await;
     if let Err(e) = remove_helper(docker, &created.id).await {
-        tracing::warn!("could not remove the volume-browser container {}: {e}", created.id);
+        tracing::warn!(
+            "could not remove the volume-browser container {}: {e}",
+            created.id
+        );
     }
     result
 }
@@ -317,10 +330,9 @@ async fn stream_archive(
     path: &str,
     cap: usize,
 ) -> Result<(Vec<u8>, bool), UserError> {
-    let mut stream = std::pin::pin!(docker.download_from_container(
-        id,
-        Some(DownloadFromContainerOptions { path: path.into() }),
-    ));
+    let mut stream = std::pin::pin!(
+        docker.download_from_container(id, Some(DownloadFromContainerOptions { path: path.into() }),)
+    );
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| match &e {
@@ -342,6 +354,20 @@ async fn stream_archive(
     Ok((bytes, true))
 }
 
+/// The tar of folder or file `path` of `volume` (see [`read_archive`]), with the path in
+/// the helper container.
+async fn archive_of(
+    state: &AppState,
+    volume: &str,
+    path: &str,
+    cap: usize,
+) -> Result<(String, Vec<u8>, bool), UserError> {
+    let target = container_path(path)?;
+    let docker = state.docker().await?;
+    let (bytes, complete) = read_archive(&docker, volume, &target, cap).await?;
+    Ok((target, bytes, complete))
+}
+
 fn inner_path(path: &str) -> String {
     let p = container_path(path).unwrap_or_default();
     match p.strip_prefix(MOUNT_POINT) {
@@ -357,9 +383,7 @@ pub async fn browse_volume(
     volume: String,
     path: String,
 ) -> Result<VolumeListing, UserError> {
-    let target = container_path(&path)?;
-    let docker = state.docker().await?;
-    let (bytes, complete) = read_archive(&docker, &volume, &target, LISTING_BYTE_CAP).await?;
+    let (target, bytes, complete) = archive_of(&state, &volume, &path, LISTING_BYTE_CAP).await?;
     let dir_name = Path::new(&target)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -381,15 +405,10 @@ pub async fn preview_volume_file(
     volume: String,
     path: String,
 ) -> Result<FilePreview, UserError> {
-    let target = container_path(&path)?;
-    let docker = state.docker().await?;
     // The tar adds a header (and maybe a long-name record) before the data.
-    let (bytes, _) = read_archive(&docker, &volume, &target, PREVIEW_CAP + 64 * 1024).await?;
-    let (data, size) =
-        first_file(&bytes, PREVIEW_CAP).map_err(|e| helper_failed("read that file", e))?;
-    let text = (size as usize <= PREVIEW_CAP)
-        .then(|| as_text(&data))
-        .flatten();
+    let (_, bytes, _) = archive_of(&state, &volume, &path, PREVIEW_CAP + 64 * 1024).await?;
+    let (data, size) = first_file(&bytes, PREVIEW_CAP).map_err(|e| helper_failed("read that file", e))?;
+    let text = (size as usize <= PREVIEW_CAP).then(|| as_text(&data)).flatten();
     Ok(FilePreview {
         path: inner_path(&path),
         size: size as f64,
@@ -438,9 +457,8 @@ pub async fn download_volume_file(
                 "Set HOME or XDG_DOWNLOAD_DIR and try again.",
             )
         })?;
-    let docker = state.docker().await?;
     // Downloads are not capped; a file bigger than memory is not a volume browser's job.
-    let (bytes, _) = read_archive(&docker, &volume, &target, usize::MAX).await?;
+    let (_, bytes, _) = archive_of(&state, &volume, &path, usize::MAX).await?;
     let (data, _) = first_file(&bytes, usize::MAX).map_err(|e| helper_failed("read that file", e))?;
     let dest = tokio::task::spawn_blocking(move || -> std::io::Result<PathBuf> {
         std::fs::create_dir_all(&downloads)?;
@@ -510,7 +528,10 @@ mod tests {
     }
 
     fn names(entries: &[VolumeEntry]) -> Vec<(&str, &str)> {
-        entries.iter().map(|e| (e.name.as_str(), e.kind.as_str())).collect()
+        entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.kind.as_str()))
+            .collect()
     }
 
     #[test]
