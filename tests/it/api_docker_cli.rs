@@ -133,7 +133,7 @@ fn cp_out(t: &mut Target, dir: &Path, name: &str, src: &str, dest: &str, want: &
     t.record(
         &format!("{name}: content"),
         if copied.starts_with(want) {
-            Ok(want.trim().to_string())
+            Ok(want.trim().replace('\n', " "))
         } else {
             Err(format!("copied {copied:?}"))
         },
