@@ -288,19 +288,31 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
     ui.shot("13-volume-browser").await?;
     // Download: the file lands in the Downloads folder (the session's, see e2e_support).
     ui.click(&format!("{file} [data-action=download]")).await?;
-    let saved = session.dir.path().join("downloads").join("hello.txt");
+    let downloads = session.dir.path().join("downloads");
+    let saved = downloads.join("hello.txt");
+    // The file, whole, and nothing else (the partial download is gone).
+    let listing = || -> Vec<String> {
+        std::fs::read_dir(&downloads)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     let mut content = String::new();
     for _ in 0..80 {
         content = std::fs::read_to_string(&saved).unwrap_or_default();
-        if !content.is_empty() {
+        if !content.is_empty() && listing() == ["hello.txt"] {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     ensure!(
-        content == "e2e-42\n",
-        "downloaded {} holds {content:?}",
-        saved.display()
+        content == "e2e-42\n" && listing() == ["hello.txt"],
+        "downloaded {} holds {content:?}; the folder holds {:?}",
+        saved.display(),
+        listing()
     );
     ui.click("[data-testid=browser-table] tr[data-name='notes'][data-kind=dir] [data-action=open]")
         .await?;

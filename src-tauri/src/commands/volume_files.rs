@@ -164,6 +164,25 @@ pub fn first_file(bytes: &[u8], cap: usize) -> Result<(Vec<u8>, u64), String> {
     Err("the archive holds no file".into())
 }
 
+/// Copies the first file of a tar to `dest` (which must not exist yet).
+pub fn extract_first_file(tar: impl Read, dest: &Path) -> std::io::Result<u64> {
+    let mut archive = tar::Archive::new(tar);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        if entry.header().entry_type().is_file() {
+            let mut out = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(dest)?;
+            return std::io::copy(&mut entry, &mut out);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        "the archive holds no file",
+    ))
+}
+
 /// Text worth showing: UTF-8 without NUL bytes.
 pub fn as_text(data: &[u8]) -> Option<String> {
     if data.contains(&0) {
@@ -280,14 +299,26 @@ async fn remove_helper(docker: &Docker, id: &str) -> Result<(), bollard::errors:
         .await
 }
 
-/// Runs `read` on the tar of `path` inside `volume` (at most `cap` bytes of it), through a
-/// helper container made for this one request; returns the bytes and whether they are all.
-async fn read_archive(
-    docker: &Docker,
-    volume: &str,
-    path: &str,
-    cap: usize,
-) -> Result<(Vec<u8>, bool), UserError> {
+/// Where the bytes of `GET archive` go.
+enum Sink {
+    /// Kept in memory, at most `cap` bytes; the read stops there.
+    Memory { bytes: Vec<u8>, cap: usize },
+    /// Written to a file as they come (downloads, which have no cap).
+    File(tokio::fs::File),
+}
+
+fn save_failed(e: std::io::Error) -> UserError {
+    UserError::new(
+        ErrorKind::Other,
+        "Berth could not save the file in your Downloads folder.",
+        "Check that the folder exists, is writable and has free space.",
+    )
+    .with_details(e.to_string())
+}
+
+/// Streams the tar of `path` inside `volume` into `sink` through a helper container made
+/// for this one request; returns whether the whole tar arrived (a memory cap stops it).
+async fn read_archive(docker: &Docker, volume: &str, path: &str, sink: &mut Sink) -> Result<bool, UserError> {
     ensure_helper_image(docker).await?;
     remove_stale_helpers(docker).await;
     let body = ContainerCreateBody {
@@ -314,7 +345,7 @@ async fn read_archive(
             .with_details(e.to_string()),
             _ => UserError::from(e),
         })?;
-    let result = stream_archive(docker, &created.id, path, cap).await;
+    let result = stream_archive(docker, &created.id, path, sink).await;
     if let Err(e) = remove_helper(docker, &created.id).await {
         tracing::warn!(
             "could not remove the volume-browser container {}: {e}",
@@ -324,16 +355,11 @@ async fn read_archive(
     result
 }
 
-async fn stream_archive(
-    docker: &Docker,
-    id: &str,
-    path: &str,
-    cap: usize,
-) -> Result<(Vec<u8>, bool), UserError> {
+async fn stream_archive(docker: &Docker, id: &str, path: &str, sink: &mut Sink) -> Result<bool, UserError> {
+    use tokio::io::AsyncWriteExt;
     let mut stream = std::pin::pin!(
         docker.download_from_container(id, Some(DownloadFromContainerOptions { path: path.into() }),)
     );
-    let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| match &e {
             bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => UserError::new(
@@ -344,14 +370,22 @@ async fn stream_archive(
             .with_details(e.to_string()),
             _ => UserError::from(e),
         })?;
-        bytes.extend_from_slice(&chunk);
-        if bytes.len() >= cap {
-            bytes.truncate(cap);
-            // Dropping the stream hangs up; the engine stops sending.
-            return Ok((bytes, false));
+        match sink {
+            Sink::Memory { bytes, cap } => {
+                bytes.extend_from_slice(&chunk);
+                if bytes.len() >= *cap {
+                    bytes.truncate(*cap);
+                    // Dropping the stream hangs up; the engine stops sending.
+                    return Ok(false);
+                }
+            }
+            Sink::File(f) => f.write_all(&chunk).await.map_err(save_failed)?,
         }
     }
-    Ok((bytes, true))
+    if let Sink::File(f) = sink {
+        f.flush().await.map_err(save_failed)?;
+    }
+    Ok(true)
 }
 
 /// The tar of folder or file `path` of `volume` (see [`read_archive`]), with the path in
@@ -364,7 +398,15 @@ async fn archive_of(
 ) -> Result<(String, Vec<u8>, bool), UserError> {
     let target = container_path(path)?;
     let docker = state.docker().await?;
-    let (bytes, complete) = read_archive(&docker, volume, &target, cap).await?;
+    let mut sink = Sink::Memory {
+        bytes: Vec::new(),
+        cap,
+    };
+    let complete = read_archive(&docker, volume, &target, &mut sink).await?;
+    let bytes = match sink {
+        Sink::Memory { bytes, .. } => bytes,
+        Sink::File(_) => Vec::new(),
+    };
     Ok((target, bytes, complete))
 }
 
@@ -454,28 +496,31 @@ pub async fn download_volume_file(
             UserError::new(
                 ErrorKind::Other,
                 "Berth could not find your Downloads folder.",
-                "Set HOME or XDG_DOWNLOAD_DIR and try again.",
+                "Set HOME (or XDG_DOWNLOAD_DIR in ~/.config/user-dirs.dirs) and try again.",
             )
         })?;
-    // Downloads are not capped; a file bigger than memory is not a volume browser's job.
-    let (_, bytes, _) = archive_of(&state, &volume, &path, usize::MAX).await?;
-    let (data, _) = first_file(&bytes, usize::MAX).map_err(|e| helper_failed("read that file", e))?;
-    let dest = tokio::task::spawn_blocking(move || -> std::io::Result<PathBuf> {
-        std::fs::create_dir_all(&downloads)?;
-        let dest = free_name(&downloads, &name);
-        std::fs::write(&dest, data)?;
-        Ok(dest)
-    })
-    .await
-    .map_err(|e| helper_failed("save the file", e.to_string()))?
-    .map_err(|e| {
-        UserError::new(
-            ErrorKind::Other,
-            "Berth could not save the file in your Downloads folder.",
-            "Check that the folder exists and has free space.",
-        )
-        .with_details(e.to_string())
-    })?;
+    let docker = state.docker().await?;
+    tokio::fs::create_dir_all(&downloads).await.map_err(save_failed)?;
+    // The tar lands next to the file first, so a big file never sits in memory.
+    let part = downloads.join(format!(".{name}.berth-download"));
+    let file = tokio::fs::File::create(&part).await.map_err(save_failed)?;
+    let mut sink = Sink::File(file);
+    let read = read_archive(&docker, &volume, &target, &mut sink).await;
+    drop(sink);
+    let part2 = part.clone();
+    let saved = match read {
+        Ok(_) => tokio::task::spawn_blocking(move || -> std::io::Result<PathBuf> {
+            let dest = free_name(&downloads, &name);
+            extract_first_file(std::fs::File::open(&part2)?, &dest)?;
+            Ok(dest)
+        })
+        .await
+        .map_err(|e| helper_failed("save the file", e.to_string()))
+        .and_then(|r| r.map_err(save_failed)),
+        Err(e) => Err(e),
+    };
+    let _ = tokio::fs::remove_file(&part).await;
+    let dest = saved?;
     Ok(dest.display().to_string())
 }
 
@@ -611,6 +656,26 @@ mod tests {
         assert!(container_path("/a/../../etc").is_err());
         assert_eq!(inner_path("a/b"), "/a/b");
         assert_eq!(inner_path("/"), "/");
+    }
+
+    #[test]
+    fn downloads_take_the_first_file_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = dir.path().join("hello.txt");
+        let tar = volume_tar("");
+        assert_eq!(extract_first_file(&tar[..], &dest).expect("extract"), 6);
+        assert_eq!(std::fs::read_to_string(&dest).expect("read"), "hello\n");
+        // Never over an existing file.
+        assert!(extract_first_file(&tar[..], &dest).is_err());
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_size(0);
+        h.set_cksum();
+        b.append_data(&mut h, "only-a-dir", std::io::empty())
+            .expect("dir");
+        let empty = b.into_inner().expect("tar");
+        assert!(extract_first_file(&empty[..], &dir.path().join("x")).is_err());
     }
 
     #[test]
