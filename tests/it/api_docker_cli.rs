@@ -550,10 +550,10 @@ fn flow(t: &mut Target, regs: &Registries, port: u16) {
     t.step("volume rm cpvol", &["volume", "rm", "cpvol"], 0, |r| {
         has(&r.stdout, "cpvol")
     });
-    // ... and out of one that never ran (its image's layers only).
+    // ... and out of and into one that never ran (its image's layers only).
     t.step(
         "create (never started)",
-        &["create", "--name", "fresh", "busybox"],
+        &["create", "--name", "fresh", "busybox", "cat", "/tmp/data.csv"],
         0,
         |_| Ok(String::new()),
     );
@@ -565,6 +565,16 @@ fn flow(t: &mut Target, regs: &Registries, port: u16) {
         "fresh-passwd",
         "root:",
     );
+    t.step_in(
+        Some(work.path()),
+        "cp into created container",
+        &["cp", "data.csv", "fresh:/tmp/"],
+        0,
+        |_| Ok(String::new()),
+    );
+    t.step("start -a sees the copy", &["start", "-a", "fresh"], 0, |r| {
+        has(&r.stdout, "1,2")
+    });
     t.step("rm created", &["rm", "fresh"], 0, |r| has(&r.stdout, "fresh"));
     t.step("start", &["start", "web"], 0, |r| has(&r.stdout, "web"));
     t.step("restart", &["restart", "-t", "1", "web"], 0, |r| {

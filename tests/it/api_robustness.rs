@@ -2,8 +2,8 @@
 //! malformed bodies, unknown objects, unsupported settings and API versions; clients that
 //! vanish mid-stream; 50 concurrent clients without errors or leaked descriptors; and the
 //! daemon's socket lifecycle (mode, stale socket, live daemon refused, SIGTERM, containers
-//! outliving it); `docker cp` out of a stopped container changing nothing and never leaving
-//! its root.
+//! outliving it); `docker cp` with a stopped container: reads change nothing, writes land
+//! in its upper dir or volume, and nothing is reached outside its root.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -495,7 +495,7 @@ fn tar_entries(body: &[u8]) -> std::collections::BTreeMap<String, (bool, String)
 }
 
 #[test]
-fn copying_out_of_a_stopped_container_changes_nothing_and_stays_inside() {
+fn cp_on_a_stopped_container_stays_inside_and_only_put_writes() {
     let (_reg, b) = setup();
     let d = Daemon::start(&b);
     // A host file the container's symlinks point at: it must never be served.
@@ -509,7 +509,7 @@ fn copying_out_of_a_stopped_container_changes_nothing_and_stays_inside() {
     let body = serde_json::json!({
         "Image": "busybox",
         "Cmd": ["sh", "-c", script],
-        "HostConfig": {"Binds": ["arch-vol:/data"]},
+        "HostConfig": {"Binds": ["arch-vol:/data", format!("{h}:/ro:ro")]},
     });
     let r = d.request(
         "POST",
@@ -584,18 +584,47 @@ fn copying_out_of_a_stopped_container_changes_nothing_and_stays_inside() {
         let r = get(&path);
         assert_eq!(r.status, 404, "{path} was served: {}", r.text());
     }
-    // Copying in needs a running container, and says so.
-    let r = d.request("PUT", "/v1.43/containers/arch/archive?path=/", Some(b"not a tar"));
-    assert_eq!(r.status, 409, "{}", r.text());
-    assert!(message(&r).contains("not running"), "{}", r.text());
-
     // Nothing changed on disk and nothing is left mounted.
     assert_eq!(tree_state(&dir), before);
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-    assert!(
-        !mountinfo.contains(&id),
-        "a mount of the container is left: {mountinfo}"
+    let no_mount_left = || {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        assert!(
+            !mountinfo.contains(&id),
+            "a mount of the container is left: {mountinfo}"
+        );
+    };
+    no_mount_left();
+
+    // Copying in: into its layer (its upper dir, which its next run mounts) and into its
+    // volume; a read-only mount is refused.
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(4);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "put.txt", &b"put\n"[..])
+        .expect("tar");
+    let tar = tar.into_inner().expect("tar");
+    for dest in ["/tmp", "/data"] {
+        let r = d.request(
+            "PUT",
+            &format!("/v1.43/containers/arch/archive?path={dest}"),
+            Some(&tar),
+        );
+        assert_eq!(r.status, 200, "PUT into {dest}: {}", r.text());
+        let r = get(&format!("{dest}/put.txt"));
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(tar_entries(&r.body)["put.txt"], (false, "put\n".into()));
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.join("upper/tmp/put.txt")).expect("in the upper dir"),
+        "put\n"
     );
+    let r = d.request("PUT", "/v1.43/containers/arch/archive?path=/ro", Some(&tar));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(message(&r).contains("read-only"), "{}", r.text());
+    assert!(!host.path().join("put.txt").exists());
+    no_mount_left();
     let r = d.request("DELETE", "/v1.43/containers/arch?v=1", None);
     assert_eq!(r.status, 204, "{}", r.text());
 }

@@ -6,8 +6,9 @@
 //! seen too). A created or exited one is read without changing it: a path under a volume
 //! or bind mount is read from the mount's source, any other path from a read-only overlay
 //! of the container's layers that exists only as a detached mount of the helper, so it
-//! vanishes with the helper's last fd and nothing is left mounted. `PUT` is refused on a
-//! stopped container.
+//! vanishes with the helper's last fd and nothing is left mounted. `PUT` into a stopped
+//! container writes the same way, the overlay then having the container's upper and work
+//! dirs (as its next start will), or into the mount's source.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -39,6 +40,9 @@ pub struct StoppedRoot {
     pub dirs: Vec<PathBuf>,
     /// The path inside that root.
     pub inner: String,
+    /// For writing into the layers: the overlay's work dir, `dirs[0]` being its upper dir.
+    #[serde(default)]
+    pub work: Option<PathBuf>,
 }
 
 /// How the helper reaches the container's files.
@@ -63,31 +67,62 @@ fn normalize(path: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
+/// The index of the deepest mount destination in `dests` that contains `path`.
+fn mount_of<'a>(path: &str, dests: impl Iterator<Item = &'a str>) -> Option<usize> {
+    let path = normalize(path);
+    dests
+        .map(normalize)
+        .enumerate()
+        .filter(|(_, dest)| dest == "/" || path == *dest || path.starts_with(&format!("{dest}/")))
+        .max_by_key(|(_, dest)| dest.len())
+        .map(|(i, _)| i)
+}
+
 /// Picks where `path` lives in a stopped container: under the deepest mount destination
 /// that contains it (`mounts` = destination, host source), else in the layered root
 /// (`layers` top first).
 pub fn resolve_stopped(path: &str, mounts: &[(String, PathBuf)], layers: Vec<PathBuf>) -> StoppedRoot {
-    let path = normalize(path);
-    let best = mounts
-        .iter()
-        .map(|(dest, source)| (normalize(dest), source))
-        .filter(|(dest, _)| dest == "/" || path == *dest || path.starts_with(&format!("{dest}/")))
-        .max_by_key(|(dest, _)| dest.len());
-    match best {
-        Some((dest, source)) => StoppedRoot {
-            dirs: vec![source.clone()],
-            inner: normalize(&path[dest.len()..]),
+    let normalized = normalize(path);
+    match mount_of(path, mounts.iter().map(|(d, _)| d.as_str())) {
+        Some(i) => StoppedRoot {
+            dirs: vec![mounts[i].1.clone()],
+            inner: normalize(&normalized[normalize(&mounts[i].0).len()..]),
+            work: None,
         },
         None => StoppedRoot {
             dirs: layers,
-            inner: path,
+            inner: normalized,
+            work: None,
         },
     }
 }
 
-fn target(engine: &Shared, rec: &ContainerRecord, path: &str) -> Result<Target> {
-    if let Some(pid) = engine.containers.status(rec).pid() {
+/// How to reach `path` of `rec`; `write` for `PUT`.
+fn target(engine: &Shared, rec: &ContainerRecord, path: &str, write: bool) -> Result<Target> {
+    let status = engine.containers.status(rec);
+    if let Some(pid) = status.pid() {
         return Ok(Target::Running(pid));
+    }
+    if write {
+        let dests: Vec<&berth_containers::MountRecord> = rec
+            .host
+            .mounts
+            .iter()
+            .filter(|m| m.kind != MountKind::Tmpfs)
+            .collect();
+        if let Some(i) = mount_of(path, dests.iter().map(|m| m.destination.as_str())) {
+            if dests[i].readonly {
+                return Err(ApiError::bad_request(format!(
+                    "{} is mounted read-only in container {} — copy into another path",
+                    dests[i].destination, rec.name
+                )));
+            }
+        }
+        // The overlay of the last run, if nothing released it yet, must go before the
+        // same upper dir is mounted again.
+        if matches!(status, berth_containers::Status::Exited { .. }) {
+            engine.containers.cleanup(rec)?;
+        }
     }
     let mut mounts = Vec::new();
     for m in &rec.host.mounts {
@@ -114,18 +149,14 @@ fn target(engine: &Shared, rec: &ContainerRecord, path: &str) -> Result<Target> 
             rec.name, rec.image
         ))
     })?;
-    let mut layers = vec![engine.containers.paths(&rec.id).upper()];
+    let paths = engine.containers.paths(&rec.id);
+    let mut layers = vec![paths.upper()];
     layers.extend(image.layers.iter().rev().map(|l| store.layer_dir(&l.diff_id)));
-    Ok(Target::Stopped(resolve_stopped(path, &mounts, layers)))
-}
-
-fn running_pid(engine: &Shared, rec: &ContainerRecord) -> Result<i32> {
-    engine.containers.status(rec).pid().ok_or_else(|| {
-        ApiError::conflict(format!(
-            "container {} is not running — Berth copies files into running containers only (start it first)",
-            rec.name
-        ))
-    })
+    let mut root = resolve_stopped(path, &mounts, layers);
+    if write && root.dirs.len() > 1 {
+        root.work = Some(paths.work());
+    }
+    Ok(Target::Stopped(root))
 }
 
 fn helper(engine: &Shared, op: &str, target: &Target, path: &str) -> Result<Command> {
@@ -180,7 +211,7 @@ pub async fn head(engine: Shared, id: &str, q: Query) -> Result<Resp> {
     let id = id.to_string();
     blocking(move || {
         let rec = engine.containers.find(&id)?;
-        let target = target(&engine, &rec, &path)?;
+        let target = target(&engine, &rec, &path, false)?;
         let mut r = http::empty(StatusCode::OK);
         r.headers_mut().insert(
             "X-Docker-Container-Path-Stat",
@@ -197,7 +228,7 @@ pub async fn get(engine: Shared, id: &str, q: Query) -> Result<Resp> {
     let e = engine.clone();
     let (stat, mut child, rec) = blocking(move || {
         let rec = e.containers.find(&id)?;
-        let target = target(&e, &rec, &path)?;
+        let target = target(&e, &rec, &path, false)?;
         let stat = stat_header(&e, &rec, &target, &path)?;
         let child = helper(&e, "get", &target, &path)?
             .stdout(Stdio::piped())
@@ -243,7 +274,7 @@ pub async fn put(engine: Shared, req: Req, id: &str, q: Query) -> Result<Resp> {
     blocking(move || {
         use std::io::Seek;
         let rec = engine.containers.find(&id)?;
-        let target = Target::Running(running_pid(&engine, &rec)?);
+        let target = target(&engine, &rec, &path, true)?;
         let mut f = tmp;
         f.rewind().map_err(|e| ApiError::internal(e.to_string()))?;
         let out = helper(&engine, "put", &target, &path)?
@@ -291,7 +322,7 @@ fn copy_helper_inner(op: &str, pid: i32, path: &str) -> std::result::Result<(), 
         })?;
         let root: StoppedRoot =
             serde_json::from_str(&spec).map_err(|e| (1, format!("bad {STOPPED_ROOT_ENV}: {e}")))?;
-        enter_stopped(&root.dirs).map_err(enter_err)?;
+        enter_stopped(&root.dirs, root.work.as_deref()).map_err(enter_err)?;
         root.inner
     } else {
         rustix::process::chroot(format!("/proc/{pid}/root")).map_err(enter_err)?;
@@ -356,19 +387,24 @@ fn copy_helper_inner(op: &str, pid: i32, path: &str) -> std::result::Result<(), 
     }
 }
 
-/// Chroots into `dirs`: one directory as it is, several as a read-only overlay (top first)
-/// mounted nowhere — a detached mount held by this process only, gone when it exits.
-fn enter_stopped(dirs: &[PathBuf]) -> std::result::Result<(), rustix::io::Errno> {
+/// Chroots into `dirs`: one directory as it is, several as an overlay (top first) mounted
+/// nowhere — a detached mount held by this process only, gone when it exits. Read-only,
+/// unless `work` is given: then `dirs[0]` is the upper dir written through.
+fn enter_stopped(dirs: &[PathBuf], work: Option<&Path>) -> std::result::Result<(), rustix::io::Errno> {
     use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
-    let root = match dirs {
+    let (lowers, upper) = match (dirs, work) {
+        ([upper, lowers @ ..], Some(work)) if !lowers.is_empty() => (lowers, Some((upper, work))),
+        _ => (dirs, None),
+    };
+    let root = match lowers {
         [] => return Err(rustix::io::Errno::INVAL),
-        [one] => return rustix::process::chroot(one),
+        [one] if upper.is_none() => return rustix::process::chroot(one),
         _ => {
             // Layers one by one (`lowerdir+`, Linux 6.8+) has no one-page limit; older
             // kernels take them as one option.
             let one_by_one = || -> std::result::Result<_, rustix::io::Errno> {
                 let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
-                for d in dirs {
+                for d in lowers {
                     rustix::mount::fsconfig_set_string(&fs, "lowerdir+", d)?;
                 }
                 Ok(fs)
@@ -377,17 +413,22 @@ fn enter_stopped(dirs: &[PathBuf]) -> std::result::Result<(), rustix::io::Errno>
                 Ok(fs) => fs,
                 Err(_) => {
                     let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
-                    let all: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+                    let all: Vec<String> = lowers.iter().map(|d| d.display().to_string()).collect();
                     rustix::mount::fsconfig_set_string(&fs, "lowerdir", all.join(":"))?;
                     fs
                 }
             };
+            let attrs = match upper {
+                Some((upper, work)) => {
+                    rustix::mount::fsconfig_set_string(&fs, "upperdir", upper)?;
+                    rustix::mount::fsconfig_set_string(&fs, "workdir", work)?;
+                    rustix::mount::fsconfig_set_string(&fs, "index", "off")?;
+                    MountAttrFlags::empty()
+                }
+                None => MountAttrFlags::MOUNT_ATTR_RDONLY,
+            };
             rustix::mount::fsconfig_create(&fs)?;
-            rustix::mount::fsmount(
-                &fs,
-                FsMountFlags::FSMOUNT_CLOEXEC,
-                MountAttrFlags::MOUNT_ATTR_RDONLY,
-            )?
+            rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)?
         }
     };
     rustix::process::fchdir(&root)?;
