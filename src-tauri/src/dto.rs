@@ -261,3 +261,41 @@ pub struct LoginResult {
     pub registry: String,
     pub config_path: String,
 }
+
+/// One entry of a folder in a volume, as the file browser shows it.
+#[derive(Debug, Clone, Serialize, TS, PartialEq)]
+#[ts(export)]
+pub struct VolumeEntry {
+    pub name: String,
+    /// "dir", "file", "symlink" or "other".
+    pub kind: String,
+    /// Bytes (0 for folders).
+    pub size: f64,
+    /// Seconds since the Unix epoch.
+    pub modified: f64,
+    /// Where a symlink points (empty otherwise).
+    pub link_target: String,
+}
+
+/// A folder of a volume, one level deep.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct VolumeListing {
+    pub volume: String,
+    /// The folder inside the volume, "/" for its root.
+    pub path: String,
+    /// Folders first, then by name.
+    pub entries: Vec<VolumeEntry>,
+    /// The engine sent more than Berth reads for one listing; some entries are missing.
+    pub truncated: bool,
+}
+
+/// The start of a file in a volume, for a preview.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct FilePreview {
+    pub path: String,
+    pub size: f64,
+    /// The text, when the file is small and looks like text; None otherwise.
+    pub text: Option<String>,
+}

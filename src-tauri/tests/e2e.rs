@@ -1,7 +1,8 @@
 //! End to end in the real window: the built app under Xvfb, driven through tauri-driver +
 //! WebKitWebDriver with fantoccini, against a real loopback registry holding fixture images
 //! made by third-party tools. The flow is the lecture's: pull → run with a port → open in
-//! the browser → logs search → terminal → inspect / stats → build → push → stop → remove.
+//! the browser → logs search → terminal (writing into a volume) → inspect / stats → build →
+//! push → browse the volume's files → stop → remove.
 //!
 //! `desktop_e2e_embedded` runs it on Berth's engine inside the app (the default);
 //! `desktop_e2e_podman` runs the same clicks against a podman API socket, showing the UI
@@ -97,9 +98,12 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
     );
     let host_port: u16 = ui.value("[data-testid=run-host-port]").await?.parse()?;
     ui.type_into("[data-testid=run-name]", "e2e-web").await?;
+    // A named volume the terminal step writes into and the volume browser reads back.
+    ui.click("[data-testid=run-add-volume]").await?;
+    ui.type_into("[data-testid=run-volume]", "e2e-data:/data").await?;
     let preview = ui.text("[data-testid=command-preview]").await?;
     ensure!(
-        preview.contains(&format!("--name e2e-web -p {host_port}:5000")),
+        preview.contains(&format!("--name e2e-web -p {host_port}:5000 -v e2e-data:/data")),
         "run preview: {preview}"
     );
     ui.shot("03-run-wizard").await?;
@@ -156,7 +160,7 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
     .context("no shell prompt")?;
     ui.type_into(
         ".xterm-helper-textarea",
-        "echo e2e-$((6*7)) && cat /etc/hostname\n",
+        "echo e2e-$((6*7)) | tee /data/hello.txt && mkdir -p /data/notes && cat /etc/hostname\n",
     )
     .await?;
     ui.wait_js(
@@ -255,10 +259,80 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
     .await?;
     ui.shot("11-images").await?;
     ui.click("#nav-volumes").await?;
-    ui.type_into("[data-testid=volume-name]", "e2e-data").await?;
+    ui.type_into("[data-testid=volume-name]", "e2e-empty").await?;
     ui.click("[data-testid=volume-create]").await?;
-    ui.wait_css("tr[data-name='e2e-data']", 20).await?;
+    ui.wait_css("tr[data-name='e2e-empty']", 20).await?;
+    ui.wait_js(
+        "document.querySelector(\"tr[data-name='e2e-data']\")?.textContent.includes('e2e-web')",
+        20,
+    )
+    .await
+    .context("the Run wizard's volume e2e-data is not listed as used by e2e-web")?;
     ui.shot("12-volumes").await?;
+
+    // Volume browser: the file the terminal wrote is there, with its size; folders open.
+    ui.click("tr[data-name='e2e-data'] [data-action=browse]").await?;
+    let file = "[data-testid=browser-table] tr[data-name='hello.txt'][data-kind=file]";
+    ui.wait_css_or_error(file, 60)
+        .await
+        .context("the volume browser did not list hello.txt")?;
+    let size = ui.text(&format!("{file} td:nth-child(3)")).await?;
+    ensure!(size == "7 B", "hello.txt listed with size {size}");
+    ui.click(&format!("{file} [data-action=preview]")).await?;
+    ui.wait_js(
+        "document.querySelector('[data-testid=file-preview-text]')?.textContent === 'e2e-42\\n'",
+        30,
+    )
+    .await
+    .context("the preview of hello.txt did not show what the terminal wrote")?;
+    ui.shot("13-volume-browser").await?;
+    // Download: the file lands in the Downloads folder (the session's, see e2e_support).
+    ui.click(&format!("{file} [data-action=download]")).await?;
+    let downloads = session.dir.path().join("downloads");
+    let saved = downloads.join("hello.txt");
+    // The file, whole, and nothing else (the partial download is gone).
+    let listing = || -> Vec<String> {
+        std::fs::read_dir(&downloads)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut content = String::new();
+    for _ in 0..80 {
+        content = std::fs::read_to_string(&saved).unwrap_or_default();
+        if !content.is_empty() && listing() == ["hello.txt"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    ensure!(
+        content == "e2e-42\n" && listing() == ["hello.txt"],
+        "downloaded {} holds {content:?}; the folder holds {:?}",
+        saved.display(),
+        listing()
+    );
+    ui.click("[data-testid=browser-table] tr[data-name='notes'][data-kind=dir] [data-action=open]")
+        .await?;
+    ui.wait_js(
+        "document.querySelector('[data-testid=volume-browser]')?.dataset.path === '/notes' && \
+         document.querySelector('[data-testid=volume-browser]')?.dataset.loading === 'no' && \
+         !!document.querySelector('[data-testid=browser-table]')?.textContent.includes('empty')",
+        30,
+    )
+    .await
+    .context("opening the empty folder notes did not show it")?;
+    ui.click("[data-testid=browser-up]").await?;
+    ui.wait_css(file, 30)
+        .await
+        .context("Up did not go back to the volume's root")?;
+    ensure!(
+        session.container_count()? == 1,
+        "the volume browser left a helper container behind"
+    );
+    ui.click("[data-testid=browser-close]").await?;
     ui.click("#nav-learn").await?;
     ui.wait_js(
         "document.querySelectorAll('[data-testid=learn-steps] li[data-done=yes]').length >= 3",
@@ -266,7 +340,7 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
     )
     .await
     .context("Learn did not tick pull / run / open")?;
-    ui.shot("13-learn").await?;
+    ui.shot("14-learn").await?;
 
     // Stop, then remove with confirmation.
     ui.click("#nav-containers").await?;
@@ -288,7 +362,7 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
         20,
     )
     .await?;
-    ui.shot("14-dashboard-after").await?;
+    ui.shot("15-dashboard-after").await?;
     ensure!(
         session.container_count()? == 0,
         "the engine still lists containers after removing"

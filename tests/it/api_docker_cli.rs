@@ -123,6 +123,23 @@ fn has(out: &str, needle: &str) -> Result<String, String> {
     }
 }
 
+/// `docker cp SRC DEST` in `dir`, then a check that `dir/DEST` starts with `want` (for a
+/// folder, DEST names the file in it to read; the folder's name is the source's).
+fn cp_out(t: &mut Target, dir: &Path, name: &str, src: &str, dest: &str, want: &str) {
+    let _ = std::fs::remove_file(dir.join(dest));
+    let arg = if dest.contains('/') { "." } else { dest };
+    t.step_in(Some(dir), name, &["cp", src, arg], 0, |_| Ok(String::new()));
+    let copied = std::fs::read_to_string(dir.join(dest)).unwrap_or_default();
+    t.record(
+        &format!("{name}: content"),
+        if copied.starts_with(want) {
+            Ok(want.trim().replace('\n', " "))
+        } else {
+            Err(format!("copied {copied:?}"))
+        },
+    );
+}
+
 fn http_get(port: u16) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -477,6 +494,88 @@ fn flow(t: &mut Target, regs: &Registries, port: u16) {
             .ok_or(r.stdout.clone())?;
         has(row, "Exited (")
     });
+    // docker cp out of a stopped container: from its own layer, and from a volume.
+    cp_out(
+        t,
+        work.path(),
+        "cp from exited container",
+        "web:/tmp/data.csv",
+        "from-exited.csv",
+        "a,b\n1,2\n",
+    );
+    t.step(
+        "cp from exited missing path",
+        &["cp", "web:/no/such/file", "x"],
+        1,
+        |r| has(&r.stderr, "Could not find the file"),
+    );
+    let web_id = t.docker(&["inspect", "--format", "{{.Id}}", "web"]).stdout;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    t.record(
+        "no mount left by cp from exited",
+        match mountinfo
+            .lines()
+            .find(|l| !web_id.trim().is_empty() && l.contains(web_id.trim()))
+        {
+            None => Ok("none".into()),
+            Some(l) => Err(format!("still mounted: {l}")),
+        },
+    );
+    t.step(
+        "run writing a volume",
+        &[
+            "run",
+            "--name",
+            "volw",
+            "-v",
+            "cpvol:/data",
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir /data/d && echo in-volume > /data/d/v.txt",
+        ],
+        0,
+        |_| Ok(String::new()),
+    );
+    let _ = std::fs::remove_dir_all(work.path().join("d"));
+    cp_out(
+        t,
+        work.path(),
+        "cp volume folder from exited container",
+        "volw:/data/d",
+        "d/v.txt",
+        "in-volume\n",
+    );
+    t.step("rm volume writer", &["rm", "volw"], 0, |r| has(&r.stdout, "volw"));
+    t.step("volume rm cpvol", &["volume", "rm", "cpvol"], 0, |r| {
+        has(&r.stdout, "cpvol")
+    });
+    // ... and out of and into one that never ran (its image's layers only).
+    t.step(
+        "create (never started)",
+        &["create", "--name", "fresh", "busybox", "cat", "/tmp/data.csv"],
+        0,
+        |_| Ok(String::new()),
+    );
+    cp_out(
+        t,
+        work.path(),
+        "cp from created container",
+        "fresh:/etc/passwd",
+        "fresh-passwd",
+        "root:",
+    );
+    t.step_in(
+        Some(work.path()),
+        "cp into created container",
+        &["cp", "data.csv", "fresh:/tmp/"],
+        0,
+        |_| Ok(String::new()),
+    );
+    t.step("start -a sees the copy", &["start", "-a", "fresh"], 0, |r| {
+        has(&r.stdout, "1,2")
+    });
+    t.step("rm created", &["rm", "fresh"], 0, |r| has(&r.stdout, "fresh"));
     t.step("start", &["start", "web"], 0, |r| has(&r.stdout, "web"));
     t.step("restart", &["restart", "-t", "1", "web"], 0, |r| {
         has(&r.stdout, "web")

@@ -2,7 +2,8 @@
 //! malformed bodies, unknown objects, unsupported settings and API versions; clients that
 //! vanish mid-stream; 50 concurrent clients without errors or leaked descriptors; and the
 //! daemon's socket lifecycle (mode, stale socket, live daemon refused, SIGTERM, containers
-//! outliving it).
+//! outliving it); `docker cp` with a stopped container: reads change nothing, writes land
+//! in its upper dir or volume, and nothing is reached outside its root.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -448,4 +449,182 @@ fn containers_survive_a_daemon_killed_with_sigkill() {
     for name in ["web", "ticker"] {
         d2.request("DELETE", &format!("/v1.43/containers/{name}?force=1"), None);
     }
+}
+
+/// Every path below `dir` with its type, mode, size and mtime: what "unchanged" means.
+fn tree_state(dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let Ok(m) = e.path().symlink_metadata() else {
+                continue;
+            };
+            out.push(format!(
+                "{} {:o} {} {}.{}",
+                e.path().display(),
+                m.mode(),
+                m.size(),
+                m.mtime(),
+                m.mtime_nsec()
+            ));
+            if m.is_dir() {
+                todo.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The entries of a tar: name → (is a symlink, content).
+fn tar_entries(body: &[u8]) -> std::collections::BTreeMap<String, (bool, String)> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut archive = tar::Archive::new(body);
+    for e in archive.entries().expect("a tar") {
+        let mut e = e.expect("a tar entry");
+        let name = e.path().expect("a path").display().to_string();
+        let link = e.header().entry_type().is_symlink();
+        let mut text = String::new();
+        let _ = e.read_to_string(&mut text);
+        out.insert(name, (link, text));
+    }
+    out
+}
+
+#[test]
+fn cp_on_a_stopped_container_stays_inside_and_only_put_writes() {
+    let (_reg, b) = setup();
+    let d = Daemon::start(&b);
+    // A host file the container's symlinks point at: it must never be served.
+    let host = tempfile::tempdir().expect("tempdir");
+    std::fs::write(host.path().join("host-secret"), "host").expect("write");
+    let h = host.path().display();
+    let script = format!(
+        "echo layer > /in-layer.txt && echo vol > /data/in-vol.txt && ln -s {h} /up && \
+         ln -s ../../../../../../../..{h} /data/up && ln -s / /data/root"
+    );
+    let body = serde_json::json!({
+        "Image": "busybox",
+        "Cmd": ["sh", "-c", script],
+        "HostConfig": {"Binds": ["arch-vol:/data", format!("{h}:/ro:ro")]},
+    });
+    let r = d.request(
+        "POST",
+        "/v1.43/containers/create?name=arch",
+        Some(body.to_string().as_bytes()),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["Id"].as_str().expect("Id").to_string();
+    let get = |path: &str| {
+        d.request(
+            "GET",
+            &format!("/v1.43/containers/arch/archive?path={path}"),
+            None,
+        )
+    };
+
+    // Never started: the image's files are there.
+    let r = get("/etc/passwd");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(tar_entries(&r.body)["passwd"].1.starts_with("root:"));
+
+    let r = d.request("POST", &format!("/v1.43/containers/{id}/start"), None);
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = d.request("POST", "/v1.43/containers/arch/wait", None);
+    assert_eq!(r.json()["StatusCode"], 0, "{}", r.text());
+    // The shim releases the run's mounts after the exit: wait until the state settles.
+    let dir = b.root().join("containers").join(&id);
+    let mut before = tree_state(&dir);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = tree_state(&dir);
+        if now == before || Instant::now() > deadline {
+            before = now;
+            break;
+        }
+        before = now;
+    }
+
+    // From its own layer (overlaid read-only on the image), and from its volume.
+    let r = get("/in-layer.txt");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(tar_entries(&r.body)["in-layer.txt"], (false, "layer\n".into()));
+    let r = d.request(
+        "HEAD",
+        "/v1.43/containers/arch/archive?path=/data/in-vol.txt",
+        None,
+    );
+    assert_eq!(r.status, 200);
+    use base64::Engine as _;
+    let stat = base64::engine::general_purpose::STANDARD
+        .decode(r.header("x-docker-container-path-stat").expect("stat header"))
+        .expect("base64");
+    let stat: serde_json::Value = serde_json::from_slice(&stat).expect("stat JSON");
+    assert_eq!(
+        (stat["name"].as_str(), stat["size"].as_u64()),
+        (Some("in-vol.txt"), Some(4))
+    );
+    let r = get("/data");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let entries = tar_entries(&r.body);
+    assert_eq!(entries["data/in-vol.txt"], (false, "vol\n".into()), "{entries:?}");
+    assert!(entries["data/up"].0 && entries["data/root"].0, "{entries:?}");
+
+    // Symlinks resolve inside the container (or the volume), never on the host.
+    for path in [
+        "/up/host-secret".to_string(),
+        "/data/up/host-secret".to_string(),
+        format!("/data/root{h}/host-secret"),
+        format!("/data/../../../..{h}/host-secret"),
+    ] {
+        let r = get(&path);
+        assert_eq!(r.status, 404, "{path} was served: {}", r.text());
+    }
+    // Nothing changed on disk and nothing is left mounted.
+    assert_eq!(tree_state(&dir), before);
+    let no_mount_left = || {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        assert!(
+            !mountinfo.contains(&id),
+            "a mount of the container is left: {mountinfo}"
+        );
+    };
+    no_mount_left();
+
+    // Copying in: into its layer (its upper dir, which its next run mounts) and into its
+    // volume; a read-only mount is refused.
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(4);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "put.txt", &b"put\n"[..])
+        .expect("tar");
+    let tar = tar.into_inner().expect("tar");
+    for dest in ["/tmp", "/data"] {
+        let r = d.request(
+            "PUT",
+            &format!("/v1.43/containers/arch/archive?path={dest}"),
+            Some(&tar),
+        );
+        assert_eq!(r.status, 200, "PUT into {dest}: {}", r.text());
+        let r = get(&format!("{dest}/put.txt"));
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(tar_entries(&r.body)["put.txt"], (false, "put\n".into()));
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.join("upper/tmp/put.txt")).expect("in the upper dir"),
+        "put\n"
+    );
+    let r = d.request("PUT", "/v1.43/containers/arch/archive?path=/ro", Some(&tar));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(message(&r).contains("read-only"), "{}", r.text());
+    assert!(!host.path().join("put.txt").exists());
+    no_mount_left();
+    let r = d.request("DELETE", "/v1.43/containers/arch?v=1", None);
+    assert_eq!(r.status, 204, "{}", r.text());
 }

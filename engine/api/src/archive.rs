@@ -1,18 +1,24 @@
-//! `docker cp`: `HEAD`/`GET`/`PUT /containers/{id}/archive?path=…` on a running container.
+//! `docker cp`: `HEAD`/`GET`/`PUT /containers/{id}/archive?path=…`.
 //!
 //! The copying runs in a helper process (`berth __cp`, [`copy_helper`]) chrooted into the
-//! container's root (`/proc/PID/root`, so its volumes are seen too): every path and every
-//! symlink is resolved inside the container, never on the host. Stopped containers are
-//! refused (their root is not mounted).
+//! container's files, so every path and every symlink is resolved inside them, never on
+//! the host. A running container is entered through `/proc/PID/root` (its volumes are
+//! seen too). A created or exited one is read without changing it: a path under a volume
+//! or bind mount is read from the mount's source, any other path from a read-only overlay
+//! of the container's layers that exists only as a detached mount of the helper, so it
+//! vanishes with the helper's last fd and nothing is left mounted. `PUT` into a stopped
+//! container writes the same way, the overlay then having the container's upper and work
+//! dirs (as its next start will), or into the mount's source.
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use berth_containers::ContainerRecord;
+use berth_containers::{ContainerRecord, MountKind};
 use bytes::Bytes;
 use hyper::header::HeaderValue;
 use hyper::StatusCode;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::engine::Shared;
@@ -22,20 +28,150 @@ use crate::ApiError;
 /// Exit code of the helper when the path does not exist in the container.
 const NOT_FOUND: i32 = 2;
 
-fn running_pid(engine: &Shared, rec: &ContainerRecord) -> Result<i32> {
-    engine.containers.status(rec).pid().ok_or_else(|| {
-        ApiError::conflict(format!(
-            "container {} is not running — Berth copies files only in and out of running containers (start it first)",
-            rec.name
-        ))
-    })
+/// The environment variable that hands a stopped container's [`StoppedRoot`] to the helper
+/// (which then gets PID 0).
+const STOPPED_ROOT_ENV: &str = "BERTH_CP_ROOT";
+
+/// Where a stopped container's path lives on the host, for the helper.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoppedRoot {
+    /// Directories stacked as a read-only overlay, top first (the container's upper dir,
+    /// then its image layers); a single directory is entered as it is.
+    pub dirs: Vec<PathBuf>,
+    /// The path inside that root.
+    pub inner: String,
+    /// For writing into the layers: the overlay's work dir, `dirs[0]` being its upper dir.
+    #[serde(default)]
+    pub work: Option<PathBuf>,
 }
 
-fn helper(engine: &Shared, op: &str, pid: i32, path: &str) -> Command {
+/// How the helper reaches the container's files.
+enum Target {
+    Running(i32),
+    Stopped(StoppedRoot),
+}
+
+/// `path` with `.` and `..` resolved lexically (never above `/`): the same path the
+/// container would see once inside its root, used to pick the mount it falls under.
+fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// The index of the deepest mount destination in `dests` that contains `path`.
+fn mount_of<'a>(path: &str, dests: impl Iterator<Item = &'a str>) -> Option<usize> {
+    let path = normalize(path);
+    dests
+        .map(normalize)
+        .enumerate()
+        .filter(|(_, dest)| dest == "/" || path == *dest || path.starts_with(&format!("{dest}/")))
+        .max_by_key(|(_, dest)| dest.len())
+        .map(|(i, _)| i)
+}
+
+/// Picks where `path` lives in a stopped container: under the deepest mount destination
+/// that contains it (`mounts` = destination, host source), else in the layered root
+/// (`layers` top first).
+pub fn resolve_stopped(path: &str, mounts: &[(String, PathBuf)], layers: Vec<PathBuf>) -> StoppedRoot {
+    let normalized = normalize(path);
+    match mount_of(path, mounts.iter().map(|(d, _)| d.as_str())) {
+        Some(i) => StoppedRoot {
+            dirs: vec![mounts[i].1.clone()],
+            inner: normalize(&normalized[normalize(&mounts[i].0).len()..]),
+            work: None,
+        },
+        None => StoppedRoot {
+            dirs: layers,
+            inner: normalized,
+            work: None,
+        },
+    }
+}
+
+/// How to reach `path` of `rec`; `write` for `PUT`.
+fn target(engine: &Shared, rec: &ContainerRecord, path: &str, write: bool) -> Result<Target> {
+    let status = engine.containers.status(rec);
+    if let Some(pid) = status.pid() {
+        return Ok(Target::Running(pid));
+    }
+    if write {
+        let dests: Vec<&berth_containers::MountRecord> = rec
+            .host
+            .mounts
+            .iter()
+            .filter(|m| m.kind != MountKind::Tmpfs)
+            .collect();
+        if let Some(i) = mount_of(path, dests.iter().map(|m| m.destination.as_str())) {
+            if dests[i].readonly {
+                return Err(ApiError::bad_request(format!(
+                    "{} is mounted read-only in container {} — copy into another path",
+                    dests[i].destination, rec.name
+                )));
+            }
+        }
+        // The overlay of the last run, if nothing released it yet, must go before the
+        // same upper dir is mounted again.
+        if matches!(status, berth_containers::Status::Exited { .. }) {
+            engine.containers.cleanup(rec)?;
+        }
+    }
+    let mut mounts = Vec::new();
+    for m in &rec.host.mounts {
+        let source = match m.kind {
+            // A named volume is made at the first start; before that the path is the
+            // image's.
+            MountKind::Volume => match engine.containers.volumes().get(&m.source)? {
+                Some(v) => v.mountpoint,
+                None => continue,
+            },
+            MountKind::Bind => PathBuf::from(&m.source),
+            // A tmpfs' content is gone once the container stopped.
+            MountKind::Tmpfs => continue,
+        };
+        mounts.push((m.destination.clone(), source));
+    }
+    let store = engine.containers.images().store();
+    let image = store
+        .image(&rec.image_id)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let image = image.ok_or_else(|| {
+        ApiError::conflict(format!(
+            "the image of container {} ({}) was removed, so its files cannot be read — create a new container",
+            rec.name, rec.image
+        ))
+    })?;
+    let paths = engine.containers.paths(&rec.id);
+    let mut layers = vec![paths.upper()];
+    layers.extend(image.layers.iter().rev().map(|l| store.layer_dir(&l.diff_id)));
+    let mut root = resolve_stopped(path, &mounts, layers);
+    if write && root.dirs.len() > 1 {
+        root.work = Some(paths.work());
+    }
+    Ok(Target::Stopped(root))
+}
+
+fn helper(engine: &Shared, op: &str, target: &Target, path: &str) -> Result<Command> {
     let mut c = Command::new(&engine.helper_exe);
+    let pid = match target {
+        Target::Running(pid) => *pid,
+        Target::Stopped(root) => {
+            let spec = serde_json::to_string(root).map_err(|e| ApiError::internal(e.to_string()))?;
+            c.env(STOPPED_ROOT_ENV, spec);
+            0
+        }
+    };
     c.args(["__cp", op, &pid.to_string(), path])
         .stderr(Stdio::piped());
-    c
+    Ok(c)
 }
 
 fn helper_error(code: Option<i32>, stderr: &[u8], path: &str, rec: &ContainerRecord) -> ApiError {
@@ -50,9 +186,9 @@ fn helper_error(code: Option<i32>, stderr: &[u8], path: &str, rec: &ContainerRec
 }
 
 /// docker's `X-Docker-Container-Path-Stat` header for `path`.
-fn stat_header(engine: &Shared, rec: &ContainerRecord, pid: i32, path: &str) -> Result<HeaderValue> {
+fn stat_header(engine: &Shared, rec: &ContainerRecord, target: &Target, path: &str) -> Result<HeaderValue> {
     use base64::Engine as _;
-    let out = helper(engine, "stat", pid, path)
+    let out = helper(engine, "stat", target, path)?
         .stdout(Stdio::piped())
         .stdin(Stdio::null())
         .output()
@@ -75,11 +211,11 @@ pub async fn head(engine: Shared, id: &str, q: Query) -> Result<Resp> {
     let id = id.to_string();
     blocking(move || {
         let rec = engine.containers.find(&id)?;
-        let pid = running_pid(&engine, &rec)?;
+        let target = target(&engine, &rec, &path, false)?;
         let mut r = http::empty(StatusCode::OK);
         r.headers_mut().insert(
             "X-Docker-Container-Path-Stat",
-            stat_header(&engine, &rec, pid, &path)?,
+            stat_header(&engine, &rec, &target, &path)?,
         );
         Ok(r)
     })
@@ -92,9 +228,9 @@ pub async fn get(engine: Shared, id: &str, q: Query) -> Result<Resp> {
     let e = engine.clone();
     let (stat, mut child, rec) = blocking(move || {
         let rec = e.containers.find(&id)?;
-        let pid = running_pid(&e, &rec)?;
-        let stat = stat_header(&e, &rec, pid, &path)?;
-        let child = helper(&e, "get", pid, &path)
+        let target = target(&e, &rec, &path, false)?;
+        let stat = stat_header(&e, &rec, &target, &path)?;
+        let child = helper(&e, "get", &target, &path)?
             .stdout(Stdio::piped())
             .stdin(Stdio::null())
             .spawn()
@@ -138,10 +274,10 @@ pub async fn put(engine: Shared, req: Req, id: &str, q: Query) -> Result<Resp> {
     blocking(move || {
         use std::io::Seek;
         let rec = engine.containers.find(&id)?;
-        let pid = running_pid(&engine, &rec)?;
+        let target = target(&engine, &rec, &path, true)?;
         let mut f = tmp;
         f.rewind().map_err(|e| ApiError::internal(e.to_string()))?;
-        let out = helper(&engine, "put", pid, &path)
+        let out = helper(&engine, "put", &target, &path)?
             .stdin(Stdio::from(f))
             .stdout(Stdio::null())
             .output()
@@ -156,7 +292,8 @@ pub async fn put(engine: Shared, req: Req, id: &str, q: Query) -> Result<Resp> {
 
 /// `berth __cp stat|get|put PID PATH`: runs chrooted into the container's root and
 /// prints the path's stat JSON, writes a tar of it to stdout, or unpacks a tar from stdin
-/// into it. Returns the process exit code (2: the path does not exist).
+/// into it. PID 0 means a stopped container whose [`StoppedRoot`] is in `BERTH_CP_ROOT`.
+/// Returns the process exit code (2: the path does not exist).
 pub fn copy_helper(op: &str, pid: i32, path: &str) -> i32 {
     match copy_helper_inner(op, pid, path) {
         Ok(()) => 0,
@@ -169,18 +306,34 @@ pub fn copy_helper(op: &str, pid: i32, path: &str) -> i32 {
 
 fn copy_helper_inner(op: &str, pid: i32, path: &str) -> std::result::Result<(), (i32, String)> {
     let fail = |e: std::io::Error| (1, e.to_string());
-    rustix::process::chroot(format!("/proc/{pid}/root"))
-        .map_err(|e| (1, format!("cannot enter the container: {e}")))?;
+    let enter_err = |e: rustix::io::Errno| (1, format!("cannot enter the container: {e}"));
+    // The tar's top entry is named after the path the client asked for, even when the
+    // file is reached by another path (the root of a volume).
+    let name = Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| ".".into());
+    let inner = if pid == 0 {
+        let spec = std::env::var(STOPPED_ROOT_ENV).map_err(|_| {
+            (
+                1,
+                format!("{STOPPED_ROOT_ENV} is not set for a stopped container"),
+            )
+        })?;
+        let root: StoppedRoot =
+            serde_json::from_str(&spec).map_err(|e| (1, format!("bad {STOPPED_ROOT_ENV}: {e}")))?;
+        enter_stopped(&root.dirs, root.work.as_deref()).map_err(enter_err)?;
+        root.inner
+    } else {
+        rustix::process::chroot(format!("/proc/{pid}/root")).map_err(enter_err)?;
+        path.to_string()
+    };
     std::env::set_current_dir("/").map_err(fail)?;
-    let p = Path::new(path);
+    let p = Path::new(&inner);
     let meta = std::fs::symlink_metadata(p).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => (NOT_FOUND, format!("{path}: no such file or directory")),
         _ => (1, format!("{path}: {e}")),
     })?;
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| ".".into());
     match op {
         "stat" => {
             use std::os::unix::fs::PermissionsExt;
@@ -231,5 +384,113 @@ fn copy_helper_inner(op: &str, pid: i32, path: &str) -> std::result::Result<(), 
             archive.unpack(p).map_err(fail)
         }
         other => Err((1, format!("unknown copy operation {other}"))),
+    }
+}
+
+/// Chroots into `dirs`: one directory as it is, several as an overlay (top first) mounted
+/// nowhere — a detached mount held by this process only, gone when it exits. Read-only,
+/// unless `work` is given: then `dirs[0]` is the upper dir written through.
+fn enter_stopped(dirs: &[PathBuf], work: Option<&Path>) -> std::result::Result<(), rustix::io::Errno> {
+    use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
+    let (lowers, upper) = match (dirs, work) {
+        ([upper, lowers @ ..], Some(work)) if !lowers.is_empty() => (lowers, Some((upper, work))),
+        _ => (dirs, None),
+    };
+    let root = match lowers {
+        [] => return Err(rustix::io::Errno::INVAL),
+        [one] if upper.is_none() => return rustix::process::chroot(one),
+        _ => {
+            // Layers one by one (`lowerdir+`, Linux 6.8+) has no one-page limit; older
+            // kernels take them as one option.
+            let one_by_one = || -> std::result::Result<_, rustix::io::Errno> {
+                let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+                for d in lowers {
+                    rustix::mount::fsconfig_set_string(&fs, "lowerdir+", d)?;
+                }
+                Ok(fs)
+            };
+            let fs = match one_by_one() {
+                Ok(fs) => fs,
+                Err(_) => {
+                    let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+                    let all: Vec<String> = lowers.iter().map(|d| d.display().to_string()).collect();
+                    rustix::mount::fsconfig_set_string(&fs, "lowerdir", all.join(":"))?;
+                    fs
+                }
+            };
+            let attrs = match upper {
+                Some((upper, work)) => {
+                    rustix::mount::fsconfig_set_string(&fs, "upperdir", upper)?;
+                    rustix::mount::fsconfig_set_string(&fs, "workdir", work)?;
+                    rustix::mount::fsconfig_set_string(&fs, "index", "off")?;
+                    MountAttrFlags::empty()
+                }
+                None => MountAttrFlags::MOUNT_ATTR_RDONLY,
+            };
+            rustix::mount::fsconfig_create(&fs)?;
+            rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)?
+        }
+    };
+    rustix::process::fchdir(&root)?;
+    rustix::process::chroot(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mounts() -> Vec<(String, PathBuf)> {
+        vec![
+            ("/data".into(), PathBuf::from("/vol/data")),
+            ("/data/sub/".into(), PathBuf::from("/host/sub")),
+            ("/etc/hosts".into(), PathBuf::from("/host/hosts")),
+        ]
+    }
+
+    fn layers() -> Vec<PathBuf> {
+        vec![
+            PathBuf::from("/c/upper"),
+            PathBuf::from("/l/2"),
+            PathBuf::from("/l/1"),
+        ]
+    }
+
+    #[test]
+    fn paths_under_a_mount_resolve_in_its_source() {
+        let r = resolve_stopped("/data/a/b.txt", &mounts(), layers());
+        assert_eq!(r.dirs, vec![PathBuf::from("/vol/data")]);
+        assert_eq!(r.inner, "/a/b.txt");
+        let r = resolve_stopped("/data", &mounts(), layers());
+        assert_eq!(
+            (r.dirs[0].as_path(), r.inner.as_str()),
+            (Path::new("/vol/data"), "/")
+        );
+        // The deepest mount wins.
+        let r = resolve_stopped("/data/sub/x", &mounts(), layers());
+        assert_eq!(
+            (r.dirs[0].as_path(), r.inner.as_str()),
+            (Path::new("/host/sub"), "/x")
+        );
+        let r = resolve_stopped("/etc/hosts", &mounts(), layers());
+        assert_eq!(
+            (r.dirs[0].as_path(), r.inner.as_str()),
+            (Path::new("/host/hosts"), "/")
+        );
+    }
+
+    #[test]
+    fn other_paths_resolve_in_the_layers() {
+        // A sibling whose name only starts like a mount is not under it.
+        let r = resolve_stopped("/database/x", &mounts(), layers());
+        assert_eq!(r.dirs, layers());
+        assert_eq!(r.inner, "/database/x");
+        // `..` is taken lexically and never climbs above the root.
+        let r = resolve_stopped("/data/../../etc/passwd", &mounts(), layers());
+        assert_eq!((r.dirs.len(), r.inner.as_str()), (3, "/etc/passwd"));
+        let r = resolve_stopped("/data/./x/../y", &mounts(), layers());
+        assert_eq!(
+            (r.dirs[0].as_path(), r.inner.as_str()),
+            (Path::new("/vol/data"), "/y")
+        );
     }
 }

@@ -74,7 +74,12 @@ pub async fn list_containers(state: State<'_, AppState>, all: bool) -> Result<Ve
             ..Default::default()
         }))
         .await?;
-    Ok(list.into_iter().map(container_row).collect())
+    // The volume browser's helpers live for one request; they are not the user's.
+    Ok(list
+        .into_iter()
+        .filter(|c| !crate::commands::volume_files::is_helper(c.labels.as_ref()))
+        .map(container_row)
+        .collect())
 }
 
 #[tauri::command]

@@ -9,6 +9,7 @@ pub mod logs;
 pub mod stats;
 pub mod system;
 pub mod terminal;
+pub mod volume_files;
 pub mod volumes;
 
 use futures_util::{Stream, StreamExt};

@@ -6,6 +6,7 @@ use bollard::models::VolumeCreateRequest;
 use bollard::query_parameters::{ListContainersOptions, ListVolumesOptions, RemoveVolumeOptions};
 use tauri::State;
 
+use crate::commands::volume_files::is_helper;
 use crate::dto::VolumeRow;
 use crate::error::UserError;
 use crate::state::AppState;
@@ -21,7 +22,8 @@ pub async fn list_volumes(state: State<'_, AppState>) -> Result<Vec<VolumeRow>, 
         }))
         .await?;
     let mut used_by: HashMap<String, Vec<String>> = HashMap::new();
-    for c in containers {
+    // The file browser's own helpers are not users anyone should see.
+    for c in containers.into_iter().filter(|c| !is_helper(c.labels.as_ref())) {
         let name = c
             .names
             .as_ref()

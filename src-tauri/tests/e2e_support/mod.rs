@@ -171,6 +171,16 @@ impl Session {
                 break p;
             }
         };
+        // The app saves downloads in the XDG Downloads folder: point it into the session.
+        let xdg_config = dir.path().join("xdg-config");
+        std::fs::create_dir_all(&xdg_config)?;
+        std::fs::write(
+            xdg_config.join("user-dirs.dirs"),
+            format!(
+                "XDG_DOWNLOAD_DIR=\"{}\"\n",
+                dir.path().join("downloads").display()
+            ),
+        )?;
         let mut cmd = Command::new(&driver);
         cmd.args(["--port", &driver_port.to_string(), "--native-port"])
             .arg(native_port.to_string())
@@ -182,6 +192,7 @@ impl Session {
             .env("BERTH_BIN", &berth)
             .env("DOCKER_CONFIG", dir.path().join("docker-config"))
             .env("BERTH_DESKTOP_QUIT_ON_CLOSE", "1")
+            .env("XDG_CONFIG_HOME", &xdg_config)
             .env("NO_AT_BRIDGE", "1")
             .env(
                 "RUST_LOG",

@@ -21,10 +21,14 @@ import type { RunRequest } from "../generated/RunRequest";
 import type { StatsSample } from "../generated/StatsSample";
 import type { UserError } from "../generated/UserError";
 import type { VolumeRow } from "../generated/VolumeRow";
+import type { VolumeListing } from "../generated/VolumeListing";
+import type { VolumeEntry } from "../generated/VolumeEntry";
+import type { FilePreview } from "../generated/FilePreview";
 
 export type {
   BuildLine, ContainerRow, DiskUsage, EngineStatus, ImageDetail, ImageRow, LogBatch, OperationDone,
   ProgressEvent, PruneReport, RunRequest, StatsSample, UserError, VolumeRow,
+  VolumeListing, VolumeEntry, FilePreview,
 };
 
 /** Anything thrown by a command, as a UserError (a failing IPC becomes one too). */
@@ -65,6 +69,9 @@ export const api = {
   listVolumes: () => invoke<VolumeRow[]>("list_volumes"),
   createVolume: (name: string) => invoke<string>("create_volume", { name }),
   removeVolume: (name: string) => invoke<void>("remove_volume", { name }),
+  browseVolume: (volume: string, path: string) => invoke<VolumeListing>("browse_volume", { volume, path }),
+  previewVolumeFile: (volume: string, path: string) => invoke<FilePreview>("preview_volume_file", { volume, path }),
+  downloadVolumeFile: (volume: string, path: string) => invoke<string>("download_volume_file", { volume, path }),
   streamLogs: (op: string, id: string, follow: boolean) => invoke<void>("stream_logs", { op, id, follow }),
   saveLogs: (id: string, path: string, timestamps: boolean) => invoke<number>("save_logs", { id, path, timestamps }),
   cancel: (op: string) => invoke<void>("cancel", { op }),
