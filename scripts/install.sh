@@ -14,6 +14,8 @@ PACKAGES=(
     build-essential pkg-config xvfb xauth webkit2gtk-driver imagemagick xdg-utils
     # notifications: the test shows one through a real session bus and notification server
     dbus-daemon dunst
+    # the tray test reads the tray's menu through a real StatusNotifier watcher
+    dbus-bin haskell-status-notifier-item-utils
     docker.io
 )
 
