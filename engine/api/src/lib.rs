@@ -17,6 +17,7 @@ mod error;
 mod exec;
 mod http;
 mod images;
+mod networks;
 mod router;
 mod server;
 mod system;

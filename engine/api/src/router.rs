@@ -5,7 +5,7 @@ use hyper::{Method, StatusCode};
 
 use crate::engine::Shared;
 use crate::http::{self, Query, Req, Resp, Result};
-use crate::{containers, exec, images, system, volumes, ApiError, API_VERSION, MIN_API_VERSION};
+use crate::{containers, exec, images, networks, system, volumes, ApiError, API_VERSION, MIN_API_VERSION};
 
 pub async fn handle(engine: Shared, req: Req) -> Resp {
     let method = req.method().clone();
@@ -131,13 +131,13 @@ async fn route(engine: Shared, req: Req, method: &Method, full_path: &str) -> Re
         ("GET", ["volumes", name]) => volumes::inspect(engine, name).await,
         ("DELETE", ["volumes", name]) => volumes::remove(engine, name, q).await,
 
-        ("GET", ["networks"]) => volumes::networks(engine, q).await,
-        ("POST", ["networks", "create"]) => volumes::network_create(engine, req).await,
-        ("POST", ["networks", "prune"]) => volumes::network_prune(engine).await,
-        ("GET", ["networks", id]) => volumes::network_inspect(engine, id).await,
-        ("DELETE", ["networks", id]) => volumes::network_remove(engine, id).await,
-        ("POST", ["networks", id, "connect"]) => volumes::network_connect(engine, id, req).await,
-        ("POST", ["networks", id, "disconnect"]) => volumes::network_disconnect(engine, id, req).await,
+        ("GET", ["networks"]) => networks::list(engine, q).await,
+        ("POST", ["networks", "create"]) => networks::create(engine, req).await,
+        ("POST", ["networks", "prune"]) => networks::prune(engine).await,
+        ("GET", ["networks", id]) => networks::inspect(engine, id).await,
+        ("DELETE", ["networks", id]) => networks::remove(engine, id).await,
+        ("POST", ["networks", id, "connect"]) => networks::connect(engine, id, req).await,
+        ("POST", ["networks", id, "disconnect"]) => networks::disconnect(engine, id, req).await,
 
         ("GET", ["plugins"]) => http::ok_json(&serde_json::json!([])),
         (
