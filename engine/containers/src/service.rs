@@ -225,6 +225,25 @@ impl ContainerService {
                             started_at: s.started_at,
                         }
                     }
+                } else if berth_runtime::shim::shim_running(s.shim_pid) {
+                    // The container has just ended and its shim is reaping it and writing
+                    // the exit: wait for that record rather than guess (a guess of 137 here
+                    // once reached `docker run --rm`'s exit code).
+                    for _ in 0..100 {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        if let Ok(Some(e)) = berth_runtime::shim::read_exit(&p.shim()) {
+                            return Status::Exited {
+                                code: e.exit_code,
+                                started_at: s.started_at,
+                                finished_at: e.finished_at,
+                                oom_killed: p.dir.join("oom").exists(),
+                            };
+                        }
+                    }
+                    Status::Running {
+                        pid: s.container_pid,
+                        started_at: s.started_at,
+                    }
                 } else {
                     // The container and its shim died without recording an exit (the
                     // machine lost power, or someone killed the shim): report it as killed.

@@ -116,6 +116,23 @@ pub fn is_alive(pid: i32, started_at: &str) -> bool {
     (started - want).abs() <= 2.0
 }
 
+/// Whether the shim with this pid still runs. A shim records its container's exit before it
+/// ends, so while it runs a container that is gone (or a zombie) is still being recorded.
+pub fn shim_running(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    if matches!(
+        stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next()),
+        Some('Z' | 'X') | None
+    ) {
+        return false;
+    }
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| c.windows(6).any(|w| w == b"__shim"))
+        .unwrap_or(false)
+}
+
 /// Starts a detached shim: writes `shim.json`, runs `exe args..` (which
 /// must call [`shim_main`] with the state directory) with `extra_fds` at
 /// fd 3, 4, ..., and returns once the container runs (or its start error).
@@ -417,4 +434,32 @@ fn run(
     hub.close();
     let _ = std::fs::remove_file(state_dir.join(attach::SOCKET));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shim_running;
+    use std::process::Command;
+
+    #[test]
+    fn a_shim_runs_until_it_is_gone_or_a_zombie() {
+        // `sh -c CMD NAME`: NAME becomes $0, so "__shim" is in the cmdline (the trailing `:`
+        // keeps sh from exec-ing sleep in its place).
+        let mut shim = Command::new("sh")
+            .args(["-c", "sleep 30; :", "__shim"])
+            .spawn()
+            .expect("spawn sh");
+        let pid = shim.id() as i32;
+        assert!(shim_running(pid), "a live process named __shim");
+        let mut other = Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+        assert!(!shim_running(other.id() as i32), "a process that is not a shim");
+        let _ = other.kill();
+        let _ = other.wait();
+        shim.kill().expect("kill");
+        // Killed but not yet reaped: a zombie has recorded nothing and never will.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!shim_running(pid), "a zombie shim");
+        shim.wait().expect("reap");
+        assert!(!shim_running(pid), "a reaped shim");
+    }
 }
