@@ -439,25 +439,60 @@ fn run(
 #[cfg(test)]
 mod tests {
     use super::shim_running;
+    use std::os::unix::process::CommandExt;
     use std::process::Command;
 
     #[test]
     fn a_shim_runs_until_it_is_gone_or_a_zombie() {
-        // `sh -c CMD NAME`: NAME becomes $0, so "__shim" is in the cmdline (the trailing `:`
-        // keeps sh from exec-ing sleep in its place).
-        let mut shim = Command::new("sh")
-            .args(["-c", "sleep 30; :", "__shim"])
+        // `sleep` with argv[0] "__shim": a process whose command line names it a shim.
+        let mut shim = Command::new("sleep")
+            .arg0("__shim")
+            .arg("30")
             .spawn()
-            .expect("spawn sh");
+            .expect("spawn sleep as __shim");
         let pid = shim.id() as i32;
+        // Until its exec is done the child still shows the test binary's command line.
+        let exec_done = || {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| c.starts_with(b"__shim\0"))
+                .unwrap_or(false)
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !exec_done() {
+            assert!(std::time::Instant::now() < deadline, "the shim did not start");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         assert!(shim_running(pid), "a live process named __shim");
         let mut other = Command::new("sleep").arg("30").spawn().expect("spawn sleep");
-        assert!(!shim_running(other.id() as i32), "a process that is not a shim");
+        let other_pid = other.id();
+        while !std::fs::read(format!("/proc/{other_pid}/cmdline"))
+            .map(|c| c.starts_with(b"sleep\0"))
+            .unwrap_or(false)
+        {
+            assert!(std::time::Instant::now() < deadline, "sleep did not start");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!shim_running(other_pid as i32), "a process that is not a shim");
         let _ = other.kill();
         let _ = other.wait();
         shim.kill().expect("kill");
         // Killed but not yet reaped: a zombie has recorded nothing and never will.
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        let zombie = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|st| {
+                    st.rsplit_once(") ")
+                        .map(|(_, r)| r.starts_with('Z'))
+                        .unwrap_or(false)
+                })
+                .unwrap_or(false)
+        };
+        while !zombie() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the killed shim never became a zombie"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         assert!(!shim_running(pid), "a zombie shim");
         shim.wait().expect("reap");
         assert!(!shim_running(pid), "a reaped shim");
