@@ -48,17 +48,21 @@ impl Bus {
         quoted(&out).into_iter().filter(|s| s.starts_with(':')).collect()
     }
 
-    /// (id, label) of every entry of the item's menu, as a panel would show them.
-    fn menu(&self, item: &str) -> Vec<(i32, String)> {
-        let path = "/org/ayatana/NotificationItem/tray_icon_tray_app_berth";
-        let menu = self.send(&[
+    /// The object path of the item's menu, as the item announces it (its `Menu` property).
+    fn menu_path(&self, item: &str) -> Option<String> {
+        let reply = self.send(&[
             &format!("--dest={item}"),
-            path,
+            "/org/ayatana/NotificationItem/tray_icon_tray_app_berth",
             "org.freedesktop.DBus.Properties.Get",
             "string:org.kde.StatusNotifierItem",
             "string:Menu",
         ]);
-        let Some(menu) = quoted(&menu).into_iter().find(|s| s.starts_with('/')) else {
+        quoted(&reply).into_iter().find(|s| s.starts_with('/'))
+    }
+
+    /// (id, label) of every entry of the item's menu, as a panel would show them.
+    fn menu(&self, item: &str) -> Vec<(i32, String)> {
+        let Some(menu) = self.menu_path(item) else {
             return Vec::new();
         };
         let layout = self.send(&[
@@ -88,10 +92,10 @@ impl Bus {
     }
 
     fn click(&self, item: &str, id: i32) {
-        let path = "/org/ayatana/NotificationItem/tray_icon_tray_app_berth/Menu";
+        let menu = self.menu_path(item).expect("the item announces its menu");
         self.send(&[
             &format!("--dest={item}"),
-            path,
+            &menu,
             "com.canonical.dbusmenu.Event",
             &format!("int32:{id}"),
             "string:clicked",
