@@ -21,7 +21,7 @@ say() { printf 'bench-api: %s\n' "$*" >&2; }
 [ -x "$BERTH_BIN" ] || { say "berth binary not found at $BERTH_BIN: cargo build --release -p berth (or set BERTH_BIN)"; exit 1; }
 [ -x "$DOCKER" ] || { say "docker CLI not found at $DOCKER: install docker-ce-cli (or set DOCKER_CLI)"; exit 1; }
 for bin in docker-registry skopeo podman python3 curl; do
-    command -v "$bin" >/dev/null 2>&1 || { say "missing $bin: run scripts/install.sh"; exit 1; }
+    command -v "$bin" >/dev/null 2>&1 || { say "missing $bin: run bash scripts/install.sh tests"; exit 1; }
 done
 bash "$ROOT/tests/fixtures/make-fixtures.sh" "$FIXTURES" >/dev/null
 

@@ -6,7 +6,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-bash scripts/install.sh >/dev/null
+bash scripts/install.sh tests >/dev/null
 export BERTH_FIXTURES=${BERTH_FIXTURES:-$repo/tests/fixtures/out}
 bash tests/fixtures/make-fixtures.sh "$BERTH_FIXTURES" >/dev/null
 (cd ui && npm run build --silent >/dev/null)

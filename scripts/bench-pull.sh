@@ -17,7 +17,7 @@ if [ ! -x "$BERTH_BIN" ]; then
     exit 1
 fi
 for bin in docker-registry skopeo podman python3; do
-    command -v "$bin" >/dev/null 2>&1 || { say "missing $bin: run scripts/install.sh"; exit 1; }
+    command -v "$bin" >/dev/null 2>&1 || { say "missing $bin: run bash scripts/install.sh tests"; exit 1; }
 done
 
 say "ensuring big fixtures in $FIXTURES"

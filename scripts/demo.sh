@@ -1,21 +1,20 @@
 #!/usr/bin/env bash
-# The README's first command: installs what is missing, builds berth, and shows the main
-# job. Until the desktop app exists that is a short demo on the embedded engine: start a
-# local registry (Docker Hub is out of reach here), put an image made by third-party tools
-# in it, and pull, list, tag and push it with berth.
+# The README's first command: installs what Berth needs (scripts/install.sh app), builds berth
+# and Berth Desktop, shows the lecture's steps with the CLI on a store of its own, then opens
+# Berth Desktop on its embedded engine over that store.
+#
+# Docker Hub is out of reach on this kind of machine, so the demo makes its own image:
+# `berth build` puts Debian's static busybox into a FROM-scratch image, pushes it to a
+# local registry (Debian's docker-registry), removes it, pulls it back and runs it.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
-bash scripts/install.sh
+bash scripts/install.sh app
 echo "==> building berth (release)"
 cargo build --release -p berth --quiet
 target=${CARGO_TARGET_DIR:-$repo/target}
 berth="$target/release/berth"
-
-fixtures=${BERTH_FIXTURES:-$repo/tests/fixtures/out}
-echo "==> making the demo image with buildah/skopeo (cached in $fixtures)"
-bash tests/fixtures/make-fixtures.sh "$fixtures" >/dev/null
 
 work=$(mktemp -d)
 registry_pid=""
@@ -28,7 +27,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+port=$(free_port)
 cat >"$work/registry.yml" <<YML
 version: 0.1
 log: { level: error }
@@ -42,25 +43,40 @@ for _ in $(seq 50); do
   curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
   sleep 0.1
 done
-skopeo copy --quiet --dest-tls-verify=false "oci:$fixtures/busybox:latest" "docker://127.0.0.1:$port/demo/busybox:latest"
+
+ctx="$work/web"
+mkdir -p "$ctx"
+cp /bin/busybox "$ctx/busybox"
+echo '<h1>Hello from a Berth container</h1>' >"$ctx/index.html"
+cat >"$ctx/Dockerfile" <<'DOCKERFILE'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+WORKDIR /www
+COPY index.html .
+EXPOSE 80
+CMD ["httpd", "-f", "-v", "-p", "80", "-h", "/www"]
+DOCKERFILE
 
 export BERTH_ROOT="$work/root"
+image="127.0.0.1:$port/demo/web:v1"
+web_port=$(free_port)
 set -x
-"$berth" pull "127.0.0.1:$port/demo/busybox"
+"$berth" build -t demo-web "$ctx"
+"$berth" tag demo-web "$image"
+"$berth" push "$image"
+"$berth" rmi demo-web "$image"
+"$berth" pull "$image"
 "$berth" images
-"$berth" tag "127.0.0.1:$port/demo/busybox" "127.0.0.1:$port/demo/copy:v1"
-"$berth" push "127.0.0.1:$port/demo/copy:v1"
-"$berth" history "127.0.0.1:$port/demo/copy:v1"
-"$berth" system df
-web_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$berth" run -d --name web -p "$web_port:80" "127.0.0.1:$port/demo/busybox" httpd -f -p 80 -h /etc
+"$berth" run -d --name web -p "$web_port:80" "$image"
 "$berth" ps
 { set +x; } 2>/dev/null
-for _ in $(seq 50); do curl -fs "http://127.0.0.1:$web_port/hostname" && break; sleep 0.1; done
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$web_port/" && break; sleep 0.1; done
 set -x
-"$berth" rm -f web
+"$berth" logs web
+"$berth" system df
 { set +x; } 2>/dev/null
-echo "==> demo done: berth pulled, listed, tagged, pushed and ran an image with no Docker installed."
-# The main job: the desktop app on the embedded engine (under Xvfb on a headless machine).
-unset BERTH_ROOT
+echo "==> demo done: berth built, pushed, pulled and ran an image with no Docker installed."
+echo "    The container 'web' keeps running for the window (http://localhost:$web_port)."
+# The main job: the desktop app on the embedded engine, over the demo's store.
 bash "$repo/scripts/desktop.sh"

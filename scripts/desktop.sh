@@ -7,7 +7,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
-bash scripts/install.sh
+bash scripts/install.sh app
 echo "==> building the UI (ui/, Vite + Svelte)"
 npm --prefix ui run build --silent >/dev/null
 echo "==> building berth and berth-desktop (release)"
@@ -34,11 +34,32 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 50); do [ -e "/tmp/.X11-unix/X$display" ] && break; sleep 0.1; done
 export DISPLAY=":$display" BERTH_DESKTOP_QUIT_ON_CLOSE=1
-"$app" &
-app_pid=$!
 shot=${BERTH_DESKTOP_SCREENSHOT:-$(mktemp -d)/berth-desktop.png}
-sleep 6
+log="${shot%.png}.log"
+"$app" >"$log" 2>&1 &
+app_pid=$!
+# A first launch can take 10 s or more to paint (WebKit's caches are cold). Until it has,
+# the capture is one colour (the bare root window, or the window's empty background); the
+# rendered UI has text and icons in many. Wait for that, then a moment more for the list.
+limit=${BERTH_DESKTOP_PAINT_TIMEOUT:-90}
+painted=""
+start=$SECONDS
+while [ $((SECONDS - start)) -lt "$limit" ]; do
+  kill -0 "$app_pid" 2>/dev/null || { echo "==> Berth Desktop exited before its window painted; its log is $log" >&2; exit 1; }
+  if import -window root "$shot" 2>/dev/null &&
+    [ "$(convert "$shot" -format '%k' info: 2>/dev/null || echo 0)" -ge 64 ]; then
+    painted=1
+    break
+  fi
+  sleep 0.5
+done
+if [ -z "$painted" ]; then
+  echo "==> Berth Desktop's window had not painted after ${limit} s; its log is $log" >&2
+  exit 1
+fi
+sleep 1.5
 import -window root "$shot"
+echo "==> the window painted after $((SECONDS - start)) s"
 echo "==> Berth is running on the embedded engine; screenshot: $shot"
 echo "    look at it live: x11vnc -display :$display (then a VNC viewer), or take another: DISPLAY=:$display import -window root shot.png"
 if [ -n "${BERTH_DESKTOP_ONESHOT:-}" ]; then

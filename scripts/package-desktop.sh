@@ -5,7 +5,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-bash scripts/install.sh
+bash scripts/install.sh app
 target=${CARGO_TARGET_DIR:-$repo/target}
 cargo build --release -p berth --quiet
 mkdir -p src-tauri/bundle-bin

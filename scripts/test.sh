@@ -9,16 +9,11 @@ cd "$ROOT"
 
 stage() { printf '\n==> test.sh: %s\n' "$*"; }
 
-stage "install tools (scripts/install.sh)"
-bash "$ROOT/scripts/install.sh"
+stage "install the app and tests groups (scripts/install.sh tests)"
+bash "$ROOT/scripts/install.sh" tests
 
 if [ -n "${CARGO_TARGET_DIR:-}" ]; then
     stage "using CARGO_TARGET_DIR=$CARGO_TARGET_DIR"
-fi
-
-if ! cargo nextest --version >/dev/null 2>&1; then
-    stage "cargo-nextest missing: cargo install --locked cargo-nextest"
-    cargo install --locked cargo-nextest
 fi
 
 # The desktop app embeds ui/dist at compile time, so the UI is built before any cargo step.
