@@ -27,6 +27,6 @@ fn is_executable(p: &Path) -> bool {
 pub fn require(bin: &str, apt_package: &str) -> PathBuf {
     match find(bin) {
         Some(p) => p,
-        None => panic!("missing {bin}: run scripts/install.sh (apt package {apt_package})"),
+        None => panic!("missing {bin}: run bash scripts/install.sh tests (apt package {apt_package})"),
     }
 }

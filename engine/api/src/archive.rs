@@ -391,43 +391,25 @@ fn copy_helper_inner(op: &str, pid: i32, path: &str) -> std::result::Result<(), 
 /// nowhere — a detached mount held by this process only, gone when it exits. Read-only,
 /// unless `work` is given: then `dirs[0]` is the upper dir written through.
 fn enter_stopped(dirs: &[PathBuf], work: Option<&Path>) -> std::result::Result<(), rustix::io::Errno> {
-    use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
+    use rustix::mount::{FsMountFlags, MountAttrFlags};
     let (lowers, upper) = match (dirs, work) {
         ([upper, lowers @ ..], Some(work)) if !lowers.is_empty() => (lowers, Some((upper, work))),
         _ => (dirs, None),
     };
-    let root = match lowers {
+    // overlay_context takes the layers bottom first; `dirs` is top first. A layer listed
+    // twice counts once, so a stack may come down to one directory.
+    let bottom_first: Vec<PathBuf> = lowers.iter().rev().cloned().collect();
+    let bottom_first = berth_runtime::rootfs::distinct_layers(&bottom_first);
+    let root = match bottom_first.as_slice() {
         [] => return Err(rustix::io::Errno::INVAL),
         [one] if upper.is_none() => return rustix::process::chroot(one),
         _ => {
-            // Layers one by one (`lowerdir+`, Linux 6.8+) has no one-page limit; older
-            // kernels take them as one option.
-            let one_by_one = || -> std::result::Result<_, rustix::io::Errno> {
-                let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
-                for d in lowers {
-                    rustix::mount::fsconfig_set_string(&fs, "lowerdir+", d)?;
-                }
-                Ok(fs)
-            };
-            let fs = match one_by_one() {
-                Ok(fs) => fs,
-                Err(_) => {
-                    let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
-                    let all: Vec<String> = lowers.iter().map(|d| d.display().to_string()).collect();
-                    rustix::mount::fsconfig_set_string(&fs, "lowerdir", all.join(":"))?;
-                    fs
-                }
-            };
+            let upper_work = upper.map(|(u, w)| (u.as_path(), w));
+            let fs = berth_runtime::rootfs::overlay_context(&bottom_first, upper_work)?;
             let attrs = match upper {
-                Some((upper, work)) => {
-                    rustix::mount::fsconfig_set_string(&fs, "upperdir", upper)?;
-                    rustix::mount::fsconfig_set_string(&fs, "workdir", work)?;
-                    rustix::mount::fsconfig_set_string(&fs, "index", "off")?;
-                    MountAttrFlags::empty()
-                }
+                Some(_) => MountAttrFlags::empty(),
                 None => MountAttrFlags::MOUNT_ATTR_RDONLY,
             };
-            rustix::mount::fsconfig_create(&fs)?;
             rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)?
         }
     };

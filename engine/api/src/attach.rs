@@ -2,6 +2,7 @@
 //! (through the container's shim: stdin, output, resize; the json log for runs that are over).
 
 use std::future::Future;
+use std::os::fd::RawFd;
 use std::time::Duration;
 
 use berth_containers::{ContainerRecord, Status};
@@ -32,23 +33,63 @@ fn wants_upgrade(req: &Req) -> bool {
     has(CONNECTION, "upgrade") && has(UPGRADE, "tcp")
 }
 
+/// The raw fd of the unix-socket connection a request came on (set by the server).
+#[derive(Clone, Copy)]
+pub struct UnixConnFd(pub RawFd);
+
+/// A connection upgrade that a request asked for (`Upgrade: tcp`).
+pub struct Upgrade {
+    on: OnUpgrade,
+    unix_fd: Option<RawFd>,
+}
+
 /// Takes the connection upgrade out of a request that asks for one (`Upgrade: tcp`).
-pub fn upgrade_of(req: &mut Req) -> Option<OnUpgrade> {
-    wants_upgrade(req).then(|| hyper::upgrade::on(req))
+pub fn upgrade_of(req: &mut Req) -> Option<Upgrade> {
+    wants_upgrade(req).then(|| Upgrade {
+        unix_fd: req.extensions().get::<UnixConnFd>().map(|f| f.0),
+        on: hyper::upgrade::on(req),
+    })
+}
+
+nix::ioctl_read_bad!(unread_outq, nix::libc::TIOCOUTQ, nix::libc::c_int);
+
+/// Waits (up to `limit`) until the client has read everything sent on a unix-socket
+/// connection, i.e. the 101 response's headers.
+///
+/// Clients that read the response with a buffered reader and then switch to the raw socket
+/// (the Docker SDK for Python's `exec_start()` and `attach()`) lose whatever arrived in the
+/// same read as the headers. A fast process (an exec of `echo`) writes its output before
+/// such a client has parsed them, so the stream waits for that first. On a unix socket the
+/// sender's queue counts bytes until the receiver has read them (SIOCOUTQ).
+async fn headers_read(fd: RawFd, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let mut unread: nix::libc::c_int = 0;
+        // SAFETY: TIOCOUTQ writes one int; fd is the connection's socket, which the
+        // upgraded connection held by our caller keeps open.
+        let done = unsafe { unread_outq(fd, &mut unread) }.map_or(true, |_| unread <= 0);
+        if done || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// Answers 101 and hands the raw connection to `run` (reader: the client's stdin, writer:
 /// the output). Old clients that do not upgrade get the output as the response body and
 /// no input.
-pub fn hijack<F, Fut>(upgrade: Option<OnUpgrade>, content_type: &'static str, run: F) -> Resp
+pub fn hijack<F, Fut>(upgrade: Option<Upgrade>, content_type: &'static str, run: F) -> Resp
 where
     F: FnOnce(Option<Reader>, Writer) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    if let Some(on_upgrade) = upgrade {
+    if let Some(Upgrade { on, unix_fd }) = upgrade {
         tokio::spawn(async move {
-            match on_upgrade.await {
+            match on.await {
                 Ok(upgraded) => {
+                    if let Some(fd) = unix_fd {
+                        headers_read(fd, Duration::from_secs(2)).await;
+                    }
                     let (r, w) = tokio::io::split(TokioIo::new(upgraded));
                     run(Some(Box::new(r)), Box::new(w)).await;
                 }

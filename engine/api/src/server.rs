@@ -2,6 +2,7 @@
 //! optionally loopback TCP, one HTTP/1 connection task per client, graceful shutdown.
 
 use std::future::Future;
+use std::os::fd::RawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -84,14 +85,17 @@ pub async fn serve(
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = unix.accept() => match accepted {
-                Ok((stream, _)) => spawn_connection(engine.clone(), stream, stop_rx.clone()),
+                Ok((stream, _)) => {
+                    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+                    spawn_connection(engine.clone(), stream, Some(fd), stop_rx.clone())
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
             accepted = async { match &tcp { Some(l) => l.accept().await, None => std::future::pending().await } } => match accepted {
-                Ok((stream, _)) => spawn_connection(engine.clone(), stream, stop_rx.clone()),
+                Ok((stream, _)) => spawn_connection(engine.clone(), stream, None, stop_rx.clone()),
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -128,13 +132,18 @@ async fn bind_unix(path: &Path) -> Result<UnixListener, ApiError> {
     Ok(listener)
 }
 
-fn spawn_connection<S>(engine: Shared, stream: S, mut stop: watch::Receiver<bool>)
+/// Serves one connection. `unix_fd` (the socket's fd, for a unix-socket connection) goes
+/// into every request's extensions, for hijacked streams (see `attach::headers_read`).
+fn spawn_connection<S>(engine: Shared, stream: S, unix_fd: Option<RawFd>, mut stop: watch::Receiver<bool>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     tokio::spawn(async move {
-        let service = service_fn(move |req| {
+        let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             let engine = engine.clone();
+            if let Some(fd) = unix_fd {
+                req.extensions_mut().insert(crate::attach::UnixConnFd(fd));
+            }
             async move { Ok::<_, std::convert::Infallible>(crate::router::handle(engine, req).await) }
         });
         let conn = http1::Builder::new()

@@ -28,13 +28,70 @@ fn check_path(p: &Path, target: &Path) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-/// Mounts an overlay of `lowers` (bottom layer first) with `upper` and
-/// `work` at `target`.
+/// The distinct directories of a layer stack (bottom first), each kept at its topmost
+/// position.
 ///
-/// Uses the new mount API and adds lower layers one at a time
-/// (`lowerdir+`, Linux 6.8+), so there is no limit from the one-page
-/// option string; on older kernels it falls back to `mount(2)` with a
-/// `lowerdir=` option, which fits roughly 4 KiB of layer paths.
+/// An image may list one layer twice: two build steps that change nothing produce the same
+/// empty layer, and pushed images can repeat a layer too. overlayfs refuses a directory
+/// that appears twice among its lower layers (ELOOP). Keeping only the topmost occurrence
+/// gives docker's tree: every file, whiteout and opaque directory of the lower copy is
+/// restated by the upper one, which sits above everything the lower copy could affect.
+pub fn distinct_layers(lowers: &[PathBuf]) -> Vec<PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    let mut top_first: Vec<PathBuf> = lowers
+        .iter()
+        .rev()
+        .filter(|p| seen.insert(p.as_path()))
+        .cloned()
+        .collect();
+    top_first.reverse();
+    top_first
+}
+
+/// An overlay filesystem context, configured and created but mounted nowhere yet: the
+/// distinct `lowers` (bottom layer first, see [`distinct_layers`]), and `upper_work` as its
+/// upper and work directories, or none for a read-only stack.
+///
+/// Lower layers are added one at a time (`lowerdir+`, Linux 6.8+), so there is no limit
+/// from the one-page option string; older kernels with the new mount API take them as one
+/// `lowerdir=` option.
+pub fn overlay_context(
+    lowers: &[PathBuf],
+    upper_work: Option<(&Path, &Path)>,
+) -> Result<rustix::fd::OwnedFd, rustix::io::Errno> {
+    let lowers = distinct_layers(lowers);
+    let one_by_one = || -> Result<_, rustix::io::Errno> {
+        let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+        // Top layer first, as overlayfs orders them.
+        for l in lowers.iter().rev() {
+            rustix::mount::fsconfig_set_string(&fs, "lowerdir+", l)?;
+        }
+        Ok(fs)
+    };
+    let fs = match one_by_one() {
+        Ok(fs) => fs,
+        Err(rustix::io::Errno::INVAL) => {
+            let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+            let all: Vec<String> = lowers.iter().rev().map(|d| d.display().to_string()).collect();
+            rustix::mount::fsconfig_set_string(&fs, "lowerdir", all.join(":"))?;
+            fs
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some((upper, work)) = upper_work {
+        rustix::mount::fsconfig_set_string(&fs, "upperdir", upper)?;
+        rustix::mount::fsconfig_set_string(&fs, "workdir", work)?;
+        rustix::mount::fsconfig_set_string(&fs, "index", "off")?;
+    }
+    rustix::mount::fsconfig_create(&fs)?;
+    Ok(fs)
+}
+
+/// Mounts an overlay of `lowers` (bottom layer first; a layer listed twice counts once, at
+/// its topmost place) with `upper` and `work` at `target`.
+///
+/// Uses the new mount API ([`overlay_context`]); on kernels without it, falls back to
+/// `mount(2)` with a `lowerdir=` option, which fits roughly 4 KiB of layer paths.
 pub fn mount_overlay(
     lowers: &[PathBuf],
     upper: &Path,
@@ -49,9 +106,7 @@ pub fn mount_overlay(
     }
     match mount_new_api(lowers, upper, work, target) {
         Ok(()) => Ok(()),
-        Err(rustix::io::Errno::NOSYS) | Err(rustix::io::Errno::INVAL) => {
-            mount_legacy(lowers, upper, work, target)
-        }
+        Err(rustix::io::Errno::NOSYS) => mount_legacy(&distinct_layers(lowers), upper, work, target),
         Err(e) => Err(overlay_err(target, std::io::Error::from(e).to_string())),
     }
 }
@@ -62,15 +117,7 @@ fn mount_new_api(
     work: &Path,
     target: &Path,
 ) -> Result<(), rustix::io::Errno> {
-    let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
-    // Top layer first, as overlayfs orders them.
-    for l in lowers.iter().rev() {
-        rustix::mount::fsconfig_set_string(&fs, "lowerdir+", l)?;
-    }
-    rustix::mount::fsconfig_set_string(&fs, "upperdir", upper)?;
-    rustix::mount::fsconfig_set_string(&fs, "workdir", work)?;
-    rustix::mount::fsconfig_set_string(&fs, "index", "off")?;
-    rustix::mount::fsconfig_create(&fs)?;
+    let fs = overlay_context(lowers, Some((upper, work)))?;
     let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())?;
     rustix::mount::move_mount(
         &mnt,
@@ -121,5 +168,26 @@ pub fn unmount(target: &Path) -> Result<(), RuntimeError> {
             format!("cannot unmount {}", target.display()),
             e.into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(names: &[&str]) -> Vec<PathBuf> {
+        names.iter().map(PathBuf::from).collect()
+    }
+
+    #[test]
+    fn a_repeated_layer_is_kept_at_its_topmost_place() {
+        assert_eq!(distinct_layers(&paths(&["a", "b", "a", "c"])), paths(&["b", "a", "c"]));
+        assert_eq!(distinct_layers(&paths(&["e", "e", "e"])), paths(&["e"]));
+        assert_eq!(distinct_layers(&paths(&["a", "b", "c"])), paths(&["a", "b", "c"]));
+        assert_eq!(
+            distinct_layers(&paths(&["base", "e", "x", "e", "y"])),
+            paths(&["base", "x", "e", "y"])
+        );
+        assert!(distinct_layers(&[]).is_empty());
     }
 }

@@ -14,7 +14,7 @@ pub fn need(tool: &str, package: &str) -> String {
         .unwrap_or(false);
     assert!(
         found,
-        "{tool} is missing: run scripts/install.sh (apt package {package})"
+        "{tool} is missing: run bash scripts/install.sh tests (apt package {package})"
     );
     tool.to_string()
 }

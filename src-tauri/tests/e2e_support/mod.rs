@@ -77,16 +77,16 @@ fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) -> anyhow::Resu
 
 impl Session {
     pub fn start(engine: Engine, registry_host: &str) -> anyhow::Result<Session> {
-        let xvfb = need("Xvfb", "run scripts/install.sh (apt package xvfb)");
+        let xvfb = need("Xvfb", "run bash scripts/install.sh tests (apt package xvfb)");
         let driver = need(
             "tauri-driver",
-            "run scripts/install.sh (cargo install tauri-driver --locked)",
+            "run bash scripts/install.sh tests (cargo install tauri-driver --locked)",
         );
         let native = need(
             "WebKitWebDriver",
-            "run scripts/install.sh (apt package webkit2gtk-driver)",
+            "run bash scripts/install.sh tests (apt package webkit2gtk-driver)",
         );
-        need("xdg-open", "run scripts/install.sh (apt package xdg-utils)");
+        need("xdg-open", "run bash scripts/install.sh tests (apt package xdg-utils)");
         let berth = target_dir().join("berth");
         if !berth.is_file() {
             panic!(
@@ -135,7 +135,7 @@ impl Session {
         let endpoint = match engine {
             Engine::Embedded => None,
             Engine::Podman => {
-                let bin = need("podman", "run scripts/install.sh (apt package podman)");
+                let bin = need("podman", "run bash scripts/install.sh tests (apt package podman)");
                 let proot = dir.path().join("podman-root");
                 let prun = dir.path().join("podman-run");
                 let conf = dir.path().join("registries.conf");
