@@ -46,6 +46,7 @@ buildah skopeo umoci debootstrap                       # test images are made by
 podman runc docker.io fuse-overlayfs uidmap            # the peers Berth is compared with, side by side
 apache2-utils openssl                                  # the test registry: htpasswd logins, TLS certificates
 hyperfine                                              # the benchmarks
+python3-venv                                           # a venv for the Docker SDK for Python (PyPI), a real API client
 xz-utils zstd bzip2 gzip tar bsdutils                  # layer compressions; script(1) for the tty tests
 webkit2gtk-driver                                      # WebKitWebDriver: the e2e drives the real window
 dbus-daemon dbus-bin dunst haskell-status-notifier-item-utils # a real session bus, notification server and tray watcher
@@ -87,9 +88,14 @@ else
     "${SUDO[@]}" apt-get update -qq ||
         fail "could not refresh the package lists (apt-get update failed): check the network and /etc/apt/sources.list*, then run this again"
     step "apt-get install ${missing[*]}"
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
-        fail "apt-get install failed (its message is above): fix what it names, then run this again"
+    # dpkg's progress goes to a log; apt's explanation of a failure is shown from it.
+    apt_log=$(mktemp "${TMPDIR:-/tmp}/berth-install.XXXXXX")
+    if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$apt_log"; then
+        tail -n 30 "$apt_log" >&2
+        fail "apt-get install failed (its message is above; all of it is in $apt_log): fix what it names, then run this again"
+    fi
+    rm -f "$apt_log"
 fi
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -118,6 +124,17 @@ if [ "$group" = tests ]; then
             cargo install "$tool" --locked --quiet
         fi
     done
+
+    # The Docker SDK for Python, from PyPI, in a venv of its own (tests/.venv, not in git).
+    venv="$REPO/tests/.venv"
+    if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import docker' 2>/dev/null; then
+        step "Docker SDK for Python present ($venv)"
+    else
+        step "pip install docker==7.2.0 into $venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check docker==7.2.0 ||
+            fail "could not install the Docker SDK for Python from PyPI (pip's message is above): check the network, then run this again"
+    fi
 
     # podman: runc instead of crun (crun fails on this machine's hybrid cgroup layout) and
     # generous default ulimits.

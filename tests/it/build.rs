@@ -828,3 +828,52 @@ fn ctrl_c_cancels_a_build_cleanly() {
     no_build_leftovers(&b);
     assert!(!b.ok(&["images"]).contains("interrupted"), "no tag");
 }
+
+/// Steps that change nothing give the same empty layer, so one layer directory appears
+/// twice in the stack (`WORKDIR` on a directory the base already has, then two `RUN`s that
+/// write nothing). overlayfs refuses a repeated lower layer (ELOOP), so every later step and
+/// the container used to fail; the layer now counts once, at its topmost place.
+#[test]
+fn steps_that_change_nothing_still_stack() {
+    let (_reg, b) = setup(false);
+    let ctx = tempfile::tempdir().unwrap();
+    write(ctx.path(), "requirements.txt", "flask\n");
+    write(ctx.path(), "app.py", "print('hi')\n");
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox\nRUN mkdir /app\nWORKDIR /app\nRUN true\nRUN true\nCOPY requirements.txt .\n\
+         RUN cat requirements.txt\nCOPY . .\nRUN true\nCMD [\"cat\", \"app.py\", \"requirements.txt\"]\n",
+    );
+    let dir = ctx.path().to_str().unwrap();
+    let out = b.ok(&["build", "-t", "same-layers", dir]);
+    assert!(out.contains("Successfully tagged same-layers:latest"), "{out}");
+    let layers = b.layer_dirs("same-layers");
+    let distinct: std::collections::HashSet<_> = layers.iter().collect();
+    assert!(
+        distinct.len() < layers.len(),
+        "the image repeats a layer, as the case needs: {layers:?}"
+    );
+    assert_eq!(b.ok(&["run", "--rm", "same-layers"]), "print('hi')\nflask\n");
+    // Built again on top: the repeated layers are lowers of the next build's steps too.
+    write(
+        ctx.path(),
+        "Dockerfile.next",
+        "FROM same-layers\nRUN true\nRUN ls /app > /app/list\nCMD [\"cat\", \"/app/list\"]\n",
+    );
+    b.ok(&[
+        "build",
+        "-f",
+        &format!("{dir}/Dockerfile.next"),
+        "-t",
+        "same-layers-2",
+        dir,
+    ]);
+    let list = b.ok(&["run", "--rm", "same-layers-2"]);
+    assert!(
+        list.contains("app.py") && list.contains("requirements.txt"),
+        "{list}"
+    );
+    no_build_leftovers(&b);
+    b.assert_store_consistent();
+}

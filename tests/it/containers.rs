@@ -830,3 +830,35 @@ fn log_opts_rotate_the_json_log() {
     assert!(r.stderr.contains("max-sise"), "{}", r.stderr);
     b.ok(&["rm", "chatty"]);
 }
+
+/// An image made by buildah whose layer list repeats layers (busybox, A, B, A, then the same
+/// empty layer twice): it runs with docker's result (A's /f on top of B's), and a created
+/// container's files are read through the Engine API's archive endpoint from the same stack.
+#[test]
+fn an_image_that_repeats_layers_runs() {
+    let (reg, b) = setup(false);
+    reg.push_fixture(&fixtures::image("repeated"), "test/repeated:latest");
+    let image = reg.reference("test/repeated");
+    b.ok(&["pull", "-q", &image]);
+    let layers = b.layer_dirs(&image);
+    assert_eq!(layers.len(), 7, "busybox's 2 layers and 5 more: {layers:?}");
+    let distinct: std::collections::HashSet<_> = layers.iter().collect();
+    assert_eq!(distinct.len(), 5, "two layers are repeats: {layers:?}");
+    assert_eq!(run_out(&b, &[&image, "cat", "/f"]), "one\n");
+    assert_eq!(
+        run_out(&b, &[&image, "sh", "-c", "echo more >> /f; cat /f"]),
+        "one\nmore\n"
+    );
+
+    let d = berth_tests::daemon::Daemon::start(&b);
+    b.ok(&["create", "--name", "rep", &image]);
+    let r = d.request("GET", "/containers/rep/archive?path=/f", None);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let mut ar = tar::Archive::new(r.body.as_slice());
+    let mut entry = ar.entries().unwrap().next().expect("one entry").unwrap();
+    let mut body = String::new();
+    std::io::Read::read_to_string(&mut entry, &mut body).unwrap();
+    assert_eq!(body, "one\n");
+    b.ok(&["rm", "rep"]);
+    b.assert_store_consistent();
+}

@@ -62,13 +62,19 @@ nix::ioctl_read_bad!(unread_outq, nix::libc::TIOCOUTQ, nix::libc::c_int);
 /// such a client has parsed them, so the stream waits for that first. On a unix socket the
 /// sender's queue counts bytes until the receiver has read them (SIOCOUTQ).
 async fn headers_read(fd: RawFd, limit: Duration) {
-    let deadline = tokio::time::Instant::now() + limit;
+    let start = tokio::time::Instant::now();
+    let deadline = start + limit;
     loop {
         let mut unread: nix::libc::c_int = 0;
         // SAFETY: TIOCOUTQ writes one int; fd is the connection's socket, which the
         // upgraded connection held by our caller keeps open.
         let done = unsafe { unread_outq(fd, &mut unread) }.map_or(true, |_| unread <= 0);
         if done || tokio::time::Instant::now() >= deadline {
+            tracing::debug!(
+                waited_us = start.elapsed().as_micros() as u64,
+                unread,
+                "hijack: headers read"
+            );
             return;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;

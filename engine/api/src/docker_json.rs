@@ -249,6 +249,11 @@ pub fn container_inspect(
             "NanoCpus": rec.host.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
             "PidsLimit": rec.host.pids_limit,
             "PublishAllPorts": rec.host.publish_all,
+            // Clients read it to know whether logs can be fetched (the Python SDK's run()).
+            "LogConfig": {"Type": "json-file", "Config": {
+                "max-size": rec.host.log_max_size.to_string(),
+                "max-file": rec.host.log_max_files.to_string(),
+            }},
         },
         "NetworkSettings": {
             "Ports": ports,
