@@ -159,6 +159,13 @@ pub enum SystemCommand {
     Df,
     /// Remove stopped containers, unused networks, dangling images and build cache
     Prune(SystemPruneArgs),
+    /// Verify the store: every blob's digest, every image's blobs and layers, and no
+    /// leftovers (partial downloads, unreleased runs, stray mounts); exits 1 on a problem
+    Check {
+        /// Remove what is damaged or unreferenced (never what is referenced and sound)
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -40,6 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Login(a) => auth::login(g, a).await,
         Command::Logout { server } => auth::logout(server),
         Command::System(SystemCommand::Df) => system::df(g),
+        Command::System(SystemCommand::Check { repair }) => system::check(g, repair),
         Command::System(SystemCommand::Prune(a)) => build::system_prune(g, a),
         Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(g, a).await,
         Command::Builder(BuilderCommand::Prune { all, force }) => build::builder_prune(g, all, force),

@@ -1,4 +1,4 @@
-//! `system df`.
+//! `system df` and `system check`.
 
 use crate::cli::Global;
 use crate::{engine, render};
@@ -98,4 +98,62 @@ pub fn df(g: &Global) -> anyhow::Result<u8> {
         &rows,
     )?;
     Ok(0)
+}
+
+/// `system check [--repair]`: the store's and the containers' problems, one sentence each.
+/// Exit 0 when there is nothing (left) to fix, 1 otherwise.
+pub fn check(g: &Global, repair: bool) -> anyhow::Result<u8> {
+    let images = engine::open(g)?;
+    let containers = berth_containers::ContainerService::new(images.clone(), std::env::current_exe()?)?;
+    let store = images.store();
+    let mut report = store.check()?;
+    let mut ctr = containers.check()?;
+    if repair && (!report.problems.is_empty() || !ctr.is_empty()) {
+        for p in &report.problems {
+            println!("repairing: {p}");
+        }
+        for p in ctr.iter().filter(|p| p.repairable()) {
+            println!("repairing: {p}");
+        }
+        // Containers first: a released run no longer holds layers GC may then free.
+        containers.repair(&ctr)?;
+        let done = store.repair(&report)?;
+        for o in &done.records_removed {
+            println!("removed {o}: content it needs was damaged or missing; pull it again");
+        }
+        for t in &done.tags_removed {
+            println!("removed tag {t}");
+        }
+        if done.deferred {
+            println!("a pull, load or build is running, so unused content was left for later: run this again when it ends");
+        }
+        report = store.check()?;
+        ctr = containers.check()?;
+    }
+    for p in &report.problems {
+        println!("problem: {p}");
+    }
+    for p in &ctr {
+        println!("problem: {p}");
+    }
+    let n = report.problems.len() + ctr.len();
+    println!(
+        "checked {} blobs, {} layer directories, {} image and cache records, {} containers: {}",
+        report.blobs_checked,
+        report.layers_checked,
+        report.records_checked,
+        containers.records()?.len(),
+        match n {
+            0 => "no problems".to_string(),
+            1 => "1 problem".to_string(),
+            n => format!("{n} problems"),
+        }
+    );
+    if report.in_flight {
+        println!("a pull, load or build is running, so its unfinished content was not counted");
+    }
+    if n > 0 && !repair {
+        println!("run `berth system check --repair` to remove what is damaged or unused");
+    }
+    Ok(if n == 0 { 0 } else { 1 })
 }

@@ -12,6 +12,7 @@
 //! released by `cleanup` whether the start failed, the container exited, or the engine died
 //! in between (cleanup is idempotent and runs again lazily).
 
+mod check;
 mod error;
 mod names;
 mod record;
@@ -19,6 +20,7 @@ mod service;
 mod volumes;
 
 pub use berth_runtime::attach::{parse_detach_keys, AttachRequest};
+pub use check::ContainerProblem;
 pub use error::ContainerError;
 pub use record::{
     ContainerPaths, ContainerRecord, EndpointInfo, HostConfig, MountKind, MountRecord, NetworkAttachment,

@@ -125,6 +125,11 @@ impl ContainerService {
         })
     }
 
+    /// The store root this service's containers live under.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn images(&self) -> &ImageService {
         &self.images
     }
@@ -1316,7 +1321,7 @@ fn run_dir(_root: &Path) -> PathBuf {
 }
 
 /// Whether `pid` is a live (not zombie) process.
-fn pid_alive(pid: i32) -> bool {
+pub(crate) fn pid_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat
             .rsplit_once(") ")

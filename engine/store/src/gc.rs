@@ -142,7 +142,7 @@ impl Store {
 
 /// Entries of `dir` named by a sha256 hex digest. Other names are not the store's and are
 /// left alone.
-fn hex_entries(dir: &std::path::Path) -> Result<Vec<(Digest, std::path::PathBuf)>, StoreError> {
+pub(crate) fn hex_entries(dir: &std::path::Path) -> Result<Vec<(Digest, std::path::PathBuf)>, StoreError> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(io_at(dir))? {
         let entry = entry.map_err(io_at(dir))?;

@@ -43,6 +43,7 @@
 //! share a pid namespace.
 
 mod build_cache;
+mod check;
 mod content;
 mod error;
 mod fsutil;
@@ -56,6 +57,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use check::{CheckReport, Owner, RepairReport, StoreProblem};
 pub use content::{Ingest, IngestStart};
 pub use error::StoreError;
 pub use gc::{DiskUsage, GcReport, Lease};

@@ -1,0 +1,198 @@
+//! `berth system check` for containers: records that can be read, runs that were released,
+//! and no mount under the store root that nothing holds.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::service::{pid_alive, ContainerService};
+use crate::ContainerError;
+
+/// A directory this young may be a create in progress, not a leftover.
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// One thing wrong with the containers of a store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContainerProblem {
+    /// A container directory without a readable record (a create or remove cut short).
+    OrphanState { dir: PathBuf },
+    /// A stopped container whose last run still holds its root filesystem, network or cgroup.
+    NotReleased { name: String, id: String },
+    /// A container whose image is not in the store any more (it cannot start).
+    MissingImage { name: String, image: String },
+    /// A mount under the store root that no running container or live build holds.
+    StrayMount { path: PathBuf },
+}
+
+impl ContainerProblem {
+    /// Whether `berth system check --repair` can fix it (a missing image it cannot).
+    pub fn repairable(&self) -> bool {
+        !matches!(self, ContainerProblem::MissingImage { .. })
+    }
+}
+
+impl fmt::Display for ContainerProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ContainerProblem::OrphanState { dir } => {
+                write!(f, "{} holds a container with no readable record", dir.display())
+            }
+            ContainerProblem::NotReleased { name, .. } => write!(
+                f,
+                "container {name} has stopped but still holds what its last run used"
+            ),
+            ContainerProblem::MissingImage { name, image } => write!(
+                f,
+                "container {name} uses image {image}, which is not in the store: remove the container, or pull the image again"
+            ),
+            ContainerProblem::StrayMount { path } => {
+                write!(f, "{} is mounted but no container or build uses it", path.display())
+            }
+        }
+    }
+}
+
+impl ContainerService {
+    /// Checks every container of the store and the mounts under its root; changes nothing.
+    pub fn check(&self) -> Result<Vec<ContainerProblem>, ContainerError> {
+        let mut problems = Vec::new();
+        let dir = self.root().join("containers");
+        let rd =
+            std::fs::read_dir(&dir).map_err(ContainerError::io(format!("cannot read {}", dir.display())))?;
+        for e in rd.flatten() {
+            let config = e.path().join("config.json");
+            let readable = std::fs::read(&config)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<crate::ContainerRecord>(&b).ok())
+                .is_some();
+            if !readable && settled(&e.path()) {
+                problems.push(ContainerProblem::OrphanState { dir: e.path() });
+            }
+        }
+        let mut held: Vec<PathBuf> = Vec::new();
+        for rec in self.records()? {
+            let status = self.status(&rec);
+            let p = self.paths(&rec.id);
+            if status.is_running() {
+                held.push(p.rootfs());
+            } else if !p.cleaned().exists() {
+                problems.push(ContainerProblem::NotReleased {
+                    name: rec.name.clone(),
+                    id: rec.id.clone(),
+                });
+                held.push(p.rootfs());
+            }
+            if self
+                .images()
+                .store()
+                .image(&rec.image_id)
+                .ok()
+                .flatten()
+                .is_none()
+            {
+                problems.push(ContainerProblem::MissingImage {
+                    name: rec.name.clone(),
+                    image: rec.image.clone(),
+                });
+            }
+        }
+        for m in mounts_under(self.root()) {
+            if held.iter().any(|h| h == &m) || build_area_alive(self.root(), &m) {
+                continue;
+            }
+            problems.push(ContainerProblem::StrayMount { path: m });
+        }
+        Ok(problems)
+    }
+
+    /// Fixes what [`check`](Self::check) found, except missing images: releases stopped
+    /// runs, unmounts stray mounts, removes directories without a record.
+    pub fn repair(&self, problems: &[ContainerProblem]) -> Result<usize, ContainerError> {
+        let mut fixed = 0;
+        for p in problems {
+            match p {
+                ContainerProblem::NotReleased { id, .. } => {
+                    self.cleanup(&self.find(id)?)?;
+                    fixed += 1;
+                }
+                ContainerProblem::StrayMount { path } => {
+                    berth_runtime::rootfs::unmount(path)?;
+                    fixed += 1;
+                }
+                ContainerProblem::OrphanState { dir } => {
+                    let _ = berth_runtime::rootfs::unmount(&dir.join("rootfs"));
+                    std::fs::remove_dir_all(dir)
+                        .map_err(ContainerError::io(format!("cannot remove {}", dir.display())))?;
+                    fixed += 1;
+                }
+                ContainerProblem::MissingImage { .. } => {}
+            }
+        }
+        Ok(fixed)
+    }
+}
+
+fn settled(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map(|t| SystemTime::now().duration_since(t).unwrap_or_default() > SETTLE)
+        .unwrap_or(true)
+}
+
+/// Mount points at or below `root`, from this process's mount table.
+fn mounts_under(root: &Path) -> Vec<PathBuf> {
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    table
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape_mount_path(p)))
+        .filter(|p| p.starts_with(&root) && p != &root)
+        .collect()
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mount_path(p: &str) -> String {
+    let b = p.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A build step's area, `ROOT/builder/tmp/<pid>-<id>/…`, whose builder still runs.
+fn build_area_alive(root: &Path, mount: &Path) -> bool {
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let Ok(rest) = mount.strip_prefix(root.join("builder").join("tmp")) else {
+        return false;
+    };
+    rest.components()
+        .next()
+        .and_then(|c| c.as_os_str().to_str())
+        .and_then(|n| n.split_once('-'))
+        .and_then(|(pid, _)| pid.parse::<i32>().ok())
+        .is_some_and(pid_alive)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_paths_are_unescaped() {
+        assert_eq!(unescape_mount_path("/a\\040b/c\\134d"), "/a b/c\\d");
+        assert_eq!(unescape_mount_path("/plain"), "/plain");
+        assert_eq!(unescape_mount_path("/end\\04"), "/end\\04");
+    }
+}
