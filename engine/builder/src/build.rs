@@ -10,6 +10,7 @@ use berth_dockerfile::{Copy as CopyInstr, Dockerfile, Healthcheck, Instruction, 
 use berth_reference::ImageRef;
 use sha2::{Digest as _, Sha256};
 
+use crate::cache_key::{run_history, CacheKey};
 use crate::context::{BuildContext, EntryKind};
 use crate::fsroot::{clean_parts, copy_entry, copy_tree, Root};
 use crate::image::State;
@@ -54,14 +55,6 @@ type StepExec<'f, S> = dyn FnMut(&mut S, &State) -> Result<berth_store::LayerRec
 struct StageVars {
     args: BTreeMap<String, Option<String>>,
     cmd_set: bool,
-}
-
-fn key_of(parent: &str, text: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(parent.as_bytes());
-    h.update(b"\n");
-    h.update(text.as_bytes());
-    hex::encode(h.finalize())
 }
 
 /// Go's `%q`-like rendering docker uses in history: `["python" "app.py"]`.
@@ -419,16 +412,17 @@ impl Session<'_> {
     fn cached_step(
         &mut self,
         state: &mut State,
-        key_text: &str,
+        key: &dyn Fn(&str) -> CacheKey,
         created_by: String,
         apply: &dyn Fn(&mut State),
         exec: Option<&mut StepExec<'_, Self>>,
     ) -> Result<(), BuildError> {
         self.builder.check_cancelled()?;
-        let key = key_of(&state.id, key_text);
+        let key = key(&state.id);
+        let key = key.hex();
         let store = self.builder.images.store().clone();
         if !self.opts.no_cache {
-            if let Some(rec) = store.build_cache(&key)? {
+            if let Some(rec) = store.build_cache(key)? {
                 let id = rec.id.clone();
                 *state = State::from_record(&store, rec)?;
                 self.emit(BuildEvent::UsingCache);
@@ -444,7 +438,7 @@ impl Session<'_> {
         state.push(created_by, layer);
         let rec = state.materialize(&store)?;
         let id = rec.id.clone();
-        store.put_build_cache(&key, rec)?;
+        store.put_build_cache(key, rec)?;
         self.emit(BuildEvent::StepDone { image: id });
         Ok(())
     }
@@ -476,8 +470,14 @@ impl Session<'_> {
         created_by: String,
         apply: impl Fn(&mut State),
     ) -> Result<(), BuildError> {
-        let key = created_by.clone();
-        self.cached_step(state, &key, created_by, &apply, None)
+        let line = created_by.clone();
+        self.cached_step(
+            state,
+            &|parent| CacheKey::line(parent, &line),
+            created_by,
+            &apply,
+            None,
+        )
     }
 
     fn instruction(
@@ -505,9 +505,10 @@ impl Session<'_> {
                 let created_by = format!("{shell_prefix} #(nop) WORKDIR {path}");
                 let p2 = path.clone();
                 let mut exec = move |s: &mut Self, st: &State| s.workdir_layer(st, &p2);
+                let line = created_by.clone();
                 self.cached_step(
                     state,
-                    &created_by.clone(),
+                    &|parent| CacheKey::line(parent, &line),
                     created_by,
                     &|st: &mut State| st.container_config().working_dir = Some(path.clone()),
                     Some(&mut exec),
@@ -772,11 +773,7 @@ impl Session<'_> {
             .iter()
             .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
             .collect();
-        let mut created_by = args.join(" ");
-        if !declared.is_empty() {
-            let kv: Vec<String> = declared.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            created_by = format!("|{} {} {}", declared.len(), kv.join(" "), created_by);
-        }
+        let created_by = run_history(&args, &declared);
         let mut env = state.env();
         let proxies: Vec<(String, String)> = self
             .build_args
@@ -792,13 +789,13 @@ impl Session<'_> {
                 env.push(format!("{k}={v}"));
             }
         }
-        let mut key = format!("RUN {created_by}");
-        if let Some((name, content)) = &script {
-            key.push_str(&format!(" script {name}:{content}"));
-        }
-        if let Some(n) = &r.network {
-            key.push_str(&format!(" network={n}"));
-        }
+        let key = {
+            let (line, script, network) = (created_by.clone(), script.clone(), r.network.clone());
+            move |parent: &str| {
+                let script = script.as_ref().map(|(n, c)| (n.as_str(), c.as_str()));
+                CacheKey::run(parent, &line, script, network.as_deref())
+            }
+        };
         let network = r.network.clone().unwrap_or_else(|| self.opts.network.clone());
         let shown = args.join(" ");
         let mut exec = move |s: &mut Self, st: &State| -> Result<berth_store::LayerRecord, BuildError> {
@@ -986,12 +983,10 @@ impl Session<'_> {
             "{} #(nop) {verb} {summary} in {dest} ",
             Self::shell(state).join(" ")
         );
-        let key = format!(
-            "{created_by} chown={} chmod={:?} link={}",
-            chown.clone().unwrap_or_default(),
-            chmod,
-            c.link
-        );
+        let key = {
+            let (line, owner, link) = (created_by.clone(), chown.clone(), c.link);
+            move |parent: &str| CacheKey::copy(parent, &line, owner.as_deref(), chmod, link)
+        };
         let multi = items > 1;
         let mut exec = move |s: &mut Self, st: &State| -> Result<berth_store::LayerRecord, BuildError> {
             let mut scratch = Scratch::create(&s.builder.tmp_root)?;

@@ -20,6 +20,7 @@
 //! ends (or, if the process died, by the next [`Builder::new`]).
 
 mod build;
+mod cache_key;
 pub mod context;
 mod error;
 mod fsroot;
