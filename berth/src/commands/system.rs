@@ -3,7 +3,7 @@
 use crate::cli::Global;
 use crate::{engine, render};
 
-use berth_api::dir_bytes;
+use berth_host::disk::tree_size as dir_bytes;
 
 fn reclaimable(bytes: u64, total: u64) -> String {
     match (bytes * 100).checked_div(total) {

@@ -57,7 +57,7 @@ pub async fn list(engine: Shared, q: Query) -> Result<Resp> {
             .map(|s| {
                 let mut v = docker_json::container_summary(s);
                 if size {
-                    v["SizeRw"] = json!(crate::system::dir_bytes(
+                    v["SizeRw"] = json!(berth_host::disk::tree_size(
                         &engine.containers.paths(&s.record.id).upper()
                     ));
                 }
@@ -556,7 +556,7 @@ pub async fn prune(engine: Shared, q: Query) -> Result<Resp> {
             if until.is_some_and(|u| docker_json::unix_time(&s.record.created) >= u) {
                 continue;
             }
-            reclaimed += crate::system::dir_bytes(&engine.containers.paths(&s.record.id).upper());
+            reclaimed += berth_host::disk::tree_size(&engine.containers.paths(&s.record.id).upper());
             engine.containers.remove(&s.record.id, false, false)?;
             engine.container_event("destroy", &s.record);
             deleted.push(s.record.id.clone());
@@ -604,7 +604,7 @@ pub fn settled_status(engine: &Shared, rec: &ContainerRecord) -> Status {
             let shim_alive = berth_runtime::shim::read_state(&shim)
                 .ok()
                 .flatten()
-                .is_some_and(|s| std::path::Path::new(&format!("/proc/{}", s.shim_pid)).exists());
+                .is_some_and(|s| berth_host::process::alive(s.shim_pid));
             if shim_alive {
                 return Status::Running {
                     pid: 0,

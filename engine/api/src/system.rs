@@ -153,18 +153,6 @@ pub async fn info(engine: Shared) -> Result<Resp> {
     .await
 }
 
-/// Bytes of regular files under `dir`.
-pub fn dir_bytes(dir: &std::path::Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
-    rd.flatten()
-        .map(|e| match e.path().symlink_metadata() {
-            Ok(md) if md.is_dir() => dir_bytes(&e.path()),
-            Ok(md) if md.is_file() => md.len(),
-            _ => 0,
-        })
-        .sum()
-}
-
 pub async fn df(engine: Shared) -> Result<Resp> {
     blocking(move || {
         let all = engine.containers.list(true)?;
@@ -192,7 +180,9 @@ pub async fn df(engine: Shared) -> Result<Resp> {
             .iter()
             .map(|c| {
                 let mut v = docker_json::container_summary(c);
-                v["SizeRw"] = json!(dir_bytes(&engine.containers.paths(&c.record.id).upper()));
+                v["SizeRw"] = json!(berth_host::disk::tree_size(
+                    &engine.containers.paths(&c.record.id).upper()
+                ));
                 v["SizeRootFs"] = json!(0);
                 v
             })
@@ -209,7 +199,8 @@ pub async fn df(engine: Shared) -> Result<Resp> {
                     .map(|u| u.len())
                     .unwrap_or(0);
                 let mut j = docker_json::volume(v);
-                j["UsageData"] = json!({"Size": dir_bytes(&v.mountpoint), "RefCount": refs});
+                j["UsageData"] =
+                    json!({"Size": berth_host::disk::tree_size(&v.mountpoint), "RefCount": refs});
                 j
             })
             .collect();

@@ -126,7 +126,7 @@ pub async fn prune(engine: Shared, q: Query) -> Result<Resp> {
             if !engine.containers.users_of_volume(&v.name)?.is_empty() {
                 continue;
             }
-            reclaimed += crate::system::dir_bytes(&v.mountpoint);
+            reclaimed += berth_host::disk::tree_size(&v.mountpoint);
             engine.containers.volumes().remove(&v.name)?;
             engine.event("volume", "destroy", &v.name, json!({"driver": "local"}));
             deleted.push(v.name);

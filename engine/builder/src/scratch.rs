@@ -84,10 +84,6 @@ impl Drop for Scratch {
     }
 }
 
-fn pid_alive(pid: i32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
-
 /// Cleans the areas of builder processes that are gone: unmounts, detaches the network
 /// endpoint, removes the directory.
 pub fn sweep(tmp_root: &Path, net: &NetworkManager) {
@@ -98,7 +94,7 @@ pub fn sweep(tmp_root: &Path, net: &NetworkManager) {
             continue;
         };
         let Ok(pid) = pid.parse::<i32>() else { continue };
-        if pid_alive(pid) {
+        if berth_host::process::alive(pid) {
             continue;
         }
         let dir = e.path();

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::service::{pid_alive, ContainerService};
+use crate::service::ContainerService;
 use crate::ContainerError;
 
 /// A directory this young may be a create in progress, not a leftover.
@@ -182,7 +182,7 @@ fn build_area_alive(root: &Path, mount: &Path) -> bool {
         .and_then(|c| c.as_os_str().to_str())
         .and_then(|n| n.split_once('-'))
         .and_then(|(pid, _)| pid.parse::<i32>().ok())
-        .is_some_and(pid_alive)
+        .is_some_and(berth_host::process::alive)
 }
 
 #[cfg(test)]

@@ -834,7 +834,7 @@ impl ContainerService {
         // The shim records the exit, then releases what the run held and exits itself.
         if let Some(pid) = shim_pid {
             let shim_deadline = Instant::now() + Duration::from_secs(5);
-            while pid_alive(pid) && Instant::now() < shim_deadline {
+            while berth_host::process::alive(pid) && Instant::now() < shim_deadline {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
@@ -1317,16 +1317,6 @@ fn run_dir(_root: &Path) -> PathBuf {
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir)
             .join("berth")
-    }
-}
-
-/// Whether `pid` is a live (not zombie) process.
-pub(crate) fn pid_alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
-        Err(_) => false,
     }
 }
 

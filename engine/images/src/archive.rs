@@ -262,7 +262,7 @@ impl ImageService {
             }
             ingest.commit()?;
         }
-        let mut unpacked_size = crate::pull::dir_size(&self.store.layer_dir(diff_id));
+        let mut unpacked_size = berth_host::disk::tree_size(&self.store.layer_dir(diff_id));
         if !self.store.has_layer(diff_id) {
             let tmp = self.store.temp_dir()?;
             let blob = self.store.open_blob(&blob_digest)?;

@@ -239,7 +239,7 @@ impl ImageService {
             return Ok(LayerRecord {
                 blob: blob.clone(),
                 diff_id: diff_id.clone(),
-                unpacked_size: dir_size(&self.store.layer_dir(diff_id)),
+                unpacked_size: berth_host::disk::tree_size(&self.store.layer_dir(diff_id)),
             });
         }
         progress.event(ProgressEvent::Waiting {
@@ -253,7 +253,7 @@ impl ImageService {
             return Ok(LayerRecord {
                 blob: blob.clone(),
                 diff_id: diff_id.clone(),
-                unpacked_size: dir_size(&self.store.layer_dir(diff_id)),
+                unpacked_size: berth_host::disk::tree_size(&self.store.layer_dir(diff_id)),
             });
         }
         progress.event(ProgressEvent::Extracting { id: id.clone() });
@@ -460,22 +460,4 @@ where
             source: std::io::Error::other(e.to_string()),
         }),
     }
-}
-
-/// Bytes of regular files under `dir` (for `images` SIZE when a layer was already there).
-pub(crate) fn dir_size(dir: &std::path::Path) -> u64 {
-    fn walk(p: &std::path::Path, total: &mut u64) {
-        let Ok(rd) = std::fs::read_dir(p) else { return };
-        for e in rd.flatten() {
-            let Ok(md) = e.metadata() else { continue };
-            if md.is_dir() {
-                walk(&e.path(), total);
-            } else if md.is_file() {
-                *total += md.len();
-            }
-        }
-    }
-    let mut total = 0;
-    walk(dir, &mut total);
-    total
 }

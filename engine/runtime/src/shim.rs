@@ -82,55 +82,16 @@ pub fn read_exit(state_dir: &Path) -> Result<Option<ExitStatus>, RuntimeError> {
     read_json(&state_dir.join("exit.json"))
 }
 
-/// Whether `pid` is still the process that started at `started_at` (and
-/// not a zombie): compares its start time from /proc with a tolerance of
-/// two seconds, which rules out pid reuse in practice.
+/// Whether `pid` is still the process that started at `started_at` (RFC 3339) and not a
+/// zombie; see [`berth_host::process::is_same`].
 pub fn is_alive(pid: i32, started_at: &str) -> bool {
-    let Some(want) = parse_time(started_at) else {
-        return false;
-    };
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else {
-        return false;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state); starttime is field 22.
-    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
-        return false;
-    }
-    let Some(ticks) = fields.get(19).and_then(|s| s.parse::<u64>().ok()) else {
-        return false;
-    };
-    let btime = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("btime "))
-            .and_then(|v| v.trim().parse::<i64>().ok())
-    });
-    let Some(btime) = btime else { return false };
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let started = btime as f64 + ticks as f64 / hz;
-    let want = want.unix_timestamp_nanos() as f64 / 1e9;
-    (started - want).abs() <= 2.0
+    parse_time(started_at).is_some_and(|t| berth_host::process::is_same(pid, t.into()))
 }
 
 /// Whether the shim with this pid still runs. A shim records its container's exit before it
 /// ends, so while it runs a container that is gone (or a zombie) is still being recorded.
 pub fn shim_running(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    if matches!(
-        stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next()),
-        Some('Z' | 'X') | None
-    ) {
-        return false;
-    }
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|c| c.windows(6).any(|w| w == b"__shim"))
-        .unwrap_or(false)
+    berth_host::process::cmdline_contains(pid, b"__shim")
 }
 
 /// Starts a detached shim: writes `shim.json`, runs `exe args..` (which

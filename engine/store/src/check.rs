@@ -192,7 +192,7 @@ impl Store {
         let (blob_refs, layer_refs) = meta.references();
         for (digest, path) in hex_entries(&self.inner.blobs)? {
             if !blob_refs.contains(&digest) {
-                let bytes = fsutil::tree_size(&path);
+                let bytes = berth_host::disk::tree_size(&path);
                 report
                     .problems
                     .push(StoreProblem::UnreferencedBlob { digest, bytes });
@@ -201,7 +201,7 @@ impl Store {
         for (diff_id, path) in hex_entries(&self.inner.layers)? {
             report.layers_checked += 1;
             if !layer_refs.contains(&diff_id) {
-                let bytes = fsutil::tree_size(&path);
+                let bytes = berth_host::disk::tree_size(&path);
                 report
                     .problems
                     .push(StoreProblem::UnreferencedLayer { diff_id, bytes });

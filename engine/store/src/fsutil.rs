@@ -3,7 +3,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,17 +24,6 @@ pub(crate) fn unique_name(suffix: &str) -> String {
 /// The pid encoded at the start of a temp entry name, if any.
 pub(crate) fn owner_pid(name: &str) -> Option<i32> {
     name.split('-').next()?.parse().ok()
-}
-
-/// Whether a process with this pid exists (EPERM means it exists but is not ours).
-pub(crate) fn pid_alive(pid: i32) -> bool {
-    match rustix::process::Pid::from_raw(pid) {
-        None => false,
-        Some(p) => match rustix::process::test_kill_process(p) {
-            Ok(()) => true,
-            Err(e) => e != rustix::io::Errno::SRCH,
-        },
-    }
 }
 
 /// fsyncs a directory so that renames and unlinks in it survive a crash.
@@ -106,20 +95,4 @@ fn make_tree_writable(dir: &Path) {
             }
         }
     }
-}
-
-/// Apparent size in bytes of a file or tree (symlinks counted by their own size).
-pub(crate) fn tree_size(path: &Path) -> u64 {
-    let Ok(meta) = fs::symlink_metadata(path) else {
-        return 0;
-    };
-    let mut total = if meta.is_dir() { 0 } else { meta.size() };
-    if meta.is_dir() {
-        if let Ok(entries) = fs::read_dir(path) {
-            for entry in entries.flatten() {
-                total += tree_size(&entry.path());
-            }
-        }
-    }
-    total
 }

@@ -71,7 +71,7 @@ impl Store {
             if blob_refs.contains(&digest) {
                 continue;
             }
-            let size = fsutil::tree_size(&path);
+            let size = berth_host::disk::tree_size(&path);
             fsutil::remove_all(&path).map_err(io_at(&path))?;
             report.blobs_removed += 1;
             report.bytes_freed += size;
@@ -83,7 +83,7 @@ impl Store {
             if layer_refs.contains(&diff_id) {
                 continue;
             }
-            let size = fsutil::tree_size(&path);
+            let size = berth_host::disk::tree_size(&path);
             fsutil::remove_all(&path).map_err(io_at(&path))?;
             report.layers_removed += 1;
             report.bytes_freed += size;
@@ -129,13 +129,13 @@ impl Store {
         let mut du = DiskUsage::default();
         for (_, path) in hex_entries(&self.inner.blobs)? {
             du.blob_count += 1;
-            du.blob_bytes += fsutil::tree_size(&path);
+            du.blob_bytes += berth_host::disk::tree_size(&path);
         }
         for (_, path) in hex_entries(&self.inner.layers)? {
             du.layer_count += 1;
-            du.layer_bytes += fsutil::tree_size(&path);
+            du.layer_bytes += berth_host::disk::tree_size(&path);
         }
-        du.ingest_bytes = fsutil::tree_size(&self.inner.ingest);
+        du.ingest_bytes = berth_host::disk::tree_size(&self.inner.ingest);
         Ok(du)
     }
 }

@@ -152,7 +152,7 @@ impl Store {
             let entry = entry.map_err(io_at(tmp))?;
             let name = entry.file_name();
             let stale = match name.to_str().and_then(fsutil::owner_pid) {
-                Some(pid) => !fsutil::pid_alive(pid),
+                Some(pid) => !berth_host::process::alive(pid),
                 // Not a name the store makes: nobody can be using it through the store.
                 None => true,
             };

@@ -1,0 +1,131 @@
+//! Processes, from `/proc/<pid>/stat`.
+//!
+//! A zombie (`Z`) or dead (`X`) process is not alive: it runs no code any more and will
+//! never write another file, whatever `kill(pid, 0)` says.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How far a process's start time may be from the one recorded for it: /proc counts in
+/// clock ticks from boot, records are wall-clock, so they differ by rounding.
+const START_TOLERANCE: Duration = Duration::from_secs(2);
+
+/// The fields of `/proc/<pid>/stat` after the command name, from field 3 (state) on.
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    if pid <= 0 {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may itself hold ") ".
+    let (_, rest) = stat.rsplit_once(") ")?;
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// Whether `pid` is a live process: it exists and is neither a zombie nor dead.
+pub fn alive(pid: i32) -> bool {
+    stat_fields(pid).is_some_and(|f| !matches!(f.first().map(String::as_str), Some("Z" | "X") | None))
+}
+
+/// When a live process started, as wall-clock time (None if it is not alive).
+pub fn started_at(pid: i32) -> Option<SystemTime> {
+    let fields = stat_fields(pid)?;
+    if matches!(fields.first().map(String::as_str), Some("Z" | "X") | None) {
+        return None;
+    }
+    // starttime is field 22: index 19 from field 3.
+    let ticks: u64 = fields.get(19)?.parse().ok()?;
+    let btime: u64 = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    let hz = rustix::param::clock_ticks_per_second().max(1);
+    Some(
+        UNIX_EPOCH
+            + Duration::from_secs(btime)
+            + Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / hz),
+    )
+}
+
+/// Whether `pid` is alive and is the process that started at `when` (within two seconds),
+/// which rules out a pid reused by another process in practice.
+pub fn is_same(pid: i32, when: SystemTime) -> bool {
+    let Some(started) = started_at(pid) else {
+        return false;
+    };
+    let diff = started
+        .duration_since(when)
+        .or_else(|_| when.duration_since(started))
+        .unwrap_or(Duration::MAX);
+    diff <= START_TOLERANCE
+}
+
+/// Whether `pid` is alive and its command line contains `needle`.
+pub fn cmdline_contains(pid: i32, needle: &[u8]) -> bool {
+    alive(pid)
+        && std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| !needle.is_empty() && c.windows(needle.len()).any(|w| w == needle))
+            .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn wait_until(what: &str, f: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !f() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn this_process_is_alive_and_started_just_now_or_before() {
+        let me = std::process::id() as i32;
+        assert!(alive(me));
+        let started = started_at(me).expect("a start time");
+        assert!(started <= SystemTime::now() + START_TOLERANCE);
+        assert!(is_same(me, started));
+        assert!(
+            !is_same(me, started - Duration::from_secs(60)),
+            "another start time is another process"
+        );
+        assert!(cmdline_contains(me, b"berth_host"), "the test binary's name");
+    }
+
+    #[test]
+    fn no_such_pid_and_bad_pids_are_not_alive() {
+        assert!(!alive(0));
+        assert!(!alive(-1));
+        assert!(!alive(i32::MAX));
+        assert!(started_at(i32::MAX).is_none());
+        assert!(!cmdline_contains(i32::MAX, b"x"));
+    }
+
+    #[test]
+    fn a_zombie_is_not_alive_and_a_reaped_child_is_gone() {
+        let mut child = Command::new("true").spawn().expect("spawn true");
+        let pid = child.id() as i32;
+        // Not reaped yet: a zombie.
+        let zombie = || stat_fields(pid).is_some_and(|f| f.first().map(String::as_str) == Some("Z"));
+        wait_until("true became a zombie", zombie);
+        assert!(!alive(pid));
+        assert!(started_at(pid).is_none());
+        child.wait().unwrap();
+        assert!(!alive(pid));
+    }
+
+    #[test]
+    fn a_running_child_is_alive_until_killed() {
+        let mut child = Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+        let pid = child.id() as i32;
+        wait_until("sleep started", || cmdline_contains(pid, b"sleep"));
+        assert!(alive(pid));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!alive(pid));
+    }
+}
