@@ -391,7 +391,9 @@ fn malicious_images_push_to_a_registry() {
 }
 
 #[test]
-#[should_panic(expected = "missing berth-no-such-tool: run bash scripts/install.sh tests (apt package no-such-pkg)")]
+#[should_panic(
+    expected = "missing berth-no-such-tool: run bash scripts/install.sh tests (apt package no-such-pkg)"
+)]
 fn missing_tools_fail_loudly() {
     berth_tests::tools::require("berth-no-such-tool", "no-such-pkg");
 }

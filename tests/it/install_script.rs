@@ -19,7 +19,10 @@ struct Sandbox {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn write_exec(path: &Path, body: &str) {
@@ -43,9 +46,19 @@ fn quoted_block(script: &str, name: &str) -> Vec<String> {
 
 impl Sandbox {
     fn new() -> Sandbox {
-        let dir = tempfile::Builder::new().prefix("berth-install-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("berth-install-")
+            .tempdir()
+            .unwrap();
         let d = dir.path();
-        for sub in ["repo/scripts", "repo/ui/node_modules", "stubs", "bin", "state", "home"] {
+        for sub in [
+            "repo/scripts",
+            "repo/ui/node_modules",
+            "stubs",
+            "bin",
+            "state",
+            "home",
+        ] {
             std::fs::create_dir_all(d.join(sub)).unwrap();
         }
         std::fs::copy(
@@ -75,7 +88,10 @@ impl Sandbox {
                  exit 0\n"
             ),
         );
-        write_exec(&d.join("stubs/apt-cache"), &format!("#!/bin/sh\n{record}exit 0\n"));
+        write_exec(
+            &d.join("stubs/apt-cache"),
+            &format!("#!/bin/sh\n{record}exit 0\n"),
+        );
         write_exec(
             &d.join("stubs/dpkg-query"),
             &format!(
@@ -92,7 +108,10 @@ impl Sandbox {
             "#!/bin/sh\ncase \"$1\" in --version) echo v20.0.0;; *) echo 20;; esac\n",
         );
         for rec in ["npm", "cargo"] {
-            write_exec(&d.join("stubs").join(rec), &format!("#!/bin/sh\n{record}exit 0\n"));
+            write_exec(
+                &d.join("stubs").join(rec),
+                &format!("#!/bin/sh\n{record}exit 0\n"),
+            );
         }
         let script = std::fs::read_to_string(d.join("repo/scripts/install.sh")).unwrap();
         for cmd in quoted_block(&script, "APP_COMMANDS")
@@ -170,13 +189,24 @@ fn stale_lists_are_refreshed_before_the_app_group_is_installed() {
     let o = sb.run(&["app"]);
     assert!(o.status.success(), "{}", text(&o));
     let calls = sb.calls();
-    assert_eq!(calls.len(), 2, "one update, one install: {calls:#?}\n{}", text(&o));
-    assert_eq!(calls[0], "apt-get update -qq", "the refresh comes first: {calls:#?}");
+    assert_eq!(
+        calls.len(),
+        2,
+        "one update, one install: {calls:#?}\n{}",
+        text(&o)
+    );
+    assert_eq!(
+        calls[0], "apt-get update -qq",
+        "the refresh comes first: {calls:#?}"
+    );
     assert!(calls[1].starts_with("apt-get install "), "{calls:#?}");
     let app: BTreeSet<String> = sb.group("APP_GROUP").into_iter().collect();
     assert_eq!(installed_by(&calls[1]), app, "exactly the app group");
     for tests_only in ["podman", "buildah", "docker.io", "dunst", "webkit2gtk-driver"] {
-        assert!(!installed_by(&calls[1]).contains(tests_only), "{tests_only} is not the app's");
+        assert!(
+            !installed_by(&calls[1]).contains(tests_only),
+            "{tests_only} is not the app's"
+        );
     }
     // The app group needs no podman configuration.
     assert!(!sb.path("containers.conf").exists());
@@ -230,8 +260,15 @@ fn nothing_missing_means_no_apt_call_at_all() {
         let o = sb.run(&[group]);
         assert!(o.status.success(), "{}", text(&o));
         let apt: Vec<String> = sb.calls().into_iter().filter(|c| c.starts_with("apt")).collect();
-        assert!(apt.is_empty(), "{group}: no apt call when nothing is missing: {apt:#?}");
-        assert!(String::from_utf8_lossy(&o.stdout).contains("already installed"), "{}", text(&o));
+        assert!(
+            apt.is_empty(),
+            "{group}: no apt call when nothing is missing: {apt:#?}"
+        );
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("already installed"),
+            "{}",
+            text(&o)
+        );
     }
 }
 
@@ -253,7 +290,11 @@ fn a_failed_refresh_stops_before_installing_with_one_sentence() {
     std::fs::write(sb.path("state/fail-update"), "").unwrap();
     let o = sb.run(&["app"]);
     assert!(!o.status.success(), "{}", text(&o));
-    assert_eq!(sb.calls(), vec!["apt-get update -qq".to_string()], "no install after a failed update");
+    assert_eq!(
+        sb.calls(),
+        vec!["apt-get update -qq".to_string()],
+        "no install after a failed update"
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("could not refresh the package lists") && err.contains("then run this again"),

@@ -181,7 +181,10 @@ mod tests {
 
     #[test]
     fn a_repeated_layer_is_kept_at_its_topmost_place() {
-        assert_eq!(distinct_layers(&paths(&["a", "b", "a", "c"])), paths(&["b", "a", "c"]));
+        assert_eq!(
+            distinct_layers(&paths(&["a", "b", "a", "c"])),
+            paths(&["b", "a", "c"])
+        );
         assert_eq!(distinct_layers(&paths(&["e", "e", "e"])), paths(&["e"]));
         assert_eq!(distinct_layers(&paths(&["a", "b", "c"])), paths(&["a", "b", "c"]));
         assert_eq!(

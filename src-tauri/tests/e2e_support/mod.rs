@@ -86,7 +86,10 @@ impl Session {
             "WebKitWebDriver",
             "run bash scripts/install.sh tests (apt package webkit2gtk-driver)",
         );
-        need("xdg-open", "run bash scripts/install.sh tests (apt package xdg-utils)");
+        need(
+            "xdg-open",
+            "run bash scripts/install.sh tests (apt package xdg-utils)",
+        );
         let berth = target_dir().join("berth");
         if !berth.is_file() {
             panic!(
