@@ -647,6 +647,9 @@ pub struct StatsArgs {
     /// Disable streaming stats and only pull the first result
     #[arg(long)]
     pub no_stream: bool,
+    /// Format output using a Go template: 'table {{.Name}}\t{{.CPUPerc}}', '{{.MemUsage}}' or json
+    #[arg(long)]
+    pub format: Option<String>,
     pub containers: Vec<String>,
 }
 

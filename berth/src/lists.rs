@@ -23,6 +23,13 @@ fn print(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether `ps` must ask for container sizes: docker does when `--format` (not the
+/// config's psFormat) uses `.Size`, which `{{json .}}` does too.
+pub fn ps_wants_size(a: &PsArgs) -> bool {
+    let f = a.format.as_deref().unwrap_or_default();
+    !a.quiet && (f.contains(".Size") || f.contains("json .") || f == "json")
+}
+
 pub fn ps(rows: &[ContainerSummary], a: &PsArgs) -> anyhow::Result<()> {
     let kind = &contexts::CONTAINER;
     let t = format::choose(kind, a.format.as_deref(), "psFormat", a.quiet, true)?;
@@ -57,9 +64,11 @@ pub fn images(rows: &[ImageSummary], a: &ImagesArgs) -> anyhow::Result<()> {
     print(&t.render_rows(kind, &values)?)
 }
 
-pub fn volumes(rows: &[Volume], quiet: bool, flag: Option<&str>) -> anyhow::Result<()> {
+/// `volume ls`, sorted by name as docker sorts it.
+pub fn volumes(rows: &mut [Volume], quiet: bool, flag: Option<&str>) -> anyhow::Result<()> {
     let kind = &contexts::VOLUME;
     let t = format::choose(kind, flag, "volumesFormat", quiet, false)?;
+    rows.sort_by(|a, b| natural(&a.name, &b.name));
     let values: Vec<_> = rows.iter().map(contexts::volume).collect();
     print(&t.render_rows(kind, &values)?)
 }
@@ -68,9 +77,41 @@ pub fn volumes(rows: &[Volume], quiet: bool, flag: Option<&str>) -> anyhow::Resu
 pub fn networks(rows: &mut [Network], quiet: bool, no_trunc: bool, flag: Option<&str>) -> anyhow::Result<()> {
     let kind = &contexts::NETWORK;
     let t = format::choose(kind, flag, "networksFormat", quiet, false)?;
-    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    rows.sort_by(|a, b| natural(a.name.as_deref().unwrap_or(""), b.name.as_deref().unwrap_or("")));
     let values: Vec<_> = rows.iter().map(|n| contexts::network(n, !no_trunc)).collect();
     print(&t.render_rows(kind, &values)?)
+}
+
+/// docker's `sortorder.NaturalLess`: runs of digits compare as numbers (`v2` < `v10`).
+fn natural(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        out
+    }
+    for (x, y) in chunks(a).into_iter().zip(chunks(b)) {
+        let ord = match (x, y) {
+            ((true, m), (true, n)) => {
+                let (mt, nt) = (m.trim_start_matches('0'), n.trim_start_matches('0'));
+                mt.len()
+                    .cmp(&nt.len())
+                    .then(mt.cmp(nt))
+                    .then(m.len().cmp(&n.len()))
+            }
+            ((_, m), (_, n)) => m.cmp(n),
+        };
+        if ord.is_ne() {
+            return ord;
+        }
+    }
+    a.len().cmp(&b.len()).then(a.cmp(b))
 }
 
 /// `inspect`: docker's indented JSON array, or each object through `--format`.
@@ -90,5 +131,15 @@ pub fn inspect(values: &[serde_json::Value], flag: Option<&str>) -> anyhow::Resu
     match error {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn natural_order() {
+        let mut names = vec!["v10", "v2", "b", "a1", "none", "bridge"];
+        names.sort_by(|a, b| super::natural(a, b));
+        assert_eq!(names, ["a1", "b", "bridge", "none", "v2", "v10"]);
     }
 }

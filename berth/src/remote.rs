@@ -56,8 +56,8 @@ pub async fn run(cli: Cli, host: &str) -> anyhow::Result<u8> {
             let opts = qp::ListContainersOptions {
                 all: a.all,
                 limit: a.latest.then_some(1),
+                size: crate::lists::ps_wants_size(&a),
                 filters: (!filters.is_empty()).then_some(filters),
-                ..Default::default()
             };
             let rows = d.list_containers(Some(opts)).await.map_err(api_error)?;
             crate::lists::ps(&rows, &a)?;
@@ -233,7 +233,7 @@ pub async fn run(cli: Cli, host: &str) -> anyhow::Result<u8> {
         }
         Command::Volume(VolumeCommand::Ls { quiet, format }) => {
             let vols = d.list_volumes(None::<qp::ListVolumesOptions>).await.map_err(api_error)?;
-            crate::lists::volumes(&vols.volumes.unwrap_or_default(), quiet, format.as_deref())?;
+            crate::lists::volumes(&mut vols.volumes.unwrap_or_default(), quiet, format.as_deref())?;
             Ok(0)
         }
         Command::Network(NetworkCommand::Ls {

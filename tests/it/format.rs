@@ -426,6 +426,31 @@ fn formats_match_the_docker_cli() {
         &["network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"],
     );
 
+    // stats runs in-process only (BERTH_HOST says so): docker against the daemon, berth local.
+    let stats = [
+        "stats",
+        "--no-stream",
+        "--format",
+        "table {{.Container}}\\t{{.Name}}\\t{{.ID}}",
+        "web",
+    ];
+    let (docker, local) = (c.docker(plain, &stats), c.berth(plain, &stats, false));
+    assert_eq!(
+        (docker.code, local.code),
+        (0, 0),
+        "{}\n{}",
+        docker.stderr,
+        local.stderr
+    );
+    assert_eq!(local.stdout, docker.stdout, "stats --format");
+    assert!(
+        local
+            .stdout
+            .starts_with("CONTAINER   NAME      CONTAINER ID\nweb "),
+        "{}",
+        local.stdout
+    );
+
     // Templates that cannot work: every client refuses, berth in one sentence.
     let t = c.all_fail(
         "unknown function",

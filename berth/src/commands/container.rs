@@ -324,7 +324,13 @@ pub fn ps(g: &Global, a: PsArgs) -> anyhow::Result<u8> {
     }
     let rows = rows
         .iter()
-        .map(|s| crate::lists::model(berth_api::container_summary(s)))
+        .map(|s| {
+            let mut v = berth_api::container_summary(s);
+            if crate::lists::ps_wants_size(&a) {
+                v["SizeRw"] = berth_api::dir_bytes(&svc.paths(&s.record.id).upper()).into();
+            }
+            crate::lists::model(v)
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     crate::lists::ps(&rows, &a)?;
     Ok(0)
@@ -520,73 +526,69 @@ fn ports_specs(ports: &berth_containers::ShimPorts) -> Vec<berth_net::PortSpec> 
 pub fn stats(g: &Global, a: StatsArgs) -> anyhow::Result<u8> {
     use std::io::IsTerminal;
     let svc = service(g)?;
-    let records: Vec<ContainerRecord> = if a.containers.is_empty() {
-        svc.list(a.all)?.into_iter().map(|s| s.record).collect()
+    let records: Vec<(String, ContainerRecord)> = if a.containers.is_empty() {
+        let all = svc.list(a.all)?.into_iter().map(|s| s.record);
+        all.map(|r| (r.id[..12].to_string(), r)).collect()
     } else {
         a.containers
             .iter()
-            .map(|c| svc.find(c))
+            .map(|c| svc.find(c).map(|r| (c.clone(), r)))
             .collect::<Result<_, _>>()?
     };
+    let kind = &crate::format::contexts::STATS;
+    let template = crate::format::choose(kind, a.format.as_deref(), "statsFormat", false, false)?;
     let host_mem = berth_api::host_memory();
     let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
     let mut prev: Vec<Option<berth_containers::StatsSample>> =
-        records.iter().map(|r| svc.stats(r).ok().flatten()).collect();
+        records.iter().map(|(_, r)| svc.stats(r).ok().flatten()).collect();
     let tty = std::io::stdout().is_terminal();
     loop {
         std::thread::sleep(Duration::from_secs(1));
         let mut rows = Vec::new();
-        for (rec, before) in records.iter().zip(prev.iter_mut()) {
+        for ((named, rec), before) in records.iter().zip(prev.iter_mut()) {
             let now = svc.stats(rec)?;
+            let row = |cpu_perc, mem_usage, mem_perc, net_io, pids| crate::format::contexts::StatsRow {
+                container: named.clone(),
+                name: rec.name.clone(),
+                id: rec.id.clone(),
+                cpu_perc,
+                mem_usage,
+                mem_perc,
+                net_io,
+                block_io: "0B / 0B".into(),
+                pids,
+            };
             let row = match (&now, &*before) {
                 (Some(n), Some(b)) => {
                     let wall = n.at.duration_since(b.at).as_nanos().max(1) as f64;
                     let cpu = (n.cpu_usage_ns.saturating_sub(b.cpu_usage_ns)) as f64 / wall * 100.0;
                     let limit = n.memory_limit.unwrap_or(host_mem).min(host_mem.max(1));
-                    vec![
-                        rec.id[..12].to_string(),
-                        rec.name.clone(),
+                    row(
                         format!("{:.2}%", cpu.min(100.0 * ncpu)),
                         format!("{} / {}", binary_size(n.memory_usage), binary_size(limit)),
                         format!("{:.2}%", n.memory_usage as f64 / limit as f64 * 100.0),
                         format!("{} / {}", render::size(n.net_rx), render::size(n.net_tx)),
-                        "0B / 0B".into(),
                         n.pids.to_string(),
-                    ]
+                    )
                 }
-                _ => vec![
-                    rec.id[..12].to_string(),
-                    rec.name.clone(),
+                _ => row(
                     "0.00%".into(),
                     "0B / 0B".into(),
                     "0.00%".into(),
-                    "0B / 0B".into(),
                     "0B / 0B".into(),
                     "0".into(),
-                ],
+                ),
             };
-            rows.push(row);
+            rows.push(crate::format::contexts::stats(row));
             *before = now;
         }
+        let text = template.render_rows(kind, &rows)?;
         let mut out = std::io::stdout().lock();
         if tty && !a.no_stream {
             // Redraw in place, like docker.
             write!(out, "\x1b[2J\x1b[H")?;
         }
-        render::table(
-            &mut out,
-            &[
-                "CONTAINER ID",
-                "NAME",
-                "CPU %",
-                "MEM USAGE / LIMIT",
-                "MEM %",
-                "NET I/O",
-                "BLOCK I/O",
-                "PIDS",
-            ],
-            &rows,
-        )?;
+        out.write_all(text.as_bytes())?;
         out.flush()?;
         if a.no_stream {
             return Ok(0);

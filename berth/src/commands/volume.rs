@@ -29,12 +29,12 @@ pub fn volume(g: &Global, cmd: VolumeCommand) -> anyhow::Result<u8> {
             println!("{}", vols.create(&name)?.name);
         }
         VolumeCommand::Ls { quiet, format } => {
-            let rows = vols
+            let mut rows = vols
                 .list()?
                 .iter()
                 .map(|v| crate::lists::model(berth_api::volume_summary(v)))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            crate::lists::volumes(&rows, quiet, format.as_deref())?;
+            crate::lists::volumes(&mut rows, quiet, format.as_deref())?;
         }
         VolumeCommand::Inspect { names } => {
             let mut out = Vec::new();
