@@ -395,6 +395,9 @@ fn formats_match_the_docker_cli() {
         "images json",
         &["images", "--format", "{{json .Repository}} {{.Containers}}"],
     );
+    // Every field, with docker's HTML escaping of its contexts' JSON ("\u003cnone\u003e").
+    let all = same("images json .", &["images", "--format", "{{json .}}"]);
+    assert!(all.contains("\\u003cnone\\u003e"), "{all}");
 
     same(
         "inspect",

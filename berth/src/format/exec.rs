@@ -295,7 +295,19 @@ impl Exec<'_> {
         match name {
             "json" => {
                 arity(1)?;
-                Ok(Value::Str(args[0].to_json().to_string()))
+                let mut text = args[0].to_json().to_string();
+                // docker's contexts marshal themselves with json.Marshal, which escapes
+                // HTML characters (`"Ports":"0.0.0.0:80-\u003e80/tcp"`); the json
+                // function itself does not. Go always escapes U+2028 and U+2029.
+                if matches!(args[0], Value::Object(_)) {
+                    text = text
+                        .replace('<', "\\u003c")
+                        .replace('>', "\\u003e")
+                        .replace('&', "\\u0026");
+                }
+                Ok(Value::Str(
+                    text.replace('\u{2028}', "\\u2028").replace('\u{2029}', "\\u2029"),
+                ))
             }
             "split" => {
                 arity(2)?;
@@ -636,6 +648,7 @@ mod tests {
             ("{{join (split .Networks \",\") \" + \"}}", "bridge + back"),
             ("[{{pad .Names 1 2}}]", "[ web-frontend  ]"),
             ("{{json .Names}}", "\"web-frontend\""),
+            ("{{json \"a<b>&\"}}", "\"a<b>&\""),
             ("{{.Label \"com.x.tier\"}}/{{.Label \"nope\"}}", "db/"),
             ("{{println .Names}}", "web-frontend\n"),
             ("{{print 1 2 \"a\" \"b\" 3}}", "1 2ab3"),

@@ -182,7 +182,7 @@ mod tests {
         };
         vec![
             row("web", "127.0.0.1:5000/library/busybox:latest", "Up 2 seconds"),
-            row("a-much-longer-name", "alpine", "Exited (0) 1 second ago"),
+            row("a-much-longer-name", "<no image>", "Exited (0) 1 second ago"),
         ]
     }
 
@@ -195,7 +195,7 @@ mod tests {
             out,
             "NAMES                IMAGE                       STATUS\n\
              web                  127.0.0.1:5000/library/bu   Up 2 seconds\n\
-             a-much-longer-name   alpine                      Exited (0) 1 second ago\n"
+             a-much-longer-name   <no image>                  Exited (0) 1 second ago\n"
         );
     }
 
@@ -207,6 +207,8 @@ mod tests {
             "0123456789ab WEB\n0123456789ab A-MUCH-LONGER-NAME\n"
         );
         let t = Template::parse("json", None).expect("parse");
+        let out = t.render_rows(&contexts::CONTAINER, &rows()[1..]).expect("render");
+        assert!(out.contains(r#""Image":"\u003cno image\u003e""#), "{out}");
         let out = t.render_rows(&contexts::CONTAINER, &rows()[..1]).expect("render");
         assert_eq!(
             out,
