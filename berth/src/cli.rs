@@ -292,6 +292,14 @@ pub struct InspectArgs {
     pub names: Vec<String>,
 }
 
+impl InspectArgs {
+    /// `image inspect` / `container inspect`: that kind only, unless `--type` says otherwise.
+    pub fn of_kind(mut self, kind: &str) -> InspectArgs {
+        self.kind.get_or_insert_with(|| kind.to_string());
+        self
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct HistoryArgs {
     /// Print sizes and dates in human readable format

@@ -12,7 +12,9 @@ use bollard::query_parameters as qp;
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, NetworkCommand, RunArgs, VolumeCommand};
+use crate::cli::{
+    Cli, Command, ContainerCommand, ImageCommand, InspectArgs, NetworkCommand, RunArgs, VolumeCommand,
+};
 
 /// The engine to drive instead of the local one, from `BERTH_HOST`.
 pub fn target() -> Option<String> {
@@ -201,36 +203,9 @@ pub async fn run(cli: Cli, host: &str) -> anyhow::Result<u8> {
             let info = d.inspect_exec(&exec.id).await.map_err(api_error)?;
             Ok(info.exit_code.unwrap_or(0).clamp(0, 255) as u8)
         }
-        Command::Inspect(a) | Command::Container(ContainerCommand::Inspect(a)) => {
-            let kind = a.kind.as_deref().unwrap_or("");
-            if !matches!(kind, "" | "image" | "container") {
-                bail!("--type {kind} is not supported: use image or container");
-            }
-            let mut values = Vec::new();
-            let mut code = 0;
-            for name in &a.names {
-                let container = match kind {
-                    "image" => None,
-                    _ => d.inspect_container(name, None::<qp::InspectContainerOptions>).await.ok(),
-                };
-                match container {
-                    Some(c) => values.push(serde_json::to_value(c)?),
-                    None if kind == "container" => {
-                        eprintln!("Error: no such container: {name} — run `berth ps -a` to see your containers");
-                        code = 1;
-                    }
-                    None => match d.inspect_image(name).await {
-                        Ok(i) => values.push(serde_json::to_value(i)?),
-                        Err(e) => {
-                            eprintln!("Error: {}", api_error(e));
-                            code = 1;
-                        }
-                    },
-                }
-            }
-            crate::lists::inspect(&values, a.format.as_deref())?;
-            Ok(code)
-        }
+        Command::Inspect(a) => inspect(&d, a).await,
+        Command::Image(ImageCommand::Inspect(a)) => inspect(&d, a.of_kind("image")).await,
+        Command::Container(ContainerCommand::Inspect(a)) => inspect(&d, a.of_kind("container")).await,
         Command::Volume(VolumeCommand::Ls { quiet, format }) => {
             let vols = d.list_volumes(None::<qp::ListVolumesOptions>).await.map_err(api_error)?;
             crate::lists::volumes(&mut vols.volumes.unwrap_or_default(), quiet, format.as_deref())?;
@@ -293,6 +268,41 @@ pub async fn run(cli: Cli, host: &str) -> anyhow::Result<u8> {
             command_name(&other)
         ),
     }
+}
+
+/// `inspect`: containers first, then images (or only one `--type`), docker's JSON or `--format`.
+async fn inspect(d: &Docker, a: InspectArgs) -> anyhow::Result<u8> {
+    let kind = a.kind.as_deref().unwrap_or("");
+    if !matches!(kind, "" | "image" | "container") {
+        bail!("--type {kind} is not supported: use image or container");
+    }
+    let mut values = Vec::new();
+    let mut code = 0;
+    for name in &a.names {
+        let container = match kind {
+            "image" => None,
+            _ => d
+                .inspect_container(name, None::<qp::InspectContainerOptions>)
+                .await
+                .ok(),
+        };
+        match container {
+            Some(c) => values.push(serde_json::to_value(c)?),
+            None if kind == "container" => {
+                eprintln!("Error: no such container: {name} — run `berth ps -a` to see your containers");
+                code = 1;
+            }
+            None => match d.inspect_image(name).await {
+                Ok(i) => values.push(serde_json::to_value(i)?),
+                Err(e) => {
+                    eprintln!("Error: {}", api_error(e));
+                    code = 1;
+                }
+            },
+        }
+    }
+    crate::lists::inspect(&values, a.format.as_deref())?;
+    Ok(code)
 }
 
 fn command_name(c: &Command) -> String {

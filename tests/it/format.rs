@@ -368,6 +368,25 @@ fn formats_match_the_docker_cli() {
         ],
     );
     same(
+        "the rest of the fields",
+        &[
+            "ps",
+            "-a",
+            "--format",
+            "{{.Names}}|{{.Platform}}|{{.Mounts}}|{{.LocalVolumes}}|{{.Ports}}|{{.Size}}|{{len .Names}}",
+        ],
+    );
+    same(
+        "image inspect",
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}} {{json .RepoTags}} {{.Os}}/{{.Architecture}}",
+            "ma:v1",
+        ],
+    );
+    same(
         "ps filter",
         &["ps", "-a", "--filter", "name=web", "--format", "{{.Names}}"],
     );

@@ -333,7 +333,7 @@ pub fn container(c: &ContainerSummary, trunc: bool) -> Value {
             ("Mounts", Value::Str(mount_names.join(","))),
             ("LocalVolumes", Value::Str(local_volumes.to_string())),
             ("Networks", Value::Str(networks.join(","))),
-            ("Platform", Value::Nil),
+            ("Platform", Value::NilPointer),
         ],
         labels,
     )

@@ -129,7 +129,7 @@ impl Exec<'_> {
                 .collect(),
             Value::Map(m) => m.iter().map(|(k, e)| (Value::str(k), e.clone())).collect(),
             Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
-            Value::Missing | Value::Nil => Vec::new(),
+            Value::Missing | Value::Nil | Value::NilPointer => Vec::new(),
             other => {
                 return fail(format!(
                     "ranges over {}, which is not a list or a map",
@@ -577,8 +577,12 @@ fn equal(a: &Value, b: &Value) -> R<bool> {
     match (a, b) {
         (Value::Str(x), Value::Str(y)) => Ok(x == y),
         (Value::Bool(x), Value::Bool(y)) => Ok(x == y),
-        (Value::Nil | Value::Missing, Value::Nil | Value::Missing) => Ok(true),
-        (Value::Nil | Value::Missing, _) | (_, Value::Nil | Value::Missing) => Ok(false),
+        (
+            Value::Nil | Value::NilPointer | Value::Missing,
+            Value::Nil | Value::NilPointer | Value::Missing,
+        ) => Ok(true),
+        (Value::Nil | Value::NilPointer | Value::Missing, _)
+        | (_, Value::Nil | Value::NilPointer | Value::Missing) => Ok(false),
         _ => fail(format!(
             "compares {} with {}, which cannot be compared",
             a.described(),

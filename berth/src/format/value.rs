@@ -11,6 +11,8 @@ pub enum Value {
     Missing,
     /// JSON `null`, a nil interface.
     Nil,
+    /// A nil pointer (docker's `.Platform` when the engine names none): prints `<nil>`.
+    NilPointer,
     Bool(bool),
     Int(i64),
     Float(f64),
@@ -88,7 +90,7 @@ impl Value {
     pub fn described(&self) -> String {
         match self {
             Value::Missing => "no value".into(),
-            Value::Nil => "null".into(),
+            Value::Nil | Value::NilPointer => "null".into(),
             Value::Bool(_) => "a bool".into(),
             Value::Int(_) => "an int".into(),
             Value::Float(_) | Value::Num(_) => "a number".into(),
@@ -102,7 +104,7 @@ impl Value {
     /// Go's truth: false, 0, nil, empty strings, lists and maps are false.
     pub fn truthy(&self) -> bool {
         match self {
-            Value::Missing | Value::Nil => false,
+            Value::Missing | Value::Nil | Value::NilPointer => false,
             Value::Bool(b) => *b,
             Value::Int(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
@@ -126,7 +128,7 @@ impl Value {
     fn sprint(&self) -> String {
         match self {
             Value::Missing => "<no value>".into(),
-            Value::Nil => "<nil>".into(),
+            Value::Nil | Value::NilPointer => "<nil>".into(),
             Value::Bool(b) => b.to_string(),
             Value::Int(i) => i.to_string(),
             Value::Float(f) => go_float(*f),
@@ -155,7 +157,7 @@ impl Value {
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as J;
         match self {
-            Value::Missing | Value::Nil => J::Null,
+            Value::Missing | Value::Nil | Value::NilPointer => J::Null,
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => J::from(*i),
             Value::Float(f) => serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null),
