@@ -37,8 +37,9 @@ pub fn ps(rows: &[ContainerSummary], a: &PsArgs) -> anyhow::Result<()> {
     print(&t.render_rows(kind, &values)?)
 }
 
-/// `images` with a format, from the config or `--format`, or the default table. (`-q`
-/// without a format prints each image ID once and stays with the callers.)
+/// `images`: a row per repository and tag, through `--format`, the config's
+/// `imagesFormat` or the default table; `-q` prints each row's ID (an image with two tags
+/// twice), as docker does.
 pub fn images(rows: &[ImageSummary], a: &ImagesArgs) -> anyhow::Result<()> {
     let kind = &contexts::IMAGE;
     let default = if a.digests {

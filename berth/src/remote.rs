@@ -74,18 +74,6 @@ pub async fn run(cli: Cli, host: &str) -> anyhow::Result<u8> {
                 ..Default::default()
             };
             let rows = d.list_images(Some(opts)).await.map_err(api_error)?;
-            if a.quiet && a.format.as_deref().is_none_or(str::is_empty) {
-                let mut out = std::io::stdout().lock();
-                for r in &rows {
-                    let id = if a.no_trunc {
-                        r.id.clone()
-                    } else {
-                        crate::format::contexts::truncate_id(&r.id)
-                    };
-                    writeln!(out, "{id}")?;
-                }
-                return Ok(0);
-            }
             crate::lists::images(&rows, &a)?;
             Ok(0)
         }

@@ -402,6 +402,10 @@ fn formats_match_the_docker_cli() {
             .any(|l| l.starts_with("ma   ") && l.ends_with("   v1")),
         "{images}"
     );
+    // The fixtures were built a while ago, so CREATED ("2 hours ago") holds still here.
+    same("images default", &["images"]);
+    same("images --digests", &["images", "--digests"]);
+    same("images --no-trunc -q", &["images", "-q", "--no-trunc"]);
     same(
         "images plain",
         &[

@@ -61,23 +61,6 @@ pub fn images(g: &Global, a: ImagesArgs) -> anyhow::Result<u8> {
         let wanted = ImageRef::parse_name_only(filter)?;
         rows.retain(|r| r.repository == wanted.familiar_name() && wanted.tag().is_none_or(|t| r.tag == t));
     }
-    let id = |d: &berth_oci::Digest| {
-        if a.no_trunc {
-            d.to_string()
-        } else {
-            d.short().to_string()
-        }
-    };
-    if a.quiet && a.format.as_deref().is_none_or(str::is_empty) {
-        let mut out = std::io::stdout().lock();
-        let mut seen = std::collections::HashSet::new();
-        for r in &rows {
-            if seen.insert(r.id.clone()) {
-                writeln!(out, "{}", id(&r.id))?;
-            }
-        }
-        return Ok(0);
-    }
     let containers = berth_containers::ContainerService::new(images.clone(), std::env::current_exe()?)?;
     let users: Vec<berth_oci::Digest> = containers.records()?.into_iter().map(|r| r.image_id).collect();
     let kept: Vec<&berth_images::ImageSummary> = rows.iter().collect();
