@@ -259,6 +259,9 @@ pub struct ImagesArgs {
     /// Don't truncate output
     #[arg(long)]
     pub no_trunc: bool,
+    /// Format output using a Go template: 'table {{.Repository}}\t{{.Tag}}', '{{.ID}}' or json
+    #[arg(long)]
+    pub format: Option<String>,
     /// Only images of this repository (and tag)
     pub reference: Option<String>,
 }
@@ -286,7 +289,7 @@ pub struct LoginArgs {
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// Format the output using a Go-template-like path, e.g. '{{.Id}}' or '{{json .Config}}'
+    /// Format the output using a Go template, e.g. '{{.Id}}', '{{json .Config}}' or json
     #[arg(short, long)]
     pub format: Option<String>,
     /// Only `image` is supported until containers exist
@@ -294,6 +297,14 @@ pub struct InspectArgs {
     pub kind: Option<String>,
     #[arg(required = true)]
     pub names: Vec<String>,
+}
+
+impl InspectArgs {
+    /// `image inspect` / `container inspect`: that kind only, unless `--type` says otherwise.
+    pub fn of_kind(mut self, kind: &str) -> InspectArgs {
+        self.kind.get_or_insert_with(|| kind.to_string());
+        self
+    }
 }
 
 #[derive(Args, Debug)]
@@ -495,7 +506,7 @@ pub struct PsArgs {
     /// Filter output based on conditions provided (name=, status=, id=, ancestor=, label=)
     #[arg(short, long)]
     pub filter: Vec<String>,
-    /// Format output using a template: 'table {{.Names}}\t{{.Status}}' or '{{.ID}}'
+    /// Format output using a Go template: 'table {{.Names}}\t{{.Status}}', '{{.ID}}' or json
     #[arg(long)]
     pub format: Option<String>,
     /// Show the latest created container
@@ -573,6 +584,9 @@ pub enum VolumeCommand {
     Ls {
         #[arg(short, long)]
         quiet: bool,
+        /// Format output using a Go template: 'table {{.Name}}\t{{.Driver}}', '{{.Name}}' or json
+        #[arg(long)]
+        format: Option<String>,
     },
     Inspect {
         #[arg(required = true)]
@@ -602,7 +616,17 @@ pub enum NetworkCommand {
         name: String,
     },
     #[command(alias = "list")]
-    Ls,
+    Ls {
+        /// Only display network IDs
+        #[arg(short, long)]
+        quiet: bool,
+        /// Don't truncate the network IDs
+        #[arg(long)]
+        no_trunc: bool,
+        /// Format output using a Go template: 'table {{.ID}}\t{{.Name}}', '{{.Name}}' or json
+        #[arg(long)]
+        format: Option<String>,
+    },
     Inspect {
         #[arg(required = true)]
         names: Vec<String>,
@@ -638,6 +662,9 @@ pub struct StatsArgs {
     /// Disable streaming stats and only pull the first result
     #[arg(long)]
     pub no_stream: bool,
+    /// Format output using a Go template: 'table {{.Name}}\t{{.CPUPerc}}', '{{.MemUsage}}' or json
+    #[arg(long)]
+    pub format: Option<String>,
     pub containers: Vec<String>,
 }
 

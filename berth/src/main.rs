@@ -7,6 +7,8 @@
 mod cli;
 mod commands;
 mod engine;
+mod format;
+mod lists;
 mod progress;
 mod remote;
 mod render;

@@ -12,8 +12,9 @@ use bollard::query_parameters as qp;
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, NetworkCommand, RunArgs, VolumeCommand};
-use crate::render;
+use crate::cli::{
+    Cli, Command, ContainerCommand, ImageCommand, InspectArgs, NetworkCommand, RunArgs, VolumeCommand,
+};
 
 /// The engine to drive instead of the local one, from `BERTH_HOST`.
 pub fn target() -> Option<String> {
@@ -47,82 +48,33 @@ pub async fn run(cli: Cli, host: &str) -> anyhow::Result<u8> {
     let d = connect(host).await?;
     match cli.command {
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => {
-            if !a.filter.is_empty() || a.format.is_some() || a.latest {
-                bail!("ps --filter/--format/--latest are not available through BERTH_HOST yet — unset BERTH_HOST to use the local engine");
+            let mut filters: HashMap<String, Vec<String>> = HashMap::new();
+            for f in &a.filter {
+                let (k, v) = f
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("invalid filter '{f}' — use key=value, e.g. name=web"))?;
+                filters.entry(k.to_string()).or_default().push(v.to_string());
             }
-            let opts = qp::ListContainersOptions { all: a.all, ..Default::default() };
+            let opts = qp::ListContainersOptions {
+                all: a.all,
+                limit: a.latest.then_some(1),
+                size: crate::lists::ps_wants_size(&a),
+                filters: (!filters.is_empty()).then_some(filters),
+            };
             let rows = d.list_containers(Some(opts)).await.map_err(api_error)?;
-            let mut out = std::io::stdout().lock();
-            if a.quiet {
-                for r in &rows {
-                    let id = r.id.clone().unwrap_or_default();
-                    writeln!(out, "{}", if a.no_trunc { &id[..] } else { &id[..12.min(id.len())] })?;
-                }
-                return Ok(0);
-            }
-            let table: Vec<Vec<String>> = rows
-                .iter()
-                .map(|r| {
-                    let id = r.id.clone().unwrap_or_default();
-                    let ports = r
-                        .ports
-                        .iter()
-                        .flatten()
-                        .map(|p| {
-                            let proto = p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into());
-                            match p.public_port {
-                                Some(pp) => format!("{}:{pp}->{}/{proto}", p.ip.clone().unwrap_or_default(), p.private_port),
-                                None => format!("{}/{proto}", p.private_port),
-                            }
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    let created = r
-                        .created
-                        .and_then(|c| time::OffsetDateTime::from_unix_timestamp(c).ok())
-                        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
-                    vec![
-                        if a.no_trunc { id.clone() } else { id.chars().take(12).collect() },
-                        r.image.clone().unwrap_or_default(),
-                        format!("\"{}\"", r.command.clone().unwrap_or_default()),
-                        render::ago(created.as_deref()),
-                        r.status.clone().unwrap_or_default(),
-                        ports,
-                        r.names.iter().flatten().map(|n| n.trim_start_matches('/')).collect::<Vec<_>>().join(","),
-                    ]
-                })
-                .collect();
-            render::table(&mut out, &["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], &table)?;
+            crate::lists::ps(&rows, &a)?;
             Ok(0)
         }
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => {
-            let rows = d.list_images(None::<qp::ListImagesOptions>).await.map_err(api_error)?;
-            let mut out = std::io::stdout().lock();
-            let short = |id: &str| id.trim_start_matches("sha256:").chars().take(12).collect::<String>();
-            if a.quiet {
-                for r in &rows {
-                    writeln!(out, "{}", short(&r.id))?;
-                }
-                return Ok(0);
-            }
-            let mut table = Vec::new();
-            for r in &rows {
-                let created = time::OffsetDateTime::from_unix_timestamp(r.created)
-                    .ok()
-                    .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
-                let tags = if r.repo_tags.is_empty() { vec!["<none>:<none>".to_string()] } else { r.repo_tags.clone() };
-                for t in tags {
-                    let (repo, tag) = t.rsplit_once(':').unwrap_or((&t, "<none>"));
-                    table.push(vec![
-                        repo.to_string(),
-                        tag.to_string(),
-                        short(&r.id),
-                        render::ago(created.as_deref()),
-                        render::size(r.size.max(0) as u64),
-                    ]);
-                }
-            }
-            render::table(&mut out, &["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &table)?;
+            let opts = qp::ListImagesOptions {
+                filters: a
+                    .reference
+                    .clone()
+                    .map(|r| HashMap::from([("reference".to_string(), vec![r])])),
+                ..Default::default()
+            };
+            let rows = d.list_images(Some(opts)).await.map_err(api_error)?;
+            crate::lists::images(&rows, &a)?;
             Ok(0)
         }
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => {
@@ -239,39 +191,21 @@ pub async fn run(cli: Cli, host: &str) -> anyhow::Result<u8> {
             let info = d.inspect_exec(&exec.id).await.map_err(api_error)?;
             Ok(info.exit_code.unwrap_or(0).clamp(0, 255) as u8)
         }
-        Command::Inspect(a) | Command::Container(ContainerCommand::Inspect(a)) => {
-            if a.format.is_some() || a.kind.is_some() {
-                bail!("inspect --format/--type are not available through BERTH_HOST yet — unset BERTH_HOST to use the local engine");
-            }
-            let mut values = Vec::new();
-            let mut code = 0;
-            for name in &a.names {
-                match d.inspect_container(name, None::<qp::InspectContainerOptions>).await {
-                    Ok(c) => values.push(serde_json::to_value(c)?),
-                    Err(_) => match d.inspect_image(name).await {
-                        Ok(i) => values.push(serde_json::to_value(i)?),
-                        Err(e) => {
-                            eprintln!("Error: {}", api_error(e));
-                            code = 1;
-                        }
-                    },
-                }
-            }
-            println!("{}", serde_json::to_string_pretty(&values)?);
-            Ok(code)
-        }
-        Command::Volume(VolumeCommand::Ls { quiet }) => {
+        Command::Inspect(a) => inspect(&d, a).await,
+        Command::Image(ImageCommand::Inspect(a)) => inspect(&d, a.of_kind("image")).await,
+        Command::Container(ContainerCommand::Inspect(a)) => inspect(&d, a.of_kind("container")).await,
+        Command::Volume(VolumeCommand::Ls { quiet, format }) => {
             let vols = d.list_volumes(None::<qp::ListVolumesOptions>).await.map_err(api_error)?;
-            let mut out = std::io::stdout().lock();
-            let vols = vols.volumes.unwrap_or_default();
-            if quiet {
-                for v in &vols {
-                    writeln!(out, "{}", v.name)?;
-                }
-                return Ok(0);
-            }
-            let rows: Vec<Vec<String>> = vols.iter().map(|v| vec![v.driver.clone(), v.name.clone()]).collect();
-            render::table(&mut out, &["DRIVER", "VOLUME NAME"], &rows)?;
+            crate::lists::volumes(&mut vols.volumes.unwrap_or_default(), quiet, format.as_deref())?;
+            Ok(0)
+        }
+        Command::Network(NetworkCommand::Ls {
+            quiet,
+            no_trunc,
+            format,
+        }) => {
+            let mut rows = d.list_networks(None::<qp::ListNetworksOptions>).await.map_err(api_error)?;
+            crate::lists::networks(&mut rows, quiet, no_trunc, format.as_deref())?;
             Ok(0)
         }
         Command::Volume(VolumeCommand::Create { name }) => {
@@ -322,6 +256,41 @@ pub async fn run(cli: Cli, host: &str) -> anyhow::Result<u8> {
             command_name(&other)
         ),
     }
+}
+
+/// `inspect`: containers first, then images (or only one `--type`), docker's JSON or `--format`.
+async fn inspect(d: &Docker, a: InspectArgs) -> anyhow::Result<u8> {
+    let kind = a.kind.as_deref().unwrap_or("");
+    if !matches!(kind, "" | "image" | "container") {
+        bail!("--type {kind} is not supported: use image or container");
+    }
+    let mut values = Vec::new();
+    let mut code = 0;
+    for name in &a.names {
+        let container = match kind {
+            "image" => None,
+            _ => d
+                .inspect_container(name, None::<qp::InspectContainerOptions>)
+                .await
+                .ok(),
+        };
+        match container {
+            Some(c) => values.push(serde_json::to_value(c)?),
+            None if kind == "container" => {
+                eprintln!("Error: no such container: {name} — run `berth ps -a` to see your containers");
+                code = 1;
+            }
+            None => match d.inspect_image(name).await {
+                Ok(i) => values.push(serde_json::to_value(i)?),
+                Err(e) => {
+                    eprintln!("Error: {}", api_error(e));
+                    code = 1;
+                }
+            },
+        }
+    }
+    crate::lists::inspect(&values, a.format.as_deref())?;
+    Ok(code)
 }
 
 fn command_name(c: &Command) -> String {

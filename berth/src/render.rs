@@ -2,41 +2,24 @@
 
 use std::io::Write;
 
-/// Writes rows as docker's tabwriter does (min cell width 10, padding 3).
+/// Writes rows as docker's tabwriter aligns them (min cell width 10, padding 3).
 pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
-    let cols = header.len();
-    let mut widths = vec![0usize; cols];
-    for row in std::iter::once(&header.iter().map(|s| s.to_string()).collect::<Vec<_>>()).chain(rows) {
-        for (i, cell) in row.iter().enumerate().take(cols) {
-            widths[i] = widths[i].max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        let mut s = String::new();
-        for (i, cell) in cells.iter().enumerate().take(cols) {
-            if i + 1 == cols {
-                s.push_str(cell);
-            } else {
-                let w = (widths[i] + 3).max(10);
-                s.push_str(cell);
-                s.extend(std::iter::repeat_n(' ', w - cell.chars().count()));
-            }
-        }
-        s.trim_end().to_string()
-    };
-    writeln!(
-        out,
-        "{}",
-        line(&header.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-    )?;
+    let mut text = header.join("\t");
+    text.push('\n');
     for row in rows {
-        writeln!(out, "{}", line(row))?;
+        text.push_str(&row.join("\t"));
+        text.push('\n');
     }
-    Ok(())
+    out.write_all(crate::format::tabwriter::align(&text).as_bytes())
 }
 
 /// Docker's `units.HumanSizeWithPrecision(n, 3)`: decimal units, 3 significant digits.
 pub fn size(bytes: u64) -> String {
+    size_with_precision(bytes, 3)
+}
+
+/// Docker's `units.HumanSizeWithPrecision(n, precision)` (`HumanSize` is precision 4).
+pub fn size_with_precision(bytes: u64, precision: usize) -> String {
     const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
     let mut v = bytes as f64;
     let mut i = 0;
@@ -44,18 +27,19 @@ pub fn size(bytes: u64) -> String {
         v /= 1000.0;
         i += 1;
     }
-    format!("{}{}", trim_float(v), UNITS[i])
+    format!("{}{}", trim_float(v, precision), UNITS[i])
 }
 
-fn trim_float(v: f64) -> String {
-    // %.3g, then drop a trailing ".0"/zeros as Go's %g does.
-    let digits = if v >= 100.0 {
-        0
+fn trim_float(v: f64, precision: usize) -> String {
+    // %.<precision>g, then drop a trailing ".0"/zeros as Go's %g does.
+    let int_digits = if v >= 100.0 {
+        3
     } else if v >= 10.0 {
-        1
-    } else {
         2
+    } else {
+        1
     };
+    let digits = precision.saturating_sub(int_digits);
     let s = format!("{v:.digits$}");
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -108,6 +92,7 @@ mod tests {
         assert_eq!(size(174_000_000), "174MB");
         assert_eq!(size(12_340_000), "12.3MB");
         assert_eq!(size(1_200_000_000), "1.2GB");
+        assert_eq!(size_with_precision(12_346_000, 4), "12.35MB");
     }
 
     #[test]

@@ -322,176 +322,18 @@ pub fn ps(g: &Global, a: PsArgs) -> anyhow::Result<u8> {
     if a.latest {
         rows.truncate(1);
     }
-    let mut out = std::io::stdout().lock();
-    if a.quiet {
-        for s in &rows {
-            writeln!(
-                out,
-                "{}",
-                if a.no_trunc {
-                    &s.record.id[..]
-                } else {
-                    &s.record.id[..12]
-                }
-            )?;
-        }
-        return Ok(0);
-    }
-    let fields = |s: &berth_containers::ContainerSummary| -> Vec<(&'static str, String)> {
-        let mut command = s.record.config.entrypoint.clone();
-        command.extend(s.record.config.cmd.iter().cloned());
-        let command = format!("\"{}\"", command.join(" "));
-        let command = if a.no_trunc {
-            command
-        } else {
-            truncate(&command, 20)
-        };
-        vec![
-            (
-                "ID",
-                if a.no_trunc {
-                    s.record.id.clone()
-                } else {
-                    s.record.id[..12].to_string()
-                },
-            ),
-            ("Image", s.record.image.clone()),
-            ("Command", command),
-            ("CreatedAt", s.record.created.clone()),
-            ("RunningFor", render::ago(Some(&s.record.created))),
-            ("Status", status_text(&s.status)),
-            ("State", s.status.name().to_string()),
-            ("Ports", ports_text(&s.record, &s.status)),
-            ("Names", s.record.name.clone()),
-        ]
-    };
-    match &a.format {
-        Some(fmt) => {
-            let (table, fmt) = match fmt.strip_prefix("table") {
-                Some(rest) => (true, rest.trim_start().to_string()),
-                None => (false, fmt.clone()),
-            };
-            let fmt = fmt.replace("\\t", "\t");
-            let render_row = |vals: &[(&str, String)]| -> String {
-                let mut line = fmt.clone();
-                for (k, v) in vals {
-                    line = line.replace(&format!("{{{{.{k}}}}}"), v);
-                }
-                line
-            };
-            if table {
-                let header: Vec<(&str, String)> = fields_header();
-                writeln!(out, "{}", render_row(&header))?;
-            }
-            for s in &rows {
-                writeln!(out, "{}", render_row(&fields(s)))?;
-            }
-        }
-        None => {
-            let table: Vec<Vec<String>> = rows
-                .iter()
-                .map(|s| {
-                    let f = fields(s);
-                    vec![
-                        f[0].1.clone(),
-                        f[1].1.clone(),
-                        f[2].1.clone(),
-                        f[4].1.clone(),
-                        f[5].1.clone(),
-                        f[7].1.clone(),
-                        f[8].1.clone(),
-                    ]
-                })
-                .collect();
-            render::table(
-                &mut out,
-                &[
-                    "CONTAINER ID",
-                    "IMAGE",
-                    "COMMAND",
-                    "CREATED",
-                    "STATUS",
-                    "PORTS",
-                    "NAMES",
-                ],
-                &table,
-            )?;
-        }
-    }
-    Ok(0)
-}
-
-fn fields_header() -> Vec<(&'static str, String)> {
-    [
-        ("ID", "CONTAINER ID"),
-        ("Image", "IMAGE"),
-        ("Command", "COMMAND"),
-        ("CreatedAt", "CREATED AT"),
-        ("RunningFor", "CREATED"),
-        ("Status", "STATUS"),
-        ("State", "STATE"),
-        ("Ports", "PORTS"),
-        ("Names", "NAMES"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k, v.to_string()))
-    .collect()
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n - 1).collect();
-        t.push('…');
-        t
-    }
-}
-
-/// "Up 3 seconds", "Exited (0) 5 seconds ago", "Created", "Up 2 minutes (Paused)".
-pub fn status_text(s: &Status) -> String {
-    let since = |t: &str| {
-        render::parse_time(t)
-            .map(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0))
-            .unwrap_or(0)
-    };
-    match s {
-        Status::Created => "Created".into(),
-        Status::Running { started_at, .. } => format!("Up {}", render::human_duration(since(started_at))),
-        Status::Paused { started_at, .. } => {
-            format!("Up {} (Paused)", render::human_duration(since(started_at)))
-        }
-        Status::Exited {
-            code, finished_at, ..
-        } => {
-            format!(
-                "Exited ({code}) {} ago",
-                render::human_duration(since(finished_at))
-            )
-        }
-    }
-}
-
-/// docker's PORTS column: `0.0.0.0:8080->5000/tcp`.
-pub fn ports_text(rec: &ContainerRecord, status: &Status) -> String {
-    let ports = if status.is_running() {
-        &rec.bound_ports
-    } else {
-        &Vec::new()
-    };
-    let mut parts: Vec<String> = ports
+    let rows = rows
         .iter()
-        .map(|p| format!("{}:{}->{}/{}", p.host_ip, p.host_port, p.container_port, p.proto))
-        .collect();
-    for e in &rec.config.exposed_ports {
-        if !ports
-            .iter()
-            .any(|p| format!("{}/{}", p.container_port, p.proto) == *e)
-        {
-            parts.push(e.clone());
-        }
-    }
-    parts.join(", ")
+        .map(|s| {
+            let mut v = berth_api::container_summary(s);
+            if crate::lists::ps_wants_size(&a) {
+                v["SizeRw"] = berth_api::dir_bytes(&svc.paths(&s.record.id).upper()).into();
+            }
+            crate::lists::model(v)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    crate::lists::ps(&rows, &a)?;
+    Ok(0)
 }
 
 pub fn port(g: &Global, container: &str) -> anyhow::Result<u8> {
@@ -684,73 +526,69 @@ fn ports_specs(ports: &berth_containers::ShimPorts) -> Vec<berth_net::PortSpec> 
 pub fn stats(g: &Global, a: StatsArgs) -> anyhow::Result<u8> {
     use std::io::IsTerminal;
     let svc = service(g)?;
-    let records: Vec<ContainerRecord> = if a.containers.is_empty() {
-        svc.list(a.all)?.into_iter().map(|s| s.record).collect()
+    let records: Vec<(String, ContainerRecord)> = if a.containers.is_empty() {
+        let all = svc.list(a.all)?.into_iter().map(|s| s.record);
+        all.map(|r| (r.id[..12].to_string(), r)).collect()
     } else {
         a.containers
             .iter()
-            .map(|c| svc.find(c))
+            .map(|c| svc.find(c).map(|r| (c.clone(), r)))
             .collect::<Result<_, _>>()?
     };
+    let kind = &crate::format::contexts::STATS;
+    let template = crate::format::choose(kind, a.format.as_deref(), "statsFormat", false, false)?;
     let host_mem = berth_api::host_memory();
     let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
     let mut prev: Vec<Option<berth_containers::StatsSample>> =
-        records.iter().map(|r| svc.stats(r).ok().flatten()).collect();
+        records.iter().map(|(_, r)| svc.stats(r).ok().flatten()).collect();
     let tty = std::io::stdout().is_terminal();
     loop {
         std::thread::sleep(Duration::from_secs(1));
         let mut rows = Vec::new();
-        for (rec, before) in records.iter().zip(prev.iter_mut()) {
+        for ((named, rec), before) in records.iter().zip(prev.iter_mut()) {
             let now = svc.stats(rec)?;
+            let row = |cpu_perc, mem_usage, mem_perc, net_io, pids| crate::format::contexts::StatsRow {
+                container: named.clone(),
+                name: rec.name.clone(),
+                id: rec.id.clone(),
+                cpu_perc,
+                mem_usage,
+                mem_perc,
+                net_io,
+                block_io: "0B / 0B".into(),
+                pids,
+            };
             let row = match (&now, &*before) {
                 (Some(n), Some(b)) => {
                     let wall = n.at.duration_since(b.at).as_nanos().max(1) as f64;
                     let cpu = (n.cpu_usage_ns.saturating_sub(b.cpu_usage_ns)) as f64 / wall * 100.0;
                     let limit = n.memory_limit.unwrap_or(host_mem).min(host_mem.max(1));
-                    vec![
-                        rec.id[..12].to_string(),
-                        rec.name.clone(),
+                    row(
                         format!("{:.2}%", cpu.min(100.0 * ncpu)),
                         format!("{} / {}", binary_size(n.memory_usage), binary_size(limit)),
                         format!("{:.2}%", n.memory_usage as f64 / limit as f64 * 100.0),
                         format!("{} / {}", render::size(n.net_rx), render::size(n.net_tx)),
-                        "0B / 0B".into(),
                         n.pids.to_string(),
-                    ]
+                    )
                 }
-                _ => vec![
-                    rec.id[..12].to_string(),
-                    rec.name.clone(),
+                _ => row(
                     "0.00%".into(),
                     "0B / 0B".into(),
                     "0.00%".into(),
-                    "0B / 0B".into(),
                     "0B / 0B".into(),
                     "0".into(),
-                ],
+                ),
             };
-            rows.push(row);
+            rows.push(crate::format::contexts::stats(row));
             *before = now;
         }
+        let text = template.render_rows(kind, &rows)?;
         let mut out = std::io::stdout().lock();
         if tty && !a.no_stream {
             // Redraw in place, like docker.
             write!(out, "\x1b[2J\x1b[H")?;
         }
-        render::table(
-            &mut out,
-            &[
-                "CONTAINER ID",
-                "NAME",
-                "CPU %",
-                "MEM USAGE / LIMIT",
-                "MEM %",
-                "NET I/O",
-                "BLOCK I/O",
-                "PIDS",
-            ],
-            &rows,
-        )?;
+        out.write_all(text.as_bytes())?;
         out.flush()?;
         if a.no_stream {
             return Ok(0);

@@ -61,49 +61,14 @@ pub fn images(g: &Global, a: ImagesArgs) -> anyhow::Result<u8> {
         let wanted = ImageRef::parse_name_only(filter)?;
         rows.retain(|r| r.repository == wanted.familiar_name() && wanted.tag().is_none_or(|t| r.tag == t));
     }
-    let id = |d: &berth_oci::Digest| {
-        if a.no_trunc {
-            d.to_string()
-        } else {
-            d.short().to_string()
-        }
-    };
-    let mut out = std::io::stdout().lock();
-    if a.quiet {
-        let mut seen = std::collections::HashSet::new();
-        for r in &rows {
-            if seen.insert(r.id.clone()) {
-                writeln!(out, "{}", id(&r.id))?;
-            }
-        }
-        return Ok(0);
-    }
-    let mut header = vec!["REPOSITORY", "TAG"];
-    if a.digests {
-        header.push("DIGEST");
-    }
-    header.extend(["IMAGE ID", "CREATED", "SIZE"]);
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let mut row = vec![r.repository.clone(), r.tag.clone()];
-            if a.digests {
-                let digest = r
-                    .repo_digests
-                    .iter()
-                    .filter_map(|d| d.split_once('@'))
-                    .find(|(name, _)| {
-                        ImageRef::parse_name_only(name).is_ok_and(|n| n.familiar_name() == r.repository)
-                    })
-                    .map(|(_, d)| d.to_string())
-                    .unwrap_or_else(|| "<none>".into());
-                row.push(digest);
-            }
-            row.extend([id(&r.id), render::ago(r.created.as_deref()), render::size(r.size)]);
-            row
-        })
-        .collect();
-    render::table(&mut out, &header, &table)?;
+    let containers = berth_containers::ContainerService::new(images.clone(), std::env::current_exe()?)?;
+    let users: Vec<berth_oci::Digest> = containers.records()?.into_iter().map(|r| r.image_id).collect();
+    let kept: Vec<&berth_images::ImageSummary> = rows.iter().collect();
+    let summaries = berth_api::image_summaries(&kept, &users)
+        .into_iter()
+        .map(crate::lists::model)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    crate::lists::images(&summaries, &a)?;
     Ok(0)
 }
 
@@ -189,28 +154,7 @@ pub fn inspect(g: &Global, a: InspectArgs) -> anyhow::Result<u8> {
             }
         }
     }
-    let mut out = std::io::stdout().lock();
-    match &a.format {
-        Some(template) => {
-            for v in &values {
-                writeln!(
-                    out,
-                    "{}",
-                    berth_api::format_template(template, v).map_err(anyhow::Error::msg)?
-                )?;
-            }
-        }
-        None => {
-            let mut buf = Vec::new();
-            let mut ser = serde_json::Serializer::with_formatter(
-                &mut buf,
-                serde_json::ser::PrettyFormatter::with_indent(b"    "),
-            );
-            serde::Serialize::serialize(&values, &mut ser)?;
-            out.write_all(&buf)?;
-            writeln!(out)?;
-        }
-    }
+    crate::lists::inspect(&values, a.format.as_deref())?;
     Ok(code)
 }
 
@@ -230,7 +174,7 @@ pub fn history(g: &Global, a: HistoryArgs) -> anyhow::Result<u8> {
             let created_by = if a.no_trunc {
                 r.created_by.clone()
             } else {
-                truncate(&r.created_by, 45)
+                crate::format::contexts::ellipsis(&r.created_by, 45)
             };
             let (created, size) = if a.human {
                 (render::ago(r.created.as_deref()), render::size(r.size))
@@ -258,16 +202,6 @@ fn short_id(id: &str, no_trunc: bool) -> String {
     match id.strip_prefix("sha256:") {
         Some(hex) if !no_trunc => hex[..12.min(hex.len())].to_string(),
         _ => id.to_string(),
-    }
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n - 1).collect();
-        t.push('…');
-        t
     }
 }
 

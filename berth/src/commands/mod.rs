@@ -32,7 +32,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             image::tag(g, &source, &target)
         }
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => image::rmi(g, a),
-        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => image::inspect(g, a),
+        Command::Inspect(a) => image::inspect(g, a),
+        Command::Image(ImageCommand::Inspect(a)) => image::inspect(g, a.of_kind("image")),
         Command::History(a) | Command::Image(ImageCommand::History(a)) => image::history(g, a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => image::save(g, a),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => image::load(g, a),
@@ -55,7 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => container::ps(g, a),
         Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => container::logs(g, a),
         Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => container::exec(g, a),
-        Command::Container(ContainerCommand::Inspect(a)) => image::inspect(g, a),
+        Command::Container(ContainerCommand::Inspect(a)) => image::inspect(g, a.of_kind("container")),
         Command::Container(ContainerCommand::Prune { force }) => container::prune(g, force),
         Command::Wait { containers } => container::wait(g, &containers),
         Command::Pause { containers } => container::pause(g, &containers, true),

@@ -4,7 +4,7 @@ use anyhow::bail;
 use berth_containers::ContainerService;
 
 use crate::cli::{Global, NetworkCommand, VolumeCommand};
-use crate::{engine, render};
+use crate::engine;
 
 fn service(g: &Global) -> anyhow::Result<ContainerService> {
     Ok(ContainerService::new(engine::open(g)?, std::env::current_exe()?)?)
@@ -28,16 +28,13 @@ pub fn volume(g: &Global, cmd: VolumeCommand) -> anyhow::Result<u8> {
             let name = name.unwrap_or_else(hex_name);
             println!("{}", vols.create(&name)?.name);
         }
-        VolumeCommand::Ls { quiet } => {
-            let list = vols.list()?;
-            if quiet {
-                for v in list {
-                    println!("{}", v.name);
-                }
-            } else {
-                let rows: Vec<Vec<String>> = list.into_iter().map(|v| vec!["local".into(), v.name]).collect();
-                render::table(&mut std::io::stdout().lock(), &["DRIVER", "VOLUME NAME"], &rows)?;
-            }
+        VolumeCommand::Ls { quiet, format } => {
+            let mut rows = vols
+                .list()?
+                .iter()
+                .map(|v| crate::lists::model(berth_api::volume_summary(v)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            crate::lists::volumes(&mut rows, quiet, format.as_deref())?;
         }
         VolumeCommand::Inspect { names } => {
             let mut out = Vec::new();
@@ -135,20 +132,18 @@ pub fn network(g: &Global, cmd: NetworkCommand) -> anyhow::Result<u8> {
             let n = net.create_network(&name, subnet.as_deref())?;
             println!("{}", n.name);
         }
-        NetworkCommand::Ls => {
-            let rows: Vec<Vec<String>> = net
+        NetworkCommand::Ls {
+            quiet,
+            no_trunc,
+            format,
+        } => {
+            // The list shows no endpoints, so none are read.
+            let mut rows = net
                 .list_networks()?
-                .into_iter()
-                .map(|n| {
-                    let driver = match n.name.as_str() {
-                        "host" => "host",
-                        "none" => "null",
-                        _ => "bridge",
-                    };
-                    vec![n.name.clone(), driver.to_string(), "local".to_string()]
-                })
-                .collect();
-            render::table(&mut std::io::stdout().lock(), &["NAME", "DRIVER", "SCOPE"], &rows)?;
+                .iter()
+                .map(|n| crate::lists::model(berth_api::network_summary(n, &[])))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            crate::lists::networks(&mut rows, quiet, no_trunc, format.as_deref())?;
         }
         NetworkCommand::Inspect { names } => {
             let all = net.list_networks()?;

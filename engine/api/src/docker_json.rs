@@ -78,49 +78,6 @@ fn familiar_digest(repo_digest: &str) -> String {
     }
 }
 
-/// A small subset of Go templates: `{{.Field.Sub}}`, `{{json .Field}}`, literal text.
-pub fn format_template(template: &str, value: &Value) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| format!("template '{template}' has '{{{{' without '}}}}'"))?;
-        let expr = after[..end].trim();
-        let (as_json, path) = match expr.strip_prefix("json ") {
-            Some(p) => (true, p.trim()),
-            None => (false, expr),
-        };
-        let path = path
-            .strip_prefix('.')
-            .ok_or_else(|| format!("template field '{path}' must start with '.', e.g. {{{{.Id}}}}"))?;
-        let mut cur = value;
-        for part in path.split('.').filter(|p| !p.is_empty()) {
-            cur = cur.get(part).ok_or_else(|| {
-                format!("template field '.{path}' does not exist — see `berth inspect` for the fields")
-            })?;
-        }
-        match (as_json, cur) {
-            (true, v) => out.push_str(&v.to_string()),
-            (false, Value::String(s)) => out.push_str(s),
-            (false, Value::Null) => out.push_str("<no value>"),
-            (false, Value::Array(a)) => {
-                let items: Vec<String> = a
-                    .iter()
-                    .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
-                    .collect();
-                out.push_str(&format!("[{}]", items.join(" ")));
-            }
-            (false, v) => out.push_str(&v.to_string()),
-        }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
 /// docker's JSON shape for `container inspect`.
 pub fn container_inspect(
     svc: &berth_containers::ContainerService,
@@ -397,6 +354,25 @@ fn mount_json(m: &berth_containers::MountRecord) -> Value {
     })
 }
 
+/// The rows of `GET /images/json` for `rows` (one per tag, as `ImageService::list` gives
+/// them): one per image, in the order images first appear, with all their tags and the
+/// number of containers (`users`: each container's image ID) made from each.
+pub fn image_summaries(rows: &[&berth_images::ImageSummary], users: &[berth_oci::Digest]) -> Vec<Value> {
+    let mut order: Vec<&berth_oci::Digest> = Vec::new();
+    let mut by_id: std::collections::HashMap<&berth_oci::Digest, Vec<&berth_images::ImageSummary>> =
+        std::collections::HashMap::new();
+    for r in rows {
+        if !by_id.contains_key(&r.id) {
+            order.push(&r.id);
+        }
+        by_id.entry(&r.id).or_default().push(r);
+    }
+    order
+        .into_iter()
+        .map(|id| image_summary(id, &by_id[id], users.iter().filter(|u| *u == id).count()))
+        .collect()
+}
+
 /// A row of `GET /images/json`: one per image, with all its tags.
 pub fn image_summary(
     id: &berth_oci::Digest,
@@ -489,26 +465,4 @@ pub fn endpoint_id(container_id: &str, network: &str) -> String {
 pub fn network_id(name: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(format!("berth-network:{name}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_fields() {
-        let v = json!({"Id": "sha256:x", "Config": {"Cmd": ["sh", "-c"]}, "Size": 3});
-        assert_eq!(format_template("{{.Id}}", &v).unwrap(), "sha256:x");
-        assert_eq!(
-            format_template("id={{.Id}} n={{.Size}}", &v).unwrap(),
-            "id=sha256:x n=3"
-        );
-        assert_eq!(
-            format_template("{{json .Config.Cmd}}", &v).unwrap(),
-            r#"["sh","-c"]"#
-        );
-        assert_eq!(format_template("{{.Config.Cmd}}", &v).unwrap(), "[sh -c]");
-        assert!(format_template("{{.Nope}}", &v).is_err());
-        assert!(format_template("{{.Id", &v).is_err());
-    }
 }

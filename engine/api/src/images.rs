@@ -1,7 +1,6 @@
 //! Image endpoints: list, pull (`/images/create`, docker's JSON progress stream), push
 //! with `X-Registry-Auth`, tag, remove, inspect, history, prune, save (`get`) and load.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use berth_images::{ImageService, Progress, ProgressEvent, PullOptions, RemoveEvent};
@@ -37,34 +36,27 @@ pub async fn list(engine: Shared, q: Query) -> Result<Resp> {
             .into_iter()
             .map(|r| r.image_id)
             .collect();
-        let mut order: Vec<berth_oci::Digest> = Vec::new();
-        let mut by_id: HashMap<berth_oci::Digest, Vec<&berth_images::ImageSummary>> = HashMap::new();
-        for r in &rows {
-            let keep_ref = references.is_empty()
-                || references.iter().any(|f| {
-                    ImageRef::parse_name_only(f)
-                        .map(|w| {
-                            let name_ok =
-                                r.repository == w.familiar_name() || glob(&w.familiar_name(), &r.repository);
-                            name_ok && w.tag().is_none_or(|t| r.tag == t || glob(t, &r.tag))
-                        })
-                        .unwrap_or_else(|_| glob(f, &format!("{}:{}", r.repository, r.tag)))
-                });
-            if !keep_ref {
-                continue;
-            }
-            if !by_id.contains_key(&r.id) {
-                order.push(r.id.clone());
-            }
-            by_id.entry(r.id.clone()).or_default().push(r);
-        }
-        let out: Vec<Value> = order
+        let kept: Vec<&berth_images::ImageSummary> = rows
             .iter()
-            .filter(|id| {
-                let untagged = by_id[*id].iter().all(|r| r.tag == "<none>");
+            .filter(|r| {
+                references.is_empty()
+                    || references.iter().any(|f| {
+                        ImageRef::parse_name_only(f)
+                            .map(|w| {
+                                let name_ok = r.repository == w.familiar_name()
+                                    || glob(&w.familiar_name(), &r.repository);
+                                name_ok && w.tag().is_none_or(|t| r.tag == t || glob(t, &r.tag))
+                            })
+                            .unwrap_or_else(|_| glob(f, &format!("{}:{}", r.repository, r.tag)))
+                    })
+            })
+            .collect();
+        let out: Vec<Value> = docker_json::image_summaries(&kept, &users)
+            .into_iter()
+            .filter(|v| {
+                let untagged = v["RepoTags"].as_array().is_none_or(|t| t.is_empty());
                 dangling.is_none_or(|d| d == untagged)
             })
-            .map(|id| docker_json::image_summary(id, &by_id[id], users.iter().filter(|u| *u == id).count()))
             .collect();
         http::ok_json(&out)
     })

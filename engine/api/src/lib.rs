@@ -24,7 +24,10 @@ mod system;
 mod volumes;
 
 pub use archive::copy_helper;
-pub use docker_json::{container_inspect, format_template, image_inspect};
+pub use docker_json::{
+    container_inspect, container_summary, image_inspect, image_summaries, network as network_summary,
+    volume as volume_summary,
+};
 pub use engine::{open_images, EngineConfig};
 pub use error::ApiError;
 pub use server::{default_socket, serve, ServerOptions};

@@ -136,6 +136,11 @@ impl DockerConfigFile {
         })
     }
 
+    /// A top-level string setting, e.g. `psFormat`.
+    pub fn string(&self, key: &str) -> Option<&str> {
+        self.doc.get(key).and_then(Value::as_str)
+    }
+
     /// The configured `credsStore`, if any.
     pub fn creds_store(&self) -> Option<&str> {
         self.doc
