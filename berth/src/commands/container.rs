@@ -327,7 +327,7 @@ pub fn ps(g: &Global, a: PsArgs) -> anyhow::Result<u8> {
         .map(|s| {
             let mut v = berth_api::container_summary(s);
             if crate::lists::ps_wants_size(&a) {
-                v["SizeRw"] = berth_api::dir_bytes(&svc.paths(&s.record.id).upper()).into();
+                v["SizeRw"] = berth_host::disk::tree_size(&svc.paths(&s.record.id).upper()).into();
             }
             crate::lists::model(v)
         })
