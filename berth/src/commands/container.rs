@@ -537,8 +537,8 @@ pub fn stats(g: &Global, a: StatsArgs) -> anyhow::Result<u8> {
     };
     let kind = &crate::format::contexts::STATS;
     let template = crate::format::choose(kind, a.format.as_deref(), "statsFormat", false, false)?;
-    let host_mem = berth_api::host_memory();
-    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    let host = berth_host::facts::facts();
+    let (host_mem, ncpu) = (host.memory_bytes, host.cpus as f64);
     let mut prev: Vec<Option<berth_containers::StatsSample>> =
         records.iter().map(|(_, r)| svc.stats(r).ok().flatten()).collect();
     let tty = std::io::stdout().is_terminal();

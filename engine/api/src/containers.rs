@@ -783,24 +783,6 @@ pub async fn logs(engine: Shared, id: &str, q: Query) -> Result<Resp> {
 
 // ---------------------------------------------------------------------------- stats, top
 
-/// Total CPU time of the host in nanoseconds, from /proc/stat (docker's system_cpu_usage).
-fn system_cpu_ns() -> u64 {
-    let ticks: u64 = std::fs::read_to_string("/proc/stat")
-        .ok()
-        .and_then(|s| {
-            s.lines().next().map(|l| {
-                l.split_whitespace()
-                    .skip(1)
-                    .take(7)
-                    .filter_map(|x| x.parse::<u64>().ok())
-                    .sum()
-            })
-        })
-        .unwrap_or(0);
-    // USER_HZ is 100 on Linux.
-    ticks * (1_000_000_000 / 100)
-}
-
 fn stats_json(
     rec: &ContainerRecord,
     now: Option<&berth_containers::StatsSample>,
@@ -808,7 +790,7 @@ fn stats_json(
     prev: Option<&(berth_containers::StatsSample, u64, String)>,
     read: &str,
 ) -> Value {
-    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let ncpu = berth_host::facts::facts().cpus;
     let cpu = |s: Option<&berth_containers::StatsSample>, sys: u64| {
         json!({
             "cpu_usage": {"total_usage": s.map(|s| s.cpu_usage_ns).unwrap_or(0), "usage_in_kernelmode": 0, "usage_in_usermode": 0},
@@ -817,7 +799,7 @@ fn stats_json(
             "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
         })
     };
-    let host_mem = crate::system::mem_total();
+    let host_mem = berth_host::facts::facts().memory_bytes;
     json!({
         "read": read,
         "preread": prev.map(|p| p.2.clone()).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
@@ -857,13 +839,13 @@ pub async fn stats(engine: Shared, id: &str, q: Query) -> Result<Resp> {
         if !stream && !one_shot {
             // docker's one-off stats carry a previous sample a second earlier (for CPU %).
             if let Ok(Some(s)) = e.containers.stats(&rec) {
-                prev = Some((s, system_cpu_ns(), now_str()));
+                prev = Some((s, berth_host::facts::cpu_time_ns(), now_str()));
             }
             std::thread::sleep(Duration::from_secs(1));
         }
         loop {
             let sample = e.containers.stats(&rec).ok().flatten();
-            let sys = system_cpu_ns();
+            let sys = berth_host::facts::cpu_time_ns();
             let read = now_str();
             let v = stats_json(&rec, sample.as_ref(), sys, prev.as_ref(), &read);
             if tx.blocking_send(http::json_line(&v)).is_err() || !stream {

@@ -31,7 +31,6 @@ pub use docker_json::{
 pub use engine::{open_images, EngineConfig};
 pub use error::ApiError;
 pub use server::{default_socket, serve, ServerOptions};
-pub use system::mem_total as host_memory;
 
 /// The newest API version Berth implements; clients negotiate down to it.
 pub const API_VERSION: &str = "1.43";

@@ -26,16 +26,6 @@ pub fn ping(method: &Method) -> Resp {
     r
 }
 
-fn kernel_version() -> String {
-    proc_text("/proc/sys/kernel/osrelease")
-}
-
-fn proc_text(path: &str) -> String {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
 pub fn arch_name() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
@@ -51,7 +41,7 @@ pub fn version() -> Result<Resp> {
         "Components": [{
             "Name": "Engine",
             "Version": v,
-            "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": arch_name(), "KernelVersion": kernel_version(), "Experimental": "false"},
+            "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": arch_name(), "KernelVersion": berth_host::facts::facts().kernel, "Experimental": "false"},
         }],
         "Version": v,
         "ApiVersion": API_VERSION,
@@ -60,35 +50,10 @@ pub fn version() -> Result<Resp> {
         "GoVersion": "",
         "Os": "linux",
         "Arch": arch_name(),
-        "KernelVersion": kernel_version(),
+        "KernelVersion": berth_host::facts::facts().kernel,
         "Experimental": false,
         "BuildTime": "",
     }))
-}
-
-pub fn mem_total() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
-
-fn os_name() -> String {
-    std::fs::read_to_string("/etc/os-release")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("PRETTY_NAME=")
-                    .map(|v| v.trim_matches('"').to_string())
-            })
-        })
-        .unwrap_or_else(|| "Linux".into())
 }
 
 pub async fn info(engine: Shared) -> Result<Resp> {
@@ -98,7 +63,7 @@ pub async fn info(engine: Shared) -> Result<Resp> {
         let paused = all.iter().filter(|c| matches!(c.status, berth_containers::Status::Paused { .. })).count();
         let images = engine.images.store().images().map_err(|e| ApiError::internal(e.to_string()))?;
         let cgroup_version = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" };
-        let hostname = proc_text("/proc/sys/kernel/hostname");
+        let host = berth_host::facts::facts();
         http::ok_json(&json!({
             "ID": docker_json::network_id(&engine.config.root.display().to_string()),
             "Containers": all.len(),
@@ -122,13 +87,13 @@ pub async fn info(engine: Shared) -> Result<Resp> {
             "LoggingDriver": "json-file",
             "CgroupDriver": "cgroupfs",
             "CgroupVersion": cgroup_version,
-            "KernelVersion": kernel_version(),
-            "OperatingSystem": os_name(),
+            "KernelVersion": berth_host::facts::facts().kernel,
+            "OperatingSystem": host.os,
             "OSVersion": "",
             "OSType": "linux",
             "Architecture": std::env::consts::ARCH,
-            "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            "MemTotal": mem_total(),
+            "NCPU": host.cpus,
+            "MemTotal": host.memory_bytes,
             "IndexServerAddress": "https://index.docker.io/v1/",
             "RegistryConfig": {
                 "InsecureRegistryCIDRs": ["127.0.0.0/8"],
@@ -136,7 +101,7 @@ pub async fn info(engine: Shared) -> Result<Resp> {
                 "Mirrors": engine.config.registry_mirrors,
             },
             "DockerRootDir": engine.config.root,
-            "Name": hostname,
+            "Name": host.hostname,
             "Labels": [],
             "ExperimentalBuild": false,
             "ServerVersion": env!("CARGO_PKG_VERSION"),

@@ -1,9 +1,10 @@
 //! What Berth asks of the host, answered in one place: whether a process lives, whether it
-//! is still the process that started at a given time (not a reused pid), and how much a
-//! directory tree takes on disk.
+//! is still the process that started at a given time (not a reused pid), how much a
+//! directory tree takes on disk, and the host's facts (CPUs, memory, OS) through `sysinfo`.
 //!
 //! **Architecture invariant:** every crate that asks these questions asks them here, so
 //! that a zombie, a reused pid or a hard link is judged the same way everywhere.
 
 pub mod disk;
+pub mod facts;
 pub mod process;
