@@ -24,8 +24,10 @@ mod system;
 mod volumes;
 
 pub use archive::copy_helper;
+/// "The registry can't be reached" and its causes: the sentences front ends show.
+pub use berth_registry::unreachable;
 pub use docker_json::{container_inspect, format_template, image_inspect};
-pub use engine::{open_images, EngineConfig};
+pub use engine::{open_images, EngineConfig, DOCKER_HUB_ENV};
 pub use error::ApiError;
 pub use server::{default_socket, serve, ServerOptions};
 pub use system::{dir_bytes, mem_total as host_memory};
