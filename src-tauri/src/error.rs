@@ -1,7 +1,7 @@
 //! Engine errors turned into what a beginner can act on: one plain sentence, a next step,
 //! and the engine's own words kept behind a "show details" toggle in the UI.
 
-use berth_api::unreachable::{Advice, Cause, Unreachable};
+use berth_api::unreachable::{Advice, Cause, Mirrors, Unreachable};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -217,6 +217,7 @@ fn foreign_unreachable(message: &str) -> Option<Unreachable> {
         proxy: None,
         detail: message.to_string(),
         pushing: false,
+        mirrors: Mirrors::None,
     })
 }
 
@@ -310,6 +311,7 @@ mod tests {
             proxy: None,
             detail: detail.into(),
             pushing: false,
+            mirrors: Mirrors::None,
         }
         .to_string()
     }

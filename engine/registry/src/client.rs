@@ -17,7 +17,7 @@ use url::Url;
 
 use crate::auth::{parse_challenges, Challenge, TokenCache, TokenReply};
 use crate::credentials::{self, Credential};
-use crate::{BlobSink, BlobSource, ClientConfig, FetchedManifest, RegistryError};
+use crate::{BlobSink, BlobSource, ClientConfig, FetchedManifest, Mirrors, RegistryError};
 
 type Result<T, E = RegistryError> = std::result::Result<T, E>;
 
@@ -617,6 +617,7 @@ impl RegistryClient {
         };
         let targets = self.pull_targets(registry)?;
         let last = targets.len() - 1;
+        let mut mirror_errors = Vec::new();
         for (i, target) in targets.iter().enumerate() {
             let res = self
                 .retrying(self.retries_for(target), |_| {
@@ -626,6 +627,27 @@ impl RegistryClient {
             match res {
                 Err(e) if target.is_mirror && i < last => {
                     tracing::info!(mirror = %target.name, error = %e, "registry mirror failed; trying the next");
+                    mirror_errors.push((target.name.clone(), e));
+                }
+                Err(RegistryError::Unreachable(mut u)) if !mirror_errors.is_empty() => {
+                    // Docker Hub is out of reach, and the mirrors did not help: say how,
+                    // with their own words in the details.
+                    u.mirrors = if mirror_errors
+                        .iter()
+                        .all(|(_, e)| matches!(e, RegistryError::Unreachable(_)))
+                    {
+                        Mirrors::Unreachable
+                    } else {
+                        Mirrors::Lacked
+                    };
+                    for (name, e) in &mirror_errors {
+                        let said = match e {
+                            RegistryError::Unreachable(m) => m.detail.clone(),
+                            other => other.to_string(),
+                        };
+                        u.detail.push_str(&format!("; mirror {name}: {said}"));
+                    }
+                    return Err(RegistryError::Unreachable(u));
                 }
                 other => return other,
             }

@@ -23,7 +23,7 @@ use std::time::Duration;
 pub use berth_oci::{Descriptor, Digest};
 pub use client::RegistryClient;
 pub use error::RegistryError;
-pub use unreachable::{Cause, Unreachable};
+pub use unreachable::{Cause, Mirrors, Unreachable};
 
 /// Docker Hub's registry API.
 pub const DOCKER_HUB_API: &str = "https://registry-1.docker.io/";

@@ -5,7 +5,7 @@
 //! the Engine API sends in docker's `{"message": …}`) is
 //!
 //! ```text
-//! <what happened>. <what to do>. [code=registry-unreachable.<cause> registry=<name>[ proxy=<host:port>][ op=push]] <low-level detail>
+//! <what happened>. <what to do>. [code=registry-unreachable.<cause> registry=<name>[ proxy=<host:port>][ op=push][ mirrors=unreachable|lacked]] <low-level detail>
 //! ```
 //!
 //! Front ends find the bracketed marker with [`Unreachable::parse`] (so a message that
@@ -90,6 +90,30 @@ pub struct Unreachable {
     pub detail: String,
     /// Whether it happened during a push, where mirrors (read-only) do not help.
     pub pushing: bool,
+    /// What the registry mirrors, tried first for Docker Hub, came to.
+    pub mirrors: Mirrors,
+}
+
+/// What the mirrors tried before an unreachable Docker Hub came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mirrors {
+    /// None configured (or not a pull from Docker Hub).
+    #[default]
+    None,
+    /// They could not be reached either.
+    Unreachable,
+    /// They answered, but not with the image (not found, say).
+    Lacked,
+}
+
+impl Mirrors {
+    fn name(self) -> Option<&'static str> {
+        match self {
+            Mirrors::None => None,
+            Mirrors::Unreachable => Some("unreachable"),
+            Mirrors::Lacked => Some("lacked"),
+        }
+    }
 }
 
 impl Unreachable {
@@ -140,6 +164,13 @@ impl Unreachable {
             Cause::Proxy => {
                 "Check the proxy setting (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), or unset it.".into()
             }
+            _ if self.is_docker_hub() && self.mirrors == Mirrors::Unreachable => {
+                "Check the internet connection, and the registry mirror's address: it failed too.".into()
+            }
+            _ if self.is_docker_hub() && self.mirrors == Mirrors::Lacked => {
+                "Check the image name (the registry mirror does not have it), or the internet connection."
+                    .into()
+            }
             _ if self.is_docker_hub() && !self.pushing => {
                 format!("Check the internet connection, or {}.", advice.mirror)
             }
@@ -157,7 +188,7 @@ impl Unreachable {
         match self.cause {
             Cause::PlainHttp | Cause::Tls => true,
             Cause::Proxy => false,
-            _ => self.is_docker_hub() && !self.pushing,
+            _ => self.is_docker_hub() && !self.pushing && self.mirrors != Mirrors::Lacked,
         }
     }
 
@@ -183,12 +214,19 @@ impl Unreachable {
         let mut registry = None;
         let mut proxy = None;
         let mut pushing = false;
+        let mut mirrors = Mirrors::None;
         for field in fields.split_whitespace() {
             match field.split_once('=') {
                 Some(("code", c)) => cause = c.strip_prefix(CODE_PREFIX).and_then(Cause::from_name),
                 Some(("registry", r)) => registry = Some(r.to_string()),
                 Some(("proxy", p)) => proxy = Some(p.to_string()),
                 Some(("op", op)) => pushing = op == "push",
+                Some(("mirrors", m)) => {
+                    mirrors = [Mirrors::Unreachable, Mirrors::Lacked]
+                        .into_iter()
+                        .find(|s| s.name() == Some(m))
+                        .unwrap_or_default()
+                }
                 _ => {}
             }
         }
@@ -198,6 +236,7 @@ impl Unreachable {
             proxy,
             detail: detail.to_string(),
             pushing,
+            mirrors,
         })
     }
 
@@ -213,6 +252,7 @@ impl Unreachable {
             proxy,
             detail: root_cause(e),
             pushing: false,
+            mirrors: Mirrors::None,
         };
         // rustls reading an HTTP answer as a TLS record.
         if chain.contains("InvalidContentType") || lower.contains("corrupt message") {
@@ -263,6 +303,9 @@ impl fmt::Display for Unreachable {
         }
         if self.pushing {
             write!(f, " op=push")?;
+        }
+        if let Some(m) = self.mirrors.name() {
+            write!(f, " mirrors={m}")?;
         }
         write!(f, "] {}", self.detail)
     }

@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use berth_registry::unreachable::Advice;
-use berth_registry::{Cause, ClientConfig, RegistryClient, RegistryError, Unreachable};
+use berth_registry::{Cause, ClientConfig, Mirrors, RegistryClient, RegistryError, Unreachable};
 use common::*;
 
 fn quick(cfg: ClientConfig) -> RegistryClient {
@@ -155,6 +155,33 @@ async fn docker_hub_is_named_as_docker_hub_and_a_mirror_is_suggested() {
             "{u}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_mirror_that_fails_too_is_named_in_the_advice_and_the_details() {
+    let mirror = format!("127.0.0.1:{}", free_port());
+    let client = quick(ClientConfig {
+        docker_hub: "https://registry-1.docker.invalid/".into(),
+        mirrors: vec![format!("http://{mirror}")],
+        ..client_config(None)
+    });
+    let u = unreachable(&client, "docker.io").await;
+    assert_eq!(u.cause, Cause::Dns, "Docker Hub's own failure leads: {u:?}");
+    assert_eq!(u.mirrors, Mirrors::Unreachable);
+    assert!(
+        u.detail
+            .ends_with(&format!("; mirror {mirror}: connection refused")),
+        "{u:?}"
+    );
+    let step = u.next_step(&Advice {
+        mirror: "set a registry mirror in Settings",
+        insecure: "",
+    });
+    assert_eq!(
+        step,
+        "Check the internet connection, and the registry mirror's address: it failed too."
+    );
+    assert!(u.needs_setting());
 }
 
 #[test]
