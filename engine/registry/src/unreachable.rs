@@ -32,17 +32,20 @@ pub enum Cause {
     Tls,
     /// The HTTP(S) proxy from the environment did not pass the connection on.
     Proxy,
-    /// The connection failed some other way (reset, unreachable network).
+    /// This computer has no route to it (no network, or none that leads there).
+    NoRoute,
+    /// The connection failed some other way (reset, say).
     Network,
 }
 
-const CAUSES: [Cause; 7] = [
+const CAUSES: [Cause; 8] = [
     Cause::Dns,
     Cause::Refused,
     Cause::TimedOut,
     Cause::PlainHttp,
     Cause::Tls,
     Cause::Proxy,
+    Cause::NoRoute,
     Cause::Network,
 ];
 
@@ -59,6 +62,7 @@ impl Cause {
             Cause::PlainHttp => "plain-http",
             Cause::Tls => "tls",
             Cause::Proxy => "proxy",
+            Cause::NoRoute => "no-route",
             Cause::Network => "network",
         }
     }
@@ -144,11 +148,15 @@ impl Unreachable {
             Cause::PlainHttp => {
                 format!("{who} can't be reached securely: it answers in plain HTTP, not HTTPS.")
             }
+            Cause::Tls if self.detail.to_ascii_lowercase().contains("certificate") => {
+                format!("{who} can't be reached securely: its HTTPS certificate was not accepted.")
+            }
             Cause::Tls => format!("{who} can't be reached securely: the HTTPS connection failed."),
             Cause::Proxy => match &self.proxy {
                 Some(p) => format!("{who} can't be reached: the proxy {p} did not pass the connection on."),
                 None => format!("{who} can't be reached: the proxy did not pass the connection on."),
             },
+            Cause::NoRoute => format!("{who} can't be reached: this computer has no network route to it."),
             Cause::Network => format!("{who} can't be reached: the connection failed."),
         }
     }
@@ -178,7 +186,7 @@ impl Unreachable {
             Cause::Dns => "Check the registry name for typos, and the internet connection.".into(),
             Cause::Refused => "Check the host and port, and that the registry is running.".into(),
             Cause::TimedOut => "Check the internet connection and any firewall, then try again.".into(),
-            Cause::Network => "Check the internet connection, then try again.".into(),
+            Cause::NoRoute | Cause::Network => "Check the internet connection, then try again.".into(),
         }
     }
 
@@ -278,6 +286,12 @@ impl Unreachable {
         }
         if lower.contains("dns error") || lower.contains("failed to lookup address") {
             return Some(make(Cause::Dns, None));
+        }
+        if matches!(
+            io_kind(e),
+            Some(std::io::ErrorKind::NetworkUnreachable | std::io::ErrorKind::HostUnreachable)
+        ) {
+            return Some(make(Cause::NoRoute, None));
         }
         Some(make(Cause::Network, None))
     }

@@ -121,6 +121,35 @@ async fn https_to_a_plain_http_server_is_a_tls_failure() {
     );
 }
 
+#[test]
+fn no_route_is_said_so() {
+    // A network namespace of this thread's own has no routes at all (not even loopback is
+    // up), so every connect fails with "network is unreachable", like a machine offline.
+    let found = std::thread::spawn(|| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        Ok::<_, nix::Error>(rt.block_on(unreachable(&quick(client_config(None)), "192.0.2.10:5000")))
+    })
+    .join()
+    .unwrap();
+    let u = match found {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("skipped: no network namespace for this test ({e}); it needs root");
+            return;
+        }
+    };
+    assert_eq!(u.cause, Cause::NoRoute, "{u:?}");
+    assert_eq!(
+        u.sentence(),
+        "The registry 192.0.2.10:5000 can't be reached: this computer has no network route to it."
+    );
+    assert_eq!(u.detail, "network is unreachable");
+}
+
 #[tokio::test]
 async fn docker_hub_is_named_as_docker_hub_and_a_mirror_is_suggested() {
     // Docker Hub's endpoint pointed at a name that cannot resolve (and at a closed port):
@@ -199,6 +228,16 @@ fn messages_without_the_marker_are_not_read_as_unreachable() {
     assert_eq!(u.proxy.as_deref(), Some("10.0.0.1:3128"));
     assert_eq!(u.detail, "tcp connect error");
     assert!(!u.pushing);
+
+    // TLS: a certificate rustls refused is told apart from other handshake failures.
+    let cert = Unreachable::parse(
+        "… [code=registry-unreachable.tls registry=reg.lan] invalid peer certificate: UnknownIssuer",
+    )
+    .unwrap();
+    assert_eq!(
+        cert.sentence(),
+        "The registry reg.lan can't be reached securely: its HTTPS certificate was not accepted."
+    );
 
     // A push to Docker Hub: a mirror (pull-only) is no help, so none is suggested.
     let push = Unreachable::parse(
