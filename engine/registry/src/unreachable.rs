@@ -1,5 +1,5 @@
 //! "The registry can't be reached", told apart by its real cause (DNS, refused, timed out,
-//! plain HTTP, TLS, proxy), in words a beginner can act on.
+//! no route, plain HTTP, TLS, proxy), in words a beginner can act on.
 //!
 //! The sentences are defined here once. The engine's message (what the CLI prints, what
 //! the Engine API sends in docker's `{"message": …}`) is
