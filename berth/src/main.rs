@@ -42,11 +42,12 @@ fn main() -> ExitCode {
         return ExitCode::from(berth_api::copy_helper(op, *pid, path).clamp(0, 255) as u8);
     }
     // The shim forks first thing, so it must run before any thread exists.
+    let root = engine::root(&cli.global);
     if let cli::Command::Shim { state_dir } = &cli.command {
         return match commands::shim(&cli.global, state_dir) {
             Ok(code) => ExitCode::from(code),
             Err(e) => {
-                eprintln!("Error: {}", commands::describe(&e));
+                eprintln!("Error: {}", commands::describe(&e, &root));
                 ExitCode::from(1)
             }
         };
@@ -63,7 +64,7 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("Error: {}", commands::describe(&e));
+            eprintln!("Error: {}", commands::describe(&e, &root));
             ExitCode::from(commands::exit_code(&e))
         }
     }

@@ -39,6 +39,8 @@ async fn connect(host: &str) -> anyhow::Result<Docker> {
 fn api_error(e: bollard::errors::Error) -> anyhow::Error {
     match e {
         bollard::errors::Error::DockerResponseServerError { message, .. } => anyhow::anyhow!(message),
+        // An `error` line of a progress stream (pull, push).
+        bollard::errors::Error::DockerStreamError { error } => anyhow::anyhow!(error),
         other => anyhow::anyhow!("the engine request failed: {other}"),
     }
 }

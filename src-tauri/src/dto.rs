@@ -36,6 +36,20 @@ pub struct EngineStatus {
     pub error: Option<UserError>,
 }
 
+/// Settings → Registries: what `ROOT/daemon.json` holds for Berth's engine.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct RegistrySettings {
+    /// docker.io mirrors (`registry-mirrors`), tried in order before Docker Hub.
+    pub mirrors: Vec<String>,
+    /// Registries allowed over plain HTTP or unverified HTTPS (`insecure-registries`).
+    pub insecure_registries: Vec<String>,
+    /// The daemon.json they are kept in.
+    pub path: String,
+    /// False when the window uses another engine (podman, docker), which has its own.
+    pub applies: bool,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
 #[ts(export)]
 pub struct PortRow {

@@ -1,6 +1,7 @@
 //! Engine errors turned into what a beginner can act on: one plain sentence, a next step,
 //! and the engine's own words kept behind a "show details" toggle in the UI.
 
+use berth_api::unreachable::{Advice, Cause, Mirrors, Unreachable};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -9,6 +10,8 @@ use ts_rs::TS;
 #[ts(export)]
 pub enum ErrorKind {
     EngineUnreachable,
+    /// A registry could not be reached (DNS, refused, timeout, TLS, proxy).
+    RegistryUnreachable,
     PortInUse,
     ImageNotFound,
     AuthRequired,
@@ -19,6 +22,15 @@ pub enum ErrorKind {
     InvalidInput,
     BuildFailed,
     Other,
+}
+
+/// A button the error box offers next to the next step.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, TS, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum ErrorAction {
+    /// Open Settings (registry mirror, insecure registries).
+    OpenSettings,
 }
 
 /// The error every Tauri command returns.
@@ -33,6 +45,10 @@ pub struct UserError {
     pub next_step: String,
     /// The engine's own message, for the details toggle.
     pub details: String,
+    /// A button that helps with the next step, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub action: Option<ErrorAction>,
 }
 
 impl UserError {
@@ -42,6 +58,7 @@ impl UserError {
             message: message.into(),
             next_step: next_step.into(),
             details: String::new(),
+            action: None,
         }
     }
 
@@ -64,9 +81,31 @@ impl UserError {
         .with_details(details)
     }
 
+    /// A registry that could not be reached: the engine's sentence, the window's next step
+    /// (Settings for a mirror or an insecure registry), the low-level words as details.
+    pub fn registry_unreachable(u: &Unreachable) -> UserError {
+        let next = u.next_step(&Advice {
+            mirror: "set a registry mirror in Settings",
+            insecure: &format!("add {} to Insecure registries in Settings", u.registry),
+        });
+        UserError {
+            action: u.needs_setting().then_some(ErrorAction::OpenSettings),
+            ..UserError::new(ErrorKind::RegistryUnreachable, u.sentence(), next)
+                .with_details(u.detail.clone())
+        }
+    }
+
     /// Classify an engine error message (from the Engine API's JSON error body or a
-    /// progress stream's `error` field).
+    /// progress stream's `error` field). Berth's engine marks a registry it cannot reach
+    /// with a code (`[code=registry-unreachable.dns …]`), matched first; other engines'
+    /// messages (docker, podman) are recognized by their wording.
     pub fn from_engine_message(status: u16, message: &str) -> UserError {
+        if let Some(u) = Unreachable::parse(message) {
+            return UserError::registry_unreachable(&u);
+        }
+        if let Some(u) = foreign_unreachable(message) {
+            return UserError::registry_unreachable(&u);
+        }
         let lower = message.to_ascii_lowercase();
         let (kind, sentence, next) = if lower.contains("port is already allocated")
             || lower.contains("address already in use")
@@ -151,6 +190,48 @@ impl UserError {
     }
 }
 
+/// A registry out of reach as another engine (dockerd, podman, an older berth) words it,
+/// told with the same sentences; the whole message becomes the details.
+fn foreign_unreachable(message: &str) -> Option<Unreachable> {
+    let lower = message.to_ascii_lowercase();
+    let cause = if lower.contains("no such host") || lower.contains("failed to lookup address") {
+        Cause::Dns
+    } else if lower.contains("server gave http response to https client") {
+        Cause::PlainHttp
+    } else if lower.contains("proxyconnect") {
+        Cause::Proxy
+    } else if lower.contains("connection refused") {
+        Cause::Refused
+    } else if lower.contains("i/o timeout") || lower.contains("timed out") {
+        Cause::TimedOut
+    } else if lower.contains("x509") || lower.contains("certificate") {
+        Cause::Tls
+    } else if lower.contains("cannot reach registry") {
+        Cause::Network
+    } else {
+        return None;
+    };
+    Some(Unreachable {
+        registry: registry_named_in(message)?,
+        cause,
+        proxy: None,
+        detail: message.to_string(),
+        pushing: false,
+        mirrors: Mirrors::None,
+    })
+}
+
+/// The registry a foreign message is about: "cannot reach registry HOST …" (older berth)
+/// or the host of a `…://HOST/v2/` URL (dockerd, podman).
+fn registry_named_in(message: &str) -> Option<String> {
+    if let Some((_, rest)) = message.split_once("cannot reach registry ") {
+        return rest.split_whitespace().next().map(String::from);
+    }
+    let before = &message[..message.find("/v2/")?];
+    let host = &before[before.rfind("://")? + 3..];
+    (!host.is_empty() && !host.contains(char::is_whitespace)).then(|| host.to_string())
+}
+
 /// The first sentence of an engine message, capitalized and ending in a full stop.
 fn first_sentence(message: &str) -> String {
     let line = message.lines().next().unwrap_or("").trim();
@@ -221,6 +302,91 @@ mod tests {
         assert_eq!(nf.kind, ErrorKind::ImageNotFound);
         let auth = UserError::from_engine_message(500, "unauthorized: authentication required");
         assert_eq!(auth.kind, ErrorKind::AuthRequired);
+    }
+
+    fn engine_message(registry: &str, cause: Cause, detail: &str) -> String {
+        Unreachable {
+            registry: registry.into(),
+            cause,
+            proxy: None,
+            detail: detail.into(),
+            pushing: false,
+            mirrors: Mirrors::None,
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn docker_hub_out_of_reach_links_to_settings_and_keeps_the_resolver_in_details() {
+        let detail = "failed to lookup address information: Name or service not known";
+        let e = UserError::from_engine_message(500, &engine_message("docker.io", Cause::Dns, detail));
+        assert_eq!(e.kind, ErrorKind::RegistryUnreachable);
+        assert_eq!(
+            e.message,
+            "Docker Hub can't be reached: its address could not be looked up."
+        );
+        assert_eq!(
+            e.next_step,
+            "Check the internet connection, or set a registry mirror in Settings."
+        );
+        assert_eq!(e.action, Some(ErrorAction::OpenSettings));
+        assert_eq!(e.details, detail);
+    }
+
+    #[test]
+    fn the_code_wins_over_words_in_the_detail() {
+        // "denied" in the low-level words must not make it an auth error.
+        let e = UserError::from_engine_message(
+            500,
+            &engine_message("127.0.0.1:5999", Cause::Refused, "permission denied"),
+        );
+        assert_eq!(e.kind, ErrorKind::RegistryUnreachable);
+        assert_eq!(
+            e.message,
+            "The registry 127.0.0.1:5999 can't be reached: nothing is listening at that address."
+        );
+        assert_eq!(
+            e.next_step,
+            "Check the host and port, and that the registry is running."
+        );
+        assert_eq!(e.action, None);
+        let tls = UserError::from_engine_message(
+            500,
+            &engine_message("reg.lan:5000", Cause::PlainHttp, "received corrupt message"),
+        );
+        assert_eq!(
+            tls.next_step,
+            "If you trust it, add reg.lan:5000 to Insecure registries in Settings."
+        );
+        assert_eq!(tls.action, Some(ErrorAction::OpenSettings));
+    }
+
+    #[test]
+    fn other_engines_unreachable_registries_are_recognized_by_their_words() {
+        let podman = UserError::from_engine_message(
+            500,
+            "initializing source docker://flask:latest: pinging container registry registry-1.docker.io: \
+             Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host",
+        );
+        assert_eq!(podman.kind, ErrorKind::RegistryUnreachable);
+        assert_eq!(
+            podman.message,
+            "Docker Hub can't be reached: its address could not be looked up."
+        );
+        assert_eq!(podman.action, Some(ErrorAction::OpenSettings));
+        assert!(podman.details.contains("no such host"));
+        let old_berth = UserError::from_engine_message(
+            500,
+            "cannot reach registry docker.io — is it running? (failed to lookup address information: Name or service not known)",
+        );
+        assert_eq!(old_berth.kind, ErrorKind::RegistryUnreachable);
+        assert!(
+            old_berth.message.starts_with("Docker Hub can't be reached"),
+            "{old_berth:?}"
+        );
+        // Not about a registry at all: left to the other rules.
+        let e = UserError::from_engine_message(500, "dial unix /run/x.sock: connection refused");
+        assert_ne!(e.kind, ErrorKind::RegistryUnreachable);
     }
 
     #[test]

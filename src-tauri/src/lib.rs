@@ -123,6 +123,8 @@ pub fn run() {
             commands::app::view_ready,
             commands::system::engine_status,
             commands::system::set_endpoint,
+            commands::registries::registry_settings,
+            commands::registries::set_registry_settings,
             commands::system::disk_usage,
             commands::system::cleanup,
             commands::containers::list_containers,

@@ -63,6 +63,10 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
     .context("the engine never came up")?;
     ui.shot("01-dashboard").await?;
 
+    if matches!(session.engine, Engine::Embedded) {
+        offline_pull(ui, reg).await?;
+    }
+
     // Pull wizard: normalization and the command preview update as we type.
     ui.click("#nav-pull").await?;
     ui.type_into("[data-testid=pull-reference]", &format!("{reg}/demo/flask"))
@@ -371,6 +375,78 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
 }
 
 /// GET / on the published port until the app inside answers (Flask takes a moment).
+/// The first error a student sees offline: a Docker Hub image with Docker Hub out of
+/// reach. Plain words and a link to Settings; the resolver's words only in the details;
+/// gone once the reference is edited. Then a mirror set in Settings (the loopback
+/// registry) makes the same pull work, without restarting the engine.
+async fn offline_pull(ui: &Ui, reg: &str) -> anyhow::Result<()> {
+    let input = "[data-testid=pull-reference]";
+    let error_box = "main [data-testid=error-box]";
+    ui.click("#nav-pull").await?;
+    ui.type_into(input, "demo/flask").await?;
+    ui.click("[data-testid=pull-start]").await?;
+    ui.wait_css(error_box, 60)
+        .await
+        .context("no error for an unreachable Docker Hub")?;
+    let message = ui.text(&format!("{error_box} .msg")).await?;
+    ensure!(
+        message == "Docker Hub can't be reached: its address could not be looked up.",
+        "message: {message}"
+    );
+    let next = ui.text("main [data-testid=error-next]").await?;
+    ensure!(
+        next.starts_with("Check the internet connection, or set a registry mirror in Settings."),
+        "next step: {next}"
+    );
+    let kind = ui.attr(error_box, "data-kind").await?;
+    ensure!(kind == "registry_unreachable", "kind: {kind}");
+    ensure!(
+        ui.text("main [data-testid=error-action]").await? == "Open Settings",
+        "no Settings link"
+    );
+    ui.click("main [data-testid=error-details-toggle]").await?;
+    let details = ui.text("main [data-testid=error-details]").await?;
+    ensure!(
+        details.to_lowercase().contains("lookup") && !message.to_lowercase().contains("lookup"),
+        "the resolver's words belong in the details: {details}"
+    );
+    ui.shot("02a-pull-offline").await?;
+
+    // Editing the reference clears the error that was about the old one.
+    ui.type_into(input, "x").await?;
+    ui.wait_js(&format!("!document.querySelector(\"{error_box}\")"), 5)
+        .await
+        .context("the error stayed after the reference was edited")?;
+
+    // Same pull again, then follow the link and set the loopback registry as a mirror.
+    ui.clear(input).await?;
+    ui.type_into(input, "demo/flask").await?;
+    ui.click("[data-testid=pull-start]").await?;
+    ui.wait_css(error_box, 60)
+        .await
+        .context("no error the second time")?;
+    ui.click("main [data-testid=error-action]").await?;
+    ui.wait_css("[data-testid=settings-mirrors]", 10)
+        .await
+        .context("the link did not open Settings")?;
+    ui.type_into("[data-testid=settings-mirrors]", &format!("http://{reg}"))
+        .await?;
+    ui.click("[data-testid=settings-registries-save]").await?;
+    ui.wait_css_or_error("[data-testid=settings-registries-saved]", 10)
+        .await
+        .context("saving the mirror")?;
+    ui.shot("02b-settings-mirror").await?;
+    ui.click("#nav-pull").await?;
+    ui.type_into(input, "demo/flask").await?;
+    ui.click("[data-testid=pull-start]").await?;
+    ui.wait_css_or_error("[data-testid=pull-done]", 300)
+        .await
+        .context("pull through the mirror set in Settings")?;
+    // Leave the wizard so the lecture flow finds it fresh.
+    ui.click("#nav-dashboard").await?;
+    Ok(())
+}
+
 async fn fetch_with_retry(port: u16, secs: u64) -> anyhow::Result<String> {
     let addr = berth_tests::loopback(port);
     let mut last = String::new();

@@ -8,6 +8,10 @@ mod image;
 mod system;
 mod volume;
 
+use std::path::Path;
+
+use berth_api::unreachable::{Advice, Unreachable};
+
 use crate::cli::{BuilderCommand, Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 
 pub use container::shim;
@@ -75,9 +79,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 /// The one sentence a user sees for an error. Engine errors are written as complete
-/// sentences, so their sources (library details) are not appended.
-pub fn describe(e: &anyhow::Error) -> String {
-    e.to_string()
+/// sentences, so their sources (library details) are not appended. A registry that could
+/// not be reached gets the engine's sentence, this CLI's next step (its flags, the root's
+/// daemon.json) and the low-level words on a line of their own.
+pub fn describe(e: &anyhow::Error, root: &Path) -> String {
+    let text = e.to_string();
+    let Some(u) = Unreachable::parse(&text) else {
+        return text;
+    };
+    let next = if crate::remote::target().is_some() {
+        // The settings that matter are the remote engine's own.
+        let (mirror, insecure) = u.engine_advice();
+        u.next_step(&Advice {
+            mirror: &mirror,
+            insecure: &insecure,
+        })
+    } else {
+        let daemon_json = root.join("daemon.json");
+        u.next_step(&Advice {
+            mirror: &format!(
+                "pull through a registry mirror (`berth --registry-mirror URL pull …`, or \"registry-mirrors\" in {})",
+                daemon_json.display()
+            ),
+            insecure: &format!(
+                "use `--insecure-registry {}` (or \"insecure-registries\" in {})",
+                u.registry,
+                daemon_json.display()
+            ),
+        })
+    };
+    format!("{} {next}\nDetails: {}", u.sentence(), u.detail)
 }
 
 /// docker's exit codes: 1 for a failed command (125 for a bad command line is clap's).

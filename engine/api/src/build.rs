@@ -162,7 +162,8 @@ pub async fn build(engine: Shared, req: Req, q: Query) -> Result<Resp> {
         unpack_context(&tar_path, &ctx)
     })
     .await?;
-    let builder = Builder::new(engine.images.clone(), Some(engine.containers.network().clone()))
+    // The registry settings daemon.json has now, for the FROM images it pulls.
+    let builder = Builder::new(engine.images_now()?, Some(engine.containers.network().clone()))
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let (tx, resp) = http::stream(StatusCode::OK, "application/json");
     // A client that hangs up (Ctrl-C) cancels the build.

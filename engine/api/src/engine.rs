@@ -23,6 +23,9 @@ pub struct EngineConfig {
     pub registry_mirrors: Vec<String>,
 }
 
+/// Overrides where Docker Hub's API is (`https://registry-1.docker.io/`).
+pub const DOCKER_HUB_ENV: &str = "BERTH_DOCKER_HUB_URL";
+
 /// The subset of docker's daemon.json that the image services honour.
 #[derive(Deserialize, Default)]
 struct DaemonJson {
@@ -53,6 +56,14 @@ impl EngineConfig {
             user_agent: format!("berth/{}", env!("CARGO_PKG_VERSION")),
             ..ClientConfig::default()
         };
+        // For tests and air-gapped set-ups: Docker Hub's API elsewhere (errors still say
+        // "Docker Hub").
+        if let Some(hub) = std::env::var(DOCKER_HUB_ENV)
+            .ok()
+            .filter(|h| !h.trim().is_empty())
+        {
+            cfg.docker_hub = hub;
+        }
         if docker_config.is_some() {
             cfg.docker_config = docker_config;
         }
@@ -73,6 +84,9 @@ pub struct Engine {
     /// The binary with the hidden helpers (`__shim`, `__cp`): the `berth` binary.
     pub helper_exe: PathBuf,
     pub images: ImageService,
+    /// The image services for pulls and pushes, rebuilt when daemon.json's registry
+    /// settings change (keyed by mirrors and insecure registries).
+    registry_now: Mutex<(Vec<String>, Vec<String>, ImageService)>,
     pub containers: ContainerService,
     pub events: broadcast::Sender<serde_json::Value>,
     pub execs: Mutex<HashMap<String, Arc<ExecSession>>>,
@@ -93,10 +107,13 @@ impl Engine {
         let images = open_images(&config)?;
         let containers = ContainerService::new(images.clone(), shim_exe.to_path_buf())?;
         let (events, _) = broadcast::channel(1024);
+        let cfg = config.client_config(None)?;
+        let registry_now = Mutex::new((cfg.mirrors, cfg.insecure_registries, images.clone()));
         Ok(Engine {
             config,
             helper_exe: shim_exe.to_path_buf(),
             images,
+            registry_now,
             containers,
             events,
             execs: Mutex::new(HashMap::new()),
@@ -110,6 +127,23 @@ impl Engine {
     pub fn images_with_logins(&self, docker_config: &Path) -> Result<ImageService, OpenError> {
         let registry = RegistryClient::new(self.config.client_config(Some(docker_config.to_path_buf()))?)?;
         Ok(ImageService::new(self.images.store().clone(), registry))
+    }
+
+    /// Image services with the registry settings daemon.json holds now, so a mirror or an
+    /// insecure registry saved while the engine runs (the desktop's Settings) applies to the
+    /// next pull or push without a restart.
+    pub fn images_now(&self) -> Result<ImageService, OpenError> {
+        let cfg = self.config.client_config(None)?;
+        let mut now = self
+            .registry_now
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if now.0 != cfg.mirrors || now.1 != cfg.insecure_registries {
+            let (mirrors, insecure) = (cfg.mirrors.clone(), cfg.insecure_registries.clone());
+            let images = ImageService::new(self.images.store().clone(), RegistryClient::new(cfg)?);
+            *now = (mirrors, insecure, images);
+        }
+        Ok(now.2.clone())
     }
 
     /// Publishes an event to `/events` subscribers (none listening is fine).

@@ -220,7 +220,7 @@ fn registry_auth(req: &Req, registry_of: &str) -> Result<Option<tempfile::TempDi
 fn images_for(engine: &Shared, auth: &Option<tempfile::TempDir>) -> Result<ImageService> {
     match auth {
         Some(dir) => Ok(engine.images_with_logins(&dir.path().join("config.json"))?),
-        None => Ok(engine.images.clone()),
+        None => Ok(engine.images_now()?),
     }
 }
 

@@ -24,11 +24,13 @@ mod system;
 mod volumes;
 
 pub use archive::copy_helper;
+/// "The registry can't be reached" and its causes: the sentences front ends show.
+pub use berth_registry::unreachable;
 pub use docker_json::{
     container_inspect, container_summary, image_inspect, image_summaries, network as network_summary,
     volume as volume_summary,
 };
-pub use engine::{open_images, EngineConfig};
+pub use engine::{open_images, EngineConfig, DOCKER_HUB_ENV};
 pub use error::ApiError;
 pub use server::{default_socket, serve, ServerOptions};
 

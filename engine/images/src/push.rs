@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use berth_oci::{Descriptor, Digest};
 use berth_reference::ImageRef;
-use berth_registry::BlobSource;
+use berth_registry::{BlobSource, RegistryError};
 use berth_store::Store;
 
 use crate::pull::tag_key;
@@ -21,6 +21,21 @@ pub struct PushOutcome {
 
 impl ImageService {
     pub async fn push(
+        &self,
+        reference: &ImageRef,
+        progress: Arc<dyn Progress>,
+    ) -> Result<PushOutcome, ImageError> {
+        self.push_image(reference, progress).await.map_err(|e| match e {
+            // Mirrors serve pulls only: the advice must not suggest one.
+            ImageError::Registry(RegistryError::Unreachable(mut u)) => {
+                u.pushing = true;
+                ImageError::Registry(RegistryError::Unreachable(u))
+            }
+            other => other,
+        })
+    }
+
+    async fn push_image(
         &self,
         reference: &ImageRef,
         progress: Arc<dyn Progress>,

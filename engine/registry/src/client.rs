@@ -17,7 +17,7 @@ use url::Url;
 
 use crate::auth::{parse_challenges, Challenge, TokenCache, TokenReply};
 use crate::credentials::{self, Credential};
-use crate::{BlobSink, BlobSource, ClientConfig, FetchedManifest, RegistryError};
+use crate::{BlobSink, BlobSource, ClientConfig, FetchedManifest, Mirrors, RegistryError};
 
 type Result<T, E = RegistryError> = std::result::Result<T, E>;
 
@@ -25,7 +25,6 @@ type Result<T, E = RegistryError> = std::result::Result<T, E>;
 const MANIFEST_LIMIT: u64 = 4 << 20;
 /// How long looked-up credentials are reused before `config.json` is read again.
 const CREDENTIAL_TTL: Duration = Duration::from_secs(30);
-const DOCKER_HUB_API: &str = "https://registry-1.docker.io/";
 const OCTET_STREAM: &str = "application/octet-stream";
 
 /// A client for OCI distribution registries. Cloning is cheap: clones share one
@@ -133,6 +132,17 @@ fn check_reference(reference: &str) -> Result<()> {
     }
 }
 
+/// A base URL to join API paths to: `url` parsed, its path ending in '/'.
+fn base_url(url: &str, what: &str) -> Result<Url> {
+    let mut base = Url::parse(url)
+        .map_err(|e| RegistryError::InvalidInput(format!("{what} '{url}' is not a URL ({e})")))?;
+    if !base.path().ends_with('/') {
+        let p = format!("{}/", base.path());
+        base.set_path(&p);
+    }
+    Ok(base)
+}
+
 /// The host of "host[:port]" or "[v6]:port".
 fn host_of(registry: &str) -> &str {
     if let Some(rest) = registry.strip_prefix('[') {
@@ -226,7 +236,7 @@ impl RegistryClient {
             return Ok(Target {
                 name: "docker.io".into(),
                 cred_key: "docker.io".into(),
-                bases: vec![Url::parse(DOCKER_HUB_API).expect("constant URL")],
+                bases: vec![self.docker_hub_url()?],
                 insecure_tls: false,
                 is_mirror: false,
             });
@@ -250,6 +260,10 @@ impl RegistryClient {
         })
     }
 
+    fn docker_hub_url(&self) -> Result<Url> {
+        base_url(&self.inner.cfg.docker_hub, "the Docker Hub URL")
+    }
+
     /// Targets for pulling from `registry`: the mirrors first for docker.io.
     fn pull_targets(&self, registry: &str) -> Result<Vec<Target>> {
         let main = self.target(registry)?;
@@ -258,13 +272,7 @@ impl RegistryClient {
         }
         let mut out = Vec::new();
         for m in &self.inner.cfg.mirrors {
-            let mut base = Url::parse(m).map_err(|e| {
-                RegistryError::InvalidInput(format!("registry mirror '{m}' is not a URL ({e})"))
-            })?;
-            if !base.path().ends_with('/') {
-                let p = format!("{}/", base.path());
-                base.set_path(&p);
-            }
+            let base = base_url(m, "registry mirror")?;
             let host = match base.port() {
                 Some(p) => format!("{}:{p}", base.host_str().unwrap_or_default()),
                 None => base.host_str().unwrap_or_default().to_string(),
@@ -301,8 +309,8 @@ impl RegistryClient {
         cell.get_or_init(|| {
             reqwest::Client::builder()
                 .user_agent(self.inner.cfg.user_agent.clone())
-                .connect_timeout(Duration::from_secs(30))
-                .read_timeout(Duration::from_secs(120))
+                .connect_timeout(self.inner.cfg.connect_timeout)
+                .read_timeout(self.inner.cfg.read_timeout)
                 .danger_accept_invalid_certs(insecure_tls)
                 .build()
                 .map_err(|e| format!("cannot set up the HTTP client: {e}"))
@@ -609,6 +617,7 @@ impl RegistryClient {
         };
         let targets = self.pull_targets(registry)?;
         let last = targets.len() - 1;
+        let mut mirror_errors = Vec::new();
         for (i, target) in targets.iter().enumerate() {
             let res = self
                 .retrying(self.retries_for(target), |_| {
@@ -618,6 +627,27 @@ impl RegistryClient {
             match res {
                 Err(e) if target.is_mirror && i < last => {
                     tracing::info!(mirror = %target.name, error = %e, "registry mirror failed; trying the next");
+                    mirror_errors.push((target.name.clone(), e));
+                }
+                Err(RegistryError::Unreachable(mut u)) if !mirror_errors.is_empty() => {
+                    // Docker Hub is out of reach, and the mirrors did not help: say how,
+                    // with their own words in the details.
+                    u.mirrors = if mirror_errors
+                        .iter()
+                        .all(|(_, e)| matches!(e, RegistryError::Unreachable(_)))
+                    {
+                        Mirrors::Unreachable
+                    } else {
+                        Mirrors::Lacked
+                    };
+                    for (name, e) in &mirror_errors {
+                        let said = match e {
+                            RegistryError::Unreachable(m) => m.detail.clone(),
+                            other => other.to_string(),
+                        };
+                        u.detail.push_str(&format!("; mirror {name}: {said}"));
+                    }
+                    return Err(RegistryError::Unreachable(u));
                 }
                 other => return other,
             }
@@ -1287,7 +1317,7 @@ fn body_error(registry: &str, what: &str, e: reqwest::Error) -> RegistryError {
     RegistryError::Interrupted {
         registry: registry.to_string(),
         what: what.to_string(),
-        detail: crate::error::root_cause(&e),
+        detail: crate::unreachable::root_cause(&e),
     }
 }
 
@@ -1444,6 +1474,7 @@ async fn with_progress<F: Future>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::DOCKER_HUB_API;
 
     #[test]
     fn hosts_and_insecure_rules() {

@@ -1,10 +1,11 @@
 //! Errors of the registry client. Each message is one sentence that says what went wrong
 //! and what to do about it, because they are shown to users as they are.
 
-use std::error::Error as _;
 use std::path::PathBuf;
 
 use berth_oci::Digest;
+
+use crate::unreachable::{root_cause, Cause, Unreachable};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -49,24 +50,10 @@ pub enum RegistryError {
         message: String,
     },
 
-    /// Nothing answered, or the connection broke before a response.
-    #[error("cannot reach registry {registry} — is it running? ({})", root_cause(.source))]
-    Connect {
-        registry: String,
-        source: reqwest::Error,
-    },
-
-    /// The registry speaks plain HTTP but is not allowed to.
-    #[error(
-        "registry {registry} serves plain HTTP, which is only used for localhost and insecure registries — add \"{registry}\" to insecure-registries if you trust it"
-    )]
-    InsecureRefused { registry: String },
-
-    /// TLS failed: an untrusted or invalid certificate, usually.
-    #[error(
-        "TLS with registry {registry} failed ({detail}) — install its CA certificate, or add it to insecure-registries if you trust it"
-    )]
-    Tls { registry: String, detail: String },
+    /// Nothing answered, or not the way it must (plain HTTP, bad TLS, a failing proxy):
+    /// the message names the cause in plain words and carries a stable code marker.
+    #[error("{0}")]
+    Unreachable(Unreachable),
 
     /// The registry answered something that does not follow the distribution API.
     #[error("registry {registry} sent an invalid response: {detail}")]
@@ -93,7 +80,9 @@ impl RegistryError {
     /// Whether trying again may help: connection trouble, 5xx, 429 and cut transfers.
     pub fn is_retryable(&self) -> bool {
         match self {
-            RegistryError::Connect { .. } | RegistryError::Interrupted { .. } => true,
+            // A name that does not resolve (offline, a typo) or a TLS mismatch stays so.
+            RegistryError::Unreachable(u) => !matches!(u.cause, Cause::Dns | Cause::PlainHttp | Cause::Tls),
+            RegistryError::Interrupted { .. } => true,
             RegistryError::Http { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             _ => false,
         }
@@ -108,60 +97,13 @@ impl RegistryError {
 
     /// Classifies a reqwest error that happened while sending a request.
     pub(crate) fn from_send(registry: &str, what: &str, e: reqwest::Error) -> Self {
-        let chain = chain_text(&e);
-        if chain.contains("InvalidContentType") || chain.contains("corrupt message") {
-            return RegistryError::InsecureRefused {
+        match Unreachable::classify(registry, &e) {
+            Some(u) => RegistryError::Unreachable(u),
+            None => RegistryError::Interrupted {
                 registry: registry.to_string(),
-            };
-        }
-        if e.is_connect() && is_tls_text(&chain) {
-            return RegistryError::Tls {
-                registry: registry.to_string(),
+                what: what.to_string(),
                 detail: root_cause(&e),
-            };
+            },
         }
-        if e.is_connect() || e.is_timeout() || e.is_request() {
-            return RegistryError::Connect {
-                registry: registry.to_string(),
-                source: e,
-            };
-        }
-        RegistryError::Interrupted {
-            registry: registry.to_string(),
-            what: what.to_string(),
-            detail: root_cause(&e),
-        }
-    }
-}
-
-fn is_tls_text(chain: &str) -> bool {
-    let lower = chain.to_ascii_lowercase();
-    lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
-}
-
-fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
-}
-
-/// The innermost message of an error chain ("connection refused"), without the layers of
-/// "error sending request for url …" that wrap it.
-pub(crate) fn root_cause(e: &reqwest::Error) -> String {
-    let mut last = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        last = s.to_string();
-        cur = s.source();
-    }
-    // io::Error messages carry "(os error 111)"; keep just the words.
-    match last.find(" (os error") {
-        Some(i) => last[..i].to_ascii_lowercase(),
-        None => last,
     }
 }

@@ -325,10 +325,17 @@ async fn connection_refused_is_reported() {
     let client = client();
     let registry = format!("127.0.0.1:{port}");
     let err = client.get_manifest(&registry, "berth/x", "v1").await.unwrap_err();
-    assert!(matches!(err, RegistryError::Connect { .. }), "{err:?}");
+    assert!(
+        matches!(&err, RegistryError::Unreachable(u) if u.cause == berth_registry::Cause::Refused),
+        "{err:?}"
+    );
     assert_eq!(
         err.to_string(),
-        format!("cannot reach registry {registry} — is it running? (connection refused)")
+        format!(
+            "The registry {registry} can't be reached: nothing is listening at that address. \
+             Check the host and port, and that the registry is running. \
+             [code=registry-unreachable.refused registry={registry}] connection refused"
+        )
     );
 }
 
@@ -345,7 +352,10 @@ async fn plain_http_only_for_loopback_and_insecure_registries() {
         .get_manifest(&name, "berth/none", "v1")
         .await
         .unwrap_err();
-    assert!(matches!(err, RegistryError::InsecureRefused { .. }), "{err:?}");
+    assert!(
+        matches!(&err, RegistryError::Unreachable(u) if u.cause == berth_registry::Cause::PlainHttp),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("insecure-registries"), "{err}");
 
     let insecure = RegistryClient::new(ClientConfig {

@@ -197,6 +197,9 @@ impl Session {
             .env("BERTH_DESKTOP_QUIT_ON_CLOSE", "1")
             .env("XDG_CONFIG_HOME", &xdg_config)
             .env("NO_AT_BRIDGE", "1")
+            // No route to Docker Hub, whatever this machine's network: the embedded engine
+            // sees it at a name that cannot resolve (berth_api::DOCKER_HUB_ENV).
+            .env("BERTH_DOCKER_HUB_URL", "https://registry-1.docker.invalid/")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),

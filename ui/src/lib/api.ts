@@ -17,6 +17,7 @@ import type { LoginResult } from "../generated/LoginResult";
 import type { OperationDone } from "../generated/OperationDone";
 import type { ProgressEvent } from "../generated/ProgressEvent";
 import type { PruneReport } from "../generated/PruneReport";
+import type { RegistrySettings } from "../generated/RegistrySettings";
 import type { RunRequest } from "../generated/RunRequest";
 import type { StatsSample } from "../generated/StatsSample";
 import type { UserError } from "../generated/UserError";
@@ -27,7 +28,7 @@ import type { FilePreview } from "../generated/FilePreview";
 
 export type {
   BuildLine, ContainerRow, DiskUsage, EngineStatus, ImageDetail, ImageRow, LogBatch, OperationDone,
-  ProgressEvent, PruneReport, RunRequest, StatsSample, UserError, VolumeRow,
+  ProgressEvent, PruneReport, RegistrySettings, RunRequest, StatsSample, UserError, VolumeRow,
   VolumeListing, VolumeEntry, FilePreview,
 };
 
@@ -51,6 +52,9 @@ export function newOp(prefix: string): string {
 export const api = {
   engineStatus: () => invoke<EngineStatus>("engine_status"),
   setEndpoint: (endpoint: string | null) => invoke<EngineStatus>("set_endpoint", { endpoint }),
+  registrySettings: () => invoke<RegistrySettings>("registry_settings"),
+  setRegistrySettings: (mirrors: string[], insecureRegistries: string[]) =>
+    invoke<RegistrySettings>("set_registry_settings", { mirrors, insecureRegistries }),
   diskUsage: () => invoke<DiskUsage>("disk_usage"),
   cleanup: (allImages: boolean, volumes: boolean) => invoke<PruneReport>("cleanup", { allImages, volumes }),
   listContainers: (all: boolean) => invoke<ContainerRow[]>("list_containers", { all }),
