@@ -163,7 +163,12 @@ impl Builder {
         opts: &BuildOptions,
         events: &mut dyn FnMut(BuildEvent),
     ) -> Result<BuildOutcome, BuildError> {
-        build::build(self, opts, events)
+        let outcome = build::build(self, opts, events)?;
+        // What an earlier build left when it was killed between writing a layer and
+        // recording it is referenced by nothing: collect it now that this build's lease is
+        // gone (GC defers by itself while any other pull or build runs).
+        let _ = self.images.store().gc();
+        Ok(outcome)
     }
 
     /// Removes build cache entries — all of them with `all`, else only those no stored

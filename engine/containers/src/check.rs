@@ -3,13 +3,9 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
 use crate::service::ContainerService;
 use crate::ContainerError;
-
-/// A directory this young may be a create in progress, not a leftover.
-const SETTLE: Duration = Duration::from_secs(60);
 
 /// One thing wrong with the containers of a store.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,7 +61,15 @@ impl ContainerService {
                 .ok()
                 .and_then(|b| serde_json::from_slice::<crate::ContainerRecord>(&b).ok())
                 .is_some();
-            if !readable && settled(&e.path()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            // Dot names are the service's own (its lock file, creates under way), except
+            // the leftovers of a create or removal that was cut short.
+            let leftover = match crate::service::unfinished_dir(&name) {
+                Some(done) => done,
+                None => !name.starts_with('.'),
+            };
+            if is_dir && !readable && leftover {
                 problems.push(ContainerProblem::OrphanState { dir: e.path() });
             }
         }
@@ -130,13 +134,6 @@ impl ContainerService {
         }
         Ok(fixed)
     }
-}
-
-fn settled(path: &Path) -> bool {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .map(|t| SystemTime::now().duration_since(t).unwrap_or_default() > SETTLE)
-        .unwrap_or(true)
 }
 
 /// Mount points at or below `root`, from this process's mount table.

@@ -97,6 +97,18 @@ pub struct ContainerService {
     volumes: VolumeService,
 }
 
+/// For a directory name under `containers/`: `None` for a container's own directory,
+/// `Some(true)` for the leftover of a create or removal that was cut short, `Some(false)`
+/// for a create still in progress (its process lives).
+pub(crate) fn unfinished_dir(name: &str) -> Option<bool> {
+    if name.starts_with(".removing-") {
+        return Some(true);
+    }
+    let rest = name.strip_prefix(".new-")?;
+    let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());
+    Some(!pid.is_some_and(berth_host::process::alive))
+}
+
 pub(crate) fn now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
@@ -116,13 +128,30 @@ impl ContainerService {
         // Bridges, addresses and NAT rules are the machine's, not one store's: every store
         // on this machine shares one network state, so two stores never hand out one IP.
         let net = NetworkManager::new(&network_state_dir(), &run_dir.join("netns"))?;
-        Ok(ContainerService {
+        let svc = ContainerService {
             volumes: VolumeService::new(&root),
             images,
             root,
             shim_exe,
             net,
-        })
+        };
+        svc.sweep_unfinished();
+        Ok(svc)
+    }
+
+    /// Removes what creates and removals that were cut short left: `.new-<pid>-<id>`
+    /// directories whose process is gone, and every `.removing-<id>` directory.
+    fn sweep_unfinished(&self) {
+        let Ok(rd) = std::fs::read_dir(self.root.join("containers")) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if unfinished_dir(&name) == Some(true) {
+                let _ = berth_runtime::rootfs::unmount(&e.path().join("rootfs"));
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
     }
 
     /// The store root this service's containers live under.
@@ -162,7 +191,10 @@ impl ContainerService {
     }
 
     fn save(&self, rec: &ContainerRecord) -> Result<(), ContainerError> {
-        let p = self.paths(&rec.id);
+        self.save_in(&self.paths(&rec.id), rec)
+    }
+
+    fn save_in(&self, p: &ContainerPaths, rec: &ContainerRecord) -> Result<(), ContainerError> {
         let tmp = p.dir.join("config.json.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(rec).expect("serializable"))
             .and_then(|()| std::fs::rename(&tmp, p.config()))
@@ -175,6 +207,10 @@ impl ContainerService {
         let rd =
             std::fs::read_dir(&dir).map_err(ContainerError::io(format!("cannot read {}", dir.display())))?;
         for e in rd.flatten() {
+            // `.new-…` and `.removing-…` are creates and removals under way, not containers.
+            if e.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
             if let Ok(bytes) = std::fs::read(e.path().join("config.json")) {
                 if let Ok(rec) = serde_json::from_slice::<ContainerRecord>(&bytes) {
                     out.push(rec);
@@ -523,13 +559,32 @@ impl ContainerService {
             bound_ports: Vec::new(),
             restart_count: 0,
         };
+        // Made whole in a directory of its own, then renamed into place: a create that is
+        // cut short leaves no half container, only a `.new-<pid>-` directory that the next
+        // engine sweeps (see `sweep_unfinished`).
         let p = self.paths(&id);
-        for d in [p.dir.clone(), p.rootfs(), p.upper(), p.work(), p.shim()] {
+        let staging = ContainerPaths {
+            dir: self
+                .root
+                .join("containers")
+                .join(format!(".new-{}-{id}", std::process::id())),
+        };
+        for d in [
+            staging.dir.clone(),
+            staging.rootfs(),
+            staging.upper(),
+            staging.work(),
+            staging.shim(),
+        ] {
             std::fs::create_dir_all(&d)
                 .map_err(ContainerError::io(format!("cannot create {}", d.display())))?;
         }
-        std::fs::write(p.cleaned(), b"").map_err(ContainerError::io("cannot write container state"))?;
-        self.save(&record)?;
+        std::fs::write(staging.cleaned(), b"").map_err(ContainerError::io("cannot write container state"))?;
+        self.save_in(&staging, &record)?;
+        std::fs::rename(&staging.dir, &p.dir).map_err(ContainerError::io(format!(
+            "cannot create container {}",
+            record.name
+        )))?;
         Ok(record)
     }
 
@@ -1046,9 +1101,22 @@ impl ContainerService {
         let _lock = self.lock()?;
         self.cleanup(&rec)?;
         let p = self.paths(&rec.id);
+        // Renamed out of sight first: a removal that is cut short leaves a `.removing-`
+        // directory the next engine finishes, never a container with half its files.
+        let doomed = self.root.join("containers").join(format!(".removing-{}", rec.id));
+        match std::fs::rename(&p.dir, &doomed) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(ContainerError::io(format!(
+                    "cannot remove container {}",
+                    rec.name
+                ))(e));
+            }
+        }
         let mut attempt = 0;
         loop {
-            match std::fs::remove_dir_all(&p.dir) {
+            match std::fs::remove_dir_all(&doomed) {
                 Ok(()) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
                 Err(e) if attempt < 5 && e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
