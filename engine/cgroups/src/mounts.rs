@@ -151,32 +151,10 @@ fn parse_mount_line(line: &str) -> Option<Mount> {
     let _source = after.next()?;
     let super_options = after.next().unwrap_or("").split(',').map(String::from).collect();
     Some(Mount {
-        mount_point: PathBuf::from(unescape(mount_point)),
+        mount_point: PathBuf::from(berth_host::mounts::unescape(mount_point)),
         fstype,
         super_options,
     })
-}
-
-/// Undoes the kernel's octal escaping of spaces, tabs, newlines and
-/// backslashes in mountinfo paths.
-fn unescape(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
-        {
-            let value = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(value);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

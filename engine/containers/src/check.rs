@@ -100,7 +100,7 @@ impl ContainerService {
                 });
             }
         }
-        for m in mounts_under(self.root()) {
+        for m in berth_host::mounts::mount_points_under(self.root()) {
             if held.iter().any(|h| h == &m) || build_area_alive(self.root(), &m) {
                 continue;
             }
@@ -136,38 +136,6 @@ impl ContainerService {
     }
 }
 
-/// Mount points at or below `root`, from this process's mount table.
-fn mounts_under(root: &Path) -> Vec<PathBuf> {
-    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    table
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| PathBuf::from(unescape_mount_path(p)))
-        .filter(|p| p.starts_with(&root) && p != &root)
-        .collect()
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_mount_path(p: &str) -> String {
-    let b = p.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// A build step's area, `ROOT/builder/tmp/<pid>-<id>/…`, whose builder still runs.
 fn build_area_alive(root: &Path, mount: &Path) -> bool {
     let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
@@ -180,16 +148,4 @@ fn build_area_alive(root: &Path, mount: &Path) -> bool {
         .and_then(|n| n.split_once('-'))
         .and_then(|(pid, _)| pid.parse::<i32>().ok())
         .is_some_and(berth_host::process::alive)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mount_paths_are_unescaped() {
-        assert_eq!(unescape_mount_path("/a\\040b/c\\134d"), "/a b/c\\d");
-        assert_eq!(unescape_mount_path("/plain"), "/plain");
-        assert_eq!(unescape_mount_path("/end\\04"), "/end\\04");
-    }
 }

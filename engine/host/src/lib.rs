@@ -7,4 +7,5 @@
 
 pub mod disk;
 pub mod facts;
+pub mod mounts;
 pub mod process;
