@@ -44,19 +44,24 @@
 //!   container and survives engine restarts. Because it is a userspace proxy, published ports
 //!   work on 127.0.0.1 and on the host's own addresses, from the host itself too.
 
+mod bridge;
+mod endpoint;
 mod error;
-mod manager;
+mod ipam;
 mod nat;
 mod netlink;
 mod netns;
+mod network;
 mod ports;
 mod proxy;
+mod state;
 
+pub use endpoint::{veth_name, Endpoint};
 pub use error::NetError;
-pub use manager::{
-    veth_name, Driver, Endpoint, NetworkConfig, NetworkManager, Subnet, DEFAULT_BRIDGE, DEFAULT_NETWORK,
-    DEFAULT_SUBNET, SUBNET_ENV,
-};
+pub use ipam::Subnet;
 pub use netns::run_in as run_in_netns;
+pub use network::{
+    Driver, NetworkConfig, NetworkManager, DEFAULT_BRIDGE, DEFAULT_NETWORK, DEFAULT_SUBNET, SUBNET_ENV,
+};
 pub use ports::{bind_published, parse_publish, BoundPort, Listener, PortSpec, Proto};
 pub use proxy::{spawn_proxies, ProxySet};
