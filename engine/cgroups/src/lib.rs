@@ -389,14 +389,7 @@ fn available_cpus() -> usize {
 }
 
 fn validate_name(name: &str) -> Result<(), CgroupError> {
-    let ok = !name.is_empty()
-        && name.len() <= 200
-        && name != "."
-        && name != ".."
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if ok {
+    if berth_host::names::is_path_component(name, 200) {
         Ok(())
     } else {
         Err(CgroupError::InvalidName(name.to_string()))

@@ -1,6 +1,6 @@
 //! What Berth asks of the host, answered in one place: whether a process lives, whether it
 //! is still the process that started at a given time (not a reused pid), how much a
-//! directory tree takes on disk, and the host's facts (CPUs, memory, OS) through `sysinfo`.
+//! directory tree takes on disk, which names may become a path component, and the host's facts (CPUs, memory, OS) through `sysinfo`.
 //!
 //! **Architecture invariant:** every crate that asks these questions asks them here, so
 //! that a zombie, a reused pid or a hard link is judged the same way everywhere.
@@ -8,4 +8,5 @@
 pub mod disk;
 pub mod facts;
 pub mod mounts;
+pub mod names;
 pub mod process;

@@ -70,14 +70,7 @@ fn host_veth(id: &str, interface: &str) -> String {
 }
 
 fn check_id(id: &str) -> Result<(), NetError> {
-    let ok = !id.is_empty()
-        && id.len() <= 128
-        && id != "."
-        && id != ".."
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if ok {
+    if berth_host::names::is_path_component(id, 128) {
         Ok(())
     } else {
         Err(NetError::InvalidId(id.to_string()))

@@ -6,7 +6,7 @@
 //!   "bridge", `berth-<hash of name>` for user networks) carrying the gateway address (the
 //!   subnet's first host), plus NAT. "host" and "none" are built in: "host" needs nothing,
 //!   "none" gives a namespace with only `lo`. User networks get a free `10.89.N.0/24` unless a
-//!   subnet is given; the default network uses `10.88.0.0/16`, changeable with
+//!   subnet is given; the default network uses `10.66.0.0/16`, changeable with
 //!   [`NetworkManager::with_default_subnet`] or `BERTH_BRIDGE_SUBNET`.
 //! * **State and IPAM.** Networks and endpoints live in `state_dir/state.json`, rewritten
 //!   atomically (write + fsync + rename) while an `flock` on `state_dir/lock` is held, so

@@ -66,12 +66,7 @@ pub(crate) fn fnv(s: &str) -> u64 {
 }
 
 fn check_network_name(name: &str) -> Result<(), NetError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if ok {
+    if berth_host::names::is_plain(name, 64) {
         Ok(())
     } else {
         Err(NetError::InvalidName {
