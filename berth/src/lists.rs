@@ -1,6 +1,5 @@
 //! What `ps`, `images`, `volume ls` and `network ls` print, from the Engine API's list
-//! shapes (bollard's models): the in-process commands build them with `berth_api`'s
-//! `*_summary` functions, `remote.rs` gets them from the engine, and both print here.
+//! shapes (bollard's models) as the engine sends them.
 
 use std::io::Write;
 
@@ -8,13 +7,6 @@ use bollard::models::{ContainerSummary, ImageSummary, Network, Volume};
 
 use crate::cli::{ImagesArgs, PsArgs};
 use crate::format::{self, contexts, Template};
-
-/// docker's own list shape from `berth_api`'s JSON, as the remote path receives it.
-pub fn model<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> anyhow::Result<T> {
-    serde_json::from_value(v).map_err(|e| {
-        anyhow::anyhow!("internal error: an Engine API list row does not parse ({e}) — please report it")
-    })
-}
 
 fn print(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

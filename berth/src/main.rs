@@ -1,16 +1,16 @@
-//! `berth`: a docker-compatible command line over Berth's engine. It runs the engine
-//! in-process on the shared store (podman-style), so no daemon is needed.
+//! `berth`: a docker-compatible command line over Berth's engine. Every command goes
+//! through the Engine API (`client`): to the engine serving the store, or to one it starts
+//! in-process for as long as it runs, so no daemon is needed.
 //!
 //! Architecture invariant: this binary parses arguments and renders output; every
 //! decision about images lives in the engine crates.
 
 mod cli;
+mod client;
 mod commands;
-mod engine;
 mod format;
 mod lists;
 mod progress;
-mod remote;
 mod render;
 mod terminal;
 
@@ -42,7 +42,7 @@ fn main() -> ExitCode {
         return ExitCode::from(berth_api::copy_helper(op, *pid, path).clamp(0, 255) as u8);
     }
     // The shim forks first thing, so it must run before any thread exists.
-    let root = engine::root(&cli.global);
+    let root = client::root(&cli.global);
     if let cli::Command::Shim { state_dir } = &cli.command {
         return match commands::shim(&cli.global, state_dir) {
             Ok(code) => ExitCode::from(code),

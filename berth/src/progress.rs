@@ -1,73 +1,70 @@
-//! Renders pull/push progress: one bar per layer on a terminal, docker's plain status
-//! lines otherwise (logs, CI, pipes).
+//! Renders the engine's pull and push progress (docker's JSON messages): one bar per
+//! layer on a terminal, docker's plain status lines otherwise (logs, CI, pipes).
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::sync::Mutex;
 
-use berth_images::{Progress, ProgressEvent};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::Value;
 
-pub fn for_stdout(quiet: bool) -> std::sync::Arc<dyn Progress> {
-    if quiet {
-        std::sync::Arc::new(berth_images::NoProgress)
-    } else if std::io::stdout().is_terminal() {
-        std::sync::Arc::new(Bars::default())
-    } else {
-        std::sync::Arc::new(Lines::default())
-    }
-}
-
-/// Pull progress on stderr (for `run`, whose stdout belongs to the container).
-pub fn for_stderr() -> std::sync::Arc<dyn Progress> {
-    std::sync::Arc::new(Lines {
-        to_stderr: true,
-        ..Default::default()
-    })
-}
-
-/// Plain lines, one per state change, as docker prints when stdout is not a terminal.
-#[derive(Default)]
-pub struct Lines {
-    seen_downloading: Mutex<std::collections::HashSet<String>>,
+pub struct Progress {
+    quiet: bool,
     to_stderr: bool,
+    bars: Option<Bars>,
+    /// The last status printed for each layer (lines mode prints changes only).
+    last: HashMap<String, String>,
 }
 
-impl Progress for Lines {
-    fn event(&self, event: ProgressEvent) {
-        let line = match event {
-            ProgressEvent::Status(s) => s,
-            ProgressEvent::Waiting { id, .. } => format!("{id}: Pulling fs layer"),
-            ProgressEvent::AlreadyExists { id } => format!("{id}: Already exists"),
-            ProgressEvent::Downloading { id, .. } => {
-                if !self
-                    .seen_downloading
-                    .lock()
-                    .expect("not poisoned")
-                    .insert(id.clone())
-                {
+impl Progress {
+    /// Progress on stdout; `quiet` shows nothing.
+    pub fn stdout(quiet: bool) -> Progress {
+        Self::new(quiet, false, std::io::stdout().is_terminal())
+    }
+
+    /// Progress on stderr as lines (for `run`, whose stdout belongs to the container).
+    pub fn stderr() -> Progress {
+        Self::new(false, true, false)
+    }
+
+    fn new(quiet: bool, to_stderr: bool, bars: bool) -> Progress {
+        Progress {
+            quiet,
+            to_stderr,
+            bars: bars.then(Bars::default),
+            last: HashMap::new(),
+        }
+    }
+
+    /// One message of the stream.
+    pub fn message(&mut self, v: &Value) {
+        if self.quiet {
+            return;
+        }
+        let status = v.get("status").and_then(Value::as_str).unwrap_or_default();
+        if status.is_empty() {
+            return;
+        }
+        let id = v.get("id").and_then(Value::as_str).filter(|i| !i.is_empty());
+        let detail = v.get("progressDetail");
+        let num = |k: &str| detail.and_then(|d| d.get(k)).and_then(Value::as_u64);
+        if let Some(bars) = &self.bars {
+            match id {
+                Some(id) => bars.update(id, status, num("current"), num("total")),
+                None => {
+                    let _ = bars.multi.println(status);
+                }
+            }
+            return;
+        }
+        let line = match id {
+            Some(id) => {
+                if self.last.get(id).map(String::as_str) == Some(status) {
                     return;
                 }
-                format!("{id}: Downloading")
+                self.last.insert(id.to_string(), status.to_string());
+                format!("{id}: {status}")
             }
-            ProgressEvent::Verifying { id } => format!("{id}: Verifying Checksum\n{id}: Download complete"),
-            ProgressEvent::Extracting { id } => format!("{id}: Extracting"),
-            ProgressEvent::PullComplete { id } => format!("{id}: Pull complete"),
-            ProgressEvent::Pushing { id, current, .. } => {
-                if current > 0
-                    && !self
-                        .seen_downloading
-                        .lock()
-                        .expect("not poisoned")
-                        .insert(id.clone())
-                {
-                    return;
-                }
-                format!("{id}: Pushing")
-            }
-            ProgressEvent::Mounted { id, from } => format!("{id}: Mounted from {from}"),
-            ProgressEvent::Pushed { id } => format!("{id}: Pushed"),
-            ProgressEvent::Retrying { id, reason } => format!("{id}: Retrying: {reason}"),
+            None => status.to_string(),
         };
         if self.to_stderr {
             eprintln!("{line}");
@@ -79,62 +76,43 @@ impl Progress for Lines {
 
 /// One indicatif bar per layer.
 #[derive(Default)]
-pub struct Bars {
+struct Bars {
     multi: MultiProgress,
-    bars: Mutex<HashMap<String, ProgressBar>>,
+    bars: std::sync::Mutex<HashMap<String, ProgressBar>>,
 }
 
 impl Bars {
-    fn bar(&self, id: &str, total: u64) -> ProgressBar {
-        let mut bars = self.bars.lock().expect("not poisoned");
-        bars.entry(id.to_string())
-            .or_insert_with(|| {
-                let bar = self.multi.add(ProgressBar::new(total));
-                bar.set_style(
-                    ProgressStyle::with_template("{prefix}: {msg:<18} [{bar:30}] {bytes}/{total_bytes}")
-                        .expect("valid template")
-                        .progress_chars("=> "),
-                );
-                bar.set_prefix(id.to_string());
-                bar
-            })
-            .clone()
-    }
-
-    fn message(&self, id: &str, msg: &'static str, done: bool) {
-        let bar = self.bar(id, 0);
+    fn update(&self, id: &str, status: &str, current: Option<u64>, total: Option<u64>) {
+        let mut bars = self
+            .bars
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let bar = bars.entry(id.to_string()).or_insert_with(|| {
+            let bar = self.multi.add(ProgressBar::new(0));
+            bar.set_style(
+                ProgressStyle::with_template("{prefix}: {msg:<18} [{bar:30}] {bytes}/{total_bytes}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(id.to_string());
+            bar
+        });
+        if bar.is_finished() {
+            return;
+        }
+        if let (Some(c), Some(t)) = (current, total) {
+            bar.set_length(t);
+            bar.set_position(c);
+        }
+        let done = matches!(
+            status,
+            "Pull complete" | "Already exists" | "Pushed" | "Layer already exists"
+        ) || status.starts_with("Mounted from");
         if done {
             bar.set_style(ProgressStyle::with_template("{prefix}: {msg}").expect("valid template"));
-            bar.finish_with_message(msg);
+            bar.finish_with_message(status.to_string());
         } else {
-            bar.set_message(msg);
-        }
-    }
-}
-
-impl Progress for Bars {
-    fn event(&self, event: ProgressEvent) {
-        match event {
-            ProgressEvent::Status(s) => {
-                let _ = self.multi.println(s);
-            }
-            ProgressEvent::Waiting { id, total } => {
-                self.bar(&id, total).set_message("Waiting");
-            }
-            ProgressEvent::AlreadyExists { id } => self.message(&id, "Already exists", true),
-            ProgressEvent::Downloading { id, current, total }
-            | ProgressEvent::Pushing { id, current, total } => {
-                let bar = self.bar(&id, total);
-                bar.set_length(total);
-                bar.set_position(current);
-                bar.set_message("Transferring");
-            }
-            ProgressEvent::Verifying { id } => self.message(&id, "Verifying Checksum", false),
-            ProgressEvent::Extracting { id } => self.message(&id, "Extracting", false),
-            ProgressEvent::PullComplete { id } => self.message(&id, "Pull complete", true),
-            ProgressEvent::Mounted { id, .. } => self.message(&id, "Mounted", true),
-            ProgressEvent::Pushed { id } => self.message(&id, "Pushed", true),
-            ProgressEvent::Retrying { id, .. } => self.message(&id, "Retrying", false),
+            bar.set_message(status.to_string());
         }
     }
 }

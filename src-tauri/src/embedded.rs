@@ -1,6 +1,8 @@
-//! Berth's engine inside this process: the Engine API server (`berth-api`) on a private
-//! socket, used when no endpoint is configured and no `berth daemon` runs. The window
-//! still talks to it only through the Engine API, exactly as it would to a daemon.
+//! Berth's engine inside this process: the Engine API server (`berth-api`) on the store
+//! root's socket, used when no endpoint is configured and no `berth daemon` runs. The
+//! window talks to it only through the Engine API, exactly as it would to a daemon. While a
+//! `berth` command's own engine serves the root, the window uses that one, and this engine
+//! takes the root over on the same socket when the command ends.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,29 +20,7 @@ pub fn store_root() -> PathBuf {
     std::env::var_os("BERTH_ROOT")
         .filter(|r| !r.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(berth_store::Store::default_root)
-}
-
-/// A socket only this process uses, beside where the daemon's would be. Sockets left by
-/// earlier windows that were killed (their PID is gone) are removed on the way.
-fn private_socket() -> PathBuf {
-    let dir = daemon_socket()
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(std::env::temp_dir);
-    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-        let name = entry.file_name();
-        let pid = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("desktop-"))
-            .and_then(|n| n.strip_suffix(".sock"));
-        if let Some(pid) = pid {
-            if !Path::new("/proc").join(pid).exists() {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
-    dir.join(format!("desktop-{}.sock", std::process::id()))
+        .unwrap_or_else(berth_api::default_root)
 }
 
 pub struct EmbeddedEngine {
@@ -57,10 +37,11 @@ impl EmbeddedEngine {
                 "Install the berth package (or set BERTH_BIN to the berth binary) and restart Berth.",
             )
         })?;
-        let socket = private_socket();
+        let root = store_root();
+        let socket = berth_api::root_socket(&root);
         let opts = berth_api::ServerOptions {
-            root: store_root(),
-            socket: socket.clone(),
+            root,
+            socket: None,
             tcp: None,
             shim_exe,
             insecure_registries: Vec::new(),
@@ -70,6 +51,7 @@ impl EmbeddedEngine {
         let shutdown = async move {
             let _ = stopped.await;
         };
+        // Waits for the root when another engine serves it; meanwhile its socket answers.
         let server = tokio::spawn(berth_api::serve(opts, shutdown));
         // The server opens the store and binds; wait for the socket or its error.
         for _ in 0..200 {

@@ -5,8 +5,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::bail;
 use berth_registry::credentials;
 
-use crate::cli::{Global, LoginArgs};
-use crate::engine;
+use crate::cli::LoginArgs;
+use crate::client::{self, Client};
 
 const DEFAULT_SERVER: &str = "docker.io";
 
@@ -25,7 +25,7 @@ fn registry_of(server: Option<&str>) -> String {
     }
 }
 
-pub async fn login(g: &Global, a: LoginArgs) -> anyhow::Result<u8> {
+pub async fn login(c: &Client, a: LoginArgs) -> anyhow::Result<u8> {
     let registry = registry_of(a.server.as_deref());
     let username = match a.username {
         Some(u) => u,
@@ -61,11 +61,9 @@ pub async fn login(g: &Global, a: LoginArgs) -> anyhow::Result<u8> {
     if username.is_empty() || password.is_empty() {
         bail!("username and password must not be empty — give both to log in to {registry}");
     }
-    let images = engine::open(g)?;
-    images
-        .registry()
-        .check_login(&registry, &username, &password)
-        .await?;
+    // The engine checks the login, as dockerd does; the credentials stay in this user's file.
+    let body = serde_json::json!({"username": username, "password": password, "serveraddress": registry});
+    c.post_json("/auth", client::full(body.to_string())).await?;
     let path = config_path()?;
     let mut file = credentials::DockerConfigFile::load(&path)?;
     file.store(&registry, &credentials::Credential { username, password })?;

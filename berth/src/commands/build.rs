@@ -1,136 +1,170 @@
-//! `build`, `builder prune` and `system prune`: argument handling and docker's classic
-//! builder output; the engine (`berth_builder`) does the work.
+//! `build`, `builder prune` and `system prune`, over the client: the context goes to the
+//! engine as a tar (docker's `POST /build`), its output comes back as docker's JSON lines.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
-use berth_builder::{BuildError, BuildEvent, BuildOptions, Builder};
+use anyhow::{bail, Context};
+use hyper::Method;
 
-use crate::cli::{BuildArgs, Global, SystemPruneArgs};
-use crate::{engine, render};
+use crate::cli::{BuildArgs, SystemPruneArgs};
+use crate::client::{self, Client};
+use crate::render;
 
-fn open_builder(g: &Global) -> anyhow::Result<(Builder, berth_containers::ContainerService)> {
-    let images = engine::open(g)?;
-    let containers = berth_containers::ContainerService::new(images.clone(), std::env::current_exe()?)?;
-    let builder = Builder::new(images, Some(containers.network().clone()))?;
-    Ok((builder, containers))
-}
+/// Where a Dockerfile from outside the context travels inside the context's tar.
+const OUTSIDE_DOCKERFILE: &str = ".berth-dockerfile";
 
 fn key_value(s: &str, what: &str) -> anyhow::Result<(String, String)> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => anyhow::bail!("invalid {what} \"{s}\": use KEY=value"),
+        _ => bail!("invalid {what} \"{s}\": use KEY=value"),
     }
 }
 
-fn render_event(e: BuildEvent) {
-    let mut out = std::io::stdout().lock();
-    let _ = match e {
-        BuildEvent::Step {
-            number,
-            total,
-            instruction,
-        } => writeln!(out, "Step {number}/{total} : {instruction}"),
-        BuildEvent::UsingCache => writeln!(out, " ---> Using cache"),
-        BuildEvent::Running { container } => writeln!(out, " ---> Running in {container}"),
-        BuildEvent::Output(bytes) => out.write_all(&bytes),
-        BuildEvent::RemovingIntermediate { container } => {
-            writeln!(out, "Removing intermediate container {container}")
-        }
-        BuildEvent::StepDone { image } => writeln!(out, " ---> {}", image.short()),
-        BuildEvent::Triggers { count } => writeln!(
-            out,
-            "# Executing {count} build trigger{}",
-            if count == 1 { "" } else { "s" }
-        ),
-        BuildEvent::Status(s) => writeln!(out, "{s}"),
-        BuildEvent::Warning(w) => {
-            drop(out);
-            eprintln!("[Warning] {w}");
-            return;
-        }
-    };
-    let _ = out.flush();
+/// The context directory as a tar, plus the Dockerfile when it lies outside the context.
+fn context_tar(dir: &Path, outside: Option<PathBuf>, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut tar = tar::Builder::new(w);
+    tar.follow_symlinks(false);
+    tar.mode(tar::HeaderMode::Complete);
+    tar.append_dir_all(".", dir)?;
+    if let Some(file) = outside {
+        tar.append_path_with_name(&file, OUTSIDE_DOCKERFILE)?;
+    }
+    tar.finish()
 }
 
-pub async fn build(g: &Global, a: BuildArgs) -> anyhow::Result<u8> {
-    let mut build_args = Vec::new();
+/// The `dockerfile` query value, and the file to add when it lies outside the context.
+fn dockerfile_in_context(
+    context: &Path,
+    file: Option<&Path>,
+) -> anyhow::Result<(Option<String>, Option<PathBuf>)> {
+    let Some(file) = file else {
+        return Ok((None, None));
+    };
+    // A relative -f is relative to the current directory, as with docker.
+    let abs = std::path::absolute(file).with_context(|| format!("cannot find {}", file.display()))?;
+    if !abs.is_file() {
+        bail!(
+            "cannot find the Dockerfile {} — check the path given to -f",
+            file.display()
+        );
+    }
+    let ctx = std::fs::canonicalize(context)?;
+    let real = std::fs::canonicalize(&abs)?;
+    match real.strip_prefix(&ctx) {
+        Ok(rel) => Ok((Some(rel.to_string_lossy().to_string()), None)),
+        Err(_) => Ok((Some(OUTSIDE_DOCKERFILE.to_string()), Some(real))),
+    }
+}
+
+pub async fn build(c: &Client, a: BuildArgs) -> anyhow::Result<u8> {
+    if !a.path.is_dir() {
+        bail!(
+            "unable to prepare context: the build context {} is not a directory — give the directory that holds your Dockerfile",
+            a.path.display()
+        );
+    }
+    let mut build_args = serde_json::Map::new();
     for b in &a.build_args {
         match b.split_once('=') {
-            Some((k, v)) => build_args.push((k.to_string(), v.to_string())),
+            Some((k, v)) => {
+                build_args.insert(k.to_string(), v.into());
+            }
             // docker takes a bare NAME from the environment, and ignores it if unset.
             None => {
                 if let Ok(v) = std::env::var(b) {
-                    build_args.push((b.clone(), v));
+                    build_args.insert(b.clone(), v.into());
                 }
             }
         }
     }
-    let labels = a
-        .labels
-        .iter()
-        .map(|l| key_value(l, "label"))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    if !matches!(a.network.as_str(), "default" | "bridge" | "none" | "host") {
-        anyhow::bail!(
-            "network mode \"{}\" is not supported for builds — use default, none or host",
-            a.network
-        );
+    let mut labels = serde_json::Map::new();
+    for l in &a.labels {
+        let (k, v) = key_value(l, "label")?;
+        labels.insert(k, v.into());
     }
-    let opts = BuildOptions {
-        context: a.path.clone(),
-        dockerfile: a.file.clone(),
-        tags: a.tags.clone(),
-        target: a.target.clone(),
-        no_cache: a.no_cache,
-        pull: a.pull,
-        build_args,
-        labels,
-        network: a.network.clone(),
-    };
-    let (builder, _containers) = open_builder(g)?;
-    let quiet = a.quiet;
-    let canceller = builder.clone();
-    let mut task = tokio::task::spawn_blocking(move || {
-        builder.build(&opts, &mut |e| {
-            if !quiet || matches!(e, BuildEvent::Warning(_)) {
-                render_event(e)
-            }
-        })
-    });
-    // Ctrl-C stops the RUN in flight; the build then releases its mounts and network.
-    let result = tokio::select! {
-        r = &mut task => r?,
-        _ = tokio::signal::ctrl_c() => {
-            canceller.cancel();
-            task.await?
+    let (dockerfile, outside) = dockerfile_in_context(&a.path, a.file.as_deref())?;
+    let mut query = vec![format!("networkmode={}", client::q(&a.network))];
+    for t in &a.tags {
+        berth_reference::ImageRef::parse(t)?;
+        query.push(format!("t={}", client::q(t)));
+    }
+    if let Some(d) = &dockerfile {
+        query.push(format!("dockerfile={}", client::q(d)));
+    }
+    if let Some(t) = &a.target {
+        query.push(format!("target={}", client::q(t)));
+    }
+    for (flag, on) in [("nocache", a.no_cache), ("pull", a.pull), ("q", a.quiet)] {
+        if on {
+            query.push(format!("{flag}=1"));
         }
-    };
-    match result {
-        Ok(outcome) => {
-            if quiet {
-                println!("{}", outcome.image_id);
+    }
+    if !build_args.is_empty() {
+        query.push(format!(
+            "buildargs={}",
+            client::q(&serde_json::Value::Object(build_args).to_string())
+        ));
+    }
+    if !labels.is_empty() {
+        query.push(format!(
+            "labels={}",
+            client::q(&serde_json::Value::Object(labels).to_string())
+        ));
+    }
+    let dir = a.path.clone();
+    let body = client::streamed(move |w| context_tar(&dir, outside, w));
+    let resp = c
+        .request(
+            Method::POST,
+            &format!("/build?{}", query.join("&")),
+            &[("Content-Type", "application/x-tar".into())],
+            body,
+        )
+        .await?;
+    // Ctrl-C hangs up, which cancels the build in the engine (it releases its mounts).
+    let lines = client::json_lines(resp, |v| {
+        if let Some(s) = v.get("stream").and_then(|s| s.as_str()) {
+            if let Some(w) = s.strip_prefix("[Warning] ") {
+                eprint!("[Warning] {w}");
             } else {
-                println!("Successfully built {}", outcome.image_id.short());
-                for t in &outcome.tags {
-                    println!("Successfully tagged {t}");
-                }
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(s.as_bytes()).and_then(|()| out.flush());
             }
-            Ok(0)
         }
-        Err(e) => {
-            if let BuildError::RunFailed { last_lines, .. } = &e {
-                if quiet {
-                    for l in last_lines {
-                        eprintln!("{l}");
-                    }
-                }
-            }
-            Err(e.into())
-        }
+        Ok(())
+    });
+    tokio::select! {
+        r = lines => r?,
+        _ = tokio::signal::ctrl_c() => bail!("the build was cancelled"),
     }
+    Ok(0)
 }
 
-pub fn builder_prune(g: &Global, all: bool, force: bool) -> anyhow::Result<u8> {
+/// `POST /build/prune`; (entries removed, bytes freed).
+async fn prune_cache(c: &Client, all: bool) -> anyhow::Result<(u64, u64)> {
+    let v = c
+        .post_json(
+            if all { "/build/prune?all=1" } else { "/build/prune" },
+            client::empty(),
+        )
+        .await?;
+    let entries = v
+        .get("EntriesRemoved")
+        .and_then(|n| n.as_u64())
+        .or_else(|| {
+            v.get("CachesDeleted")
+                .and_then(|d| d.as_array())
+                .map(|d| d.len() as u64)
+        })
+        .unwrap_or(0);
+    Ok((
+        entries,
+        v.get("SpaceReclaimed").and_then(|n| n.as_u64()).unwrap_or(0),
+    ))
+}
+
+pub async fn builder_prune(c: &Client, all: bool, force: bool) -> anyhow::Result<u8> {
     if !force {
         println!(
             "{}",
@@ -144,16 +178,15 @@ pub fn builder_prune(g: &Global, all: bool, force: bool) -> anyhow::Result<u8> {
             return Ok(0);
         }
     }
-    let (builder, _) = open_builder(g)?;
-    let report = builder.prune(all)?;
-    if report.entries_removed > 0 {
-        println!("Deleted build cache objects: {}", report.entries_removed);
+    let (entries, freed) = prune_cache(c, all).await?;
+    if entries > 0 {
+        println!("Deleted build cache objects: {entries}");
     }
-    println!("Total reclaimed space: {}", render::size(report.bytes_freed));
+    println!("Total reclaimed space: {}", render::size(freed));
     Ok(0)
 }
 
-pub fn system_prune(g: &Global, a: SystemPruneArgs) -> anyhow::Result<u8> {
+pub async fn system_prune(c: &Client, a: SystemPruneArgs) -> anyhow::Result<u8> {
     if !a.force {
         println!("WARNING! This will remove:");
         println!("  - all stopped containers");
@@ -172,56 +205,17 @@ pub fn system_prune(g: &Global, a: SystemPruneArgs) -> anyhow::Result<u8> {
             return Ok(0);
         }
     }
-    let (builder, svc) = open_builder(g)?;
-    let mut containers = Vec::new();
-    for s in svc.list(true)? {
-        if !s.status.is_running() {
-            svc.remove(&s.record.id, false, false)?;
-            containers.push(s.record.id.clone());
-        }
-    }
-    if !containers.is_empty() {
-        println!("Deleted Containers:");
-        for c in &containers {
-            println!("{c}");
-        }
-        println!();
-    }
-    let net = svc.network();
-    let mut networks = Vec::new();
-    for n in net.list_networks()? {
-        if n.name == "bridge" || n.name == "host" || n.name == "none" {
-            continue;
-        }
-        if net.endpoints(&n.name)?.is_empty() && net.remove_network(&n.name).is_ok() {
-            networks.push(n.name.clone());
-        }
-    }
-    if !networks.is_empty() {
-        println!("Deleted Networks:");
-        for n in &networks {
-            println!("{n}");
-        }
-        println!();
-    }
+    let mut freed = super::container::prune_containers(c).await?;
+    super::volume::prune_networks(c).await?;
     if a.volumes {
-        super::volume::prune_volumes(&svc, false)?;
+        freed += super::volume::prune_volumes(c, false).await?;
     }
-    let in_use: Vec<berth_oci::Digest> = svc.records()?.into_iter().map(|r| r.image_id).collect();
-    let report = svc.images().prune(a.all, &in_use)?;
-    if !report.events.is_empty() {
-        println!("Deleted Images:");
-        super::image::print_remove_events(&report.events, true);
+    freed += super::image::prune_images(c, a.all).await?;
+    let (entries, cache) = prune_cache(c, a.all).await?;
+    if entries > 0 {
+        println!("Deleted build cache objects: {entries}");
         println!();
     }
-    let cache = builder.prune(a.all)?;
-    if cache.entries_removed > 0 {
-        println!("Deleted build cache objects: {}", cache.entries_removed);
-        println!();
-    }
-    println!(
-        "Total reclaimed space: {}",
-        render::size(report.space_reclaimed + cache.bytes_freed)
-    );
+    println!("Total reclaimed space: {}", render::size(freed + cache));
     Ok(0)
 }

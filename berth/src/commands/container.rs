@@ -1,122 +1,181 @@
-//! Container commands: run, create, start, stop, restart, kill, rm, ps, logs, exec, wait,
-//! pause, unpause, port, container prune/inspect, and the hidden `__shim`.
+//! Container commands: run, create, start, attach, stop, restart, kill, rm, ps, logs,
+//! exec, wait, pause, unpause, port, stats and container prune — each over the client.
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
-use anyhow::bail;
-use berth_containers::{ContainerRecord, ContainerService, CreateOptions, ExecOptions, Status};
+use anyhow::{bail, Context};
+use bollard::query_parameters as qp;
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
+use hyper::Method;
 
+use super::create_body::create_body;
+use super::each;
 use crate::cli::{
-    AttachArgs, ExecArgs, Global, KillArgs, LogsArgs, PsArgs, RmArgs, RunArgs, StartArgs, StatsArgs, StopArgs,
+    AttachArgs, ExecArgs, KillArgs, LogsArgs, PsArgs, RmArgs, RunArgs, StartArgs, StatsArgs, StopArgs,
 };
-use crate::{engine, render};
+use crate::client::{self, api_error, is_not_found, Client};
+use crate::{render, terminal};
 
-fn service(g: &Global) -> anyhow::Result<ContainerService> {
-    let images = engine::open(g)?;
-    let exe = std::env::current_exe()?;
-    Ok(ContainerService::new(images, exe)?)
-}
-
-fn create_options(a: &RunArgs) -> CreateOptions {
-    CreateOptions {
-        image: a.image.clone(),
+/// `run` (and `create` when `start` is false), docker's flow: create (pulling a missing
+/// image), register the wait, attach, start, relay the output, exit with the container's code.
+pub async fn run(c: &Client, a: RunArgs, start: bool) -> anyhow::Result<u8> {
+    let body = create_body(&a)?;
+    let opts = || qp::CreateContainerOptions {
         name: a.name.clone(),
-        cmd: a.command.clone(),
-        entrypoint: a.entrypoint.clone(),
-        env: a.env.clone(),
-        env_files: a.env_file.clone(),
-        workdir: a.workdir.clone(),
-        user: a.user.clone(),
-        hostname: a.hostname.clone(),
-        publish: a.publish.clone(),
-        publish_all: a.publish_all,
-        volumes: a.volume.clone(),
-        mounts: a.mount.clone(),
-        network: a.network.clone(),
-        network_aliases: a.network_alias.clone(),
-        memory: a.memory.clone(),
-        cpus: a.cpus.clone(),
-        pids_limit: a.pids_limit,
-        restart: a.restart.clone(),
-        labels: a.label.clone(),
-        tty: a.tty,
-        interactive: a.interactive,
-        auto_remove: a.rm,
-        log_opts: a.log_opt.clone(),
-    }
-}
-
-/// docker pulls a missing image on `run`/`create`.
-async fn ensure_image(g: &Global, image: &str) -> anyhow::Result<()> {
-    let images = engine::open(g)?;
-    if images.resolve(image).is_ok() {
-        return Ok(());
-    }
-    let reference = berth_reference::ImageRef::parse(image)?;
-    eprintln!("Unable to find image '{}' locally", reference.familiar());
-    let progress = crate::progress::for_stderr();
-    images
-        .pull(&reference, &berth_images::PullOptions::default(), progress)
-        .await?;
-    Ok(())
-}
-
-pub async fn create(g: &Global, a: RunArgs) -> anyhow::Result<u8> {
-    ensure_image(g, &a.image).await?;
-    let rec = service(g)?.create(&create_options(&a))?;
-    println!("{}", rec.id);
-    Ok(0)
-}
-
-pub async fn run(g: &Global, a: RunArgs) -> anyhow::Result<u8> {
-    ensure_image(g, &a.image).await?;
-    let svc = service(g)?;
-    let rec = svc.create(&create_options(&a))?;
-    if !a.detach {
-        svc.mark_attached(&rec)?;
-    }
-    if let Err(e) = svc.start(&rec.id) {
-        // docker leaves the created container behind; with --rm nothing should remain.
-        if a.rm {
-            let _ = svc.remove(&rec.id, true, true);
+        platform: String::new(),
+    };
+    let id = match c.docker.create_container(Some(opts()), body.clone()).await {
+        Ok(created) => created.id,
+        Err(e) if is_not_found(&e) && e.to_string().to_lowercase().contains("image") => {
+            let reference = berth_reference::ImageRef::parse(&a.image)?;
+            eprintln!("Unable to find image '{}' locally", reference.familiar());
+            super::image::pull_image(c, &reference, None, &mut crate::progress::Progress::stderr()).await?;
+            c.docker
+                .create_container(Some(opts()), body)
+                .await
+                .map_err(api_error)?
+                .id
         }
-        return Err(e.into());
-    }
-    if a.detach {
-        println!("{}", rec.id);
+        Err(e) => return Err(api_error(e)),
+    };
+    if !start {
+        println!("{id}");
         return Ok(0);
     }
-    // Attached: relay stdio until the container exits (or the user detaches).
-    let session = crate::terminal::Session {
+    if a.detach {
+        start_or_clean_up(c, &id, a.rm).await?;
+        println!("{id}");
+        return Ok(0);
+    }
+    let session = Session {
         tty: a.tty,
         stdin: a.interactive,
-        detach_keys: berth_containers::parse_detach_keys(&a.detach_keys)
-            .map_err(berth_containers::ContainerError::InvalidArgument)?,
-        replay: true,
+        detach_keys: a.detach_keys.clone(),
+        sig_proxy: a.sig_proxy && !a.tty,
     };
-    let code = match attach_until_exit(&svc, &rec, session, a.sig_proxy && !a.tty).await? {
-        Some(code) => code,
-        None => return Ok(0),
-    };
-    if a.rm {
-        // The shim removes it too; whoever comes first wins.
-        let _ = svc.remove(&rec.id, true, true);
-    }
-    Ok(code.clamp(0, 255) as u8)
+    // The wait is registered (its headers are back) before the start, so no exit is missed
+    // and, with --rm, the engine removes the container only after reporting its code.
+    let wait = wait_request(c, &id, if a.rm { "removed" } else { "next-exit" }).await?;
+    let attached = attach_stream(c, &id, &session).await?;
+    start_or_clean_up(c, &id, a.rm).await?;
+    Ok(finish_session(c, &id, attached, &session, Some(wait))
+        .await?
+        .unwrap_or(0))
 }
 
-/// Runs an attach session off the async runtime; forwards Ctrl-C and SIGTERM to the
-/// container when `sig_proxy` (docker's default without a TTY). `None`: detached.
-async fn attach_until_exit(
-    svc: &ContainerService,
-    rec: &ContainerRecord,
-    session: crate::terminal::Session,
+/// Starts a created container; docker leaves one whose start failed, but with --rm
+/// nothing should remain.
+async fn start_or_clean_up(c: &Client, id: &str, rm: bool) -> anyhow::Result<()> {
+    let Err(e) = c
+        .docker
+        .start_container(id, None::<qp::StartContainerOptions>)
+        .await
+    else {
+        return Ok(());
+    };
+    if rm {
+        let opts = qp::RemoveContainerOptions {
+            force: true,
+            v: true,
+            link: false,
+        };
+        let _ = c.docker.remove_container(id, Some(opts)).await;
+    }
+    Err(api_error(e))
+}
+
+struct Session {
+    tty: bool,
+    stdin: bool,
+    detach_keys: String,
+    /// Forward Ctrl-C and SIGTERM to the container (docker's default without a TTY).
     sig_proxy: bool,
-) -> anyhow::Result<Option<i32>> {
-    let proxy = sig_proxy.then(|| {
-        let (svc, id) = (svc.clone(), rec.id.clone());
+}
+
+/// `POST /containers/{id}/wait`, returned once the engine has registered it.
+async fn wait_request(
+    c: &Client,
+    id: &str,
+    condition: &str,
+) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+    c.request(
+        Method::POST,
+        &format!("/containers/{}/wait?condition={condition}", client::q(id)),
+        &[],
+        client::empty(),
+    )
+    .await
+}
+
+/// The exit code in a wait answer.
+async fn wait_code(resp: hyper::Response<hyper::body::Incoming>) -> anyhow::Result<i64> {
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .context("the engine stopped before the container exited")?
+        .to_bytes();
+    let v: serde_json::Value =
+        serde_json::from_slice(bytes.trim_ascii()).context("the engine's wait answer is not JSON")?;
+    if let Some(msg) = v
+        .pointer("/Error/Message")
+        .and_then(|m| m.as_str())
+        .filter(|m| !m.is_empty())
+    {
+        bail!("{msg}");
+    }
+    Ok(v.get("StatusCode").and_then(|s| s.as_i64()).unwrap_or(0))
+}
+
+async fn attach_stream(
+    c: &Client,
+    id: &str,
+    s: &Session,
+) -> anyhow::Result<bollard::container::AttachContainerResults> {
+    c.docker
+        .attach_container(
+            id,
+            Some(qp::AttachContainerOptions {
+                stdin: s.stdin,
+                stdout: true,
+                stderr: true,
+                stream: true,
+                logs: false,
+                detach_keys: s.stdin.then(|| s.detach_keys.clone()),
+            }),
+        )
+        .await
+        .map_err(api_error)
+}
+
+/// Relays an attached session until the container exits (its code) or the user detaches
+/// (`None`). `wait`: a wait registered before the start; else one is asked for now.
+async fn finish_session(
+    c: &Client,
+    id: &str,
+    attached: bollard::container::AttachContainerResults,
+    s: &Session,
+    wait: Option<hyper::Response<hyper::body::Incoming>>,
+) -> anyhow::Result<Option<u8>> {
+    let raw = (s.tty && s.stdin).then(terminal::RawMode::enter).flatten();
+    let resizer = s.tty.then(|| {
+        let (docker, id) = (c.docker.clone(), id.to_string());
+        tokio::spawn(async move {
+            let mut sizes = terminal::window_sizes();
+            while let Some((h, w)) = sizes.recv().await {
+                let opts = qp::ResizeContainerTTYOptions {
+                    h: h as i32,
+                    w: w as i32,
+                };
+                let _ = docker.resize_container_tty(&id, opts).await;
+            }
+        })
+    });
+    let proxy = s.sig_proxy.then(|| {
+        let (docker, id) = (c.docker.clone(), id.to_string());
         tokio::spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};
             let (Ok(mut int), Ok(mut term)) =
@@ -126,152 +185,179 @@ async fn attach_until_exit(
             };
             loop {
                 let sig = tokio::select! {
-                    _ = int.recv() => nix::libc::SIGINT,
-                    _ = term.recv() => nix::libc::SIGTERM,
+                    _ = int.recv() => "SIGINT",
+                    _ = term.recv() => "SIGTERM",
                 };
-                let _ = svc.kill(&id, sig);
+                let _ = docker
+                    .kill_container(&id, Some(qp::KillContainerOptions { signal: sig.into() }))
+                    .await;
             }
         })
     });
-    let replay = session.replay;
-    let (svc2, id) = (svc.clone(), rec.id.clone());
-    let ended = tokio::task::spawn_blocking(move || crate::terminal::attach(&svc2, &id, &session)).await?;
-    if let Some(p) = proxy {
-        p.abort();
+    let bollard::container::AttachContainerResults { output, input } = attached;
+    terminal::relay(output, input, s.stdin).await;
+    drop(raw);
+    for t in [resizer, proxy].into_iter().flatten() {
+        t.abort();
     }
-    match ended {
-        Ok(crate::terminal::Ended::Exited { silent: true, .. }) if replay => {
-            follow_until_exit(svc, rec).map(Some)
-        }
-        Ok(crate::terminal::Ended::Exited { code, .. }) => Ok(Some(code)),
-        Ok(crate::terminal::Ended::Detached) => Ok(None),
-        // It exited before we could attach: its output is all in the log.
-        Err(_) if !svc.status(&svc.find(&rec.id)?).is_running() => follow_until_exit(svc, rec).map(Some),
-        Err(e) => Err(e),
-    }
-}
-
-fn follow_until_exit(svc: &ContainerService, rec: &ContainerRecord) -> anyhow::Result<i32> {
-    let path = svc.log_path(rec);
-    let shim_dir = svc.paths(&rec.id).shim();
-    let opts = berth_runtime::logs::LogOptions {
-        follow: true,
-        exit_file: Some(shim_dir.join("exit.json")),
-        ..Default::default()
+    let wait = match wait {
+        Some(w) => w,
+        None => wait_request(c, id, "not-running").await?,
     };
-    let mut out = std::io::stdout();
-    let mut err = std::io::stderr();
-    berth_runtime::logs::read(&path, opts, |line| {
-        let w: &mut dyn Write = if line.stream == berth_runtime::logs::Stream::Stderr {
-            &mut err
+    if !s.stdin {
+        return Ok(Some(wait_code(wait).await?.clamp(0, 255) as u8));
+    }
+    // With stdin attached the stream also ends when the user types the detach keys.
+    let mut code = Box::pin(wait_code(wait));
+    loop {
+        tokio::select! {
+            r = &mut code => return Ok(Some(r?.clamp(0, 255) as u8)),
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                let running = c.docker.inspect_container(id, None::<qp::InspectContainerOptions>).await
+                    .ok()
+                    .and_then(|i| i.state)
+                    .and_then(|s| s.running)
+                    .unwrap_or(false);
+                if running {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+pub async fn start(c: &Client, a: StartArgs) -> anyhow::Result<u8> {
+    if !(a.attach || a.interactive) {
+        return each(&a.containers, |n| async move {
+            c.docker
+                .start_container(&n, None::<qp::StartContainerOptions>)
+                .await
+                .map_err(api_error)
+        })
+        .await;
+    }
+    if a.containers.len() > 1 {
+        bail!("you cannot start and attach multiple containers at once — start them one by one");
+    }
+    let id = &a.containers[0];
+    let info = c
+        .docker
+        .inspect_container(id, None::<qp::InspectContainerOptions>)
+        .await
+        .map_err(api_error)?;
+    let tty = info.config.as_ref().and_then(|c| c.tty).unwrap_or(false);
+    let session = Session {
+        tty,
+        stdin: a.interactive,
+        detach_keys: a.detach_keys.clone(),
+        sig_proxy: !tty,
+    };
+    let wait = wait_request(c, id, "next-exit").await?;
+    let attached = attach_stream(c, id, &session).await?;
+    c.docker
+        .start_container(id, None::<qp::StartContainerOptions>)
+        .await
+        .map_err(api_error)?;
+    Ok(finish_session(c, id, attached, &session, Some(wait))
+        .await?
+        .unwrap_or(0))
+}
+
+pub async fn attach(c: &Client, a: AttachArgs) -> anyhow::Result<u8> {
+    let info = c
+        .docker
+        .inspect_container(&a.container, None::<qp::InspectContainerOptions>)
+        .await
+        .map_err(api_error)?;
+    let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+    let name = info
+        .name
+        .as_deref()
+        .unwrap_or(&a.container)
+        .trim_start_matches('/')
+        .to_string();
+    if !running {
+        bail!("you cannot attach to a stopped container {name} — start it first (`berth start -ai {name}`)");
+    }
+    let cfg = info.config.as_ref();
+    let tty = cfg.and_then(|c| c.tty).unwrap_or(false);
+    let session = Session {
+        tty,
+        stdin: !a.no_stdin && cfg.and_then(|c| c.open_stdin).unwrap_or(false),
+        detach_keys: a.detach_keys.clone(),
+        sig_proxy: a.sig_proxy && !tty,
+    };
+    let wait = wait_request(c, &a.container, "next-exit").await?;
+    let attached = attach_stream(c, &a.container, &session).await?;
+    Ok(finish_session(c, &a.container, attached, &session, Some(wait))
+        .await?
+        .unwrap_or(0))
+}
+
+/// `stop`, and `restart` when `restart` is set.
+pub async fn stop(c: &Client, a: StopArgs, restart: bool) -> anyhow::Result<u8> {
+    let t = a.time as i32;
+    each(&a.containers, |n| async move {
+        if restart {
+            let opts = qp::RestartContainerOptions {
+                t: Some(t),
+                signal: None,
+            };
+            c.docker.restart_container(&n, Some(opts)).await
         } else {
-            &mut out
+            let opts = qp::StopContainerOptions {
+                t: Some(t),
+                signal: None,
+            };
+            c.docker.stop_container(&n, Some(opts)).await
+        }
+        .map_err(api_error)
+    })
+    .await
+}
+
+pub async fn kill(c: &Client, a: KillArgs) -> anyhow::Result<u8> {
+    let signal = a.signal.clone();
+    each(&a.containers, |n| {
+        let signal = signal.clone();
+        async move {
+            let opts = qp::KillContainerOptions { signal };
+            c.docker.kill_container(&n, Some(opts)).await.map_err(api_error)
+        }
+    })
+    .await
+}
+
+pub async fn rm(c: &Client, a: RmArgs) -> anyhow::Result<u8> {
+    let (force, v) = (a.force, a.volumes);
+    each(&a.containers, |n| async move {
+        let opts = qp::RemoveContainerOptions {
+            force,
+            v,
+            link: false,
         };
-        let _ = w.write_all(line.log.as_bytes());
-        let _ = w.flush();
-        true
-    })?;
-    svc.wait_exit(rec, Duration::from_secs(30));
-    Ok(match svc.status(rec) {
-        Status::Exited { code, .. } => code,
-        _ => 0,
+        c.docker.remove_container(&n, Some(opts)).await.map_err(api_error)
     })
+    .await
 }
 
-pub async fn start(g: &Global, a: StartArgs) -> anyhow::Result<u8> {
-    let svc = service(g)?;
-    let mut code = 0;
-    for c in &a.containers {
-        match svc.start(c) {
-            Ok(rec) => {
-                svc.mark_stopped(&rec, false);
-                if a.attach || a.interactive {
-                    let session = crate::terminal::Session {
-                        tty: rec.config.tty,
-                        stdin: a.interactive,
-                        detach_keys: berth_containers::parse_detach_keys(&a.detach_keys)
-                            .map_err(berth_containers::ContainerError::InvalidArgument)?,
-                        replay: true,
-                    };
-                    code = match attach_until_exit(&svc, &rec, session, !rec.config.tty).await? {
-                        Some(code) => code.clamp(0, 255) as u8,
-                        None => 0,
-                    };
-                } else {
-                    println!("{c}");
-                }
-            }
-            Err(e) => {
-                eprintln!("Error: {e}");
-                code = 1;
-            }
-        }
-    }
-    Ok(code)
-}
-
-pub fn stop(g: &Global, a: StopArgs) -> anyhow::Result<u8> {
-    let svc = service(g)?;
-    each(&a.containers, |c| {
-        let rec = svc.find(c)?;
-        svc.mark_stopped(&rec, true);
-        svc.stop(c, Duration::from_secs(a.time))?;
-        Ok(())
-    })
-}
-
-pub fn restart(g: &Global, a: StopArgs) -> anyhow::Result<u8> {
-    let svc = service(g)?;
-    each(&a.containers, |c| {
-        svc.stop(c, Duration::from_secs(a.time))?;
-        let rec = svc.start(c)?;
-        svc.mark_stopped(&rec, false);
-        Ok(())
-    })
-}
-
-pub fn kill(g: &Global, a: KillArgs) -> anyhow::Result<u8> {
-    let svc = service(g)?;
-    let sig = berth_containers::signal_number(&a.signal)?;
-    each(&a.containers, |c| {
-        let rec = svc.kill(c, sig)?;
-        svc.mark_stopped(&rec, true);
-        Ok(())
-    })
-}
-
-pub fn rm(g: &Global, a: RmArgs) -> anyhow::Result<u8> {
-    let svc = service(g)?;
-    each(&a.containers, |c| {
-        svc.remove(c, a.force, a.volumes)?;
-        Ok(())
-    })
-}
-
-pub fn pause(g: &Global, containers: &[String], pause: bool) -> anyhow::Result<u8> {
-    let svc = service(g)?;
-    each(containers, |c| {
+pub async fn pause(c: &Client, containers: &[String], pause: bool) -> anyhow::Result<u8> {
+    each(containers, |n| async move {
         if pause {
-            svc.pause(c)?;
+            c.docker.pause_container(&n).await
         } else {
-            svc.unpause(c)?;
+            c.docker.unpause_container(&n).await
         }
-        Ok(())
+        .map_err(api_error)
     })
+    .await
 }
 
-pub fn wait(g: &Global, containers: &[String]) -> anyhow::Result<u8> {
-    let svc = service(g)?;
+pub async fn wait(c: &Client, containers: &[String]) -> anyhow::Result<u8> {
     let mut code = 0;
-    for c in containers {
-        match svc.find(c) {
-            Ok(rec) => {
-                while !svc.wait_exit(&rec, Duration::from_secs(3600)) {}
-                match svc.status(&rec) {
-                    Status::Exited { code: c, .. } => println!("{c}"),
-                    _ => println!("0"),
-                }
-            }
+    for n in containers {
+        match async { wait_code(wait_request(c, n, "not-running").await?).await }.await {
+            Ok(status) => println!("{status}"),
             Err(e) => {
                 eprintln!("Error: {e}");
                 code = 1;
@@ -281,108 +367,92 @@ pub fn wait(g: &Global, containers: &[String]) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-/// Runs `f` for each name, printing the name on success and the error otherwise (docker).
-fn each(names: &[String], mut f: impl FnMut(&str) -> anyhow::Result<()>) -> anyhow::Result<u8> {
-    let mut code = 0;
-    for n in names {
-        match f(n) {
-            Ok(()) => println!("{n}"),
-            Err(e) => {
-                eprintln!("Error: {e}");
-                code = 1;
-            }
-        }
-    }
-    Ok(code)
-}
-
-pub fn ps(g: &Global, a: PsArgs) -> anyhow::Result<u8> {
-    let svc = service(g)?;
-    let mut rows = svc.list(a.all || a.latest)?;
+pub async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<u8> {
+    let mut filters: HashMap<String, Vec<String>> = HashMap::new();
     for f in &a.filter {
         let (k, v) = f
             .split_once('=')
             .ok_or_else(|| anyhow::anyhow!("invalid filter '{f}' — use key=value, e.g. name=web"))?;
-        rows.retain(|s| match k {
-            "name" => s.record.name.contains(v),
-            "id" => s.record.id.starts_with(v),
-            "status" => s.status.name() == v,
-            "ancestor" => s.record.image == v || s.record.image_id.to_string().contains(v),
-            "label" => match v.split_once('=') {
-                Some((lk, lv)) => s.record.config.labels.get(lk).is_some_and(|x| x == lv),
-                None => s.record.config.labels.contains_key(v),
-            },
-            "exited" => matches!(s.status, Status::Exited { code, .. } if code.to_string() == v),
-            _ => true,
-        });
-        if !matches!(k, "name" | "id" | "status" | "ancestor" | "label" | "exited") {
-            bail!("filter '{k}' is not supported — use name, id, status, ancestor, label or exited");
-        }
+        filters.entry(k.to_string()).or_default().push(v.to_string());
     }
-    if a.latest {
-        rows.truncate(1);
-    }
-    let rows = rows
-        .iter()
-        .map(|s| {
-            let mut v = berth_api::container_summary(s);
-            if crate::lists::ps_wants_size(&a) {
-                v["SizeRw"] = berth_host::disk::tree_size(&svc.paths(&s.record.id).upper()).into();
-            }
-            crate::lists::model(v)
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let opts = qp::ListContainersOptions {
+        all: a.all,
+        limit: a.latest.then_some(1),
+        size: crate::lists::ps_wants_size(&a),
+        filters: (!filters.is_empty()).then_some(filters),
+    };
+    let rows = c.docker.list_containers(Some(opts)).await.map_err(api_error)?;
     crate::lists::ps(&rows, &a)?;
     Ok(0)
 }
 
-pub fn port(g: &Global, container: &str) -> anyhow::Result<u8> {
-    let svc = service(g)?;
-    let rec = svc.find(container)?;
-    let status = svc.status(&rec);
-    if status.is_running() {
-        for p in &rec.bound_ports {
-            println!(
-                "{}/{} -> {}:{}",
-                p.container_port, p.proto, p.host_ip, p.host_port
-            );
+pub async fn port(c: &Client, container: &str) -> anyhow::Result<u8> {
+    let v = c
+        .get_json(&format!("/containers/{}/json", client::q(container)))
+        .await?;
+    if v.pointer("/State/Running").and_then(|r| r.as_bool()) != Some(true) {
+        return Ok(0);
+    }
+    let Some(ports) = v.pointer("/NetworkSettings/Ports").and_then(|p| p.as_object()) else {
+        return Ok(0);
+    };
+    let mut lines = Vec::new();
+    for (port, bindings) in ports {
+        for b in bindings.as_array().into_iter().flatten() {
+            let ip = b.get("HostIp").and_then(|i| i.as_str()).unwrap_or("0.0.0.0");
+            let hp = b.get("HostPort").and_then(|i| i.as_str()).unwrap_or("");
+            lines.push(format!(
+                "{port} -> {}:{hp}",
+                if ip.is_empty() { "0.0.0.0" } else { ip }
+            ));
         }
+    }
+    lines.sort();
+    for l in lines {
+        println!("{l}");
     }
     Ok(0)
 }
 
-pub fn logs(g: &Global, a: LogsArgs) -> anyhow::Result<u8> {
-    let svc = service(g)?;
-    let rec = svc.find(&a.container)?;
+pub async fn logs(c: &Client, a: LogsArgs) -> anyhow::Result<u8> {
     let tail = match a.tail.as_str() {
-        "all" | "-1" => None,
-        n => Some(
-            n.parse::<usize>()
-                .map_err(|_| anyhow::anyhow!("invalid --tail '{n}': use a number or all"))?,
-        ),
+        "all" | "-1" => "all".to_string(),
+        n => n
+            .parse::<usize>()
+            .map_err(|_| anyhow::anyhow!("invalid --tail '{n}': use a number or all"))?
+            .to_string(),
     };
-    let shim_dir = svc.paths(&rec.id).shim();
-    let opts = berth_runtime::logs::LogOptions {
-        tail,
-        since: a.since.as_deref().map(parse_when).transpose()?,
-        until: a.until.as_deref().map(parse_when).transpose()?,
-        timestamps: a.timestamps,
+    let when = |s: &Option<String>| -> anyhow::Result<i32> {
+        Ok(match s {
+            Some(s) => parse_when(s)?.unix_timestamp() as i32,
+            None => 0,
+        })
+    };
+    let opts = qp::LogsOptions {
         follow: a.follow,
-        exit_file: Some(shim_dir.join("exit.json")),
+        stdout: true,
+        stderr: true,
+        timestamps: a.timestamps,
+        tail,
+        since: when(&a.since)?,
+        until: when(&a.until)?,
     };
-    let mut out = std::io::stdout();
-    let mut err = std::io::stderr();
-    berth_runtime::logs::read(&svc.log_path(&rec), opts, |line| {
-        let w: &mut dyn Write = if line.stream == berth_runtime::logs::Stream::Stderr {
-            &mut err
-        } else {
-            &mut out
+    let mut s = c.docker.logs(&a.container, Some(opts));
+    while let Some(item) = s.next().await {
+        let ok = match item.map_err(api_error)? {
+            bollard::container::LogOutput::StdErr { message } => {
+                let mut e = std::io::stderr();
+                e.write_all(&message).and_then(|()| e.flush())
+            }
+            other => {
+                let mut o = std::io::stdout();
+                o.write_all(&other.into_bytes()).and_then(|()| o.flush())
+            }
         };
-        // With --timestamps the line already starts with its RFC 3339 time.
-        let ok = w.write_all(line.log.as_bytes());
-        let _ = w.flush();
-        ok.is_ok()
-    })?;
+        if ok.is_err() {
+            break;
+        }
+    }
     Ok(0)
 }
 
@@ -407,38 +477,88 @@ fn parse_when(s: &str) -> anyhow::Result<time::OffsetDateTime> {
     Ok(time::OffsetDateTime::now_utc() - time::Duration::seconds(secs))
 }
 
-pub fn exec(g: &Global, a: ExecArgs) -> anyhow::Result<u8> {
-    let svc = service(g)?;
-    let opts = ExecOptions {
-        cmd: a.command,
-        env: a.env,
-        workdir: a.workdir,
-        user: a.user,
+pub async fn exec(c: &Client, a: ExecArgs) -> anyhow::Result<u8> {
+    let exec = c
+        .docker
+        .create_exec(
+            &a.container,
+            bollard::exec::CreateExecOptions {
+                cmd: Some(a.command.clone()),
+                env: (!a.env.is_empty()).then(|| a.env.clone()),
+                user: a.user.clone(),
+                working_dir: a.workdir.clone(),
+                tty: Some(a.tty),
+                attach_stdin: Some(a.interactive && !a.detach),
+                attach_stdout: Some(!a.detach),
+                attach_stderr: Some(!a.detach),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(api_error)?;
+    let size = if a.tty { terminal::window_size() } else { None };
+    let opts = bollard::exec::StartExecOptions {
+        detach: a.detach,
         tty: a.tty,
+        output_capacity: None,
     };
-    let code = if a.tty {
-        crate::terminal::exec_in_pty(&svc, &a.container, &opts, a.interactive)?
+    let started = c
+        .docker
+        .start_exec(&exec.id, Some(opts))
+        .await
+        .map_err(api_error)?;
+    if let bollard::exec::StartExecResults::Attached { output, input } = started {
+        let raw = (a.tty && a.interactive).then(terminal::RawMode::enter).flatten();
+        let resizer = a.tty.then(|| {
+            let (docker, id) = (c.docker.clone(), exec.id.clone());
+            tokio::spawn(async move {
+                let mut sizes = terminal::window_sizes();
+                while let Some((h, w)) = sizes.recv().await {
+                    let opts = bollard::exec::ResizeExecOptions { height: h, width: w };
+                    let _ = docker.resize_exec(&id, opts).await;
+                }
+            })
+        });
+        let _ = size;
+        terminal::relay(output, input, a.interactive).await;
+        drop(raw);
+        if let Some(r) = resizer {
+            r.abort();
+        }
     } else {
-        svc.exec(&a.container, &opts)?
-    };
-    Ok(code.clamp(0, 255) as u8)
+        return Ok(0);
+    }
+    // The stream ends when the command does; its code may take a moment to be recorded.
+    for _ in 0..100 {
+        let info = c.docker.inspect_exec(&exec.id).await.map_err(api_error)?;
+        if info.running != Some(true) {
+            return Ok(info.exit_code.unwrap_or(0).clamp(0, 255) as u8);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(0)
 }
 
-pub fn prune(g: &Global, force: bool) -> anyhow::Result<u8> {
+pub async fn prune(c: &Client, force: bool) -> anyhow::Result<u8> {
     if !force {
         println!("WARNING! This will remove all stopped containers.");
         if !super::confirm("Are you sure you want to continue?") {
             return Ok(0);
         }
     }
-    let svc = service(g)?;
-    let mut deleted = Vec::new();
-    for s in svc.list(true)? {
-        if !s.status.is_running() {
-            svc.remove(&s.record.id, false, false)?;
-            deleted.push(s.record.id.clone());
-        }
-    }
+    let freed = prune_containers(c).await?;
+    println!("Total reclaimed space: {}", render::size(freed));
+    Ok(0)
+}
+
+/// `POST /containers/prune`, printing docker's "Deleted Containers:" list; the bytes freed.
+pub(crate) async fn prune_containers(c: &Client) -> anyhow::Result<u64> {
+    let report = c
+        .docker
+        .prune_containers(None::<qp::PruneContainersOptions>)
+        .await
+        .map_err(api_error)?;
+    let deleted = report.containers_deleted.unwrap_or_default();
     if !deleted.is_empty() {
         println!("Deleted Containers:");
         for d in &deleted {
@@ -446,141 +566,44 @@ pub fn prune(g: &Global, force: bool) -> anyhow::Result<u8> {
         }
         println!();
     }
-    println!("Total reclaimed space: 0B");
-    Ok(0)
+    Ok(report.space_reclaimed.unwrap_or(0).max(0) as u64)
 }
 
-/// `berth __shim DIR`: the container's supervisor. Runs the container, its port proxies
-/// and log pump, records its exit, then releases its resources (and applies --rm and the
-/// restart policy) — all without the engine.
-pub fn shim(g: &Global, state_dir: &Path) -> anyhow::Result<u8> {
-    let code = berth_runtime::shim::shim_main(state_dir, |_cfg, _pid, fds| {
-        let ports: Option<berth_containers::ShimPorts> = std::fs::read(state_dir.join("ports.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        if let Some(ports) = ports {
-            if let Some(ip) = ports.container_ip.as_deref().and_then(|ip| ip.parse().ok()) {
-                let bound: Vec<berth_net::BoundPort> = ports_specs(&ports)
-                    .into_iter()
-                    .zip(fds)
-                    .map(|(spec, fd)| berth_net::BoundPort {
-                        listener: berth_net::Listener::from_fd(fd, spec.proto),
-                        spec,
-                    })
-                    .collect();
-                if let Ok(set) = berth_net::spawn_proxies(bound, ip) {
-                    // The proxies live exactly as long as this shim process.
-                    std::mem::forget(set);
-                }
-            }
-        }
-    });
-    // shim_main forks: the copy that started it returns at once; only the detached shim
-    // (whose pid is in state.json) goes on to clean up after the container.
-    let me = std::process::id() as i32;
-    let is_shim = berth_runtime::shim::read_state(state_dir)
-        .ok()
-        .flatten()
-        .is_some_and(|s| s.shim_pid == me);
-    if !is_shim {
-        return Ok(code.clamp(0, 255) as u8);
-    }
-    // The container exited: release its rootfs, network and cgroup. The state dir is
-    // ROOT/containers/<id>/shim, which also tells which store this shim belongs to.
-    let container_dir = state_dir.parent();
-    let id = container_dir
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let mut g = g.clone();
-    if let Some(root) = container_dir.and_then(Path::parent).and_then(Path::parent) {
-        g.root = Some(root.to_path_buf());
-    }
-    if let Ok(svc) = service(&g) {
-        let _ = svc.after_exit(&id);
-    }
-    Ok(code.clamp(0, 255) as u8)
-}
-
-fn ports_specs(ports: &berth_containers::ShimPorts) -> Vec<berth_net::PortSpec> {
-    ports
-        .ports
-        .iter()
-        .map(|p| berth_net::PortSpec {
-            host_ip: p
-                .host_ip
-                .parse()
-                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
-            host_port: p.host_port,
-            container_port: p.container_port,
-            proto: if p.proto == "udp" {
-                berth_net::Proto::Udp
-            } else {
-                berth_net::Proto::Tcp
-            },
-        })
-        .collect()
-}
-
-/// `stats [--no-stream] [-a] [CONTAINER...]`: docker's columns; CPU % over one second.
-pub fn stats(g: &Global, a: StatsArgs) -> anyhow::Result<u8> {
+/// `stats [--no-stream] [-a] [CONTAINER...]`: docker's columns, CPU % between two samples
+/// as docker computes it (container CPU time over host CPU time, times the CPUs).
+pub async fn stats(c: &Client, a: StatsArgs) -> anyhow::Result<u8> {
     use std::io::IsTerminal;
-    let svc = service(g)?;
-    let records: Vec<(String, ContainerRecord)> = if a.containers.is_empty() {
-        let all = svc.list(a.all)?.into_iter().map(|s| s.record);
-        all.map(|r| (r.id[..12].to_string(), r)).collect()
+    let named: Vec<(String, String)> = if a.containers.is_empty() {
+        let opts = qp::ListContainersOptions {
+            all: a.all,
+            ..Default::default()
+        };
+        let rows = c.docker.list_containers(Some(opts)).await.map_err(api_error)?;
+        rows.into_iter()
+            .filter_map(|r| r.id)
+            .map(|id| (id[..12.min(id.len())].to_string(), id))
+            .collect()
     } else {
-        a.containers
-            .iter()
-            .map(|c| svc.find(c).map(|r| (c.clone(), r)))
-            .collect::<Result<_, _>>()?
+        a.containers.iter().map(|n| (n.clone(), n.clone())).collect()
     };
     let kind = &crate::format::contexts::STATS;
     let template = crate::format::choose(kind, a.format.as_deref(), "statsFormat", false, false)?;
-    let host = berth_host::facts::facts();
-    let (host_mem, ncpu) = (host.memory_bytes, host.cpus as f64);
-    let mut prev: Vec<Option<berth_containers::StatsSample>> =
-        records.iter().map(|(_, r)| svc.stats(r).ok().flatten()).collect();
     let tty = std::io::stdout().is_terminal();
     loop {
-        std::thread::sleep(Duration::from_secs(1));
         let mut rows = Vec::new();
-        for ((named, rec), before) in records.iter().zip(prev.iter_mut()) {
-            let now = svc.stats(rec)?;
-            let row = |cpu_perc, mem_usage, mem_perc, net_io, pids| crate::format::contexts::StatsRow {
-                container: named.clone(),
-                name: rec.name.clone(),
-                id: rec.id.clone(),
-                cpu_perc,
-                mem_usage,
-                mem_perc,
-                net_io,
-                block_io: "0B / 0B".into(),
-                pids,
+        for (shown, id) in &named {
+            let opts = qp::StatsOptions {
+                stream: false,
+                one_shot: false,
             };
-            let row = match (&now, &*before) {
-                (Some(n), Some(b)) => {
-                    let wall = n.at.duration_since(b.at).as_nanos().max(1) as f64;
-                    let cpu = (n.cpu_usage_ns.saturating_sub(b.cpu_usage_ns)) as f64 / wall * 100.0;
-                    let limit = n.memory_limit.unwrap_or(host_mem).min(host_mem.max(1));
-                    row(
-                        format!("{:.2}%", cpu.min(100.0 * ncpu)),
-                        format!("{} / {}", binary_size(n.memory_usage), binary_size(limit)),
-                        format!("{:.2}%", n.memory_usage as f64 / limit as f64 * 100.0),
-                        format!("{} / {}", render::size(n.net_rx), render::size(n.net_tx)),
-                        n.pids.to_string(),
-                    )
-                }
-                _ => row(
-                    "0.00%".into(),
-                    "0B / 0B".into(),
-                    "0.00%".into(),
-                    "0B / 0B".into(),
-                    "0".into(),
-                ),
-            };
-            rows.push(crate::format::contexts::stats(row));
-            *before = now;
+            let s = c
+                .docker
+                .stats(id, Some(opts))
+                .next()
+                .await
+                .ok_or_else(|| anyhow::anyhow!("the engine sent no stats for {shown}"))?
+                .map_err(api_error)?;
+            rows.push(crate::format::contexts::stats(stats_row(shown, &s)));
         }
         let text = template.render_rows(kind, &rows)?;
         let mut out = std::io::stdout().lock();
@@ -596,54 +619,61 @@ pub fn stats(g: &Global, a: StatsArgs) -> anyhow::Result<u8> {
     }
 }
 
-/// docker stats' binary units: `12.3MiB`, `23.4GiB`.
-fn binary_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
+fn stats_row(shown: &str, s: &bollard::models::ContainerStatsResponse) -> crate::format::contexts::StatsRow {
+    let cpu = s.cpu_stats.as_ref();
+    let pre = s.precpu_stats.as_ref();
+    let total = |c: Option<&bollard::models::ContainerCpuStats>| {
+        c.and_then(|c| c.cpu_usage.as_ref())
+            .and_then(|u| u.total_usage)
+            .unwrap_or(0)
+    };
+    let system =
+        |c: Option<&bollard::models::ContainerCpuStats>| c.and_then(|c| c.system_cpu_usage).unwrap_or(0);
+    let cpus = cpu.and_then(|c| c.online_cpus).unwrap_or(1).max(1) as f64;
+    let (cd, sd) = (
+        total(cpu).saturating_sub(total(pre)) as f64,
+        system(cpu).saturating_sub(system(pre)) as f64,
+    );
+    let cpu_perc = if sd > 0.0 { cd / sd * cpus * 100.0 } else { 0.0 };
+    let mem = s.memory_stats.as_ref();
+    let usage = mem.and_then(|m| m.usage).unwrap_or(0);
+    let limit = mem.and_then(|m| m.limit).unwrap_or(0);
+    let (rx, tx) = s
+        .networks
+        .as_ref()
+        .map(|n| {
+            n.values().fold((0, 0), |(r, t), i| {
+                (r + i.rx_bytes.unwrap_or(0), t + i.tx_bytes.unwrap_or(0))
+            })
+        })
+        .unwrap_or((0, 0));
+    let id = s.id.clone().unwrap_or_default();
+    crate::format::contexts::StatsRow {
+        container: shown.to_string(),
+        name: s
+            .name
+            .clone()
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string(),
+        id,
+        cpu_perc: format!("{cpu_perc:.2}%"),
+        mem_usage: format!("{} / {}", render::binary_size(usage), render::binary_size(limit)),
+        mem_perc: format!(
+            "{:.2}%",
+            if limit > 0 {
+                usage as f64 / limit as f64 * 100.0
+            } else {
+                0.0
+            }
+        ),
+        net_io: format!("{} / {}", render::size(rx), render::size(tx)),
+        block_io: "0B / 0B".into(),
+        pids: s
+            .pids_stats
+            .as_ref()
+            .and_then(|p| p.current)
+            .unwrap_or(0)
+            .to_string(),
     }
-    // Go's %.4g: four significant digits, trailing zeros dropped.
-    let decimals = if v >= 1000.0 {
-        0
-    } else if v >= 100.0 {
-        1
-    } else if v >= 10.0 {
-        2
-    } else {
-        3
-    };
-    let text = format!("{v:.decimals$}");
-    let text = if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    };
-    format!("{text}{}", UNITS[i])
-}
-
-pub async fn attach(g: &Global, a: AttachArgs) -> anyhow::Result<u8> {
-    let svc = service(g)?;
-    let rec = svc.find(&a.container)?;
-    if !svc.status(&rec).is_running() {
-        bail!(
-            "you cannot attach to a stopped container {} — start it first (`berth start -ai {}`)",
-            rec.name,
-            rec.name
-        );
-    }
-    let session = crate::terminal::Session {
-        tty: rec.config.tty,
-        stdin: !a.no_stdin && rec.config.open_stdin,
-        detach_keys: berth_containers::parse_detach_keys(&a.detach_keys)
-            .map_err(berth_containers::ContainerError::InvalidArgument)?,
-        replay: false,
-    };
-    let sig_proxy = a.sig_proxy && !rec.config.tty;
-    Ok(match attach_until_exit(&svc, &rec, session, sig_proxy).await? {
-        Some(code) => code.clamp(0, 255) as u8,
-        None => 0,
-    })
 }

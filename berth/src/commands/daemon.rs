@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 
 use crate::cli::{DaemonArgs, Global};
-use crate::engine;
 
 pub async fn daemon(g: &Global, a: DaemonArgs) -> anyhow::Result<u8> {
     if !g.debug {
@@ -25,14 +24,13 @@ pub async fn daemon(g: &Global, a: DaemonArgs) -> anyhow::Result<u8> {
             _ => bail!("--host '{h}' is not supported: use unix:///path/to/berth.sock (and --tcp for TCP)"),
         },
     };
-    let cfg = engine::config(g);
     let opts = berth_api::ServerOptions {
-        root: cfg.root,
-        socket,
+        root: crate::client::root(g),
+        socket: Some(socket),
         tcp: a.tcp,
         shim_exe: std::env::current_exe().context("cannot find the berth binary for the container shims")?,
-        insecure_registries: cfg.insecure_registries,
-        registry_mirrors: cfg.registry_mirrors,
+        insecure_registries: g.insecure_registries.clone(),
+        registry_mirrors: g.registry_mirrors.clone(),
     };
     let shutdown = async {
         use tokio::signal::unix::{signal, SignalKind};

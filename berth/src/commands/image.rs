@@ -1,106 +1,163 @@
 //! Image commands: pull, push, images, tag, rmi, inspect, history, save, load, prune.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 
 use anyhow::{bail, Context};
-use berth_images::{PullOptions, RemoveEvent};
-use berth_oci::Platform;
 use berth_reference::ImageRef;
+use bollard::query_parameters as qp;
+use futures_util::StreamExt;
+use hyper::Method;
 
 use crate::cli::{
-    Global, HistoryArgs, ImagesArgs, InspectArgs, LoadArgs, PruneArgs, PullArgs, PushArgs, RmiArgs, SaveArgs,
+    HistoryArgs, ImagesArgs, InspectArgs, LoadArgs, PruneArgs, PullArgs, PushArgs, RmiArgs, SaveArgs,
 };
-use crate::{engine, progress, render};
+use crate::client::{self, api_error, Client};
+use crate::progress::Progress;
+use crate::render;
 
-pub async fn pull(g: &Global, a: PullArgs) -> anyhow::Result<u8> {
+/// `X-Registry-Auth` for a registry, from the user's docker config (as docker sends it).
+fn registry_auth(registry: &str) -> Vec<(&'static str, String)> {
+    use base64::Engine as _;
+    let Some(path) = berth_registry::credentials::default_path() else {
+        return Vec::new();
+    };
+    let cred = berth_registry::credentials::DockerConfigFile::load(&path)
+        .ok()
+        .and_then(|f| f.lookup(registry).ok().flatten());
+    match cred {
+        Some(c) => {
+            let json = serde_json::json!({"username": c.username, "password": c.password, "serveraddress": registry});
+            vec![(
+                "X-Registry-Auth",
+                base64::engine::general_purpose::URL_SAFE.encode(json.to_string()),
+            )]
+        }
+        None => Vec::new(),
+    }
+}
+
+/// Pulls through the engine, rendering its progress; the engine's final status lines
+/// ("Digest: …", "Status: …") come through the same stream.
+pub(crate) async fn pull_image(
+    c: &Client,
+    reference: &ImageRef,
+    platform: Option<&str>,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
+    let tag = match (reference.digest(), reference.tag()) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.to_string(),
+        (None, None) => "latest".to_string(),
+    };
+    let mut path = format!(
+        "/images/create?fromImage={}&tag={}",
+        client::q(&reference.name()),
+        client::q(&tag)
+    );
+    if let Some(p) = platform {
+        path.push_str(&format!("&platform={}", client::q(p)));
+    }
+    registry_stream(c, &path, reference, progress).await
+}
+
+/// A pull or push: the request with the user's login, its progress rendered.
+async fn registry_stream(
+    c: &Client,
+    path: &str,
+    reference: &ImageRef,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
+    let auth = registry_auth(reference.domain());
+    let resp = c.request(Method::POST, path, &auth, client::empty()).await?;
+    client::json_lines(resp, |v| {
+        progress.message(v);
+        Ok(())
+    })
+    .await
+}
+
+pub async fn pull(c: &Client, a: PullArgs) -> anyhow::Result<u8> {
     let reference = ImageRef::parse(&a.image)?;
-    let platform = a.platform.as_deref().map(str::parse::<Platform>).transpose()?;
-    let images = engine::open(g)?;
     if !a.quiet && ImageRef::parse_name_only(&a.image)?.tag().is_none() && reference.digest().is_none() {
         println!("Using default tag: latest");
     }
-    let outcome = images
-        .pull(
-            &reference,
-            &PullOptions { platform },
-            progress::for_stdout(a.quiet),
-        )
-        .await?;
-    if !a.quiet {
-        println!("Digest: {}", outcome.digest);
-        let shown = reference.familiar();
-        if outcome.up_to_date {
-            println!("Status: Image is up to date for {shown}");
-        } else {
-            println!("Status: Downloaded newer image for {shown}");
-        }
-    }
+    let mut progress = Progress::stdout(a.quiet);
+    pull_image(c, &reference, a.platform.as_deref(), &mut progress).await?;
     println!("{reference}");
     Ok(0)
 }
 
-pub async fn push(g: &Global, a: PushArgs) -> anyhow::Result<u8> {
+pub async fn push(c: &Client, a: PushArgs) -> anyhow::Result<u8> {
     let reference = ImageRef::parse(&a.image)?;
-    let images = engine::open(g)?;
-    let outcome = images.push(&reference, progress::for_stdout(a.quiet)).await?;
+    let mut path = format!("/images/{}/push", reference.name());
+    if let Some(t) = reference.tag() {
+        path.push_str(&format!("?tag={}", client::q(t)));
+    }
+    registry_stream(c, &path, &reference, &mut Progress::stdout(a.quiet)).await?;
     if a.quiet {
         println!("{reference}");
-    } else {
-        println!(
-            "{}: digest: {} size: {}",
-            outcome.tag, outcome.digest, outcome.size
-        );
     }
     Ok(0)
 }
 
-pub fn images(g: &Global, a: ImagesArgs) -> anyhow::Result<u8> {
-    let images = engine::open(g)?;
-    let mut rows = images.list()?;
-    if let Some(filter) = &a.reference {
-        let wanted = ImageRef::parse_name_only(filter)?;
-        rows.retain(|r| r.repository == wanted.familiar_name() && wanted.tag().is_none_or(|t| r.tag == t));
+pub async fn images(c: &Client, a: ImagesArgs) -> anyhow::Result<u8> {
+    let opts = qp::ListImagesOptions {
+        all: a.all,
+        digests: a.digests,
+        filters: a
+            .reference
+            .clone()
+            .map(|r| HashMap::from([("reference".to_string(), vec![r])])),
+        ..Default::default()
+    };
+    let rows = c.docker.list_images(Some(opts)).await.map_err(api_error)?;
+    crate::lists::images(&rows, &a)?;
+    Ok(0)
+}
+
+/// `name[:tag]` → (repository, tag); a digest or a registry port is not a tag.
+pub(crate) fn split_tag(reference: &str) -> (String, Option<String>) {
+    match reference.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') && !repo.is_empty() => {
+            (repo.to_string(), Some(tag.to_string()))
+        }
+        _ => (reference.to_string(), None),
     }
-    let containers = berth_containers::ContainerService::new(images.clone(), std::env::current_exe()?)?;
-    let users: Vec<berth_oci::Digest> = containers.records()?.into_iter().map(|r| r.image_id).collect();
-    let kept: Vec<&berth_images::ImageSummary> = rows.iter().collect();
-    let summaries = berth_api::image_summaries(&kept, &users)
-        .into_iter()
-        .map(crate::lists::model)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    crate::lists::images(&summaries, &a)?;
+}
+
+pub async fn tag(c: &Client, source: &str, target: &str) -> anyhow::Result<u8> {
+    // Checked here too, so a bad target gets the reference parser's sentence.
+    ImageRef::parse(target)?;
+    let (repo, tag) = split_tag(target);
+    let opts = qp::TagImageOptions {
+        repo: Some(repo),
+        tag,
+    };
+    c.docker.tag_image(source, Some(opts)).await.map_err(api_error)?;
     Ok(0)
 }
 
-pub fn tag(g: &Global, source: &str, target: &str) -> anyhow::Result<u8> {
-    engine::open(g)?.tag(source, target)?;
-    Ok(0)
-}
-
-pub fn rmi(g: &Global, a: RmiArgs) -> anyhow::Result<u8> {
-    let images = engine::open(g)?;
-    let containers = berth_containers::ContainerService::new(images.clone(), std::env::current_exe()?)?;
+pub async fn rmi(c: &Client, a: RmiArgs) -> anyhow::Result<u8> {
     let mut code = 0;
     for name in &a.images {
-        if !a.force {
-            if let Ok(rec) = images.resolve(name) {
-                if let Some(user) = containers.users_of_image(&rec.id)?.first() {
-                    eprintln!(
-                        "Error: {}",
-                        berth_containers::ContainerError::ImageInUse {
-                            image: name.clone(),
-                            container: user.name.clone()
-                        }
-                    );
-                    code = 1;
-                    continue;
+        let opts = qp::RemoveImageOptions {
+            force: a.force,
+            ..Default::default()
+        };
+        match c.docker.remove_image(name, Some(opts), None).await {
+            Ok(items) => {
+                for i in items {
+                    if let Some(u) = i.untagged {
+                        println!("Untagged: {u}");
+                    }
+                    if let Some(d) = i.deleted {
+                        println!("Deleted: {d}");
+                    }
                 }
             }
-        }
-        match images.remove(name, a.force) {
-            Ok(events) => print_remove_events(&events, false),
             Err(e) => {
-                eprintln!("Error: {e}");
+                eprintln!("Error: {}", api_error(e));
                 code = 1;
             }
         }
@@ -108,59 +165,55 @@ pub fn rmi(g: &Global, a: RmiArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-pub(crate) fn print_remove_events(events: &[RemoveEvent], lower: bool) {
-    for e in events {
-        let (word, what) = match e {
-            RemoveEvent::Untagged(t) => ("Untagged", t.clone()),
-            RemoveEvent::Deleted(d) => ("Deleted", d.to_string()),
-        };
-        if lower {
-            println!("{}: {what}", word.to_lowercase());
-        } else {
-            println!("{word}: {what}");
-        }
-    }
-}
-
-pub fn inspect(g: &Global, a: InspectArgs) -> anyhow::Result<u8> {
+/// `inspect`: containers first, then images (or only one `--type`), the engine's JSON as it
+/// sent it, or `--format`.
+pub async fn inspect(c: &Client, a: InspectArgs) -> anyhow::Result<u8> {
     let kind = a.kind.as_deref().unwrap_or("");
-    if !matches!(kind, "" | "image" | "container") {
-        bail!("--type {kind} is not supported: use image or container");
+    if !matches!(kind, "" | "image" | "container" | "volume" | "network") {
+        bail!("--type {kind} is not supported: use image, container, volume or network");
     }
-    let images = engine::open(g)?;
-    let containers = berth_containers::ContainerService::new(images.clone(), std::env::current_exe()?)?;
     let mut values = Vec::new();
     let mut code = 0;
     for name in &a.names {
-        if kind != "image" {
-            if let Ok(rec) = containers.find(name) {
-                values.push(berth_api::container_inspect(&containers, &rec));
-                continue;
-            }
-            if kind == "container" {
-                eprintln!("Error: no such container: {name} — run `berth ps -a` to see your containers");
-                code = 1;
-                continue;
+        let tries: &[&str] = match kind {
+            "" => &["container", "image"],
+            "image" => &["image"],
+            "container" => &["container"],
+            "volume" => &["volume"],
+            _ => &["network"],
+        };
+        let mut last = None;
+        for t in tries {
+            let path = match *t {
+                "container" => format!("/containers/{}/json", client::q(name)),
+                "image" => format!("/images/{name}/json"),
+                "volume" => format!("/volumes/{}", client::q(name)),
+                _ => format!("/networks/{}", client::q(name)),
+            };
+            match c.get_json(&path).await {
+                Ok(v) => {
+                    values.push(v);
+                    last = None;
+                    break;
+                }
+                Err(e) => last = Some((t, e)),
             }
         }
-        match images
-            .resolve(name)
-            .and_then(|rec| images.config(&rec).map(|c| (rec, c)))
-        {
-            Ok((rec, config)) => values.push(berth_api::image_inspect(&images, &rec, &config)?),
-            Err(e) => {
+        if let Some((t, e)) = last {
+            if *t == "container" && kind == "container" {
+                eprintln!("Error: no such container: {name} — run `berth ps -a` to see your containers");
+            } else {
                 eprintln!("Error: {e}");
-                code = 1;
             }
+            code = 1;
         }
     }
     crate::lists::inspect(&values, a.format.as_deref())?;
     Ok(code)
 }
 
-pub fn history(g: &Global, a: HistoryArgs) -> anyhow::Result<u8> {
-    let images = engine::open(g)?;
-    let rows = images.history(&a.image)?;
+pub async fn history(c: &Client, a: HistoryArgs) -> anyhow::Result<u8> {
+    let rows = c.docker.image_history(&a.image).await.map_err(api_error)?;
     let mut out = std::io::stdout().lock();
     if a.quiet {
         for r in &rows {
@@ -176,10 +229,17 @@ pub fn history(g: &Global, a: HistoryArgs) -> anyhow::Result<u8> {
             } else {
                 crate::format::contexts::ellipsis(&r.created_by, 45)
             };
+            let created_at = (r.created > 0)
+                .then(|| time::OffsetDateTime::from_unix_timestamp(r.created).ok())
+                .flatten()
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
             let (created, size) = if a.human {
-                (render::ago(r.created.as_deref()), render::size(r.size))
+                (
+                    render::ago(created_at.as_deref()),
+                    render::size(r.size.max(0) as u64),
+                )
             } else {
-                (r.created.clone().unwrap_or_default(), r.size.to_string())
+                (created_at.unwrap_or_default(), r.size.to_string())
             };
             vec![
                 short_id(&r.id, a.no_trunc),
@@ -205,88 +265,143 @@ fn short_id(id: &str, no_trunc: bool) -> String {
     }
 }
 
-pub fn save(g: &Global, a: SaveArgs) -> anyhow::Result<u8> {
-    let images = engine::open(g)?;
-    match &a.output {
-        Some(path) => images.save(&a.images, path)?,
-        None => {
-            if std::io::stdout().is_terminal() {
-                bail!("cowardly refusing to save to a terminal — use the -o flag or redirect the output");
-            }
-            let tmp = tempfile_path(images.store().root())?;
-            let result = images
-                .save(&a.images, &tmp)
-                .map_err(anyhow::Error::from)
-                .and_then(|()| {
-                    let mut f = std::fs::File::open(&tmp)?;
-                    std::io::copy(&mut f, &mut std::io::stdout().lock())?;
-                    Ok(())
-                });
-            let _ = std::fs::remove_file(&tmp);
-            result?;
+pub async fn save(c: &Client, a: SaveArgs) -> anyhow::Result<u8> {
+    if a.output.is_none() && std::io::stdout().is_terminal() {
+        bail!("cowardly refusing to save to a terminal — use the -o flag or redirect the output");
+    }
+    let names: Vec<String> = a
+        .images
+        .iter()
+        .map(|n| format!("names={}", client::q(n)))
+        .collect();
+    let resp = c
+        .request(
+            Method::GET,
+            &format!("/images/get?{}", names.join("&")),
+            &[],
+            client::empty(),
+        )
+        .await?;
+    let mut out: Box<dyn Write + Send> = match &a.output {
+        // Written beside the target and renamed, so a failed save leaves no half archive.
+        Some(path) => {
+            let tmp = partial(path);
+            Box::new(std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?)
         }
+        None => Box::new(std::io::stdout()),
+    };
+    let mut body = http_body_util::BodyExt::into_data_stream(resp.into_body());
+    let copied: anyhow::Result<()> = async {
+        while let Some(chunk) = body.next().await {
+            out.write_all(&chunk.context("the engine stopped sending the archive")?)?;
+        }
+        out.flush()?;
+        Ok(())
+    }
+    .await;
+    drop(out);
+    if let Some(path) = &a.output {
+        match copied {
+            Ok(()) => std::fs::rename(partial(path), path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+            Err(e) => {
+                let _ = std::fs::remove_file(partial(path));
+                return Err(e);
+            }
+        }
+    } else {
+        copied?;
     }
     Ok(0)
 }
 
-pub fn load(g: &Global, a: LoadArgs) -> anyhow::Result<u8> {
-    let images = engine::open(g)?;
-    let (path, cleanup) = match &a.input {
-        Some(p) => (p.clone(), false),
+fn partial(path: &std::path::Path) -> std::path::PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    path.with_file_name(name)
+}
+
+pub async fn load(c: &Client, a: LoadArgs) -> anyhow::Result<u8> {
+    let body = match &a.input {
+        Some(p) => {
+            let mut f = std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            client::streamed(move |w| std::io::copy(&mut f, w).map(|_| ()))
+        }
         None => {
             if std::io::stdin().is_terminal() {
                 bail!("requested load from stdin, but stdin is empty — use -i FILE or pipe an archive in");
             }
-            let tmp = tempfile_path(images.store().root())?;
-            let mut f =
-                std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-            std::io::copy(&mut std::io::stdin().lock(), &mut f)?;
-            (tmp, true)
+            client::streamed(|w| std::io::copy(&mut std::io::stdin().lock(), w).map(|_| ()))
         }
     };
-    let result = images.load(&path);
-    if cleanup {
-        let _ = std::fs::remove_file(&path);
-    }
-    for line in result? {
-        if !a.quiet || line.starts_with("Loaded") {
-            println!("{line}");
+    let path = if a.quiet {
+        "/images/load?quiet=1"
+    } else {
+        "/images/load"
+    };
+    let resp = c
+        .request(
+            Method::POST,
+            path,
+            &[("Content-Type", "application/x-tar".into())],
+            body,
+        )
+        .await?;
+    client::json_lines(resp, |v| {
+        if let Some(s) = v.get("stream").and_then(|s| s.as_str()) {
+            if !a.quiet || s.starts_with("Loaded") {
+                print!("{s}");
+            }
         }
-    }
+        Ok(())
+    })
+    .await?;
     Ok(0)
 }
 
-fn tempfile_path(root: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
-    let dir = root.join("tmp");
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir.join(format!(
-        "stream-{}-{}",
-        std::process::id(),
-        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
-    )))
+pub(crate) fn print_deleted(items: &[bollard::models::ImageDeleteResponseItem]) {
+    for i in items {
+        if let Some(u) = &i.untagged {
+            println!("untagged: {u}");
+        }
+        if let Some(d) = &i.deleted {
+            println!("deleted: {d}");
+        }
+    }
 }
 
-pub fn prune(g: &Global, a: PruneArgs) -> anyhow::Result<u8> {
+pub async fn prune(c: &Client, a: PruneArgs) -> anyhow::Result<u8> {
     if !a.force {
-        let what = if a.all {
-            "WARNING! This will remove all images without at least one container associated to them."
-        } else {
-            "WARNING! This will remove all dangling images."
-        };
-        println!("{what}");
+        println!(
+            "{}",
+            if a.all {
+                "WARNING! This will remove all images without at least one container associated to them."
+            } else {
+                "WARNING! This will remove all dangling images."
+            }
+        );
         if !super::confirm("Are you sure you want to continue?") {
             return Ok(0);
         }
     }
-    let images = engine::open(g)?;
-    let containers = berth_containers::ContainerService::new(images.clone(), std::env::current_exe()?)?;
-    let in_use: Vec<berth_oci::Digest> = containers.records()?.into_iter().map(|r| r.image_id).collect();
-    let report = images.prune(a.all, &in_use)?;
-    if !report.events.is_empty() {
+    let freed = prune_images(c, a.all).await?;
+    println!("Total reclaimed space: {}", render::size(freed));
+    Ok(0)
+}
+
+/// `POST /images/prune`, printing docker's "Deleted Images:" list; the bytes freed.
+pub(crate) async fn prune_images(c: &Client, all: bool) -> anyhow::Result<u64> {
+    let filters = all.then(|| HashMap::from([("dangling".to_string(), vec!["false".to_string()])]));
+    let report = c
+        .docker
+        .prune_images(Some(qp::PruneImagesOptions { filters }))
+        .await
+        .map_err(api_error)?;
+    let deleted = report.images_deleted.unwrap_or_default();
+    if !deleted.is_empty() {
         println!("Deleted Images:");
-        print_remove_events(&report.events, true);
+        print_deleted(&deleted);
         println!();
     }
-    println!("Total reclaimed space: {}", render::size(report.space_reclaimed));
-    Ok(0)
+    Ok(report.space_reclaimed.unwrap_or(0).max(0) as u64)
 }

@@ -1,10 +1,14 @@
-//! One function per command; each prints what docker prints.
+//! One function per command, each written once against the client (`crate::client`):
+//! the same code drives the engine this command started, the one serving the store root,
+//! or a remote one (`BERTH_HOST`). Each prints what docker prints.
 
 mod auth;
 mod build;
 mod container;
+mod create_body;
 mod daemon;
 mod image;
+mod shim;
 mod system;
 mod volume;
 
@@ -13,69 +17,99 @@ use std::path::Path;
 use berth_api::unreachable::{Advice, Unreachable};
 
 use crate::cli::{BuilderCommand, Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
+use crate::client::Client;
 
-pub use container::shim;
+pub use shim::shim;
 
 /// Runs a command; the returned code is the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
-    // BERTH_HOST: drive that engine through its API (the daemon itself always serves locally).
-    if let Some(host) = crate::remote::target() {
-        if !matches!(
-            cli.command,
-            Command::Daemon(_) | Command::Shim { .. } | Command::CopyHelper { .. }
-        ) {
-            return crate::remote::run(cli, &host).await;
-        }
-    }
     let g = &cli.global;
     match cli.command {
-        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => image::pull(g, a).await,
-        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => image::push(g, a).await,
-        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => image::images(g, a),
-        Command::Tag { source, target } | Command::Image(ImageCommand::Tag { source, target }) => {
-            image::tag(g, &source, &target)
-        }
-        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => image::rmi(g, a),
-        Command::Inspect(a) => image::inspect(g, a),
-        Command::Image(ImageCommand::Inspect(a)) => image::inspect(g, a.of_kind("image")),
-        Command::History(a) | Command::Image(ImageCommand::History(a)) => image::history(g, a),
-        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => image::save(g, a),
-        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => image::load(g, a),
-        Command::Image(ImageCommand::Prune(a)) => image::prune(g, a),
-        Command::Login(a) => auth::login(g, a).await,
-        Command::Logout { server } => auth::logout(server),
-        Command::System(SystemCommand::Df) => system::df(g),
-        Command::System(SystemCommand::Check { repair }) => system::check(g, repair),
-        Command::System(SystemCommand::Prune(a)) => build::system_prune(g, a),
-        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(g, a).await,
-        Command::Builder(BuilderCommand::Prune { all, force }) => build::builder_prune(g, all, force),
-        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => container::run(g, a).await,
-        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => container::create(g, a).await,
-        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => container::start(g, a).await,
-        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => container::attach(g, a).await,
-        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => container::stop(g, a),
-        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => container::restart(g, a),
-        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => container::kill(g, a),
-        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => container::rm(g, a),
-        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => container::ps(g, a),
-        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => container::logs(g, a),
-        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => container::exec(g, a),
-        Command::Container(ContainerCommand::Inspect(a)) => image::inspect(g, a.of_kind("container")),
-        Command::Container(ContainerCommand::Prune { force }) => container::prune(g, force),
-        Command::Wait { containers } => container::wait(g, &containers),
-        Command::Pause { containers } => container::pause(g, &containers, true),
-        Command::Unpause { containers } => container::pause(g, &containers, false),
-        Command::Port { container } => container::port(g, &container),
-        Command::Stats(a) => container::stats(g, a),
-        Command::Volume(v) => volume::volume(g, v),
-        Command::Network(n) => volume::network(g, n),
-        Command::Daemon(a) => daemon::daemon(g, a).await,
-        Command::Shim { state_dir } => container::shim(g, &state_dir),
+        Command::Daemon(a) => return daemon::daemon(g, a).await,
+        Command::Shim { state_dir } => return shim(g, &state_dir),
+        Command::Logout { server } => return auth::logout(server),
         // Handled in main before the runtime starts.
         Command::CopyHelper { op, pid, path } => {
-            Ok(berth_api::copy_helper(&op, pid, &path).clamp(0, 255) as u8)
+            return Ok(berth_api::copy_helper(&op, pid, &path).clamp(0, 255) as u8)
+        }
+        _ => {}
+    }
+    let c = Client::connect(g).await?;
+    let result = dispatch(&c, cli.command).await;
+    c.finish().await;
+    result
+}
+
+async fn dispatch(c: &Client, command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => image::pull(c, a).await,
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => image::push(c, a).await,
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => image::images(c, a).await,
+        Command::Tag { source, target } | Command::Image(ImageCommand::Tag { source, target }) => {
+            image::tag(c, &source, &target).await
+        }
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => image::rmi(c, a).await,
+        Command::Inspect(a) => image::inspect(c, a).await,
+        Command::Image(ImageCommand::Inspect(a)) => image::inspect(c, a.of_kind("image")).await,
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => image::history(c, a).await,
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => image::save(c, a).await,
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => image::load(c, a).await,
+        Command::Image(ImageCommand::Prune(a)) => image::prune(c, a).await,
+        Command::Login(a) => auth::login(c, a).await,
+        Command::System(SystemCommand::Df) => system::df(c).await,
+        Command::System(SystemCommand::Check { repair }) => system::check(c, repair).await,
+        Command::System(SystemCommand::Prune(a)) => build::system_prune(c, a).await,
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(c, a).await,
+        Command::Builder(BuilderCommand::Prune { all, force }) => build::builder_prune(c, all, force).await,
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => container::run(c, a, true).await,
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
+            container::run(c, a, false).await
+        }
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => container::start(c, a).await,
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => container::attach(c, a).await,
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => {
+            container::stop(c, a, false).await
+        }
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+            container::stop(c, a, true).await
+        }
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => container::kill(c, a).await,
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => container::rm(c, a).await,
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => container::ps(c, a).await,
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => container::logs(c, a).await,
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => container::exec(c, a).await,
+        Command::Container(ContainerCommand::Inspect(a)) => image::inspect(c, a.of_kind("container")).await,
+        Command::Container(ContainerCommand::Prune { force }) => container::prune(c, force).await,
+        Command::Wait { containers } => container::wait(c, &containers).await,
+        Command::Pause { containers } => container::pause(c, &containers, true).await,
+        Command::Unpause { containers } => container::pause(c, &containers, false).await,
+        Command::Port { container } => container::port(c, &container).await,
+        Command::Stats(a) => container::stats(c, a).await,
+        Command::Volume(v) => volume::volume(c, v).await,
+        Command::Network(n) => volume::network(c, n).await,
+        Command::Daemon(_) | Command::Shim { .. } | Command::Logout { .. } | Command::CopyHelper { .. } => {
+            unreachable!("handled before connecting")
         }
     }
+}
+
+/// Runs `f` for each name, printing the name on success and the error otherwise (docker).
+pub async fn each<F, Fut>(names: &[String], f: F) -> anyhow::Result<u8>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut code = 0;
+    for n in names {
+        match f(n.clone()).await {
+            Ok(()) => println!("{n}"),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// The one sentence a user sees for an error. Engine errors are written as complete
@@ -87,7 +121,7 @@ pub fn describe(e: &anyhow::Error, root: &Path) -> String {
     let Some(u) = Unreachable::parse(&text) else {
         return text;
     };
-    let next = if crate::remote::target().is_some() {
+    let next = if crate::client::target().is_some() {
         // The settings that matter are the remote engine's own.
         let (mirror, insecure) = u.engine_advice();
         u.next_step(&Advice {

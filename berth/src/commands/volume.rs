@@ -1,81 +1,44 @@
-//! `volume` and `network` commands.
+//! `volume` and `network` commands, over the client.
 
-use anyhow::bail;
-use berth_containers::ContainerService;
+use std::collections::HashMap;
 
-use crate::cli::{Global, NetworkCommand, VolumeCommand};
-use crate::engine;
+use bollard::query_parameters as qp;
 
-fn service(g: &Global) -> anyhow::Result<ContainerService> {
-    Ok(ContainerService::new(engine::open(g)?, std::env::current_exe()?)?)
-}
+use super::each;
+use crate::cli::{NetworkCommand, VolumeCommand};
+use crate::client::{self, api_error, Client};
+use crate::render;
 
-fn pretty(v: &serde_json::Value) -> anyhow::Result<String> {
-    let mut buf = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(
-        &mut buf,
-        serde_json::ser::PrettyFormatter::with_indent(b"    "),
-    );
-    serde::Serialize::serialize(v, &mut ser)?;
-    Ok(String::from_utf8(buf)?)
-}
-
-pub fn volume(g: &Global, cmd: VolumeCommand) -> anyhow::Result<u8> {
-    let svc = service(g)?;
-    let vols = svc.volumes();
+pub async fn volume(c: &Client, cmd: VolumeCommand) -> anyhow::Result<u8> {
     match cmd {
         VolumeCommand::Create { name } => {
-            let name = name.unwrap_or_else(hex_name);
-            println!("{}", vols.create(&name)?.name);
+            let v = c
+                .docker
+                .create_volume(bollard::models::VolumeCreateRequest {
+                    name,
+                    ..Default::default()
+                })
+                .await
+                .map_err(api_error)?;
+            println!("{}", v.name);
         }
         VolumeCommand::Ls { quiet, format } => {
-            let mut rows = vols
-                .list()?
-                .iter()
-                .map(|v| crate::lists::model(berth_api::volume_summary(v)))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            crate::lists::volumes(&mut rows, quiet, format.as_deref())?;
+            let vols = c
+                .docker
+                .list_volumes(None::<qp::ListVolumesOptions>)
+                .await
+                .map_err(api_error)?;
+            crate::lists::volumes(&mut vols.volumes.unwrap_or_default(), quiet, format.as_deref())?;
         }
-        VolumeCommand::Inspect { names } => {
-            let mut out = Vec::new();
-            for n in &names {
-                let v = vols.get(n)?.ok_or_else(|| {
-                    anyhow::anyhow!("no such volume: {n} — run `berth volume ls` to see your volumes")
-                })?;
-                out.push(serde_json::json!({
-                    "CreatedAt": v.created,
-                    "Driver": "local",
-                    "Labels": v.labels,
-                    "Mountpoint": v.mountpoint,
-                    "Name": v.name,
-                    "Options": {},
-                    "Scope": "local",
-                    "UsedBy": svc.users_of_volume(&v.name)?,
-                }));
-            }
-            println!("{}", pretty(&serde_json::Value::Array(out))?);
-        }
+        VolumeCommand::Inspect { names } => return inspect_each(c, &names, "/volumes").await,
         VolumeCommand::Rm { force, names } => {
-            let mut code = 0;
-            for n in &names {
-                let users = svc.users_of_volume(n)?;
-                if !users.is_empty() && !force {
-                    eprintln!(
-                        "Error: volume {n} is in use by container {} — remove the container first (`berth rm {}`)",
-                        users[0], users[0]
-                    );
-                    code = 1;
-                    continue;
-                }
-                match vols.remove(n) {
-                    Ok(()) => println!("{n}"),
-                    Err(e) => {
-                        eprintln!("Error: {e}");
-                        code = 1;
-                    }
-                }
-            }
-            return Ok(code);
+            return each(&names, |n| async move {
+                c.docker
+                    .remove_volume(&n, Some(qp::RemoveVolumeOptions { force }))
+                    .await
+                    .map_err(api_error)
+            })
+            .await
         }
         VolumeCommand::Prune { force, all } => {
             if !force {
@@ -86,25 +49,40 @@ pub fn volume(g: &Global, cmd: VolumeCommand) -> anyhow::Result<u8> {
                     return Ok(0);
                 }
             }
-            prune_volumes(&svc, all)?;
-            println!("Total reclaimed space: 0B");
+            let freed = prune_volumes(c, all).await?;
+            println!("Total reclaimed space: {}", render::size(freed));
         }
     }
     Ok(0)
 }
 
-/// Removes the volumes no container uses (anonymous ones only unless `all`) and prints
-/// docker's "Deleted Volumes:" list.
-pub(crate) fn prune_volumes(svc: &ContainerService, all: bool) -> anyhow::Result<()> {
-    let vols = svc.volumes();
-    let mut deleted = Vec::new();
-    for v in vols.list()? {
-        let anonymous = v.name.len() == 64 && v.name.bytes().all(|b| b.is_ascii_hexdigit());
-        if (all || anonymous) && svc.users_of_volume(&v.name)?.is_empty() {
-            vols.remove(&v.name)?;
-            deleted.push(v.name);
+/// `GET {base}/{name}` for each name, printed as docker's JSON array.
+async fn inspect_each(c: &Client, names: &[String], base: &str) -> anyhow::Result<u8> {
+    let mut values = Vec::new();
+    let mut code = 0;
+    for n in names {
+        match c.get_json(&format!("{base}/{}", client::q(n))).await {
+            Ok(v) => values.push(v),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
         }
     }
+    crate::lists::inspect(&values, None)?;
+    Ok(code)
+}
+
+/// `POST /volumes/prune` (anonymous volumes only unless `all`), printing docker's
+/// "Deleted Volumes:" list; the bytes freed.
+pub(crate) async fn prune_volumes(c: &Client, all: bool) -> anyhow::Result<u64> {
+    let filters = all.then(|| HashMap::from([("all".to_string(), vec!["true".to_string()])]));
+    let report = c
+        .docker
+        .prune_volumes(Some(qp::PruneVolumesOptions { filters }))
+        .await
+        .map_err(api_error)?;
+    let deleted = report.volumes_deleted.unwrap_or_default();
     if !deleted.is_empty() {
         println!("Deleted Volumes:");
         for d in deleted {
@@ -112,100 +90,93 @@ pub(crate) fn prune_volumes(svc: &ContainerService, all: bool) -> anyhow::Result
         }
         println!();
     }
+    Ok(report.space_reclaimed.unwrap_or(0).max(0) as u64)
+}
+
+/// `POST /networks/prune`, printing docker's "Deleted Networks:" list.
+pub(crate) async fn prune_networks(c: &Client) -> anyhow::Result<()> {
+    let report = c
+        .docker
+        .prune_networks(None::<qp::PruneNetworksOptions>)
+        .await
+        .map_err(api_error)?;
+    let deleted = report.networks_deleted.unwrap_or_default();
+    if !deleted.is_empty() {
+        println!("Deleted Networks:");
+        for n in deleted {
+            println!("{n}");
+        }
+        println!();
+    }
     Ok(())
 }
 
-fn hex_name() -> String {
-    berth_oci::Digest::of(format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).as_bytes())
-        .hex()
-        .to_string()
-}
-
-pub fn network(g: &Global, cmd: NetworkCommand) -> anyhow::Result<u8> {
-    let svc = service(g)?;
-    let net = svc.network();
+pub async fn network(c: &Client, cmd: NetworkCommand) -> anyhow::Result<u8> {
     match cmd {
         NetworkCommand::Create { subnet, name } => {
-            if matches!(name.as_str(), "bridge" | "host" | "none") {
-                bail!("network name {name} is reserved — pick another name");
-            }
-            let n = net.create_network(&name, subnet.as_deref())?;
-            println!("{}", n.name);
+            let ipam = subnet.map(|s| bollard::models::Ipam {
+                config: Some(vec![bollard::models::IpamConfig {
+                    subnet: Some(s),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            });
+            c.docker
+                .create_network(bollard::models::NetworkCreateRequest {
+                    name: name.clone(),
+                    ipam,
+                    ..Default::default()
+                })
+                .await
+                .map_err(api_error)?;
+            println!("{name}");
         }
         NetworkCommand::Ls {
             quiet,
             no_trunc,
             format,
         } => {
-            // The list shows no endpoints, so none are read.
-            let mut rows = net
-                .list_networks()?
-                .iter()
-                .map(|n| crate::lists::model(berth_api::network_summary(n, &[])))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let mut rows = c
+                .docker
+                .list_networks(None::<qp::ListNetworksOptions>)
+                .await
+                .map_err(api_error)?;
             crate::lists::networks(&mut rows, quiet, no_trunc, format.as_deref())?;
         }
-        NetworkCommand::Inspect { names } => {
-            let all = net.list_networks()?;
-            let mut out = Vec::new();
-            for name in &names {
-                let n = all
-                    .iter()
-                    .find(|n| &n.name == name)
-                    .ok_or_else(|| anyhow::anyhow!("network {name} not found — run `berth network ls`"))?;
-                let endpoints = if matches!(name.as_str(), "host" | "none") {
-                    Vec::new()
-                } else {
-                    net.endpoints(name)?
-                };
-                let containers: serde_json::Map<String, serde_json::Value> = endpoints
-                    .iter()
-                    .map(|e| {
-                        (
-                            e.container_id.clone(),
-                            serde_json::json!({"Name": e.aliases.first(), "IPv4Address": format!("{}/{}", e.ip, e.prefix), "MacAddress": e.mac}),
-                        )
-                    })
-                    .collect();
-                out.push(serde_json::json!({
-                    "Name": n.name,
-                    "Driver": if name == "host" { "host" } else if name == "none" { "null" } else { "bridge" },
-                    "Scope": "local",
-                    "IPAM": {"Config": [{"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()}]},
-                    "Options": {"com.docker.network.bridge.name": n.bridge},
-                    "Containers": containers,
-                }));
-            }
-            println!("{}", pretty(&serde_json::Value::Array(out))?);
-        }
+        NetworkCommand::Inspect { names } => return inspect_each(c, &names, "/networks").await,
         NetworkCommand::Rm { names } => {
-            let mut code = 0;
-            for n in &names {
-                match net.remove_network(n) {
-                    Ok(()) => println!("{n}"),
-                    Err(e) => {
-                        eprintln!("Error: {e}");
-                        code = 1;
-                    }
-                }
-            }
-            return Ok(code);
+            return each(&names, |n| async move {
+                c.docker.remove_network(&n).await.map_err(api_error)
+            })
+            .await
         }
         NetworkCommand::Connect {
             aliases,
             network,
             container,
         } => {
-            svc.connect(&network, &container, &aliases)?;
+            let req = bollard::models::NetworkConnectRequest {
+                container,
+                endpoint_config: Some(bollard::models::EndpointSettings {
+                    aliases: (!aliases.is_empty()).then_some(aliases),
+                    ..Default::default()
+                }),
+            };
+            c.docker.connect_network(&network, req).await.map_err(api_error)?;
         }
-        // Force only matters to docker's swarm networks; a local disconnect always succeeds
-        // or says why not.
         NetworkCommand::Disconnect {
-            force: _,
+            force,
             network,
             container,
         } => {
-            svc.disconnect(&network, &container)?;
+            let req = bollard::models::NetworkDisconnectRequest {
+                container,
+                force: Some(force),
+            };
+            c.docker
+                .disconnect_network(&network, req)
+                .await
+                .map_err(api_error)?;
         }
     }
     Ok(0)

@@ -247,7 +247,7 @@ pub async fn prune(engine: Shared, q: Query) -> Result<Resp> {
         let report = builder
             .prune(all)
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        http::ok_json(&json!({"CachesDeleted": [], "SpaceReclaimed": report.bytes_freed}))
+        http::ok_json(&json!({"CachesDeleted": [], "SpaceReclaimed": report.bytes_freed, "EntriesRemoved": report.entries_removed}))
     })
     .await
 }

@@ -523,10 +523,14 @@ pub async fn load(engine: Shared, req: Req, q: Query) -> Result<Resp> {
     })
     .await?;
     let mut body = Vec::new();
-    for name in loaded {
-        body.extend_from_slice(&http::json_line(
-            &json!({"stream": format!("Loaded image: {name}\n")}),
-        ));
+    for line in loaded {
+        // The service's lines already read "Loaded image: …" (or "Loaded image ID: …").
+        let line = if line.starts_with("Loaded") {
+            line
+        } else {
+            format!("Loaded image: {line}")
+        };
+        body.extend_from_slice(&http::json_line(&json!({ "stream": format!("{line}\n") })));
     }
     let _ = quiet;
     Ok(http::with_type(

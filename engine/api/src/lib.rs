@@ -18,6 +18,7 @@ mod exec;
 mod http;
 mod images;
 mod networks;
+mod root;
 mod router;
 mod server;
 mod system;
@@ -32,7 +33,12 @@ pub use docker_json::{
 };
 pub use engine::{open_images, EngineConfig, DOCKER_HUB_ENV};
 pub use error::ApiError;
-pub use server::{default_socket, serve, ServerOptions};
+pub use root::{root_socket, socket_dir, RootLock};
+pub use server::{default_socket, serve, Server, ServerOptions, Wait};
+/// Where the store lives by default (`/var/lib/berth` for root, the user's data dir otherwise).
+pub fn default_root() -> std::path::PathBuf {
+    berth_store::Store::default_root()
+}
 
 /// The newest API version Berth implements; clients negotiate down to it.
 pub const API_VERSION: &str = "1.43";

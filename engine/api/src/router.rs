@@ -82,6 +82,7 @@ async fn route(engine: Shared, req: Req, method: &Method, full_path: &str) -> Re
         ("GET", ["system", "df"]) => system::df(engine).await,
         ("GET", ["events"]) => system::events(engine, q).await,
         ("POST", ["auth"]) => system::auth(engine, req).await,
+        ("POST", ["berth", "system", "check"]) => system::check(engine, q).await,
 
         ("GET", ["containers", "json"]) => containers::list(engine, q).await,
         ("POST", ["containers", "create"]) => containers::create(engine, req, q).await,

@@ -16,13 +16,16 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
 use crate::engine::{Engine, EngineConfig, Shared};
+use crate::root::RootLock;
 use crate::ApiError;
 
-/// What `serve` listens on and which engine it serves.
+/// What the server listens on and which engine it serves.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     pub root: PathBuf,
-    pub socket: PathBuf,
+    /// A socket to serve besides the root's own ([`crate::root_socket`]): the daemon's
+    /// well-known `/run/berth/berth.sock` that docker clients are pointed at.
+    pub socket: Option<PathBuf>,
     /// An extra TCP listener; only loopback addresses are accepted (there is no TLS).
     pub tcp: Option<std::net::SocketAddr>,
     /// A binary whose `__shim STATE_DIR` subcommand runs a container's shim.
@@ -33,83 +36,208 @@ pub struct ServerOptions {
 
 /// `/run/berth/berth.sock` for root, `$XDG_RUNTIME_DIR/berth/berth.sock` otherwise.
 pub fn default_socket() -> PathBuf {
-    if rustix::process::geteuid().is_root() {
-        PathBuf::from("/run/berth/berth.sock")
-    } else {
-        std::env::var_os("XDG_RUNTIME_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir)
-            .join("berth")
-            .join("berth.sock")
+    crate::root::socket_dir().join("berth.sock")
+}
+
+/// Whether [`Server::start`] waits for an engine already serving the root to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Wait (a daemon or the desktop starting while a command's engine serves the root).
+    Yes,
+    /// Fail with [`ApiError::RootServed`] (a command, which then uses that engine).
+    No,
+}
+
+/// An engine that holds its root and listens; [`Server::run`] serves it.
+pub struct Server {
+    engine: Shared,
+    sockets: Vec<(PathBuf, UnixListener)>,
+    tcp: Option<TcpListener>,
+    root_socket: PathBuf,
+    _lock: RootLock,
+}
+
+impl Server {
+    /// Binds the extra socket (refusing one a live daemon answers on), takes the root
+    /// (see [`Wait`]), opens the engine and listens on the root's socket.
+    pub async fn start(opts: ServerOptions, wait: Wait) -> Result<Server, ApiError> {
+        let tcp = match opts.tcp {
+            Some(addr) if !addr.ip().is_loopback() => {
+                return Err(ApiError::bad_request(format!(
+                    "refusing to listen on {addr}: the API has no TLS or authentication, so only loopback addresses (127.0.0.1, ::1) are allowed"
+                )))
+            }
+            Some(addr) => {
+                tracing::warn!(%addr, "listening on TCP: any local user can drive the engine through it");
+                Some(TcpListener::bind(addr).await.map_err(|source| ApiError::Listen {
+                    path: addr.to_string(),
+                    source,
+                })?)
+            }
+            None => None,
+        };
+        let mut sockets = Vec::new();
+        if let Some(path) = &opts.socket {
+            sockets.push((path.clone(), bind_unix(path).await?));
+        }
+        let lock = take_root(&opts.root, wait).await?;
+        let root_socket = crate::root::root_socket(&opts.root);
+        // The root is ours, so a socket there is one a dead engine left.
+        let _ = std::fs::remove_file(&root_socket);
+        let config = EngineConfig {
+            root: opts.root.clone(),
+            insecure_registries: opts.insecure_registries.clone(),
+            registry_mirrors: opts.registry_mirrors.clone(),
+        };
+        let shim_exe = opts.shim_exe.clone();
+        let engine: Shared = Arc::new(
+            tokio::task::spawn_blocking(move || Engine::open(config, &shim_exe))
+                .await
+                .map_err(|e| ApiError::internal(format!("cannot open the engine: {e}")))??,
+        );
+        sockets.push((root_socket.clone(), bind_unix(&root_socket).await?));
+        Ok(Server {
+            engine,
+            sockets,
+            tcp,
+            root_socket,
+            _lock: lock,
+        })
+    }
+
+    /// The socket every client of this root finds the engine on.
+    pub fn root_socket(&self) -> &Path {
+        &self.root_socket
+    }
+
+    /// Serves until `shutdown` completes. Then it stops listening first (so a newcomer
+    /// starts its own engine), lets open requests finish for up to two seconds, and gives
+    /// the root up. Containers keep running: their shims supervise them.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ApiError> {
+        let Server {
+            engine,
+            sockets,
+            tcp,
+            root_socket,
+            _lock,
+        } = self;
+        tracing::info!(socket = %root_socket.display(), "berth engine listening");
+        let (stop_tx, stop_rx) = watch::channel(false);
+        // Every connection holds a sender: when all are gone, recv() ends.
+        let (open_tx, mut open_rx) = tokio::sync::mpsc::channel::<()>(1);
+        tokio::spawn(crate::system::watch_exits(engine.clone(), stop_rx.clone()));
+        let mut accepting = Vec::new();
+        let mut paths = Vec::new();
+        for (path, listener) in sockets {
+            paths.push(path);
+            let (engine, stop, open) = (engine.clone(), stop_rx.clone(), open_tx.clone());
+            accepting.push(tokio::spawn(accept_loop(
+                Listener::Unix(listener),
+                engine,
+                stop,
+                open,
+            )));
+        }
+        if let Some(listener) = tcp {
+            let (engine, stop, open) = (engine.clone(), stop_rx.clone(), open_tx.clone());
+            accepting.push(tokio::spawn(accept_loop(
+                Listener::Tcp(listener),
+                engine,
+                stop,
+                open,
+            )));
+        }
+        shutdown.await;
+        tracing::info!("shutting down: finishing open requests");
+        let _ = stop_tx.send(true);
+        for task in accepting {
+            let _ = task.await;
+        }
+        for path in paths {
+            let _ = std::fs::remove_file(&path);
+        }
+        drop(open_tx);
+        let _ = tokio::time::timeout(Duration::from_secs(2), open_rx.recv()).await;
+        Ok(())
     }
 }
 
-/// Serves the Docker Engine API until `shutdown` completes. Containers keep running after
-/// it returns: their shims supervise them.
+/// A listener of either kind; unix connections carry their fd (for hijacked streams).
+enum Listener {
+    Unix(UnixListener),
+    Tcp(TcpListener),
+}
+
+async fn accept_loop(
+    listener: Listener,
+    engine: Shared,
+    mut stop: watch::Receiver<bool>,
+    open: tokio::sync::mpsc::Sender<()>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.changed() => return,
+            a = accept(&listener) => a,
+        };
+        match accepted {
+            Ok(Accepted::Unix(s)) => {
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
+                spawn_connection(engine.clone(), s, Some(fd), stop.clone(), open.clone())
+            }
+            Ok(Accepted::Tcp(s)) => spawn_connection(engine.clone(), s, None, stop.clone(), open.clone()),
+            Err(e) => accept_failed(e).await,
+        }
+    }
+}
+
+enum Accepted {
+    Unix(tokio::net::UnixStream),
+    Tcp(tokio::net::TcpStream),
+}
+
+async fn accept(listener: &Listener) -> std::io::Result<Accepted> {
+    match listener {
+        Listener::Unix(l) => l.accept().await.map(|(s, _)| Accepted::Unix(s)),
+        Listener::Tcp(l) => l.accept().await.map(|(s, _)| Accepted::Tcp(s)),
+    }
+}
+
+async fn accept_failed(e: std::io::Error) {
+    tracing::warn!(error = %e, "accept failed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// Takes the root's lock, waiting for it (with a log line naming who holds it) or not.
+async fn take_root(root: &Path, wait: Wait) -> Result<RootLock, ApiError> {
+    let lock_err = |source| ApiError::Listen {
+        path: root.join("engine.lock").display().to_string(),
+        source,
+    };
+    if let Some(lock) = RootLock::try_acquire(root).map_err(lock_err)? {
+        return Ok(lock);
+    }
+    let pid = RootLock::holder(root).unwrap_or(0);
+    if wait == Wait::No {
+        return Err(ApiError::RootServed {
+            root: root.display().to_string(),
+            pid,
+        });
+    }
+    tracing::info!(pid, root = %root.display(), "another engine serves this root; waiting for it to stop");
+    let root = root.to_path_buf();
+    tokio::task::spawn_blocking(move || RootLock::acquire(&root))
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot wait for the root: {e}")))?
+        .map_err(lock_err)
+}
+
+/// Serves the Docker Engine API until `shutdown` completes, waiting first for any engine
+/// already serving the root. Containers keep running after it returns.
 pub async fn serve(
     opts: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ApiError> {
-    let config = EngineConfig {
-        root: opts.root.clone(),
-        insecure_registries: opts.insecure_registries.clone(),
-        registry_mirrors: opts.registry_mirrors.clone(),
-    };
-    let shim_exe = opts.shim_exe.clone();
-    let engine: Shared = Arc::new(
-        tokio::task::spawn_blocking(move || Engine::open(config, &shim_exe))
-            .await
-            .map_err(|e| ApiError::internal(format!("cannot open the engine: {e}")))??,
-    );
-    let unix = bind_unix(&opts.socket).await?;
-    let tcp = match opts.tcp {
-        Some(addr) if !addr.ip().is_loopback() => {
-            return Err(ApiError::bad_request(format!(
-                "refusing to listen on {addr}: the API has no TLS or authentication, so only loopback addresses (127.0.0.1, ::1) are allowed"
-            )))
-        }
-        Some(addr) => {
-            tracing::warn!(%addr, "listening on TCP: any local user can drive the engine through it");
-            Some(TcpListener::bind(addr).await.map_err(|source| ApiError::Listen {
-                path: addr.to_string(),
-                source,
-            })?)
-        }
-        None => None,
-    };
-    tracing::info!(socket = %opts.socket.display(), root = %opts.root.display(), "berth daemon listening");
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(crate::system::watch_exits(engine.clone(), stop_rx.clone()));
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = unix.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-                    spawn_connection(engine.clone(), stream, Some(fd), stop_rx.clone())
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            accepted = async { match &tcp { Some(l) => l.accept().await, None => std::future::pending().await } } => match accepted {
-                Ok((stream, _)) => spawn_connection(engine.clone(), stream, None, stop_rx.clone()),
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        }
-    }
-    tracing::info!("shutting down: finishing open requests");
-    let _ = stop_tx.send(true);
-    drop(unix);
-    let _ = std::fs::remove_file(&opts.socket);
-    // Give in-flight requests a moment; streams (logs -f, events) are cut.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    Ok(())
+    Server::start(opts, Wait::Yes).await?.run(shutdown).await
 }
 
 async fn bind_unix(path: &Path) -> Result<UnixListener, ApiError> {
@@ -134,11 +262,17 @@ async fn bind_unix(path: &Path) -> Result<UnixListener, ApiError> {
 
 /// Serves one connection. `unix_fd` (the socket's fd, for a unix-socket connection) goes
 /// into every request's extensions, for hijacked streams (see `attach::headers_read`).
-fn spawn_connection<S>(engine: Shared, stream: S, unix_fd: Option<RawFd>, mut stop: watch::Receiver<bool>)
-where
+fn spawn_connection<S>(
+    engine: Shared,
+    stream: S,
+    unix_fd: Option<RawFd>,
+    mut stop: watch::Receiver<bool>,
+    open: tokio::sync::mpsc::Sender<()>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     tokio::spawn(async move {
+        let _open = open;
         let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             let engine = engine.clone();
             if let Some(fd) = unix_fd {

@@ -408,3 +408,69 @@ pub async fn auth(engine: Shared, req: Req) -> Result<Resp> {
         })?;
     http::ok_json(&json!({"Status": "Login Succeeded", "IdentityToken": ""}))
 }
+
+/// `POST /berth/system/check[?repair=1]`: Berth's own endpoint for `berth system check`.
+/// The store's and the containers' problems, one sentence each, as `{"Lines": [...],
+/// "Problems": N}` (N counted after the repair, when one was asked for).
+pub async fn check(engine: Shared, q: Query) -> Result<Resp> {
+    let repair = q.bool("repair");
+    blocking(move || {
+        let internal = |e: &dyn std::fmt::Display| ApiError::internal(e.to_string());
+        let store = engine.images.store();
+        let containers = &engine.containers;
+        let mut lines = Vec::new();
+        let mut report = store.check().map_err(|e| internal(&e))?;
+        let mut ctr = containers.check()?;
+        if repair && (!report.problems.is_empty() || !ctr.is_empty()) {
+            for p in &report.problems {
+                lines.push(format!("repairing: {p}"));
+            }
+            for p in ctr.iter().filter(|p| p.repairable()) {
+                lines.push(format!("repairing: {p}"));
+            }
+            // Containers first: a released run no longer holds layers GC may then free.
+            containers.repair(&ctr)?;
+            let done = store.repair(&report).map_err(|e| internal(&e))?;
+            for o in &done.records_removed {
+                lines.push(format!(
+                    "removed {o}: content it needs was damaged or missing; pull it again"
+                ));
+            }
+            for t in &done.tags_removed {
+                lines.push(format!("removed tag {t}"));
+            }
+            if done.deferred {
+                lines.push("a pull, load or build is running, so unused content was left for later: run this again when it ends".into());
+            }
+            report = store.check().map_err(|e| internal(&e))?;
+            ctr = containers.check()?;
+        }
+        for p in &report.problems {
+            lines.push(format!("problem: {p}"));
+        }
+        for p in &ctr {
+            lines.push(format!("problem: {p}"));
+        }
+        let n = report.problems.len() + ctr.len();
+        lines.push(format!(
+            "checked {} blobs, {} layer directories, {} image and cache records, {} containers: {}",
+            report.blobs_checked,
+            report.layers_checked,
+            report.records_checked,
+            containers.records()?.len(),
+            match n {
+                0 => "no problems".to_string(),
+                1 => "1 problem".to_string(),
+                n => format!("{n} problems"),
+            }
+        ));
+        if report.in_flight {
+            lines.push("a pull, load or build is running, so its unfinished content was not counted".into());
+        }
+        if n > 0 && !repair {
+            lines.push("run `berth system check --repair` to remove what is damaged or unused".into());
+        }
+        http::ok_json(&json!({"Lines": lines, "Problems": n}))
+    })
+    .await
+}

@@ -77,7 +77,14 @@ impl ContainerService {
         for rec in self.records()? {
             let status = self.status(&rec);
             let p = self.paths(&rec.id);
-            if status.is_running() {
+            // A shim that is still alive after the exit is releasing the run right now.
+            let releasing = || {
+                berth_runtime::shim::read_state(&p.shim())
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| berth_host::process::alive(s.shim_pid))
+            };
+            if status.is_running() || (!p.cleaned().exists() && releasing()) {
                 held.push(p.rootfs());
             } else if !p.cleaned().exists() {
                 problems.push(ContainerProblem::NotReleased {

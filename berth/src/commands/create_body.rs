@@ -1,0 +1,287 @@
+//! `run`/`create` flags → the Engine API's create body, as the docker CLI builds it.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, Context};
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, HostConfigLogConfig, Mount, MountType,
+    NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+
+use crate::cli::RunArgs;
+
+fn key_values(items: &[String]) -> HashMap<String, String> {
+    items
+        .iter()
+        .map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .unwrap_or((l.clone(), String::new()))
+        })
+        .collect()
+}
+
+/// `--env-file`: `KEY=value` lines; a bare `KEY` takes this process's value (skipped when
+/// unset); blank lines and `#` comments are ignored, as docker does.
+fn env_file(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the env file {} — check the path", path.display()))?;
+    let mut env = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.split_once('=') {
+            Some(("", _)) => bail!(
+                "{} line {}: the variable has no name — use KEY=value",
+                path.display(),
+                n + 1
+            ),
+            Some(_) => env.push(line.to_string()),
+            None => {
+                if line.contains(char::is_whitespace) {
+                    bail!(
+                        "{} line {}: variable '{line}' contains whitespace — use KEY=value",
+                        path.display(),
+                        n + 1
+                    );
+                }
+                if let Ok(v) = std::env::var(line) {
+                    env.push(format!("{line}={v}"));
+                }
+            }
+        }
+    }
+    Ok(env)
+}
+
+/// `--mount type=bind,source=/a,target=/b,readonly` (docker's keys and aliases).
+fn mount(spec: &str) -> anyhow::Result<Mount> {
+    let mut m = Mount {
+        typ: Some(MountType::VOLUME),
+        ..Default::default()
+    };
+    for field in spec.split(',').filter(|f| !f.is_empty()) {
+        let (k, v) = field.split_once('=').unwrap_or((field, ""));
+        match k {
+            "type" => {
+                m.typ = Some(match v {
+                    "bind" => MountType::BIND,
+                    "volume" => MountType::VOLUME,
+                    "tmpfs" => MountType::TMPFS,
+                    other => bail!("invalid --mount type '{other}' — use bind, volume or tmpfs"),
+                })
+            }
+            "source" | "src" => m.source = Some(v.to_string()),
+            "target" | "dst" | "destination" => m.target = Some(v.to_string()),
+            "readonly" | "ro" => m.read_only = Some(!matches!(v, "false" | "0")),
+            other => {
+                bail!("invalid --mount field '{other}' in '{spec}' — use type, source, target and readonly")
+            }
+        }
+    }
+    if m.target.as_deref().is_none_or(str::is_empty) {
+        bail!("invalid --mount '{spec}': a target is required, e.g. type=bind,source=/data,target=/data");
+    }
+    Ok(m)
+}
+
+type PortMap = HashMap<String, Option<Vec<PortBinding>>>;
+
+/// `-p` specs → (exposed ports, port bindings).
+fn port_bindings(publish: &[String]) -> anyhow::Result<(Vec<String>, PortMap)> {
+    let mut bindings: PortMap = HashMap::new();
+    let mut exposed = Vec::new();
+    for p in publish {
+        for spec in berth_net::parse_publish(p)? {
+            let proto = match spec.proto {
+                berth_net::Proto::Udp => "udp",
+                berth_net::Proto::Tcp => "tcp",
+            };
+            let key = format!("{}/{proto}", spec.container_port);
+            if !exposed.contains(&key) {
+                exposed.push(key.clone());
+            }
+            let ip = if spec.host_ip.is_unspecified() {
+                String::new()
+            } else {
+                spec.host_ip.to_string()
+            };
+            let port = if spec.host_port == 0 {
+                String::new()
+            } else {
+                spec.host_port.to_string()
+            };
+            bindings
+                .entry(key)
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: Some(ip),
+                    host_port: Some(port),
+                });
+        }
+    }
+    Ok((exposed, bindings))
+}
+
+fn restart_policy(r: &str) -> anyhow::Result<RestartPolicy> {
+    let (name, max) = r.split_once(':').unwrap_or((r, ""));
+    let name = match name {
+        "no" => RestartPolicyNameEnum::NO,
+        "always" => RestartPolicyNameEnum::ALWAYS,
+        "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+        "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+        _ => bail!("invalid restart policy '{r}' — use no, always, unless-stopped or on-failure[:N]"),
+    };
+    let max = match max {
+        "" => None,
+        n => Some(n.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            anyhow::anyhow!(
+                "invalid restart policy '{r}': the retry count must be a number, e.g. on-failure:3"
+            )
+        })?),
+    };
+    if max.is_some() && name != RestartPolicyNameEnum::ON_FAILURE {
+        bail!("invalid restart policy '{r}': only on-failure takes a retry count");
+    }
+    Ok(RestartPolicy {
+        name: Some(name),
+        maximum_retry_count: max,
+    })
+}
+
+pub fn create_body(a: &RunArgs) -> anyhow::Result<ContainerCreateBody> {
+    let (exposed, bindings) = port_bindings(&a.publish)?;
+    let (binds, anonymous): (Vec<String>, Vec<String>) =
+        a.volume.iter().cloned().partition(|v| v.contains(':'));
+    let mounts = a
+        .mount
+        .iter()
+        .map(|m| mount(m))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut env = Vec::new();
+    for f in &a.env_file {
+        env.extend(env_file(f)?);
+    }
+    env.extend(a.env.iter().cloned());
+    let restart = a.restart.as_deref().map(restart_policy).transpose()?;
+    let labels = key_values(&a.label);
+    let memory = a.memory.as_deref().map(berth_cgroups::parse_memory).transpose()?;
+    let cpus = a
+        .cpus
+        .as_deref()
+        .map(|c| {
+            c.parse::<f64>()
+                .ok()
+                .filter(|c| *c > 0.0)
+                .ok_or_else(|| anyhow::anyhow!("invalid --cpus '{c}': use a positive number like 1.5"))
+        })
+        .transpose()?;
+    let log_config = (!a.log_opt.is_empty()).then(|| HostConfigLogConfig {
+        typ: Some("json-file".into()),
+        config: Some(key_values(&a.log_opt)),
+    });
+    if !a.network_alias.is_empty()
+        && a.network
+            .as_deref()
+            .is_none_or(|n| matches!(n, "bridge" | "host" | "none"))
+    {
+        bail!("network-scoped aliases are only supported for user defined networks — create one with `berth network create NAME` and use --network NAME");
+    }
+    let networking_config = match (&a.network, a.network_alias.is_empty()) {
+        (Some(net), false) => Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                net.clone(),
+                EndpointSettings {
+                    aliases: Some(a.network_alias.clone()),
+                    ..Default::default()
+                },
+            )])),
+        }),
+        _ => None,
+    };
+    Ok(ContainerCreateBody {
+        image: Some(a.image.clone()),
+        cmd: (!a.command.is_empty()).then(|| a.command.clone()),
+        entrypoint: a
+            .entrypoint
+            .as_ref()
+            .map(|e| if e.is_empty() { Vec::new() } else { vec![e.clone()] }),
+        env: (!env.is_empty()).then_some(env),
+        working_dir: a.workdir.clone(),
+        user: a.user.clone(),
+        hostname: a.hostname.clone(),
+        labels: (!labels.is_empty()).then_some(labels),
+        tty: Some(a.tty),
+        open_stdin: Some(a.interactive),
+        stdin_once: Some(a.interactive && !a.detach),
+        attach_stdin: Some(a.interactive && !a.detach),
+        attach_stdout: Some(!a.detach),
+        attach_stderr: Some(!a.detach),
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
+        volumes: (!anonymous.is_empty()).then_some(anonymous),
+        networking_config,
+        host_config: Some(HostConfig {
+            port_bindings: (!bindings.is_empty()).then_some(bindings),
+            publish_all_ports: Some(a.publish_all),
+            binds: (!binds.is_empty()).then_some(binds),
+            mounts: (!mounts.is_empty()).then_some(mounts),
+            network_mode: a.network.clone(),
+            memory: memory.map(|m| m as i64),
+            nano_cpus: cpus.map(|c| (c * 1e9) as i64),
+            pids_limit: a.pids_limit,
+            restart_policy: restart,
+            auto_remove: Some(a.rm),
+            log_config,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mounts_take_dockers_keys_and_need_a_target() {
+        let m = mount("type=bind,src=/a,dst=/b,ro").unwrap();
+        assert_eq!(m.typ, Some(MountType::BIND));
+        assert_eq!(m.source.as_deref(), Some("/a"));
+        assert_eq!(m.target.as_deref(), Some("/b"));
+        assert_eq!(m.read_only, Some(true));
+        assert!(mount("type=bind,source=/a")
+            .unwrap_err()
+            .to_string()
+            .contains("target"));
+        assert!(mount("type=nfs,target=/a")
+            .unwrap_err()
+            .to_string()
+            .contains("nfs"));
+    }
+
+    #[test]
+    fn restart_policies_as_docker_spells_them() {
+        let r = restart_policy("on-failure:3").unwrap();
+        assert_eq!(r.name, Some(RestartPolicyNameEnum::ON_FAILURE));
+        assert_eq!(r.maximum_retry_count, Some(3));
+        assert!(restart_policy("always:2").is_err());
+        assert!(restart_policy("sometimes").is_err());
+        assert!(restart_policy("on-failure:x").is_err());
+    }
+
+    #[test]
+    fn env_files_skip_comments_and_take_bare_names_from_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("env");
+        std::fs::write(&f, "# comment\n\nA=1\nPATH\nBERTH_SURELY_UNSET_VAR\n").unwrap();
+        let env = env_file(&f).unwrap();
+        assert_eq!(env[0], "A=1");
+        assert!(env[1].starts_with("PATH="));
+        assert_eq!(env.len(), 2);
+        std::fs::write(&f, "=x\n").unwrap();
+        assert!(env_file(&f).is_err());
+    }
+}
