@@ -63,4 +63,23 @@ impl Session<'_> {
             None,
         )
     }
+
+    /// A config-only step whose history line can read alike for different results: its
+    /// key adds `detail` (see [`CacheKey::config`]).
+    pub(super) fn set_config_detailed(
+        &mut self,
+        state: &mut State,
+        created_by: String,
+        detail: serde_json::Value,
+        apply: impl Fn(&mut State),
+    ) -> Result<(), BuildError> {
+        let line = created_by.clone();
+        self.cached_step(
+            state,
+            &|parent| CacheKey::config(parent, &line, &detail),
+            created_by,
+            &apply,
+            None,
+        )
+    }
 }

@@ -9,7 +9,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::add::{archive_kind, download, extract, Archive};
 use super::{Session, StageVars};
-use crate::cache_key::CacheKey;
+use crate::cache_key::{copy_history, CacheKey};
 use crate::context::EntryKind;
 use crate::fsroot::{clean_parts, copy_entry, copy_tree, Root};
 use crate::image::State;
@@ -21,6 +21,8 @@ use crate::{layer, BuildError};
 struct Plan {
     sources: Vec<Source>,
     summary: String,
+    /// For `--from`: the paths, which the summary joins with `:` (see `CacheKey::copy`).
+    from_paths: Option<Vec<String>>,
 }
 
 impl Session<'_> {
@@ -66,6 +68,7 @@ impl Session<'_> {
         let Plan {
             sources: plan,
             summary,
+            from_paths,
         } = if !c.heredocs.is_empty() {
             self.plan_heredocs(state, vars, c, line, escape)?
         } else if let Some(from) = &c.from {
@@ -81,13 +84,19 @@ impl Session<'_> {
                 format!("When using {verb} with more than one source file, the destination must be a directory and end with a /"),
             ));
         }
-        let created_by = format!(
-            "{} #(nop) {verb} {summary} in {dest} ",
-            Self::shell(state).join(" ")
-        );
+        let created_by = copy_history(&Self::shell(state), verb, &summary, &dest);
         let key = {
             let (line, owner, link) = (created_by.clone(), chown.clone(), c.link);
-            move |parent: &str| CacheKey::copy(parent, &line, owner.as_deref(), chmod, link)
+            move |parent: &str| {
+                CacheKey::copy(
+                    parent,
+                    &line,
+                    owner.as_deref(),
+                    chmod,
+                    link,
+                    from_paths.as_deref(),
+                )
+            }
         };
         let multi = items > 1;
         let mut exec = move |s: &mut Self, st: &State| -> Result<berth_store::LayerRecord, BuildError> {
@@ -154,6 +163,7 @@ impl Session<'_> {
         Ok(Plan {
             sources: plan,
             summary: format!("heredoc:{}", hex::encode(h.finalize())),
+            from_paths: None,
         })
     }
 
@@ -167,9 +177,10 @@ impl Session<'_> {
         Ok(Plan {
             sources: vec![Source::Stage {
                 state: Box::new(src_state),
-                paths: sources,
+                paths: sources.clone(),
             }],
             summary,
+            from_paths: Some(sources),
         })
     }
 
@@ -238,6 +249,7 @@ impl Session<'_> {
         Ok(Plan {
             sources: plan,
             summary: format!("{kind}:{digest}{url_part}"),
+            from_paths: None,
         })
     }
 

@@ -44,7 +44,8 @@ impl Session<'_> {
         }
         let text: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let created_by = Self::nop(state, &format!("{instruction} {}", text.join(" ")));
-        self.set_config(state, created_by, move |st| apply(st, &pairs))
+        let detail = serde_json::json!(pairs);
+        self.set_config_detailed(state, created_by, detail, move |st| apply(st, &pairs))
     }
 
     /// ARG: the value comes from `--build-arg`, else the default, else a global ARG of
@@ -142,7 +143,10 @@ impl Session<'_> {
         let args = Self::command_args(state, c);
         let reset_cmd = !vars.cmd_set;
         let created_by = Self::nop(state, &format!("ENTRYPOINT {}", quoted_list(&args)));
-        self.set_config(state, created_by, move |st| {
+        // Whether it drops the CMD is not in the line; the parent cannot tell either (a
+        // stage that set CMD and an image FROM that stage have the same parent here).
+        let detail = serde_json::json!({ "reset_cmd": reset_cmd });
+        self.set_config_detailed(state, created_by, detail, move |st| {
             let cc = st.container_config();
             cc.entrypoint = Some(args.clone());
             // docker drops an inherited CMD when the stage sets ENTRYPOINT.
@@ -184,7 +188,8 @@ impl Session<'_> {
             v.push(self.expand(state, vars, x, escape, line)?);
         }
         let created_by = Self::nop(state, &format!("VOLUME [{}]", v.join(" ")));
-        self.set_config(state, created_by, move |st| {
+        let detail = serde_json::json!(v);
+        self.set_config_detailed(state, created_by, detail, move |st| {
             let m = st.container_config().volumes.get_or_insert_with(Default::default);
             for x in &v {
                 m.insert(x.clone(), serde_json::json!({}));
@@ -196,7 +201,8 @@ impl Session<'_> {
     pub(super) fn shell_instruction(&mut self, state: &mut State, sh: &[String]) -> Result<(), BuildError> {
         let sh = sh.to_vec();
         let created_by = Self::nop(state, &format!("SHELL [{}]", sh.join(" ")));
-        self.set_config(state, created_by, move |st| {
+        let detail = serde_json::json!(sh);
+        self.set_config_detailed(state, created_by, detail, move |st| {
             st.container_config()
                 .extra
                 .insert("Shell".into(), serde_json::json!(sh.clone()));

@@ -3,7 +3,7 @@
 //! ([`crate::run`]) and the upper dir becomes the layer.
 
 use super::{Session, StageVars, PROXY_ARGS};
-use crate::cache_key::{run_history, CacheKey};
+use crate::cache_key::{run_history, CacheKey, RunInputs};
 use crate::fsroot::clean_parts;
 use crate::image::State;
 use crate::scratch::Scratch;
@@ -62,10 +62,21 @@ impl Session<'_> {
             }
         }
         let key = {
-            let (line, script, network) = (created_by.clone(), script.clone(), r.network.clone());
+            let (line, argv, script, network) = (
+                created_by.clone(),
+                args.clone(),
+                script.clone(),
+                r.network.clone(),
+            );
             move |parent: &str| {
-                let script = script.as_ref().map(|(n, c)| (n.as_str(), c.as_str()));
-                CacheKey::run(parent, &line, script, network.as_deref())
+                let inputs = RunInputs {
+                    history: &line,
+                    argv: &argv,
+                    build_args: &declared,
+                    script: script.as_ref().map(|(n, c)| (n.as_str(), c.as_str())),
+                    network: network.as_deref(),
+                };
+                CacheKey::run(parent, &inputs)
             }
         };
         let network = r.network.clone().unwrap_or_else(|| self.opts.network.clone());
