@@ -1,0 +1,47 @@
+//! The containers' /etc/hosts files: docker's embedded DNS done with files. Each lists the
+//! container itself and its peers on its user networks, and is rewritten in place (it is
+//! bind-mounted, so the inode must stay) whenever a peer comes or goes.
+
+use super::ContainerService;
+use crate::record::*;
+
+impl ContainerService {
+    /// Rewrites the /etc/hosts of every running container of this store on `network`
+    /// except `except`, in place (the file is bind-mounted, so the inode must stay).
+    pub(super) fn refresh_peer_hosts(&self, network: &str, except: &str) {
+        let Ok(peers) = self.net.endpoints(network) else {
+            return;
+        };
+        for ep in peers.iter().filter(|e| e.container_id != except) {
+            let Ok(peer) = self.find(&ep.container_id) else {
+                continue; // a container of another store on this machine
+            };
+            let _ = std::fs::write(self.paths(&peer.id).etc("hosts"), self.hosts_for(&peer));
+        }
+    }
+
+    /// A container's /etc/hosts from the network state: its own addresses, and the other
+    /// containers on each of its user networks (the default bridge has no name resolution,
+    /// as in docker).
+    pub(super) fn hosts_for(&self, rec: &ContainerRecord) -> String {
+        let own = self.net.endpoints_of(&rec.id).unwrap_or_default();
+        let mut peers = Vec::new();
+        for ep in own.iter().filter(|e| e.network != berth_net::DEFAULT_NETWORK) {
+            peers.extend(self.net.endpoints(&ep.network).unwrap_or_default());
+        }
+        hosts_file(rec, &own, &peers)
+    }
+}
+
+/// A container's /etc/hosts: localhost, itself on each of its networks, and the other
+/// containers on its user networks.
+fn hosts_file(rec: &ContainerRecord, own: &[berth_net::Endpoint], peers: &[berth_net::Endpoint]) -> String {
+    let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    for ep in own.iter().filter(|e| !e.ip.is_unspecified()) {
+        hosts.push_str(&format!("{}\t{} {}\n", ep.ip, rec.config.hostname, rec.name));
+    }
+    for other in peers.iter().filter(|e| e.container_id != rec.id) {
+        hosts.push_str(&format!("{}\t{}\n", other.ip, other.aliases.join(" ")));
+    }
+    hosts
+}

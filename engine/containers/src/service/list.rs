@@ -1,0 +1,63 @@
+//! `ps` and the queries over all containers (which use an image or a volume).
+
+use super::ContainerService;
+use crate::record::*;
+use crate::ContainerError;
+
+/// A row of `ps`.
+#[derive(Debug, Clone)]
+pub struct ContainerSummary {
+    pub record: ContainerRecord,
+    pub status: Status,
+}
+
+impl ContainerService {
+    pub fn list(&self, all: bool) -> Result<Vec<ContainerSummary>, ContainerError> {
+        let mut out = Vec::new();
+        for record in self.records()? {
+            let status = self.status(&record);
+            if !status.is_running() {
+                // A container that stopped while no engine ran: release what it held.
+                self.cleanup(&record)?;
+                if record.host.auto_remove
+                    && matches!(status, Status::Exited { .. })
+                    && !self.attached_client_alive(&record)
+                {
+                    let _ = self.remove(&record.id, true, true);
+                    continue;
+                }
+            }
+            if all || status.is_running() {
+                out.push(ContainerSummary { record, status });
+            }
+        }
+        Ok(out)
+    }
+
+    /// IDs of containers (any state) created from `image_id`.
+    pub fn users_of_image(
+        &self,
+        image_id: &berth_oci::Digest,
+    ) -> Result<Vec<ContainerRecord>, ContainerError> {
+        Ok(self
+            .records()?
+            .into_iter()
+            .filter(|r| &r.image_id == image_id)
+            .collect())
+    }
+
+    /// Names of containers that mount volume `name`.
+    pub fn users_of_volume(&self, name: &str) -> Result<Vec<String>, ContainerError> {
+        Ok(self
+            .records()?
+            .into_iter()
+            .filter(|r| {
+                r.host
+                    .mounts
+                    .iter()
+                    .any(|m| m.kind == MountKind::Volume && m.source == name)
+            })
+            .map(|r| r.name)
+            .collect())
+    }
+}

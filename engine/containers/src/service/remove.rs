@@ -1,0 +1,73 @@
+//! `remove`: a stopped container (or, forced, a running one after SIGKILL) and, if asked,
+//! its anonymous volumes. Renamed out of sight before it is deleted.
+
+use std::time::Duration;
+
+use berth_cgroups::Cgroup;
+
+use super::ContainerService;
+use crate::record::*;
+use crate::ContainerError;
+
+impl ContainerService {
+    pub fn remove(
+        &self,
+        name_or_id: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<ContainerRecord, ContainerError> {
+        let rec = self.find(name_or_id)?;
+        if self.status(&rec).is_running() {
+            if !force {
+                return Err(ContainerError::Running(rec.name.clone()));
+            }
+            let _ = self.kill(&rec.id, 9);
+            if let Ok(Some(cg)) = Cgroup::open(&rec.id) {
+                let _ = cg.kill_all(9);
+            }
+            self.wait_exit(&rec, Duration::from_secs(10));
+        }
+        // The shim may be releasing the same resources right now: take turns.
+        let _lock = self.lock()?;
+        self.cleanup(&rec)?;
+        let p = self.paths(&rec.id);
+        // Renamed out of sight first: a removal that is cut short leaves a `.removing-`
+        // directory the next engine finishes, never a container with half its files.
+        let doomed = self.root.join("containers").join(format!(".removing-{}", rec.id));
+        match std::fs::rename(&p.dir, &doomed) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(ContainerError::io(format!(
+                    "cannot remove container {}",
+                    rec.name
+                ))(e));
+            }
+        }
+        let mut attempt = 0;
+        loop {
+            match std::fs::remove_dir_all(&doomed) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) if attempt < 5 && e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => {
+                    return Err(ContainerError::io(format!(
+                        "cannot remove container {}",
+                        rec.name
+                    ))(e))
+                }
+            }
+        }
+        if volumes {
+            for m in &rec.host.mounts {
+                if m.kind == MountKind::Volume && m.anonymous {
+                    let _ = self.volumes.remove(&m.source);
+                }
+            }
+        }
+        Ok(rec)
+    }
+}

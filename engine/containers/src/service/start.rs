@@ -1,0 +1,317 @@
+//! `start`: everything a run needs, acquired in order — cgroup, overlay rootfs, volumes,
+//! network endpoints, /etc files, bound ports — and then the shim. A start that fails
+//! part-way is undone by `cleanup`, like a run that ended.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use berth_cgroups::{Cgroup, Limits};
+use berth_runtime::shim::ShimConfig;
+use berth_runtime::{ContainerSpec, MountKind as RtMountKind, MountSpec, NetNs};
+use serde::{Deserialize, Serialize};
+
+use super::networks::{endpoint_info, endpoint_names};
+use super::ContainerService;
+use crate::record::*;
+use crate::ContainerError;
+
+/// What the shim needs to run the port proxies (`shim/ports.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShimPorts {
+    pub container_ip: Option<String>,
+    pub ports: Vec<PortMapping>,
+}
+
+impl ContainerService {
+    pub fn start(&self, name_or_id: &str) -> Result<ContainerRecord, ContainerError> {
+        let mut rec = self.find(name_or_id)?;
+        match self.status(&rec) {
+            Status::Running { .. } => return Ok(rec),
+            Status::Paused { .. } => return Err(ContainerError::Paused(rec.name.clone())),
+            _ => {}
+        }
+        // Release whatever the previous run left, then start from a clean slate.
+        self.cleanup(&rec)?;
+        let p = self.paths(&rec.id);
+        for f in ["state.json", "exit.json", "start-error"] {
+            let _ = std::fs::remove_file(p.shim().join(f));
+        }
+        let _ = std::fs::remove_file(p.dir.join("oom"));
+        let _ = std::fs::remove_file(p.cleaned());
+        match self.start_inner(&mut rec) {
+            Ok(()) => Ok(rec),
+            Err(e) => {
+                let _ = self.cleanup(&rec);
+                Err(e)
+            }
+        }
+    }
+
+    fn start_inner(&self, rec: &mut ContainerRecord) -> Result<(), ContainerError> {
+        // Limits. The groups are made first: the warm-up below holds the kernel's cgroup
+        // mutex while it waits out a grace period, which would stall a mkdir.
+        let cgroup = Cgroup::create(
+            &rec.id,
+            &Limits {
+                memory_bytes: rec.host.memory,
+                memory_swap_bytes: None,
+                cpus: rec.host.cpus,
+                cpu_shares: None,
+                pids_limit: rec.host.pids_limit,
+            },
+        )?;
+        // The container's init joins its groups at the end of this; pay the kernel's grace
+        // period for that now, beside the network set-up (see berth_cgroups::Warmup).
+        let _warm = berth_cgroups::Warmup::start();
+        self.mount_rootfs(rec)?;
+        let mut mounts = self.volume_mounts(rec)?;
+        let netns = self.join_networks(rec)?;
+        mounts.extend(self.write_etc_files(rec)?);
+        // Containers already on these networks learn the new name (docker's embedded DNS
+        // would answer it; here their /etc/hosts is rewritten in place).
+        for ep in &rec.endpoints {
+            if ep.network != berth_net::DEFAULT_NETWORK {
+                self.refresh_peer_hosts(&ep.network, &rec.id);
+            }
+        }
+        let extra_fds = self.bind_ports(rec)?;
+
+        let p = self.paths(&rec.id);
+        let user = berth_runtime::resolve_user(&p.rootfs(), &rec.config.user)?;
+        let mut args = rec.config.entrypoint.clone();
+        args.extend(rec.config.cmd.iter().cloned());
+        let spec = ContainerSpec {
+            id: rec.id.clone(),
+            rootfs: p.rootfs(),
+            args,
+            env: rec.config.env.clone(),
+            cwd: rec.config.working_dir.clone(),
+            user,
+            hostname: rec.config.hostname.clone(),
+            mounts,
+            netns,
+            cgroup_procs: cgroup.join_files(),
+            tty: rec.config.tty,
+            stdin: rec.config.open_stdin,
+            rlimits: Vec::new(),
+            cgroup_mounts: cgroup
+                .inner_mounts()
+                .into_iter()
+                .map(|m| berth_runtime::CgroupFsMount {
+                    fstype: m.fstype.to_string(),
+                    options: m.options,
+                    target: m.target,
+                })
+                .collect(),
+        };
+        let shim_cfg = ShimConfig {
+            state_dir: p.shim(),
+            spec,
+            log_path: p.log(),
+            log_max_size: rec.host.log_max_size,
+            log_max_files: rec.host.log_max_files,
+            stdin_open: rec.config.open_stdin,
+        };
+        self.save(rec)?;
+        let shim_dir = p.shim();
+        let shim_arg = shim_dir.to_string_lossy().to_string();
+        berth_runtime::shim::start_shim(&self.shim_exe, &["__shim", &shim_arg], &shim_cfg, extra_fds)?;
+        Ok(())
+    }
+
+    /// The overlay of the image's layers under the container's own upper dir.
+    fn mount_rootfs(&self, rec: &ContainerRecord) -> Result<(), ContainerError> {
+        let p = self.paths(&rec.id);
+        let image = self.images.store().image(&rec.image_id)?.ok_or_else(|| {
+            ContainerError::InvalidArgument(format!(
+                "the image of container {} ({}) was removed — pull it again or create a new container",
+                rec.name, rec.image
+            ))
+        })?;
+        let lowers: Vec<PathBuf> = image
+            .layers
+            .iter()
+            .map(|l| self.images.store().layer_dir(&l.diff_id))
+            .collect();
+        berth_runtime::rootfs::mount_overlay(&lowers, &p.upper(), &p.work(), &p.rootfs())?;
+        Ok(())
+    }
+
+    /// The record's mounts for the runtime. Named volumes are created on first use and
+    /// filled from the image once.
+    fn volume_mounts(&self, rec: &ContainerRecord) -> Result<Vec<MountSpec>, ContainerError> {
+        let p = self.paths(&rec.id);
+        let mut mounts = Vec::new();
+        for m in &rec.host.mounts {
+            let source = match m.kind {
+                MountKind::Volume => {
+                    let name = m.source.clone();
+                    let mut vol = self.volumes.create(&name)?;
+                    if !vol.populated {
+                        let from = p.rootfs().join(m.destination.trim_start_matches('/'));
+                        if from.is_dir() && dir_is_empty(&vol.mountpoint) {
+                            copy_tree(&from, &vol.mountpoint).map_err(ContainerError::io(format!(
+                                "cannot fill volume {name} from the image"
+                            )))?;
+                        }
+                        vol.populated = true;
+                        self.volumes.save(&vol)?;
+                    }
+                    vol.mountpoint
+                }
+                MountKind::Bind => PathBuf::from(&m.source),
+                MountKind::Tmpfs => PathBuf::new(),
+            };
+            mounts.push(MountSpec {
+                source,
+                destination: m.destination.clone(),
+                kind: if m.kind == MountKind::Tmpfs {
+                    RtMountKind::Tmpfs
+                } else {
+                    RtMountKind::Bind
+                },
+                readonly: m.readonly,
+            });
+        }
+        Ok(mounts)
+    }
+
+    /// The network namespace: the first network makes it and eth0, the others eth1,
+    /// eth2, …; `rec.endpoints` is filled as they are made.
+    fn join_networks(&self, rec: &mut ContainerRecord) -> Result<NetNs, ContainerError> {
+        Ok(match rec.host.network.as_str() {
+            "host" => NetNs::Host,
+            "none" => NetNs::New,
+            _ => {
+                // Addresses of containers whose namespace is gone (a reboot, a deleted
+                // store) go back to the pool first.
+                let _ = self.net.prune_stale();
+                let attachments = rec.attachments();
+                rec.endpoints.clear();
+                match attachments.split_first() {
+                    Some((first, rest)) => {
+                        let ep = self
+                            .net
+                            .attach(&rec.id, &first.name, &endpoint_names(rec, first))?;
+                        rec.endpoints.push(endpoint_info(&ep));
+                        for a in rest {
+                            let ep = self.net.connect(&rec.id, &a.name, &endpoint_names(rec, a))?;
+                            rec.endpoints.push(endpoint_info(&ep));
+                        }
+                    }
+                    // Disconnected from every network before it started: only `lo`, but
+                    // a namespace of its own that `network connect` can add to later.
+                    None => {
+                        self.net.sandbox(&rec.id)?;
+                    }
+                }
+                NetNs::Path(self.net.netns_path(&rec.id))
+            }
+        })
+    }
+
+    /// Writes /etc/hosts, /etc/hostname and /etc/resolv.conf for the container and returns
+    /// their bind mounts (with the host network, the host's resolv.conf stays).
+    fn write_etc_files(&self, rec: &ContainerRecord) -> Result<Vec<MountSpec>, ContainerError> {
+        let p = self.paths(&rec.id);
+        let hosts = self.hosts_for(rec);
+        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let mut mounts = Vec::new();
+        for (name, content) in [
+            ("hosts", hosts),
+            ("hostname", format!("{}\n", rec.config.hostname)),
+            ("resolv.conf", resolv),
+        ] {
+            std::fs::write(p.etc(name), content)
+                .map_err(ContainerError::io("cannot write the container's /etc files"))?;
+            if rec.host.network != "host" || name != "resolv.conf" {
+                mounts.push(MountSpec {
+                    source: p.etc(name),
+                    destination: format!("/etc/{name}"),
+                    kind: RtMountKind::Bind,
+                    readonly: false,
+                });
+            }
+        }
+        Ok(mounts)
+    }
+
+    /// Binds the published ports here, so "port in use" is an error before anything runs;
+    /// records them (in `rec` and `shim/ports.json`) and returns the listeners for the
+    /// shim's proxies.
+    fn bind_ports(&self, rec: &mut ContainerRecord) -> Result<Vec<OwnedFd>, ContainerError> {
+        let specs: Vec<berth_net::PortSpec> = rec
+            .host
+            .publish
+            .iter()
+            .map(|m| berth_net::PortSpec {
+                host_ip: m
+                    .host_ip
+                    .parse()
+                    .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+                host_port: m.host_port,
+                container_port: m.container_port,
+                proto: if m.proto == "udp" {
+                    berth_net::Proto::Udp
+                } else {
+                    berth_net::Proto::Tcp
+                },
+            })
+            .collect();
+        if !specs.is_empty() && rec.endpoints.is_empty() {
+            return Err(ContainerError::InvalidArgument(format!(
+                "ports cannot be published with --network {} — use the default bridge network",
+                rec.host.network
+            )));
+        }
+        let bound = berth_net::bind_published(&specs)?;
+        rec.bound_ports = bound
+            .iter()
+            .map(|b| PortMapping {
+                host_ip: b.spec.host_ip.to_string(),
+                host_port: b.spec.host_port,
+                container_port: b.spec.container_port,
+                proto: b.spec.proto.to_string(),
+            })
+            .collect();
+        let ports = ShimPorts {
+            container_ip: rec.primary_endpoint().map(|e| e.ip.clone()),
+            ports: rec.bound_ports.clone(),
+        };
+        std::fs::write(
+            self.paths(&rec.id).shim().join("ports.json"),
+            serde_json::to_vec(&ports).expect("serializable"),
+        )
+        .map_err(ContainerError::io("cannot write container state"))?;
+        Ok(bound.into_iter().map(|b| b.listener.into_fd()).collect())
+    }
+}
+
+fn dir_is_empty(p: &Path) -> bool {
+    std::fs::read_dir(p)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(true)
+}
+
+/// Copies a tree keeping modes, owners and symlinks (for filling a new volume).
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let md = entry.path().symlink_metadata()?;
+        let dest = to.join(entry.file_name());
+        if md.file_type().is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &dest)?;
+        } else if md.is_dir() {
+            std::fs::create_dir(&dest)?;
+            copy_tree(&entry.path(), &dest)?;
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(md.mode()))?;
+        } else if md.is_file() {
+            std::fs::copy(entry.path(), &dest)?;
+        } else {
+            continue;
+        }
+        let _ = std::os::unix::fs::lchown(&dest, Some(md.uid()), Some(md.gid()));
+    }
+    Ok(())
+}

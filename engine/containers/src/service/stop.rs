@@ -1,0 +1,65 @@
+//! `stop`: the container's stop signal, then SIGKILL after the timeout; and `wait_exit`,
+//! which waits until a container and its shim are done.
+
+use std::time::{Duration, Instant};
+
+use berth_cgroups::Cgroup;
+
+use super::parse::parse_signal;
+use super::ContainerService;
+use crate::record::*;
+use crate::ContainerError;
+
+impl ContainerService {
+    pub fn stop(&self, name_or_id: &str, timeout: Duration) -> Result<ContainerRecord, ContainerError> {
+        let rec = self.find(name_or_id)?;
+        if !self.status(&rec).is_running() {
+            return Ok(rec);
+        }
+        let sig = rec
+            .config
+            .stop_signal
+            .as_deref()
+            .and_then(parse_signal)
+            .unwrap_or(15);
+        if matches!(self.status(&rec), Status::Paused { .. }) {
+            self.unpause(&rec.id)?;
+        }
+        self.kill(&rec.id, sig)?;
+        if !self.wait_exit(&rec, timeout) {
+            let _ = self.kill(&rec.id, 9);
+            if let Ok(Some(cg)) = Cgroup::open(&rec.id) {
+                let _ = cg.kill_all(9);
+            }
+            self.wait_exit(&rec, Duration::from_secs(10));
+        }
+        Ok(rec)
+    }
+
+    /// Waits until the container is no longer running and its shim has finished (so its
+    /// published ports are closed and its resources released); false on timeout.
+    pub fn wait_exit(&self, rec: &ContainerRecord, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let shim_pid = berth_runtime::shim::read_state(&self.paths(&rec.id).shim())
+            .ok()
+            .flatten()
+            .map(|s| s.shim_pid);
+        loop {
+            if !self.status(rec).is_running() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The shim records the exit, then releases what the run held and exits itself.
+        if let Some(pid) = shim_pid {
+            let shim_deadline = Instant::now() + Duration::from_secs(5);
+            while berth_host::process::alive(pid) && Instant::now() < shim_deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        true
+    }
+}
