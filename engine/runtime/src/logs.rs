@@ -295,7 +295,9 @@ pub fn read(
         .unwrap_or_else(|| log_path.parent().unwrap_or(Path::new(".")).join("exit.json"));
     let mut stop = false;
     loop {
-        let exited = exit_file.exists();
+        // The container was removed (its directory went with the exit file): nothing more
+        // can be written, so following ends too.
+        let exited = exit_file.exists() || exit_file.parent().is_some_and(|d| !d.exists());
         let mut lines = Vec::new();
         if let Some(r) = current.as_mut() {
             read_lines(r, &mut partial, |l| lines.push(l));
@@ -453,5 +455,43 @@ mod tests {
         assert_eq!(got.first().unwrap(), "first\n");
         assert_eq!(got.last().unwrap(), "more 19\n");
         assert_eq!(got.len(), 21, "{got:?}");
+    }
+
+    #[test]
+    fn follow_ends_when_the_container_is_removed() {
+        // `run --rm`: the log can be followed after the container's directory (with its
+        // exit record) was removed; that must end the follow, not wait for ever.
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("container");
+        std::fs::create_dir_all(dir.join("shim")).unwrap();
+        let p = dir.join("log");
+        let mut w = LogWriter::open(&p, 500, 2).unwrap();
+        w.write(Stream::Stdout, b"only\n", OffsetDateTime::now_utc())
+            .unwrap();
+        drop(w);
+        let gone = dir.clone();
+        let remover = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            std::fs::remove_dir_all(gone).unwrap();
+        });
+        let opts = LogOptions {
+            follow: true,
+            exit_file: Some(dir.join("shim").join("exit.json")),
+            ..Default::default()
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let _ = read(&p, opts, |l| {
+                got.push(l.log);
+                true
+            });
+            let _ = tx.send(got);
+        });
+        remover.join().unwrap();
+        let got = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the follow ended after the removal");
+        assert_eq!(got, ["only\n"]);
     }
 }
