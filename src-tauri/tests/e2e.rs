@@ -398,8 +398,8 @@ async fn offline_pull(ui: &Ui, reg: &str) -> anyhow::Result<()> {
         next.starts_with("Check the internet connection, or set a registry mirror in Settings."),
         "next step: {next}"
     );
-    let kind = ui.attr(error_box, "data-kind").await?;
-    ensure!(kind == "registry_unreachable", "kind: {kind}");
+    let code = ui.attr(error_box, "data-code").await?;
+    ensure!(code == "registry_unreachable", "code: {code}");
     ensure!(
         ui.text("main [data-testid=error-action]").await? == "Open Settings",
         "no Settings link"
