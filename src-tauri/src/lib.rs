@@ -3,11 +3,18 @@
 //! Closing the window hides it (containers keep running); the tray shows the running
 //! count and can reopen the window or quit.
 
+// `embedded.rs` names the default root `berth_store::Store::default_root`; that file is
+// being changed on another branch right now. berth-api re-exports `Store`, so the name
+// resolves through it and the app has no dependency on the store crate. Once embedded.rs
+// says `berth_api::Store::default_root`, this alias goes.
+extern crate berth_api as berth_store;
+
 pub mod commands;
 pub mod dto;
 pub mod embedded;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod notify;
 pub mod registry_auth;
 pub mod state;
@@ -16,7 +23,7 @@ use std::time::Duration;
 
 use tauri::menu::{Menu, MenuItem};
 use tauri::tray::TrayIconBuilder;
-use tauri::{AppHandle, Manager, WindowEvent};
+use tauri::{AppHandle, Listener, Manager, WindowEvent};
 
 use crate::state::AppState;
 
@@ -45,7 +52,25 @@ fn make_tray(app: &AppHandle) -> tauri::Result<()> {
             _ => {}
         })
         .build(app)?;
-    // Keep the running count fresh without the window open.
+    // Keep the running count fresh without the window open: at once on the engine's
+    // container events (see `events`), and every few seconds for what it does not announce
+    // (a container the CLI started on the same root).
+    let changed = std::sync::Arc::new(tokio::sync::Notify::new());
+    let on_event = changed.clone();
+    app.listen(events::ENGINE_EVENT, move |e| {
+        let about_containers = match serde_json::from_str::<events::EngineEvent>(e.payload()) {
+            // Not on `create`: listing while the start that follows runs makes Berth's
+            // engine fail that start (see ui/src/lib/stores/feed.ts).
+            Ok(events::EngineEvent::Changed { resource, action, .. }) => {
+                resource == events::Resource::Container && action != "create"
+            }
+            Ok(_) => true,
+            Err(_) => false,
+        };
+        if about_containers {
+            on_event.notify_one();
+        }
+    });
     let handle = app.clone();
     tauri::async_runtime::spawn(async move {
         loop {
@@ -62,7 +87,10 @@ fn make_tray(app: &AppHandle) -> tauri::Result<()> {
                     let _ = tray.set_tooltip(Some(&label));
                 }
             }
-            tokio::time::sleep(Duration::from_secs(5)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                _ = changed.notified() => {}
+            }
         }
     });
     Ok(())
@@ -116,6 +144,7 @@ pub fn run() {
             tauri::async_runtime::spawn(async move {
                 let _ = handle.state::<AppState>().docker().await;
             });
+            events::spawn(app.handle().clone());
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![

@@ -24,6 +24,8 @@ pub struct AppState {
     preferred: Mutex<Option<String>>,
     tasks: std::sync::Mutex<HashMap<String, tokio::task::AbortHandle>>,
     pub execs: Mutex<HashMap<String, ExecSession>>,
+    /// Bumped by `set_endpoint`, so the event feed subscribes to the new engine.
+    endpoint_generation: tokio::sync::watch::Sender<u64>,
 }
 
 impl AppState {
@@ -52,6 +54,12 @@ impl AppState {
     pub async fn set_endpoint(&self, endpoint: Option<String>) {
         *self.preferred.lock().await = endpoint.filter(|e| !e.trim().is_empty());
         *self.engine.lock().await = None;
+        self.endpoint_generation.send_modify(|g| *g += 1);
+    }
+
+    /// Changes once each time Settings picks another endpoint.
+    pub fn endpoint_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.endpoint_generation.subscribe()
     }
 
     pub async fn status(&self) -> EngineStatus {

@@ -120,6 +120,7 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
     .await
     .context("container e2e-web never showed as running")?;
     ui.shot("04-containers").await?;
+    running_count_follows_events(ui, session, reg).await?;
 
     // The port button opens http://localhost:PORT through the opener plugin → $BROWSER.
     ui.click(&format!("{row} [data-testid=open-port]")).await?;
@@ -398,8 +399,8 @@ async fn offline_pull(ui: &Ui, reg: &str) -> anyhow::Result<()> {
         next.starts_with("Check the internet connection, or set a registry mirror in Settings."),
         "next step: {next}"
     );
-    let kind = ui.attr(error_box, "data-kind").await?;
-    ensure!(kind == "registry_unreachable", "kind: {kind}");
+    let code = ui.attr(error_box, "data-code").await?;
+    ensure!(code == "registry_unreachable", "code: {code}");
     ensure!(
         ui.text("main [data-testid=error-action]").await? == "Open Settings",
         "no Settings link"
@@ -444,6 +445,92 @@ async fn offline_pull(ui: &Ui, reg: &str) -> anyhow::Result<()> {
         .context("pull through the mirror set in Settings")?;
     // Leave the wizard so the lecture flow finds it fresh.
     ui.click("#nav-dashboard").await?;
+    Ok(())
+}
+
+/// The sidebar's "N running" follows the engine's events: a container started and killed
+/// beside the UI (through the Engine API) shows in the count at once — far sooner than
+/// the window's one slow safety refresh (30 s) could explain.
+async fn running_count_follows_events(ui: &Ui, session: &Session, reg: &str) -> anyhow::Result<()> {
+    use bollard::query_parameters::{
+        CreateContainerOptions, CreateImageOptions, KillContainerOptions, RemoveContainerOptions,
+    };
+    use futures_util::TryStreamExt;
+
+    const PROMPT: Duration = Duration::from_secs(2);
+    let docker = session.engine_api()?;
+    let image = format!("{reg}/demo/busybox:latest");
+    docker
+        .create_image(
+            Some(CreateImageOptions {
+                from_image: Some(image.clone()),
+                ..Default::default()
+            }),
+            None,
+            None,
+        )
+        .try_collect::<Vec<_>>()
+        .await
+        .context("pulling busybox beside the UI")?;
+    let count = "[data-testid=running-count]";
+    ui.wait_css(count, 30).await?;
+    let body = bollard::models::ContainerCreateBody {
+        image: Some(image),
+        cmd: Some(vec!["sleep".into(), "600".into()]),
+        ..Default::default()
+    };
+    let id = docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some("e2e-count".into()),
+                ..Default::default()
+            }),
+            body,
+        )
+        .await?
+        .id;
+    // The engine's own count, and the moment it shows `n`: the window must follow from
+    // there (the engine's kill can take a while on podman; that is not the window's).
+    let engine_reaches = |n: i64| {
+        let docker = docker.clone();
+        async move {
+            for _ in 0..300 {
+                if docker.info().await?.containers_running == Some(n) {
+                    return Ok(std::time::Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            anyhow::bail!("the engine never counted {n} running containers")
+        }
+    };
+    let before = docker.info().await?.containers_running.unwrap_or(0);
+    let shown = |n: i64| format!("document.querySelector('{count}')?.dataset.running === '{n}'");
+
+    docker
+        .start_container(&id, None::<bollard::query_parameters::StartContainerOptions>)
+        .await?;
+    let started = engine_reaches(before + 1).await?;
+    ui.wait_js(&shown(before + 1), PROMPT.as_secs())
+        .await
+        .context("the sidebar's running count did not follow a container start")?;
+    let up = started.elapsed();
+
+    docker.kill_container(&id, None::<KillContainerOptions>).await?;
+    let died = engine_reaches(before).await?;
+    ui.wait_js(&shown(before), PROMPT.as_secs())
+        .await
+        .context("the sidebar's running count did not follow a container's death")?;
+    let down = died.elapsed();
+    println!("running count: +1 after {up:?}, -1 after {down:?}");
+    docker
+        .remove_container(
+            &id,
+            Some(RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await?;
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use tauri::{AppHandle, Emitter, State};
 
 use crate::commands::finish;
 use crate::dto::{BuildLine, BuildRequest};
-use crate::error::{ErrorKind, UserError};
+use crate::error::{ErrorKind, Request, UserError};
 use crate::state::AppState;
 
 /// The build context as a tar archive, paths relative to the folder.
@@ -60,7 +60,7 @@ fn build_error(dockerfile_path: &Path, message: &str) -> UserError {
             .with_details(message.to_string())
         }
         None => {
-            let mut e = UserError::from_engine_message(500, message);
+            let mut e = UserError::from_stream_error(Request::General, message);
             if e.kind == ErrorKind::Other {
                 e.kind = ErrorKind::BuildFailed;
                 e.next_step = "Read the build output above, fix the Dockerfile and build again.".into();

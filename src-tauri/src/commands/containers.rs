@@ -12,7 +12,7 @@ use tauri::State;
 use ts_rs::TS;
 
 use crate::dto::{ContainerRow, PortRow, RunRequest};
-use crate::error::UserError;
+use crate::error::{During, Request, UserError};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, Deserialize, TS)]
@@ -90,7 +90,10 @@ pub async fn container_action(
 ) -> Result<(), UserError> {
     let docker = state.docker().await?;
     match action {
-        ContainerAction::Start => docker.start_container(&id, None::<StartContainerOptions>).await?,
+        ContainerAction::Start => docker
+            .start_container(&id, None::<StartContainerOptions>)
+            .await
+            .during(Request::StartContainer)?,
         ContainerAction::Stop => {
             docker
                 .stop_container(
@@ -113,7 +116,7 @@ pub async fn container_action(
                 )
                 .await?
         }
-        ContainerAction::Pause => docker.pause_container(&id).await?,
+        ContainerAction::Pause => docker.pause_container(&id).await.during(Request::NeedsRunning)?,
         ContainerAction::Unpause => docker.unpause_container(&id).await?,
         ContainerAction::Remove => {
             docker
@@ -222,7 +225,10 @@ pub async fn run_container(state: State<'_, AppState>, req: RunRequest) -> Resul
         name: Some(req.name.clone()),
         platform: String::new(),
     });
-    let created = docker.create_container(options, body).await?;
+    let created = docker
+        .create_container(options, body)
+        .await
+        .during(Request::CreateContainer)?;
     if let Err(e) = docker
         .start_container(&created.id, None::<StartContainerOptions>)
         .await
@@ -238,7 +244,7 @@ pub async fn run_container(state: State<'_, AppState>, req: RunRequest) -> Resul
                 }),
             )
             .await;
-        return Err(e.into());
+        return Err(UserError::during(Request::StartContainer, e));
     }
     Ok(created.id)
 }

@@ -11,7 +11,7 @@ use tauri::{AppHandle, Emitter, State};
 
 use crate::commands::spawn_operation;
 use crate::dto::{ImageDetail, ImageRow, ProgressEvent, PruneReport};
-use crate::error::UserError;
+use crate::error::{During, Request, UserError};
 use crate::registry_auth;
 use crate::state::AppState;
 
@@ -69,7 +69,7 @@ pub async fn list_images(state: State<'_, AppState>) -> Result<Vec<ImageRow>, Us
 #[tauri::command]
 pub async fn inspect_image(state: State<'_, AppState>, reference: String) -> Result<ImageDetail, UserError> {
     let docker = state.docker().await?;
-    let img = docker.inspect_image(&reference).await?;
+    let img = docker.inspect_image(&reference).await.during(Request::Image)?;
     let cfg = img.config.unwrap_or_default();
     let mut exposed: Vec<String> = cfg.exposed_ports.unwrap_or_default();
     exposed.sort();
@@ -89,7 +89,7 @@ pub async fn inspect_image(state: State<'_, AppState>, reference: String) -> Res
 #[tauri::command]
 pub async fn inspect_image_json(state: State<'_, AppState>, reference: String) -> Result<String, UserError> {
     let docker = state.docker().await?;
-    let img = docker.inspect_image(&reference).await?;
+    let img = docker.inspect_image(&reference).await.during(Request::Image)?;
     serde_json::to_string_pretty(&img)
         .map_err(|e| UserError::from_engine_message(500, &format!("cannot render inspect output: {e}")))
 }
@@ -111,7 +111,8 @@ pub async fn remove_image(
             }),
             None,
         )
-        .await?;
+        .await
+        .during(Request::Image)?;
     Ok(())
 }
 
@@ -133,7 +134,8 @@ pub async fn tag_image(state: State<'_, AppState>, source: String, target: Strin
                 tag: Some(tag),
             }),
         )
-        .await?;
+        .await
+        .during(Request::Image)?;
     Ok(())
 }
 
@@ -181,10 +183,10 @@ where
         app,
         state,
         op,
-        stream,
+        stream.map(|r| r.during(Request::Image)),
         move |app, (layer, status, error, detail), _| {
             if let Some(e) = error {
-                return Err(UserError::from_engine_message(500, &e));
+                return Err(UserError::from_stream_error(Request::Image, &e));
             }
             let _ = app.emit(event, progress(&op2, layer, status, detail));
             Ok(())

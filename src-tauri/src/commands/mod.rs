@@ -23,10 +23,11 @@ use crate::state::AppState;
 /// Run `stream` in the background as operation `op` (cancellable by id): each item goes to
 /// `on_item`, which emits events, records a result, or returns the error that ends the
 /// operation; `op-done` follows either way.
-pub fn spawn_operation<T, S, F>(app: AppHandle, state: &AppState, op: &str, stream: S, mut on_item: F)
+pub fn spawn_operation<T, E, S, F>(app: AppHandle, state: &AppState, op: &str, stream: S, mut on_item: F)
 where
     T: Send + 'static,
-    S: Stream<Item = Result<T, bollard::errors::Error>> + Send + 'static,
+    E: Into<UserError>,
+    S: Stream<Item = Result<T, E>> + Send + 'static,
     F: FnMut(&AppHandle, T, &mut Option<String>) -> Result<(), UserError> + Send + 'static,
 {
     let op_id = op.to_string();
@@ -36,7 +37,7 @@ where
         let mut error = None;
         while let Some(item) = stream.next().await {
             if let Err(e) = item
-                .map_err(UserError::from)
+                .map_err(Into::into)
                 .and_then(|v| on_item(&app, v, &mut result))
             {
                 error = Some(e);

@@ -9,7 +9,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::commands::spawn_operation;
 use crate::dto::ExecOutput;
-use crate::error::UserError;
+use crate::error::{During, Request, UserError};
 use crate::state::{AppState, ExecSession};
 
 #[tauri::command]
@@ -41,7 +41,8 @@ pub async fn exec_start(
                 ..Default::default()
             },
         )
-        .await?;
+        .await
+        .during(Request::NeedsRunning)?;
     let started = docker
         .start_exec(
             &exec.id,

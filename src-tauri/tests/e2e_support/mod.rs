@@ -276,6 +276,42 @@ impl Session {
         bail!("nothing was opened in the browser within {secs} s (xdg-open → $BROWSER)")
     }
 
+    /// The Engine API the app talks to, for acting beside the UI: podman's socket, or the
+    /// embedded engine's private one (`desktop-PID.sock` beside the daemon's, of the app
+    /// process whose `BERTH_ROOT` is this session's root).
+    pub fn engine_api(&self) -> anyhow::Result<bollard::Docker> {
+        let socket = match &self.podman {
+            Some(_) => self.dir.path().join("podman.sock"),
+            None => {
+                let dir = berth_api::default_socket()
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .context("the daemon socket has no directory")?;
+                let ours = format!("BERTH_ROOT={}", self.root.display());
+                std::fs::read_dir(&dir)?
+                    .flatten()
+                    .map(|e| e.path())
+                    .find(|p| {
+                        let pid = p
+                            .file_name()
+                            .and_then(|n| n.to_str())
+                            .and_then(|n| n.strip_prefix("desktop-"))
+                            .and_then(|n| n.strip_suffix(".sock"));
+                        pid.and_then(|pid| std::fs::read(format!("/proc/{pid}/environ")).ok())
+                            .is_some_and(|env| env.split(|b| *b == 0).any(|v| v == ours.as_bytes()))
+                    })
+                    .with_context(|| {
+                        format!("no embedded engine socket of this session in {}", dir.display())
+                    })?
+            }
+        };
+        Ok(bollard::Docker::connect_with_unix(
+            &socket.display().to_string(),
+            120,
+            bollard::API_DEFAULT_VERSION,
+        )?)
+    }
+
     /// How many containers the engine still has, asked without the UI.
     pub fn container_count(&self) -> anyhow::Result<usize> {
         let out = match &self.podman {

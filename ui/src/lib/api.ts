@@ -36,7 +36,7 @@ export type {
 export function asUserError(e: unknown): UserError {
   if (e && typeof e === "object" && "message" in e && "next_step" in e) return e as UserError;
   return {
-    kind: "other",
+    code: "other",
     message: "Berth's window could not reach its backend.",
     next_step: "Restart Berth.",
     details: String(e),

@@ -1,6 +1,6 @@
 // App-wide state: the current view, what it shows, notices, and the engine status.
 
-import type { EngineStatus, UserError } from "./api";
+import type { UserError } from "./api";
 
 export type View =
   | "dashboard" | "containers" | "images" | "volumes" | "logs" | "terminal" | "inspect" | "stats"
@@ -22,10 +22,7 @@ export const app = $state({
   inspectKind: "container" as "container" | "image",
   /** A container to scroll to and flash after the Run wizard. */
   highlight: "" as string,
-  status: null as EngineStatus | null,
   notices: [] as Notice[],
-  /** Bumped to ask list views to reload. */
-  refresh: 0,
 });
 
 let noticeId = 0;

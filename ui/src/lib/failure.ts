@@ -20,6 +20,24 @@ export function stillCurrent(failure: Failure | null, inputs: string): Failure |
   return failure && failure.inputs === inputs ? failure : null;
 }
 
+/** What a wizard offers for an error, decided by its code alone (never its words). */
+export type Remedy = "pull_first" | "another_port" | "another_name" | "log_in" | null;
+
+export function remedy(error: UserError): Remedy {
+  switch (error.code) {
+    case "image_not_found":
+      return "pull_first";
+    case "port_in_use":
+      return "another_port";
+    case "name_in_use":
+      return "another_name";
+    case "auth_required":
+      return "log_in";
+    default:
+      return null;
+  }
+}
+
 /** The error a wizard shows for its current inputs. */
 export function shownError(failure: Failure | null, inputs: string): UserError | null {
   return stillCurrent(failure, inputs)?.error ?? null;
