@@ -3,12 +3,6 @@
 //! Closing the window hides it (containers keep running); the tray shows the running
 //! count and can reopen the window or quit.
 
-// `embedded.rs` names the default root `berth_store::Store::default_root`; that file is
-// being changed on another branch right now. berth-api re-exports `Store`, so the name
-// resolves through it and the app has no dependency on the store crate. Once embedded.rs
-// says `berth_api::Store::default_root`, this alias goes.
-extern crate berth_api as berth_store;
-
 pub mod commands;
 pub mod dto;
 pub mod embedded;

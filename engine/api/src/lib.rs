@@ -27,9 +27,6 @@ mod volumes;
 pub use archive::copy_helper;
 /// "The registry can't be reached" and its causes: the sentences front ends show.
 pub use berth_registry::unreachable;
-/// The store, for a front end that embeds the server on the CLI's root
-/// (`Store::default_root`: `BERTH_ROOT`, else the per-user or system default).
-pub use berth_store::Store;
 pub use docker_json::{
     container_inspect, container_summary, image_inspect, image_summaries, network as network_summary,
     volume as volume_summary,
