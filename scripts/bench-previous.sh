@@ -60,7 +60,11 @@ BB="127.0.0.1:$PORT/bench/busybox:latest"
 
 now() { date +%s.%N; }
 record() { python3 -c "print(f'{$2 - $3:.4f}')" >>"$TMP/$1.times"; }
-timed() { local name=$1 s e; shift; s=$(now); "$@" >/dev/null 2>&1 || { say "$name failed: $*"; exit 1; }; e=$(now); record "$name" "$e" "$s"; }
+timed() {
+    local name=$1 s e; shift; s=$(now)
+    "$@" >/dev/null 2>"$TMP/err" || { say "$name failed: $*: $(tail -3 "$TMP/err")"; exit 1; }
+    e=$(now); record "$name" "$e" "$s"
+}
 
 say "1/3: run --rm busybox true ($ROUNDS rounds)"
 for i in $(seq "$ROUNDS"); do

@@ -39,6 +39,9 @@ pub fn default_socket() -> PathBuf {
     crate::root::socket_dir().join("berth.sock")
 }
 
+/// How long a stopping engine keeps serving clients that still have connections open.
+const LINGER: Duration = Duration::from_secs(5);
+
 /// Whether [`Server::start`] waits for an engine already serving the root to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wait {
@@ -148,6 +151,15 @@ impl Server {
             )));
         }
         shutdown.await;
+        // Other clients may be in the middle of their commands on this engine (a command's
+        // in-process engine serves everyone on the root): keep serving while any
+        // connection is open, for up to LINGER, so they are not cut off. Each accept loop
+        // and this function hold a sender; every open connection holds one more.
+        let own = 1 + accepting.len();
+        let lingering = std::time::Instant::now();
+        while open_tx.strong_count() > own && lingering.elapsed() < LINGER {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         tracing::info!("shutting down: finishing open requests");
         let _ = stop_tx.send(true);
         for task in accepting {

@@ -277,32 +277,16 @@ impl Session {
     }
 
     /// The Engine API the app talks to, for acting beside the UI: podman's socket, or the
-    /// embedded engine's private one (`desktop-PID.sock` beside the daemon's, of the app
-    /// process whose `BERTH_ROOT` is this session's root).
+    /// embedded engine's, which serves this session's store root on the root's socket.
     pub fn engine_api(&self) -> anyhow::Result<bollard::Docker> {
         let socket = match &self.podman {
             Some(_) => self.dir.path().join("podman.sock"),
             None => {
-                let dir = berth_api::default_socket()
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .context("the daemon socket has no directory")?;
-                let ours = format!("BERTH_ROOT={}", self.root.display());
-                std::fs::read_dir(&dir)?
-                    .flatten()
-                    .map(|e| e.path())
-                    .find(|p| {
-                        let pid = p
-                            .file_name()
-                            .and_then(|n| n.to_str())
-                            .and_then(|n| n.strip_prefix("desktop-"))
-                            .and_then(|n| n.strip_suffix(".sock"));
-                        pid.and_then(|pid| std::fs::read(format!("/proc/{pid}/environ")).ok())
-                            .is_some_and(|env| env.split(|b| *b == 0).any(|v| v == ours.as_bytes()))
-                    })
-                    .with_context(|| {
-                        format!("no embedded engine socket of this session in {}", dir.display())
-                    })?
+                let socket = berth_api::root_socket(&self.root);
+                if !socket.exists() {
+                    bail!("no engine serves this session's root on {}", socket.display());
+                }
+                socket
             }
         };
         Ok(bollard::Docker::connect_with_unix(
