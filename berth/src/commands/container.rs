@@ -559,13 +559,7 @@ pub(crate) async fn prune_containers(c: &Client) -> anyhow::Result<u64> {
         .await
         .map_err(api_error)?;
     let deleted = report.containers_deleted.unwrap_or_default();
-    if !deleted.is_empty() {
-        println!("Deleted Containers:");
-        for d in &deleted {
-            println!("{d}");
-        }
-        println!();
-    }
+    super::print_deleted("Containers", &deleted);
     Ok(report.space_reclaimed.unwrap_or(0).max(0) as u64)
 }
 

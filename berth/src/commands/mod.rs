@@ -93,6 +93,18 @@ async fn dispatch(c: &Client, command: Command) -> anyhow::Result<u8> {
     }
 }
 
+/// docker's "Deleted Containers:" (Volumes, Networks) list after a prune, when not empty.
+pub fn print_deleted(what: &str, deleted: &[String]) {
+    if deleted.is_empty() {
+        return;
+    }
+    println!("Deleted {what}:");
+    for d in deleted {
+        println!("{d}");
+    }
+    println!();
+}
+
 /// Runs `f` for each name, printing the name on success and the error otherwise (docker).
 pub async fn each<F, Fut>(names: &[String], f: F) -> anyhow::Result<u8>
 where

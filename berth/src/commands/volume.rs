@@ -83,13 +83,7 @@ pub(crate) async fn prune_volumes(c: &Client, all: bool) -> anyhow::Result<u64> 
         .await
         .map_err(api_error)?;
     let deleted = report.volumes_deleted.unwrap_or_default();
-    if !deleted.is_empty() {
-        println!("Deleted Volumes:");
-        for d in deleted {
-            println!("{d}");
-        }
-        println!();
-    }
+    super::print_deleted("Volumes", &deleted);
     Ok(report.space_reclaimed.unwrap_or(0).max(0) as u64)
 }
 
@@ -101,13 +95,7 @@ pub(crate) async fn prune_networks(c: &Client) -> anyhow::Result<()> {
         .await
         .map_err(api_error)?;
     let deleted = report.networks_deleted.unwrap_or_default();
-    if !deleted.is_empty() {
-        println!("Deleted Networks:");
-        for n in deleted {
-            println!("{n}");
-        }
-        println!();
-    }
+    super::print_deleted("Networks", &deleted);
     Ok(())
 }
 
