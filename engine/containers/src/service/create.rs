@@ -50,7 +50,7 @@ impl ContainerService {
     pub fn create(&self, opts: &CreateOptions) -> Result<ContainerRecord, ContainerError> {
         let image = self.images.resolve(&opts.image)?;
         let config = self.images.config(&image)?;
-        let ic = config.config.clone().unwrap_or_default();
+        let ic = config.config().cloned().unwrap_or_default();
 
         let (entrypoint, cmd) = command(opts, &ic)?;
         let env = environment(opts, &ic)?;
@@ -70,7 +70,8 @@ impl ContainerService {
         }
         let (log_max_size, log_max_files) = parse_log_opts(&opts.log_opts)?;
         let network = self.network_of(opts)?;
-        let mut labels = ic.labels.clone().unwrap_or_default();
+        let mut labels: std::collections::BTreeMap<String, String> =
+            ic.labels().clone().unwrap_or_default().into_iter().collect();
         for l in &opts.labels {
             let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
             labels.insert(k.to_string(), v.to_string());
@@ -92,17 +93,17 @@ impl ContainerService {
                 working_dir: opts
                     .workdir
                     .clone()
-                    .or(ic.working_dir.clone())
+                    .or(ic.working_dir().clone())
                     .filter(|w| !w.is_empty())
                     .unwrap_or_else(|| "/".into()),
-                user: opts.user.clone().or(ic.user.clone()).unwrap_or_default(),
+                user: opts.user.clone().or(ic.user().clone()).unwrap_or_default(),
                 hostname: opts.hostname.clone().unwrap_or_else(|| id[..12].to_string()),
                 tty: opts.tty,
                 open_stdin: opts.interactive,
                 labels,
                 exposed_ports: exposed,
-                stop_signal: ic.stop_signal.clone(),
-                image_volumes: ic.volumes.clone().unwrap_or_default().into_keys().collect(),
+                stop_signal: ic.stop_signal().clone(),
+                image_volumes: ic.volumes().clone().unwrap_or_default(),
             },
             host: HostConfig {
                 publish,
@@ -216,14 +217,14 @@ fn command(opts: &CreateOptions, ic: &ContainerConfig) -> Result<(Vec<String>, V
     let entrypoint: Vec<String> = match &opts.entrypoint {
         Some(e) if e.is_empty() => Vec::new(),
         Some(e) => vec![e.clone()],
-        None => ic.entrypoint.clone().unwrap_or_default(),
+        None => ic.entrypoint().clone().unwrap_or_default(),
     };
     let cmd: Vec<String> = if !opts.cmd.is_empty() {
         opts.cmd.clone()
     } else if opts.entrypoint.is_some() {
         Vec::new()
     } else {
-        ic.cmd.clone().unwrap_or_default()
+        ic.cmd().clone().unwrap_or_default()
     };
     if entrypoint.is_empty() && cmd.is_empty() {
         return Err(ContainerError::InvalidArgument(format!(
@@ -237,7 +238,7 @@ fn command(opts: &CreateOptions, ic: &ContainerConfig) -> Result<(Vec<String>, V
 /// The image's Env, then `--env-file`s, then `-e`s (a bare `NAME` takes this process's
 /// value, or is skipped), each replacing an earlier value; PATH if none set it.
 fn environment(opts: &CreateOptions, ic: &ContainerConfig) -> Result<Vec<String>, ContainerError> {
-    let mut env = ic.env.clone().unwrap_or_default();
+    let mut env = ic.env().clone().unwrap_or_default();
     let mut given = Vec::new();
     for f in &opts.env_files {
         let text = std::fs::read_to_string(f).map_err(|e| {
@@ -290,7 +291,7 @@ fn ports(
             });
         }
     }
-    let mut exposed: Vec<String> = ic.exposed_ports.clone().unwrap_or_default().into_keys().collect();
+    let mut exposed: Vec<String> = ic.exposed_ports().clone().unwrap_or_default();
     for p in &publish {
         let key = format!("{}/{}", p.container_port, p.proto);
         if !exposed.contains(&key) {
@@ -328,7 +329,7 @@ fn mounts(opts: &CreateOptions, ic: &ContainerConfig) -> Result<Vec<MountRecord>
     for m in &opts.mounts {
         mounts.push(parse_mount(m)?);
     }
-    for dest in ic.volumes.clone().unwrap_or_default().into_keys() {
+    for dest in ic.volumes().clone().unwrap_or_default() {
         if !mounts.iter().any(|m| m.destination == dest) {
             mounts.push(MountRecord {
                 source: String::new(),
