@@ -57,23 +57,7 @@ pub fn ago(rfc3339: Option<&str>) -> String {
     format!("{} ago", human_duration(secs))
 }
 
-pub fn human_duration(secs: i64) -> String {
-    let mins = secs / 60;
-    let hours = mins / 60;
-    match secs {
-        s if s < 1 => "Less than a second".into(),
-        1 => "1 second".into(),
-        s if s < 60 => format!("{s} seconds"),
-        _ if mins == 1 => "About a minute".into(),
-        _ if mins < 60 => format!("{mins} minutes"),
-        _ if (hours as f64 + (mins % 60) as f64 / 60.0).round() == 1.0 => "About an hour".into(),
-        _ if hours < 48 => format!("{hours} hours"),
-        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
-        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
-        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
-        _ => format!("{} years", hours / 24 / 365),
-    }
-}
+pub use berth_units::human_duration;
 
 pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
@@ -121,20 +105,6 @@ mod tests {
         assert_eq!(size(12_340_000), "12.3MB");
         assert_eq!(size(1_200_000_000), "1.2GB");
         assert_eq!(size_with_precision(12_346_000, 4), "12.35MB");
-    }
-
-    #[test]
-    fn durations_like_docker() {
-        assert_eq!(human_duration(0), "Less than a second");
-        assert_eq!(human_duration(5), "5 seconds");
-        assert_eq!(human_duration(70), "About a minute");
-        assert_eq!(human_duration(600), "10 minutes");
-        assert_eq!(human_duration(3600), "About an hour");
-        assert_eq!(human_duration(5 * 3600), "5 hours");
-        assert_eq!(human_duration(3 * 86400), "3 days");
-        assert_eq!(human_duration(20 * 86400), "2 weeks");
-        assert_eq!(human_duration(100 * 86400), "3 months");
-        assert_eq!(human_duration(800 * 86400), "2 years");
     }
 
     #[test]

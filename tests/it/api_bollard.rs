@@ -355,3 +355,101 @@ async fn bollard_flow() {
 fn berth_api_version() -> &'static str {
     "1.43"
 }
+
+/// Every state change reaches `/events` from the service that made it, whichever client
+/// asked: here the berth CLI (through the daemon serving its root) and an exit nobody
+/// waited for (the engine's exit watcher, woken by the shim's exit record).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_come_from_the_services() {
+    use bollard::query_parameters::EventsOptions;
+
+    let reg = Registry::start(Mode::Plain);
+    reg.push_fixture(&fixtures::image("busybox"), "library/busybox:latest");
+    let b = Berth::new();
+    let d = Daemon::start(&b);
+    let docker = connect(&d).await;
+    let mut feed = docker.events(None::<EventsOptions>);
+    // The subscription is registered once the response headers are in; a ping after the
+    // first poll makes sure of that ordering.
+    let first = tokio::time::timeout(Duration::from_millis(300), feed.next()).await;
+    assert!(first.is_err(), "no event before anything happened: {first:?}");
+
+    let image = reg.reference("library/busybox");
+    b.ok(&["pull", "-q", &image]);
+    b.ok(&["tag", &image, "busybox"]);
+    b.ok(&["run", "-d", "--name", "ev", "busybox", "sleep", "30"]);
+    b.ok(&["stop", "-t", "1", "ev"]);
+    b.ok(&["rm", "ev"]);
+    b.ok(&["run", "-d", "--name", "quick", "busybox", "sh", "-c", "exit 3"]);
+    b.ok(&["volume", "create", "evvol"]);
+    b.ok(&["volume", "rm", "evvol"]);
+    b.ok(&["network", "create", "evnet"]);
+    b.ok(&["network", "rm", "evnet"]);
+
+    let mut seen: Vec<(String, String, String, serde_json::Value)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let done = |seen: &[(String, String, String, serde_json::Value)]| {
+        seen.iter()
+            .any(|(t, a, _, attrs)| t == "container" && a == "die" && attrs["name"] == "quick")
+            && seen.iter().any(|(t, a, _, _)| t == "network" && a == "destroy")
+    };
+    while !done(&seen) && Instant::now() < deadline {
+        let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(5), feed.next()).await else {
+            continue;
+        };
+        let ev = ev.expect("an event");
+        let actor = ev.actor.unwrap_or_default();
+        let attrs = serde_json::to_value(actor.attributes.unwrap_or_default()).unwrap();
+        seen.push((
+            ev.typ.map(|t| t.to_string()).unwrap_or_default(),
+            ev.action.unwrap_or_default(),
+            actor.id.unwrap_or_default(),
+            attrs,
+        ));
+    }
+    let of = |kind: &str, name: &str| -> Vec<String> {
+        seen.iter()
+            .filter(|(t, _, id, attrs)| t == kind && (attrs["name"] == name || id == name))
+            .map(|(_, a, _, _)| a.clone())
+            .collect()
+    };
+    // `sleep` as PID 1 ignores SIGTERM: after the timeout, SIGKILL (as docker does).
+    assert_eq!(
+        of("container", "ev"),
+        ["create", "start", "kill", "kill", "die", "stop", "destroy"],
+        "all events: {seen:?}"
+    );
+    let signals: Vec<&serde_json::Value> = seen
+        .iter()
+        .filter(|(_, a, _, attrs)| a == "kill" && attrs["name"] == "ev")
+        .map(|(_, _, _, attrs)| &attrs["signal"])
+        .collect();
+    assert_eq!(signals, ["15", "9"]);
+    assert_eq!(
+        of("container", "quick"),
+        ["create", "start", "die"],
+        "all events: {seen:?}"
+    );
+    let die = seen
+        .iter()
+        .find(|(_, a, _, attrs)| a == "die" && attrs["name"] == "quick")
+        .unwrap();
+    assert_eq!(die.3["exitCode"], "3");
+    assert_eq!(
+        of("volume", "evvol"),
+        ["create", "destroy"],
+        "all events: {seen:?}"
+    );
+    assert_eq!(
+        of("network", "evnet"),
+        ["create", "destroy"],
+        "all events: {seen:?}"
+    );
+    let images: Vec<&str> = seen
+        .iter()
+        .filter(|(t, _, _, _)| t == "image")
+        .map(|(_, a, _, _)| a.as_str())
+        .collect();
+    assert_eq!(images, ["pull", "tag"], "all events: {seen:?}");
+    b.ok(&["rm", "-f", "quick"]);
+}

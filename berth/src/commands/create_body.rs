@@ -81,10 +81,39 @@ fn mount(spec: &str) -> anyhow::Result<Mount> {
             }
         }
     }
+    if let (Some(MountType::BIND), Some(src)) = (&m.typ, &m.source) {
+        if !src.starts_with('/') {
+            // A relative bind source means a path here, not on the engine's side.
+            let abs = std::path::absolute(src)
+                .with_context(|| format!("cannot make --mount source {src} absolute — give the full path"))?;
+            m.source = Some(abs.to_string_lossy().to_string());
+        }
+    }
     if m.target.as_deref().is_none_or(str::is_empty) {
         bail!("invalid --mount '{spec}': a target is required, e.g. type=bind,source=/data,target=/data");
     }
     Ok(m)
+}
+
+/// `-v ./app:/app`: a bind source that is a relative (or `~`) path is made absolute here,
+/// where the path means something; the engine takes absolute binds and volume names only.
+fn absolute_bind(spec: &str) -> anyhow::Result<String> {
+    let Some((source, rest)) = spec.split_once(':') else {
+        return Ok(spec.to_string());
+    };
+    let path = if source == "~" || source.starts_with("~/") {
+        let home =
+            std::env::var("HOME").context("cannot expand ~ in -v: HOME is not set — give the full path")?;
+        format!("{home}{}", &source[1..])
+    } else if source.starts_with('.') {
+        std::path::absolute(source)
+            .with_context(|| format!("cannot make -v source {source} absolute — give the full path"))?
+            .to_string_lossy()
+            .to_string()
+    } else {
+        return Ok(spec.to_string());
+    };
+    Ok(format!("{path}:{rest}"))
 }
 
 type PortMap = HashMap<String, Option<Vec<PortBinding>>>;
@@ -94,10 +123,10 @@ fn port_bindings(publish: &[String]) -> anyhow::Result<(Vec<String>, PortMap)> {
     let mut bindings: PortMap = HashMap::new();
     let mut exposed = Vec::new();
     for p in publish {
-        for spec in berth_net::parse_publish(p)? {
+        for spec in berth_units::parse_publish(p)? {
             let proto = match spec.proto {
-                berth_net::Proto::Udp => "udp",
-                berth_net::Proto::Tcp => "tcp",
+                berth_units::Proto::Udp => "udp",
+                berth_units::Proto::Tcp => "tcp",
             };
             let key = format!("{}/{proto}", spec.container_port);
             if !exposed.contains(&key) {
@@ -154,8 +183,13 @@ fn restart_policy(r: &str) -> anyhow::Result<RestartPolicy> {
 
 pub fn create_body(a: &RunArgs) -> anyhow::Result<ContainerCreateBody> {
     let (exposed, bindings) = port_bindings(&a.publish)?;
-    let (binds, anonymous): (Vec<String>, Vec<String>) =
-        a.volume.iter().cloned().partition(|v| v.contains(':'));
+    let (binds, anonymous): (Vec<String>, Vec<String>) = a
+        .volume
+        .iter()
+        .map(|v| absolute_bind(v))
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter()
+        .partition(|v| v.contains(':'));
     let mounts = a
         .mount
         .iter()
@@ -165,10 +199,14 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<ContainerCreateBody> {
     for f in &a.env_file {
         env.extend(env_file(f)?);
     }
-    env.extend(a.env.iter().cloned());
+    // A bare `-e NAME` takes this shell's value (and is left out when unset), as docker's does.
+    env.extend(a.env.iter().filter_map(|e| match e.contains('=') {
+        true => Some(e.clone()),
+        false => std::env::var(e).ok().map(|v| format!("{e}={v}")),
+    }));
     let restart = a.restart.as_deref().map(restart_policy).transpose()?;
     let labels = key_values(&a.label);
-    let memory = a.memory.as_deref().map(berth_cgroups::parse_memory).transpose()?;
+    let memory = a.memory.as_deref().map(berth_units::parse_size).transpose()?;
     let cpus = a
         .cpus
         .as_deref()
@@ -260,6 +298,22 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("nfs"));
+    }
+
+    #[test]
+    fn relative_bind_sources_become_absolute_here() {
+        let here = std::env::current_dir().unwrap().display().to_string();
+        assert_eq!(
+            absolute_bind("./app:/app:ro").unwrap(),
+            format!("{here}/app:/app:ro")
+        );
+        assert_eq!(absolute_bind("/srv:/srv").unwrap(), "/srv:/srv");
+        assert_eq!(absolute_bind("data:/data").unwrap(), "data:/data");
+        assert_eq!(absolute_bind("/only-a-target").unwrap(), "/only-a-target");
+        let home = std::env::var("HOME").unwrap();
+        assert_eq!(absolute_bind("~/src:/src").unwrap(), format!("{home}/src:/src"));
+        let m = mount("type=bind,source=rel,target=/x").unwrap();
+        assert_eq!(m.source, Some(format!("{here}/rel")));
     }
 
     #[test]

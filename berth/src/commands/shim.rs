@@ -26,7 +26,8 @@ pub fn shim(g: &Global, state_dir: &Path) -> anyhow::Result<u8> {
             .and_then(|b| serde_json::from_slice(&b).ok());
         if let Some(ports) = ports {
             if let Some(ip) = ports.container_ip.as_deref().and_then(|ip| ip.parse().ok()) {
-                let bound: Vec<berth_net::BoundPort> = ports_specs(&ports)
+                let bound: Vec<berth_net::BoundPort> = ports
+                    .ports
                     .into_iter()
                     .zip(fds)
                     .map(|(spec, fd)| berth_net::BoundPort {
@@ -66,24 +67,4 @@ pub fn shim(g: &Global, state_dir: &Path) -> anyhow::Result<u8> {
         let _ = svc.after_exit(&id);
     }
     Ok(code.clamp(0, 255) as u8)
-}
-
-fn ports_specs(ports: &berth_containers::ShimPorts) -> Vec<berth_net::PortSpec> {
-    ports
-        .ports
-        .iter()
-        .map(|p| berth_net::PortSpec {
-            host_ip: p
-                .host_ip
-                .parse()
-                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
-            host_port: p.host_port,
-            container_port: p.container_port,
-            proto: if p.proto == "udp" {
-                berth_net::Proto::Udp
-            } else {
-                berth_net::Proto::Tcp
-            },
-        })
-        .collect()
 }

@@ -6,7 +6,7 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 
 use berth_containers::{ContainerRecord, Status};
-use berth_runtime::logs::{LogOptions, Stream};
+use berth_containers::{LogOptions, Stream};
 use bytes::Bytes;
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
 use hyper::upgrade::OnUpgrade;
@@ -188,7 +188,7 @@ async fn attach_session(
     mut out: Writer,
 ) {
     let attached_at = time::OffsetDateTime::now_utc();
-    let initial = crate::containers::settled_status(&engine, &rec);
+    let initial = engine.containers.status(&rec);
     let was_created = matches!(initial, Status::Created);
     let mut replay = want.logs;
     if want.stream && !initial.is_running() {
@@ -202,7 +202,7 @@ async fn attach_session(
                 let _ = out.shutdown().await;
                 return;
             }
-            match crate::containers::settled_status(&engine, &rec) {
+            match engine.containers.status(&rec) {
                 Status::Running { .. } | Status::Paused { .. } => break,
                 Status::Exited { finished_at, .. } if before.as_deref() != Some(finished_at.as_str()) => {
                     break
@@ -313,7 +313,7 @@ fn log_streams(
             return;
         }
         let tty = rec.config.tty;
-        let _ = berth_runtime::logs::read(&svc.log_path(&rec), opts, |line| {
+        let _ = svc.read_logs(&rec, opts, |line| {
             let is_err = line.stream == Stream::Stderr;
             if (is_err && !want.stderr) || (!is_err && !want.stdout) {
                 return !tx.is_closed();

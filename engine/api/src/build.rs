@@ -210,12 +210,6 @@ pub async fn build(engine: Shared, req: Req, q: Query) -> Result<Resp> {
                         send(json!({"stream": format!("Successfully tagged {t}\n")}));
                     }
                 }
-                engine.event(
-                    "image",
-                    "build",
-                    &outcome.image_id.to_string(),
-                    json!({"name": outcome.tags.first()}),
-                );
             }
             Ok(Err(e)) => {
                 let message = e.to_string();

@@ -1,13 +1,12 @@
-//! Container endpoints: create (docker's Config/HostConfig mapped onto the engine's
-//! options), lifecycle, list, inspect, logs, wait, stats, top, remove, prune.
+//! Container endpoints: create (the body's conversion is `create.rs`), lifecycle, list, inspect, logs, wait, stats, top, remove, prune.
 
 use std::time::Duration;
 
-use berth_containers::{ContainerRecord, CreateOptions, Status};
-use berth_runtime::logs::{LogOptions, Stream};
+use berth_containers::{ContainerRecord, Status, WaitCondition};
+use berth_containers::{LogOptions, Stream};
 use bytes::Bytes;
 use hyper::StatusCode;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::engine::Shared;
 use crate::http::{self, blocking, Query, Req, Resp, Result};
@@ -79,313 +78,6 @@ fn ancestor_matches(engine: &Shared, rec: &ContainerRecord, wanted: &str) -> boo
 
 // ---------------------------------------------------------------------------- create
 
-/// Whether a JSON value is what docker clients send for "not set".
-fn is_default(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.values().all(is_default),
-    }
-}
-
-/// Keys of `obj` that are set but not in `supported` (and not harmless metadata).
-pub(crate) fn unsupported_keys(
-    section: &str,
-    obj: &Map<String, Value>,
-    supported: &[&str],
-    out: &mut Vec<String>,
-) {
-    for (k, v) in obj {
-        if !supported.contains(&k.as_str()) && !is_default(v) {
-            out.push(format!("{section}.{k}"));
-        }
-    }
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    match v {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// Maps docker's create body onto the engine's options (docker CLI strings).
-fn create_options(body: &Value, name: Option<String>) -> Result<CreateOptions> {
-    let empty = Map::new();
-    let cfg = body.as_object().unwrap_or(&empty);
-    let host = cfg.get("HostConfig").and_then(Value::as_object).unwrap_or(&empty);
-    let mut bad = Vec::new();
-    unsupported_keys(
-        "Config",
-        cfg,
-        &[
-            "Hostname",
-            "Domainname",
-            "User",
-            "AttachStdin",
-            "AttachStdout",
-            "AttachStderr",
-            "ExposedPorts",
-            "Tty",
-            "OpenStdin",
-            "StdinOnce",
-            "Env",
-            "Cmd",
-            "Image",
-            "Volumes",
-            "WorkingDir",
-            "Entrypoint",
-            "Labels",
-            "HostConfig",
-            "NetworkingConfig",
-            "ArgsEscaped",
-            "OnBuild",
-            "MacAddress",
-        ],
-        &mut bad,
-    );
-    if cfg.get("Domainname").is_some_and(|v| !is_default(v)) {
-        bad.push("Config.Domainname".into());
-    }
-    unsupported_keys(
-        "HostConfig",
-        host,
-        &[
-            "Binds",
-            "PortBindings",
-            "PublishAllPorts",
-            "Mounts",
-            "Memory",
-            "NanoCpus",
-            "PidsLimit",
-            "RestartPolicy",
-            "NetworkMode",
-            "AutoRemove",
-            "LogConfig",
-            "ConsoleSize",
-            "CgroupnsMode",
-            "Isolation",
-            "MemorySwappiness",
-            "MemorySwap",
-        ],
-        &mut bad,
-    );
-    if let Some(t) = host
-        .get("LogConfig")
-        .and_then(|l| l.get("Type"))
-        .and_then(Value::as_str)
-    {
-        if !t.is_empty() && t != "json-file" {
-            bad.push(format!("HostConfig.LogConfig.Type={t} (only json-file)"));
-        }
-    }
-    // json-file options become the engine's --log-opt strings (it names what it refuses).
-    let mut log_opts = Vec::new();
-    if let Some(lc) = host
-        .get("LogConfig")
-        .and_then(|l| l.get("Config"))
-        .and_then(Value::as_object)
-    {
-        for (k, v) in lc {
-            log_opts.push(format!("{k}={}", v.as_str().unwrap_or_default()));
-        }
-    }
-    if let Some(m) = host.get("CgroupnsMode").and_then(Value::as_str) {
-        if !m.is_empty() && m != "private" {
-            bad.push(format!("HostConfig.CgroupnsMode={m}"));
-        }
-    }
-    let memory = host.get("Memory").and_then(Value::as_i64).filter(|m| *m > 0);
-    // docker's default swap is twice the memory, which is what the engine sets.
-    if let (Some(swap), Some(mem)) = (host.get("MemorySwap").and_then(Value::as_i64), memory) {
-        if swap != 0 && swap != 2 * mem {
-            bad.push("HostConfig.MemorySwap".into());
-        }
-    }
-    if let Some(s) = host.get("MemorySwappiness").and_then(Value::as_i64) {
-        if s != -1 {
-            bad.push("HostConfig.MemorySwappiness".into());
-        }
-    }
-    let network_mode = host
-        .get("NetworkMode")
-        .and_then(Value::as_str)
-        .filter(|m| !m.is_empty() && *m != "default")
-        .map(String::from);
-    let mut network_aliases = Vec::new();
-    if let Some(eps) = cfg
-        .get("NetworkingConfig")
-        .and_then(|n| n.get("EndpointsConfig"))
-        .and_then(Value::as_object)
-    {
-        for (net, ep) in eps {
-            let same = Some(net.as_str()) == network_mode.as_deref()
-                || (network_mode.is_none() && (net == "bridge" || net == "default"));
-            if !same {
-                bad.push(format!("NetworkingConfig.EndpointsConfig.{net} (one network per container, given by NetworkMode)"));
-            } else if let Some(o) = ep.as_object() {
-                unsupported_keys(
-                    &format!("NetworkingConfig.EndpointsConfig.{net}"),
-                    o,
-                    &["NetworkID", "EndpointID", "Aliases", "DNSNames"],
-                    &mut bad,
-                );
-                network_aliases = o.get("Aliases").map(strings).unwrap_or_default();
-            }
-        }
-    }
-    if !bad.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "Berth does not support these container settings yet: {} — remove them and try again",
-            bad.join(", ")
-        )));
-    }
-
-    let image = cfg
-        .get("Image")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::bad_request("Config.Image is required"))?
-        .to_string();
-    let mut cmd = strings(cfg.get("Cmd").unwrap_or(&Value::Null));
-    let entrypoint = match cfg.get("Entrypoint") {
-        None | Some(Value::Null) => None,
-        Some(v) => {
-            let mut ep = strings(v);
-            if ep.is_empty() {
-                Some(String::new())
-            } else {
-                // The engine takes one entrypoint word; the rest lead the command.
-                let first = ep.remove(0);
-                ep.extend(cmd);
-                cmd = ep;
-                Some(first)
-            }
-        }
-    };
-    let mut publish = Vec::new();
-    if let Some(pb) = host.get("PortBindings").and_then(Value::as_object) {
-        for (port, bindings) in pb {
-            let port = if port.contains('/') {
-                port.clone()
-            } else {
-                format!("{port}/tcp")
-            };
-            let list = bindings.as_array().cloned().unwrap_or_default();
-            if list.is_empty() {
-                publish.push(port.clone());
-            }
-            for b in list {
-                let ip = b.get("HostIp").and_then(Value::as_str).unwrap_or("");
-                let hp = b.get("HostPort").and_then(Value::as_str).unwrap_or("");
-                publish.push(match (ip.is_empty(), hp.is_empty()) {
-                    (true, true) => port.clone(),
-                    (true, false) => format!("{hp}:{port}"),
-                    (false, _) => format!("{ip}:{hp}:{port}"),
-                });
-            }
-        }
-    }
-    let mut volumes = strings(host.get("Binds").unwrap_or(&Value::Null));
-    if let Some(v) = cfg.get("Volumes").and_then(Value::as_object) {
-        volumes.extend(v.keys().cloned());
-    }
-    let mut mounts = Vec::new();
-    for m in host
-        .get("Mounts")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-    {
-        let Some(o) = m.as_object() else { continue };
-        let mut extra = Vec::new();
-        unsupported_keys(
-            "Mounts[]",
-            o,
-            &["Type", "Source", "Target", "ReadOnly"],
-            &mut extra,
-        );
-        if !extra.is_empty() {
-            return Err(ApiError::bad_request(format!(
-                "Berth does not support these mount settings yet: {}",
-                extra.join(", ")
-            )));
-        }
-        let kind = o.get("Type").and_then(Value::as_str).unwrap_or("volume");
-        let mut spec = format!("type={kind}");
-        if let Some(s) = o.get("Source").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-            spec.push_str(&format!(",source={s}"));
-        }
-        if let Some(t) = o.get("Target").and_then(Value::as_str) {
-            spec.push_str(&format!(",target={t}"));
-        }
-        if o.get("ReadOnly").and_then(Value::as_bool) == Some(true) {
-            spec.push_str(",readonly");
-        }
-        mounts.push(spec);
-    }
-    let restart = host.get("RestartPolicy").and_then(|r| {
-        let name = r.get("Name").and_then(Value::as_str).unwrap_or("");
-        let max = r.get("MaximumRetryCount").and_then(Value::as_i64).unwrap_or(0);
-        match name {
-            "" | "no" => None,
-            "on-failure" if max > 0 => Some(format!("on-failure:{max}")),
-            n => Some(n.to_string()),
-        }
-    });
-    let labels = cfg
-        .get("Labels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect()
-        })
-        .unwrap_or_default();
-    let text = |v: Option<&Value>| {
-        v.and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-    };
-    Ok(CreateOptions {
-        image,
-        name,
-        cmd,
-        entrypoint,
-        env: strings(cfg.get("Env").unwrap_or(&Value::Null)),
-        env_files: Vec::new(),
-        workdir: text(cfg.get("WorkingDir")),
-        user: text(cfg.get("User")),
-        hostname: text(cfg.get("Hostname")),
-        publish,
-        publish_all: host
-            .get("PublishAllPorts")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        volumes,
-        mounts,
-        network: network_mode,
-        network_aliases,
-        memory: memory.map(|m| format!("{m}b")),
-        cpus: host
-            .get("NanoCpus")
-            .and_then(Value::as_i64)
-            .filter(|n| *n > 0)
-            .map(|n| format!("{}", n as f64 / 1e9)),
-        pids_limit: host.get("PidsLimit").and_then(Value::as_i64).filter(|n| *n > 0),
-        restart,
-        labels,
-        tty: cfg.get("Tty").and_then(Value::as_bool).unwrap_or(false),
-        interactive: cfg.get("OpenStdin").and_then(Value::as_bool).unwrap_or(false),
-        auto_remove: host.get("AutoRemove").and_then(Value::as_bool).unwrap_or(false),
-        log_opts,
-    })
-}
-
 pub async fn create(engine: Shared, req: Req, q: Query) -> Result<Resp> {
     if let Some(p) = q.get("platform") {
         let here = format!("linux/{}", crate::system::arch_name());
@@ -396,10 +88,9 @@ pub async fn create(engine: Shared, req: Req, q: Query) -> Result<Resp> {
         }
     }
     let body: Value = http::body_json(req).await?;
-    let opts = create_options(&body, q.get("name").map(String::from))?;
+    let opts = crate::create::container_config(&body, q.get("name").map(String::from))?;
     blocking(move || {
         let rec = engine.containers.create(&opts)?;
-        engine.container_event("create", &rec);
         Ok(http::json(
             StatusCode::CREATED,
             &json!({"Id": rec.id, "Warnings": []}),
@@ -429,9 +120,7 @@ pub async fn start(engine: Shared, id: &str, q: Query) -> Result<Resp> {
         if engine.containers.status(&rec).is_running() {
             return Ok(http::empty(StatusCode::NOT_MODIFIED));
         }
-        let rec = engine.containers.start(&rec.id)?;
-        engine.containers.mark_stopped(&rec, false);
-        engine.container_event("start", &rec);
+        engine.containers.start(&rec.id)?;
         Ok(http::empty(StatusCode::NO_CONTENT))
     })
     .await
@@ -458,11 +147,7 @@ pub async fn stop(engine: Shared, id: &str, q: Query) -> Result<Resp> {
         if !engine.containers.status(&rec).is_running() {
             return Ok(http::empty(StatusCode::NOT_MODIFIED));
         }
-        engine.containers.mark_stopped(&rec, true);
-        engine.container_event("kill", &rec);
         engine.containers.stop(&rec.id, timeout)?;
-        engine.announce_if_exited(&rec);
-        engine.container_event("stop", &rec);
         Ok(http::empty(StatusCode::NO_CONTENT))
     })
     .await
@@ -472,11 +157,7 @@ pub async fn restart(engine: Shared, id: &str, q: Query) -> Result<Resp> {
     let timeout = stop_timeout(&q)?;
     let id = id.to_string();
     blocking(move || {
-        let rec = engine.containers.find(&id)?;
-        engine.containers.stop(&rec.id, timeout)?;
-        let rec = engine.containers.start(&rec.id)?;
-        engine.containers.mark_stopped(&rec, false);
-        engine.container_event("restart", &rec);
+        engine.containers.restart(&id, timeout)?;
         Ok(http::empty(StatusCode::NO_CONTENT))
     })
     .await
@@ -491,11 +172,7 @@ pub async fn kill(engine: Shared, id: &str, q: Query) -> Result<Resp> {
         if !engine.containers.status(&rec).is_running() {
             return Err(ApiError::conflict(format!("Container {} is not running", rec.id)));
         }
-        engine.containers.mark_stopped(&rec, true);
         engine.containers.kill(&rec.id, sig)?;
-        let mut extra = Map::new();
-        extra.insert("signal".into(), json!(sig.to_string()));
-        engine.container_event_with("kill", &rec, extra);
         Ok(http::empty(StatusCode::NO_CONTENT))
     })
     .await
@@ -513,7 +190,6 @@ pub async fn pause(engine: Shared, id: &str, pause: bool) -> Result<Resp> {
             }
             engine.containers.unpause(&rec.id)?;
         }
-        engine.container_event(if pause { "pause" } else { "unpause" }, &rec);
         Ok(http::empty(StatusCode::NO_CONTENT))
     })
     .await
@@ -536,7 +212,6 @@ pub async fn remove(engine: Shared, id: &str, q: Query) -> Result<Resp> {
             )));
         }
         engine.containers.remove(&rec.id, force, volumes)?;
-        engine.container_event("destroy", &rec);
         Ok(http::empty(StatusCode::NO_CONTENT))
     })
     .await
@@ -558,7 +233,6 @@ pub async fn prune(engine: Shared, q: Query) -> Result<Resp> {
             }
             reclaimed += berth_host::disk::tree_size(&engine.containers.paths(&s.record.id).upper());
             engine.containers.remove(&s.record.id, false, false)?;
-            engine.container_event("destroy", &s.record);
             deleted.push(s.record.id.clone());
         }
         http::ok_json(&json!({"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed}))
@@ -593,98 +267,30 @@ pub fn parse_until(s: &str) -> Result<i64> {
 
 // ---------------------------------------------------------------------------- wait
 
-/// The container's status, except that an exit the shim has not recorded yet (the
-/// container died, its shim is still draining output) counts as still running, so
-/// waiters never report the placeholder code of an unrecorded exit.
-pub fn settled_status(engine: &Shared, rec: &ContainerRecord) -> Status {
-    let st = engine.containers.status(rec);
-    if let Status::Exited { started_at, .. } = &st {
-        let shim = engine.containers.paths(&rec.id).shim();
-        if !shim.join("exit.json").exists() {
-            let shim_alive = berth_runtime::shim::read_state(&shim)
-                .ok()
-                .flatten()
-                .is_some_and(|s| berth_host::process::alive(s.shim_pid));
-            if shim_alive {
-                return Status::Running {
-                    pid: 0,
-                    started_at: started_at.clone(),
-                };
-            }
-        }
-    }
-    st
-}
-
 pub async fn wait(engine: Shared, id: &str, q: Query) -> Result<Resp> {
-    let condition = q.get("condition").unwrap_or("not-running").to_string();
-    if !matches!(condition.as_str(), "not-running" | "next-exit" | "removed") {
-        return Err(ApiError::bad_request(format!(
-            "invalid condition '{condition}': use not-running, next-exit or removed"
-        )));
-    }
+    let condition = match q.get("condition").unwrap_or("not-running") {
+        "not-running" => WaitCondition::NotRunning,
+        "next-exit" => WaitCondition::NextExit,
+        "removed" => WaitCondition::Removed,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "invalid condition '{other}': use not-running, next-exit or removed"
+            )))
+        }
+    };
     let id = id.to_string();
     let e = engine.clone();
-    let rec = blocking(move || Ok(e.containers.find(&id)?)).await?;
+    let waiter = blocking(move || {
+        let rec = e.containers.find(&id)?;
+        Ok(e.containers.begin_wait(&rec, condition))
+    })
+    .await?;
     // The headers go out at once: clients (docker run) start the container only after
     // they know the wait is registered.
     let (tx, resp) = http::stream(StatusCode::OK, "application/json");
-    let e = engine.clone();
-    let start = settled_status(&e, &rec);
-    if condition == "removed" && rec.host.auto_remove {
-        // This waiter removes the container once it has its exit code (else the shim
-        // would remove it first and the code would be lost).
-        let _ = e.containers.mark_attached(&rec);
-    }
     tokio::task::spawn_blocking(move || {
-        let before = match &start {
-            Status::Exited { finished_at, .. } => Some(finished_at.clone()),
-            _ => None,
-        };
-        let mut seen_exit: Option<i32> = None;
-        loop {
-            if tx.is_closed() {
-                return;
-            }
-            let exists = e.containers.paths(&rec.id).config().exists();
-            if !exists {
-                let code = seen_exit.unwrap_or(0);
-                let _ = tx.blocking_send(http::json_line(&json!({"StatusCode": code, "Error": null})));
-                return;
-            }
-            let st = settled_status(&e, &rec);
-            let exited_now = match &st {
-                Status::Exited {
-                    code, finished_at, ..
-                } => {
-                    let fresh = before.as_deref() != Some(finished_at.as_str());
-                    match condition.as_str() {
-                        // An exit from before the request is not the next one; for
-                        // `removed` any exit counts (the removal is what is awaited).
-                        "next-exit" if !fresh && !matches!(start, Status::Created) => None,
-                        _ => Some(*code),
-                    }
-                }
-                Status::Created if condition == "not-running" => Some(0),
-                _ => None,
-            };
-            if let Some(code) = exited_now {
-                if let Status::Exited { finished_at, .. } = &st {
-                    e.announce_exit(&rec, code, finished_at);
-                }
-                if condition != "removed" {
-                    let _ = tx.blocking_send(http::json_line(&json!({"StatusCode": code, "Error": null})));
-                    return;
-                }
-                seen_exit = Some(code);
-                if rec.host.auto_remove {
-                    // No need to wait for the shim: `remove` takes turns with its cleanup
-                    // (whoever is first releases the run's resources).
-                    let _ = e.containers.remove(&rec.id, true, true);
-                    e.container_event("destroy", &rec);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        if let Some(code) = waiter.wait(|| tx.is_closed()) {
+            let _ = tx.blocking_send(http::json_line(&json!({"StatusCode": code, "Error": null})));
         }
     });
     Ok(resp)
@@ -747,7 +353,6 @@ pub async fn logs(engine: Shared, id: &str, q: Query) -> Result<Resp> {
     let rec = blocking(move || Ok(e.containers.find(&id)?)).await?;
     let tty = rec.config.tty;
     let (tx, resp) = http::stream(StatusCode::OK, if tty { RAW } else { MULTIPLEXED });
-    let log_path = engine.containers.log_path(&rec);
     let exit_file = engine.containers.paths(&rec.id).shim().join("exit.json");
     let (tail, since, until, timestamps, follow) = opts_base;
     let opts = LogOptions {
@@ -759,7 +364,7 @@ pub async fn logs(engine: Shared, id: &str, q: Query) -> Result<Resp> {
         exit_file: Some(exit_file),
     };
     tokio::task::spawn_blocking(move || {
-        let _ = berth_runtime::logs::read(&log_path, opts, |line| {
+        let _ = engine.containers.read_logs(&rec, opts, |line| {
             let wanted = match line.stream {
                 Stream::Stderr => stderr,
                 _ => stdout,
@@ -869,14 +474,8 @@ pub async fn top(engine: Shared, id: &str, q: Query) -> Result<Resp> {
         if !engine.containers.status(&rec).is_running() {
             return Err(ApiError::conflict(format!("Container {} is not running", rec.id)));
         }
-        let pids: std::collections::HashSet<i64> = berth_cgroups::Cgroup::open(&rec.id)
-            .ok()
-            .flatten()
-            .and_then(|c| c.pids().ok())
-            .unwrap_or_default()
-            .into_iter()
-            .map(i64::from)
-            .collect();
+        let pids: std::collections::HashSet<i64> =
+            engine.containers.pids(&rec).into_iter().map(i64::from).collect();
         let out = std::process::Command::new("ps")
             .args(ps_args.split_whitespace())
             .output()

@@ -276,28 +276,18 @@ pub fn status_text(s: &berth_containers::Status) -> String {
     let since = |t: &str| (time::OffsetDateTime::now_utc().unix_timestamp() - unix_time(t)).max(0);
     match s {
         Status::Created => "Created".into(),
-        Status::Running { started_at, .. } => format!("Up {}", human_duration(since(started_at))),
-        Status::Paused { started_at, .. } => format!("Up {} (Paused)", human_duration(since(started_at))),
+        Status::Running { started_at, .. } => {
+            format!("Up {}", berth_units::human_duration(since(started_at)))
+        }
+        Status::Paused { started_at, .. } => {
+            format!("Up {} (Paused)", berth_units::human_duration(since(started_at)))
+        }
         Status::Exited {
             code, finished_at, ..
-        } => format!("Exited ({code}) {} ago", human_duration(since(finished_at))),
-    }
-}
-
-/// Go's units.HumanDuration, as docker prints it.
-fn human_duration(secs: i64) -> String {
-    match secs {
-        s if s < 1 => "Less than a second".into(),
-        1 => "1 second".into(),
-        s if s < 60 => format!("{s} seconds"),
-        s if s / 60 == 1 => "About a minute".into(),
-        s if s < 3600 => format!("{} minutes", s / 60),
-        s if (s as f64 / 3600.0).round() as i64 == 1 => "About an hour".into(),
-        s if s < 48 * 3600 => format!("{} hours", (s as f64 / 3600.0).round() as i64),
-        s if s < 7 * 24 * 3600 * 2 => format!("{} days", s / 86400),
-        s if s < 30 * 24 * 3600 * 3 => format!("{} weeks", s / (7 * 86400)),
-        s if s < 365 * 24 * 3600 * 2 => format!("{} months", s / (30 * 86400)),
-        s => format!("{} years", s / (365 * 86400)),
+        } => format!(
+            "Exited ({code}) {} ago",
+            berth_units::human_duration(since(finished_at))
+        ),
     }
 }
 
@@ -413,7 +403,7 @@ pub fn volume(v: &berth_containers::VolumeInfo) -> Value {
     })
 }
 
-pub fn network(n: &berth_net::NetworkConfig, endpoints: &[berth_net::Endpoint]) -> Value {
+pub fn network(n: &berth_containers::NetworkConfig, endpoints: &[berth_containers::Endpoint]) -> Value {
     let mut containers = Map::new();
     for e in endpoints {
         containers.insert(
@@ -461,6 +451,52 @@ pub fn endpoint_id(container_id: &str, network: &str) -> String {
 
 /// A stable 64-hex ID for a network (Berth names networks; docker clients expect IDs).
 pub fn network_id(name: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(format!("berth-network:{name}")))
+    berth_containers::network_id(name)
+}
+
+/// One of the services' events as docker's `/events` JSON line.
+pub fn event(ev: &berth_events::Event) -> Value {
+    use berth_events::{Action, Kind};
+    let mut attrs: Map<String, Value> = ev
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    match &ev.action {
+        Action::Die { exit_code } => {
+            attrs.insert("exitCode".into(), json!(exit_code.to_string()));
+        }
+        Action::Kill { signal } => {
+            attrs.insert("signal".into(), json!(signal.to_string()));
+        }
+        Action::ExecCreate { exec_id } => {
+            attrs.insert("execID".into(), json!(exec_id));
+        }
+        Action::Connect { container } | Action::Disconnect { container } => {
+            attrs.insert("container".into(), json!(container));
+        }
+        _ => {}
+    }
+    let kind = match ev.kind {
+        Kind::Container => "container",
+        Kind::Image => "image",
+        Kind::Network => "network",
+        Kind::Volume => "volume",
+    };
+    let nanos = ev
+        .time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    json!({
+        "status": ev.action.name(),
+        "id": ev.id,
+        "from": attrs.get("image").cloned().unwrap_or(Value::Null),
+        "Type": kind,
+        "Action": ev.action.name(),
+        "Actor": { "ID": ev.id, "Attributes": attrs },
+        "scope": "local",
+        "time": nanos / 1_000_000_000,
+        "timeNano": nanos,
+    })
 }

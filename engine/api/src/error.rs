@@ -20,19 +20,6 @@ pub enum ApiError {
     RootServed { root: String, pid: u32 },
 }
 
-/// Errors opening the engine (store, registry client, settings).
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    #[error(transparent)]
-    Store(#[from] berth_store::StoreError),
-    #[error(transparent)]
-    Registry(#[from] berth_registry::RegistryError),
-    #[error(transparent)]
-    Containers(#[from] berth_containers::ContainerError),
-    #[error("{path} is not valid JSON ({reason}) — fix or remove it")]
-    Settings { path: String, reason: String },
-}
-
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
@@ -96,9 +83,12 @@ impl From<berth_containers::ContainerError> for ApiError {
         use berth_containers::ContainerError as E;
         let status = match &e {
             E::NotFound(_) => StatusCode::NOT_FOUND,
-            E::NameInUse { .. } | E::Running(_) | E::NotRunning(_) | E::Paused(_) | E::ImageInUse { .. } => {
-                StatusCode::CONFLICT
-            }
+            E::NameInUse { .. }
+            | E::Running(_)
+            | E::NotRunning(_)
+            | E::Paused(_)
+            | E::ImageInUse { .. }
+            | E::ImageGone { .. } => StatusCode::CONFLICT,
             E::InvalidName(_)
             | E::InvalidArgument(_)
             | E::HostNetwork
@@ -107,7 +97,7 @@ impl From<berth_containers::ContainerError> for ApiError {
             // dockerd's status for connecting a container twice.
             E::EndpointExists { .. } => StatusCode::FORBIDDEN,
             E::NotConnected { .. } => StatusCode::CONFLICT,
-            E::Net(berth_net::NetError::NetworkNotFound(_)) => StatusCode::NOT_FOUND,
+            E::Net(berth_containers::NetError::NetworkNotFound(_)) => StatusCode::NOT_FOUND,
             E::Image(i) => image_status(i),
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -121,26 +111,23 @@ impl From<berth_reference::ReferenceError> for ApiError {
     }
 }
 
-impl From<berth_net::NetError> for ApiError {
-    fn from(e: berth_net::NetError) -> Self {
-        use berth_net::NetError as E;
+impl From<berth_containers::NetError> for ApiError {
+    fn from(e: berth_containers::NetError) -> Self {
+        use berth_containers::NetError as E;
         let status = match &e {
             E::NetworkNotFound(_) => StatusCode::NOT_FOUND,
             E::NetworkExists(_) | E::NetworkInUse { .. } | E::PortInUse { .. } | E::SubnetOverlap { .. } => {
                 StatusCode::CONFLICT
             }
-            E::InvalidPortSpec { .. }
-            | E::InvalidSubnet { .. }
-            | E::BuiltinNetwork(_)
-            | E::NotAttachable(_) => StatusCode::BAD_REQUEST,
+            E::InvalidSubnet { .. } | E::BuiltinNetwork(_) | E::NotAttachable(_) => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::with(status, e.to_string())
     }
 }
 
-impl From<OpenError> for ApiError {
-    fn from(e: OpenError) -> Self {
+impl From<berth_engine::OpenError> for ApiError {
+    fn from(e: berth_engine::OpenError) -> Self {
         Self::internal(e.to_string())
     }
 }

@@ -116,9 +116,9 @@ pub async fn create(engine: Shared, req: Req, container: &str) -> Result<Resp> {
         .lock()
         .map_err(|_| ApiError::internal("exec table poisoned"))?
         .insert(id.clone(), Arc::new(s));
-    let mut attrs = serde_json::Map::new();
-    attrs.insert("execID".into(), json!(id));
-    engine.container_event_with("exec_create", &rec, attrs);
+    engine
+        .containers
+        .emit(berth_events::Action::ExecCreate { exec_id: id.clone() }, &rec);
     Ok(http::json(StatusCode::CREATED, &json!({"Id": id})))
 }
 
@@ -253,9 +253,10 @@ fn launch(engine: &Shared, s: &ExecSession, tty: bool, console: Option<Vec<u16>>
                 resize_fd(&master, rows, cols)?;
             }
         }
-        let child = engine
-            .containers
-            .exec_with(&s.container_id, &opts, berth_runtime::Stdio::Pty(slave))?;
+        let child =
+            engine
+                .containers
+                .exec_with(&s.container_id, &opts, berth_containers::Stdio::Pty(slave))?;
         let input = master
             .try_clone()
             .map_err(|e| ApiError::internal(format!("cannot share the terminal: {e}")))?;
@@ -284,7 +285,7 @@ fn launch(engine: &Shared, s: &ExecSession, tty: bool, console: Option<Vec<u16>>
     let child = engine.containers.exec_with(
         &s.container_id,
         &opts,
-        berth_runtime::Stdio::Fds {
+        berth_containers::Stdio::Fds {
             stdin: stdin_r,
             stdout: out_w,
             stderr: err_w,

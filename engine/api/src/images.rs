@@ -270,12 +270,6 @@ pub async fn create(engine: Shared, req: Req, q: Query) -> Result<Resp> {
                     } else {
                         format!("Status: Downloaded newer image for {}", reference.familiar())
                     };
-                    engine.event(
-                        "image",
-                        "pull",
-                        &reference.familiar(),
-                        json!({"name": reference.familiar()}),
-                    );
                     http::json_line(&json!({ "status": status }))
                 }
                 Err(e) => error_line(&e.to_string()),
@@ -380,7 +374,6 @@ async fn push(engine: Shared, req: Req, name: String, q: Query) -> Result<Resp> 
                 let _ = tx
                     .send(http::json_line(&json!({"progressDetail": {}, "aux": {"Tag": o.tag, "Digest": o.digest.to_string(), "Size": o.size}})))
                     .await;
-                engine.event("image", "push", &reference.familiar(), json!({"name": reference.familiar()}));
             }
             Err(e) => {
                 let _ = tx.send(error_line(&e.to_string())).await;
@@ -400,8 +393,7 @@ async fn tag(engine: Shared, name: String, q: Query) -> Result<Resp> {
         None => repo.to_string(),
     };
     blocking(move || {
-        let r = engine.images.tag(&name, &target)?;
-        engine.event("image", "tag", &name, json!({"name": r.familiar()}));
+        engine.images.tag(&name, &target)?;
         Ok(http::empty(StatusCode::CREATED))
     })
     .await
@@ -436,11 +428,6 @@ async fn remove(engine: Shared, name: String, q: Query) -> Result<Resp> {
             }
         }
         let events = engine.images.remove(&name, force)?;
-        for e in &events {
-            if let RemoveEvent::Deleted(d) = e {
-                engine.event("image", "delete", &d.to_string(), json!({"name": name}));
-            }
-        }
         http::ok_json(&remove_events_json(&events))
     })
     .await

@@ -11,6 +11,7 @@ mod archive;
 mod attach;
 mod build;
 mod containers;
+mod create;
 mod docker_json;
 mod engine;
 mod error;
@@ -24,14 +25,14 @@ mod server;
 mod system;
 mod volumes;
 
-pub use archive::copy_helper;
+pub use berth_containers::copy_helper;
+pub use berth_engine::{open_images, EngineConfig, OpenError, DOCKER_HUB_ENV};
 /// "The registry can't be reached" and its causes: the sentences front ends show.
 pub use berth_registry::unreachable;
 pub use docker_json::{
     container_inspect, container_summary, image_inspect, image_summaries, network as network_summary,
     volume as volume_summary,
 };
-pub use engine::{open_images, EngineConfig, DOCKER_HUB_ENV};
 pub use error::ApiError;
 pub use root::{root_socket, socket_dir, RootLock};
 pub use server::{default_socket, serve, Server, ServerOptions, Wait};

@@ -7,7 +7,7 @@ use crate::engine::Shared;
 use crate::http::{self, blocking, Query, Req, Resp, Result};
 use crate::{docker_json, ApiError};
 
-fn find_network(engine: &Shared, id: &str) -> Result<berth_net::NetworkConfig> {
+fn find_network(engine: &Shared, id: &str) -> Result<berth_containers::NetworkConfig> {
     let nets = engine.containers.network().list_networks()?;
     nets.into_iter()
         .find(|n| n.name == id || (id.len() >= 6 && docker_json::network_id(&n.name).starts_with(id)))
@@ -102,17 +102,8 @@ pub async fn create(engine: Shared, req: Req) -> Result<Resp> {
         ));
     }
     blocking(move || {
-        let n = engine
-            .containers
-            .network()
-            .create_network(&name, subnet.as_deref())?;
+        let n = engine.containers.create_network(&name, subnet.as_deref())?;
         let id = docker_json::network_id(&n.name);
-        engine.event(
-            "network",
-            "create",
-            &id,
-            json!({"name": n.name, "type": "bridge"}),
-        );
         Ok(http::json(StatusCode::CREATED, &json!({"Id": id, "Warning": ""})))
     })
     .await
@@ -126,12 +117,6 @@ pub async fn inspect(engine: Shared, id: &str) -> Result<Resp> {
         http::ok_json(&docker_json::network(&n, &eps))
     })
     .await
-}
-
-/// docker's `network connect`/`disconnect` event.
-fn membership_event(engine: &Shared, action: &str, n: &berth_net::NetworkConfig, container: &str) {
-    let attrs = json!({"container": container, "name": n.name, "type": "bridge"});
-    engine.event("network", action, &docker_json::network_id(&n.name), attrs);
 }
 
 /// The `Container` of a connect/disconnect body.
@@ -156,7 +141,7 @@ pub async fn connect(engine: Shared, id: &str, req: Req) -> Result<Resp> {
     // Static addresses, links, driver options and the like are refused by name rather
     // than ignored; empty values (what the docker CLI sends by default) are fine.
     let mut bad = Vec::new();
-    crate::containers::unsupported_keys(
+    crate::create::unsupported_keys(
         "EndpointConfig",
         cfg,
         &["Aliases", "NetworkID", "EndpointID", "DNSNames"],
@@ -176,8 +161,7 @@ pub async fn connect(engine: Shared, id: &str, req: Req) -> Result<Resp> {
     let id = id.to_string();
     blocking(move || {
         let n = find_network(&engine, &id)?;
-        let rec = engine.containers.connect(&n.name, &container, &aliases)?;
-        membership_event(&engine, "connect", &n, &rec.id);
+        engine.containers.connect(&n.name, &container, &aliases)?;
         Ok(http::empty(StatusCode::OK))
     })
     .await
@@ -189,8 +173,7 @@ pub async fn disconnect(engine: Shared, id: &str, req: Req) -> Result<Resp> {
     let id = id.to_string();
     blocking(move || {
         let n = find_network(&engine, &id)?;
-        let rec = engine.containers.disconnect(&n.name, &container)?;
-        membership_event(&engine, "disconnect", &n, &rec.id);
+        engine.containers.disconnect(&n.name, &container)?;
         Ok(http::empty(StatusCode::OK))
     })
     .await
@@ -200,13 +183,7 @@ pub async fn remove(engine: Shared, id: &str) -> Result<Resp> {
     let id = id.to_string();
     blocking(move || {
         let n = find_network(&engine, &id)?;
-        engine.containers.network().remove_network(&n.name)?;
-        engine.event(
-            "network",
-            "destroy",
-            &docker_json::network_id(&n.name),
-            json!({"name": n.name, "type": "bridge"}),
-        );
+        engine.containers.remove_network(&n.name)?;
         Ok(http::empty(StatusCode::NO_CONTENT))
     })
     .await
@@ -226,7 +203,7 @@ pub async fn prune(engine: Shared) -> Result<Resp> {
                     .records()?
                     .iter()
                     .any(|r| r.attachments().iter().any(|a| a.name == n.name));
-                if !in_use && net.remove_network(&n.name).is_ok() {
+                if !in_use && engine.containers.remove_network(&n.name).is_ok() {
                     deleted.push(n.name);
                 }
             }

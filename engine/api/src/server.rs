@@ -5,6 +5,7 @@ use std::future::Future;
 use std::os::fd::RawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
-use crate::engine::{Engine, EngineConfig, Shared};
+use berth_engine::{Engine, EngineConfig};
+
+use crate::engine::{Served, Shared};
 use crate::root::RootLock;
 use crate::ApiError;
 
@@ -93,11 +96,11 @@ impl Server {
             registry_mirrors: opts.registry_mirrors.clone(),
         };
         let shim_exe = opts.shim_exe.clone();
-        let engine: Shared = Arc::new(
+        let engine: Shared = Arc::new(Served::new(
             tokio::task::spawn_blocking(move || Engine::open(config, &shim_exe))
                 .await
                 .map_err(|e| ApiError::internal(format!("cannot open the engine: {e}")))??,
-        );
+        ));
         sockets.push((root_socket.clone(), bind_unix(&root_socket).await?));
         Ok(Server {
             engine,
@@ -128,7 +131,17 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
         // Every connection holds a sender: when all are gone, recv() ends.
         let (open_tx, mut open_rx) = tokio::sync::mpsc::channel::<()>(1);
-        tokio::spawn(crate::system::watch_exits(engine.clone(), stop_rx.clone()));
+        // Exits nobody waited for become `die` events: a thread of its own (it sleeps in
+        // inotify), told to end when the server does.
+        let watching = Arc::new(AtomicBool::new(true));
+        {
+            let (engine, watching) = (engine.clone(), watching.clone());
+            std::thread::spawn(move || {
+                engine
+                    .containers
+                    .watch_exits(&|| !watching.load(Ordering::Relaxed))
+            });
+        }
         let mut accepting = Vec::new();
         let mut paths = Vec::new();
         for (path, listener) in sockets {
@@ -162,6 +175,7 @@ impl Server {
         }
         tracing::info!("shutting down: finishing open requests");
         let _ = stop_tx.send(true);
+        watching.store(false, Ordering::Relaxed);
         for task in accepting {
             let _ = task.await;
         }

@@ -1,13 +1,11 @@
-//! System endpoints: `/_ping`, `/version`, `/info`, `/system/df`, `/events`, `/auth`, and
-//! the watcher that turns container exits into `die` events.
+//! System endpoints: `/_ping`, `/version`, `/info`, `/system/df`, `/events` (the services'
+//! feed in docker's JSON), `/auth`.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::watch;
 
 use crate::engine::Shared;
 use crate::http::{self, blocking, Query, Req, Resp, Result};
@@ -277,10 +275,19 @@ pub async fn events(engine: Shared, q: Query) -> Result<Resp> {
                 None => !attrs[l.as_str()].is_null(),
             })
     };
-    let mut rx = engine.events.subscribe();
+    let mut rx = engine
+        .events
+        .subscribe()
+        .ok_or_else(|| ApiError::internal("this engine keeps no event feed"))?;
     // Past events only when asked for (`since`); a plain subscription starts now.
     let past: Vec<Value> = match since {
-        Some(_) => engine.history().into_iter().filter(|e| keep(e)).collect(),
+        Some(_) => engine
+            .events
+            .history()
+            .iter()
+            .map(docker_json::event)
+            .filter(|e| keep(e))
+            .collect(),
         None => Vec::new(),
     };
     let (tx, resp) = http::stream(StatusCode::OK, "application/json");
@@ -306,6 +313,7 @@ pub async fn events(engine: Shared, q: Query) -> Result<Resp> {
                 got = next => match got {
                     None => return,
                     Some(Ok(ev)) => {
+                        let ev = docker_json::event(&ev);
                         if keep(&ev) && tx.send(http::json_line(&ev)).await.is_err() {
                             return;
                         }
@@ -317,51 +325,6 @@ pub async fn events(engine: Shared, q: Query) -> Result<Resp> {
         }
     });
     Ok(resp)
-}
-
-/// Emits `die` when a container stops on its own (the shims, not the daemon, see exits).
-pub async fn watch_exits(engine: Shared, mut stop: watch::Receiver<bool>) {
-    let mut known: HashMap<String, (bool, String)> = HashMap::new();
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-        }
-        let e = engine.clone();
-        let Ok(Ok(now)) = tokio::task::spawn_blocking(move || {
-            e.containers.records().map(|recs| {
-                recs.into_iter()
-                    .map(|r| {
-                        let st = crate::containers::settled_status(&e, &r);
-                        (r, st)
-                    })
-                    .collect::<Vec<_>>()
-            })
-        })
-        .await
-        else {
-            continue;
-        };
-        let mut next = HashMap::new();
-        for (rec, st) in now {
-            let finished = match &st {
-                berth_containers::Status::Exited { finished_at, .. } => finished_at.clone(),
-                _ => String::new(),
-            };
-            let was = known.get(&rec.id);
-            if let berth_containers::Status::Exited { code, .. } = &st {
-                let new_exit = match was {
-                    Some((running, f)) => *running || f != &finished,
-                    None => false,
-                };
-                if new_exit {
-                    engine.announce_exit(&rec, *code, &finished);
-                }
-            }
-            next.insert(rec.id.clone(), (st.is_running(), finished));
-        }
-        known = next;
-    }
 }
 
 #[derive(Deserialize, Default)]

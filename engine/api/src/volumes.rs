@@ -65,7 +65,6 @@ pub async fn create(engine: Shared, req: Req) -> Result<Resp> {
             Some(v) => v,
             None => {
                 let v = engine.containers.volumes().create(&name)?;
-                engine.event("volume", "create", &name, json!({"driver": "local"}));
                 v
             }
         };
@@ -101,7 +100,6 @@ pub async fn remove(engine: Shared, name: &str, q: Query) -> Result<Resp> {
             )));
         }
         engine.containers.volumes().remove(&name)?;
-        engine.event("volume", "destroy", &name, json!({"driver": "local"}));
         Ok(http::empty(StatusCode::NO_CONTENT))
     })
     .await
@@ -128,7 +126,6 @@ pub async fn prune(engine: Shared, q: Query) -> Result<Resp> {
             }
             reclaimed += berth_host::disk::tree_size(&v.mountpoint);
             engine.containers.volumes().remove(&v.name)?;
-            engine.event("volume", "destroy", &v.name, json!({"driver": "local"}));
             deleted.push(v.name);
         }
         http::ok_json(&json!({"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}))

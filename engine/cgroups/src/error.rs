@@ -52,10 +52,6 @@ pub enum CgroupError {
     )]
     InvalidName(String),
 
-    /// A docker-style memory string could not be parsed.
-    #[error("invalid memory value '{0}' — use a number with b, k, m or g, e.g. 512m")]
-    InvalidMemory(String),
-
     /// The memory limit is below what a container can start with.
     #[error("invalid memory limit: {0} bytes is below the kernel minimum — use at least 6m")]
     MemoryTooLow(u64),

@@ -43,7 +43,6 @@ mod backend;
 mod error;
 mod fsutil;
 mod mounts;
-mod parse;
 mod v1;
 mod v2;
 mod warmup;
@@ -53,7 +52,6 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 pub use error::CgroupError;
-pub use parse::{parse_cpus, parse_memory};
 pub use warmup::Warmup;
 
 use backend::Backend;

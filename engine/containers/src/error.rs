@@ -34,6 +34,8 @@ pub enum ContainerError {
     SharedNamespace,
     #[error("container cannot be connected to multiple networks with one of the networks in private (none) mode — create it with --network bridge or a user network")]
     PrivateNetwork,
+    #[error("the image of container {name} ({image}) was removed, so its files cannot be read — create a new container")]
+    ImageGone { name: String, image: String },
     #[error(transparent)]
     Image(#[from] berth_images::ImageError),
     #[error(transparent)]

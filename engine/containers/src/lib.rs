@@ -13,21 +13,26 @@
 //! in between (cleanup is idempotent and runs again lazily).
 
 mod check;
+mod config;
 mod error;
 mod names;
 mod record;
 mod service;
 mod volumes;
 
+pub use berth_net::{network_id, Endpoint, NetError, NetworkConfig};
 pub use berth_runtime::attach::{parse_detach_keys, AttachRequest};
+pub use berth_runtime::logs::{LogLine, LogOptions, Stream};
+pub use berth_runtime::Stdio;
 pub use check::ContainerProblem;
+pub use config::{ContainerConfig, Limits, LogSettings, MountSpec, PortSpec, Proto};
 pub use error::ContainerError;
 pub use record::{
     ContainerPaths, ContainerRecord, EndpointInfo, HostConfig, MountKind, MountRecord, NetworkAttachment,
-    PortMapping, RestartPolicy, RunConfig, Status,
+    RestartName, RestartPolicy, RunConfig, Status,
 };
 pub use service::{
-    signal_number, wait_for, ContainerService, ContainerSummary, CreateOptions, ExecOptions, ShimPorts,
-    StatsSample,
+    copy_helper, resolve_stopped, signal_number, wait_for, ContainerService, ContainerSummary, CopyTarget,
+    ExecOptions, ShimPorts, StatsSample, StoppedRoot, WaitCondition, Waiter, COPY_NOT_FOUND,
 };
 pub use volumes::{VolumeInfo, VolumeService};

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use berth_oci::Digest;
+use berth_units::PortSpec;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -29,7 +30,7 @@ pub struct ContainerRecord {
     pub endpoints: Vec<EndpointInfo>,
     /// Host ports actually bound (with `-p 80` / `-P` the host port is picked at start).
     #[serde(default)]
-    pub bound_ports: Vec<PortMapping>,
+    pub bound_ports: Vec<PortSpec>,
     #[serde(default)]
     pub restart_count: u32,
 }
@@ -56,7 +57,7 @@ pub struct RunConfig {
 /// The host side: docker's `HostConfig`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct HostConfig {
-    pub publish: Vec<PortMapping>,
+    pub publish: Vec<PortSpec>,
     pub publish_all: bool,
     pub mounts: Vec<MountRecord>,
     /// `bridge` (default), `host`, `none` or a user network's name.
@@ -67,20 +68,10 @@ pub struct HostConfig {
     pub restart: RestartPolicy,
     pub auto_remove: bool,
     /// json-file log rotation: bytes per file (0 = unlimited) and files kept.
-    #[serde(default = "crate::service::default_log_max_size")]
+    #[serde(default = "default_log_max_size")]
     pub log_max_size: u64,
-    #[serde(default = "crate::service::default_log_max_files")]
+    #[serde(default = "default_log_max_files")]
     pub log_max_files: u32,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PortMapping {
-    pub host_ip: String,
-    /// 0: pick a free port at start.
-    pub host_port: u16,
-    pub container_port: u16,
-    /// `tcp` or `udp`.
-    pub proto: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -103,11 +94,34 @@ pub enum MountKind {
     Tmpfs,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+/// docker's restart policy; `maximum_retry_count` counts for `on-failure` only (0: no limit).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RestartPolicy {
-    /// `no`, `on-failure`, `always`, `unless-stopped`.
-    pub name: String,
+    pub name: RestartName,
     pub maximum_retry_count: u32,
+}
+
+/// docker's policy names, spelled as docker spells them in JSON.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartName {
+    #[default]
+    #[serde(alias = "")]
+    No,
+    OnFailure,
+    Always,
+    UnlessStopped,
+}
+
+impl RestartName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartName::No => "no",
+            RestartName::OnFailure => "on-failure",
+            RestartName::Always => "always",
+            RestartName::UnlessStopped => "unless-stopped",
+        }
+    }
 }
 
 impl ContainerRecord {
@@ -247,6 +261,14 @@ impl ContainerPaths {
     }
 }
 
+fn default_log_max_size() -> u64 {
+    crate::LogSettings::default().max_size
+}
+
+fn default_log_max_files() -> u32 {
+    crate::LogSettings::default().max_files
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,5 +311,30 @@ mod tests {
         // An explicit empty list (disconnected from everything) is not the network mode.
         let none = record(r#", "networks": []"#);
         assert!(none.attachments().is_empty());
+    }
+
+    #[test]
+    fn records_from_before_typed_settings_still_read() {
+        // Ports were strings and the restart policy a free-form name; the JSON is the same.
+        let old = serde_json::to_string(&record("")).unwrap().replace(
+            r#""publish":[]"#,
+            r#""publish":[{"host_ip":"127.0.0.1","host_port":8080,"container_port":53,"proto":"udp"}]"#,
+        );
+        let old = old.replace(r#""name":"no""#, r#""name":"unless-stopped""#);
+        let rec: ContainerRecord = serde_json::from_str(&old).unwrap();
+        let p = rec.host.publish[0];
+        assert_eq!(
+            (p.host_ip.to_string(), p.host_port, p.proto),
+            ("127.0.0.1".into(), 8080, berth_units::Proto::Udp)
+        );
+        assert_eq!(rec.host.restart.name, RestartName::UnlessStopped);
+        assert_eq!(
+            serde_json::to_string(&rec).unwrap(),
+            old,
+            "written back unchanged"
+        );
+        let blank = old.replace(r#""name":"unless-stopped""#, r#""name":"""#);
+        let rec: ContainerRecord = serde_json::from_str(&blank).unwrap();
+        assert_eq!(rec.host.restart.name, RestartName::No);
     }
 }

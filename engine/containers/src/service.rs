@@ -3,17 +3,20 @@
 //! `service/` (youki's `container_start.rs`, `container_kill.rs` … shape), each adding its
 //! `impl ContainerService` block:
 //!
-//! * `create`: docker's Entrypoint/Cmd/Env/ports/volumes semantics into a record;
+//! * `create`: a typed [`crate::ContainerConfig`] over the image's config, into a record;
 //! * `start`: overlay, volumes, network, /etc files, cgroup and bound ports, then the shim;
 //! * `status` and `list`: what the shim's files and `/proc` say about a container;
-//! * `kill`, `stop` (and `wait_exit`), `pause`/`unpause`, `remove`, `cleanup`;
-//! * `exec`, `attach` (and `resize`), `stats`;
+//! * `kill`, `stop` (and `wait_exit`), `wait`, `pause`/`unpause`, `remove`, `cleanup`;
+//! * `exec`, `attach` (and `resize`), `logs` (and `pids`), `stats`, `copy` (`docker cp`'s helper);
 //! * `networks` (`network connect`/`disconnect`) and `hosts` (the /etc/hosts files);
 //! * `after_exit`: what the shim runs once its container ended (`--rm`, restart policy);
-//! * `parse`: the CLI syntaxes (`-v`, `--mount`, `--restart`, `--log-opt`, signals).
+//! * `signal`: signal names (`SIGTERM`, `term`, `15`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use berth_events::{Action, Events, Kind};
 
 use berth_images::ImageService;
 use berth_net::NetworkManager;
@@ -25,27 +28,30 @@ use crate::ContainerError;
 mod after_exit;
 mod attach;
 mod cleanup;
+mod copy;
 mod create;
 mod exec;
 mod hosts;
 mod kill;
 mod list;
+mod logs;
 mod networks;
-mod parse;
 mod pause;
 mod remove;
+mod signal;
 mod start;
 mod stats;
 mod status;
 mod stop;
+mod wait;
 
-pub use create::CreateOptions;
+pub use copy::{copy_helper, resolve_stopped, CopyTarget, StoppedRoot, COPY_NOT_FOUND};
 pub use exec::{wait_for, ExecOptions};
 pub use list::ContainerSummary;
-pub use parse::signal_number;
-pub(crate) use parse::{default_log_max_files, default_log_max_size};
+pub use signal::signal_number;
 pub use start::ShimPorts;
 pub use stats::StatsSample;
+pub use wait::{WaitCondition, Waiter};
 
 #[derive(Clone)]
 pub struct ContainerService {
@@ -54,6 +60,10 @@ pub struct ContainerService {
     shim_exe: PathBuf,
     net: NetworkManager,
     volumes: VolumeService,
+    events: Events,
+    /// Exits already announced as `die` (container ID, finish time): a wait, a stop and
+    /// the exit watcher may all see one exit.
+    announced: Arc<Mutex<HashSet<(String, String)>>>,
 }
 
 /// For a directory name under `containers/`: `None` for a container's own directory,
@@ -93,6 +103,8 @@ impl ContainerService {
             root,
             shim_exe,
             net,
+            events: Events::none(),
+            announced: Arc::default(),
         };
         svc.sweep_unfinished();
         Ok(svc)
@@ -110,6 +122,53 @@ impl ContainerService {
                 let _ = berth_runtime::rootfs::unmount(&e.path().join("rootfs"));
                 let _ = std::fs::remove_dir_all(e.path());
             }
+        }
+    }
+
+    /// Emits this service's events (create, start, die, …) on `events`; without, they
+    /// are dropped (a shim's service).
+    pub fn with_events(mut self, events: Events) -> Self {
+        self.volumes = self.volumes.with_events(events.clone());
+        self.events = events;
+        self
+    }
+
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// A container event with docker's attributes: the image, the name and the labels.
+    pub fn emit(&self, action: Action, rec: &ContainerRecord) {
+        let mut attrs: BTreeMap<String, String> = rec.config.labels.clone();
+        attrs.insert("image".into(), rec.image.clone());
+        attrs.insert("name".into(), rec.name.clone());
+        self.events.emit(Kind::Container, action, &rec.id, attrs);
+    }
+
+    /// Emits `die` for one exit of a container, once, whoever saw it first.
+    pub fn announce_exit(&self, rec: &ContainerRecord, code: i32, finished_at: &str) {
+        let fresh = self
+            .announced
+            .lock()
+            .map(|mut a| {
+                if a.len() > 10_000 {
+                    a.clear();
+                }
+                a.insert((rec.id.clone(), finished_at.to_string()))
+            })
+            .unwrap_or(true);
+        if fresh {
+            self.emit(Action::Die { exit_code: code }, rec);
+        }
+    }
+
+    /// Announces the container's exit if it has exited.
+    pub(crate) fn announce_if_exited(&self, rec: &ContainerRecord) {
+        if let Status::Exited {
+            code, finished_at, ..
+        } = self.status(rec)
+        {
+            self.announce_exit(rec, code, &finished_at);
         }
     }
 

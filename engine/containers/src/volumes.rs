@@ -1,7 +1,10 @@
 //! Named volumes: `ROOT/volumes/<name>/_data`, docker's layout. A volume outlives every
 //! container that uses it; only `volume rm` / `volume prune` delete its data.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use berth_events::{Action, Events, Kind};
 
 use serde::{Deserialize, Serialize};
 
@@ -23,13 +26,26 @@ pub struct VolumeInfo {
 #[derive(Clone)]
 pub struct VolumeService {
     dir: PathBuf,
+    events: Events,
 }
 
 impl VolumeService {
     pub fn new(root: &Path) -> VolumeService {
         VolumeService {
             dir: root.join("volumes"),
+            events: Events::none(),
         }
+    }
+
+    /// Emits `create` and `destroy` on `events`.
+    pub fn with_events(mut self, events: Events) -> Self {
+        self.events = events;
+        self
+    }
+
+    fn emit(&self, action: Action, name: &str) {
+        let attrs = BTreeMap::from([("driver".to_string(), "local".to_string())]);
+        self.events.emit(Kind::Volume, action, name, attrs);
     }
 
     fn meta(&self, name: &str) -> PathBuf {
@@ -60,6 +76,7 @@ impl VolumeService {
             populated: false,
         };
         self.save(&info)?;
+        self.emit(Action::Create, name);
         Ok(info)
     }
 
@@ -101,6 +118,8 @@ impl VolumeService {
             )));
         }
         std::fs::remove_dir_all(self.dir.join(name))
-            .map_err(ContainerError::io(format!("cannot remove volume {name}")))
+            .map_err(ContainerError::io(format!("cannot remove volume {name}")))?;
+        self.emit(Action::Destroy, name);
+        Ok(())
     }
 }

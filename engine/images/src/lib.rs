@@ -18,6 +18,9 @@ pub use progress::{NoProgress, Progress, ProgressEvent};
 pub use pull::{PullOptions, PullOutcome};
 pub use push::PushOutcome;
 
+use std::collections::BTreeMap;
+
+use berth_events::{Action, Events, Kind};
 use berth_registry::RegistryClient;
 use berth_store::Store;
 
@@ -26,11 +29,32 @@ use berth_store::Store;
 pub struct ImageService {
     store: Store,
     registry: RegistryClient,
+    events: Events,
 }
 
 impl ImageService {
     pub fn new(store: Store, registry: RegistryClient) -> Self {
-        ImageService { store, registry }
+        ImageService {
+            store,
+            registry,
+            events: Events::none(),
+        }
+    }
+
+    /// Emits this service's events (pull, push, tag, untag, delete, load) on `events`.
+    pub fn with_events(mut self, events: Events) -> Self {
+        self.events = events;
+        self
+    }
+
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// An image event: `id` is the reference or the image ID, `name` docker's attribute.
+    pub(crate) fn emit(&self, action: Action, id: &str, name: &str) {
+        let attrs = BTreeMap::from([("name".to_string(), name.to_string())]);
+        self.events.emit(Kind::Image, action, id, attrs);
     }
 
     pub fn store(&self) -> &Store {

@@ -153,6 +153,7 @@ impl ImageService {
         }
         let key = crate::pull::tag_key(&target).expect("parse adds a default tag");
         self.store.set_tag(&key, &rec.id)?;
+        self.emit(berth_events::Action::Tag, &rec.id.to_string(), &target.familiar());
         Ok(target)
     }
 
@@ -171,6 +172,7 @@ impl ImageService {
                 self.store
                     .remove_tag(&crate::pull::tag_key(&r).expect("tagged"))?;
                 events.push(RemoveEvent::Untagged(r.familiar()));
+                self.emit(berth_events::Action::Untag, &rec.id.to_string(), &r.familiar());
                 return Ok(events);
             }
             None if tags.len() > 1 && !force => {
@@ -192,6 +194,7 @@ impl ImageService {
         self.store.remove_image(&rec.id)?;
         events.push(RemoveEvent::Deleted(rec.id.clone()));
         self.store.gc()?;
+        self.emit(berth_events::Action::Delete, &rec.id.to_string(), name_or_id);
         Ok(events)
     }
 

@@ -41,6 +41,18 @@ impl ImageService {
         opts: &PullOptions,
         progress: Arc<dyn Progress>,
     ) -> Result<PullOutcome, ImageError> {
+        let outcome = self.pull_image(reference, opts, progress).await?;
+        let name = reference.familiar();
+        self.emit(berth_events::Action::Pull, &name, &name);
+        Ok(outcome)
+    }
+
+    async fn pull_image(
+        &self,
+        reference: &ImageRef,
+        opts: &PullOptions,
+        progress: Arc<dyn Progress>,
+    ) -> Result<PullOutcome, ImageError> {
         let store = self.store.clone();
         let _lease = blocking(move || store.lease()).await?;
         let (domain, repo) = (reference.domain(), reference.path());

@@ -25,14 +25,17 @@ impl ImageService {
         reference: &ImageRef,
         progress: Arc<dyn Progress>,
     ) -> Result<PushOutcome, ImageError> {
-        self.push_image(reference, progress).await.map_err(|e| match e {
+        let outcome = self.push_image(reference, progress).await.map_err(|e| match e {
             // Mirrors serve pulls only: the advice must not suggest one.
             ImageError::Registry(RegistryError::Unreachable(mut u)) => {
                 u.pushing = true;
                 ImageError::Registry(RegistryError::Unreachable(u))
             }
             other => other,
-        })
+        })?;
+        let name = reference.familiar();
+        self.emit(berth_events::Action::Push, &name, &name);
+        Ok(outcome)
     }
 
     async fn push_image(

@@ -6,9 +6,6 @@ use std::path::PathBuf;
 /// Everything that can go wrong while setting up or tearing down container networking.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
-    #[error("invalid port spec '{spec}': {reason}; use docker's -p syntax, e.g. -p 8080:80 or -p 127.0.0.1:8080:80/udp")]
-    InvalidPortSpec { spec: String, reason: String },
-
     #[error("port {port} is already in use on {ip} — pick another host port, e.g. -p {suggestion}:{container_port}")]
     PortInUse {
         ip: IpAddr,

@@ -37,7 +37,7 @@
 //!   behind even if it never recorded the endpoint, and `attach` cleans such leftovers first.
 //!   (An unrecorded `eth1`… of a killed `connect` lives inside the namespace, so it goes when
 //!   the namespace does; `connect` also deletes a same-named leftover host end first.)
-//! * **Published ports.** [`parse_publish`] reads docker's `-p` syntax. [`bind_published`]
+//! * **Published ports.** [`PortSpec`] (from berth-units, with docker's `-p` syntax). [`bind_published`]
 //!   binds every host socket before the container starts so conflicts are reported early.
 //!   [`spawn_proxies`] runs a userspace proxy (threads) in whichever process holds the
 //!   sockets — meant to be the per-container shim, so the proxy lives exactly as long as the
@@ -63,5 +63,12 @@ pub use netns::run_in as run_in_netns;
 pub use network::{
     Driver, NetworkConfig, NetworkManager, DEFAULT_BRIDGE, DEFAULT_NETWORK, DEFAULT_SUBNET, SUBNET_ENV,
 };
-pub use ports::{bind_published, parse_publish, BoundPort, Listener, PortSpec, Proto};
+pub use ports::{bind_published, BoundPort, Listener, PortSpec, Proto};
 pub use proxy::{spawn_proxies, ProxySet};
+
+/// A network's ID as the Engine API shows it: stable for its name (a network is known by
+/// its name; the ID is derived, so every engine on the machine gives the same one).
+pub fn network_id(name: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("berth-network:{name}")))
+}

@@ -9,8 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use berth_net::{
-    bind_published, parse_publish, spawn_proxies, veth_name, Driver, NetError, NetworkManager, PortSpec,
-    Proto,
+    bind_published, spawn_proxies, veth_name, Driver, NetError, NetworkManager, PortSpec, Proto,
 };
 use common::*;
 
@@ -85,9 +84,9 @@ fn published_ports_forward_tcp_and_udp() {
     let _tcp = tcp_echo(&ep.netns, 5000);
     let _udp = udp_echo(&ep.netns, 5001);
 
-    let mut specs = parse_publish("127.0.0.1::5000").unwrap();
-    specs.extend(parse_publish("0.0.0.0::5000").unwrap());
-    specs.extend(parse_publish("127.0.0.1::5001/udp").unwrap());
+    let mut specs = berth_units::parse_publish("127.0.0.1::5000").unwrap();
+    specs.extend(berth_units::parse_publish("0.0.0.0::5000").unwrap());
+    specs.extend(berth_units::parse_publish("127.0.0.1::5001/udp").unwrap());
     let bound = bind_published(&specs).unwrap();
     let ports: Vec<PortSpec> = bound.iter().map(|b| b.spec).collect();
     assert!(ports.iter().all(|p| p.host_port != 0));
@@ -563,7 +562,7 @@ fn proxy_closes_clients_when_the_container_port_is_closed() {
     let mut t = TestNet::new();
     let c = t.id("closed");
     let ep = t.mgr.attach(&c, &t.net.name, &[]).unwrap();
-    let bound = bind_published(&parse_publish("127.0.0.1::5999").unwrap()).unwrap();
+    let bound = bind_published(&berth_units::parse_publish("127.0.0.1::5999").unwrap()).unwrap();
     let port = bound[0].spec.host_port;
     let proxies = spawn_proxies(bound, ep.ip).unwrap();
     let started = std::time::Instant::now();

@@ -73,14 +73,14 @@ impl ContainerService {
 /// Whether the restart policy starts the container again after an exit with `code`, when
 /// it has been restarted `restart_count` times already.
 fn restarts(policy: &RestartPolicy, restart_count: u32, code: i32, stopped_by_user: bool) -> bool {
-    match policy.name.as_str() {
-        "always" | "unless-stopped" => !stopped_by_user,
-        "on-failure" => {
+    match policy.name {
+        RestartName::Always | RestartName::UnlessStopped => !stopped_by_user,
+        RestartName::OnFailure => {
             code != 0
                 && !stopped_by_user
                 && (policy.maximum_retry_count == 0 || restart_count < policy.maximum_retry_count)
         }
-        _ => false,
+        RestartName::No => false,
     }
 }
 
@@ -90,7 +90,7 @@ mod tests {
 
     fn policy(name: &str, max: u32) -> RestartPolicy {
         RestartPolicy {
-            name: name.into(),
+            name: serde_json::from_value(serde_json::json!(name)).unwrap(),
             maximum_retry_count: max,
         }
     }

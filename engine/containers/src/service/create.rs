@@ -1,81 +1,47 @@
-//! `create`: a record from the image's config and the user's options, in docker's terms
-//! (Entrypoint/Cmd/Env/WorkingDir/User/ExposedPorts/Volumes), made whole in a staging
-//! directory and renamed into place.
+//! `create`: a record from the image's config and the typed [`ContainerConfig`], in
+//! docker's terms (Entrypoint/Cmd/Env/WorkingDir/User/ExposedPorts/Volumes), made whole
+//! in a staging directory and renamed into place.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use berth_oci::ContainerConfig;
+use berth_oci::ContainerConfig as ImageConfig;
 
-use super::parse::{parse_log_opts, parse_mount, parse_restart, parse_volume};
+use berth_events::Action;
+
 use super::{now_nanos, random_id, ContainerService};
+use crate::config::{ContainerConfig, MountSpec, PortSpec, Proto};
 use crate::record::*;
 use crate::{names, ContainerError};
 
-/// Everything `create` accepts, in docker's terms (strings as typed on the command line).
-#[derive(Debug, Clone, Default)]
-pub struct CreateOptions {
-    pub image: String,
-    pub name: Option<String>,
-    /// Arguments after the image: they replace the image's Cmd.
-    pub cmd: Vec<String>,
-    /// `--entrypoint`: replaces the image's Entrypoint (and drops its Cmd); "" clears it.
-    pub entrypoint: Option<String>,
-    pub env: Vec<String>,
-    pub env_files: Vec<PathBuf>,
-    pub workdir: Option<String>,
-    pub user: Option<String>,
-    pub hostname: Option<String>,
-    pub publish: Vec<String>,
-    pub publish_all: bool,
-    /// `-v` specs: `name:/path[:ro]`, `/host:/path[:ro]`, `/path`.
-    pub volumes: Vec<String>,
-    /// `--mount type=bind|volume|tmpfs,source=…,target=…[,readonly]`.
-    pub mounts: Vec<String>,
-    pub network: Option<String>,
-    /// `--network-alias`: more names on that (user) network.
-    pub network_aliases: Vec<String>,
-    pub memory: Option<String>,
-    pub cpus: Option<String>,
-    pub pids_limit: Option<i64>,
-    pub restart: Option<String>,
-    pub labels: Vec<String>,
-    pub tty: bool,
-    pub interactive: bool,
-    pub auto_remove: bool,
-    /// `--log-opt max-size=10m`, `--log-opt max-file=3` (json-file log rotation).
-    pub log_opts: Vec<String>,
-}
-
 impl ContainerService {
-    pub fn create(&self, opts: &CreateOptions) -> Result<ContainerRecord, ContainerError> {
+    pub fn create(&self, opts: &ContainerConfig) -> Result<ContainerRecord, ContainerError> {
         let image = self.images.resolve(&opts.image)?;
         let config = self.images.config(&image)?;
         let ic = config.config().cloned().unwrap_or_default();
 
         let (entrypoint, cmd) = command(opts, &ic)?;
         let env = environment(opts, &ic)?;
-        let (publish, exposed) = ports(opts, &ic)?;
+        let (publish, exposed) = ports(opts, &ic);
         let mounts = mounts(opts, &ic)?;
-        let memory = opts
-            .memory
-            .as_deref()
-            .map(berth_cgroups::parse_memory)
-            .transpose()?;
-        let cpus = opts.cpus.as_deref().map(berth_cgroups::parse_cpus).transpose()?;
-        let restart = parse_restart(opts.restart.as_deref().unwrap_or("no"))?;
-        if opts.auto_remove && restart.name != "no" {
+        if opts.limits.cpus.is_some_and(|c| !c.is_finite() || c < 0.0) {
+            return Err(ContainerError::InvalidArgument(
+                "invalid cpus limit — use a positive number such as 1.5".into(),
+            ));
+        }
+        if opts.auto_remove && opts.restart.name != RestartName::No {
             return Err(ContainerError::InvalidArgument(
                 "--rm and --restart cannot be used together — choose one".into(),
             ));
         }
-        let (log_max_size, log_max_files) = parse_log_opts(&opts.log_opts)?;
+        if opts.log.max_files == 0 {
+            return Err(ContainerError::InvalidArgument(
+                "invalid log max-file 0 — keep at least 1 file, e.g. max-file=3".into(),
+            ));
+        }
         let network = self.network_of(opts)?;
         let mut labels: std::collections::BTreeMap<String, String> =
             ic.labels().clone().unwrap_or_default().into_iter().collect();
-        for l in &opts.labels {
-            let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-            labels.insert(k.to_string(), v.to_string());
-        }
+        labels.extend(opts.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
 
         let id = random_id();
         let _lock = self.lock()?;
@@ -91,7 +57,7 @@ impl ContainerService {
                 cmd,
                 env,
                 working_dir: opts
-                    .workdir
+                    .working_dir
                     .clone()
                     .or(ic.working_dir().clone())
                     .filter(|w| !w.is_empty())
@@ -99,7 +65,7 @@ impl ContainerService {
                 user: opts.user.clone().or(ic.user().clone()).unwrap_or_default(),
                 hostname: opts.hostname.clone().unwrap_or_else(|| id[..12].to_string()),
                 tty: opts.tty,
-                open_stdin: opts.interactive,
+                open_stdin: opts.open_stdin,
                 labels,
                 exposed_ports: exposed,
                 stop_signal: ic.stop_signal().clone(),
@@ -110,13 +76,13 @@ impl ContainerService {
                 publish_all: opts.publish_all,
                 mounts,
                 network: network.clone(),
-                memory,
-                cpus,
-                pids_limit: opts.pids_limit,
-                restart,
+                memory: opts.limits.memory.filter(|m| *m > 0),
+                cpus: opts.limits.cpus.filter(|c| *c > 0.0),
+                pids_limit: opts.limits.pids.filter(|p| *p > 0),
+                restart: opts.restart,
                 auto_remove: opts.auto_remove,
-                log_max_size,
-                log_max_files,
+                log_max_size: opts.log.max_size,
+                log_max_files: opts.log.max_files,
             },
             networks: Some(match network.as_str() {
                 "host" | "none" => Vec::new(),
@@ -130,12 +96,13 @@ impl ContainerService {
             restart_count: 0,
         };
         self.write_new(&record)?;
+        self.emit(Action::Create, &record);
         Ok(record)
     }
 
     /// `--network` (the default bridge if none), checked to exist, and `--network-alias`
     /// allowed only on a user network.
-    fn network_of(&self, opts: &CreateOptions) -> Result<String, ContainerError> {
+    fn network_of(&self, opts: &ContainerConfig) -> Result<String, ContainerError> {
         let network = opts.network.clone().unwrap_or_else(|| "bridge".into());
         let builtin = matches!(network.as_str(), "bridge" | "host" | "none");
         if !builtin && !self.net.list_networks()?.iter().any(|n| n.name == network) {
@@ -211,20 +178,18 @@ impl ContainerService {
     }
 }
 
-/// docker's Entrypoint/Cmd rules: `--entrypoint` replaces the image's and drops its Cmd
-/// ("" clears it); arguments after the image replace the Cmd.
-fn command(opts: &CreateOptions, ic: &ContainerConfig) -> Result<(Vec<String>, Vec<String>), ContainerError> {
-    let entrypoint: Vec<String> = match &opts.entrypoint {
-        Some(e) if e.is_empty() => Vec::new(),
-        Some(e) => vec![e.clone()],
+/// docker's Entrypoint/Cmd rules: a given Entrypoint replaces the image's and drops its
+/// Cmd (an empty one clears it); a given Cmd replaces the image's.
+fn command(opts: &ContainerConfig, ic: &ImageConfig) -> Result<(Vec<String>, Vec<String>), ContainerError> {
+    let given_cmd = opts.cmd.clone().filter(|c| !c.is_empty());
+    let entrypoint = match &opts.entrypoint {
+        Some(e) => e.clone(),
         None => ic.entrypoint().clone().unwrap_or_default(),
     };
-    let cmd: Vec<String> = if !opts.cmd.is_empty() {
-        opts.cmd.clone()
-    } else if opts.entrypoint.is_some() {
-        Vec::new()
-    } else {
-        ic.cmd().clone().unwrap_or_default()
+    let cmd = match (given_cmd, &opts.entrypoint) {
+        (Some(c), _) => c,
+        (None, Some(_)) => Vec::new(),
+        (None, None) => ic.cmd().clone().unwrap_or_default(),
     };
     if entrypoint.is_empty() && cmd.is_empty() {
         return Err(ContainerError::InvalidArgument(format!(
@@ -235,37 +200,21 @@ fn command(opts: &CreateOptions, ic: &ContainerConfig) -> Result<(Vec<String>, V
     Ok((entrypoint, cmd))
 }
 
-/// The image's Env, then `--env-file`s, then `-e`s (a bare `NAME` takes this process's
-/// value, or is skipped), each replacing an earlier value; PATH if none set it.
-fn environment(opts: &CreateOptions, ic: &ContainerConfig) -> Result<Vec<String>, ContainerError> {
+/// The image's Env, then the given `KEY=value`s, each replacing an earlier value of its
+/// key; PATH if none set it. A bare `KEY` (no `=`) sets nothing: clients resolve those
+/// from their own environment, as the docker CLI does.
+fn environment(opts: &ContainerConfig, ic: &ImageConfig) -> Result<Vec<String>, ContainerError> {
     let mut env = ic.env().clone().unwrap_or_default();
-    let mut given = Vec::new();
-    for f in &opts.env_files {
-        let text = std::fs::read_to_string(f).map_err(|e| {
-            ContainerError::InvalidArgument(format!("cannot read env file {}: {e}", f.display()))
-        })?;
-        given.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_string),
-        );
-    }
-    given.extend(opts.env.iter().cloned());
-    for kv in given {
-        let (k, v) = match kv.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => match std::env::var(&kv) {
-                Ok(v) => (kv.clone(), v),
-                Err(_) => continue,
-            },
+    for kv in &opts.env {
+        let Some((k, v)) = kv.split_once('=') else {
+            continue;
         };
         if k.is_empty() {
             return Err(ContainerError::InvalidArgument(format!(
                 "invalid environment variable '{kv}': use KEY=value"
             )));
         }
-        env.retain(|e| e.split_once('=').map(|(ek, _)| ek) != Some(k.as_str()));
+        env.retain(|e| e.split_once('=').map(|(ek, _)| ek) != Some(k));
         env.push(format!("{k}={v}"));
     }
     if !env.iter().any(|e| e.starts_with("PATH=")) {
@@ -274,26 +223,14 @@ fn environment(opts: &CreateOptions, ic: &ContainerConfig) -> Result<Vec<String>
     Ok(env)
 }
 
-/// `-p` mappings and the exposed ports (the image's plus the published ones); `-P`
-/// publishes every exposed port not mapped yet on a random host port.
-fn ports(
-    opts: &CreateOptions,
-    ic: &ContainerConfig,
-) -> Result<(Vec<PortMapping>, Vec<String>), ContainerError> {
-    let mut publish = Vec::new();
-    for spec in &opts.publish {
-        for p in berth_net::parse_publish(spec)? {
-            publish.push(PortMapping {
-                host_ip: p.host_ip.to_string(),
-                host_port: p.host_port,
-                container_port: p.container_port,
-                proto: p.proto.to_string(),
-            });
-        }
-    }
+/// The published ports and the exposed ones (the image's, the asked-for and the
+/// published); `publish_all` publishes every exposed port not mapped yet on a free port.
+fn ports(opts: &ContainerConfig, ic: &ImageConfig) -> (Vec<PortSpec>, Vec<String>) {
+    let mut publish = opts.ports.clone();
     let mut exposed: Vec<String> = ic.exposed_ports().clone().unwrap_or_default();
-    for p in &publish {
-        let key = format!("{}/{}", p.container_port, p.proto);
+    let more = opts.exposed_ports.iter().copied();
+    for (port, proto) in more.chain(publish.iter().map(|p| (p.container_port, p.proto))) {
+        let key = format!("{port}/{proto}");
         if !exposed.contains(&key) {
             exposed.push(key);
         }
@@ -302,33 +239,28 @@ fn ports(
         for key in &exposed {
             let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
             let Ok(port) = port.parse::<u16>() else { continue };
+            let proto = if proto == "udp" { Proto::Udp } else { Proto::Tcp };
             if !publish
                 .iter()
                 .any(|p| p.container_port == port && p.proto == proto)
             {
-                publish.push(PortMapping {
-                    host_ip: "0.0.0.0".into(),
+                publish.push(PortSpec {
+                    host_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
                     host_port: 0,
                     container_port: port,
-                    proto: proto.to_string(),
+                    proto,
                 });
             }
         }
     }
-    Ok((publish, exposed))
+    (publish, exposed)
 }
 
-/// `-v` and `--mount`, plus an anonymous volume for each of the image's VOLUMEs not
+/// The asked-for mounts, plus an anonymous volume for each of the image's VOLUMEs not
 /// mounted otherwise. Anonymous volumes get their name now, so a restart finds the same
-/// data; bind sources must exist.
-fn mounts(opts: &CreateOptions, ic: &ContainerConfig) -> Result<Vec<MountRecord>, ContainerError> {
-    let mut mounts = Vec::new();
-    for v in &opts.volumes {
-        mounts.push(parse_volume(v)?);
-    }
-    for m in &opts.mounts {
-        mounts.push(parse_mount(m)?);
-    }
+/// data; bind sources must be absolute and exist.
+fn mounts(opts: &ContainerConfig, ic: &ImageConfig) -> Result<Vec<MountRecord>, ContainerError> {
+    let mut mounts: Vec<MountRecord> = opts.mounts.iter().map(record_of).collect::<Result<_, _>>()?;
     for dest in ic.volumes().clone().unwrap_or_default() {
         if !mounts.iter().any(|m| m.destination == dest) {
             mounts.push(MountRecord {
@@ -346,13 +278,43 @@ fn mounts(opts: &CreateOptions, ic: &ContainerConfig) -> Result<Vec<MountRecord>
             m.anonymous = true;
         }
     }
-    for m in &mounts {
-        if m.kind == MountKind::Bind && !Path::new(&m.source).exists() {
-            return Err(ContainerError::InvalidArgument(format!(
+    Ok(mounts)
+}
+
+fn record_of(m: &MountSpec) -> Result<MountRecord, ContainerError> {
+    let bad = |why: String| ContainerError::InvalidArgument(why);
+    if !m.target.starts_with('/') {
+        return Err(bad(format!(
+            "invalid mount target '{}': the container path must be absolute, e.g. /data",
+            m.target
+        )));
+    }
+    match m.kind {
+        MountKind::Bind if !m.source.starts_with('/') => {
+            return Err(bad(format!(
+                "invalid bind mount source '{}': use an absolute host path, e.g. /home/me/app",
+                m.source
+            )))
+        }
+        MountKind::Bind if !Path::new(&m.source).exists() => {
+            return Err(bad(format!(
                 "bind mount source path does not exist: {} — create it first or fix the path",
                 m.source
-            )));
+            )))
         }
+        MountKind::Volume if !m.source.is_empty() && !names::is_valid(&m.source) => {
+            return Err(bad(format!(
+                "invalid volume name '{}': a volume name uses letters, digits, '_', '.' and '-'",
+                m.source
+            )))
+        }
+        _ => {}
     }
-    Ok(mounts)
+    Ok(MountRecord {
+        source: m.source.clone(),
+        destination: m.target.clone(),
+        readonly: m.readonly,
+        kind: m.kind,
+        anonymous: false,
+    })
 }

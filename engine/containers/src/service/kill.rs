@@ -1,5 +1,7 @@
 //! `kill`: a signal to a running (or paused) container's init.
 
+use berth_events::Action;
+
 use super::ContainerService;
 use crate::record::*;
 use crate::ContainerError;
@@ -16,10 +18,11 @@ impl ContainerService {
             // A frozen process cannot die until thawed.
             self.unpause(&rec.id)?;
         }
-        let _ = rustix::process::kill_process(
-            rustix::process::Pid::from_raw(pid).expect("pid > 0"),
-            signal_of(signal)?,
-        );
+        let signo = signal_of(signal)?;
+        // A user's kill or stop sticks: restart policies leave the container stopped.
+        self.mark_stopped(&rec, true);
+        let _ = rustix::process::kill_process(rustix::process::Pid::from_raw(pid).expect("pid > 0"), signo);
+        self.emit(Action::Kill { signal }, &rec);
         Ok(rec)
     }
 }

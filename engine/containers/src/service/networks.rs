@@ -1,6 +1,10 @@
 //! `network connect` and `network disconnect` for a container: its record's list of
 //! networks, and for a running container the live interface and its names.
 
+use std::collections::BTreeMap;
+
+use berth_events::{Action, Kind};
+
 use super::ContainerService;
 use crate::record::*;
 use crate::ContainerError;
@@ -50,6 +54,13 @@ impl ContainerService {
             return Err(e);
         }
         self.refresh_after_network_change(&rec, &network);
+        self.emit_network(
+            Action::Connect {
+                container: rec.id.clone(),
+            },
+            &network,
+            Some(&rec.id),
+        );
         Ok(rec)
     }
 
@@ -81,7 +92,45 @@ impl ContainerService {
         rec.networks = Some(attachments);
         self.save(&rec)?;
         self.refresh_after_network_change(&rec, &network);
+        self.emit_network(
+            Action::Disconnect {
+                container: rec.id.clone(),
+            },
+            &network,
+            Some(&rec.id),
+        );
         Ok(rec)
+    }
+
+    /// `network create`: a user network (a bridge of its own).
+    pub fn create_network(
+        &self,
+        name: &str,
+        subnet: Option<&str>,
+    ) -> Result<berth_net::NetworkConfig, ContainerError> {
+        let n = self.net.create_network(name, subnet)?;
+        self.emit_network(Action::Create, &n.name, None);
+        Ok(n)
+    }
+
+    /// `network rm`: a user network no container is on.
+    pub fn remove_network(&self, name: &str) -> Result<(), ContainerError> {
+        self.net.remove_network(name)?;
+        self.emit_network(Action::Destroy, name, None);
+        Ok(())
+    }
+
+    /// A network event with docker's attributes (the name, the driver, the container).
+    fn emit_network(&self, action: Action, network: &str, container: Option<&str>) {
+        let mut attrs = BTreeMap::from([
+            ("name".to_string(), network.to_string()),
+            ("type".to_string(), "bridge".to_string()),
+        ]);
+        if let Some(c) = container {
+            attrs.insert("container".into(), c.to_string());
+        }
+        self.events
+            .emit(Kind::Network, action, &berth_net::network_id(network), attrs);
     }
 
     /// The network's own name for a name or ID the user gave ("bridge", "host", "none" or

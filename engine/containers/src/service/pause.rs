@@ -2,6 +2,7 @@
 //! that `status` reads.
 
 use berth_cgroups::Cgroup;
+use berth_events::Action;
 
 use super::ContainerService;
 use crate::record::*;
@@ -17,7 +18,9 @@ impl ContainerService {
             cg.freeze()?;
         }
         std::fs::write(self.paths(&rec.id).dir.join("paused"), b"")
-            .map_err(ContainerError::io("cannot record the pause"))
+            .map_err(ContainerError::io("cannot record the pause"))?;
+        self.emit(Action::Pause, &rec);
+        Ok(())
     }
 
     pub fn unpause(&self, name_or_id: &str) -> Result<(), ContainerError> {
@@ -26,6 +29,7 @@ impl ContainerService {
             cg.thaw()?;
         }
         let _ = std::fs::remove_file(self.paths(&rec.id).dir.join("paused"));
+        self.emit(Action::Unpause, &rec);
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use berth_cgroups::Cgroup;
+use berth_events::Action;
 
 use super::ContainerService;
 use crate::record::*;
@@ -26,6 +27,7 @@ impl ContainerService {
                 let _ = cg.kill_all(9);
             }
             self.wait_exit(&rec, Duration::from_secs(10));
+            self.announce_if_exited(&rec);
         }
         // The shim may be releasing the same resources right now: take turns.
         let _lock = self.lock()?;
@@ -68,6 +70,7 @@ impl ContainerService {
                 }
             }
         }
+        self.emit(Action::Destroy, &rec);
         Ok(rec)
     }
 }

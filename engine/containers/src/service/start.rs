@@ -6,6 +6,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use berth_cgroups::{Cgroup, Limits};
+use berth_events::Action;
 use berth_runtime::shim::ShimConfig;
 use berth_runtime::{ContainerSpec, MountKind as RtMountKind, MountSpec, NetNs};
 use serde::{Deserialize, Serialize};
@@ -19,7 +20,7 @@ use crate::ContainerError;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShimPorts {
     pub container_ip: Option<String>,
-    pub ports: Vec<PortMapping>,
+    pub ports: Vec<berth_units::PortSpec>,
 }
 
 impl ContainerService {
@@ -39,7 +40,12 @@ impl ContainerService {
         let _ = std::fs::remove_file(p.dir.join("oom"));
         let _ = std::fs::remove_file(p.cleaned());
         match self.start_inner(&mut rec) {
-            Ok(()) => Ok(rec),
+            Ok(()) => {
+                // A start undoes a user's stop: restart policies apply again.
+                self.mark_stopped(&rec, false);
+                self.emit(Action::Start, &rec);
+                Ok(rec)
+            }
             Err(e) => {
                 let _ = self.cleanup(&rec);
                 Err(e)
@@ -240,24 +246,7 @@ impl ContainerService {
     /// records them (in `rec` and `shim/ports.json`) and returns the listeners for the
     /// shim's proxies.
     fn bind_ports(&self, rec: &mut ContainerRecord) -> Result<Vec<OwnedFd>, ContainerError> {
-        let specs: Vec<berth_net::PortSpec> = rec
-            .host
-            .publish
-            .iter()
-            .map(|m| berth_net::PortSpec {
-                host_ip: m
-                    .host_ip
-                    .parse()
-                    .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
-                host_port: m.host_port,
-                container_port: m.container_port,
-                proto: if m.proto == "udp" {
-                    berth_net::Proto::Udp
-                } else {
-                    berth_net::Proto::Tcp
-                },
-            })
-            .collect();
+        let specs = rec.host.publish.clone();
         if !specs.is_empty() && rec.endpoints.is_empty() {
             return Err(ContainerError::InvalidArgument(format!(
                 "ports cannot be published with --network {} — use the default bridge network",
@@ -265,15 +254,7 @@ impl ContainerService {
             )));
         }
         let bound = berth_net::bind_published(&specs)?;
-        rec.bound_ports = bound
-            .iter()
-            .map(|b| PortMapping {
-                host_ip: b.spec.host_ip.to_string(),
-                host_port: b.spec.host_port,
-                container_port: b.spec.container_port,
-                proto: b.spec.proto.to_string(),
-            })
-            .collect();
+        rec.bound_ports = bound.iter().map(|b| b.spec).collect();
         let ports = ShimPorts {
             container_ip: rec.primary_endpoint().map(|e| e.ip.clone()),
             ports: rec.bound_ports.clone(),

@@ -4,7 +4,8 @@
 //! Reading ([`ContainerService::observe`]) and deciding ([`status_at`]) are apart: the
 //! decision is a pure function of the facts read, and nothing here waits. A container
 //! whose init is gone while its shim still runs is reported running until the shim has
-//! recorded the exit — callers that wait for an exit poll (`wait_exit`, the API's wait).
+//! recorded the exit — callers that wait for an exit are woken by that record (`wait`,
+//! `wait_exit`: inotify).
 
 use berth_runtime::shim::{ExitStatus, ShimState};
 

@@ -4,8 +4,10 @@
 use std::time::{Duration, Instant};
 
 use berth_cgroups::Cgroup;
+use berth_events::Action;
+use berth_host::watch::DirWatch;
 
-use super::parse::parse_signal;
+use super::signal::parse_signal;
 use super::ContainerService;
 use crate::record::*;
 use crate::ContainerError;
@@ -33,6 +35,16 @@ impl ContainerService {
             }
             self.wait_exit(&rec, Duration::from_secs(10));
         }
+        self.announce_if_exited(&rec);
+        self.emit(Action::Stop, &rec);
+        Ok(rec)
+    }
+
+    /// `restart`: stop (as [`Self::stop`]) and start again.
+    pub fn restart(&self, name_or_id: &str, timeout: Duration) -> Result<ContainerRecord, ContainerError> {
+        let rec = self.stop(name_or_id, timeout)?;
+        let rec = self.start(&rec.id)?;
+        self.emit(Action::Restart, &rec);
         Ok(rec)
     }
 
@@ -40,7 +52,17 @@ impl ContainerService {
     /// published ports are closed and its resources released); false on timeout.
     pub fn wait_exit(&self, rec: &ContainerRecord, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let shim_pid = berth_runtime::shim::read_state(&self.paths(&rec.id).shim())
+        let p = self.paths(&rec.id);
+        // The exit record appears in shim/ and the `cleaned` marker in the container's
+        // directory: both wake this wait; the short tick is for a shim that leaves neither.
+        let watch = DirWatch::new(&[&p.dir, &p.shim()]).ok();
+        let pause = |d: Duration| match &watch {
+            Some(w) => {
+                w.wait(d);
+            }
+            None => std::thread::sleep(Duration::from_millis(5)),
+        };
+        let shim_pid = berth_runtime::shim::read_state(&p.shim())
             .ok()
             .flatten()
             .map(|s| s.shim_pid);
@@ -48,16 +70,17 @@ impl ContainerService {
             if !self.status(rec).is_running() {
                 break;
             }
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            if now >= deadline {
                 return false;
             }
-            std::thread::sleep(Duration::from_millis(5));
+            pause((deadline - now).min(Duration::from_millis(50)));
         }
         // The shim records the exit, then releases what the run held and exits itself.
         if let Some(pid) = shim_pid {
             let shim_deadline = Instant::now() + Duration::from_secs(5);
             while berth_host::process::alive(pid) && Instant::now() < shim_deadline {
-                std::thread::sleep(Duration::from_millis(2));
+                pause(Duration::from_millis(5));
             }
         }
         true

@@ -1,6 +1,6 @@
 use std::net::IpAddr;
 
-use berth_net::{parse_publish, PortSpec, Proto};
+use berth_units::{parse_publish, PortSpec, Proto};
 
 fn spec(ip: &str, host: u16, container: u16, proto: Proto) -> PortSpec {
     PortSpec {

@@ -1,6 +1,6 @@
-//! Docker-compatible parsing of `--memory` and `--cpus` strings.
+//! Docker's sizes (`--memory 512m`, `--log-opt max-size=10m`) and `--cpus`.
 
-use crate::CgroupError;
+use crate::UnitError;
 
 /// Parses a docker-style memory size such as `512m`, `1.5g`, `64k`, `4096`
 /// or `2GiB` into bytes (binary units: k = 1024).
@@ -9,8 +9,8 @@ use crate::CgroupError;
 /// fraction), an optional space, an optional unit `b`, `k`, `m`, `g`, `t` or
 /// `p`, an optional `i` after the unit, and an optional trailing `b`. A bare
 /// number means bytes. Like docker, a fractional result is rounded down.
-pub fn parse_memory(s: &str) -> Result<u64, CgroupError> {
-    let bad = || CgroupError::InvalidMemory(s.to_string());
+pub fn parse_size(s: &str) -> Result<u64, UnitError> {
+    let bad = || UnitError::InvalidSize(s.to_string());
     let text = s.trim();
     let digits_end = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -64,17 +64,16 @@ pub fn parse_memory(s: &str) -> Result<u64, CgroupError> {
 /// Returns the number of CPUs as a float; `0` is accepted and means "no
 /// limit", as in docker. Range checks against this machine's CPU count happen
 /// when the limit is applied.
-pub fn parse_cpus(s: &str) -> Result<f64, CgroupError> {
+pub fn parse_cpus(s: &str) -> Result<f64, UnitError> {
     let text = s.trim();
     let ok_chars = !text.is_empty() && text.chars().all(|c| c.is_ascii_digit() || c == '.');
     let value: f64 = if ok_chars {
-        text.parse()
-            .map_err(|_| CgroupError::InvalidCpus(s.to_string()))?
+        text.parse().map_err(|_| UnitError::InvalidCpus(s.to_string()))?
     } else {
-        return Err(CgroupError::InvalidCpus(s.to_string()));
+        return Err(UnitError::InvalidCpus(s.to_string()));
     };
     if !value.is_finite() || value < 0.0 {
-        return Err(CgroupError::InvalidCpus(s.to_string()));
+        return Err(UnitError::InvalidCpus(s.to_string()));
     }
     Ok(value)
 }
@@ -85,18 +84,18 @@ mod tests {
 
     #[test]
     fn memory_units() {
-        assert_eq!(parse_memory("32m").unwrap(), 32 * 1024 * 1024);
-        assert_eq!(parse_memory("32M").unwrap(), 32 * 1024 * 1024);
-        assert_eq!(parse_memory("32mb").unwrap(), 32 * 1024 * 1024);
-        assert_eq!(parse_memory("32MiB").unwrap(), 32 * 1024 * 1024);
-        assert_eq!(parse_memory("4096").unwrap(), 4096);
-        assert_eq!(parse_memory("4096b").unwrap(), 4096);
-        assert_eq!(parse_memory("64k").unwrap(), 65536);
-        assert_eq!(parse_memory("1g").unwrap(), 1 << 30);
-        assert_eq!(parse_memory("1.5g").unwrap(), 3 << 29);
-        assert_eq!(parse_memory("0.5k").unwrap(), 512);
-        assert_eq!(parse_memory("2 GB").unwrap(), 2 << 30);
-        assert_eq!(parse_memory("1t").unwrap(), 1 << 40);
+        assert_eq!(parse_size("32m").unwrap(), 32 * 1024 * 1024);
+        assert_eq!(parse_size("32M").unwrap(), 32 * 1024 * 1024);
+        assert_eq!(parse_size("32mb").unwrap(), 32 * 1024 * 1024);
+        assert_eq!(parse_size("32MiB").unwrap(), 32 * 1024 * 1024);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("4096b").unwrap(), 4096);
+        assert_eq!(parse_size("64k").unwrap(), 65536);
+        assert_eq!(parse_size("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_size("1.5g").unwrap(), 3 << 29);
+        assert_eq!(parse_size("0.5k").unwrap(), 512);
+        assert_eq!(parse_size("2 GB").unwrap(), 2 << 30);
+        assert_eq!(parse_size("1t").unwrap(), 1 << 40);
     }
 
     #[test]
@@ -115,11 +114,11 @@ mod tests {
             "99999999999999999999g",
             "16777216t",
         ] {
-            let err = parse_memory(bad).unwrap_err();
-            assert!(matches!(err, CgroupError::InvalidMemory(_)), "{bad}: {err}");
+            let err = parse_size(bad).unwrap_err();
+            assert!(matches!(err, UnitError::InvalidSize(_)), "{bad}: {err}");
         }
         assert_eq!(
-            parse_memory("abc").unwrap_err().to_string(),
+            parse_size("abc").unwrap_err().to_string(),
             "invalid memory value 'abc' — use a number with b, k, m or g, e.g. 512m"
         );
     }
@@ -131,10 +130,7 @@ mod tests {
         assert_eq!(parse_cpus("0.01").unwrap(), 0.01);
         assert_eq!(parse_cpus("0").unwrap(), 0.0);
         for bad in ["", "abc", "-1", "1e3", "inf", "NaN", "1.2.3", "1,5"] {
-            assert!(
-                matches!(parse_cpus(bad), Err(CgroupError::InvalidCpus(_))),
-                "{bad}"
-            );
+            assert!(matches!(parse_cpus(bad), Err(UnitError::InvalidCpus(_))), "{bad}");
         }
         assert_eq!(
             parse_cpus("abc").unwrap_err().to_string(),

@@ -1,0 +1,662 @@
+//! `POST /containers/create`: docker's create body, deserialised into wire types and
+//! converted into the engine's typed [`ContainerConfig`]. What Berth does not support is
+//! refused by name, so a client never gets a container other than the one it asked for.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr};
+
+use berth_containers::{
+    ContainerConfig, Limits, LogSettings, MountKind, MountSpec, PortSpec, Proto, RestartName, RestartPolicy,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::http::Result;
+use crate::ApiError;
+
+/// Whether a JSON value is what docker clients send for "not set".
+fn is_default(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.values().all(is_default),
+    }
+}
+
+/// Keys of `obj` that are set but not in `supported` (and not harmless metadata).
+pub(crate) fn unsupported_keys(
+    section: &str,
+    obj: &Map<String, Value>,
+    supported: &[&str],
+    out: &mut Vec<String>,
+) {
+    for (k, v) in obj {
+        if !supported.contains(&k.as_str()) && !is_default(v) {
+            out.push(format!("{section}.{k}"));
+        }
+    }
+}
+
+/// docker's strslice: a JSON string or a list of strings.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Words {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Words {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Words::One(s) => vec![s],
+            Words::Many(v) => v,
+        }
+    }
+}
+
+/// The create body's `Config` part (the top level), as far as Berth reads it.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct Body {
+    image: Option<String>,
+    cmd: Option<Words>,
+    entrypoint: Option<Words>,
+    env: Option<Vec<String>>,
+    working_dir: Option<String>,
+    user: Option<String>,
+    hostname: Option<String>,
+    exposed_ports: Option<HashMap<String, Value>>,
+    volumes: Option<HashMap<String, Value>>,
+    labels: Option<BTreeMap<String, Option<String>>>,
+    tty: Option<bool>,
+    open_stdin: Option<bool>,
+    host_config: Option<WireHostConfig>,
+    networking_config: Option<WireNetworking>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct WireHostConfig {
+    binds: Option<Vec<String>>,
+    port_bindings: Option<HashMap<String, Option<Vec<WirePortBinding>>>>,
+    publish_all_ports: Option<bool>,
+    mounts: Option<Vec<WireMount>>,
+    memory: Option<i64>,
+    nano_cpus: Option<i64>,
+    pids_limit: Option<i64>,
+    restart_policy: Option<WireRestartPolicy>,
+    network_mode: Option<String>,
+    auto_remove: Option<bool>,
+    log_config: Option<WireLogConfig>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct WirePortBinding {
+    host_ip: Option<String>,
+    host_port: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct WireMount {
+    #[serde(rename = "Type")]
+    kind: Option<String>,
+    source: Option<String>,
+    target: Option<String>,
+    read_only: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct WireRestartPolicy {
+    name: Option<String>,
+    maximum_retry_count: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct WireLogConfig {
+    config: Option<HashMap<String, String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct WireNetworking {
+    endpoints_config: Option<HashMap<String, Option<WireEndpoint>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct WireEndpoint {
+    aliases: Option<Vec<String>>,
+}
+
+/// docker's create body (and `?name=`) as the engine's typed settings.
+pub fn container_config(body: &Value, name: Option<String>) -> Result<ContainerConfig> {
+    refuse_unsupported(body)?;
+    let wire: Body = serde_json::from_value(body.clone()).map_err(|e| {
+        ApiError::bad_request(format!("invalid container settings: {e} — check the JSON body"))
+    })?;
+    let host = wire.host_config.unwrap_or_default();
+    let image = wire
+        .image
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("Config.Image is required"))?;
+    let network = host.network_mode.filter(|m| !m.is_empty() && m != "default");
+    let network_aliases = wire
+        .networking_config
+        .and_then(|n| n.endpoints_config)
+        .into_iter()
+        .flatten()
+        .flat_map(|(_, ep)| ep.and_then(|e| e.aliases).unwrap_or_default())
+        .collect();
+    let mut mounts = Vec::new();
+    for b in host.binds.unwrap_or_default() {
+        mounts.push(bind(&b)?);
+    }
+    for m in host.mounts.unwrap_or_default() {
+        mounts.push(mount(m)?);
+    }
+    for target in wire.volumes.unwrap_or_default().into_keys() {
+        mounts.push(MountSpec {
+            kind: MountKind::Volume,
+            source: String::new(),
+            target,
+            readonly: false,
+        });
+    }
+    let mut exposed_ports = Vec::new();
+    for key in wire.exposed_ports.unwrap_or_default().into_keys() {
+        exposed_ports.push(port_key(&key)?);
+    }
+    let text = |s: Option<String>| s.filter(|s| !s.is_empty());
+    Ok(ContainerConfig {
+        image,
+        name,
+        cmd: wire.cmd.map(Words::into_vec),
+        entrypoint: wire.entrypoint.map(Words::into_vec),
+        env: wire.env.unwrap_or_default(),
+        working_dir: text(wire.working_dir),
+        user: text(wire.user),
+        hostname: text(wire.hostname),
+        exposed_ports,
+        ports: port_bindings(host.port_bindings.unwrap_or_default())?,
+        publish_all: host.publish_all_ports.unwrap_or(false),
+        mounts,
+        network,
+        network_aliases,
+        labels: wire
+            .labels
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.unwrap_or_default()))
+            .collect(),
+        tty: wire.tty.unwrap_or(false),
+        open_stdin: wire.open_stdin.unwrap_or(false),
+        auto_remove: host.auto_remove.unwrap_or(false),
+        restart: restart(host.restart_policy.unwrap_or_default())?,
+        limits: Limits {
+            memory: host.memory.filter(|m| *m > 0).map(|m| m as u64),
+            cpus: host.nano_cpus.filter(|n| *n > 0).map(|n| n as f64 / 1e9),
+            pids: host.pids_limit.filter(|n| *n > 0),
+        },
+        log: log_settings(host.log_config.and_then(|l| l.config).unwrap_or_default())?,
+    })
+}
+
+/// Every setting Berth would silently ignore, named in one error.
+fn refuse_unsupported(body: &Value) -> Result<()> {
+    let empty = Map::new();
+    let cfg = body.as_object().unwrap_or(&empty);
+    let host = cfg.get("HostConfig").and_then(Value::as_object).unwrap_or(&empty);
+    let mut bad = Vec::new();
+    unsupported_keys(
+        "Config",
+        cfg,
+        &[
+            "Hostname",
+            "Domainname",
+            "User",
+            "AttachStdin",
+            "AttachStdout",
+            "AttachStderr",
+            "ExposedPorts",
+            "Tty",
+            "OpenStdin",
+            "StdinOnce",
+            "Env",
+            "Cmd",
+            "Image",
+            "Volumes",
+            "WorkingDir",
+            "Entrypoint",
+            "Labels",
+            "HostConfig",
+            "NetworkingConfig",
+            "ArgsEscaped",
+            "OnBuild",
+            "MacAddress",
+        ],
+        &mut bad,
+    );
+    if cfg.get("Domainname").is_some_and(|v| !is_default(v)) {
+        bad.push("Config.Domainname".into());
+    }
+    unsupported_keys(
+        "HostConfig",
+        host,
+        &[
+            "Binds",
+            "PortBindings",
+            "PublishAllPorts",
+            "Mounts",
+            "Memory",
+            "NanoCpus",
+            "PidsLimit",
+            "RestartPolicy",
+            "NetworkMode",
+            "AutoRemove",
+            "LogConfig",
+            "ConsoleSize",
+            "CgroupnsMode",
+            "Isolation",
+            "MemorySwappiness",
+            "MemorySwap",
+        ],
+        &mut bad,
+    );
+    if let Some(t) = host
+        .get("LogConfig")
+        .and_then(|l| l.get("Type"))
+        .and_then(Value::as_str)
+    {
+        if !t.is_empty() && t != "json-file" {
+            bad.push(format!("HostConfig.LogConfig.Type={t} (only json-file)"));
+        }
+    }
+    if let Some(m) = host.get("CgroupnsMode").and_then(Value::as_str) {
+        if !m.is_empty() && m != "private" {
+            bad.push(format!("HostConfig.CgroupnsMode={m}"));
+        }
+    }
+    let memory = host.get("Memory").and_then(Value::as_i64).filter(|m| *m > 0);
+    // docker's default swap is twice the memory, which is what the engine sets.
+    if let (Some(swap), Some(mem)) = (host.get("MemorySwap").and_then(Value::as_i64), memory) {
+        if swap != 0 && swap != 2 * mem {
+            bad.push("HostConfig.MemorySwap".into());
+        }
+    }
+    if let Some(s) = host.get("MemorySwappiness").and_then(Value::as_i64) {
+        if s != -1 {
+            bad.push("HostConfig.MemorySwappiness".into());
+        }
+    }
+    let network_mode = host
+        .get("NetworkMode")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty() && *m != "default")
+        .map(String::from);
+    if let Some(eps) = cfg
+        .get("NetworkingConfig")
+        .and_then(|n| n.get("EndpointsConfig"))
+        .and_then(Value::as_object)
+    {
+        for (net, ep) in eps {
+            let same = Some(net.as_str()) == network_mode.as_deref()
+                || (network_mode.is_none() && (net == "bridge" || net == "default"));
+            if !same {
+                bad.push(format!("NetworkingConfig.EndpointsConfig.{net} (one network per container, given by NetworkMode)"));
+            } else if let Some(o) = ep.as_object() {
+                unsupported_keys(
+                    &format!("NetworkingConfig.EndpointsConfig.{net}"),
+                    o,
+                    &["NetworkID", "EndpointID", "Aliases", "DNSNames"],
+                    &mut bad,
+                );
+            }
+        }
+    }
+    if !bad.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "Berth does not support these container settings yet: {} — remove them and try again",
+            bad.join(", ")
+        )));
+    }
+
+    Ok(())
+}
+
+/// An `ExposedPorts`/`PortBindings` key: `5000/tcp`, `53/udp`, `80` (tcp).
+fn port_key(key: &str) -> Result<(u16, Proto)> {
+    let bad = || {
+        ApiError::bad_request(format!(
+            "invalid port '{key}': use PORT/tcp or PORT/udp, e.g. 5000/tcp"
+        ))
+    };
+    let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+    let proto = match proto {
+        "tcp" => Proto::Tcp,
+        "udp" => Proto::Udp,
+        _ => return Err(bad()),
+    };
+    let port = port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(bad)?;
+    Ok((port, proto))
+}
+
+/// `PortBindings`: `{"5000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}`; an
+/// empty HostIp is every address, an empty HostPort a free port.
+fn port_bindings(map: HashMap<String, Option<Vec<WirePortBinding>>>) -> Result<Vec<PortSpec>> {
+    let mut out = Vec::new();
+    let mut keys: Vec<_> = map.into_iter().collect();
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    for (key, bindings) in keys {
+        let (container_port, proto) = port_key(&key)?;
+        let bindings = bindings
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| vec![WirePortBinding::default()]);
+        for b in bindings {
+            let ip = b.host_ip.unwrap_or_default();
+            let ip = ip.trim_start_matches('[').trim_end_matches(']');
+            let host_ip = if ip.is_empty() {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            } else {
+                ip.parse().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "invalid HostIp '{ip}' for {key}: use an IP address such as 127.0.0.1"
+                    ))
+                })?
+            };
+            let hp = b.host_port.unwrap_or_default();
+            let host_port = if hp.is_empty() {
+                0
+            } else {
+                hp.parse::<u16>().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "invalid HostPort '{hp}' for {key}: use a port number such as 8080"
+                    ))
+                })?
+            };
+            out.push(PortSpec {
+                host_ip,
+                host_port,
+                container_port,
+                proto,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A `Binds` entry: `name:/path[:ro]` (a volume) or `/host:/path[:ro|rw]` (a bind).
+fn bind(spec: &str) -> Result<MountSpec> {
+    let bad = |why: &str| ApiError::bad_request(format!("invalid volume spec '{spec}': {why}"));
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (source, target, mode) = match parts.as_slice() {
+        [t] => ("", *t, ""),
+        [s, t] => (*s, *t, ""),
+        [s, t, m] => (*s, *t, *m),
+        _ => return Err(bad("use SOURCE:/container/path[:ro]")),
+    };
+    if !target.starts_with('/') {
+        return Err(bad("the container path must be absolute, e.g. /data"));
+    }
+    let mut readonly = false;
+    for m in mode.split(',').filter(|m| !m.is_empty()) {
+        match m {
+            "ro" => readonly = true,
+            "rw" | "z" | "Z" => {}
+            other => return Err(bad(&format!("unknown mode '{other}' (use ro or rw)"))),
+        }
+    }
+    let kind = if source.starts_with('/') {
+        MountKind::Bind
+    } else {
+        MountKind::Volume
+    };
+    Ok(MountSpec {
+        kind,
+        source: source.to_string(),
+        target: target.to_string(),
+        readonly,
+    })
+}
+
+/// A `Mounts` entry (type bind, volume or tmpfs).
+fn mount(m: WireMount) -> Result<MountSpec> {
+    let kind = match m.kind.as_deref().unwrap_or("volume") {
+        "bind" => MountKind::Bind,
+        "volume" | "" => MountKind::Volume,
+        "tmpfs" => MountKind::Tmpfs,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "mount type '{other}' is not supported — use bind, volume or tmpfs"
+            )))
+        }
+    };
+    let source = m.source.unwrap_or_default();
+    if kind == MountKind::Bind && source.is_empty() {
+        return Err(ApiError::bad_request(
+            "a bind mount needs a Source — give the host path",
+        ));
+    }
+    Ok(MountSpec {
+        kind,
+        source,
+        target: m.target.unwrap_or_default(),
+        readonly: m.read_only.unwrap_or(false),
+    })
+}
+
+fn restart(r: WireRestartPolicy) -> Result<RestartPolicy> {
+    let name = match r.name.as_deref().unwrap_or("") {
+        "" | "no" => RestartName::No,
+        "always" => RestartName::Always,
+        "unless-stopped" => RestartName::UnlessStopped,
+        "on-failure" => RestartName::OnFailure,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "invalid restart policy '{other}': use no, always, unless-stopped or on-failure"
+            )))
+        }
+    };
+    let max = r.maximum_retry_count.unwrap_or(0);
+    if max < 0 || (max > 0 && name != RestartName::OnFailure) {
+        return Err(ApiError::bad_request(
+            "MaximumRetryCount applies to on-failure only and must not be negative",
+        ));
+    }
+    Ok(RestartPolicy {
+        name,
+        maximum_retry_count: max.min(u32::MAX as i64) as u32,
+    })
+}
+
+/// json-file's `max-size` (k/m/g; -1 unlimited) and `max-file`.
+fn log_settings(opts: HashMap<String, String>) -> Result<LogSettings> {
+    let mut log = LogSettings::default();
+    for (k, v) in opts {
+        let bad = |what: &str| {
+            ApiError::bad_request(format!(
+                "invalid log option {k}={v}: {what} — use max-size=10m or max-file=3"
+            ))
+        };
+        match k.as_str() {
+            "max-size" if v == "-1" => log.max_size = 0,
+            "max-size" => {
+                log.max_size =
+                    berth_units::parse_size(&v).map_err(|_| bad("the size is not a number with k, m or g"))?
+            }
+            "max-file" => {
+                log.max_files = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| bad("max-file must be 1 or more"))?
+            }
+            _ => return Err(bad("Berth's json-file log knows max-size and max-file")),
+        }
+    }
+    Ok(log)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config(body: Value) -> ContainerConfig {
+        container_config(&body, Some("web".into())).unwrap_or_else(|e| panic!("{body}: {e}"))
+    }
+
+    fn refused(body: Value) -> String {
+        match container_config(&body, None) {
+            Ok(c) => panic!("{body} was taken: {c:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_docker_cli_body_becomes_typed_settings() {
+        let c = config(json!({
+            "Image": "flask", "Cmd": ["python", "app.py"], "Entrypoint": null,
+            "Env": ["A=1"], "WorkingDir": "", "Labels": {"tier": "web", "empty": null},
+            "ExposedPorts": {"9000/udp": {}}, "Volumes": {"/cache": {}},
+            "Tty": true, "OpenStdin": false,
+            "HostConfig": {
+                "PortBindings": {"5000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}], "7000": null},
+                "Binds": ["data:/data:ro", "/srv:/srv"],
+                "Mounts": [{"Type": "tmpfs", "Target": "/tmp/x"}],
+                "Memory": 33554432, "NanoCpus": 1500000000, "PidsLimit": 0,
+                "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 3},
+                "LogConfig": {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "2"}},
+                "NetworkMode": "default", "AutoRemove": false
+            }
+        }));
+        assert_eq!((c.image.as_str(), c.name.as_deref()), ("flask", Some("web")));
+        assert_eq!(c.cmd, Some(vec!["python".to_string(), "app.py".into()]));
+        assert_eq!((c.entrypoint, c.working_dir, c.network), (None, None, None));
+        assert_eq!(c.labels.get("empty").map(String::as_str), Some(""));
+        assert_eq!(c.exposed_ports, vec![(9000, Proto::Udp)]);
+        let localhost: IpAddr = "127.0.0.1".parse().unwrap();
+        let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let port = |host_ip, host_port, container_port| PortSpec {
+            host_ip,
+            host_port,
+            container_port,
+            proto: Proto::Tcp,
+        };
+        assert_eq!(c.ports, vec![port(localhost, 8080, 5000), port(any, 0, 7000)]);
+        let kinds: Vec<_> = c
+            .mounts
+            .iter()
+            .map(|m| (m.kind, m.source.as_str(), m.target.as_str(), m.readonly))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (MountKind::Volume, "data", "/data", true),
+                (MountKind::Bind, "/srv", "/srv", false),
+                (MountKind::Tmpfs, "", "/tmp/x", false),
+                (MountKind::Volume, "", "/cache", false),
+            ]
+        );
+        assert_eq!(
+            c.limits,
+            Limits {
+                memory: Some(32 << 20),
+                cpus: Some(1.5),
+                pids: None
+            }
+        );
+        assert_eq!(
+            c.restart,
+            RestartPolicy {
+                name: RestartName::OnFailure,
+                maximum_retry_count: 3
+            }
+        );
+        assert_eq!(
+            c.log,
+            LogSettings {
+                max_size: 1 << 20,
+                max_files: 2
+            }
+        );
+        assert!(c.tty && !c.open_stdin && !c.auto_remove);
+    }
+
+    #[test]
+    fn entrypoints_as_string_list_or_cleared() {
+        assert_eq!(
+            config(json!({"Image": "x", "Entrypoint": "sh"})).entrypoint,
+            Some(vec!["sh".to_string()])
+        );
+        assert_eq!(
+            config(json!({"Image": "x", "Entrypoint": ["sh", "-c"]})).entrypoint,
+            Some(vec!["sh".to_string(), "-c".into()])
+        );
+        assert_eq!(
+            config(json!({"Image": "x", "Entrypoint": []})).entrypoint,
+            Some(Vec::new())
+        );
+        let aliases = config(json!({"Image": "x", "HostConfig": {"NetworkMode": "appnet"},
+            "NetworkingConfig": {"EndpointsConfig": {"appnet": {"Aliases": ["db"]}}}}));
+        assert_eq!(
+            (aliases.network.as_deref(), aliases.network_aliases),
+            (Some("appnet"), vec!["db".to_string()])
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_what_to_write() {
+        assert!(refused(json!({"Cmd": ["true"]})).contains("Config.Image is required"));
+        assert!(refused(json!({"Image": "x", "Domainname": "example.org"})).contains("Config.Domainname"));
+        assert!(refused(json!({"Image": "x", "HostConfig": {"Privileged": true}}))
+            .contains("HostConfig.Privileged"));
+        let hp = refused(
+            json!({"Image": "x", "HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "eighty"}]}}}),
+        );
+        assert!(hp.contains("invalid HostPort 'eighty'"), "{hp}");
+        assert!(refused(json!({"Image": "x", "ExposedPorts": {"80/sctp": {}}})).contains("PORT/tcp"));
+        assert!(
+            refused(json!({"Image": "x", "HostConfig": {"Binds": ["data:relative"]}}))
+                .contains("must be absolute")
+        );
+        assert!(
+            refused(json!({"Image": "x", "HostConfig": {"Binds": ["/a:/b:zz"]}}))
+                .contains("unknown mode 'zz'")
+        );
+        assert!(
+            refused(json!({"Image": "x", "HostConfig": {"Mounts": [{"Type": "nfs", "Target": "/x"}]}}))
+                .contains("nfs")
+        );
+        assert!(
+            refused(json!({"Image": "x", "HostConfig": {"Mounts": [{"Type": "bind", "Target": "/x"}]}}))
+                .contains("Source")
+        );
+        let r = refused(json!({"Image": "x", "HostConfig": {"RestartPolicy": {"Name": "sometimes"}}}));
+        assert!(r.contains("on-failure"), "{r}");
+        let r = refused(
+            json!({"Image": "x", "HostConfig": {"RestartPolicy": {"Name": "always", "MaximumRetryCount": 2}}}),
+        );
+        assert!(r.contains("on-failure only"), "{r}");
+        let l = refused(json!({"Image": "x", "HostConfig": {"LogConfig": {"Config": {"max-size": "lots"}}}}));
+        assert!(l.contains("max-size=10m"), "{l}");
+        assert!(refused(
+            json!({"Image": "x", "HostConfig": {"LogConfig": {"Config": {"compress": "true"}}}})
+        )
+        .contains("max-file"));
+        assert!(refused(json!({"Image": "x", "Tty": "yes"})).contains("invalid container settings"));
+    }
+
+    #[test]
+    fn log_size_minus_one_is_unlimited() {
+        let c = config(json!({"Image": "x", "HostConfig": {"LogConfig": {"Config": {"max-size": "-1"}}}}));
+        assert_eq!(c.log.max_size, 0);
+        assert_eq!(config(json!({"Image": "x"})).log, LogSettings::default());
+    }
+}
