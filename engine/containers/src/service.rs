@@ -12,7 +12,7 @@
 //! * `after_exit`: what the shim runs once its container ended (`--rm`, restart policy);
 //! * `signal`: signal names (`SIGTERM`, `term`, `15`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -53,6 +53,9 @@ pub use start::ShimPorts;
 pub use stats::StatsSample;
 pub use wait::{WaitCondition, Waiter};
 
+/// An exit (code, finish time) held back while its container's start is announced.
+type HeldExit = (i32, String);
+
 #[derive(Clone)]
 pub struct ContainerService {
     images: ImageService,
@@ -64,6 +67,9 @@ pub struct ContainerService {
     /// Exits already announced as `die` (container ID, finish time): a wait, a stop and
     /// the exit watcher may all see one exit.
     announced: Arc<Mutex<HashSet<(String, String)>>>,
+    /// Containers being started here, with an exit seen meanwhile: a run that ends before
+    /// `start` returns has its `die` held back until `start` is announced.
+    starting: Arc<Mutex<HashMap<String, Option<HeldExit>>>>,
 }
 
 /// For a directory name under `containers/`: `None` for a container's own directory,
@@ -105,6 +111,7 @@ impl ContainerService {
             net,
             events: Events::none(),
             announced: Arc::default(),
+            starting: Arc::default(),
         };
         svc.sweep_unfinished();
         Ok(svc)
@@ -145,8 +152,15 @@ impl ContainerService {
         self.events.emit(Kind::Container, action, &rec.id, attrs);
     }
 
-    /// Emits `die` for one exit of a container, once, whoever saw it first.
+    /// Emits `die` for one exit of a container, once, whoever saw it first (and after its
+    /// `start`).
     pub fn announce_exit(&self, rec: &ContainerRecord, code: i32, finished_at: &str) {
+        if let Ok(mut starting) = self.starting.lock() {
+            if let Some(held) = starting.get_mut(&rec.id) {
+                *held = Some((code, finished_at.to_string()));
+                return;
+            }
+        }
         let fresh = self
             .announced
             .lock()
@@ -159,6 +173,29 @@ impl ContainerService {
             .unwrap_or(true);
         if fresh {
             self.emit(Action::Die { exit_code: code }, rec);
+        }
+    }
+
+    /// Marks a start in progress (see `starting`).
+    pub(crate) fn begin_start(&self, id: &str) {
+        if let Ok(mut s) = self.starting.lock() {
+            s.insert(id.to_string(), None);
+        }
+    }
+
+    /// Ends a start: `start` if it started, then the `die` held back meanwhile.
+    pub(crate) fn end_start(&self, rec: &ContainerRecord, started: bool) {
+        let held = self
+            .starting
+            .lock()
+            .ok()
+            .and_then(|mut s| s.remove(&rec.id))
+            .flatten();
+        if started {
+            self.emit(Action::Start, rec);
+        }
+        if let Some((code, finished_at)) = held {
+            self.announce_exit(rec, code, &finished_at);
         }
     }
 

@@ -6,7 +6,6 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use berth_cgroups::{Cgroup, Limits};
-use berth_events::Action;
 use berth_runtime::shim::ShimConfig;
 use berth_runtime::{ContainerSpec, MountKind as RtMountKind, MountSpec, NetNs};
 use serde::{Deserialize, Serialize};
@@ -39,15 +38,17 @@ impl ContainerService {
         }
         let _ = std::fs::remove_file(p.dir.join("oom"));
         let _ = std::fs::remove_file(p.cleaned());
+        self.begin_start(&rec.id);
         match self.start_inner(&mut rec) {
             Ok(()) => {
                 // A start undoes a user's stop: restart policies apply again.
                 self.mark_stopped(&rec, false);
-                self.emit(Action::Start, &rec);
+                self.end_start(&rec, true);
                 Ok(rec)
             }
             Err(e) => {
                 let _ = self.cleanup(&rec);
+                self.end_start(&rec, false);
                 Err(e)
             }
         }
