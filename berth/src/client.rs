@@ -55,6 +55,10 @@ pub struct Client {
     endpoint: Endpoint,
     version: String,
     own: Option<OwnEngine>,
+    /// A connection held open to another command's engine for as long as this command
+    /// runs: that engine keeps listening while a client is connected (up to 5 s), so the
+    /// requests this command makes one connection at a time never find it gone between two.
+    _hold: Option<tokio::net::UnixStream>,
 }
 
 /// A request body: none, bytes, or a stream of chunks (a build context, an archive).
@@ -114,7 +118,7 @@ impl Client {
         let socket = berth_api::root_socket(&root);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if tokio::net::UnixStream::connect(&socket).await.is_ok() {
+            if let Some(hold) = held_connection(&socket).await {
                 if !g.insecure_registries.is_empty() || !g.registry_mirrors.is_empty() {
                     eprintln!(
                         "WARNING: the engine already serving {} uses its own registry settings, so --insecure-registry and --registry-mirror are ignored; put them in {}",
@@ -122,7 +126,7 @@ impl Client {
                         root.join("daemon.json").display()
                     );
                 }
-                return Self::on_socket(socket, None);
+                return Self::on_socket(socket, None, Some(hold));
             }
             let opts = berth_api::ServerOptions {
                 root: root.clone(),
@@ -139,7 +143,7 @@ impl Client {
                     let task = tokio::spawn(server.run(async move {
                         let _ = stopped.await;
                     }));
-                    return Self::on_socket(socket, Some(OwnEngine { stop, task }));
+                    return Self::on_socket(socket, Some(OwnEngine { stop, task }), None);
                 }
                 // Another engine holds the root and is about to listen (or just stopped).
                 Err(berth_api::ApiError::RootServed { .. }) if Instant::now() < deadline => {
@@ -155,7 +159,11 @@ impl Client {
         }
     }
 
-    fn on_socket(socket: PathBuf, own: Option<OwnEngine>) -> anyhow::Result<Client> {
+    fn on_socket(
+        socket: PathBuf,
+        own: Option<OwnEngine>,
+        hold: Option<tokio::net::UnixStream>,
+    ) -> anyhow::Result<Client> {
         let docker = Docker::connect_with_unix(&socket.to_string_lossy(), NO_TIMEOUT, &version(OWN_VERSION))
             .with_context(|| format!("cannot reach the engine on {}", socket.display()))?;
         Ok(Client {
@@ -163,6 +171,7 @@ impl Client {
             endpoint: Endpoint::Unix(socket),
             version: OWN_VERSION.into(),
             own,
+            _hold: hold,
         })
     }
 
@@ -191,13 +200,17 @@ impl Client {
             endpoint,
             version,
             own: None,
+            _hold: None,
         })
     }
 
     /// Stops the engine this command started, if it did: it stops listening first, so a
     /// command starting now serves the root itself; containers keep running.
     pub async fn finish(self) {
-        let Client { docker, own, .. } = self;
+        let Client {
+            docker, own, _hold, ..
+        } = self;
+        drop(_hold);
         drop(docker);
         if let Some(own) = own {
             let _ = own.stop.send(());
@@ -378,4 +391,30 @@ fn version(v: &str) -> bollard::ClientVersion {
 /// Percent-encodes a query value.
 pub fn q(v: &str) -> String {
     url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
+
+/// A connection to the engine on `socket` that the engine has accepted and answered a
+/// ping on, kept open. A connect alone can land in the backlog of an engine that is about
+/// to stop listening (a command's engine whose command just ended); once it has answered,
+/// it counts this connection and keeps listening while it is open (up to 5 s).
+async fn held_connection(socket: &std::path::Path) -> Option<tokio::net::UnixStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::UnixStream::connect(socket).await.ok()?;
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: berth\r\n\r\n")
+        .await
+        .ok()?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    // The answer is small: a status line, a few headers and "OK".
+    while !got.ends_with(b"OK") {
+        let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 || got.len() > 4096 {
+            return None;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    got.starts_with(b"HTTP/1.1 200").then_some(s)
 }

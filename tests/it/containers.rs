@@ -351,6 +351,53 @@ fn many_containers_leave_nothing_behind() {
     );
 }
 
+/// A `ps` (or the desktop's refresh, or `/info`) while another command starts a container
+/// must not take the half-made run for a leftover and release it: that broke the start
+/// ("cannot open cgroup file …/tasks" on this machine's cgroup v1) and is why the desktop
+/// once stopped refreshing on `create`.
+#[test]
+fn starts_survive_lists_running_at_the_same_time() {
+    let (_reg, b) = setup(false);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lister = {
+        let (stop, root, config) = (
+            stop.clone(),
+            b.root().to_path_buf(),
+            b.docker_config().to_path_buf(),
+        );
+        std::thread::spawn(move || {
+            let mut lists = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let out = std::process::Command::new(berth_tests::berth::bin())
+                    .args(["ps", "-a"])
+                    .env("BERTH_ROOT", &root)
+                    .env("DOCKER_CONFIG", &config)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "ps failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                lists += 1;
+            }
+            lists
+        })
+    };
+    for i in 0..12 {
+        let name = format!("race{i}");
+        let r = b.run(&["run", "-d", "--name", &name, "busybox", "sleep", "30"]);
+        assert_eq!(r.code, 0, "run -d {name} failed while ps ran: {}", r.stderr);
+        let state = b.ok(&["inspect", "-f", "{{.State.Status}}", &name]);
+        assert_eq!(state.trim(), "running", "{name} is not running");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let lists = lister.join().unwrap();
+    assert!(lists > 0, "ps ran beside the starts");
+    b.ok(&["rm", "-f", "race0", "race1", "race2", "race3", "race4", "race5"]);
+    b.ok(&["rm", "-f", "race6", "race7", "race8", "race9", "race10", "race11"]);
+}
+
 #[test]
 fn bad_input_is_one_sentence_and_leaves_nothing() {
     let (_reg, b) = setup(false);

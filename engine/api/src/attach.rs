@@ -188,6 +188,8 @@ async fn attach_session(
     mut out: Writer,
 ) {
     let attached_at = time::OffsetDateTime::now_utc();
+    // A `--rm` waiter removes the container only once this session has its output.
+    let _reading = engine.containers.hold_output(&rec.id);
     let initial = engine.containers.status(&rec);
     let was_created = matches!(initial, Status::Created);
     let mut replay = want.logs;

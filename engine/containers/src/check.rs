@@ -84,7 +84,9 @@ impl ContainerService {
                     .flatten()
                     .is_some_and(|s| berth_host::process::alive(s.shim_pid))
             };
-            if status.is_running() || (!p.cleaned().exists() && releasing()) {
+            // A start in progress holds its rootfs too (and has no `cleaned` marker yet).
+            if status.is_running() || (!p.cleaned().exists() && (releasing() || self.being_started(&rec.id)))
+            {
                 held.push(p.rootfs());
             } else if !p.cleaned().exists() {
                 problems.push(ContainerProblem::NotReleased {

@@ -33,6 +33,6 @@ pub use record::{
 };
 pub use service::{
     copy_helper, resolve_stopped, signal_number, wait_for, ContainerService, ContainerSummary, CopyTarget,
-    ExecOptions, ShimPorts, StatsSample, StoppedRoot, WaitCondition, Waiter, COPY_NOT_FOUND,
+    ExecOptions, OutputHold, ShimPorts, StatsSample, StoppedRoot, WaitCondition, Waiter, COPY_NOT_FOUND,
 };
 pub use volumes::{VolumeInfo, VolumeService};

@@ -255,6 +255,10 @@ impl ContainerPaths {
     pub fn etc(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
+    /// The pid of the process starting the container, while it does.
+    pub fn starting(&self) -> PathBuf {
+        self.dir.join("starting")
+    }
     /// Marks that the rootfs, network and cgroup of the last run were released.
     pub fn cleaned(&self) -> PathBuf {
         self.dir.join("cleaned")

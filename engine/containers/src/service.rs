@@ -70,6 +70,28 @@ pub struct ContainerService {
     /// Containers being started here, with an exit seen meanwhile: a run that ends before
     /// `start` returns has its `die` held back until `start` is announced.
     starting: Arc<Mutex<HashMap<String, Option<HeldExit>>>>,
+    /// Clients reading a container's output now (attach sessions), by container ID: a
+    /// `--rm` removal waits for them, so output printed just before the exit is not lost.
+    readers: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// Held while a client reads a container's output (see [`ContainerService::hold_output`]).
+pub struct OutputHold {
+    readers: Arc<Mutex<HashMap<String, usize>>>,
+    id: String,
+}
+
+impl Drop for OutputHold {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.readers.lock() {
+            if let Some(n) = r.get_mut(&self.id) {
+                *n -= 1;
+                if *n == 0 {
+                    r.remove(&self.id);
+                }
+            }
+        }
+    }
 }
 
 /// For a directory name under `containers/`: `None` for a container's own directory,
@@ -112,6 +134,7 @@ impl ContainerService {
             events: Events::none(),
             announced: Arc::default(),
             starting: Arc::default(),
+            readers: Arc::default(),
         };
         svc.sweep_unfinished();
         Ok(svc)
@@ -176,15 +199,43 @@ impl ContainerService {
         }
     }
 
-    /// Marks a start in progress (see `starting`).
+    /// Marks that a client reads the container's output until the hold is dropped.
+    pub fn hold_output(&self, id: &str) -> OutputHold {
+        if let Ok(mut r) = self.readers.lock() {
+            *r.entry(id.to_string()).or_default() += 1;
+        }
+        OutputHold {
+            readers: self.readers.clone(),
+            id: id.to_string(),
+        }
+    }
+
+    /// Whether a client still reads the container's output.
+    pub(crate) fn output_read(&self, id: &str) -> bool {
+        self.readers.lock().map(|r| r.contains_key(id)).unwrap_or(false)
+    }
+
+    /// Marks a start in progress: in memory (for the held-back `die`) and on disk, so a
+    /// `cleanup` in any process (a `ps`, `/info`, the desktop's refresh) leaves the
+    /// half-made run alone.
     pub(crate) fn begin_start(&self, id: &str) {
         if let Ok(mut s) = self.starting.lock() {
             s.insert(id.to_string(), None);
         }
+        let _ = std::fs::write(self.paths(id).starting(), std::process::id().to_string());
+    }
+
+    /// Whether a live process is starting this container now.
+    pub(crate) fn being_started(&self, id: &str) -> bool {
+        std::fs::read_to_string(self.paths(id).starting())
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            .is_some_and(berth_host::process::alive)
     }
 
     /// Ends a start: `start` if it started, then the `die` held back meanwhile.
     pub(crate) fn end_start(&self, rec: &ContainerRecord, started: bool) {
+        let _ = std::fs::remove_file(self.paths(&rec.id).starting());
         let held = self
             .starting
             .lock()

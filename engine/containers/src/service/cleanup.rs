@@ -12,7 +12,9 @@ impl ContainerService {
     /// unmounted, the network endpoint detached and the cgroup removed. Idempotent.
     pub fn cleanup(&self, rec: &ContainerRecord) -> Result<(), ContainerError> {
         let p = self.paths(&rec.id);
-        if p.cleaned().exists() || self.status(rec).is_running() {
+        // A run being set up is not a leftover: releasing its cgroup, rootfs or network
+        // under the start (a `ps` at that moment) broke the start.
+        if p.cleaned().exists() || self.being_started(&rec.id) || self.status(rec).is_running() {
             return Ok(());
         }
         if let Some(cg) = Cgroup::open(&rec.id)? {

@@ -32,13 +32,13 @@ impl ContainerService {
         }
         // Release whatever the previous run left, then start from a clean slate.
         self.cleanup(&rec)?;
+        self.begin_start(&rec.id);
         let p = self.paths(&rec.id);
         for f in ["state.json", "exit.json", "start-error"] {
             let _ = std::fs::remove_file(p.shim().join(f));
         }
         let _ = std::fs::remove_file(p.dir.join("oom"));
         let _ = std::fs::remove_file(p.cleaned());
-        self.begin_start(&rec.id);
         match self.start_inner(&mut rec) {
             Ok(()) => {
                 // A start undoes a user's stop: restart policies apply again.
@@ -47,8 +47,8 @@ impl ContainerService {
                 Ok(rec)
             }
             Err(e) => {
-                let _ = self.cleanup(&rec);
                 self.end_start(&rec, false);
+                let _ = self.cleanup(&rec);
                 Err(e)
             }
         }

@@ -96,8 +96,13 @@ impl Waiter {
                     return Some(code);
                 }
                 if seen_exit.is_none() && rec.host.auto_remove {
-                    // No need to wait for the shim: `remove` takes turns with its cleanup
-                    // (whoever is first releases the run's resources).
+                    // Attached clients first get the last output (it may be served from
+                    // the log, which goes with the container), for up to 5 s. No need to
+                    // wait for the shim: `remove` takes turns with its cleanup.
+                    let until = std::time::Instant::now() + Duration::from_secs(5);
+                    while svc.output_read(&rec.id) && std::time::Instant::now() < until && !gone() {
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
                     let _ = svc.remove(&rec.id, true, true);
                 }
                 seen_exit = Some(code);
