@@ -99,7 +99,7 @@ pub fn shim_running(pid: i32) -> bool {
 /// fd 3, 4, ..., and returns once the container runs (or its start error).
 pub fn start_shim(
     exe: &Path,
-    args: &[&str],
+    args: &[impl AsRef<std::ffi::OsStr>],
     config: &ShimConfig,
     extra_fds: Vec<OwnedFd>,
 ) -> Result<ShimState, RuntimeError> {
