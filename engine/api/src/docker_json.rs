@@ -31,19 +31,19 @@ pub fn image_inspect(
         "RepoTags": tags,
         "RepoDigests": rec.repo_digests.iter().map(|d| familiar_digest(d)).collect::<Vec<_>>(),
         "Parent": "",
-        "Comment": config.history.last().and_then(|h| h.comment.clone()).unwrap_or_default(),
-        "Created": config.created.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+        "Comment": config.history_entries().last().and_then(|h| h.comment().clone()).unwrap_or_default(),
+        "Created": config.created().clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
         "DockerVersion": config.extra.get("docker_version").cloned().unwrap_or(json!("")),
-        "Author": config.author.clone().unwrap_or_default(),
+        "Author": config.author().clone().unwrap_or_default(),
         "Config": container_config(config),
-        "Architecture": config.architecture,
-        "Variant": config.variant,
-        "Os": config.os,
+        "Architecture": config.architecture().to_string(),
+        "Variant": config.variant(),
+        "Os": config.os().to_string(),
         "Size": size,
         "GraphDriver": { "Name": "overlay2", "Data": graph_data },
         "RootFS": {
             "Type": "layers",
-            "Layers": config.rootfs.diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+            "Layers": config.rootfs().diff_ids(),
         },
         "Metadata": { "LastTagTime": rec.stored_at },
     }))
@@ -58,11 +58,9 @@ fn container_config(config: &ImageConfig) -> Value {
         "Env": null, "Cmd": null, "Image": "", "Volumes": null, "WorkingDir": "",
         "Entrypoint": null, "OnBuild": null, "Labels": null,
     });
-    if let Some(c) = &config.config {
-        if let (Value::Object(base), Ok(Value::Object(given))) = (&mut v, serde_json::to_value(c)) {
-            for (k, val) in given {
-                base.insert(k, val);
-            }
+    if let (Value::Object(base), Some(given)) = (&mut v, config.config_json()) {
+        for (k, val) in given {
+            base.insert(k, val);
         }
     }
     v

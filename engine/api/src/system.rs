@@ -197,7 +197,7 @@ fn build_cache(engine: &Shared) -> Result<Vec<Value>> {
             .layers
             .iter()
             .filter(|l| counted.insert(&l.diff_id))
-            .map(|l| l.blob.size)
+            .map(|l| l.blob.size())
             .sum();
         out.push(json!({
             "ID": key.chars().take(25).collect::<String>(),

@@ -274,7 +274,10 @@ impl Session<'_> {
     fn finish(&mut self, mut fin: State, tags: &[ImageRef]) -> Result<BuildOutcome, BuildError> {
         let (builder, opts) = (self.builder, self.opts);
         if !opts.labels.is_empty() {
-            let labels = fin.container_config().labels.get_or_insert_with(Default::default);
+            let labels = fin
+                .container_config()
+                .labels_mut()
+                .get_or_insert_with(Default::default);
             for (k, v) in &opts.labels {
                 labels.insert(k.clone(), v.clone());
             }
@@ -333,8 +336,7 @@ impl Session<'_> {
     fn shell(state: &State) -> Vec<String> {
         state
             .config
-            .config
-            .as_ref()
+            .config()
             .and_then(|c| c.extra.get("Shell"))
             .and_then(|v| serde_json::from_value(v.clone()).ok())
             .unwrap_or_else(|| DEFAULT_SHELL.iter().map(|s| s.to_string()).collect())
@@ -370,7 +372,17 @@ impl Session<'_> {
             Kind::Expose(ports) => self.expose(state, vars, ports, line, escape),
             Kind::Cmd(c) => self.cmd(state, vars, c),
             Kind::Entrypoint(c) => self.entrypoint(state, vars, c),
-            Kind::User(u) => self.set_word(state, vars, "USER", u, |c| &mut c.user, line, escape),
+            Kind::User(u) => self.set_word(
+                state,
+                vars,
+                "USER",
+                u,
+                |c, v| {
+                    c.set_user(v);
+                },
+                line,
+                escape,
+            ),
             Kind::Volume(vols) => self.volume(state, vars, vols, line, escape),
             Kind::Shell(sh) => self.shell_instruction(state, sh),
             Kind::StopSignal(sig) => self.set_word(
@@ -378,7 +390,9 @@ impl Session<'_> {
                 vars,
                 "STOPSIGNAL",
                 sig,
-                |c| &mut c.stop_signal,
+                |c, v| {
+                    c.set_stop_signal(v);
+                },
                 line,
                 escape,
             ),

@@ -1,7 +1,7 @@
 //! The image a build is producing, step by step: config + layers, written to the store
 //! as config and manifest blobs so every step has an image ID like docker's.
 
-use berth_oci::{media_type, Descriptor, Digest, HistoryEntry, ImageConfig, Manifest, Platform};
+use berth_oci::{media_type, Descriptor, Digest, History, ImageConfig, Manifest, Platform};
 use berth_store::{ImageRecord, LayerRecord, Store};
 
 use crate::BuildError;
@@ -23,20 +23,15 @@ pub fn now() -> String {
 
 impl State {
     pub fn scratch() -> State {
-        let host = Platform::host();
         State {
-            config: ImageConfig {
-                architecture: host.architecture.clone(),
-                os: host.os.clone(),
-                ..ImageConfig::default()
-            },
+            config: ImageConfig::for_platform(&Platform::host()),
             layers: Vec::new(),
             id: "scratch".into(),
         }
     }
 
     pub fn from_record(store: &Store, rec: ImageRecord) -> Result<State, BuildError> {
-        let bytes = store.read_blob(&rec.config.digest)?;
+        let bytes = store.read_blob(&rec.config.digest())?;
         let config: ImageConfig = serde_json::from_slice(&bytes).map_err(|e| {
             BuildError::io(format!(
                 "the config of image {} is not valid JSON",
@@ -51,14 +46,13 @@ impl State {
     }
 
     pub fn container_config(&mut self) -> &mut berth_oci::ContainerConfig {
-        self.config.config.get_or_insert_with(Default::default)
+        self.config.config_mut()
     }
 
     pub fn env(&self) -> Vec<String> {
         self.config
-            .config
-            .as_ref()
-            .and_then(|c| c.env.clone())
+            .config()
+            .and_then(|c| c.env().clone())
             .unwrap_or_default()
     }
 
@@ -72,41 +66,38 @@ impl State {
 
     pub fn working_dir(&self) -> String {
         self.config
-            .config
-            .as_ref()
-            .and_then(|c| c.working_dir.clone())
+            .config()
+            .and_then(|c| c.working_dir().clone())
             .filter(|w| !w.is_empty())
             .unwrap_or_else(|| "/".into())
     }
 
     pub fn user(&self) -> String {
         self.config
-            .config
-            .as_ref()
-            .and_then(|c| c.user.clone())
+            .config()
+            .and_then(|c| c.user().clone())
             .unwrap_or_default()
     }
 
     /// Appends a history entry and, if given, a layer; stamps the creation time.
     pub fn push(&mut self, created_by: String, layer: Option<LayerRecord>) {
         let created = now();
-        self.config.created = Some(created.clone());
-        self.config.history.push(HistoryEntry {
-            created: Some(created),
-            created_by: Some(created_by),
-            empty_layer: layer.is_none(),
-            ..HistoryEntry::default()
-        });
+        self.config.set_created(Some(created.clone()));
+        let mut entry = History::default();
+        entry.set_created(Some(created)).set_created_by(Some(created_by));
+        if layer.is_none() {
+            entry.set_empty_layer(Some(true));
+        }
+        self.config.push_history(entry);
         if let Some(l) = layer {
-            self.config.rootfs.diff_ids.push(l.diff_id.clone());
             self.layers.push(l);
         }
+        self.set_diff_ids();
     }
 
     /// Writes config and manifest blobs; returns the record (not yet stored as an image).
     pub fn materialize(&mut self, store: &Store) -> Result<ImageRecord, BuildError> {
-        self.config.rootfs.kind = "layers".into();
-        self.config.rootfs.diff_ids = self.layers.iter().map(|l| l.diff_id.clone()).collect();
+        self.set_diff_ids();
         let config_bytes = serde_json::to_vec(&self.config)
             .map_err(|e| BuildError::io("cannot serialize the image config")(std::io::Error::other(e)))?;
         let config_digest = store.write_blob(&config_bytes)?;
@@ -115,13 +106,11 @@ impl State {
             config_digest.clone(),
             config_bytes.len() as u64,
         );
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(media_type::OCI_MANIFEST.to_string()),
-            config: config.clone(),
-            layers: self.layers.iter().map(|l| l.blob.clone()).collect(),
-            annotations: Default::default(),
-        };
+        let manifest = Manifest::new(
+            media_type::OCI_MANIFEST,
+            config.clone(),
+            self.layers.iter().map(|l| l.blob.clone()).collect(),
+        );
         let manifest_bytes = serde_json::to_vec(&manifest)
             .map_err(|e| BuildError::io("cannot serialize the manifest")(std::io::Error::other(e)))?;
         let manifest_digest = store.write_blob(&manifest_bytes)?;
@@ -137,14 +126,15 @@ impl State {
             config,
             layers: self.layers.clone(),
             repo_digests: Vec::new(),
-            platform: Some(Platform {
-                architecture: self.config.architecture.clone(),
-                os: self.config.os.clone(),
-                ..Platform::host()
-            }),
-            created: self.config.created.clone(),
+            platform: Some(self.config.platform()),
+            created: self.config.created().clone(),
             stored_at: now(),
         })
+    }
+
+    fn set_diff_ids(&mut self) {
+        let diff_ids: Vec<Digest> = self.layers.iter().map(|l| l.diff_id.clone()).collect();
+        self.config.set_diff_ids(&diff_ids);
     }
 
     pub fn digest(&self) -> Option<Digest> {

@@ -286,7 +286,7 @@ mod tests {
         .unwrap();
         let rec = commit_dir(&store, &dir, &scratch).unwrap();
         assert!(store.has_layer(&rec.diff_id));
-        let blob = store.open_blob(&rec.blob.digest).unwrap();
+        let blob = store.open_blob(&rec.blob.digest()).unwrap();
         let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(blob));
         let entries: Vec<(String, tar::EntryType)> = tar
             .entries()
@@ -317,7 +317,7 @@ mod tests {
         // The same directory again gives the same diff ID and blob.
         let mut raw = Vec::new();
         io::Read::read_to_end(
-            &mut flate2::read::GzDecoder::new(store.open_blob(&rec.blob.digest).unwrap()),
+            &mut flate2::read::GzDecoder::new(store.open_blob(&rec.blob.digest()).unwrap()),
             &mut raw,
         )
         .unwrap();

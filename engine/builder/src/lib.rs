@@ -215,7 +215,7 @@ pub fn cache_usage(store: &berth_store::Store) -> Result<(usize, u64), BuildErro
     for rec in md.build_cache.values() {
         for l in &rec.layers {
             if !in_images.contains(&l.diff_id) {
-                only_cache.insert(l.diff_id.clone(), l.blob.size);
+                only_cache.insert(l.diff_id.clone(), l.blob.size());
             }
         }
     }

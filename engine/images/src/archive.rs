@@ -55,8 +55,8 @@ impl ImageService {
         let mut entries = Vec::new();
         let mut written_layers = std::collections::HashSet::new();
         for (rec, tags) in &images {
-            let config = self.store.read_blob(&rec.config.digest)?;
-            let config_name = format!("{}.json", rec.config.digest.hex());
+            let config = self.store.read_blob(&rec.config.digest())?;
+            let config_name = format!("{}.json", rec.config.digest().hex());
             append_bytes(&mut tar, &config_name, &config)?;
             let mut layers = Vec::new();
             for layer in &rec.layers {
@@ -93,8 +93,8 @@ impl ImageService {
         name: &str,
         layer: &LayerRecord,
     ) -> Result<(), ImageError> {
-        let blob = self.store.open_blob(&layer.blob.digest)?;
-        let compression = media_type::layer_compression(&layer.blob.media_type)
+        let blob = self.store.open_blob(&layer.blob.digest())?;
+        let compression = media_type::layer_compression(layer.blob.media_type())
             .unwrap_or(media_type::LayerCompression::Gzip);
         // The tar header needs the size first, so decompress to a scratch file.
         let mut scratch = tempfile::tempfile_in(self.store.root())
@@ -110,7 +110,7 @@ impl ImageService {
         };
         let size = std::io::copy(&mut reader, &mut scratch).map_err(ImageError::io(format!(
             "cannot decompress layer {}",
-            layer.blob.digest
+            layer.blob.digest()
         )))?;
         scratch
             .rewind()
@@ -158,30 +158,31 @@ impl ImageService {
                 .map_err(|_| bad(format!("it lists {} but does not contain it", entry.config)))?;
             let config: ImageConfig = serde_json::from_slice(&config_bytes)
                 .map_err(|e| bad(format!("{} is not an image config ({e})", entry.config)))?;
-            if config.rootfs.diff_ids.len() != entry.layers.len() {
+            let diff_ids = config
+                .diff_ids()
+                .map_err(|e| bad(format!("{} is not an image config ({e})", entry.config)))?;
+            if diff_ids.len() != entry.layers.len() {
                 return Err(bad(format!(
                     "{} lists {} layers but its config {} diff IDs",
                     entry.config,
                     entry.layers.len(),
-                    config.rootfs.diff_ids.len()
+                    diff_ids.len()
                 )));
             }
             let mut layers = Vec::new();
-            for (path, diff_id) in entry.layers.iter().zip(&config.rootfs.diff_ids) {
+            for (path, diff_id) in entry.layers.iter().zip(&diff_ids) {
                 layers.push(self.load_layer(&safe_join(dir, path, bad)?, diff_id, bad)?);
             }
             let config_digest = self.store.write_blob(&config_bytes)?;
-            let manifest = Manifest {
-                schema_version: 2,
-                media_type: Some(media_type::OCI_MANIFEST.into()),
-                config: Descriptor::new(
+            let manifest = Manifest::new(
+                media_type::OCI_MANIFEST,
+                Descriptor::new(
                     media_type::OCI_CONFIG,
                     config_digest.clone(),
                     config_bytes.len() as u64,
                 ),
-                layers: layers.iter().map(|l: &LayerRecord| l.blob.clone()).collect(),
-                annotations: Default::default(),
-            };
+                layers.iter().map(|l: &LayerRecord| l.blob.clone()).collect(),
+            );
             let manifest_bytes = serde_json::to_vec(&manifest).expect("serializable");
             let manifest_digest = self.store.write_blob(&manifest_bytes)?;
             let old = self.store.image(&config_digest)?;
@@ -193,11 +194,11 @@ impl ImageService {
                     manifest_bytes.len() as u64,
                 ),
                 index_digest: None,
-                config: manifest.config.clone(),
+                config: manifest.config(),
                 layers,
                 repo_digests: old.map(|o| o.repo_digests).unwrap_or_default(),
                 platform: Some(platform_of(&config)),
-                created: config.created.clone(),
+                created: config.created().clone(),
                 stored_at: now_rfc3339(),
             };
             self.store.put_image(record)?;

@@ -86,7 +86,7 @@ impl ImageService {
 
     /// Reads an image's config blob.
     pub fn config(&self, rec: &ImageRecord) -> Result<ImageConfig, ImageError> {
-        let bytes = self.store.read_blob(&rec.config.digest)?;
+        let bytes = self.store.read_blob(&rec.config.digest())?;
         serde_json::from_slice(&bytes).map_err(|e| ImageError::Malformed {
             reference: rec.id.short().to_string(),
             reason: format!("its config is not valid JSON ({e})"),
@@ -231,18 +231,18 @@ impl ImageService {
         let config = self.config(&rec)?;
         let mut layer_sizes = rec.layers.iter().map(|l| l.unpacked_size);
         let mut rows: Vec<HistoryRow> = config
-            .history
+            .history_entries()
             .iter()
             .map(|h| HistoryRow {
                 id: "<missing>".into(),
-                created: h.created.clone(),
-                created_by: h.created_by.clone().unwrap_or_default(),
-                size: if h.empty_layer {
+                created: h.created().clone(),
+                created_by: h.created_by().clone().unwrap_or_default(),
+                size: if h.empty_layer().unwrap_or(false) {
                     0
                 } else {
                     layer_sizes.next().unwrap_or(0)
                 },
-                comment: h.comment.clone().unwrap_or_default(),
+                comment: h.comment().clone().unwrap_or_default(),
             })
             .collect();
         if rows.is_empty() {

@@ -83,17 +83,17 @@ impl ImageService {
                         reference: reference.familiar(),
                         platform: want.to_string(),
                         available: index
-                            .manifests
+                            .manifests()
                             .iter()
-                            .filter_map(|d| d.platform.as_ref())
-                            .filter(|p| p.os != "unknown")
+                            .filter_map(|d| d.platform())
+                            .filter(|p| p.os() != "unknown")
                             .map(|p| p.to_string())
                             .collect::<Vec<_>>()
                             .join(", "),
                     })?;
                 let fetched = self
                     .registry
-                    .get_manifest(domain, repo, &chosen.digest.to_string())
+                    .get_manifest(domain, repo, &chosen.digest().to_string())
                     .await
                     .map_err(|e| not_found_as_image_error(e, reference))?;
                 let ManifestKind::Image(m) = ManifestKind::parse(&fetched.bytes, Some(&fetched.media_type))
@@ -104,20 +104,18 @@ impl ImageService {
                         reason: "an index entry points at another index".into(),
                     });
                 };
-                let mut desc = chosen.clone();
-                desc.media_type = fetched.media_type.clone();
+                let mut desc = chosen;
+                desc.set_media_type(&fetched.media_type);
                 (Some(top.digest.clone()), desc, fetched.bytes, m)
             }
         };
-        let resolved_digest = index_digest
-            .clone()
-            .unwrap_or_else(|| manifest_desc.digest.clone());
+        let resolved_digest = index_digest.clone().unwrap_or_else(|| manifest_desc.digest());
 
         // Up to date: the tag already names an image made from this very manifest.
         if let Some(tag_name) = tag_key(reference) {
             if let Some(id) = self.store.resolve_tag(&tag_name)? {
                 if let Some(rec) = self.store.image(&id)? {
-                    if rec.manifest.digest == manifest_desc.digest && self.image_complete(&rec) {
+                    if rec.manifest.digest() == manifest_desc.digest() && self.image_complete(&rec) {
                         return Ok(PullOutcome {
                             image: rec,
                             digest: resolved_digest,
@@ -129,21 +127,23 @@ impl ImageService {
         }
 
         // The config first: it names the diff IDs the layers must unpack to.
-        let config_bytes = self.fetch_small_blob(reference, &manifest.config).await?;
+        let config_bytes = self.fetch_small_blob(reference, &manifest.config()).await?;
         let config: ImageConfig =
             serde_json::from_slice(&config_bytes).map_err(|e| malformed(reference, e))?;
-        if config.rootfs.diff_ids.len() != manifest.layers.len() {
+        let diff_ids = config.diff_ids().map_err(|e| malformed(reference, e))?;
+        let blobs = manifest.layers();
+        if diff_ids.len() != blobs.len() {
             return Err(ImageError::Malformed {
                 reference: reference.familiar(),
                 reason: format!(
                     "its manifest lists {} layers but its config {} diff IDs",
-                    manifest.layers.len(),
-                    config.rootfs.diff_ids.len()
+                    blobs.len(),
+                    diff_ids.len()
                 ),
             });
         }
 
-        let layers: Vec<LayerRecord> = stream::iter(manifest.layers.iter().zip(&config.rootfs.diff_ids))
+        let layers: Vec<LayerRecord> = stream::iter(blobs.iter().zip(&diff_ids))
             .map(|(blob, diff_id)| self.pull_layer(reference, blob, diff_id, progress.clone()))
             .buffered(PARALLEL_LAYERS)
             .try_collect()
@@ -151,15 +151,15 @@ impl ImageService {
 
         // Everything is verified; now make it visible.
         self.store
-            .write_blob_expecting(&config_bytes, &manifest.config.digest)?;
+            .write_blob_expecting(&config_bytes, &manifest.config().digest())?;
         self.store
-            .write_blob_expecting(&manifest_bytes, &manifest_desc.digest)?;
+            .write_blob_expecting(&manifest_bytes, &manifest_desc.digest())?;
         if let Some(index) = &index_digest {
             self.store.write_blob_expecting(&top.bytes, index)?;
         }
         let repo_digest = format!("{}@{}", reference.name(), resolved_digest);
         let mut repo_digests = vec![repo_digest];
-        if let Some(old) = self.store.image(&manifest.config.digest)? {
+        if let Some(old) = self.store.image(&manifest.config().digest())? {
             for d in old.repo_digests {
                 if !repo_digests.contains(&d) {
                     repo_digests.push(d);
@@ -167,14 +167,14 @@ impl ImageService {
             }
         }
         let record = ImageRecord {
-            id: manifest.config.digest.clone(),
+            id: manifest.config().digest(),
             manifest: manifest_desc,
             index_digest,
-            config: manifest.config.clone(),
+            config: manifest.config(),
             layers,
             repo_digests,
             platform: Some(platform_of(&config)),
-            created: config.created.clone(),
+            created: config.created().clone(),
             stored_at: now_rfc3339(),
         };
         self.store.put_image(record.clone())?;
@@ -190,17 +190,17 @@ impl ImageService {
 
     /// Whether every blob and layer directory a record names is present.
     pub(crate) fn image_complete(&self, rec: &ImageRecord) -> bool {
-        self.store.has_blob(&rec.config.digest)
-            && self.store.has_blob(&rec.manifest.digest)
+        self.store.has_blob(&rec.config.digest())
+            && self.store.has_blob(&rec.manifest.digest())
             && rec
                 .layers
                 .iter()
-                .all(|l| self.store.has_blob(&l.blob.digest) && self.store.has_layer(&l.diff_id))
+                .all(|l| self.store.has_blob(&l.blob.digest()) && self.store.has_layer(&l.diff_id))
     }
 
     async fn fetch_small_blob(&self, reference: &ImageRef, desc: &Descriptor) -> Result<Vec<u8>, ImageError> {
-        if self.store.has_blob(&desc.digest) {
-            return Ok(self.store.read_blob(&desc.digest)?);
+        if self.store.has_blob(&desc.digest()) {
+            return Ok(self.store.read_blob(&desc.digest())?);
         }
         let mut last = None;
         for _ in 0..VERIFY_ATTEMPTS {
@@ -217,13 +217,13 @@ impl ImageService {
                 other => other?,
             }
             let actual = Digest::of(&sink.0);
-            if actual == desc.digest {
+            if actual == desc.digest() {
                 return Ok(sink.0);
             }
             last = Some(actual);
         }
         Err(berth_store::StoreError::DigestMismatch {
-            expected: desc.digest.clone(),
+            expected: desc.digest(),
             actual: last.expect("at least one attempt"),
         }
         .into())
@@ -236,17 +236,18 @@ impl ImageService {
         diff_id: &Digest,
         progress: Arc<dyn Progress>,
     ) -> Result<LayerRecord, ImageError> {
-        let id = blob.digest.short().to_string();
-        if media_type::layer_compression(&blob.media_type).is_none() {
+        let id = blob.digest().short().to_string();
+        if media_type::layer_compression(blob.media_type()).is_none() {
             return Err(ImageError::Malformed {
                 reference: reference.familiar(),
                 reason: format!(
                     "layer {} has media type '{}', which is not a layer",
-                    blob.digest, blob.media_type
+                    blob.digest(),
+                    blob.media_type()
                 ),
             });
         }
-        if self.store.has_blob(&blob.digest) && self.store.has_layer(diff_id) {
+        if self.store.has_blob(&blob.digest()) && self.store.has_layer(diff_id) {
             progress.event(ProgressEvent::AlreadyExists { id });
             return Ok(LayerRecord {
                 blob: blob.clone(),
@@ -256,7 +257,7 @@ impl ImageService {
         }
         progress.event(ProgressEvent::Waiting {
             id: id.clone(),
-            total: blob.size,
+            total: blob.size(),
         });
         self.download_verified(reference, blob, &id, &progress).await?;
 
@@ -270,7 +271,7 @@ impl ImageService {
         }
         progress.event(ProgressEvent::Extracting { id: id.clone() });
         let store = self.store.clone();
-        let (blob_c, media) = (blob.digest.clone(), blob.media_type.clone());
+        let (blob_c, media) = (blob.digest(), blob.media_type().to_string());
         let unpacked = blocking(move || -> Result<_, ImageError> {
             let tmp = store.temp_dir()?;
             let file = store.open_blob(&blob_c)?;
@@ -284,7 +285,7 @@ impl ImageService {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(ImageError::DiffIdMismatch {
                 reference: reference.familiar(),
-                layer: blob.digest.clone(),
+                layer: blob.digest(),
                 expected: diff_id.clone(),
                 actual: unpacked.diff_id,
             });
@@ -309,13 +310,13 @@ impl ImageService {
     ) -> Result<(), ImageError> {
         for attempt in 1..=VERIFY_ATTEMPTS {
             let store = self.store.clone();
-            let (digest, size) = (blob.digest.clone(), blob.size);
+            let (digest, size) = (blob.digest(), blob.size());
             let start = blocking(move || store.ingest(&digest, Some(size))).await?;
             let IngestStart::Writer(ingest) = start else {
                 return Ok(());
             };
             let mut sink = IngestSink(ingest);
-            let total = blob.size;
+            let total = blob.size();
             let report = {
                 let progress = progress.clone();
                 let id = id.to_string();
@@ -443,13 +444,7 @@ fn malformed(reference: &ImageRef, e: impl std::fmt::Display) -> ImageError {
 }
 
 pub(crate) fn platform_of(config: &ImageConfig) -> Platform {
-    Platform {
-        architecture: config.architecture.clone(),
-        os: config.os.clone(),
-        os_version: None,
-        os_features: Vec::new(),
-        variant: config.variant.clone(),
-    }
+    config.platform()
 }
 
 pub(crate) fn now_rfc3339() -> String {

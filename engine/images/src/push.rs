@@ -74,11 +74,11 @@ impl ImageService {
                 .await?;
         }
 
-        let manifest = self.store.read_blob(&record.manifest.digest)?;
+        let manifest = self.store.read_blob(&record.manifest.digest())?;
         let tag = reference.tag().unwrap_or(berth_reference::DEFAULT_TAG);
         let digest = self
             .registry
-            .put_manifest(domain, repo, tag, &record.manifest.media_type, &manifest)
+            .put_manifest(domain, repo, tag, record.manifest.media_type(), &manifest)
             .await?;
         // Record that this image now also lives in the pushed repository.
         let repo_digest = format!("{}@{}", reference.name(), digest);
@@ -102,10 +102,10 @@ impl ImageService {
         mount_from: &[String],
         progress: &Arc<dyn Progress>,
     ) -> Result<(), ImageError> {
-        let id = blob.digest.short().to_string();
+        let id = blob.digest().short().to_string();
         if self
             .registry
-            .blob_exists(domain, repo, &blob.digest)
+            .blob_exists(domain, repo, &blob.digest())
             .await?
             .is_some()
         {
@@ -113,7 +113,11 @@ impl ImageService {
             return Ok(());
         }
         for from in mount_from {
-            if self.registry.mount_blob(domain, repo, &blob.digest, from).await? {
+            if self
+                .registry
+                .mount_blob(domain, repo, &blob.digest(), from)
+                .await?
+            {
                 progress.event(ProgressEvent::Mounted {
                     id,
                     from: from.clone(),
@@ -123,13 +127,13 @@ impl ImageService {
         }
         progress.event(ProgressEvent::Waiting {
             id: id.clone(),
-            total: blob.size,
+            total: blob.size(),
         });
         let source = StoreBlob {
             store: self.store.clone(),
-            digest: blob.digest.clone(),
+            digest: blob.digest(),
         };
-        let total = blob.size;
+        let total = blob.size();
         let report = {
             let (progress, id) = (progress.clone(), id.clone());
             move |current: u64| {

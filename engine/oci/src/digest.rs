@@ -6,6 +6,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
+use crate::spec;
+
 /// A content digest. Only sha256 is accepted: it is the only algorithm registries and
 /// engines use in practice, and accepting others would mean storing what we cannot verify.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,6 +52,23 @@ impl Digest {
     /// The first 12 hex digits, as docker prints image and layer IDs.
     pub fn short(&self) -> &str {
         &self.hex[..12]
+    }
+
+    /// A digest oci-spec parsed. oci-spec accepts any algorithm; Berth only sha256, whose
+    /// value oci-spec has already checked to be 64 lowercase hex digits.
+    pub fn from_spec(d: &spec::Digest) -> Result<Digest, DigestError> {
+        match d.algorithm() {
+            spec::DigestAlgorithm::Sha256 => Ok(Digest {
+                hex: d.digest().to_string(),
+            }),
+            other => Err(DigestError::UnsupportedAlgorithm(other.to_string())),
+        }
+    }
+
+    /// The same digest as oci-spec's type, for building its descriptors.
+    pub fn to_spec(&self) -> spec::Digest {
+        spec::Digest::try_from(self.to_string())
+            .expect("sha256:<64 lowercase hex> is a digest oci-spec accepts")
     }
 }
 
@@ -167,6 +186,18 @@ mod tests {
         let upper = format!("sha256:{}", "A".repeat(64));
         assert!(upper.parse::<Digest>().is_err());
         assert!("nocolon".parse::<Digest>().is_err());
+    }
+
+    #[test]
+    fn converts_to_and_from_oci_spec() {
+        let d = Digest::of(b"x");
+        assert_eq!(d.to_spec().to_string(), d.to_string());
+        assert_eq!(Digest::from_spec(&d.to_spec()).unwrap(), d);
+        let sha512: spec::Digest = format!("sha512:{}", "a".repeat(128)).parse().unwrap();
+        assert_eq!(
+            Digest::from_spec(&sha512),
+            Err(DigestError::UnsupportedAlgorithm("sha512".into()))
+        );
     }
 
     #[test]

@@ -1,84 +1,117 @@
-//! Manifests and indexes (manifest lists), in the shape both OCI and Docker schema 2 share.
-
-use std::collections::BTreeMap;
+//! Manifests and indexes (manifest lists): oci-spec's `ImageManifest` and `ImageIndex`,
+//! which read Docker schema 2 documents too (their media types are `MediaType::Other`).
 
 use serde::{Deserialize, Serialize};
 
+use crate::descriptor::check;
 use crate::media_type::*;
-use crate::{Digest, Platform};
+use crate::spec;
+use crate::{Descriptor, DigestError, Platform};
 
-/// A pointer to content: its media type, digest and size.
+/// An image manifest: one config and an ordered list of layers, bottom first. Every
+/// descriptor in it has a sha256 digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<Platform>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub urls: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-}
+#[serde(try_from = "spec::ImageManifest", into = "spec::ImageManifest")]
+pub struct Manifest(spec::ImageManifest);
 
-impl Descriptor {
-    pub fn new(media_type: &str, digest: Digest, size: u64) -> Self {
-        Descriptor {
-            media_type: media_type.to_string(),
-            digest,
-            size,
-            platform: None,
-            urls: Vec::new(),
-            annotations: BTreeMap::new(),
-        }
+impl Manifest {
+    /// A manifest of `media_type` (OCI or Docker schema 2), with `mediaType` written in it.
+    pub fn new(media_type: &str, config: Descriptor, layers: Vec<Descriptor>) -> Manifest {
+        let m = spec::ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(media_type)
+            .config(config)
+            .layers(
+                layers
+                    .into_iter()
+                    .map(Into::into)
+                    .collect::<Vec<spec::Descriptor>>(),
+            )
+            .build()
+            .expect("every required field is set");
+        Manifest(m)
+    }
+
+    pub fn media_type(&self) -> Option<&str> {
+        self.0.media_type().as_ref().map(|m| m.as_ref())
+    }
+
+    pub fn config(&self) -> Descriptor {
+        Descriptor::checked(self.0.config())
+    }
+
+    pub fn layers(&self) -> Vec<Descriptor> {
+        self.0.layers().iter().map(Descriptor::checked).collect()
+    }
+
+    pub fn spec(&self) -> &spec::ImageManifest {
+        &self.0
     }
 }
 
-/// An image manifest: one config and an ordered list of layers, bottom first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Manifest {
-    pub schema_version: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
-    pub config: Descriptor,
-    pub layers: Vec<Descriptor>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
+impl TryFrom<spec::ImageManifest> for Manifest {
+    type Error = DigestError;
+    fn try_from(m: spec::ImageManifest) -> Result<Self, DigestError> {
+        check(m.config())?;
+        m.layers().iter().try_for_each(check)?;
+        m.subject().iter().try_for_each(check)?;
+        Ok(Manifest(m))
+    }
 }
 
-/// An index (OCI) or manifest list (Docker): one manifest per platform.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Index {
-    pub schema_version: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
-    pub manifests: Vec<Descriptor>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
+impl From<Manifest> for spec::ImageManifest {
+    fn from(m: Manifest) -> spec::ImageManifest {
+        m.0
+    }
 }
+
+/// An index (OCI) or manifest list (Docker): one manifest per platform. Every descriptor
+/// in it has a sha256 digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "spec::ImageIndex", into = "spec::ImageIndex")]
+pub struct Index(spec::ImageIndex);
 
 impl Index {
+    pub fn manifests(&self) -> Vec<Descriptor> {
+        self.0.manifests().iter().map(Descriptor::checked).collect()
+    }
+
+    pub fn spec(&self) -> &spec::ImageIndex {
+        &self.0
+    }
+
     /// The entry for `want`, following the OCI rules: os and architecture must match,
     /// a requested variant must match (arm64 defaults to v8), and attestation manifests
     /// (platform unknown/unknown) are never chosen.
-    pub fn select(&self, want: &Platform) -> Option<&Descriptor> {
-        let candidates = self
-            .manifests
-            .iter()
-            .filter(|d| d.platform.as_ref().is_some_and(|p| p.matches(want)));
+    pub fn select(&self, want: &Platform) -> Option<Descriptor> {
+        let candidates = self.0.manifests().iter().filter_map(|d| {
+            let p = Platform::from(d.platform().clone()?);
+            p.matches(want).then_some((d, p))
+        });
         // Prefer an exact variant match over an entry with no variant.
-        let mut best: Option<&Descriptor> = None;
-        for d in candidates {
-            let exact = d.platform.as_ref().and_then(|p| p.variant.as_deref()) == want.variant.as_deref();
-            if exact {
-                return Some(d);
+        let mut best = None;
+        for (d, p) in candidates {
+            if p.variant() == want.variant() {
+                return Some(Descriptor::checked(d));
             }
             best.get_or_insert(d);
         }
-        best
+        best.map(Descriptor::checked)
+    }
+}
+
+impl TryFrom<spec::ImageIndex> for Index {
+    type Error = DigestError;
+    fn try_from(i: spec::ImageIndex) -> Result<Self, DigestError> {
+        i.manifests().iter().try_for_each(check)?;
+        i.subject().iter().try_for_each(check)?;
+        Ok(Index(i))
+    }
+}
+
+impl From<Index> for spec::ImageIndex {
+    fn from(i: Index) -> spec::ImageIndex {
+        i.0
     }
 }
 
@@ -167,9 +200,9 @@ mod tests {
             panic!("expected an index")
         };
         let amd = idx.select(&"linux/amd64".parse().unwrap()).unwrap();
-        assert!(amd.digest.hex().starts_with('2'));
+        assert!(amd.digest().hex().starts_with('2'));
         let arm = idx.select(&"linux/arm64".parse().unwrap()).unwrap();
-        assert!(arm.digest.hex().starts_with('1'));
+        assert!(arm.digest().hex().starts_with('1'));
         assert!(idx.select(&"linux/s390x".parse().unwrap()).is_none());
     }
 
@@ -193,5 +226,67 @@ mod tests {
             ManifestKind::parse(doc.as_bytes(), None).unwrap(),
             ManifestKind::Image(_)
         ));
+    }
+
+    const DOCKER_V2: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":1469,"digest":"sha256:5555555555555555555555555555555555555555555555555555555555555555"},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":2479,"digest":"sha256:6666666666666666666666666666666666666666666666666666666666666666"},{"mediaType":"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip","size":10,"digest":"sha256:7777777777777777777777777777777777777777777777777777777777777777","urls":["https://example.invalid/layer"]}]}"#;
+
+    /// Docker schema 2 manifests and lists go through oci-spec's types unchanged: the
+    /// Docker media types are `MediaType::Other` and come back as they were.
+    #[test]
+    fn docker_schema2_round_trips() {
+        let ManifestKind::Image(m) = ManifestKind::parse(DOCKER_V2.as_bytes(), None).unwrap() else {
+            panic!("expected a manifest")
+        };
+        assert_eq!(m.media_type(), Some(DOCKER_MANIFEST));
+        assert_eq!(m.config().media_type(), DOCKER_CONFIG);
+        assert_eq!(m.layers()[0].media_type(), DOCKER_LAYER_GZIP);
+        assert_eq!(m.layers()[1].urls(), ["https://example.invalid/layer"]);
+        let original: serde_json::Value = serde_json::from_str(DOCKER_V2).unwrap();
+        assert_eq!(serde_json::to_value(&m).unwrap(), original);
+
+        let ManifestKind::Index(list) = ManifestKind::parse(LIST.as_bytes(), None).unwrap() else {
+            panic!("expected an index")
+        };
+        assert_eq!(
+            list.spec().media_type().as_ref().map(|m| m.as_ref()),
+            Some(DOCKER_MANIFEST_LIST)
+        );
+        let original: serde_json::Value = serde_json::from_str(LIST).unwrap();
+        assert_eq!(serde_json::to_value(&list).unwrap(), original);
+    }
+
+    /// What buildah, skopeo and oras add to OCI manifests (artifactType, subject,
+    /// annotations) parses and survives a round trip.
+    #[test]
+    fn oci_extensions_round_trip() {
+        let doc = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.example+type","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2,"data":"e30="},"layers":[],"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:8888888888888888888888888888888888888888888888888888888888888888","size":7},"annotations":{"org.opencontainers.image.created":"2024-01-01T00:00:00Z"}}"#;
+        let ManifestKind::Image(m) = ManifestKind::parse(doc.as_bytes(), None).unwrap() else {
+            panic!("expected a manifest")
+        };
+        let original: serde_json::Value = serde_json::from_str(doc).unwrap();
+        assert_eq!(serde_json::to_value(&m).unwrap(), original);
+    }
+
+    #[test]
+    fn refuses_non_sha256_descriptors() {
+        let doc = DOCKER_V2.replace(
+            "sha256:6666666666666666666666666666666666666666666666666666666666666666",
+            &format!("sha512:{}", "6".repeat(128)),
+        );
+        let err = ManifestKind::parse(doc.as_bytes(), None).unwrap_err();
+        assert!(err.to_string().contains("only sha256"), "{err}");
+    }
+
+    /// The manifest the builder and `load` write.
+    #[test]
+    fn builds_a_manifest() {
+        let config = Descriptor::new(OCI_CONFIG, crate::Digest::of(b"{}"), 2);
+        let layer = Descriptor::new(OCI_LAYER_GZIP, crate::Digest::of(b"l"), 1);
+        let m = Manifest::new(OCI_MANIFEST, config.clone(), vec![layer.clone()]);
+        let bytes = serde_json::to_vec(&m).unwrap();
+        let ManifestKind::Image(back) = ManifestKind::parse(&bytes, None).unwrap() else {
+            panic!("expected a manifest")
+        };
+        assert_eq!((back.config(), back.layers()), (config, vec![layer]));
     }
 }

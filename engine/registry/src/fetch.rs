@@ -47,8 +47,8 @@ impl RegistryClient {
         let ep = self
             .retrying(self.retries_for(target), |_| self.endpoint(target))
             .await?;
-        let url = ep.url(&format!("v2/{repo}/blobs/{}", desc.digest))?;
-        let what = format!("blob {} of {repo}", desc.digest);
+        let url = ep.url(&format!("v2/{repo}/blobs/{}", desc.digest()))?;
+        let what = format!("blob {} of {repo}", desc.digest());
         let mut hasher = (sink.offset() == 0).then(Sha256Writer::new);
         let mut best = sink.offset();
         let mut failures = 0;
@@ -91,7 +91,7 @@ impl RegistryClient {
     ) -> Result<()> {
         let io_err = |e| RegistryError::io(format!("cannot store {what}"), e);
         let mut offset = sink.offset();
-        if offset > desc.size {
+        if offset > desc.size() {
             sink.restart().map_err(io_err)?;
             offset = 0;
         }
@@ -100,7 +100,7 @@ impl RegistryClient {
         } else if hasher.as_ref().is_some_and(|h| h.len() != offset) {
             *hasher = None;
         }
-        if offset == desc.size {
+        if offset == desc.size() {
             progress(offset);
             return finish_hash(hasher, desc);
         }
@@ -152,17 +152,17 @@ impl RegistryClient {
             }
             _ => return Err(error_for(resp, &ep.name, what, sent.bearer_with_credentials).await),
         }
-        if resp.content_length().is_some_and(|l| offset + l > desc.size) {
+        if resp.content_length().is_some_and(|l| offset + l > desc.size()) {
             return Err(RegistryError::TooLarge {
                 what: what.to_string(),
-                limit: desc.size,
+                limit: desc.size(),
             });
         }
         while let Some(chunk) = resp.chunk().await.map_err(|e| body_error(&ep.name, what, e))? {
-            if offset + chunk.len() as u64 > desc.size {
+            if offset + chunk.len() as u64 > desc.size() {
                 return Err(RegistryError::TooLarge {
                     what: what.to_string(),
-                    limit: desc.size,
+                    limit: desc.size(),
                 });
             }
             sink.write(&chunk).map_err(io_err)?;
@@ -172,11 +172,11 @@ impl RegistryClient {
             offset += chunk.len() as u64;
             progress(offset);
         }
-        if offset < desc.size {
+        if offset < desc.size() {
             return Err(RegistryError::Interrupted {
                 registry: ep.name.clone(),
                 what: what.to_string(),
-                detail: format!("the connection closed after {offset} of {} bytes", desc.size),
+                detail: format!("the connection closed after {offset} of {} bytes", desc.size()),
             });
         }
         let res = finish_hash(hasher, desc);
@@ -190,9 +190,9 @@ impl RegistryClient {
 fn finish_hash(hasher: &mut Option<Sha256Writer>, desc: &Descriptor) -> Result<()> {
     if let Some(h) = hasher.take() {
         let actual = h.finish();
-        if actual != desc.digest {
+        if actual != desc.digest() {
             return Err(RegistryError::DigestMismatch {
-                expected: desc.digest.clone(),
+                expected: desc.digest(),
                 actual,
             });
         }

@@ -157,7 +157,7 @@ impl RegistryClient {
     ) -> Result<()> {
         check_repo(repo)?;
         let target = self.target(registry)?;
-        let chunked = desc.size > self.inner.cfg.chunk_threshold;
+        let chunked = desc.size() > self.inner.cfg.chunk_threshold;
         self.retrying(self.inner.cfg.max_retries, |_| async {
             let ep = self.endpoint(&target).await?;
             let start = self.start_upload(&ep, repo).await?;
@@ -194,9 +194,9 @@ impl RegistryClient {
         progress: &(dyn Fn(u64) + Send + Sync),
         mut url: Url,
     ) -> Result<()> {
-        let what = format!("blob {} of {repo}", desc.digest);
+        let what = format!("blob {} of {repo}", desc.digest());
         url.query_pairs_mut()
-            .append_pair("digest", &desc.digest.to_string());
+            .append_pair("digest", &desc.digest().to_string());
         let counter = Arc::new(AtomicU64::new(0));
         let read_failure: Arc<Mutex<Option<std::io::Error>>> = Arc::default();
         let build = |c: &reqwest::Client| -> Result<RequestBuilder> {
@@ -206,10 +206,10 @@ impl RegistryClient {
             counter.store(0, Ordering::Relaxed);
             Ok(c.put(url.clone())
                 .header(CONTENT_TYPE, OCTET_STREAM)
-                .header(CONTENT_LENGTH, desc.size)
+                .header(CONTENT_LENGTH, desc.size())
                 .body(reader_body(
                     reader,
-                    desc.size,
+                    desc.size(),
                     counter.clone(),
                     read_failure.clone(),
                 )))
@@ -228,7 +228,7 @@ impl RegistryClient {
         if sent.resp.status() != StatusCode::CREATED {
             return Err(error_for(sent.resp, &ep.name, &what, sent.bearer_with_credentials).await);
         }
-        check_digest_header(&sent.resp, &desc.digest)
+        check_digest_header(&sent.resp, &desc.digest())
     }
 
     async fn push_chunked(
@@ -240,14 +240,14 @@ impl RegistryClient {
         progress: &(dyn Fn(u64) + Send + Sync),
         mut url: Url,
     ) -> Result<()> {
-        let what = format!("blob {} of {repo}", desc.digest);
+        let what = format!("blob {} of {repo}", desc.digest());
         let read_err = |e| RegistryError::io(format!("cannot read {what}"), e);
         let scopes = [push_scope(repo)];
         let mut reader = source.open().map_err(read_err)?;
         let mut hasher = Sha256Writer::new();
         let mut sent_bytes = 0u64;
-        while sent_bytes < desc.size {
-            let n = (desc.size - sent_bytes).min(self.inner.cfg.chunk_size) as usize;
+        while sent_bytes < desc.size() {
+            let n = (desc.size() - sent_bytes).min(self.inner.cfg.chunk_size) as usize;
             let (r, buf) = tokio::task::spawn_blocking(move || {
                 let mut buf = vec![0u8; n];
                 let res = reader.read_exact(&mut buf);
@@ -259,7 +259,7 @@ impl RegistryClient {
                 read_err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
                     std::io::Error::new(
                         e.kind(),
-                        format!("the content is shorter than its {} bytes", desc.size),
+                        format!("the content is shorter than its {} bytes", desc.size()),
                     )
                 } else {
                     e
@@ -286,14 +286,14 @@ impl RegistryClient {
             progress(sent_bytes);
         }
         let actual = hasher.finish();
-        if actual != desc.digest {
+        if actual != desc.digest() {
             return Err(RegistryError::DigestMismatch {
-                expected: desc.digest.clone(),
+                expected: desc.digest(),
                 actual,
             });
         }
         url.query_pairs_mut()
-            .append_pair("digest", &desc.digest.to_string());
+            .append_pair("digest", &desc.digest().to_string());
         let sent = self
             .send(ep, &scopes, &what, &|c| {
                 Ok(c.put(url.clone())
@@ -304,7 +304,7 @@ impl RegistryClient {
         if sent.resp.status() != StatusCode::CREATED {
             return Err(error_for(sent.resp, &ep.name, &what, sent.bearer_with_credentials).await);
         }
-        check_digest_header(&sent.resp, &desc.digest)
+        check_digest_header(&sent.resp, &desc.digest())
     }
 }
 

@@ -30,13 +30,11 @@ async fn push_image(
         .push_blob(reg, repo, &layer_desc, &VecSource(layer.clone()), &|_| {})
         .await
         .unwrap();
-    let manifest = serde_json::to_vec(&berth_oci::Manifest {
-        schema_version: 2,
-        media_type: Some(OCI_MANIFEST.into()),
-        config: config_desc,
-        layers: vec![layer_desc.clone()],
-        annotations: Default::default(),
-    })
+    let manifest = serde_json::to_vec(&berth_oci::Manifest::new(
+        OCI_MANIFEST,
+        config_desc,
+        vec![layer_desc.clone()],
+    ))
     .unwrap();
     let digest = client
         .put_manifest(reg, repo, tag, OCI_MANIFEST, &manifest)
@@ -67,7 +65,7 @@ async fn push_and_pull_roundtrip() {
 
     assert_eq!(
         client
-            .blob_exists(&reg.addr, "berth/roundtrip", &layer_desc.digest)
+            .blob_exists(&reg.addr, "berth/roundtrip", &layer_desc.digest())
             .await
             .unwrap(),
         Some(layer.len() as u64)
@@ -151,18 +149,18 @@ async fn mount_across_repositories() {
     let (_, layer, layer_desc) = push_image(&client, &reg.addr, "berth/source", "v1").await;
     assert_eq!(
         client
-            .blob_exists(&reg.addr, "berth/target", &layer_desc.digest)
+            .blob_exists(&reg.addr, "berth/target", &layer_desc.digest())
             .await
             .unwrap(),
         None
     );
     assert!(client
-        .mount_blob(&reg.addr, "berth/target", &layer_desc.digest, "berth/source")
+        .mount_blob(&reg.addr, "berth/target", &layer_desc.digest(), "berth/source")
         .await
         .unwrap());
     assert_eq!(
         client
-            .blob_exists(&reg.addr, "berth/target", &layer_desc.digest)
+            .blob_exists(&reg.addr, "berth/target", &layer_desc.digest())
             .await
             .unwrap(),
         Some(layer.len() as u64)
@@ -203,7 +201,7 @@ async fn tampered_content_is_detected() {
 
     let mut bad_layer = layer.clone();
     bad_layer[10] ^= 0xff;
-    std::fs::write(reg.blob_data_path(&layer_desc.digest), &bad_layer).unwrap();
+    std::fs::write(reg.blob_data_path(&layer_desc.digest()), &bad_layer).unwrap();
     let mut sink = VecSink::default();
     let err = client
         .fetch_blob(&reg.addr, "berth/tamper", &layer_desc, &mut sink, &|_| {})
@@ -243,13 +241,13 @@ async fn not_found_errors() {
     assert!(matches!(err, RegistryError::NotFound { .. }), "{err:?}");
     assert_eq!(
         client
-            .blob_exists(&reg.addr, "berth/present", &absent.digest)
+            .blob_exists(&reg.addr, "berth/present", &absent.digest())
             .await
             .unwrap(),
         None
     );
     assert!(client
-        .blob_exists(&reg.addr, "berth/present", &layer_desc.digest)
+        .blob_exists(&reg.addr, "berth/present", &layer_desc.digest())
         .await
         .unwrap()
         .is_some());
@@ -306,7 +304,7 @@ async fn refuses_more_bytes_than_descriptor_size() {
     let reg = TestRegistry::start();
     let client = client();
     let (_, _, layer_desc) = push_image(&client, &reg.addr, "berth/large", "v1").await;
-    let small = Descriptor::new(OCI_LAYER_GZIP, layer_desc.digest.clone(), 1000);
+    let small = Descriptor::new(OCI_LAYER_GZIP, layer_desc.digest().clone(), 1000);
     let mut sink = VecSink::default();
     let err = client
         .fetch_blob(&reg.addr, "berth/large", &small, &mut sink, &|_| {})
@@ -387,7 +385,7 @@ async fn docker_io_pulls_go_to_mirror() {
     assert_eq!(got.bytes, manifest);
     assert_eq!(
         client
-            .blob_exists("docker.io", "library/mirrored", &layer_desc.digest)
+            .blob_exists("docker.io", "library/mirrored", &layer_desc.digest())
             .await
             .unwrap(),
         Some(layer.len() as u64)
@@ -493,11 +491,11 @@ async fn token_auth() {
 
     // A mount needs push on the target and pull on the source in one token.
     assert!(client
-        .mount_blob(&reg.addr, "berth/token-copy", &layer_desc.digest, "berth/token")
+        .mount_blob(&reg.addr, "berth/token-copy", &layer_desc.digest(), "berth/token")
         .await
         .unwrap());
     assert!(client
-        .blob_exists(&reg.addr, "berth/token-copy", &layer_desc.digest)
+        .blob_exists(&reg.addr, "berth/token-copy", &layer_desc.digest())
         .await
         .unwrap()
         .is_some());
@@ -641,7 +639,7 @@ fn futures_are_send() {
     assert_send(&client.get_manifest("r", "a", "b"));
     assert_send(&client.fetch_blob("r", "a", &desc, &mut sink, &progress));
     assert_send(&client.push_blob("r", "a", &desc, &source, &progress));
-    assert_send(&client.mount_blob("r", "a", &desc.digest, "b"));
+    assert_send(&client.mount_blob("r", "a", &desc.digest(), "b"));
     assert_send(&client.put_manifest("r", "a", "b", OCI_MANIFEST, b"{}"));
     assert_send(&client.check_login("r", "u", "p"));
     let _ = Arc::new(client);

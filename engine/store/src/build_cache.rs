@@ -22,7 +22,7 @@ impl Store {
         let Some(rec) = self.metadata()?.build_cache.remove(key) else {
             return Ok(None);
         };
-        let complete = rec.required_blobs().all(|d| self.has_blob(d))
+        let complete = rec.required_blobs().all(|d| self.has_blob(&d))
             && rec.layers.iter().all(|l| self.has_layer(&l.diff_id));
         Ok(complete.then_some(rec))
     }

@@ -162,7 +162,7 @@ impl Store {
         for (owner, rec) in owners(&meta) {
             report.records_checked += 1;
             for d in rec.required_blobs() {
-                if !self.has_blob(d) {
+                if !self.has_blob(&d) {
                     report.problems.push(StoreProblem::MissingBlob {
                         owner: owner.clone(),
                         digest: d.clone(),
@@ -262,7 +262,7 @@ impl Store {
         let removed = self.update(|meta| {
             let damaged: Vec<Owner> = owners(meta)
                 .filter(|(_, rec)| {
-                    rec.required_blobs().any(|d| !self.has_blob(d))
+                    rec.required_blobs().any(|d| !self.has_blob(&d))
                         || rec.layers.iter().any(|l| !self.has_layer(&l.diff_id))
                 })
                 .map(|(o, _)| o)

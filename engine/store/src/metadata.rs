@@ -51,15 +51,15 @@ pub struct LayerRecord {
 
 impl ImageRecord {
     /// Every blob the record needs: manifest, config and layer blobs.
-    pub fn required_blobs(&self) -> impl Iterator<Item = &Digest> {
-        [&self.manifest.digest, &self.config.digest]
+    pub fn required_blobs(&self) -> impl Iterator<Item = Digest> + '_ {
+        [self.manifest.digest(), self.config.digest()]
             .into_iter()
-            .chain(self.layers.iter().map(|l| &l.blob.digest))
+            .chain(self.layers.iter().map(|l| l.blob.digest()))
     }
 
     /// Every blob the record keeps alive in GC: the required ones and the index.
-    pub fn referenced_blobs(&self) -> impl Iterator<Item = &Digest> {
-        self.required_blobs().chain(self.index_digest.iter())
+    pub fn referenced_blobs(&self) -> impl Iterator<Item = Digest> + '_ {
+        self.required_blobs().chain(self.index_digest.iter().cloned())
     }
 }
 
@@ -92,7 +92,7 @@ impl Metadata {
         let mut blobs = BTreeSet::new();
         let mut layers = BTreeSet::new();
         for rec in self.images.values().chain(self.build_cache.values()) {
-            blobs.extend(rec.referenced_blobs().cloned());
+            blobs.extend(rec.referenced_blobs());
             layers.extend(rec.layers.iter().map(|l| l.diff_id.clone()));
         }
         (blobs, layers)
@@ -167,10 +167,10 @@ impl Store {
     /// Stores an image record. Refuses if the manifest, config or any layer blob is
     /// missing, so the store never holds a half image.
     pub fn put_image(&self, rec: ImageRecord) -> Result<(), StoreError> {
-        if rec.id != rec.config.digest {
+        if rec.id != rec.config.digest() {
             return Err(StoreError::InvalidRecord {
                 id: rec.id.clone(),
-                reason: format!("the image ID must be the config digest {}", rec.config.digest),
+                reason: format!("the image ID must be the config digest {}", rec.config.digest()),
             });
         }
         // The lease keeps GC from deleting the blobs between this check and the save.

@@ -534,13 +534,13 @@ fn put_image_refuses_missing_blobs() {
     let rec = make_image(&store, 1);
     let mut missing_layer = rec.clone();
     let absent = Digest::of(b"never stored");
-    missing_layer.layers[0].blob.digest = absent.clone();
+    missing_layer.layers[0].blob.set_digest(absent.clone());
     match store.put_image(missing_layer) {
         Err(StoreError::MissingBlob(d)) => assert_eq!(d, absent),
         other => panic!("expected MissingBlob, got {other:?}"),
     }
     let mut missing_manifest = rec.clone();
-    missing_manifest.manifest.digest = absent.clone();
+    missing_manifest.manifest.set_digest(absent.clone());
     assert!(matches!(
         store.put_image(missing_manifest),
         Err(StoreError::MissingBlob(_))
@@ -796,9 +796,9 @@ fn gc_removes_only_unreferenced() {
     assert!(!store.has_layer(&orphan_layer_id));
     assert!(ingest_dir_entries(&store).is_empty());
     for d in [
-        &kept.manifest.digest,
-        &kept.config.digest,
-        &kept.layers[0].blob.digest,
+        &kept.manifest.digest(),
+        &kept.config.digest(),
+        &kept.layers[0].blob.digest(),
         &index,
     ] {
         assert!(store.has_blob(d), "{d} must be kept");

@@ -45,17 +45,14 @@ impl Session<'_> {
     ) -> Result<(), BuildError> {
         let triggers: Vec<String> = state
             .config
-            .config
-            .as_ref()
+            .config()
             .and_then(|c| c.extra.get("OnBuild"))
             .and_then(|v| serde_json::from_value(v.clone()).ok())
             .unwrap_or_default();
         if triggers.is_empty() {
             return Ok(());
         }
-        if let Some(c) = state.config.config.as_mut() {
-            c.extra.remove("OnBuild");
-        }
+        state.container_config().extra.remove("OnBuild");
         self.emit(BuildEvent::Triggers {
             count: triggers.len(),
         });

@@ -110,13 +110,9 @@ impl Session<'_> {
         let shown: Vec<&str> = norm.iter().map(|p| p.trim_end_matches("/tcp")).collect();
         let created_by = Self::nop(state, &format!("EXPOSE {}", shown.join(" ")));
         self.set_config(state, created_by, move |st| {
-            let ports = st
-                .container_config()
-                .exposed_ports
-                .get_or_insert_with(Default::default);
-            for p in &norm {
-                ports.insert(p.clone(), serde_json::json!({}));
-            }
+            let cc = st.container_config();
+            let ports = add_to_set(cc.exposed_ports().clone(), &norm);
+            cc.set_exposed_ports(Some(ports));
         })
     }
 
@@ -130,7 +126,7 @@ impl Session<'_> {
         vars.cmd_set = true;
         let created_by = Self::nop(state, &format!("CMD {}", quoted_list(&args)));
         self.set_config(state, created_by, move |st| {
-            st.container_config().cmd = Some(args.clone());
+            st.container_config().set_cmd(Some(args.clone()));
         })
     }
 
@@ -148,10 +144,10 @@ impl Session<'_> {
         let detail = serde_json::json!({ "reset_cmd": reset_cmd });
         self.set_config_detailed(state, created_by, detail, move |st| {
             let cc = st.container_config();
-            cc.entrypoint = Some(args.clone());
+            cc.set_entrypoint(Some(args.clone()));
             // docker drops an inherited CMD when the stage sets ENTRYPOINT.
             if reset_cmd {
-                cc.cmd = None;
+                cc.set_cmd(None);
             }
         })
     }
@@ -164,14 +160,14 @@ impl Session<'_> {
         vars: &StageVars,
         instruction: &str,
         word: &str,
-        field: fn(&mut ContainerConfig) -> &mut Option<String>,
+        field: fn(&mut ContainerConfig, Option<String>),
         line: usize,
         escape: char,
     ) -> Result<(), BuildError> {
         let word = self.expand(state, vars, word, escape, line)?;
         let created_by = Self::nop(state, &format!("{instruction} {word}"));
         self.set_config(state, created_by, move |st| {
-            *field(st.container_config()) = Some(word.clone());
+            field(st.container_config(), Some(word.clone()));
         })
     }
 
@@ -190,10 +186,9 @@ impl Session<'_> {
         let created_by = Self::nop(state, &format!("VOLUME [{}]", v.join(" ")));
         let detail = serde_json::json!(v);
         self.set_config_detailed(state, created_by, detail, move |st| {
-            let m = st.container_config().volumes.get_or_insert_with(Default::default);
-            for x in &v {
-                m.insert(x.clone(), serde_json::json!({}));
-            }
+            let cc = st.container_config();
+            let volumes = add_to_set(cc.volumes().clone(), &v);
+            cc.set_volumes(Some(volumes));
         })
     }
 
@@ -250,7 +245,7 @@ impl Session<'_> {
         let m = m.to_string();
         let created_by = Self::nop(state, &format!("MAINTAINER {m}"));
         self.set_config(state, created_by, move |st| {
-            st.config.author = Some(m.clone());
+            st.config.set_author(Some(m.clone()));
         })
     }
 }
@@ -295,6 +290,16 @@ fn healthcheck_config(h: &Healthcheck) -> serde_json::Value {
     }
 }
 
+/// EXPOSE's and VOLUME's change: a Go set (a JSON object of `{}`s) in the config, which
+/// oci-spec holds as a list; kept sorted and without repeats, as docker writes it.
+fn add_to_set(set: Option<Vec<String>>, items: &[String]) -> Vec<String> {
+    let mut set = set.unwrap_or_default();
+    set.extend(items.iter().cloned());
+    set.sort();
+    set.dedup();
+    set
+}
+
 /// ENV's change: each pair replaces the variable's earlier value.
 pub(super) fn set_env(st: &mut State, pairs: &[(String, String)]) {
     let mut env = st.env();
@@ -302,12 +307,15 @@ pub(super) fn set_env(st: &mut State, pairs: &[(String, String)]) {
         env.retain(|e| e.split_once('=').map_or(e.as_str(), |(ek, _)| ek) != k);
         env.push(format!("{k}={v}"));
     }
-    st.container_config().env = Some(env);
+    st.container_config().set_env(Some(env));
 }
 
 /// LABEL's change.
 pub(super) fn set_labels(st: &mut State, pairs: &[(String, String)]) {
-    let labels = st.container_config().labels.get_or_insert_with(Default::default);
+    let labels = st
+        .container_config()
+        .labels_mut()
+        .get_or_insert_with(Default::default);
     for (k, v) in pairs {
         labels.insert(k.clone(), v.clone());
     }

@@ -32,7 +32,9 @@ impl Session<'_> {
             state,
             &|parent| CacheKey::line(parent, &line),
             created_by,
-            &|st: &mut State| st.container_config().working_dir = Some(path.clone()),
+            &|st: &mut State| {
+                st.container_config().set_working_dir(Some(path.clone()));
+            },
             Some(&mut exec),
         )
     }

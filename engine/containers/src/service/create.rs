@@ -17,7 +17,7 @@ impl ContainerService {
     pub fn create(&self, opts: &ContainerConfig) -> Result<ContainerRecord, ContainerError> {
         let image = self.images.resolve(&opts.image)?;
         let config = self.images.config(&image)?;
-        let ic = config.config.clone().unwrap_or_default();
+        let ic = config.config().cloned().unwrap_or_default();
 
         let (entrypoint, cmd) = command(opts, &ic)?;
         let env = environment(opts, &ic)?;
@@ -39,7 +39,8 @@ impl ContainerService {
             ));
         }
         let network = self.network_of(opts)?;
-        let mut labels = ic.labels.clone().unwrap_or_default();
+        let mut labels: std::collections::BTreeMap<String, String> =
+            ic.labels().clone().unwrap_or_default().into_iter().collect();
         labels.extend(opts.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
 
         let id = random_id();
@@ -58,17 +59,17 @@ impl ContainerService {
                 working_dir: opts
                     .working_dir
                     .clone()
-                    .or(ic.working_dir.clone())
+                    .or(ic.working_dir().clone())
                     .filter(|w| !w.is_empty())
                     .unwrap_or_else(|| "/".into()),
-                user: opts.user.clone().or(ic.user.clone()).unwrap_or_default(),
+                user: opts.user.clone().or(ic.user().clone()).unwrap_or_default(),
                 hostname: opts.hostname.clone().unwrap_or_else(|| id[..12].to_string()),
                 tty: opts.tty,
                 open_stdin: opts.open_stdin,
                 labels,
                 exposed_ports: exposed,
-                stop_signal: ic.stop_signal.clone(),
-                image_volumes: ic.volumes.clone().unwrap_or_default().into_keys().collect(),
+                stop_signal: ic.stop_signal().clone(),
+                image_volumes: ic.volumes().clone().unwrap_or_default(),
             },
             host: HostConfig {
                 publish,
@@ -183,12 +184,12 @@ fn command(opts: &ContainerConfig, ic: &ImageConfig) -> Result<(Vec<String>, Vec
     let given_cmd = opts.cmd.clone().filter(|c| !c.is_empty());
     let entrypoint = match &opts.entrypoint {
         Some(e) => e.clone(),
-        None => ic.entrypoint.clone().unwrap_or_default(),
+        None => ic.entrypoint().clone().unwrap_or_default(),
     };
     let cmd = match (given_cmd, &opts.entrypoint) {
         (Some(c), _) => c,
         (None, Some(_)) => Vec::new(),
-        (None, None) => ic.cmd.clone().unwrap_or_default(),
+        (None, None) => ic.cmd().clone().unwrap_or_default(),
     };
     if entrypoint.is_empty() && cmd.is_empty() {
         return Err(ContainerError::InvalidArgument(format!(
@@ -203,7 +204,7 @@ fn command(opts: &ContainerConfig, ic: &ImageConfig) -> Result<(Vec<String>, Vec
 /// key; PATH if none set it. A bare `KEY` (no `=`) sets nothing: clients resolve those
 /// from their own environment, as the docker CLI does.
 fn environment(opts: &ContainerConfig, ic: &ImageConfig) -> Result<Vec<String>, ContainerError> {
-    let mut env = ic.env.clone().unwrap_or_default();
+    let mut env = ic.env().clone().unwrap_or_default();
     for kv in &opts.env {
         let Some((k, v)) = kv.split_once('=') else {
             continue;
@@ -226,7 +227,7 @@ fn environment(opts: &ContainerConfig, ic: &ImageConfig) -> Result<Vec<String>, 
 /// published); `publish_all` publishes every exposed port not mapped yet on a free port.
 fn ports(opts: &ContainerConfig, ic: &ImageConfig) -> (Vec<PortSpec>, Vec<String>) {
     let mut publish = opts.ports.clone();
-    let mut exposed: Vec<String> = ic.exposed_ports.clone().unwrap_or_default().into_keys().collect();
+    let mut exposed: Vec<String> = ic.exposed_ports().clone().unwrap_or_default();
     let more = opts.exposed_ports.iter().copied();
     for (port, proto) in more.chain(publish.iter().map(|p| (p.container_port, p.proto))) {
         let key = format!("{port}/{proto}");
@@ -260,7 +261,7 @@ fn ports(opts: &ContainerConfig, ic: &ImageConfig) -> (Vec<PortSpec>, Vec<String
 /// data; bind sources must be absolute and exist.
 fn mounts(opts: &ContainerConfig, ic: &ImageConfig) -> Result<Vec<MountRecord>, ContainerError> {
     let mut mounts: Vec<MountRecord> = opts.mounts.iter().map(record_of).collect::<Result<_, _>>()?;
-    for dest in ic.volumes.clone().unwrap_or_default().into_keys() {
+    for dest in ic.volumes().clone().unwrap_or_default() {
         if !mounts.iter().any(|m| m.destination == dest) {
             mounts.push(MountRecord {
                 source: String::new(),
