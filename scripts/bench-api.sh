@@ -11,18 +11,13 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH=bench-api
 . "$ROOT/scripts/bench-lib.sh"
 ROUNDS="${ROUNDS:-15}"
-BERTH_BIN="${BERTH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/berth}"
 DOCKER="${DOCKER_CLI:-/usr/local/bin/docker}"
-FIXTURES="${BERTH_FIXTURES:-$ROOT/tests/fixtures/out}"
-say() { printf 'bench-api: %s\n' "$*" >&2; }
 
-[ -x "$BERTH_BIN" ] || { say "berth binary not found at $BERTH_BIN: cargo build --release -p berth (or set BERTH_BIN)"; exit 1; }
+need docker-registry skopeo podman python3 curl
 [ -x "$DOCKER" ] || { say "docker CLI not found at $DOCKER: install docker-ce-cli (or set DOCKER_CLI)"; exit 1; }
-for bin in docker-registry skopeo podman python3 curl; do
-    command -v "$bin" >/dev/null 2>&1 || { say "missing $bin: run bash scripts/install.sh tests"; exit 1; }
-done
 bash "$ROOT/tests/fixtures/make-fixtures.sh" "$FIXTURES" >/dev/null
 
 TMP="$(mktemp -d /tmp/bapi.XXXXXX)"
@@ -30,18 +25,16 @@ PIDS=()
 B=("$BERTH_BIN" --root "$TMP/berth")
 P=(podman --root "$TMP/podman" --runroot "$TMP/pr")
 cleanup() {
-    "${B[@]}" rm -f $("${B[@]}" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+    rm_containers "${B[@]}"
     "${P[@]}" rm -af -t 0 >/dev/null 2>&1 || true
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     sleep 0.5
-    unmount_under "$TMP"
-    rm -rf "$TMP"
+    remove_tmp
 }
 trap cleanup EXIT
 
 start_registry "$TMP"
-PIDS+=("$REG_PID")
-skopeo copy -q --dest-tls-verify=false "oci:$FIXTURES/busybox:latest" "docker://127.0.0.1:$PORT/library/busybox:latest"
+push_fixture busybox library/busybox
 BB="127.0.0.1:$PORT/library/busybox:latest"
 
 # Both stores get the same image, tagged `busybox`.
@@ -59,8 +52,6 @@ done
 export DOCKER_CONFIG="$TMP/docker-config"
 mkdir -p "$DOCKER_CONFIG"
 
-now() { date +%s.%N; }
-record() { python3 -c "print(f'{$2 - $3:.4f}')" >>"$TMP/$1.times"; }
 timed() {
     local name=$1 host=$2 s e; shift 2
     s=$(now); DOCKER_HOST="$host" "$DOCKER" "$@" >/dev/null 2>"$TMP/err" || { say "$name failed: $(cat "$TMP/err")"; exit 1; }; e=$(now)

@@ -11,30 +11,22 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH=bench-build
 . "$ROOT/scripts/bench-lib.sh"
 ROUNDS="${ROUNDS:-7}"
-BERTH_BIN="${BERTH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/berth}"
-FIXTURES="${BERTH_FIXTURES:-$ROOT/tests/fixtures/out}"
-say() { printf 'bench-build: %s\n' "$*" >&2; }
 
-[ -x "$BERTH_BIN" ] || { say "berth binary not found at $BERTH_BIN: cargo build --release -p berth (or set BERTH_BIN)"; exit 1; }
-for bin in docker-registry skopeo podman python3 curl; do
-    command -v "$bin" >/dev/null 2>&1 || { say "missing $bin: run bash scripts/install.sh tests"; exit 1; }
-done
+need docker-registry skopeo podman python3 curl
 FIXTURES_BIG=1 bash "$ROOT/tests/fixtures/make-fixtures.sh" "$FIXTURES" >/dev/null
 
 TMP="$(mktemp -d /tmp/bb.XXXXXX)"  # short: podman refuses a runroot path over 50 characters
-REG_PID=""
 cleanup() {
     podman --root "$TMP/podman" --runroot "$TMP/pr" rmi -af >/dev/null 2>&1 || true
-    [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null || true
-    unmount_under "$TMP"
-    rm -rf "$TMP"
+    remove_tmp
 }
 trap cleanup EXIT
 
 start_registry "$TMP"
-skopeo copy -q --dest-tls-verify=false "oci:$FIXTURES/python:latest" "docker://127.0.0.1:$PORT/bench/python:latest"
+push_fixture python bench/python
 BASE="127.0.0.1:$PORT/bench/python:latest"
 B=("$BERTH_BIN" --root "$TMP/berth")
 P=(podman --root "$TMP/podman" --runroot "$TMP/pr")
@@ -56,8 +48,6 @@ printf 'flask\n' >"$CTX/requirements.txt"
 printf 'print("hello from the benchmark app")\n' >"$CTX/app.py"
 printf '*.log\n' >"$CTX/.dockerignore"
 
-now() { date +%s.%N; }
-record() { python3 -c "print(f'{$2 - $3:.4f}')" >>"$TMP/$1.times"; }
 timed() {
     local name=$1 s e
     shift

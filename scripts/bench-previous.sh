@@ -11,17 +11,12 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH=bench-previous
 . "$ROOT/scripts/bench-lib.sh"
 ROUNDS="${ROUNDS:-15}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-BERTH_BIN="${BERTH_BIN:-$TARGET/release/berth}"
-FIXTURES="${BERTH_FIXTURES:-$ROOT/tests/fixtures/out}"
-say() { printf 'bench-previous: %s\n' "$*" >&2; }
 
-[ -x "$BERTH_BIN" ] || { say "berth binary not found at $BERTH_BIN: cargo build --release -p berth (or set BERTH_BIN)"; exit 1; }
-for bin in docker-registry skopeo podman python3 curl git; do
-    command -v "$bin" >/dev/null 2>&1 || { say "missing $bin: run bash scripts/install.sh tests"; exit 1; }
-done
+need docker-registry skopeo podman python3 curl git
 if [ -z "${BERTH_PREV:-}" ]; then
     [ -n "${PREV_REV:-}" ] || { say "set BERTH_PREV to the previous berth binary, or PREV_REV to a git revision to build"; exit 1; }
     WT="$TARGET-prev/src"
@@ -37,29 +32,24 @@ fi
 FIXTURES_BIG=1 bash "$ROOT/tests/fixtures/make-fixtures.sh" "$FIXTURES" >/dev/null
 
 TMP="$(mktemp -d /tmp/bp.XXXXXX)"
-REG_PID=""
 N=("$BERTH_BIN" --root "$TMP/new")
 O=("$BERTH_PREV" --root "$TMP/old")
 P=(podman --root "$TMP/podman" --runroot "$TMP/pr")
 cleanup() {
-    "${N[@]}" rm -f $("${N[@]}" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
-    "${O[@]}" rm -f $("${O[@]}" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+    rm_containers "${N[@]}"
+    rm_containers "${O[@]}"
     "${P[@]}" rm -af -t 0 >/dev/null 2>&1 || true
-    [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null || true
-    unmount_under "$TMP"
-    rm -rf "$TMP"
+    remove_tmp
 }
 trap cleanup EXIT
 
 start_registry "$TMP"
-skopeo copy -q --dest-tls-verify=false "oci:$FIXTURES/busybox:latest" "docker://127.0.0.1:$PORT/bench/busybox:latest"
+push_fixture busybox bench/busybox
 BB="127.0.0.1:$PORT/bench/busybox:latest"
 "${N[@]}" pull -q "$BB" >/dev/null
 "${O[@]}" pull -q "$BB" >/dev/null
 "${P[@]}" pull -q --tls-verify=false "$BB" >/dev/null
 
-now() { date +%s.%N; }
-record() { python3 -c "print(f'{$2 - $3:.4f}')" >>"$TMP/$1.times"; }
 timed() {
     local name=$1 s e; shift; s=$(now)
     "$@" >/dev/null 2>"$TMP/err" || { say "$name failed: $*: $(tail -3 "$TMP/err")"; exit 1; }

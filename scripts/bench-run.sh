@@ -10,32 +10,24 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH=bench-run
 . "$ROOT/scripts/bench-lib.sh"
 ROUNDS="${ROUNDS:-15}"
-BERTH_BIN="${BERTH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/berth}"
-FIXTURES="${BERTH_FIXTURES:-$ROOT/tests/fixtures/out}"
-say() { printf 'bench-run: %s\n' "$*" >&2; }
 
-[ -x "$BERTH_BIN" ] || { say "berth binary not found at $BERTH_BIN: cargo build --release -p berth (or set BERTH_BIN)"; exit 1; }
-for bin in docker-registry skopeo podman runc umoci python3 curl; do
-    command -v "$bin" >/dev/null 2>&1 || { say "missing $bin: run bash scripts/install.sh tests"; exit 1; }
-done
+need docker-registry skopeo podman runc umoci python3 curl
 FIXTURES_BIG=1 bash "$ROOT/tests/fixtures/make-fixtures.sh" "$FIXTURES" >/dev/null
 
 TMP="$(mktemp -d /tmp/br.XXXXXX)"
-REG_PID=""
 cleanup() {
-    "$BERTH_BIN" --root "$TMP/berth" rm -f $("$BERTH_BIN" --root "$TMP/berth" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+    rm_containers "$BERTH_BIN" --root "$TMP/berth"
     podman --root "$TMP/podman" --runroot "$TMP/pr" rm -af >/dev/null 2>&1 || true
-    [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null || true
-    unmount_under "$TMP"
-    rm -rf "$TMP"
+    remove_tmp
 }
 trap cleanup EXIT
 
 start_registry "$TMP"
 for img in busybox flask; do
-    skopeo copy -q --dest-tls-verify=false "oci:$FIXTURES/$img:latest" "docker://127.0.0.1:$PORT/bench/$img:latest"
+    push_fixture "$img" "bench/$img"
 done
 BB="127.0.0.1:$PORT/bench/busybox:latest"
 FL="127.0.0.1:$PORT/bench/flask:latest"
@@ -59,8 +51,6 @@ PY
 # Flask's own start-up, without a container: the image's files, chrooted.
 umoci unpack --image "$FIXTURES/flask:latest" "$TMP/flaskfs" >/dev/null
 
-now() { date +%s.%N; }
-record() { python3 -c "print(f'{$2 - $3:.4f}')" >>"$TMP/$1.times"; }
 timed() { local name=$1 s e; shift; s=$(now); "$@" >/dev/null 2>&1 || { say "$name failed: $*"; exit 1; }; e=$(now); record "$name" "$e" "$s"; }
 say "1/3: run --rm busybox true ($ROUNDS rounds)"
 for i in $(seq "$ROUNDS"); do

@@ -118,7 +118,7 @@ pub enum Command {
     /// (internal) `docker cp` helper, chrooted into a container: stat|get|put PID PATH
     #[command(name = "__cp", hide = true)]
     CopyHelper { op: String, pid: i32, path: String },
-    /// (internal) the per-container supervisor process
+    /// (internal) the per-container supervisor process: __shim --root ROOT DIR
     #[command(name = "__shim", hide = true)]
     Shim { state_dir: PathBuf },
     /// Manage images

@@ -292,6 +292,74 @@ fn containers_outlive_the_cli() {
     b.ok(&["rm", "-f", "survivor"]);
 }
 
+/// The shim's pid and its command line, split at the NULs, from the container's state.
+fn shim_of(b: &Berth, id: &str) -> (i32, Vec<String>) {
+    let state = std::fs::read(b.root().join("containers").join(id).join("shim/state.json")).unwrap();
+    let state: serde_json::Value = serde_json::from_slice(&state).unwrap();
+    let pid = state["shim_pid"].as_i64().unwrap() as i32;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let argv = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    (pid, argv)
+}
+
+#[test]
+fn the_production_supervisor_runs_each_container_with_its_root() {
+    let (_reg, b) = setup(false);
+    let id = b.ok(&["run", "-d", "busybox", "sleep", "300"]).trim().to_string();
+    let (pid, argv) = shim_of(&b, &id);
+    let state_dir = b.root().join("containers").join(&id).join("shim");
+    // The berth binary itself, its hidden __shim, and the store root named explicitly.
+    assert_eq!(
+        argv[1..],
+        [
+            "__shim".to_string(),
+            "--root".to_string(),
+            b.root().display().to_string(),
+            state_dir.display().to_string()
+        ],
+        "{argv:?}"
+    );
+    assert_eq!(
+        std::fs::canonicalize(format!("/proc/{pid}/exe")).unwrap(),
+        std::fs::canonicalize(berth_tests::berth::bin()).unwrap()
+    );
+    b.ok(&["rm", "-f", &id]);
+    assert!(!b.root().join("containers").join(&id).exists());
+    // The supervisor ends once it has seen its container gone.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while berth_host::process::alive(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "rm -f left the supervisor {pid} running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Once its container exits, the supervisor releases the run and applies --rm.
+    let id = b
+        .ok(&["run", "-d", "--rm", "busybox", "sleep", "0.3"])
+        .trim()
+        .to_string();
+    let gone = poll_output("", || b.ok(&["ps", "-aq"]));
+    assert_eq!(gone.trim(), "", "the --rm container is removed by its supervisor");
+    assert!(!b.root().join("containers").join(&id).exists());
+    let kept = b.ok(&["run", "-d", "busybox", "true"]).trim().to_string();
+    let cleaned = b.root().join("containers").join(&kept).join("cleaned");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cleaned.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the supervisor did not release the run"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    b.ok(&["rm", &kept]);
+}
+
 #[test]
 fn many_containers_leave_nothing_behind() {
     let (_reg, b) = setup(false);

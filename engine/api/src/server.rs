@@ -31,7 +31,8 @@ pub struct ServerOptions {
     pub socket: Option<PathBuf>,
     /// An extra TCP listener; only loopback addresses are accepted (there is no TLS).
     pub tcp: Option<std::net::SocketAddr>,
-    /// A binary whose `__shim STATE_DIR` subcommand runs a container's shim.
+    /// A binary whose `__shim --root ROOT DIR` subcommand runs a container's supervisor
+    /// (`berth_containers::supervise`).
     pub shim_exe: PathBuf,
     pub insecure_registries: Vec<String>,
     pub registry_mirrors: Vec<String>,

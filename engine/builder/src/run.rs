@@ -34,22 +34,9 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), BuildError> {
 }
 
 fn wait(pid: i32) -> Result<i32, BuildError> {
-    let p = rustix::process::Pid::from_raw(pid)
-        .ok_or_else(|| BuildError::io("invalid pid")(std::io::Error::other("0")))?;
-    loop {
-        match rustix::process::waitpid(Some(p), rustix::process::WaitOptions::empty()) {
-            Ok(Some((_, status))) => {
-                if let Some(code) = status.exit_status() {
-                    return Ok(code);
-                }
-                if let Some(sig) = status.terminating_signal() {
-                    return Ok(128 + sig);
-                }
-            }
-            Ok(None) | Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(BuildError::io("cannot wait for the RUN command")(e.into())),
-        }
-    }
+    berth_host::process::wait_child(pid)
+        .map(berth_host::process::ChildExit::code)
+        .map_err(BuildError::io("cannot wait for the RUN command"))
 }
 
 /// Runs the command in `scratch` (mounted over `spec.lowers`). Returns the exit code and

@@ -18,6 +18,7 @@ mod error;
 mod names;
 mod record;
 mod service;
+mod supervisor;
 mod volumes;
 
 pub use berth_net::{network_id, Endpoint, NetError, NetworkConfig};
@@ -33,6 +34,7 @@ pub use record::{
 };
 pub use service::{
     copy_helper, resolve_stopped, signal_number, wait_for, ContainerService, ContainerSummary, CopyTarget,
-    ExecOptions, OutputHold, ShimPorts, StatsSample, StoppedRoot, WaitCondition, Waiter, COPY_NOT_FOUND,
+    ExecOptions, OutputHold, StatsSample, StoppedRoot, WaitCondition, Waiter, COPY_NOT_FOUND,
 };
+pub use supervisor::supervise;
 pub use volumes::{VolumeInfo, VolumeService};

@@ -49,7 +49,7 @@ pub use copy::{copy_helper, resolve_stopped, CopyTarget, StoppedRoot, COPY_NOT_F
 pub use exec::{wait_for, ExecOptions};
 pub use list::ContainerSummary;
 pub use signal::signal_number;
-pub use start::ShimPorts;
+pub(crate) use start::ShimPorts;
 pub use stats::StatsSample;
 pub use wait::{WaitCondition, Waiter};
 
@@ -113,8 +113,8 @@ pub(crate) fn now() -> String {
 }
 
 impl ContainerService {
-    /// `shim_exe` is the binary whose hidden `__shim` subcommand runs a container's shim
-    /// (the `berth` binary itself).
+    /// `shim_exe` is the binary whose hidden `__shim --root ROOT DIR` subcommand runs a
+    /// container's supervisor, [`crate::supervise`] (the `berth` binary itself).
     pub fn new(images: ImageService, shim_exe: PathBuf) -> Result<ContainerService, ContainerError> {
         let root = images.store().root().to_path_buf();
         std::fs::create_dir_all(root.join("containers")).map_err(ContainerError::io(format!(

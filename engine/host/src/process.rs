@@ -1,4 +1,4 @@
-//! Processes, from `/proc/<pid>/stat`.
+//! Processes, from `/proc/<pid>/stat`, and waiting for a child of this process.
 //!
 //! A zombie (`Z`) or dead (`X`) process is not alive: it runs no code any more and will
 //! never write another file, whatever `kill(pid, 0)` says.
@@ -69,6 +69,55 @@ pub fn cmdline_contains(pid: i32, needle: &[u8]) -> bool {
             .unwrap_or(false)
 }
 
+/// How a child of this process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildExit {
+    /// It exited with this code.
+    Code(i32),
+    /// This signal killed it.
+    Signal(i32),
+}
+
+impl ChildExit {
+    /// The code a shell and docker report: the exit code, or 128 + the signal.
+    pub fn code(self) -> i32 {
+        match self {
+            ChildExit::Code(c) => c,
+            ChildExit::Signal(s) => 128 + s,
+        }
+    }
+
+    /// The signal that killed it, if one did.
+    pub fn signal(self) -> Option<i32> {
+        match self {
+            ChildExit::Code(_) => None,
+            ChildExit::Signal(s) => Some(s),
+        }
+    }
+}
+
+/// Waits until the child `pid` of this process has ended and reaps it. An interrupted
+/// wait is retried; a stopped child is waited for further (only an end is an answer).
+/// Allocates nothing, so a freshly forked process may call it.
+pub fn wait_child(pid: i32) -> std::io::Result<ChildExit> {
+    let pid = rustix::process::Pid::from_raw(pid)
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "pid 0 is no child"))?;
+    loop {
+        match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
+            Ok(Some((_, status))) => {
+                if let Some(code) = status.exit_status() {
+                    return Ok(ChildExit::Code(code));
+                }
+                if let Some(sig) = status.terminating_signal() {
+                    return Ok(ChildExit::Signal(sig));
+                }
+            }
+            Ok(None) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +176,24 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(!alive(pid));
+    }
+
+    #[test]
+    #[allow(clippy::zombie_processes, reason = "wait_child is what reaps them here")]
+    fn a_child_is_waited_for_with_its_code_or_its_signal() {
+        let child = Command::new("sh")
+            .args(["-c", "exit 3"])
+            .spawn()
+            .expect("spawn sh");
+        let exit = wait_child(child.id() as i32).unwrap();
+        assert_eq!((exit, exit.code(), exit.signal()), (ChildExit::Code(3), 3, None));
+
+        let mut child = Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+        let pid = child.id() as i32;
+        child.kill().unwrap();
+        let exit = wait_child(pid).unwrap();
+        assert_eq!((exit.code(), exit.signal()), (137, Some(9)));
+        assert!(wait_child(pid).is_err(), "a reaped child is no child any more");
+        assert!(wait_child(0).is_err());
     }
 }

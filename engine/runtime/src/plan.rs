@@ -530,11 +530,7 @@ fn read_msgs(mut r: File) -> Vec<Msg> {
 }
 
 fn reap(pid: libc::pid_t) {
-    let mut status = 0;
-    // SAFETY: waitpid on our own child.
-    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
-        && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
-    {}
+    let _ = berth_host::process::wait_child(pid);
 }
 
 fn to_error(m: &Msg, args0: &str, cwd: &str, what: &[String], extra: &[String]) -> RuntimeError {
@@ -669,7 +665,7 @@ pub fn spawn(spec: &ContainerSpec, stdio: Stdio) -> Result<Pid, RuntimeError> {
 }
 
 /// Runs a command inside the running container whose init is `target_pid`.
-/// The returned process is a child of the caller (wait for it with waitpid).
+/// The returned process is a child of the caller (wait for it with `berth_host::process::wait_child`).
 pub fn exec(target_pid: i32, spec: &ExecSpec, stdio: Stdio) -> Result<Pid, RuntimeError> {
     let proc_dir = format!("/proc/{target_pid}");
     if !Path::new(&proc_dir).exists() {

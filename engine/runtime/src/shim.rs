@@ -99,7 +99,7 @@ pub fn shim_running(pid: i32) -> bool {
 /// fd 3, 4, ..., and returns once the container runs (or its start error).
 pub fn start_shim(
     exe: &Path,
-    args: &[&str],
+    args: &[impl AsRef<std::ffi::OsStr>],
     config: &ShimConfig,
     extra_fds: Vec<OwnedFd>,
 ) -> Result<ShimState, RuntimeError> {
@@ -237,22 +237,9 @@ fn pump(
 }
 
 fn wait_exit(pid: i32) -> (i32, Option<i32>) {
-    let mut status = 0;
-    loop {
-        // SAFETY: waiting for our own child.
-        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if rc == pid {
-            break;
-        }
-        if rc < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            return (255, None);
-        }
-    }
-    if libc::WIFSIGNALED(status) {
-        let sig = libc::WTERMSIG(status);
-        (128 + sig, Some(sig))
-    } else {
-        (libc::WEXITSTATUS(status), None)
+    match berth_host::process::wait_child(pid) {
+        Ok(exit) => (exit.code(), exit.signal()),
+        Err(_) => (255, None),
     }
 }
 

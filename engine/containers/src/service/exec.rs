@@ -70,21 +70,7 @@ impl ContainerService {
 
 /// Waits for a child of this process; returns its exit code (128 + signal if killed).
 pub fn wait_for(pid: i32) -> Result<i32, ContainerError> {
-    let pid = rustix::process::Pid::from_raw(pid)
-        .ok_or_else(|| ContainerError::InvalidArgument("invalid pid".into()))?;
-    loop {
-        match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
-            Ok(Some((_, status))) => {
-                if let Some(code) = status.exit_status() {
-                    return Ok(code);
-                }
-                if let Some(sig) = status.terminating_signal() {
-                    return Ok(128 + sig);
-                }
-            }
-            Ok(None) => {}
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(ContainerError::io("cannot wait for the exec'd process")(e.into())),
-        }
-    }
+    berth_host::process::wait_child(pid)
+        .map(berth_host::process::ChildExit::code)
+        .map_err(ContainerError::io("cannot wait for the exec'd process"))
 }

@@ -15,7 +15,7 @@ use super::ContainerService;
 use crate::record::*;
 use crate::ContainerError;
 
-/// What the shim needs to run the port proxies (`shim/ports.json`).
+/// What the supervisor needs to run the port proxies (`shim/ports.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShimPorts {
     pub container_ip: Option<String>,
@@ -120,9 +120,8 @@ impl ContainerService {
             stdin_open: rec.config.open_stdin,
         };
         self.save(rec)?;
-        let shim_dir = p.shim();
-        let shim_arg = shim_dir.to_string_lossy().to_string();
-        berth_runtime::shim::start_shim(&self.shim_exe, &["__shim", &shim_arg], &shim_cfg, extra_fds)?;
+        let args = crate::supervisor::supervisor_args(&self.root, &p.shim());
+        berth_runtime::shim::start_shim(&self.shim_exe, &args, &shim_cfg, extra_fds)?;
         Ok(())
     }
 

@@ -1,5 +1,7 @@
-//! A standalone shim binary (used by the tests; the berth binary has the
-//! same thing as its hidden `__shim` subcommand): `berth-shim STATE_DIR`.
+//! `berth-shim STATE_DIR`: the runtime's shim alone, for the runtime's own tests
+//! (`tests/shim.rs`). berth-runtime cannot depend on berth-containers, whose supervisor
+//! (`berth __shim --root ROOT DIR`) is what runs containers; no container-level test uses
+//! this binary.
 
 fn main() {
     let Some(dir) = std::env::args_os().nth(1) else {

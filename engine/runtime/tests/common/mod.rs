@@ -70,15 +70,9 @@ fn rustix_pipe() -> (OwnedFd, OwnedFd) {
 }
 
 pub fn wait(pid: i32) -> i32 {
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(rc, pid);
-    if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        128 + libc::WTERMSIG(status)
-    }
+    berth_host::process::wait_child(pid)
+        .expect("a child of the test")
+        .code()
 }
 
 /// Runs the spec with stdout+stderr captured; returns (exit code, stdout, stderr).
