@@ -159,9 +159,17 @@ pub async fn attach(engine: Shared, mut req: Req, id: &str, q: Query) -> Result<
         None => vec![16, 17],
     };
     let content_type = if rec.config.tty { RAW } else { MULTIPLEXED };
-    Ok(hijack(upgrade_of(&mut req), content_type, move |stdin, out| {
-        attach_session(engine, rec, want, detach_keys, stdin, out)
-    }))
+    // Held from now, before the client hears 101 and starts the container: a `--rm`
+    // waiter removes the container only once this session has its output.
+    let reading = engine.containers.hold_output(&rec.id);
+    Ok(hijack(
+        upgrade_of(&mut req),
+        content_type,
+        move |stdin, out| async move {
+            let _reading = reading;
+            attach_session(engine, rec, want, detach_keys, stdin, out).await
+        },
+    ))
 }
 
 #[derive(Clone, Copy)]
@@ -188,8 +196,6 @@ async fn attach_session(
     mut out: Writer,
 ) {
     let attached_at = time::OffsetDateTime::now_utc();
-    // A `--rm` waiter removes the container only once this session has its output.
-    let _reading = engine.containers.hold_output(&rec.id);
     let initial = engine.containers.status(&rec);
     let was_created = matches!(initial, Status::Created);
     let mut replay = want.logs;

@@ -143,6 +143,10 @@ impl Server {
                     .watch_exits(&|| !watching.load(Ordering::Relaxed))
             });
         }
+        // Set (under its lock) when the engine decides to stop: from then on an accepted
+        // connection is closed unanswered, so every connection that was answered is one
+        // the decision counted (a client that pinged this engine is never cut off).
+        let closing = Arc::new(std::sync::Mutex::new(false));
         let mut accepting = Vec::new();
         let mut paths = Vec::new();
         for (path, listener) in sockets {
@@ -153,6 +157,7 @@ impl Server {
                 engine,
                 stop,
                 open,
+                closing.clone(),
             )));
         }
         if let Some(listener) = tcp {
@@ -162,6 +167,7 @@ impl Server {
                 engine,
                 stop,
                 open,
+                closing.clone(),
             )));
         }
         shutdown.await;
@@ -171,7 +177,14 @@ impl Server {
         // and this function hold a sender; every open connection holds one more.
         let own = 1 + accepting.len();
         let lingering = std::time::Instant::now();
-        while open_tx.strong_count() > own && lingering.elapsed() < LINGER {
+        loop {
+            {
+                let mut closing = closing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if open_tx.strong_count() <= own || lingering.elapsed() >= LINGER {
+                    *closing = true;
+                    break;
+                }
+            }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         tracing::info!("shutting down: finishing open requests");
@@ -200,19 +213,34 @@ async fn accept_loop(
     engine: Shared,
     mut stop: watch::Receiver<bool>,
     open: tokio::sync::mpsc::Sender<()>,
+    closing: Arc<std::sync::Mutex<bool>>,
 ) {
     loop {
         let accepted = tokio::select! {
             _ = stop.changed() => return,
             a = accept(&listener) => a,
         };
-        match accepted {
-            Ok(Accepted::Unix(s)) => {
-                let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
-                spawn_connection(engine.clone(), s, Some(fd), stop.clone(), open.clone())
+        let failed = {
+            let closing = closing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *closing {
+                // Unanswered: the client finds the next engine of the root.
+                return;
             }
-            Ok(Accepted::Tcp(s)) => spawn_connection(engine.clone(), s, None, stop.clone(), open.clone()),
-            Err(e) => accept_failed(e).await,
+            match accepted {
+                Ok(Accepted::Unix(s)) => {
+                    let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
+                    spawn_connection(engine.clone(), s, Some(fd), stop.clone(), open.clone());
+                    None
+                }
+                Ok(Accepted::Tcp(s)) => {
+                    spawn_connection(engine.clone(), s, None, stop.clone(), open.clone());
+                    None
+                }
+                Err(e) => Some(e),
+            }
+        };
+        if let Some(e) = failed {
+            accept_failed(e).await;
         }
     }
 }

@@ -225,8 +225,13 @@ impl ContainerService {
         let _ = std::fs::write(self.paths(id).starting(), std::process::id().to_string());
     }
 
-    /// Whether a live process is starting this container now.
+    /// Whether a live process is starting this container now and the run it starts has
+    /// not ended yet (once the shim recorded the exit, the run is over and may be released
+    /// even before `start` returns: `run -d busybox true`).
     pub(crate) fn being_started(&self, id: &str) -> bool {
+        if self.paths(id).shim().join("exit.json").exists() {
+            return false;
+        }
         std::fs::read_to_string(self.paths(id).starting())
             .ok()
             .and_then(|s| s.trim().parse::<i32>().ok())
