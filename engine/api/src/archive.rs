@@ -35,7 +35,7 @@ fn stat_header(
     use base64::Engine as _;
     let out = engine
         .containers
-        .copy_command("stat", target, path)
+        .copy_command("stat", target, path)?
         .stdout(Stdio::piped())
         .stdin(Stdio::null())
         .output()
@@ -79,7 +79,7 @@ pub async fn get(engine: Shared, id: &str, q: Query) -> Result<Resp> {
         let stat = stat_header(&e, &rec, &target, &path)?;
         let child = e
             .containers
-            .copy_command("get", &target, &path)
+            .copy_command("get", &target, &path)?
             .stdout(Stdio::piped())
             .stdin(Stdio::null())
             .spawn()
@@ -128,7 +128,7 @@ pub async fn put(engine: Shared, req: Req, id: &str, q: Query) -> Result<Resp> {
         f.rewind().map_err(|e| ApiError::internal(e.to_string()))?;
         let out = engine
             .containers
-            .copy_command("put", &target, &path)
+            .copy_command("put", &target, &path)?
             .stdin(Stdio::from(f))
             .stdout(Stdio::null())
             .output()

@@ -159,21 +159,24 @@ impl ContainerService {
 
     /// The copy helper (`berth __cp OP PID PATH`, see [`copy_helper`]) for `target`, its
     /// stderr piped.
-    pub fn copy_command(&self, op: &str, target: &CopyTarget, path: &str) -> Command {
+    pub fn copy_command(&self, op: &str, target: &CopyTarget, path: &str) -> Result<Command, ContainerError> {
         let mut c = Command::new(&self.shim_exe);
         let pid = match target {
             CopyTarget::Running(pid) => *pid,
             CopyTarget::Stopped(root) => {
-                c.env(
-                    STOPPED_ROOT_ENV,
-                    serde_json::to_string(root).expect("serializable"),
-                );
+                // Paths that are not UTF-8 cannot travel in JSON: say so instead of panicking.
+                let spec = serde_json::to_string(root).map_err(|e| {
+                    ContainerError::InvalidArgument(format!(
+                        "cannot copy from this container: its files live under a path that is not UTF-8 ({e}) — use a store root with a plain path"
+                    ))
+                })?;
+                c.env(STOPPED_ROOT_ENV, spec);
                 0
             }
         };
         c.args(["__cp", op, &pid.to_string(), path])
             .stderr(Stdio::piped());
-        c
+        Ok(c)
     }
 }
 

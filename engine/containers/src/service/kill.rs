@@ -21,7 +21,9 @@ impl ContainerService {
         let signo = signal_of(signal)?;
         // A user's kill or stop sticks: restart policies leave the container stopped.
         self.mark_stopped(&rec, true);
-        let _ = rustix::process::kill_process(rustix::process::Pid::from_raw(pid).expect("pid > 0"), signo);
+        let pid = rustix::process::Pid::from_raw(pid)
+            .ok_or_else(|| ContainerError::NotRunning(rec.name.clone()))?;
+        let _ = rustix::process::kill_process(pid, signo);
         self.emit(Action::Kill { signal }, &rec);
         Ok(rec)
     }

@@ -59,7 +59,6 @@ impl ContainerService {
                 container: rec.id.clone(),
             },
             &network,
-            Some(&rec.id),
         );
         Ok(rec)
     }
@@ -97,7 +96,6 @@ impl ContainerService {
                 container: rec.id.clone(),
             },
             &network,
-            Some(&rec.id),
         );
         Ok(rec)
     }
@@ -109,26 +107,24 @@ impl ContainerService {
         subnet: Option<&str>,
     ) -> Result<berth_net::NetworkConfig, ContainerError> {
         let n = self.net.create_network(name, subnet)?;
-        self.emit_network(Action::Create, &n.name, None);
+        self.emit_network(Action::Create, &n.name);
         Ok(n)
     }
 
     /// `network rm`: a user network no container is on.
     pub fn remove_network(&self, name: &str) -> Result<(), ContainerError> {
         self.net.remove_network(name)?;
-        self.emit_network(Action::Destroy, name, None);
+        self.emit_network(Action::Destroy, name);
         Ok(())
     }
 
-    /// A network event with docker's attributes (the name, the driver, the container).
-    fn emit_network(&self, action: Action, network: &str, container: Option<&str>) {
-        let mut attrs = BTreeMap::from([
+    /// A network event with docker's attributes (the name, the driver; a connect's
+    /// container travels in its `Action`).
+    fn emit_network(&self, action: Action, network: &str) {
+        let attrs = BTreeMap::from([
             ("name".to_string(), network.to_string()),
             ("type".to_string(), "bridge".to_string()),
         ]);
-        if let Some(c) = container {
-            attrs.insert("container".into(), c.to_string());
-        }
         self.events
             .emit(Kind::Network, action, &berth_net::network_id(network), attrs);
     }
