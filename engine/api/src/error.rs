@@ -83,12 +83,9 @@ impl From<berth_containers::ContainerError> for ApiError {
         use berth_containers::ContainerError as E;
         let status = match &e {
             E::NotFound(_) => StatusCode::NOT_FOUND,
-            E::NameInUse { .. }
-            | E::Running(_)
-            | E::NotRunning(_)
-            | E::Paused(_)
-            | E::ImageInUse { .. }
-            | E::ImageGone { .. } => StatusCode::CONFLICT,
+            E::NameInUse { .. } | E::Running(_) | E::NotRunning(_) | E::Paused(_) | E::ImageGone { .. } => {
+                StatusCode::CONFLICT
+            }
             E::InvalidName(_)
             | E::InvalidArgument(_)
             | E::HostNetwork
@@ -123,6 +120,18 @@ impl From<berth_containers::NetError> for ApiError {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::with(status, e.to_string())
+    }
+}
+
+impl From<berth_engine::RemoveError> for ApiError {
+    fn from(e: berth_engine::RemoveError) -> Self {
+        use berth_engine::RemoveError as E;
+        match e {
+            E::ImageInUse { .. } | E::VolumeInUse { .. } => Self::conflict(e.to_string()),
+            E::NoSuchVolume(_) => Self::not_found(e.to_string()),
+            E::Images(e) => e.into(),
+            E::Containers(e) => e.into(),
+        }
     }
 }
 

@@ -411,26 +411,7 @@ fn remove_events_json(events: &[RemoveEvent]) -> Vec<Value> {
 
 async fn remove(engine: Shared, name: String, q: Query) -> Result<Resp> {
     let force = q.bool("force");
-    blocking(move || {
-        if !force {
-            if let Ok(rec) = engine.images.resolve(&name) {
-                // Like docker, removing one of several tags only untags: no conflict.
-                let only_untags = engine.images.tags_of(&rec.id).map(|t| t.len() > 1).unwrap_or(false)
-                    && !rec.id.to_string().contains(name.trim_start_matches("sha256:"));
-                let users = if only_untags { Vec::new() } else { engine.containers.users_of_image(&rec.id)? };
-                if let Some(user) = users.first() {
-                    return Err(ApiError::conflict(format!(
-                        "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
-                        &user.id[..12],
-                        rec.id.short()
-                    )));
-                }
-            }
-        }
-        let events = engine.images.remove(&name, force)?;
-        http::ok_json(&remove_events_json(&events))
-    })
-    .await
+    blocking(move || http::ok_json(&remove_events_json(&engine.remove_image(&name, force)?))).await
 }
 
 pub async fn prune(engine: Shared, q: Query) -> Result<Resp> {
@@ -441,13 +422,7 @@ pub async fn prune(engine: Shared, q: Query) -> Result<Resp> {
         .first()
         .is_some_and(|d| d == "false" || d == "0");
     blocking(move || {
-        let in_use: Vec<berth_oci::Digest> = engine
-            .containers
-            .records()?
-            .into_iter()
-            .map(|r| r.image_id)
-            .collect();
-        let report = engine.images.prune(all, &in_use)?;
+        let report = engine.prune_images(all)?;
         http::ok_json(&json!({
             "ImagesDeleted": remove_events_json(&report.events),
             "SpaceReclaimed": report.space_reclaimed,

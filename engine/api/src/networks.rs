@@ -190,25 +190,5 @@ pub async fn remove(engine: Shared, id: &str) -> Result<Resp> {
 }
 
 pub async fn prune(engine: Shared) -> Result<Resp> {
-    blocking(move || {
-        let net = engine.containers.network();
-        let mut deleted = Vec::new();
-        for n in net.list_networks()? {
-            if matches!(n.name.as_str(), "bridge" | "host" | "none") {
-                continue;
-            }
-            if net.endpoints(&n.name).map(|e| e.is_empty()).unwrap_or(false) {
-                let in_use = engine
-                    .containers
-                    .records()?
-                    .iter()
-                    .any(|r| r.attachments().iter().any(|a| a.name == n.name));
-                if !in_use && engine.containers.remove_network(&n.name).is_ok() {
-                    deleted.push(n.name);
-                }
-            }
-        }
-        http::ok_json(&json!({"NetworksDeleted": deleted}))
-    })
-    .await
+    blocking(move || http::ok_json(&json!({"NetworksDeleted": engine.prune_networks()?}))).await
 }

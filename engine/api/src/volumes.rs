@@ -86,20 +86,7 @@ pub async fn remove(engine: Shared, name: &str, q: Query) -> Result<Resp> {
     let name = name.to_string();
     let force = q.bool("force");
     blocking(move || {
-        if engine.containers.volumes().get(&name)?.is_none() {
-            if force {
-                return Ok(http::empty(StatusCode::NO_CONTENT));
-            }
-            return Err(ApiError::not_found(format!("get {name}: no such volume")));
-        }
-        let users = engine.containers.users_of_volume(&name)?;
-        if !users.is_empty() {
-            return Err(ApiError::conflict(format!(
-                "remove {name}: volume is in use - [{}]",
-                users.join(", ")
-            )));
-        }
-        engine.containers.volumes().remove(&name)?;
+        engine.remove_volume(&name, force)?;
         Ok(http::empty(StatusCode::NO_CONTENT))
     })
     .await
@@ -114,21 +101,8 @@ pub async fn prune(engine: Shared, q: Query) -> Result<Resp> {
         .first()
         .is_some_and(|a| a == "true" || a == "1");
     blocking(move || {
-        let mut deleted = Vec::new();
-        let mut reclaimed = 0u64;
-        for v in engine.containers.volumes().list()? {
-            let anonymous = v.name.len() == 64 && v.name.chars().all(|c| c.is_ascii_hexdigit());
-            if (!all && !anonymous) || !filters.labels_match(&v.labels) {
-                continue;
-            }
-            if !engine.containers.users_of_volume(&v.name)?.is_empty() {
-                continue;
-            }
-            reclaimed += berth_host::disk::tree_size(&v.mountpoint);
-            engine.containers.volumes().remove(&v.name)?;
-            deleted.push(v.name);
-        }
-        http::ok_json(&json!({"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}))
+        let pruned = engine.prune_volumes(all, |v| filters.labels_match(&v.labels))?;
+        http::ok_json(&json!({"VolumesDeleted": pruned.deleted, "SpaceReclaimed": pruned.space_reclaimed}))
     })
     .await
 }

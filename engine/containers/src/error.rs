@@ -16,8 +16,6 @@ pub enum ContainerError {
     Paused(String),
     #[error("{0}")]
     InvalidArgument(String),
-    #[error("unable to remove image {image}: container {container} is using it — remove the container first (`berth rm {container}`) or use -f")]
-    ImageInUse { image: String, container: String },
     #[error("endpoint with name {name} already exists in network {network} — disconnect it first (`berth network disconnect {network} {name}`)")]
     EndpointExists { name: String, network: String },
     #[error(

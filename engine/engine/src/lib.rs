@@ -5,6 +5,10 @@
 //! **Invariant:** one engine per root at a time (the Engine API's root lock enforces it);
 //! everything that changes state goes through these services, so every change is an event.
 
+mod cleanup;
+
+pub use cleanup::{RemoveError, VolumesPruned};
+
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
