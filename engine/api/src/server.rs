@@ -132,8 +132,8 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
         // Every connection holds a sender: when all are gone, recv() ends.
         let (open_tx, mut open_rx) = tokio::sync::mpsc::channel::<()>(1);
-        // Exits nobody waited for become `die` events: a thread of its own (it sleeps in
-        // inotify), told to end when the server does.
+        // Exits nobody waited for become `die` events: a thread of its own (it sleeps on
+        // the runs' processes), told to end when the server does.
         let watching = Arc::new(AtomicBool::new(true));
         {
             let (engine, watching) = (engine.clone(), watching.clone());

@@ -73,6 +73,9 @@ pub struct ContainerService {
     /// Clients reading a container's output now (attach sessions), by container ID: a
     /// `--rm` removal waits for them, so output printed just before the exit is not lost.
     readers: Arc<Mutex<HashMap<String, usize>>>,
+    /// Wakes this engine's waits (`wait`, the exit watcher) on every change it makes: each
+    /// change is an event, so [`Self::emit`] wakes them.
+    changes: berth_host::watch::Wakeups,
 }
 
 /// Held while a client reads a container's output (see [`ContainerService::hold_output`]).
@@ -135,6 +138,7 @@ impl ContainerService {
             announced: Arc::default(),
             starting: Arc::default(),
             readers: Arc::default(),
+            changes: Default::default(),
         };
         svc.sweep_unfinished();
         Ok(svc)
@@ -173,6 +177,7 @@ impl ContainerService {
         attrs.insert("image".into(), rec.image.clone());
         attrs.insert("name".into(), rec.name.clone());
         self.events.emit(Kind::Container, action, &rec.id, attrs);
+        self.changes.wake_all();
     }
 
     /// Emits `die` for one exit of a container, once, whoever saw it first (and after its

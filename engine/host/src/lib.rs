@@ -1,7 +1,7 @@
 //! What Berth asks of the host, answered in one place: whether a process lives, whether it
 //! is still the process that started at a given time (not a reused pid), how much a
 //! directory tree takes on disk, which names may become a path component, and the host's facts (CPUs, memory, OS) through `sysinfo`.
-//! It also waits for directories to change (`watch`, inotify) so nothing polls a file.
+//! It also waits for processes and in-process changes (`watch`: pidfds, eventfds) so nothing polls.
 //!
 //! **Architecture invariant:** every crate that asks these questions asks them here, so
 //! that a zombie, a reused pid or a hard link is judged the same way everywhere.

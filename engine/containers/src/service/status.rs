@@ -4,8 +4,8 @@
 //! Reading ([`ContainerService::observe`]) and deciding ([`status_at`]) are apart: the
 //! decision is a pure function of the facts read, and nothing here waits. A container
 //! whose init is gone while its shim still runs is reported running until the shim has
-//! recorded the exit — callers that wait for an exit are woken by that record (`wait`,
-//! `wait_exit`: inotify).
+//! recorded the exit — callers that wait for an exit (`wait`, `wait_exit`) are woken by
+//! the init's end and look again until that record is there.
 
 use berth_runtime::shim::{ExitStatus, ShimState};
 

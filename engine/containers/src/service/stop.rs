@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 
 use berth_cgroups::Cgroup;
 use berth_events::Action;
-use berth_host::watch::DirWatch;
+use berth_host::watch::{wait_any, ProcWatch};
 
 use super::signal::parse_signal;
+use super::wait::RunWatch;
 use super::ContainerService;
 use crate::record::*;
 use crate::ContainerError;
@@ -53,19 +54,9 @@ impl ContainerService {
     pub fn wait_exit(&self, rec: &ContainerRecord, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let p = self.paths(&rec.id);
-        // The exit record appears in shim/ and the `cleaned` marker in the container's
-        // directory: both wake this wait; the short tick is for a shim that leaves neither.
-        let watch = DirWatch::new(&[&p.dir, &p.shim()]).ok();
-        let pause = |d: Duration| match &watch {
-            Some(w) => {
-                w.wait(d);
-            }
-            None => std::thread::sleep(Duration::from_millis(5)),
-        };
-        let shim_pid = berth_runtime::shim::read_state(&p.shim())
-            .ok()
-            .flatten()
-            .map(|s| s.shim_pid);
+        let state = berth_runtime::shim::read_state(&p.shim()).ok().flatten();
+        // Woken by the init's and the shim's ends (see `RunWatch`).
+        let mut run = RunWatch::default();
         loop {
             if !self.status(rec).is_running() {
                 break;
@@ -74,13 +65,24 @@ impl ContainerService {
             if now >= deadline {
                 return false;
             }
-            pause((deadline - now).min(Duration::from_millis(50)));
+            run.pause(
+                state.as_ref(),
+                None,
+                (deadline - now).min(Duration::from_millis(50)),
+            );
         }
         // The shim records the exit, then releases what the run held and exits itself.
-        if let Some(pid) = shim_pid {
+        if let Some(pid) = state.map(|s| s.shim_pid) {
             let shim_deadline = Instant::now() + Duration::from_secs(5);
-            while berth_host::process::alive(pid) && Instant::now() < shim_deadline {
-                pause(Duration::from_millis(5));
+            match ProcWatch::open(pid) {
+                Some(shim) => {
+                    let _ = wait_any(&[&shim], None, Duration::from_secs(5));
+                }
+                None => {
+                    while berth_host::process::alive(pid) && Instant::now() < shim_deadline {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
             }
         }
         true

@@ -1,13 +1,16 @@
-//! `wait`: until a container is not running, exits next, or is removed. Woken by the
-//! shim's exit record and the container directory going away (inotify on both), not by
-//! polling; a slow tick remains for what leaves no file behind (a shim killed with
-//! SIGKILL) and for the caller going away. The engine's exit watcher (`watch_exits`) is
-//! woken the same way.
+//! `wait`: until a container is not running, exits next, or is removed. Woken, not by
+//! polling, when the run's init or shim ends (pidfds) and when this engine changes a
+//! container (a start, a removal: [`ContainerService::emit`] wakes every wait). Between
+//! the init's end and the shim's exit record (the shim drains the output, then writes it)
+//! it looks again after 1, 2, 4 … ms; a slow tick remains for the caller going away and
+//! for changes no process end or event tells of. The engine's exit watcher
+//! (`watch_exits`) is woken the same way.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use berth_host::watch::DirWatch;
+use berth_host::watch::{wait_any, ProcWatch, Wakeup};
+use berth_runtime::shim::ShimState;
 
 use super::ContainerService;
 use crate::record::*;
@@ -58,8 +61,10 @@ impl Waiter {
     pub fn wait(self, gone: impl Fn() -> bool) -> Option<i32> {
         let (svc, rec) = (&self.svc, &self.rec);
         let p = svc.paths(&rec.id);
-        // Watch before the first look, so a change between the look and the sleep wakes it.
-        let watch = DirWatch::new(&[&p.dir, &p.shim()]).ok();
+        // Registered before the first look, so a change between the look and the sleep
+        // wakes it.
+        let wakeup = svc.changes.waiter();
+        let mut run = RunWatch::default();
         let before = match &self.start {
             Status::Exited { finished_at, .. } => Some(finished_at.clone()),
             _ => None,
@@ -107,12 +112,59 @@ impl Waiter {
                 }
                 seen_exit = Some(code);
             }
-            match &watch {
-                Some(w) => {
-                    w.wait(TICK);
+            let state = match st {
+                Status::Running { .. } | Status::Paused { .. } => {
+                    berth_runtime::shim::read_state(&p.shim()).ok().flatten()
                 }
-                None => std::thread::sleep(Duration::from_millis(10)),
-            }
+                _ => None,
+            };
+            run.pause(state.as_ref(), wakeup.as_ref(), TICK);
+        }
+    }
+}
+
+/// The processes of one run that a wait sleeps on: its init and its shim, each until it
+/// has ended.
+#[derive(Default)]
+pub(crate) struct RunWatch {
+    /// (shim, init) of the run watched.
+    pids: Option<(i32, i32)>,
+    procs: Vec<ProcWatch>,
+    /// Looks since the init ended without the exit recorded.
+    settling: u32,
+}
+
+impl RunWatch {
+    /// Sleeps until the running `state` (none: not running) may have changed: its init or
+    /// shim ended, `wakeup` was woken, or `tick` passed. Once the init has ended the exit
+    /// record is close: the next looks come after 1, 2, 4 … ms (at most `tick`).
+    pub(crate) fn pause(&mut self, state: Option<&ShimState>, wakeup: Option<&Wakeup>, tick: Duration) {
+        let Some(s) = state else {
+            let _ = wait_any(&[], wakeup, tick);
+            return;
+        };
+        if self.pids != Some((s.shim_pid, s.container_pid)) {
+            self.pids = Some((s.shim_pid, s.container_pid));
+            self.procs = [s.container_pid, s.shim_pid]
+                .into_iter()
+                .filter_map(ProcWatch::open)
+                .collect();
+            self.settling = 0;
+        }
+        let timeout = if self.procs.len() < 2 {
+            // The init has ended (or could not be watched): the record comes soon.
+            self.settling += 1;
+            tick.min(Duration::from_millis(1 << self.settling.min(7)))
+        } else {
+            tick
+        };
+        let procs: Vec<&ProcWatch> = self.procs.iter().collect();
+        if let Ok(ended) = wait_any(&procs, wakeup, timeout) {
+            let mut i = 0;
+            self.procs.retain(|_| {
+                i += 1;
+                !ended.contains(&(i - 1))
+            });
         }
     }
 }
@@ -122,18 +174,15 @@ impl ContainerService {
     /// a restart policy's run), woken by the shims' exit records. Returns once `stop()`
     /// says so; meant for a thread of its own (it may sleep up to a second).
     pub fn watch_exits(&self, stop: &dyn Fn() -> bool) {
-        let containers = self.root.join("containers");
+        let wakeup = self.changes.waiter();
         // Per container: running at the last look, and the finish time of its last exit.
         let mut known: HashMap<String, (bool, String)> = HashMap::new();
         while !stop() {
-            let recs = self.records().unwrap_or_default();
-            // Watch first, then look: an exit between the two wakes the next wait.
-            let shims: Vec<_> = recs.iter().map(|r| self.paths(&r.id).shim()).collect();
-            let mut dirs: Vec<&std::path::Path> = shims.iter().map(|p| p.as_path()).collect();
-            dirs.push(&containers);
-            let watch = DirWatch::new(&dirs).ok();
             let mut next = HashMap::new();
-            for rec in recs {
+            let mut procs = Vec::new();
+            // A run whose init ended and whose exit is not recorded yet: look again soon.
+            let mut settling = false;
+            for rec in self.records().unwrap_or_default() {
                 let st = self.status(&rec);
                 let finished = match &st {
                     Status::Exited {
@@ -149,15 +198,29 @@ impl ContainerService {
                     }
                     _ => String::new(),
                 };
+                if st.is_running() {
+                    if let Ok(Some(s)) = berth_runtime::shim::read_state(&self.paths(&rec.id).shim()) {
+                        // A zombie init's pidfd is ready at once: not one to sleep on.
+                        let init = berth_host::process::alive(s.container_pid)
+                            .then(|| ProcWatch::open(s.container_pid))
+                            .flatten();
+                        match init {
+                            Some(w) => procs.push(w),
+                            None => settling = true,
+                        }
+                        procs.extend(ProcWatch::open(s.shim_pid));
+                    }
+                }
                 next.insert(rec.id.clone(), (st.is_running(), finished));
             }
             known = next;
-            match &watch {
-                Some(w) => {
-                    w.wait(Duration::from_secs(1));
-                }
-                None => std::thread::sleep(Duration::from_millis(250)),
-            }
+            let timeout = if settling {
+                Duration::from_millis(2)
+            } else {
+                Duration::from_secs(1)
+            };
+            let procs: Vec<&ProcWatch> = procs.iter().collect();
+            let _ = wait_any(&procs, wakeup.as_ref(), timeout);
         }
     }
 }
