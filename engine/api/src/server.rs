@@ -61,6 +61,8 @@ pub struct Server {
     sockets: Vec<(PathBuf, UnixListener)>,
     tcp: Option<TcpListener>,
     root_socket: PathBuf,
+    /// A daemon's or the desktop's engine ([`Wait::Yes`]), not a command's.
+    long_lived: bool,
     _lock: RootLock,
 }
 
@@ -108,6 +110,7 @@ impl Server {
             sockets,
             tcp,
             root_socket,
+            long_lived: wait == Wait::Yes,
             _lock: lock,
         })
     }
@@ -126,6 +129,7 @@ impl Server {
             sockets,
             tcp,
             root_socket,
+            long_lived,
             _lock,
         } = self;
         tracing::info!(socket = %root_socket.display(), "berth engine listening");
@@ -133,14 +137,17 @@ impl Server {
         // Every connection holds a sender: when all are gone, recv() ends.
         let (open_tx, mut open_rx) = tokio::sync::mpsc::channel::<()>(1);
         // Exits nobody waited for become `die` events: a thread of its own (it sleeps on
-        // the runs' processes), told to end when the server does.
+        // the runs' processes), told to end when the server does. A command's engine,
+        // usually gone within milliseconds, starts it only once someone follows the events.
         let watching = Arc::new(AtomicBool::new(true));
         {
             let (engine, watching) = (engine.clone(), watching.clone());
             std::thread::spawn(move || {
                 engine
                     .containers
-                    .watch_exits(&|| !watching.load(Ordering::Relaxed))
+                    .watch_exits(&|| !watching.load(Ordering::Relaxed), &|| {
+                        long_lived || engine.events.subscribers() > 0
+                    })
             });
         }
         // Set (under its lock) when the engine decides to stop: from then on an accepted

@@ -279,6 +279,8 @@ pub async fn events(engine: Shared, q: Query) -> Result<Resp> {
         .events
         .subscribe()
         .ok_or_else(|| ApiError::internal("this engine keeps no event feed"))?;
+    // The exit watcher starts looking once someone follows the events.
+    engine.containers.wake_waiters();
     // Past events only when asked for (`since`); a plain subscription starts now.
     let past: Vec<Value> = match since {
         Some(_) => engine

@@ -204,6 +204,11 @@ impl ContainerService {
         }
     }
 
+    /// Wakes this engine's waits and its exit watcher to look again.
+    pub fn wake_waiters(&self) {
+        self.changes.wake_all();
+    }
+
     /// Marks that a client reads the container's output until the hold is dropped.
     pub fn hold_output(&self, id: &str) -> OutputHold {
         if let Ok(mut r) = self.readers.lock() {

@@ -150,6 +150,11 @@ impl Events {
         self.feed.as_ref().map(|f| f.tx.subscribe())
     }
 
+    /// How many follow the feed now.
+    pub fn subscribers(&self) -> usize {
+        self.feed.as_ref().map_or(0, |f| f.tx.receiver_count())
+    }
+
     /// The last [`RECENT`] events, oldest first.
     pub fn history(&self) -> Vec<Event> {
         self.feed

@@ -171,11 +171,27 @@ impl RunWatch {
 
 impl ContainerService {
     /// Announces `die` for exits no wait or stop saw (a container that ended on its own,
-    /// a restart policy's run), woken by the shims' exit records. Returns once `stop()`
-    /// says so; meant for a thread of its own (it may sleep up to a second).
-    pub fn watch_exits(&self, stop: &dyn Fn() -> bool) {
+    /// a restart policy's run) since this call, woken by the runs' processes ending and by
+    /// this service's changes. Returns once `stop()` says so; meant for a thread of its own
+    /// (it may sleep up to a second).
+    ///
+    /// Its first look waits until `wanted()` (someone follows the events) or a second has
+    /// passed: a command's engine, gone sooner, never looks. An exit in that second is still
+    /// announced (it finished after this call began). Wake it with [`Self::wake_waiters`]
+    /// when `wanted()` changes.
+    pub fn watch_exits(&self, stop: &dyn Fn() -> bool, wanted: &dyn Fn() -> bool) {
+        let since = berth_runtime::logs::format_time(time::OffsetDateTime::now_utc());
         let wakeup = self.changes.waiter();
-        // Per container: running at the last look, and the finish time of its last exit.
+        let begun = std::time::Instant::now();
+        while !wanted() && !stop() {
+            let Some(left) = Duration::from_secs(1).checked_sub(begun.elapsed()) else {
+                break;
+            };
+            let _ = wait_any(&[], wakeup.as_ref(), left);
+        }
+        // Per container: running at the last look, and the finish time of its last exit
+        // (one not seen before is news if it ended after `since`; the announced set keeps
+        // a wait's announcement from being repeated).
         let mut known: HashMap<String, (bool, String)> = HashMap::new();
         while !stop() {
             let mut next = HashMap::new();
@@ -188,9 +204,10 @@ impl ContainerService {
                     Status::Exited {
                         code, finished_at, ..
                     } => {
-                        let new_exit = known
-                            .get(&rec.id)
-                            .is_some_and(|(running, f)| *running || f != finished_at);
+                        let new_exit = match known.get(&rec.id) {
+                            Some((running, f)) => *running || f != finished_at,
+                            None => finished_at.as_str() > since.as_str(),
+                        };
                         if new_exit {
                             self.announce_exit(&rec, *code, finished_at);
                         }
