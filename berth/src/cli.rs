@@ -121,12 +121,22 @@ pub enum Command {
     /// (internal) the per-container supervisor process: __shim --root ROOT DIR
     #[command(name = "__shim", hide = true)]
     Shim { state_dir: PathBuf },
+    /// (internal) PID 1 of a machine's guest (the initramfs's /init execs it)
+    #[command(name = "guest-init", hide = true)]
+    GuestInit,
+    /// (internal) the engine of a machine's guest, started by guest-init
+    #[command(name = "guest-engine", hide = true)]
+    GuestEngine,
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
     /// Manage Berth
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage machines: a Linux VM whose guest runs Berth's engine (for macOS and Windows,
+    /// or Linux where the native engine cannot run)
+    #[command(subcommand)]
+    Machine(MachineCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -151,6 +161,60 @@ pub enum ImageCommand {
     Prune(PruneArgs),
     /// Build an image from a Dockerfile
     Build(BuildArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MachineCommand {
+    /// Create a machine (its settings and a sparse data disk); it is started with 'start'
+    Init(MachineInitArgs),
+    /// Boot a machine and wait until its engine answers (or start its relay again)
+    Start {
+        /// The machine (default: "default")
+        name: Option<String>,
+        /// Give up on a boot after this many seconds (default: 30 with a hypervisor, 180 under TCG)
+        #[arg(long, value_name = "SECONDS")]
+        boot_timeout: Option<u64>,
+    },
+    /// Power a machine off (its engine stops; images and volumes stay on its disk)
+    Stop { name: Option<String> },
+    /// Remove a machine and its disk
+    Rm {
+        name: Option<String>,
+        /// Stop it first if it runs
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// List machines
+    #[command(alias = "list")]
+    Ls,
+    /// Show machines as JSON
+    Inspect { names: Vec<String> },
+    /// Show a machine's console (the guest kernel's and engine's messages)
+    Logs { name: Option<String> },
+    /// (internal) the host end of a machine's link, started by 'machine start'
+    #[command(name = "__relay", hide = true)]
+    Relay {
+        name: String,
+        #[arg(long)]
+        qemu_pid: i32,
+        #[arg(long)]
+        boot_limit_ms: u64,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct MachineInitArgs {
+    /// The machine's name (default: "default")
+    pub name: Option<String>,
+    /// Virtual CPUs
+    #[arg(long)]
+    pub cpus: Option<u32>,
+    /// Memory in MiB
+    #[arg(long, value_name = "MiB")]
+    pub memory: Option<u64>,
+    /// The data disk's size in GiB (a sparse file: it takes only what is used)
+    #[arg(long, value_name = "GiB")]
+    pub disk_size: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -18,6 +18,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// This binary, as a machine's guest starts it again (its engine, the shims).
+fn guest_binary() -> std::path::PathBuf {
+    std::env::current_exe().unwrap_or_else(|_| "/usr/bin/berth".into())
+}
+
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
@@ -40,6 +45,22 @@ fn main() -> ExitCode {
     }
     if let cli::Command::CopyHelper { op, pid, path } = &cli.command {
         return ExitCode::from(berth_api::copy_helper(op, *pid, path).clamp(0, 255) as u8);
+    }
+    if let cli::Command::GuestInit = &cli.command {
+        // PID 1 of a machine's guest: single-threaded, it never returns.
+        berth_guest::init::run(&guest_binary());
+    }
+    if let cli::Command::GuestEngine = &cli.command {
+        return match tokio::runtime::Runtime::new() {
+            Ok(rt) => ExitCode::from(
+                rt.block_on(berth_guest::engine::run(guest_binary()))
+                    .clamp(0, 255) as u8,
+            ),
+            Err(e) => {
+                eprintln!("berth-guest: cannot start the async runtime: {e}");
+                ExitCode::from(1)
+            }
+        };
     }
     // The shim forks first thing, so it must run before any thread exists.
     let root = client::root(&cli.global);

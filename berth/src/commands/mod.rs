@@ -8,6 +8,7 @@ mod container;
 mod create_body;
 mod daemon;
 mod image;
+mod machine;
 mod shim;
 mod system;
 mod volume;
@@ -31,6 +32,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         // Handled in main before the runtime starts.
         Command::CopyHelper { op, pid, path } => {
             return Ok(berth_api::copy_helper(&op, pid, &path).clamp(0, 255) as u8)
+        }
+        Command::Machine(m) => return machine::run(m).await,
+        Command::GuestInit | Command::GuestEngine => {
+            anyhow::bail!("guest-init and guest-engine run only inside a machine's guest")
         }
         _ => {}
     }
@@ -87,7 +92,13 @@ async fn dispatch(c: &Client, command: Command) -> anyhow::Result<u8> {
         Command::Stats(a) => container::stats(c, a).await,
         Command::Volume(v) => volume::volume(c, v).await,
         Command::Network(n) => volume::network(c, n).await,
-        Command::Daemon(_) | Command::Shim { .. } | Command::Logout { .. } | Command::CopyHelper { .. } => {
+        Command::Daemon(_)
+        | Command::Shim { .. }
+        | Command::Logout { .. }
+        | Command::CopyHelper { .. }
+        | Command::GuestInit
+        | Command::GuestEngine
+        | Command::Machine(_) => {
             unreachable!("handled before connecting")
         }
     }

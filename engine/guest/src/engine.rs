@@ -1,0 +1,192 @@
+//! The guest's engine (`berth guest-engine`, PID 1's child): the ordinary engine on the
+//! data disk, and the guest's end of the host link.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_link::{Link, Side, Stream};
+use tokio::sync::Notify;
+
+use crate::{DATA_ROOT, EXIT_POWEROFF, PORT_NAME};
+
+/// How often the data disk gives unused blocks back to the host's sparse file.
+const TRIM_EVERY: Duration = Duration::from_secs(3600);
+
+/// What a stream the host opened asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Target {
+    Api,
+    Time { unix_nanos: i128 },
+    PowerOff,
+}
+
+impl Target {
+    pub fn parse(s: &str) -> Option<Target> {
+        let mut words = s.split_whitespace();
+        match (words.next()?, words.next(), words.next()) {
+            ("api", None, _) => Some(Target::Api),
+            ("poweroff", None, _) => Some(Target::PowerOff),
+            ("time", Some(n), None) => n.parse().ok().map(|unix_nanos| Target::Time { unix_nanos }),
+            _ => None,
+        }
+    }
+}
+
+/// Runs the engine and the link until the host asks for a power off; returns the exit
+/// code for PID 1.
+pub async fn run(berth: PathBuf) -> i32 {
+    let opts = berth_api::ServerOptions {
+        root: PathBuf::from(DATA_ROOT),
+        socket: None,
+        tcp: None,
+        shim_exe: berth,
+        insecure_registries: Vec::new(),
+        registry_mirrors: Vec::new(),
+    };
+    let server = match berth_api::Server::start(opts, berth_api::Wait::Yes).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("berth-guest: the engine cannot start: {e}");
+            return 1;
+        }
+    };
+    let api = server.root_socket().to_path_buf();
+    let poweroff = Arc::new(Notify::new());
+    let serving = {
+        let poweroff = poweroff.clone();
+        tokio::spawn(server.run(async move { poweroff.notified().await }))
+    };
+    tokio::spawn(async {
+        let mut every = tokio::time::interval(TRIM_EVERY);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let _ = tokio::process::Command::new("/bin/busybox")
+                .args(["fstrim", DATA_ROOT])
+                .status()
+                .await;
+        }
+    });
+    serve_link(&api, &poweroff).await;
+    // The server's shutdown future takes the permit `notify_one` left.
+    let _ = tokio::time::timeout(Duration::from_secs(10), serving).await;
+    EXIT_POWEROFF
+}
+
+/// Serves the link for as long as the machine runs: each host that connects (a relay that
+/// started again) is greeted with a ready line and a fresh link. Returns when the host asks
+/// for a power off.
+async fn serve_link(api: &Path, poweroff: &Notify) {
+    let port = loop {
+        match crate::find_port(Path::new("/sys/class/virtio-ports"), Path::new("/dev"), PORT_NAME) {
+            Some(p) => break p,
+            None => {
+                eprintln!("berth-guest: no virtio-serial port named {PORT_NAME} yet");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let version = format!("berth {}", env!("CARGO_PKG_VERSION"));
+    loop {
+        let file = match std::fs::OpenOptions::new().read(true).write(true).open(&port) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("berth-guest: cannot open {}: {e}", port.display());
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let (reader, writer) = match file.try_clone() {
+            Ok(w) => (tokio::fs::File::from_std(file), tokio::fs::File::from_std(w)),
+            Err(e) => {
+                eprintln!("berth-guest: cannot use {}: {e}", port.display());
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut writer = writer;
+        // Blocks until a host is connected (virtio-serial holds writes until then).
+        if let Err(e) = berth_link::write_ready(&mut writer, &version).await {
+            eprintln!("berth-guest: cannot greet the host: {e}");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        eprintln!("berth-guest: ready, link up");
+        let (link, mut incoming) = Link::new(reader, writer, Side::Guest);
+        while let Some((target, stream)) = incoming.next().await {
+            match Target::parse(&target) {
+                Some(Target::Api) => {
+                    let api = api.to_path_buf();
+                    tokio::spawn(relay_api(api, stream));
+                }
+                Some(Target::Time { unix_nanos }) => {
+                    set_clock(unix_nanos);
+                    drop(stream.splice(tokio::io::empty()).await);
+                }
+                Some(Target::PowerOff) => {
+                    eprintln!("berth-guest: the host asks for a power off");
+                    drop(stream.splice(tokio::io::empty()).await);
+                    poweroff.notify_one();
+                    return;
+                }
+                None => {
+                    stream
+                        .refuse(&format!("the guest knows no target '{target}'"))
+                        .await
+                }
+            }
+        }
+        drop(link);
+        // The host went away (a relay killed): the port reads EOF until one connects again.
+        eprintln!("berth-guest: the host left the link; waiting for it again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn relay_api(api: PathBuf, stream: Stream) {
+    match tokio::net::UnixStream::connect(&api).await {
+        Ok(conn) => {
+            let _ = stream.splice(conn).await;
+        }
+        Err(e) => {
+            stream
+                .refuse(&format!(
+                    "the guest's engine does not answer on {}: {e}",
+                    api.display()
+                ))
+                .await
+        }
+    }
+}
+
+fn set_clock(unix_nanos: i128) {
+    let ts = nix::sys::time::TimeSpec::new(
+        (unix_nanos / 1_000_000_000) as i64,
+        (unix_nanos % 1_000_000_000) as i64,
+    );
+    if let Err(e) = nix::time::clock_settime(nix::time::ClockId::CLOCK_REALTIME, ts) {
+        eprintln!("berth-guest: cannot set the clock: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse() {
+        assert_eq!(Target::parse("api"), Some(Target::Api));
+        assert_eq!(Target::parse("poweroff"), Some(Target::PowerOff));
+        assert_eq!(
+            Target::parse("time 1764720000123456789"),
+            Some(Target::Time {
+                unix_nanos: 1_764_720_000_123_456_789
+            })
+        );
+        assert_eq!(Target::parse("time"), None);
+        assert_eq!(Target::parse("time x"), None);
+        assert_eq!(Target::parse("api extra"), None);
+        assert_eq!(Target::parse(""), None);
+    }
+}

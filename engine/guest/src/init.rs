@@ -1,0 +1,276 @@
+//! PID 1 of a machine's guest. Single-threaded: it prepares the system, starts the guest's
+//! engine as a child and then only reaps, restarts the engine if it dies, and powers off
+//! when the engine exits with [`crate::EXIT_POWEROFF`].
+//!
+//! Everything it does is said on the console (`berth machine logs` on the host).
+
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::{DATA_DISK, DATA_ROOT, EXIT_POWEROFF};
+
+macro_rules! say {
+    ($($t:tt)*) => { eprintln!("berth-guest: {}", format!($($t)*)) };
+}
+
+/// Runs as PID 1; never returns (the machine powers off at the end).
+pub fn run(berth: &Path) -> ! {
+    let begun = Instant::now();
+    mount_basics();
+    load_modules();
+    network();
+    if let Err(e) = data_disk() {
+        say!("the data disk cannot be used ({e}): the engine runs on memory only, and nothing it stores survives a stop");
+        let _ = std::fs::create_dir_all(DATA_ROOT);
+    }
+    say!(
+        "system ready in {} ms; starting the engine",
+        begun.elapsed().as_millis()
+    );
+    let mut engine = start_engine(berth);
+    loop {
+        match waitpid(Pid::from_raw(-1), None) {
+            Ok(WaitStatus::Exited(pid, code)) if Some(pid) == engine => {
+                if code == EXIT_POWEROFF {
+                    power_off();
+                }
+                say!("the engine exited with {code}; starting it again");
+                std::thread::sleep(Duration::from_secs(1));
+                engine = start_engine(berth);
+            }
+            Ok(WaitStatus::Signaled(pid, sig, _)) if Some(pid) == engine => {
+                say!("the engine was killed by {sig:?}; starting it again");
+                std::thread::sleep(Duration::from_secs(1));
+                engine = start_engine(berth);
+            }
+            Ok(_) => {}
+            Err(nix::errno::Errno::ECHILD) => {
+                // No child at all: the engine could not be started; try again soon.
+                std::thread::sleep(Duration::from_secs(1));
+                engine = start_engine(berth);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+fn start_engine(berth: &Path) -> Option<Pid> {
+    match Command::new(berth).arg("guest-engine").spawn() {
+        Ok(child) => Some(Pid::from_raw(child.id() as i32)),
+        Err(e) => {
+            say!("cannot start {} guest-engine: {e}", berth.display());
+            None
+        }
+    }
+}
+
+fn mount_one(src: &str, target: &str, fstype: &str, flags: MsFlags, data: Option<&str>) {
+    let _ = std::fs::create_dir_all(target);
+    if let Err(e) = mount(Some(src), target, Some(fstype), flags, data) {
+        if e != nix::errno::Errno::EBUSY {
+            say!("cannot mount {fstype} on {target}: {e}");
+        }
+    }
+}
+
+fn mount_basics() {
+    let quiet = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
+    mount_one("proc", "/proc", "proc", quiet, None);
+    mount_one("sysfs", "/sys", "sysfs", quiet, None);
+    mount_one(
+        "devtmpfs",
+        "/dev",
+        "devtmpfs",
+        MsFlags::MS_NOSUID,
+        Some("mode=0755"),
+    );
+    mount_one(
+        "devpts",
+        "/dev/pts",
+        "devpts",
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("gid=5,mode=0620,ptmxmode=0666"),
+    );
+    mount_one(
+        "shm",
+        "/dev/shm",
+        "tmpfs",
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777"),
+    );
+    mount_one(
+        "tmpfs",
+        "/run",
+        "tmpfs",
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=0755"),
+    );
+    mount_one(
+        "tmpfs",
+        "/tmp",
+        "tmpfs",
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777"),
+    );
+    mount_one("cgroup2", "/sys/fs/cgroup", "cgroup2", quiet, None);
+    let _ = std::os::unix::fs::symlink("/proc/self/fd", "/dev/fd");
+    let _ = nix::unistd::sethostname("berth");
+}
+
+fn load_modules() {
+    let list = std::fs::read_to_string("/etc/berth-guest/modules").unwrap_or_default();
+    let names: Vec<&str> = list.split_whitespace().collect();
+    if names.is_empty() {
+        return;
+    }
+    match Command::new("/bin/busybox")
+        .arg("modprobe")
+        .arg("-a")
+        .args(&names)
+        .status()
+    {
+        Ok(s) if s.success() => {}
+        Ok(s) => say!("modprobe of {} modules ended with {s}", names.len()),
+        Err(e) => say!("cannot run modprobe: {e}"),
+    }
+}
+
+fn ip(args: &[&str]) {
+    match Command::new("/bin/busybox").arg("ip").args(args).status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => say!("ip {} ended with {s}", args.join(" ")),
+        Err(e) => say!("cannot run ip: {e}"),
+    }
+}
+
+/// QEMU's user networking: the guest is 10.0.2.15, the host's gateway 10.0.2.2, its DNS
+/// 10.0.2.3.
+fn network() {
+    ip(&["link", "set", "lo", "up"]);
+    if !Path::new("/sys/class/net/eth0").exists() {
+        say!("no network card (eth0): pulls and builds cannot reach the network");
+        return;
+    }
+    ip(&["link", "set", "eth0", "up"]);
+    ip(&["addr", "add", "10.0.2.15/24", "dev", "eth0"]);
+    ip(&["route", "add", "default", "via", "10.0.2.2"]);
+    let _ = std::fs::create_dir_all("/etc");
+    let _ = std::fs::write("/etc/resolv.conf", "nameserver 10.0.2.3\n");
+}
+
+/// Whether the block device or file at `path` holds an ext2/3/4 file system.
+pub fn has_ext4(path: &Path) -> std::io::Result<bool> {
+    let mut f = std::fs::File::open(path)?;
+    let mut head = [0u8; 1082];
+    match f.read_exact(&mut head) {
+        Ok(()) => Ok(head[1080] == 0x53 && head[1081] == 0xef),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn data_disk() -> Result<(), String> {
+    let disk = Path::new(DATA_DISK);
+    if !disk.exists() {
+        return Err(format!("{DATA_DISK} is missing"));
+    }
+    if has_ext4(disk).map_err(|e| e.to_string())? {
+        // A machine killed mid-write: the journal replays at mount; fsck -p mends the rest.
+        match Command::new("/sbin/fsck.ext4").args(["-p", DATA_DISK]).status() {
+            Ok(s) if s.code().is_some_and(|c| c <= 1) => {}
+            Ok(s) => say!("fsck.ext4 -p {DATA_DISK} ended with {s}"),
+            Err(e) => say!("cannot run fsck.ext4: {e}"),
+        }
+    } else {
+        say!("formatting the new data disk {DATA_DISK} (ext4)");
+        let s = Command::new("/sbin/mkfs.ext4")
+            .args([
+                "-q",
+                "-F",
+                "-L",
+                "berth-data",
+                "-E",
+                "lazy_itable_init=1,lazy_journal_init=1",
+                DATA_DISK,
+            ])
+            .status()
+            .map_err(|e| format!("cannot run mkfs.ext4: {e}"))?;
+        if !s.success() {
+            return Err(format!("mkfs.ext4 ended with {s}"));
+        }
+    }
+    std::fs::create_dir_all(DATA_ROOT).map_err(|e| e.to_string())?;
+    mount(
+        Some(DATA_DISK),
+        DATA_ROOT,
+        Some("ext4"),
+        MsFlags::MS_NOATIME,
+        None::<&str>,
+    )
+    .map_err(|e| format!("cannot mount {DATA_DISK}: {e}"))?;
+    // Removed images give their blocks back to the host's sparse file.
+    trim();
+    Ok(())
+}
+
+fn trim() {
+    let _ = Command::new("/bin/busybox").args(["fstrim", DATA_ROOT]).status();
+}
+
+/// Ends every process, unmounts the data disk and powers off.
+fn power_off() -> ! {
+    say!("powering off");
+    let _ = kill(Pid::from_raw(-1), Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Err(nix::errno::Errno::ECHILD) => break,
+            Ok(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_millis(20)),
+            _ => {}
+        }
+    }
+    let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+    while waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)).is_ok_and(|s| s != WaitStatus::StillAlive) {}
+    nix::unistd::sync();
+    if let Err(e) = umount2(DATA_ROOT, MntFlags::empty()) {
+        say!("unmounting {DATA_ROOT}: {e}; detaching it");
+        let _ = umount2(DATA_ROOT, MntFlags::MNT_DETACH);
+    }
+    nix::unistd::sync();
+    let _ = nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_POWER_OFF);
+    // reboot(2) does not return for PID 1; if it did, there is nothing left to do.
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ext4_is_told_from_an_empty_disk() {
+        let dir = std::env::temp_dir().join(format!("berth-ext4-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty");
+        std::fs::File::create(&empty).unwrap().set_len(1 << 20).unwrap();
+        assert!(!has_ext4(&empty).unwrap());
+        let short = dir.join("short");
+        std::fs::write(&short, b"x").unwrap();
+        assert!(!has_ext4(&short).unwrap());
+        let mut sb = vec![0u8; 4096];
+        sb[1080] = 0x53;
+        sb[1081] = 0xef;
+        let formatted = dir.join("formatted");
+        std::fs::write(&formatted, &sb).unwrap();
+        assert!(has_ext4(&formatted).unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

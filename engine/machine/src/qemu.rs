@@ -1,0 +1,115 @@
+//! The QEMU command line of a machine. Pure: tested without QEMU.
+
+use std::path::Path;
+
+use crate::accel::Accel;
+use crate::config::{MachineConfig, Paths};
+
+/// The virtio-serial port's name (the guest finds its link by it).
+pub const PORT_NAME: &str = "berth.link";
+
+/// The QEMU binary for this host's architecture.
+pub fn binary() -> &'static str {
+    if cfg!(target_arch = "aarch64") {
+        "qemu-system-aarch64"
+    } else {
+        "qemu-system-x86_64"
+    }
+}
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// QEMU's arguments (without the binary) for `cfg` under `accel`.
+///
+/// - No firmware menu, no default devices, no display: a kernel, an initramfs and virtio.
+/// - The console goes to a file (`berth machine logs`), the link to a unix socket QEMU
+///   listens on (`server=on,wait=off`: QEMU boots without waiting, and a relay that starts
+///   again can connect again).
+/// - The data disk is raw and sparse; `discard=unmap` lets the guest's fstrim shrink it.
+/// - Networking is QEMU's user mode (slirp): outbound only, nothing listens on the host.
+/// - A balloon with free-page reporting gives the guest's free memory back to the host.
+pub fn args(cfg: &MachineConfig, paths: &Paths, accel: Accel) -> Vec<String> {
+    let mut a: Vec<String> = Vec::new();
+    let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
+    push(&["-name", &format!("berth-{}", cfg.name)]);
+    push(&["-accel", accel.name(), "-cpu", accel.cpu()]);
+    push(&["-machine", "q35"]);
+    push(&["-smp", &cfg.cpus.to_string(), "-m", &format!("{}M", cfg.memory)]);
+    push(&["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"]);
+    push(&["-kernel", &p(&cfg.guest.join("vmlinuz"))]);
+    push(&["-initrd", &p(&cfg.guest.join("initrd.img"))]);
+    push(&["-append", "console=ttyS0 panic=-1 quiet"]);
+    push(&["-serial", &format!("file:{}", p(&paths.console()))]);
+    push(&[
+        "-drive",
+        &format!(
+            "file={},format=raw,if=virtio,discard=unmap,detect-zeroes=unmap",
+            p(&paths.disk())
+        ),
+    ]);
+    push(&["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0"]);
+    push(&["-device", "virtio-serial-pci"]);
+    push(&[
+        "-chardev",
+        &format!("socket,id=link,path={},server=on,wait=off", p(&paths.link())),
+    ]);
+    push(&[
+        "-device",
+        &format!("virtserialport,chardev=link,name={PORT_NAME}"),
+    ]);
+    push(&["-device", "virtio-balloon-pci,free-page-reporting=on"]);
+    push(&["-pidfile", &p(&paths.qemu_pid())]);
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> MachineConfig {
+        MachineConfig {
+            name: "default".into(),
+            cpus: 3,
+            memory: 1536,
+            disk_size: 20,
+            guest: "/g".into(),
+            created: String::new(),
+        }
+    }
+
+    fn after<'a>(a: &'a [String], flag: &str) -> Vec<&'a str> {
+        a.windows(2)
+            .filter(|w| w[0] == flag)
+            .map(|w| w[1].as_str())
+            .collect()
+    }
+
+    #[test]
+    fn the_command_line_names_every_part() {
+        let paths = Paths::new(Path::new("/m"), "default");
+        let a = args(&cfg(), &paths, Accel::Tcg);
+        assert_eq!(after(&a, "-accel"), ["tcg"]);
+        assert_eq!(after(&a, "-cpu"), ["max"]);
+        assert_eq!(after(&a, "-smp"), ["3"]);
+        assert_eq!(after(&a, "-m"), ["1536M"]);
+        assert_eq!(after(&a, "-kernel"), ["/g/vmlinuz"]);
+        assert_eq!(after(&a, "-initrd"), ["/g/initrd.img"]);
+        assert_eq!(after(&a, "-serial"), ["file:/m/default/console.log"]);
+        assert_eq!(
+            after(&a, "-chardev"),
+            ["socket,id=link,path=/m/default/link.sock,server=on,wait=off"]
+        );
+        assert!(
+            after(&a, "-drive")[0].starts_with("file=/m/default/disk.raw,format=raw,if=virtio,discard=unmap")
+        );
+        assert!(after(&a, "-device").contains(&"virtserialport,chardev=link,name=berth.link"));
+        assert!(a.iter().any(|x| x == "-nodefaults"));
+        // No host port is forwarded: slirp without hostfwd.
+        assert!(!a.iter().any(|x| x.contains("hostfwd")));
+        let kvm = args(&cfg(), &paths, Accel::Kvm);
+        assert_eq!(after(&kvm, "-accel"), ["kvm"]);
+        assert_eq!(after(&kvm, "-cpu"), ["host"]);
+    }
+}
