@@ -50,11 +50,13 @@ python3-venv                                           # a venv for the Docker S
 xz-utils zstd bzip2 gzip tar bsdutils                  # layer compressions; script(1) for the tty tests
 webkit2gtk-driver                                      # WebKitWebDriver: the e2e drives the real window
 dbus-daemon dbus-bin dunst haskell-status-notifier-item-utils # a real session bus, notification server and tray watcher
+qemu-system-x86 kmod cpio                              # the VM guest: scripts/build-guest.sh (depmod, cpio), booted under QEMU
 '
 # Commands that must be on PATH afterwards, per group.
 APP_COMMANDS='nft ip xdg-open Xvfb import curl python3 busybox docker-registry cc pkg-config'
 TESTS_COMMANDS='buildah skopeo umoci debootstrap podman runc dockerd fuse-overlayfs newuidmap
-htpasswd openssl hyperfine xz zstd script WebKitWebDriver dbus-daemon dunst status-notifier-watcher'
+htpasswd openssl hyperfine xz zstd script WebKitWebDriver dbus-daemon dunst status-notifier-watcher
+qemu-system-x86_64 depmod cpio'
 
 packages_of() { printf '%s\n' "$1" | sed 's/#.*//' | tr -s ' \t' '\n' | sed '/^$/d'; }
 
