@@ -51,6 +51,14 @@ fn main() -> ExitCode {
         berth_guest::init::run(&guest_binary());
     }
     if let cli::Command::GuestEngine = &cli.command {
+        // Its log is the machine's console (`berth machine logs`).
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(std::io::stderr)
+            .try_init();
         return match tokio::runtime::Runtime::new() {
             Ok(rt) => ExitCode::from(
                 rt.block_on(berth_guest::engine::run(guest_binary()))

@@ -628,3 +628,35 @@ fn cp_on_a_stopped_container_stays_inside_and_only_put_writes() {
     let r = d.request("DELETE", "/v1.43/containers/arch?v=1", None);
     assert_eq!(r.status, 204, "{}", r.text());
 }
+
+/// `docker run --rm` of a container that cannot start (its image's layer is gone) fails
+/// with the engine's sentence and leaves no container: dockerd removes a `--rm` container
+/// whose start failed, and the docker CLI waits for that removal (it hung before).
+#[test]
+fn docker_run_rm_whose_start_fails_ends_and_leaves_nothing() {
+    let (_reg, b) = setup();
+    let d = Daemon::start(&b);
+    let config = tempfile::tempdir().expect("tempdir");
+    let layer = b.layer_dirs("busybox").pop().expect("a layer");
+    let moved = layer.with_extension("moved");
+    std::fs::rename(&layer, &moved).expect("move the layer away");
+    let begun = Instant::now();
+    let r = d.docker(config.path(), &["run", "--rm", "busybox", "true"]);
+    assert_eq!(r.code, 125, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("could not mount the container's root filesystem"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        begun.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        begun.elapsed()
+    );
+    let left = d.docker(config.path(), &["ps", "-aq"]);
+    assert_eq!(left.stdout.trim(), "", "the --rm container was removed");
+    std::fs::rename(&moved, &layer).expect("put the layer back");
+    let r = d.docker(config.path(), &["run", "--rm", "busybox", "true"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}

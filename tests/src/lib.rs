@@ -9,6 +9,7 @@ pub mod berth;
 pub mod daemon;
 pub mod fault;
 pub mod fixtures;
+pub mod guest;
 pub mod http;
 pub mod registry;
 mod token;

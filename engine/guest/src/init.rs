@@ -23,6 +23,9 @@ macro_rules! say {
 /// Runs as PID 1; never returns (the machine powers off at the end).
 pub fn run(berth: &Path) -> ! {
     let begun = Instant::now();
+    if std::env::var_os(SWITCHED).is_none() {
+        leave_rootfs(berth);
+    }
     mount_basics();
     load_modules();
     network();
@@ -59,6 +62,84 @@ pub fn run(berth: &Path) -> ! {
             Err(_) => {}
         }
     }
+}
+
+/// Set once PID 1 runs on the tmpfs root.
+const SWITCHED: &str = "BERTH_GUEST_ON_TMPFS";
+
+/// The initramfs is the kernel's rootfs, which cannot be pivoted away from, and containers
+/// need `pivot_root`. So PID 1 first moves the system onto a tmpfs (as switch_root does:
+/// copy, empty the old root, move the new one onto `/`, chroot) and execs itself there.
+fn leave_rootfs(berth: &Path) {
+    let new = Path::new("/.root");
+    let switched = (|| -> Result<(), String> {
+        std::fs::create_dir_all(new).map_err(|e| e.to_string())?;
+        mount(
+            Some("tmpfs"),
+            new,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            Some("mode=0755"),
+        )
+        .map_err(|e| format!("mount tmpfs: {e}"))?;
+        let skip = [new, Path::new("/proc"), Path::new("/sys"), Path::new("/dev")];
+        copy_tree(Path::new("/"), new, &skip).map_err(|e| format!("copy: {e}"))?;
+        for d in ["proc", "sys", "dev"] {
+            let _ = std::fs::create_dir_all(new.join(d));
+        }
+        // Free the initramfs's memory: everything on the old root but the new one goes.
+        if let Ok(entries) = std::fs::read_dir("/") {
+            for e in entries.flatten() {
+                let p = e.path();
+                if p != new && !skip.contains(&p.as_path()) {
+                    let _ = if p.is_dir() && !p.is_symlink() {
+                        std::fs::remove_dir_all(&p)
+                    } else {
+                        std::fs::remove_file(&p)
+                    };
+                }
+            }
+        }
+        std::env::set_current_dir(new).map_err(|e| e.to_string())?;
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .map_err(|e| format!("move: {e}"))?;
+        nix::unistd::chroot(".").map_err(|e| format!("chroot: {e}"))?;
+        std::env::set_current_dir("/").map_err(|e| e.to_string())?;
+        Ok(())
+    })();
+    match switched {
+        Ok(()) => {
+            use std::os::unix::process::CommandExt;
+            let e = Command::new(berth).arg("guest-init").env(SWITCHED, "1").exec();
+            say!("cannot exec {} on the new root: {e}", berth.display());
+        }
+        Err(e) => say!("cannot leave the initramfs ({e}): containers will not start"),
+    }
+}
+
+/// Copies `from` into `to` (files, directories, symlinks, modes), leaving out `skip`.
+fn copy_tree(from: &Path, to: &Path, skip: &[&Path]) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let src = entry.path();
+        if skip.contains(&src.as_path()) {
+            continue;
+        }
+        let dst = to.join(entry.file_name());
+        let meta = std::fs::symlink_metadata(&src)?;
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else if ft.is_dir() {
+            std::fs::create_dir_all(&dst)?;
+            copy_tree(&src, &dst, skip)?;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.permissions().mode()))?;
+        } else if ft.is_file() {
+            std::fs::copy(&src, &dst)?;
+        }
+    }
+    Ok(())
 }
 
 fn start_engine(berth: &Path) -> Option<Pid> {
@@ -254,6 +335,32 @@ fn power_off() -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_tree_keeps_files_links_and_modes_and_skips() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = std::env::temp_dir().join(format!("berth-copy-{}", std::process::id()));
+        let (a, b) = (t.join("a"), t.join("b"));
+        std::fs::create_dir_all(a.join("bin")).unwrap();
+        std::fs::create_dir_all(a.join("proc/1")).unwrap();
+        std::fs::write(a.join("bin/busybox"), "elf").unwrap();
+        std::fs::set_permissions(a.join("bin/busybox"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink("busybox", a.join("bin/sh")).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        copy_tree(&a, &b, &[&a.join("proc")]).unwrap();
+        assert_eq!(std::fs::read_to_string(b.join("bin/busybox")).unwrap(), "elf");
+        let mode = std::fs::metadata(b.join("bin/busybox"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert_eq!(
+            std::fs::read_link(b.join("bin/sh")).unwrap(),
+            Path::new("busybox")
+        );
+        assert!(!b.join("proc").exists());
+        let _ = std::fs::remove_dir_all(&t);
+    }
 
     #[test]
     fn ext4_is_told_from_an_empty_disk() {

@@ -60,31 +60,32 @@ pub fn overlay_context(
     upper_work: Option<(&Path, &Path)>,
 ) -> Result<rustix::fd::OwnedFd, rustix::io::Errno> {
     let lowers = distinct_layers(lowers);
-    let one_by_one = || -> Result<_, rustix::io::Errno> {
+    let build = |one_by_one: bool| -> Result<_, rustix::io::Errno> {
         let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
-        // Top layer first, as overlayfs orders them.
-        for l in lowers.iter().rev() {
-            rustix::mount::fsconfig_set_string(&fs, "lowerdir+", l)?;
-        }
-        Ok(fs)
-    };
-    let fs = match one_by_one() {
-        Ok(fs) => fs,
-        Err(rustix::io::Errno::INVAL) => {
-            let fs = rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC)?;
+        if one_by_one {
+            // Top layer first, as overlayfs orders them.
+            for l in lowers.iter().rev() {
+                rustix::mount::fsconfig_set_string(&fs, "lowerdir+", l)?;
+            }
+        } else {
             let all: Vec<String> = lowers.iter().rev().map(|d| d.display().to_string()).collect();
             rustix::mount::fsconfig_set_string(&fs, "lowerdir", all.join(":"))?;
-            fs
         }
-        Err(e) => return Err(e),
+        if let Some((upper, work)) = upper_work {
+            rustix::mount::fsconfig_set_string(&fs, "upperdir", upper)?;
+            rustix::mount::fsconfig_set_string(&fs, "workdir", work)?;
+            rustix::mount::fsconfig_set_string(&fs, "index", "off")?;
+        }
+        rustix::mount::fsconfig_create(&fs)?;
+        Ok(fs)
     };
-    if let Some((upper, work)) = upper_work {
-        rustix::mount::fsconfig_set_string(&fs, "upperdir", upper)?;
-        rustix::mount::fsconfig_set_string(&fs, "workdir", work)?;
-        rustix::mount::fsconfig_set_string(&fs, "index", "off")?;
+    // A kernel whose overlayfs predates `lowerdir+` refuses it at once (6.5–6.7) or only
+    // when the file system is created (before 6.5, where overlayfs takes its options as
+    // one legacy string): either way with EINVAL, and then the single option is tried.
+    match build(true) {
+        Err(rustix::io::Errno::INVAL) => build(false),
+        other => other,
     }
-    rustix::mount::fsconfig_create(&fs)?;
-    Ok(fs)
 }
 
 /// Mounts an overlay of `lowers` (bottom layer first; a layer listed twice counts once, at

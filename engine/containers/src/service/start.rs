@@ -49,6 +49,11 @@ impl ContainerService {
             Err(e) => {
                 self.end_start(&rec, false);
                 let _ = self.cleanup(&rec);
+                // As dockerd does: a `--rm` container that cannot start is removed, so a
+                // client waiting for its removal (docker run --rm) is not left waiting.
+                if rec.host.auto_remove {
+                    let _ = self.remove(&rec.id, true, true);
+                }
                 Err(e)
             }
         }

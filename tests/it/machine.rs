@@ -1,0 +1,216 @@
+//! A machine end to end under QEMU's TCG (this machine's KVM does not run guests): the
+//! guest built by scripts/build-guest.sh, `berth machine init/start/stop/rm`, the real
+//! docker CLI against the machine's socket, a relay killed and started again, a data disk
+//! that keeps images across a stop, and a boot that hangs reported within its limit.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use berth_tests::berth::bin;
+use berth_tests::daemon::docker_at;
+use berth_tests::{fixtures, tools};
+use serde_json::Value;
+
+/// The guest payload for the berth binary under test (cached by build-guest.sh).
+fn guest() -> PathBuf {
+    berth_tests::guest::build_guest().dir
+}
+
+struct Machine {
+    dir: tempfile::TempDir,
+    docker_config: PathBuf,
+}
+
+impl Machine {
+    fn new() -> Machine {
+        let dir = tempfile::Builder::new()
+            .prefix("bm")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let docker_config = dir.path().join("docker");
+        Machine { dir, docker_config }
+    }
+
+    fn berth(&self, args: &[&str]) -> berth_tests::berth::Run {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .env("BERTH_MACHINE_DIR", self.dir.path().join("machines"))
+            .env("DOCKER_CONFIG", &self.docker_config)
+            .env("BERTH_MACHINE_ACCEL", "tcg");
+        let out = c.output().expect("run berth");
+        berth_tests::berth::Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let r = self.berth(args);
+        assert_eq!(
+            r.code,
+            0,
+            "berth {args:?} failed:\n{}{}\n--- console ---\n{}",
+            r.stdout,
+            r.stderr,
+            self.console()
+        );
+        r.stdout
+    }
+
+    fn inspect(&self) -> Value {
+        let v: Value = serde_json::from_str(&self.ok(&["machine", "inspect"])).expect("inspect is JSON");
+        v[0].clone()
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("machines/default/api.sock")
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+
+    fn console(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("machines/default/console.log")).unwrap_or_default()
+    }
+
+    fn docker(&self, args: &[&str]) -> String {
+        let r = docker_at(&self.host(), &self.docker_config, args);
+        assert_eq!(r.code, 0, "docker {args:?} failed:\n{}{}", r.stdout, r.stderr);
+        r.stdout
+    }
+
+    fn pid(&self, file: &str) -> i32 {
+        std::fs::read_to_string(self.dir.path().join("machines/default").join(file))
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        let _ = self.berth(&["machine", "rm", "-f"]);
+    }
+}
+
+#[test]
+fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
+    let guest = guest();
+    let kernel = std::fs::read_to_string(guest.join("manifest.txt"))
+        .expect("manifest.txt")
+        .lines()
+        .find_map(|l| l.strip_prefix("kernel: ").map(str::to_string))
+        .expect("manifest names the kernel");
+    let m = Machine::new();
+    let g = guest.to_string_lossy().into_owned();
+    let init = Command::new(bin())
+        .args([
+            "machine",
+            "init",
+            "--cpus",
+            "2",
+            "--memory",
+            "1024",
+            "--disk-size",
+            "4",
+        ])
+        .env("BERTH_MACHINE_DIR", m.dir.path().join("machines"))
+        .env("DOCKER_CONFIG", &m.docker_config)
+        .env("BERTH_GUEST", &g)
+        .output()
+        .expect("machine init");
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+
+    let begun = Instant::now();
+    let out = m.ok(&["machine", "start"]);
+    let boot = begun.elapsed();
+    println!("machine start (TCG): {:.1} s", boot.as_secs_f64());
+    assert!(out.contains("started"), "{out}");
+    let i = m.inspect();
+    assert_eq!(i["State"], "running", "{i}");
+    assert_eq!(i["Accelerator"], "tcg", "{i}");
+    assert_eq!(i["Socket"], m.socket().to_string_lossy().as_ref());
+    // Only the machine's user may open its socket.
+    let mode = std::fs::metadata(m.socket())
+        .expect("socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "socket mode {mode:o}");
+
+    // The docker CLI, unchanged, against the machine; and through the registered context.
+    let version = m.docker(&["version", "--format", "{{.Server.Os}}/{{.Server.KernelVersion}}"]);
+    assert_eq!(version.trim(), format!("linux/{kernel}"));
+    let contexts = Command::new(berth_tests::daemon::docker_cli())
+        .args(["context", "ls", "--format", "{{.Name}} {{.DockerEndpoint}}"])
+        .env("DOCKER_CONFIG", &m.docker_config)
+        .output()
+        .expect("docker context ls");
+    let contexts = String::from_utf8_lossy(&contexts.stdout);
+    assert!(contexts.contains(&format!("berth {}", m.host())), "{contexts}");
+
+    // An image goes in by docker load; a container runs on the guest's kernel.
+    let archive = m.dir.path().join("busybox.tar");
+    let sk = Command::new(tools::require("skopeo", "skopeo"))
+        .args([
+            "copy",
+            "--quiet",
+            &fixtures::oci_ref(&fixtures::image("busybox")),
+            &format!("docker-archive:{}:busybox:latest", archive.display()),
+        ])
+        .output()
+        .expect("skopeo");
+    assert!(sk.status.success(), "{}", String::from_utf8_lossy(&sk.stderr));
+    let loaded = m.docker(&["load", "-i", archive.to_str().expect("utf-8")]);
+    assert!(loaded.contains("busybox:latest"), "{loaded}");
+    let uname = m.docker(&["run", "--rm", "busybox", "uname", "-r"]);
+    assert_eq!(uname.trim(), kernel);
+    let host_kernel =
+        String::from_utf8_lossy(&Command::new("uname").arg("-r").output().expect("uname").stdout)
+            .trim()
+            .to_string();
+    println!("guest kernel {kernel}, host kernel {host_kernel}");
+    let id = m.docker(&["run", "-d", "--name", "keeps", "busybox", "sleep", "1000"]);
+    let id = id.trim();
+    assert_eq!(m.docker(&["exec", "keeps", "echo", "hi"]).trim(), "hi");
+    m.docker(&["exec", "keeps", "sh", "-c", "echo to-the-log > /proc/1/fd/1"]);
+    assert!(m.docker(&["logs", "keeps"]).contains("to-the-log"));
+
+    // The relay killed: the guest and its container go on; a start finds them again.
+    let relay = m.pid("relay.pid");
+    assert!(relay > 0);
+    let _ = Command::new("kill").args(["-9", &relay.to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while berth_host::process::alive(relay) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(m.inspect()["State"], "unreachable");
+    let out = m.ok(&["machine", "start"]);
+    assert!(out.contains("again"), "{out}");
+    let running = m.docker(&["ps", "-q", "--no-trunc"]);
+    assert!(running.contains(id), "the container kept running: {running}");
+
+    // Stop and start again: the image is still on the data disk.
+    m.ok(&["machine", "stop"]);
+    assert_eq!(m.inspect()["State"], "stopped");
+    assert!(!berth_host::process::alive(m.pid("qemu.pid")) || m.pid("qemu.pid") == 0);
+    m.ok(&["machine", "start"]);
+    let images = m.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(images.contains("busybox:latest"), "{images}");
+    m.ok(&["machine", "stop"]);
+
+    // A boot that cannot be ready in time is reported within its limit, and nothing runs.
+    let begun = Instant::now();
+    let r = m.berth(&["machine", "start", "--boot-timeout", "2"]);
+    let took = begun.elapsed();
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("not ready within 2 s"), "{}", r.stderr);
+    assert!(r.stderr.contains("console.log"), "{}", r.stderr);
+    assert!(took < Duration::from_secs(15), "reported after {took:?}");
+    assert_eq!(m.inspect()["State"], "stopped");
+    m.ok(&["machine", "rm"]);
+}
