@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use berth_tests::berth::bin;
 use berth_tests::daemon::docker_at;
-use berth_tests::{fixtures, tools};
+use berth_tests::fixtures;
+use berth_tests::registry::{Mode, Registry};
+use berth_tests::tools;
 use serde_json::Value;
 
 /// The guest payload for the berth binary under test (cached by build-guest.sh).
@@ -174,6 +176,62 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
             .trim()
             .to_string();
     println!("guest kernel {kernel}, host kernel {host_kernel}");
+
+    // A registry on the host's loopback is reached under the same name: pull, build with
+    // COPY and RUN, push.
+    let reg = Registry::start(Mode::Plain);
+    reg.push_fixture(&fixtures::image("busybox"), "library/busybox:latest");
+    let pulled = m.docker(&["pull", &reg.reference("library/busybox")]);
+    assert!(
+        pulled.contains("Downloaded newer image") || pulled.contains("up to date"),
+        "{pulled}"
+    );
+
+    // The host's folders appear at the same paths: -v $(pwd):/app both ways.
+    let app = m.dir.path().join("app");
+    std::fs::create_dir_all(&app).expect("app dir");
+    std::fs::write(app.join("hello.txt"), "from the host\n").expect("write");
+    let volume = format!("{}:/app", app.display());
+    let seen = m.docker(&["run", "--rm", "-v", &volume, "busybox", "cat", "/app/hello.txt"]);
+    assert_eq!(seen, "from the host\n");
+    m.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &volume,
+        "busybox",
+        "sh",
+        "-c",
+        "echo from the guest > /app/back.txt",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(app.join("back.txt")).expect("written in the guest"),
+        "from the guest\n"
+    );
+
+    std::fs::write(
+        app.join("Dockerfile"),
+        format!(
+            "FROM {}\nWORKDIR /srv\nCOPY hello.txt .\nRUN sed 's/host/build/' hello.txt > built.txt\nCMD [\"cat\", \"/srv/built.txt\"]\n",
+            reg.reference("library/busybox")
+        ),
+    )
+    .expect("Dockerfile");
+    let tag = reg.reference("lecture/app:v1");
+    m.docker(&["build", "-t", &tag, app.to_str().expect("utf-8")]);
+    assert_eq!(m.docker(&["run", "--rm", &tag]), "from the build\n");
+    let pushed = m.docker(&["push", &tag]);
+    assert!(pushed.contains("digest: sha256:"), "{pushed}");
+    let listed = Command::new(tools::require("curl", "curl"))
+        .args(["-sf", &format!("{}/v2/lecture/app/tags/list", reg.url())])
+        .output()
+        .expect("curl");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("\"v1\""),
+        "the pushed image is in the host's registry: {listed}"
+    );
+
     let id = m.docker(&["run", "-d", "--name", "keeps", "busybox", "sleep", "1000"]);
     let id = id.trim();
     assert_eq!(m.docker(&["exec", "keeps", "echo", "hi"]).trim(), "hi");

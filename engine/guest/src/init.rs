@@ -29,6 +29,7 @@ pub fn run(berth: &Path) -> ! {
     mount_basics();
     load_modules();
     network();
+    shares();
     if let Err(e) = data_disk() {
         say!("the data disk cannot be used ({e}): the engine runs on memory only, and nothing it stores survives a stop");
         let _ = std::fs::create_dir_all(DATA_ROOT);
@@ -244,6 +245,80 @@ fn network() {
     ip(&["route", "add", "default", "via", "10.0.2.2"]);
     let _ = std::fs::create_dir_all("/etc");
     let _ = std::fs::write("/etc/resolv.conf", "nameserver 10.0.2.3\n");
+    host_loopback();
+}
+
+/// The host's loopback under the same names: TCP to 127.0.0.1 in the guest goes to the
+/// host's 127.0.0.1 (slirp's 10.0.2.2 is the host's loopback), so a registry a user runs on
+/// `localhost:5000` is pulled from, pushed to and built from as on the host. Containers
+/// have their own loopback and are not affected.
+const HOST_LOOPBACK_RULES: &str = "table ip berth_host {
+    chain output {
+        type nat hook output priority -100;
+        ip daddr 127.0.0.1 meta l4proto tcp dnat to 10.0.2.2
+    }
+    chain postrouting {
+        type nat hook postrouting priority 100;
+        ip saddr 127.0.0.0/8 oifname \"eth0\" masquerade
+    }
+}
+";
+
+fn host_loopback() {
+    // Packets from 127.0.0.1 may leave through eth0 only with route_localnet.
+    for f in ["all", "eth0"] {
+        let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{f}/route_localnet"), "1");
+    }
+    let rules = "/run/berth-host-loopback.nft";
+    if std::fs::write(rules, HOST_LOOPBACK_RULES).is_err() {
+        return;
+    }
+    match Command::new("/usr/sbin/nft").args(["-f", rules]).status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => say!("the host's loopback is not reachable (nft ended with {s})"),
+        Err(e) => say!("the host's loopback is not reachable (cannot run nft: {e})"),
+    }
+}
+
+/// The host's folders shared with the guest (`berth.share=TAG:HEXPATH` on the kernel
+/// command line), mounted at the same paths so `-v $(pwd):/app` works unchanged.
+fn shares() {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    for (tag, path) in parse_shares(&cmdline) {
+        let _ = std::fs::create_dir_all(&path);
+        let opts = "trans=virtio,version=9p2000.L,msize=262144,access=client";
+        match mount(
+            Some(tag.as_str()),
+            path.as_path(),
+            Some("9p"),
+            MsFlags::empty(),
+            Some(opts),
+        ) {
+            Ok(()) => say!("shared {} from the host", path.display()),
+            Err(e) => say!(
+                "cannot mount the host's {} ({e}): bind mounts from it will be empty",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// `berth.share=TAG:HEXPATH` words of a kernel command line.
+pub fn parse_shares(cmdline: &str) -> Vec<(String, std::path::PathBuf)> {
+    use std::os::unix::ffi::OsStringExt;
+    cmdline
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("berth.share="))
+        .filter_map(|v| {
+            let (tag, hex) = v.split_once(':')?;
+            let bytes: Option<Vec<u8>> = (0..hex.len())
+                .step_by(2)
+                .map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+                .collect();
+            let path = std::path::PathBuf::from(std::ffi::OsString::from_vec(bytes?));
+            (path.is_absolute() && !tag.is_empty()).then(|| (tag.to_string(), path))
+        })
+        .collect()
 }
 
 /// Whether the block device or file at `path` holds an ext2/3/4 file system.
@@ -335,6 +410,18 @@ fn power_off() -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_come_from_the_command_line() {
+        let got = parse_shares("console=ttyS0 berth.share=share0:2f726f6f74 quiet berth.share=share1:2f746d70 berth.share=bad:zz berth.share=rel:6161");
+        assert_eq!(
+            got,
+            [
+                ("share0".to_string(), std::path::PathBuf::from("/root")),
+                ("share1".to_string(), std::path::PathBuf::from("/tmp")),
+            ]
+        );
+    }
 
     #[test]
     fn copy_tree_keeps_files_links_and_modes_and_skips() {

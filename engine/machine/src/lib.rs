@@ -445,7 +445,9 @@ impl Machines {
             .try_clone()
             .map_err(io_err("cannot create QEMU's log", &paths.qemu_log()))?;
         let mut cmd = Command::new(qemu::binary());
-        cmd.args(qemu::args(cfg, paths, accel))
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let shares = qemu::shares(home.as_deref(), &std::env::temp_dir());
+        cmd.args(qemu::args(cfg, paths, accel, &shares))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2);

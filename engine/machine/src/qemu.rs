@@ -1,12 +1,31 @@
 //! The QEMU command line of a machine. Pure: tested without QEMU.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::accel::Accel;
 use crate::config::{MachineConfig, Paths};
 
 /// The virtio-serial port's name (the guest finds its link by it).
 pub const PORT_NAME: &str = "berth.link";
+
+/// The host folders a machine shares at the same paths: the user's home and the system's
+/// temp directory (a folder inside another shared one is not shared twice; one that does
+/// not exist is left out; QEMU's option syntax takes no commas in a path).
+pub fn shares(home: Option<&Path>, temp: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for d in home.into_iter().chain([temp]) {
+        let Ok(d) = std::fs::canonicalize(d) else { continue };
+        if d == Path::new("/") || d.to_string_lossy().contains(',') {
+            continue;
+        }
+        if out.iter().any(|o| d.starts_with(o)) {
+            continue;
+        }
+        out.retain(|o| !o.starts_with(&d));
+        out.push(d);
+    }
+    out
+}
 
 /// The QEMU binary for this host's architecture.
 pub fn binary() -> &'static str {
@@ -30,7 +49,7 @@ fn p(path: &Path) -> String {
 /// - The data disk is raw and sparse; `discard=unmap` lets the guest's fstrim shrink it.
 /// - Networking is QEMU's user mode (slirp): outbound only, nothing listens on the host.
 /// - A balloon with free-page reporting gives the guest's free memory back to the host.
-pub fn args(cfg: &MachineConfig, paths: &Paths, accel: Accel) -> Vec<String> {
+pub fn args(cfg: &MachineConfig, paths: &Paths, accel: Accel, shares: &[PathBuf]) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
     let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
     push(&["-name", &format!("berth-{}", cfg.name)]);
@@ -47,7 +66,29 @@ pub fn args(cfg: &MachineConfig, paths: &Paths, accel: Accel) -> Vec<String> {
         .unwrap_or_else(|| cfg.guest.join("vmlinuz"));
     push(&["-kernel", &p(&kernel)]);
     push(&["-initrd", &p(&cfg.guest.join("initrd.img"))]);
-    push(&["-append", "console=ttyS0 panic=-1 quiet"]);
+    let mut append = "console=ttyS0 panic=-1 quiet".to_string();
+    for (i, dir) in shares.iter().enumerate() {
+        append.push_str(&format!(
+            " berth.share=share{i}:{}",
+            hex::encode(dir.as_os_str().as_encoded_bytes())
+        ));
+    }
+    push(&["-append", &append]);
+    for (i, dir) in shares.iter().enumerate() {
+        // Root's QEMU keeps owners as they are; a user's records them in xattrs.
+        let model = if nix::unistd::geteuid().is_root() {
+            "passthrough"
+        } else {
+            "mapped-xattr"
+        };
+        push(&[
+            "-virtfs",
+            &format!(
+                "local,path={},mount_tag=share{i},security_model={model},multidevs=remap",
+                p(dir)
+            ),
+        ]);
+    }
     push(&["-serial", &format!("file:{}", p(&paths.console()))]);
     push(&[
         "-drive",
@@ -100,9 +141,24 @@ mod tests {
     }
 
     #[test]
+    fn shares_are_home_and_temp_without_nesting() {
+        let t = tempfile::tempdir().unwrap();
+        let home = t.path().join("home");
+        let inner = home.join("tmp");
+        std::fs::create_dir_all(&inner).unwrap();
+        let home = std::fs::canonicalize(home).unwrap();
+        let inner = std::fs::canonicalize(inner).unwrap();
+        assert_eq!(shares(Some(&home), &inner), vec![home.clone()]);
+        assert_eq!(shares(Some(&inner), &home), vec![home.clone()]);
+        assert_eq!(shares(None, &inner), vec![inner.clone()]);
+        assert_eq!(shares(Some(Path::new("/nonexistent-home")), &inner), [inner]);
+        assert!(shares(Some(Path::new("/")), Path::new("/")).is_empty());
+    }
+
+    #[test]
     fn the_command_line_names_every_part() {
         let paths = Paths::new(Path::new("/m"), "default");
-        let a = args(&cfg(), &paths, Accel::Tcg);
+        let a = args(&cfg(), &paths, Accel::Tcg, &[PathBuf::from("/home/ann")]);
         assert_eq!(after(&a, "-accel"), ["tcg"]);
         assert_eq!(after(&a, "-cpu"), ["max"]);
         assert_eq!(after(&a, "-smp"), ["3"]);
@@ -121,7 +177,10 @@ mod tests {
         assert!(a.iter().any(|x| x == "-nodefaults"));
         // No host port is forwarded: slirp without hostfwd.
         assert!(!a.iter().any(|x| x.contains("hostfwd")));
-        let kvm = args(&cfg(), &paths, Accel::Kvm);
+        assert!(after(&a, "-append")[0].ends_with(" berth.share=share0:2f686f6d652f616e6e"));
+        assert!(after(&a, "-virtfs")[0].starts_with("local,path=/home/ann,mount_tag=share0,security_model="));
+        let kvm = args(&cfg(), &paths, Accel::Kvm, &[]);
+        assert!(!kvm.iter().any(|x| x == "-virtfs"));
         assert_eq!(after(&kvm, "-accel"), ["kvm"]);
         assert_eq!(after(&kvm, "-cpu"), ["host"]);
     }

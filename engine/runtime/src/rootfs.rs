@@ -82,8 +82,16 @@ pub fn overlay_context(
     // A kernel whose overlayfs predates `lowerdir+` refuses it at once (6.5–6.7) or only
     // when the file system is created (before 6.5, where overlayfs takes its options as
     // one legacy string): either way with EINVAL, and then the single option is tried.
+    // Once refused, not tried again by this process (each refusal is a kernel log line).
+    static NO_LOWERDIR_PLUS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if NO_LOWERDIR_PLUS.load(std::sync::atomic::Ordering::Relaxed) {
+        return build(false);
+    }
     match build(true) {
-        Err(rustix::io::Errno::INVAL) => build(false),
+        Err(rustix::io::Errno::INVAL) => {
+            NO_LOWERDIR_PLUS.store(true, std::sync::atomic::Ordering::Relaxed);
+            build(false)
+        }
         other => other,
     }
 }
@@ -107,7 +115,11 @@ pub fn mount_overlay(
     }
     match mount_new_api(lowers, upper, work, target) {
         Ok(()) => Ok(()),
-        Err(rustix::io::Errno::NOSYS) => mount_legacy(&distinct_layers(lowers), upper, work, target),
+        // No new mount API, or one that refuses what mount(2) takes (seen on 6.1 with three
+        // or more layers, without a word in the context's log).
+        Err(rustix::io::Errno::NOSYS | rustix::io::Errno::INVAL) => {
+            mount_legacy(&distinct_layers(lowers), upper, work, target)
+        }
         Err(e) => Err(overlay_err(target, std::io::Error::from(e).to_string())),
     }
 }
