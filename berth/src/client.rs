@@ -136,6 +136,7 @@ impl Client {
                     .context("cannot find the berth binary for the container shims")?,
                 insecure_registries: g.insecure_registries.clone(),
                 registry_mirrors: g.registry_mirrors.clone(),
+                host_ports: None,
             };
             match berth_api::Server::start(opts, berth_api::Wait::No).await {
                 Ok(server) => {

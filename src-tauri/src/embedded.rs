@@ -46,6 +46,7 @@ impl EmbeddedEngine {
             shim_exe,
             insecure_registries: Vec::new(),
             registry_mirrors: Vec::new(),
+            host_ports: None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {

@@ -54,10 +54,11 @@ impl Machine {
         assert_eq!(
             r.code,
             0,
-            "berth {args:?} failed:\n{}{}\n--- console ---\n{}",
+            "berth {args:?} failed:\n{}{}\n--- console ---\n{}\n--- relay ---\n{}",
             r.stdout,
             r.stderr,
-            self.console()
+            self.console(),
+            std::fs::read_to_string(self.dir.path().join("machines/default/relay.log")).unwrap_or_default()
         );
         r.stdout
     }
@@ -231,6 +232,81 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
         listed.contains("\"v1\""),
         "the pushed image is in the host's registry: {listed}"
     );
+
+    // Published ports: the host binds them and relays to the container; a host port that
+    // is taken is refused in one sentence; a removed container frees its host port.
+    std::fs::write(app.join("index.html"), "hello from the machine\n").expect("index");
+    let port = berth_tests::free_port();
+    m.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &format!("127.0.0.1:{port}:8000"),
+        "-v",
+        &format!("{}:/www", app.display()),
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "8000",
+        "-h",
+        "/www",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let page = loop {
+        let out = Command::new("curl")
+            .args([
+                "-sf",
+                "--max-time",
+                "5",
+                &format!("http://127.0.0.1:{port}/index.html"),
+            ])
+            .output()
+            .expect("curl");
+        if out.status.success() || Instant::now() > deadline {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        page, "hello from the machine\n",
+        "HTTP 200 from the container on the host's 127.0.0.1:{port}"
+    );
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_port = taken.local_addr().expect("addr").port();
+    let r = docker_at(
+        &m.host(),
+        &m.docker_config,
+        &[
+            "run",
+            "-d",
+            "-p",
+            &format!("127.0.0.1:{taken_port}:80"),
+            "busybox",
+            "sleep",
+            "100",
+        ],
+    );
+    assert_eq!(r.code, 125, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "port {taken_port} is already in use on 127.0.0.1 of this computer"
+        )),
+        "{}",
+        r.stderr
+    );
+    drop(taken);
+    m.docker(&["rm", "-f", "web"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the host still holds port {port} after the container went"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let id = m.docker(&["run", "-d", "--name", "keeps", "busybox", "sleep", "1000"]);
     let id = id.trim();

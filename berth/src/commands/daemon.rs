@@ -31,6 +31,7 @@ pub async fn daemon(g: &Global, a: DaemonArgs) -> anyhow::Result<u8> {
         shim_exe: std::env::current_exe().context("cannot find the berth binary for the container shims")?,
         insecure_registries: g.insecure_registries.clone(),
         registry_mirrors: g.registry_mirrors.clone(),
+        host_ports: None,
     };
     let shutdown = async {
         use tokio::signal::unix::{signal, SignalKind};

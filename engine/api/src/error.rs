@@ -83,9 +83,12 @@ impl From<berth_containers::ContainerError> for ApiError {
         use berth_containers::ContainerError as E;
         let status = match &e {
             E::NotFound(_) => StatusCode::NOT_FOUND,
-            E::NameInUse { .. } | E::Running(_) | E::NotRunning(_) | E::Paused(_) | E::ImageGone { .. } => {
-                StatusCode::CONFLICT
-            }
+            E::NameInUse { .. }
+            | E::Running(_)
+            | E::NotRunning(_)
+            | E::Paused(_)
+            | E::ImageGone { .. }
+            | E::HostPort(_) => StatusCode::CONFLICT,
             E::InvalidName(_)
             | E::InvalidArgument(_)
             | E::HostNetwork

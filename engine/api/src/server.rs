@@ -36,6 +36,8 @@ pub struct ServerOptions {
     pub shim_exe: PathBuf,
     pub insecure_registries: Vec<String>,
     pub registry_mirrors: Vec<String>,
+    /// Another host that publishes the engine's ports too (a machine's guest engine).
+    pub host_ports: Option<std::sync::Arc<dyn berth_containers::HostPorts>>,
 }
 
 /// `/run/berth/berth.sock` for root, `$XDG_RUNTIME_DIR/berth/berth.sock` otherwise.
@@ -97,6 +99,7 @@ impl Server {
             root: opts.root.clone(),
             insecure_registries: opts.insecure_registries.clone(),
             registry_mirrors: opts.registry_mirrors.clone(),
+            host_ports: opts.host_ports.clone(),
         };
         let shim_exe = opts.shim_exe.clone();
         let engine: Shared = Arc::new(Served::new(

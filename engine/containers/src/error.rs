@@ -16,6 +16,9 @@ pub enum ContainerError {
     Paused(String),
     #[error("{0}")]
     InvalidArgument(String),
+    /// A machine's host could not publish a port (one sentence, e.g. the port is taken).
+    #[error("{0}")]
+    HostPort(String),
     #[error("endpoint with name {name} already exists in network {network} — disconnect it first (`berth network disconnect {network} {name}`)")]
     EndpointExists { name: String, network: String },
     #[error(

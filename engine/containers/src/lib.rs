@@ -34,7 +34,7 @@ pub use record::{
 };
 pub use service::{
     copy_helper, resolve_stopped, signal_number, wait_for, ContainerService, ContainerSummary, CopyTarget,
-    ExecOptions, OutputHold, StatsSample, StoppedRoot, WaitCondition, Waiter, COPY_NOT_FOUND,
+    ExecOptions, HostPorts, OutputHold, StatsSample, StoppedRoot, WaitCondition, Waiter, COPY_NOT_FOUND,
 };
 pub use supervisor::supervise;
 pub use volumes::{VolumeInfo, VolumeService};

@@ -76,6 +76,24 @@ pub struct ContainerService {
     /// Wakes this engine's waits (`wait`, the exit watcher) on every change it makes: each
     /// change is an event, so [`Self::emit`] wakes them.
     changes: berth_host::watch::Wakeups,
+    /// Where published ports are forwarded from, besides this host (a machine's host side).
+    host_ports: Option<Arc<dyn HostPorts>>,
+}
+
+/// Publishes ports on another host too: a machine's guest engine asks its host to bind
+/// the same address and port and relay to it. `publish` is synchronous, so a port taken on
+/// the host fails the start (and nothing is left bound).
+pub trait HostPorts: Send + Sync {
+    /// Binds `ports` of container `id` on the host, all or none; `Err` is one sentence.
+    fn publish(&self, id: &str, ports: &[berth_net::PortSpec]) -> Result<(), String>;
+    /// Releases what `publish` bound for `id` (its run ended, or it was removed).
+    fn release(&self, id: &str);
+}
+
+impl std::fmt::Debug for dyn HostPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HostPorts")
+    }
 }
 
 /// Held while a client reads a container's output (see [`ContainerService::hold_output`]).
@@ -139,6 +157,7 @@ impl ContainerService {
             starting: Arc::default(),
             readers: Arc::default(),
             changes: Default::default(),
+            host_ports: None,
         };
         svc.sweep_unfinished();
         Ok(svc)
@@ -161,6 +180,19 @@ impl ContainerService {
 
     /// Emits this service's events (create, start, die, …) on `events`; without, they
     /// are dropped (a shim's service).
+    /// Forwards published ports from another host too (see [`HostPorts`]).
+    pub fn with_host_ports(mut self, host_ports: Option<Arc<dyn HostPorts>>) -> Self {
+        self.host_ports = host_ports;
+        self
+    }
+
+    /// Releases a container's ports on the other host, if any were published there.
+    pub(crate) fn release_host_ports(&self, id: &str) {
+        if let Some(h) = &self.host_ports {
+            h.release(id);
+        }
+    }
+
     pub fn with_events(mut self, events: Events) -> Self {
         self.volumes = self.volumes.with_events(events.clone());
         self.events = events;
@@ -183,6 +215,7 @@ impl ContainerService {
     /// Emits `die` for one exit of a container, once, whoever saw it first (and after its
     /// `start`).
     pub fn announce_exit(&self, rec: &ContainerRecord, code: i32, finished_at: &str) {
+        self.release_host_ports(&rec.id);
         if let Ok(mut starting) = self.starting.lock() {
             if let Some(held) = starting.get_mut(&rec.id) {
                 *held = Some((code, finished_at.to_string()));

@@ -25,6 +25,8 @@ pub struct EngineConfig {
     pub root: PathBuf,
     pub insecure_registries: Vec<String>,
     pub registry_mirrors: Vec<String>,
+    /// Another host that publishes this engine's ports too (a machine's guest engine).
+    pub host_ports: Option<std::sync::Arc<dyn berth_containers::HostPorts>>,
 }
 
 /// Overrides where Docker Hub's API is (`https://registry-1.docker.io/`).
@@ -99,8 +101,9 @@ impl Engine {
     pub fn open(config: EngineConfig, shim_exe: &Path) -> Result<Engine, OpenError> {
         let events = Events::feed();
         let images = open_images(&config)?.with_events(events.clone());
-        let containers =
-            ContainerService::new(images.clone(), shim_exe.to_path_buf())?.with_events(events.clone());
+        let containers = ContainerService::new(images.clone(), shim_exe.to_path_buf())?
+            .with_events(events.clone())
+            .with_host_ports(config.host_ports.clone());
         let cfg = config.client_config(None)?;
         let registry_now = Mutex::new((cfg.mirrors, cfg.insecure_registries, images.clone()));
         Ok(Engine {

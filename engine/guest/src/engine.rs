@@ -17,6 +17,7 @@ const TRIM_EVERY: Duration = Duration::from_secs(3600);
 #[derive(Debug, PartialEq, Eq)]
 pub enum Target {
     Api,
+    Connect { ip: std::net::IpAddr, port: u16 },
     Time { unix_nanos: i128 },
     PowerOff,
 }
@@ -26,6 +27,13 @@ impl Target {
         let mut words = s.split_whitespace();
         match (words.next()?, words.next(), words.next()) {
             ("api", None, _) => Some(Target::Api),
+            ("connect", Some("tcp"), Some(ip)) => {
+                let port = words.next()?.parse().ok()?;
+                Some(Target::Connect {
+                    ip: ip.parse().ok()?,
+                    port,
+                })
+            }
             ("poweroff", None, _) => Some(Target::PowerOff),
             ("time", Some(n), None) => n.parse().ok().map(|unix_nanos| Target::Time { unix_nanos }),
             _ => None,
@@ -36,6 +44,7 @@ impl Target {
 /// Runs the engine and the link until the host asks for a power off; returns the exit
 /// code for PID 1.
 pub async fn run(berth: PathBuf) -> i32 {
+    let ports = crate::ports::LinkPorts::start();
     let opts = berth_api::ServerOptions {
         root: PathBuf::from(DATA_ROOT),
         socket: None,
@@ -43,6 +52,7 @@ pub async fn run(berth: PathBuf) -> i32 {
         shim_exe: berth,
         insecure_registries: Vec::new(),
         registry_mirrors: Vec::new(),
+        host_ports: Some(std::sync::Arc::new(ports.clone())),
     };
     let server = match berth_api::Server::start(opts, berth_api::Wait::Yes).await {
         Ok(s) => s,
@@ -68,7 +78,7 @@ pub async fn run(berth: PathBuf) -> i32 {
                 .await;
         }
     });
-    serve_link(&api, &poweroff).await;
+    serve_link(&api, &poweroff, &ports).await;
     // The server's shutdown future takes the permit `notify_one` left.
     let _ = tokio::time::timeout(Duration::from_secs(10), serving).await;
     EXIT_POWEROFF
@@ -77,7 +87,7 @@ pub async fn run(berth: PathBuf) -> i32 {
 /// Serves the link for as long as the machine runs: each host that connects (a relay that
 /// started again) is greeted with a ready line and a fresh link. Returns when the host asks
 /// for a power off.
-async fn serve_link(api: &Path, poweroff: &Notify) {
+async fn serve_link(api: &Path, poweroff: &Notify, ports: &crate::ports::LinkPorts) {
     let port = loop {
         match crate::find_port(Path::new("/sys/class/virtio-ports"), Path::new("/dev"), PORT_NAME) {
             Some(p) => break p,
@@ -114,11 +124,15 @@ async fn serve_link(api: &Path, poweroff: &Notify) {
         }
         eprintln!("berth-guest: ready, link up");
         let (link, mut incoming) = Link::new(reader, writer, Side::Guest);
+        ports.set_link(link.clone());
         while let Some((target, stream)) = incoming.next().await {
             match Target::parse(&target) {
                 Some(Target::Api) => {
                     let api = api.to_path_buf();
                     tokio::spawn(relay_api(api, stream));
+                }
+                Some(Target::Connect { ip, port }) => {
+                    tokio::spawn(crate::ports::relay_connect(stream, ip, port));
                 }
                 Some(Target::Time { unix_nanos }) => {
                     set_clock(unix_nanos);
@@ -137,8 +151,10 @@ async fn serve_link(api: &Path, poweroff: &Notify) {
                 }
             }
         }
-        drop(link);
         // The host went away (a relay killed): the port reads EOF until one connects again.
+        // The last frames of this link are written (to the next host) before its ready line.
+        link.finished().await;
+        drop(link);
         eprintln!("berth-guest: the host left the link; waiting for it again");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -184,6 +200,14 @@ mod tests {
                 unix_nanos: 1_764_720_000_123_456_789
             })
         );
+        assert_eq!(
+            Target::parse("connect tcp 0.0.0.0 8080"),
+            Some(Target::Connect {
+                ip: "0.0.0.0".parse().unwrap(),
+                port: 8080
+            })
+        );
+        assert_eq!(Target::parse("connect tcp 0.0.0.0 x"), None);
         assert_eq!(Target::parse("time"), None);
         assert_eq!(Target::parse("time x"), None);
         assert_eq!(Target::parse("api extra"), None);

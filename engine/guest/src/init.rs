@@ -251,10 +251,12 @@ fn network() {
 /// The host's loopback under the same names: TCP to 127.0.0.1 in the guest goes to the
 /// host's 127.0.0.1 (slirp's 10.0.2.2 is the host's loopback), so a registry a user runs on
 /// `localhost:5000` is pulled from, pushed to and built from as on the host. Containers
-/// have their own loopback and are not affected.
+/// have their own loopback and are not affected; the guest's own connections to its
+/// published ports carry [`crate::ports::MARK`] and stay in the guest.
 const HOST_LOOPBACK_RULES: &str = "table ip berth_host {
     chain output {
         type nat hook output priority -100;
+        meta mark 0xbe27 return
         ip daddr 127.0.0.1 meta l4proto tcp dnat to 10.0.2.2
     }
     chain postrouting {

@@ -14,6 +14,8 @@
 //! - `time <unix-nanoseconds>`: sets the guest's clock (sent at every link start, so the
 //!   clock is right again after the host slept).
 //! - `poweroff`: stops the engine; PID 1 then powers the machine off.
+//! - `connect tcp <ip> <port>`: a connection the host accepted on a published port
+//!   ([`ports`]); the guest opens `publish …` streams the other way.
 //!
 //! Architecture invariant: nothing here listens on a network address; the host reaches
 //! the guest through the link only.
@@ -21,6 +23,7 @@
 pub mod engine;
 pub mod init;
 mod port;
+pub mod ports;
 
 pub use port::find_port;
 

@@ -51,7 +51,8 @@ pub enum Side {
 
 /// Writes the ready line (`what`: a word or two, e.g. the engine's version).
 pub async fn write_ready<W: AsyncWrite + Unpin>(w: &mut W, what: &str) -> io::Result<()> {
-    w.write_all(format!("{READY} {what}\n").as_bytes()).await?;
+    // The leading newline ends whatever a previous link left half-written.
+    w.write_all(format!("\n{READY} {what}\n").as_bytes()).await?;
     w.flush().await
 }
 
@@ -68,8 +69,8 @@ pub async fn read_ready<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<String> {
             continue;
         }
         let text = String::from_utf8_lossy(&line);
-        if let Some(rest) = text.strip_prefix(READY) {
-            return Ok(rest.trim().to_string());
+        if let Some(at) = text.find(READY) {
+            return Ok(text[at + READY.len()..].trim().to_string());
         }
         line.clear();
     }
@@ -92,6 +93,8 @@ struct Inner {
     streams: Mutex<HashMap<u32, Slot>>,
     next_id: AtomicU32,
     down: watch::Receiver<bool>,
+    /// Set once the writer has let go of its half of the byte stream.
+    written: watch::Receiver<bool>,
 }
 
 /// One end of a link. Cheap to clone; the link lives while its byte stream does.
@@ -145,6 +148,7 @@ impl Link {
     {
         let (out_tx, out_rx) = mpsc::channel::<Bytes>(64);
         let (down_tx, down_rx) = watch::channel(false);
+        let (written_tx, written_rx) = watch::channel(false);
         let inner = Arc::new(Inner {
             out: out_tx,
             streams: Mutex::new(HashMap::new()),
@@ -153,10 +157,15 @@ impl Link {
                 Side::Guest => 2,
             }),
             down: down_rx,
+            written: written_rx,
         });
         let (in_tx, in_rx) = mpsc::unbounded_channel();
         let down_tx = Arc::new(down_tx);
-        tokio::spawn(write_frames(writer, out_rx, down_tx.clone()));
+        let writer_down = down_tx.clone();
+        tokio::spawn(async move {
+            write_frames(writer, out_rx, writer_down).await;
+            let _ = written_tx.send(true);
+        });
         tokio::spawn(read_frames(reader, inner.clone(), in_tx, down_tx));
         (Link { inner }, Incoming { rx: in_rx })
     }
@@ -183,6 +192,15 @@ impl Link {
     pub async fn closed(&self) {
         let mut down = self.inner.down.clone();
         let _ = down.wait_for(|d| *d).await;
+    }
+
+    /// Completes once the link is down and its writer has let go of the byte stream (a
+    /// write that was under way has finished), so a new link on the same byte stream
+    /// cannot be interleaved with this one's last frames.
+    pub async fn finished(&self) {
+        self.closed().await;
+        let mut written = self.inner.written.clone();
+        let _ = written.wait_for(|w| *w).await;
     }
 
     /// How many streams are open now.

@@ -49,7 +49,9 @@ async fn round_trip(link: &Link, data: Vec<u8>) -> io::Result<Vec<u8>> {
 #[tokio::test]
 async fn ready_line_skips_noise_and_reads_nothing_after_it() {
     let (mut a, mut b) = duplex(1024);
-    b.write_all(b"[    0.1] console noise\n").await.unwrap();
+    b.write_all(b"[    0.1] console noise\n\x00\x00\x01half a frame")
+        .await
+        .unwrap();
     write_ready(&mut b, "berth 0.1.0").await.unwrap();
     b.write_all(b"\x00\x00\x00\x01").await.unwrap();
     assert_eq!(read_ready(&mut a).await.unwrap(), "berth 0.1.0");
@@ -138,6 +140,9 @@ async fn a_link_that_goes_down_ends_its_streams_and_refuses_new_ones() {
         .await
         .expect("the link notices its byte stream is gone");
     assert!(host.is_down());
+    tokio::time::timeout(Duration::from_secs(5), host.finished())
+        .await
+        .expect("its writer lets go of the byte stream");
     let err = tokio::time::timeout(Duration::from_secs(5), splice)
         .await
         .expect("the stream ends")

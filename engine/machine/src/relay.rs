@@ -107,7 +107,8 @@ pub async fn run(machines: &Machines, name: &str, qemu: i32, limit: Duration) ->
     };
     let _ = std::fs::write(paths.relay_pid(), format!("{}\n", std::process::id()));
     let (r, w) = conn.into_split();
-    let (link, _incoming) = Link::new(r, w, Side::Host);
+    let (link, incoming) = Link::new(r, w, Side::Host);
+    tokio::spawn(serve_guest_streams(link.clone(), incoming));
     set_guest_clock(&link).await;
     eprintln!(
         "relay: guest ready after {} ms; serving {}",
@@ -151,6 +152,103 @@ pub async fn run(machines: &Machines, name: &str, qemu: i32, limit: Duration) ->
     code
 }
 
+/// A port the guest asks to publish: `publish <proto> <ip> <port> <container-port>`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Publish {
+    pub ip: std::net::IpAddr,
+    pub port: u16,
+    pub container_port: u16,
+}
+
+impl Publish {
+    pub fn parse(target: &str) -> Option<Publish> {
+        let w: Vec<&str> = target.split_whitespace().collect();
+        match w.as_slice() {
+            ["publish", "tcp", ip, port, cport] => Some(Publish {
+                ip: ip.parse().ok()?,
+                port: port.parse().ok()?,
+                container_port: cport.parse().ok()?,
+            }),
+            _ => None,
+        }
+    }
+
+    /// What the guest is told when the host cannot bind the port.
+    pub fn refusal(&self, e: &std::io::Error) -> String {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            format!(
+                "port {} is already in use on {} of this computer — pick another host port, e.g. -p {}:{}",
+                self.port,
+                self.ip,
+                self.port.wrapping_add(1).max(1024),
+                self.container_port
+            )
+        } else {
+            format!(
+                "this computer cannot listen on {}:{} ({e}) — pick another host port",
+                self.ip, self.port
+            )
+        }
+    }
+}
+
+/// The streams the guest opens: published ports.
+async fn serve_guest_streams(link: Link, mut incoming: berth_link::Incoming) {
+    while let Some((target, stream)) = incoming.next().await {
+        match Publish::parse(&target) {
+            Some(p) => {
+                tokio::spawn(publish(link.clone(), stream, p));
+            }
+            None => {
+                stream
+                    .refuse(&format!("the host knows no target '{target}'"))
+                    .await
+            }
+        }
+    }
+}
+
+/// Binds a published port on the host for as long as the guest keeps its stream open, and
+/// relays each connection into the guest.
+async fn publish(link: Link, stream: berth_link::Stream, p: Publish) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut mine, theirs) = tokio::io::duplex(4096);
+    tokio::spawn(stream.splice(theirs));
+    let listener = match tokio::net::TcpListener::bind((p.ip, p.port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = mine
+                .write_all(format!("error {}\n", p.refusal(&e)).as_bytes())
+                .await;
+            let _ = mine.shutdown().await;
+            return;
+        }
+    };
+    if mine.write_all(b"ok\n").await.is_err() {
+        return;
+    }
+    eprintln!("relay: publishing {}:{}", p.ip, p.port);
+    let mut byte = [0u8; 1];
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((client, _)) = accepted else { continue };
+                let _ = client.set_nodelay(true);
+                let link = link.clone();
+                let target = format!("connect tcp {} {}", p.ip, p.port);
+                tokio::spawn(async move {
+                    if let Ok(s) = link.open(&target).await {
+                        let _ = s.splice(client).await;
+                    }
+                });
+            }
+            // The guest closed the stream (the container's run ended) or the link went down.
+            _ = mine.read(&mut byte) => break,
+        }
+    }
+    eprintln!("relay: no longer publishing {}:{}", p.ip, p.port);
+}
+
 async fn set_guest_clock(link: &Link) {
     let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
     if let Ok(s) = link.open(&format!("time {now}")).await {
@@ -173,6 +271,25 @@ async fn power_off(link: &Link, qemu: i32) {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(qemu),
             nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_targets_parse_and_refusals_are_sentences() {
+        let p = Publish::parse("publish tcp 127.0.0.1 8080 5000").unwrap();
+        assert_eq!(p.port, 8080);
+        assert_eq!(p.container_port, 5000);
+        assert_eq!(Publish::parse("publish udp 127.0.0.1 8080 5000"), None);
+        assert_eq!(Publish::parse("publish tcp x 8080 5000"), None);
+        let e = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        assert_eq!(
+            p.refusal(&e),
+            "port 8080 is already in use on 127.0.0.1 of this computer — pick another host port, e.g. -p 8081:5000"
         );
     }
 }

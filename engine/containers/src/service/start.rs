@@ -49,6 +49,7 @@ impl ContainerService {
             Err(e) => {
                 self.end_start(&rec, false);
                 let _ = self.cleanup(&rec);
+                self.release_host_ports(&rec.id);
                 // As dockerd does: a `--rm` container that cannot start is removed, so a
                 // client waiting for its removal (docker run --rm) is not left waiting.
                 if rec.host.auto_remove {
@@ -260,6 +261,11 @@ impl ContainerService {
         }
         let bound = berth_net::bind_published(&specs)?;
         rec.bound_ports = bound.iter().map(|b| b.spec).collect();
+        if let (Some(h), false) = (&self.host_ports, rec.bound_ports.is_empty()) {
+            // The sockets bound here close again with `bound` if the host refuses.
+            h.publish(&rec.id, &rec.bound_ports)
+                .map_err(ContainerError::HostPort)?;
+        }
         let ports = ShimPorts {
             container_ip: rec.primary_endpoint().map(|e| e.ip.clone()),
             ports: rec.bound_ports.clone(),

@@ -1,0 +1,216 @@
+//! Published ports on the machine's host: the guest's engine asks, through the link, that
+//! the host bind the same address and port and relay each connection back
+//! ([`berth_containers::HostPorts`]).
+//!
+//! Each published port is one link stream `publish <proto> <ip> <port> <container-port>`:
+//! the host answers `ok` or `error <sentence>` on it and keeps the port while the stream is
+//! open. A connection the host accepts comes back as a stream `connect <proto> <ip> <port>`,
+//! which the guest connects to its own listener (marked, so the host-loopback rule in
+//! `init` leaves it alone). When the host connects again (a relay started again), every
+//! published port is asked for again.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use berth_containers::{HostPorts, PortSpec};
+use berth_link::Link;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::sync::mpsc;
+
+/// The firewall mark of the guest's own connections to its published ports.
+pub const MARK: u32 = 0xbe27;
+
+enum Req {
+    Publish {
+        id: String,
+        ports: Vec<PortSpec>,
+        reply: std::sync::mpsc::Sender<Result<(), String>>,
+    },
+    Release(String),
+    Link(Link),
+}
+
+/// The guest's [`HostPorts`]: a handle on a task that holds the link and the streams.
+#[derive(Clone)]
+pub struct LinkPorts {
+    tx: mpsc::UnboundedSender<Req>,
+}
+
+impl LinkPorts {
+    /// Starts the task on the current runtime.
+    pub fn start() -> LinkPorts {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(rx));
+        LinkPorts { tx }
+    }
+
+    /// The link to use from now on (a host connected).
+    pub fn set_link(&self, link: Link) {
+        let _ = self.tx.send(Req::Link(link));
+    }
+}
+
+impl HostPorts for LinkPorts {
+    fn publish(&self, id: &str, ports: &[PortSpec]) -> Result<(), String> {
+        let (reply, answer) = std::sync::mpsc::channel();
+        self.tx
+            .send(Req::Publish {
+                id: id.to_string(),
+                ports: ports.to_vec(),
+                reply,
+            })
+            .map_err(|_| "the machine's port forwarding has stopped: restart the machine".to_string())?;
+        answer
+            .recv_timeout(Duration::from_secs(15))
+            .unwrap_or_else(|_| Err("the machine's host did not answer in time: try again".to_string()))
+    }
+
+    fn release(&self, id: &str) {
+        let _ = self.tx.send(Req::Release(id.to_string()));
+    }
+}
+
+/// The target asking the host to publish `p`.
+pub fn publish_target(p: &PortSpec) -> String {
+    format!(
+        "publish {} {} {} {}",
+        p.proto, p.host_ip, p.host_port, p.container_port
+    )
+}
+
+/// Opens one publish stream and reads the host's answer.
+async fn publish_one(link: &Link, p: &PortSpec) -> Result<DuplexStream, String> {
+    let stream = link.open(&publish_target(p)).await.map_err(|e| e.to_string())?;
+    let (mut mine, theirs) = tokio::io::duplex(4096);
+    tokio::spawn(stream.splice(theirs));
+    let mut line = Vec::new();
+    let read = async {
+        loop {
+            match mine.read_u8().await {
+                Ok(b'\n') => return Ok(()),
+                Ok(b) if line.len() < 1024 => line.push(b),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    match tokio::time::timeout(Duration::from_secs(10), read).await {
+        Ok(Ok(())) => {}
+        _ => {
+            return Err(format!(
+                "the machine's host did not answer for port {}",
+                p.host_port
+            ))
+        }
+    }
+    let line = String::from_utf8_lossy(&line).into_owned();
+    match line.strip_prefix("error ") {
+        Some(why) => Err(why.to_string()),
+        None if line == "ok" => Ok(mine),
+        None => Err(format!(
+            "the machine's host answered '{line}' for port {}",
+            p.host_port
+        )),
+    }
+}
+
+async fn run(mut rx: mpsc::UnboundedReceiver<Req>) {
+    let mut link: Option<Link> = None;
+    let mut held: HashMap<String, Vec<(PortSpec, DuplexStream)>> = HashMap::new();
+    while let Some(req) = rx.recv().await {
+        match req {
+            Req::Publish { id, ports, reply } => {
+                let Some(l) = link.as_ref().filter(|l| !l.is_down()) else {
+                    let _ = reply.send(Err(
+                        "the machine's host is not connected, so the port cannot be published: run 'berth machine start' and try again".into(),
+                    ));
+                    continue;
+                };
+                let mut got = Vec::new();
+                let mut failed = None;
+                for p in &ports {
+                    match publish_one(l, p).await {
+                        Ok(s) => got.push((*p, s)),
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+                match failed {
+                    // All or none: the streams opened so far close with `got`.
+                    Some(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                    None => {
+                        held.entry(id).or_default().extend(got);
+                        let _ = reply.send(Ok(()));
+                    }
+                }
+            }
+            Req::Release(id) => {
+                held.remove(&id);
+            }
+            Req::Link(l) => {
+                for streams in held.values_mut() {
+                    for (p, s) in streams.iter_mut() {
+                        match publish_one(&l, p).await {
+                            Ok(new) => *s = new,
+                            Err(e) => eprintln!("berth-guest: port {} not published again: {e}", p.host_port),
+                        }
+                    }
+                }
+                link = Some(l);
+            }
+        }
+    }
+}
+
+/// Connects to the guest's own listener for a published port, marked so that the
+/// host-loopback rule does not send it back to the host.
+pub async fn connect_local(ip: std::net::IpAddr, port: u16) -> std::io::Result<tokio::net::TcpStream> {
+    let ip = if ip.is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        ip
+    };
+    let socket = match ip {
+        std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Mark, &MARK)
+        .map_err(std::io::Error::from)?;
+    socket.connect(std::net::SocketAddr::new(ip, port)).await
+}
+
+/// Relays one connection the host accepted to the guest's listener.
+pub async fn relay_connect(stream: berth_link::Stream, ip: std::net::IpAddr, port: u16) {
+    match connect_local(ip, port).await {
+        Ok(mut conn) => {
+            let _ = conn.set_nodelay(true);
+            let _ = stream.splice(&mut conn).await;
+            let _ = conn.shutdown().await;
+        }
+        Err(e) => {
+            stream
+                .refuse(&format!("nothing listens on {ip}:{port} in the guest: {e}"))
+                .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_publish_target_names_everything() {
+        let p = berth_containers::PortSpec {
+            host_ip: "127.0.0.1".parse().unwrap(),
+            host_port: 8080,
+            container_port: 5000,
+            proto: berth_containers::Proto::Tcp,
+        };
+        assert_eq!(publish_target(&p), "publish tcp 127.0.0.1 8080 5000");
+    }
+}
