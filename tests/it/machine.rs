@@ -145,6 +145,22 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
         .mode();
     assert_eq!(mode & 0o077, 0, "socket mode {mode:o}");
 
+    // Nothing of the machine listens on a host address (QEMU's user networking forwards
+    // no port; the relay binds only published ports, none yet).
+    let ss = Command::new(tools::require("ss", "iproute2"))
+        .args(["-Hltunp"])
+        .output()
+        .expect("ss");
+    let ss = String::from_utf8_lossy(&ss.stdout);
+    let (qemu, relay) = (
+        format!("pid={},", m.pid("qemu.pid")),
+        format!("pid={},", m.pid("relay.pid")),
+    );
+    assert!(
+        !ss.lines().any(|l| l.contains(&qemu) || l.contains(&relay)),
+        "the machine listens on the host's network:\n{ss}"
+    );
+
     // The docker CLI, unchanged, against the machine; and through the registered context.
     let version = m.docker(&["version", "--format", "{{.Server.Os}}/{{.Server.KernelVersion}}"]);
     assert_eq!(version.trim(), format!("linux/{kernel}"));
@@ -170,6 +186,16 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
     assert!(sk.status.success(), "{}", String::from_utf8_lossy(&sk.stderr));
     let loaded = m.docker(&["load", "-i", archive.to_str().expect("utf-8")]);
     assert!(loaded.contains("busybox:latest"), "{loaded}");
+    // A container does not see the guest engine's socket.
+    let seen = m.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "ls /run/berth /var/lib/berth 2>&1; true",
+    ]);
+    assert!(seen.contains("No such file or directory"), "{seen}");
     let uname = m.docker(&["run", "--rm", "busybox", "uname", "-r"]);
     assert_eq!(uname.trim(), kernel);
     let host_kernel =

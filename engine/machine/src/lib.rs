@@ -447,10 +447,15 @@ impl Machines {
         let mut cmd = Command::new(qemu::binary());
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let shares = qemu::shares(home.as_deref(), &std::env::temp_dir());
-        cmd.args(qemu::args(cfg, paths, accel, &shares))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2);
+        let mut args = qemu::args(cfg, paths, accel, &shares);
+        // For the benchmark's floor (scripts/bench-vm.sh): the same machine with another
+        // initramfs, e.g. the payload's floor.img, whose init only says it is ready.
+        if let Some(initrd) = std::env::var_os("BERTH_MACHINE_INITRD").filter(|v| !v.is_empty()) {
+            if let Some(i) = args.iter().position(|a| a == "-initrd") {
+                args[i + 1] = cfg.guest.join(initrd).display().to_string();
+            }
+        }
+        cmd.args(args).stdin(Stdio::null()).stdout(log).stderr(log2);
         detach(&mut cmd);
         let child = cmd.spawn().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => MachineError::NoQemu(qemu::binary().to_string()),
