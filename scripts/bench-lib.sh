@@ -58,3 +58,11 @@ remove_tmp() {
 # now; record NAME END START: appends END - START (seconds) to TMP/NAME.times.
 now() { date +%s.%N; }
 record() { python3 -c "print(f'{$2 - $3:.4f}')" >>"$TMP/$1.times"; }
+
+# timed NAME CMD...: runs CMD (output dropped) and records its wall time as NAME; a failure
+# stops the benchmark with the end of what CMD printed on stderr.
+timed() {
+    local name=$1 s e; shift; s=$(now)
+    "$@" >/dev/null 2>"$TMP/err" || { say "$name failed: $*: $(tail -3 "$TMP/err")"; exit 1; }
+    e=$(now); record "$name" "$e" "$s"
+}

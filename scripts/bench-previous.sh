@@ -50,12 +50,6 @@ BB="127.0.0.1:$PORT/bench/busybox:latest"
 "${O[@]}" pull -q "$BB" >/dev/null
 "${P[@]}" pull -q --tls-verify=false "$BB" >/dev/null
 
-timed() {
-    local name=$1 s e; shift; s=$(now)
-    "$@" >/dev/null 2>"$TMP/err" || { say "$name failed: $*: $(tail -3 "$TMP/err")"; exit 1; }
-    e=$(now); record "$name" "$e" "$s"
-}
-
 say "1/3: run --rm busybox true ($ROUNDS rounds)"
 for i in $(seq "$ROUNDS"); do
     timed new_true "${N[@]}" run --rm "$BB" true

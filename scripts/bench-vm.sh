@@ -37,12 +37,6 @@ trap cleanup EXIT
 "$BERTH_BIN" machine start full >/dev/null 2>&1
 "$BERTH_BIN" machine stop full >/dev/null
 
-timed() {
-    local name=$1 s e; shift; s=$(now)
-    "$@" >/dev/null 2>"$TMP/err" || { say "$name failed: $*: $(tail -3 "$TMP/err")"; exit 1; }
-    e=$(now); record "$name" "$e" "$s"
-}
-
 say "1/3: machine start to API ready, against the floor ($ROUNDS rounds, $BERTH_MACHINE_ACCEL)"
 for i in $(seq "$ROUNDS"); do
     timed floor_start env BERTH_MACHINE_INITRD=floor.img "$BERTH_BIN" machine start floor
