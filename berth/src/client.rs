@@ -3,7 +3,8 @@
 //! (build contexts, load, save, progress lines, Berth's own endpoints).
 //!
 //! Which engine: `BERTH_HOST` when set (a `berth daemon`, a VM's engine, any Docker-compatible
-//! engine); otherwise the engine serving the store root, found on the root's socket (the
+//! engine); else the machine `BERTH_MACHINE` names (on macOS and Windows, the default
+//! machine); otherwise the engine serving the store root, found on the root's socket (the
 //! desktop's embedded engine, `berth daemon`, or another command's); otherwise this command
 //! starts the engine in-process, serves the root's socket while it runs, and stops it in
 //! [`Client::finish`]. Every command is written once, against this client.
@@ -33,9 +34,24 @@ pub fn root(g: &Global) -> PathBuf {
     g.root.clone().unwrap_or_else(berth_api::default_root)
 }
 
-/// The engine to drive instead of the local one, from `BERTH_HOST`.
+/// The engine to drive instead of the local one: `BERTH_HOST`, else a machine's
+/// ([`machine_target`]).
 pub fn target() -> Option<String> {
-    std::env::var("BERTH_HOST").ok().filter(|h| !h.trim().is_empty())
+    std::env::var("BERTH_HOST")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| machine_target().map(|(_, socket)| format!("unix://{}", socket.display())))
+}
+
+/// A machine's engine and its socket: the one `BERTH_MACHINE` names; on hosts without a
+/// native engine (macOS, Windows: code not run here) the default machine.
+pub fn machine_target() -> Option<(String, PathBuf)> {
+    let name = std::env::var("BERTH_MACHINE")
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| (!cfg!(target_os = "linux")).then(|| berth_machine::DEFAULT_NAME.to_string()))?;
+    let socket = berth_machine::Machines::default_dir().paths(&name).api();
+    Some((name, socket))
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +127,11 @@ impl std::io::Write for ChannelWriter {
 
 impl Client {
     pub async fn connect(g: &Global) -> anyhow::Result<Client> {
+        if let (None, Some((name, socket))) = (std::env::var_os("BERTH_HOST"), machine_target()) {
+            if !socket.exists() {
+                bail!("machine '{name}' is not running: start it with 'berth machine start {name}'");
+            }
+        }
         if let Some(host) = target() {
             return Self::connect_remote(&host).await;
         }

@@ -353,10 +353,36 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
     assert!(out.contains("again"), "{out}");
     let running = m.docker(&["ps", "-q", "--no-trunc"]);
     assert!(running.contains(id), "the container kept running: {running}");
+    // berth's own CLI reaches the machine's engine by its name.
+    let mut ps = Command::new(bin());
+    ps.args(["ps", "--format", "{{.Names}}"])
+        .env("BERTH_MACHINE", "default")
+        .env("BERTH_MACHINE_DIR", m.dir.path().join("machines"))
+        .env_remove("BERTH_HOST");
+    let ps = ps.output().expect("berth ps");
+    assert_eq!(
+        String::from_utf8_lossy(&ps.stdout).trim(),
+        "keeps",
+        "{}",
+        String::from_utf8_lossy(&ps.stderr)
+    );
 
     // Stop and start again: the image is still on the data disk.
     m.ok(&["machine", "stop"]);
     assert_eq!(m.inspect()["State"], "stopped");
+    let mut ps = Command::new(bin());
+    ps.args(["ps"])
+        .env("BERTH_MACHINE", "default")
+        .env("BERTH_MACHINE_DIR", m.dir.path().join("machines"))
+        .env_remove("BERTH_HOST");
+    let ps = ps.output().expect("berth ps");
+    assert_eq!(ps.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&ps.stderr)
+            .contains("machine 'default' is not running: start it with 'berth machine start default'"),
+        "{}",
+        String::from_utf8_lossy(&ps.stderr)
+    );
     assert!(!berth_host::process::alive(m.pid("qemu.pid")) || m.pid("qemu.pid") == 0);
     m.ok(&["machine", "start"]);
     let images = m.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
