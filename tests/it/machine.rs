@@ -387,6 +387,41 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
     m.ok(&["machine", "start"]);
     let images = m.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert!(images.contains("busybox:latest"), "{images}");
+
+    // QEMU killed with SIGKILL mid-run: the relay goes with the link, the next start
+    // recovers (the journal and fsck -p), and the store inside checks clean.
+    m.docker(&[
+        "run",
+        "-d",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo x >> /tmp/f; done",
+    ]);
+    let (qemu, relay) = (m.pid("qemu.pid"), m.pid("relay.pid"));
+    let _ = Command::new("kill").args(["-9", &qemu.to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (berth_host::process::alive(qemu) || berth_host::process::alive(relay)) && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(m.inspect()["State"], "stopped");
+    m.ok(&["machine", "start"]);
+    let mut check = Command::new(bin());
+    check
+        .args(["system", "check"])
+        .env("BERTH_MACHINE", "default")
+        .env("BERTH_MACHINE_DIR", m.dir.path().join("machines"))
+        .env_remove("BERTH_HOST");
+    let check = check.output().expect("berth system check");
+    assert!(
+        check.status.success(),
+        "the store inside the machine after a SIGKILL of QEMU:\n{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let images = m.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(images.contains("busybox:latest"), "{images}");
     m.ok(&["machine", "stop"]);
 
     // A boot that cannot be ready in time is reported within its limit, and nothing runs.

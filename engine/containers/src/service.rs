@@ -349,10 +349,18 @@ impl ContainerService {
     }
 
     fn save_in(&self, p: &ContainerPaths, rec: &ContainerRecord) -> Result<(), ContainerError> {
+        // Durable, not only atomic: a machine's guest can lose power (its VMM killed), and
+        // ext4 may then keep a renamed file that was never synced as empty.
         let tmp = p.dir.join("config.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(rec).expect("serializable"))
-            .and_then(|()| std::fs::rename(&tmp, p.config()))
-            .map_err(ContainerError::io(format!("cannot save container {}", rec.name)))
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&serde_json::to_vec_pretty(rec).expect("serializable"))?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, p.config())?;
+            std::fs::File::open(&p.dir)?.sync_all()
+        };
+        write().map_err(ContainerError::io(format!("cannot save container {}", rec.name)))
     }
 
     pub fn records(&self) -> Result<Vec<ContainerRecord>, ContainerError> {

@@ -78,6 +78,8 @@ pub async fn run(berth: PathBuf) -> i32 {
                 .await;
         }
     });
+    // Before the host hears "ready".
+    let _ = tokio::time::timeout(Duration::from_secs(30), tidy_after_power_loss(&api)).await;
     serve_link(&api, &poweroff, &ports).await;
     // The server's shutdown future takes the permit `notify_one` left.
     let _ = tokio::time::timeout(Duration::from_secs(10), serving).await;
@@ -157,6 +159,19 @@ async fn serve_link(api: &Path, poweroff: &Notify, ports: &crate::ports::LinkPor
         drop(link);
         eprintln!("berth-guest: the host left the link; waiting for it again");
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs that were cut by a power loss (the VMM killed) have no shim left to release them:
+/// the engine's list releases every dead run it finds, so one is asked for at start.
+async fn tidy_after_power_loss(api: &Path) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if let Ok(mut c) = tokio::net::UnixStream::connect(api).await {
+        let req = "GET /containers/json?all=1 HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n";
+        if c.write_all(req.as_bytes()).await.is_ok() {
+            let mut sink = Vec::new();
+            let _ = c.read_to_end(&mut sink).await;
+        }
     }
 }
 

@@ -171,10 +171,12 @@ impl ContainerService {
         }
         std::fs::write(staging.cleaned(), b"").map_err(ContainerError::io("cannot write container state"))?;
         self.save_in(&staging, record)?;
-        std::fs::rename(&staging.dir, &p.dir).map_err(ContainerError::io(format!(
-            "cannot create container {}",
-            record.name
-        )))
+        std::fs::rename(&staging.dir, &p.dir)
+            .and_then(|()| std::fs::File::open(self.root.join("containers"))?.sync_all())
+            .map_err(ContainerError::io(format!(
+                "cannot create container {}",
+                record.name
+            )))
     }
 }
 
