@@ -18,6 +18,18 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Logs at info (RUST_LOG overrides) to stderr, for the long-lived processes: the daemon,
+/// a machine's relay (its relay.log) and a guest's engine (the console, without colours).
+pub(crate) fn log_to_stderr(ansi: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// This binary, as a machine's guest starts it again (its engine, the shims).
 fn guest_binary() -> std::path::PathBuf {
     std::env::current_exe().unwrap_or_else(|_| "/usr/bin/berth".into())
@@ -52,13 +64,7 @@ fn main() -> ExitCode {
     }
     if let cli::Command::GuestEngine = &cli.command {
         // Its log is the machine's console (`berth machine logs`).
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(std::io::stderr)
-            .try_init();
+        log_to_stderr(false);
         return match tokio::runtime::Runtime::new() {
             Ok(rt) => ExitCode::from(
                 rt.block_on(berth_guest::engine::run(guest_binary()))

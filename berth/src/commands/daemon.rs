@@ -10,12 +10,7 @@ use crate::cli::{DaemonArgs, Global};
 pub async fn daemon(g: &Global, a: DaemonArgs) -> anyhow::Result<u8> {
     if !g.debug {
         // The daemon always logs (info by default; RUST_LOG overrides).
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .try_init();
+        crate::log_to_stderr(true);
     }
     let socket = match a.host.as_deref() {
         None => berth_api::default_socket(),

@@ -164,12 +164,7 @@ pub async fn run(cmd: MachineCommand) -> anyhow::Result<u8> {
             qemu_pid,
             boot_limit_ms,
         } => {
-            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_writer(std::io::stderr)
-                .try_init();
+            crate::log_to_stderr(false);
             let code =
                 berth_machine::relay::run(&machines, &name, qemu_pid, Duration::from_millis(boot_limit_ms))
                     .await;
