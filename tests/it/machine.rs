@@ -35,6 +35,27 @@ impl Machine {
         Machine { dir, docker_config }
     }
 
+    /// `berth machine init` with 2 CPUs, 1 GiB and a 4 GiB disk, on the `guest` payload.
+    fn init(&self, guest: &std::path::Path) {
+        let init = Command::new(bin())
+            .args([
+                "machine",
+                "init",
+                "--cpus",
+                "2",
+                "--memory",
+                "1024",
+                "--disk-size",
+                "4",
+            ])
+            .env("BERTH_MACHINE_DIR", self.dir.path().join("machines"))
+            .env("DOCKER_CONFIG", &self.docker_config)
+            .env("BERTH_GUEST", guest)
+            .output()
+            .expect("machine init");
+        assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    }
+
     fn berth(&self, args: &[&str]) -> berth_tests::berth::Run {
         let mut c = Command::new(bin());
         c.args(args)
@@ -86,6 +107,28 @@ impl Machine {
         r.stdout
     }
 
+    /// `docker run -d -p PUBLISH IMAGE` on a host port something else holds: code 125 and
+    /// Berth's sentence, which starts with `what` ("port N", "UDP port N").
+    fn refused_taken(&self, publish: &str, image: &str, what: &str) {
+        let args = ["run", "-d", "-p", publish, image, "sleep", "100"];
+        let r = docker_at(&self.host(), &self.docker_config, &args);
+        assert_eq!(r.code, 125, "{}{}", r.stdout, r.stderr);
+        let want = format!("{what} is already in use on 127.0.0.1 of this computer");
+        assert!(r.stderr.contains(&want), "{}", r.stderr);
+    }
+
+    /// Waits (10 s at most) until `free()` says the host let go of `what`.
+    fn wait_freed(&self, what: &str, free: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !free() {
+            assert!(
+                Instant::now() < deadline,
+                "the host still holds {what} after the container went"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn pid(&self, file: &str) -> i32 {
         std::fs::read_to_string(self.dir.path().join("machines/default").join(file))
             .unwrap_or_default()
@@ -110,24 +153,7 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
         .find_map(|l| l.strip_prefix("kernel: ").map(str::to_string))
         .expect("manifest names the kernel");
     let m = Machine::new();
-    let g = guest.to_string_lossy().into_owned();
-    let init = Command::new(bin())
-        .args([
-            "machine",
-            "init",
-            "--cpus",
-            "2",
-            "--memory",
-            "1024",
-            "--disk-size",
-            "4",
-        ])
-        .env("BERTH_MACHINE_DIR", m.dir.path().join("machines"))
-        .env("DOCKER_CONFIG", &m.docker_config)
-        .env("BERTH_GUEST", &g)
-        .output()
-        .expect("machine init");
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    m.init(&guest);
 
     let begun = Instant::now();
     let out = m.ok(&["machine", "start"]);
@@ -302,37 +328,16 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
     );
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let taken_port = taken.local_addr().expect("addr").port();
-    let r = docker_at(
-        &m.host(),
-        &m.docker_config,
-        &[
-            "run",
-            "-d",
-            "-p",
-            &format!("127.0.0.1:{taken_port}:80"),
-            "busybox",
-            "sleep",
-            "100",
-        ],
-    );
-    assert_eq!(r.code, 125, "{}{}", r.stdout, r.stderr);
-    assert!(
-        r.stderr.contains(&format!(
-            "port {taken_port} is already in use on 127.0.0.1 of this computer"
-        )),
-        "{}",
-        r.stderr
+    m.refused_taken(
+        &format!("127.0.0.1:{taken_port}:80"),
+        "busybox",
+        &format!("port {taken_port}"),
     );
     drop(taken);
     m.docker(&["rm", "-f", "web"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the host still holds port {port} after the container went"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    m.wait_freed(&format!("TCP port {port}"), || {
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+    });
 
     let id = m.docker(&["run", "-d", "--name", "keeps", "busybox", "sleep", "1000"]);
     let id = id.trim();
@@ -434,4 +439,126 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
     assert!(took < Duration::from_secs(15), "reported after {took:?}");
     assert_eq!(m.inspect()["State"], "stopped");
     m.ok(&["machine", "rm"]);
+}
+
+/// What a UDP echo on the host's `port` sends back for `msg` (None: no answer in 3 s).
+fn udp_ask(port: u16, msg: &[u8]) -> Option<Vec<u8>> {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp bind");
+    s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+    s.send_to(msg, ("127.0.0.1", port)).expect("send");
+    let mut buf = [0u8; 2048];
+    s.recv(&mut buf).ok().map(|n| buf[..n].to_vec())
+}
+
+/// The lecture's first steps through a machine: pull the Flask image from the host's
+/// loopback registry, `run -p HOST:5000`, and open it on the host. Then UDP: a published
+/// UDP port relays each client's datagrams and the answers, a taken one is refused in one
+/// sentence; and `host.docker.internal` inside a container is this computer's loopback.
+#[test]
+fn a_machine_runs_the_lecture_flask_app_and_publishes_udp() {
+    let flask = fixtures::image("flask");
+    assert!(
+        flask.join("index.json").is_file(),
+        "fixture flask missing in {}: run FIXTURES_BIG=1 tests/fixtures/make-fixtures.sh (scripts/test.sh does)",
+        flask.display()
+    );
+    let guest = guest();
+    let m = Machine::new();
+    m.init(&guest);
+    m.ok(&["machine", "start"]);
+    let reg = Registry::start(Mode::Plain);
+    reg.push_fixture(&flask, "demo/flask:latest");
+    let image = reg.reference("demo/flask");
+    let begun = Instant::now();
+    m.docker(&["pull", "-q", &image]);
+    println!(
+        "pull of the flask image into the machine (TCG): {:.1} s",
+        begun.elapsed().as_secs_f64()
+    );
+
+    let web = berth_tests::free_port();
+    m.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "flask",
+        "-p",
+        &format!("127.0.0.1:{web}:5000"),
+        &image,
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let page = loop {
+        let out = Command::new("curl")
+            .args(["-sf", "--max-time", "5", &format!("http://127.0.0.1:{web}/")])
+            .output()
+            .expect("curl");
+        if out.status.success() || Instant::now() > deadline {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(
+        page, "Hello from Flask in a Berth container!\n",
+        "the lecture's page on the host"
+    );
+
+    // UDP: an echo in the container, published on the host's 127.0.0.1.
+    let echo = "import socket\n\
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+        s.bind(('0.0.0.0', 5353))\n\
+        while True:\n    d, a = s.recvfrom(65535)\n    s.sendto(b'echo:' + d, a)\n";
+    let udp = berth_tests::free_port();
+    m.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "udp",
+        "-p",
+        &format!("127.0.0.1:{udp}:5353/udp"),
+        &image,
+        "python3",
+        "-c",
+        echo,
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let first = loop {
+        match udp_ask(udp, b"one") {
+            Some(got) => break got,
+            None if Instant::now() < deadline => continue,
+            None => panic!("no UDP answer through the machine on 127.0.0.1:{udp}"),
+        }
+    };
+    assert_eq!(first, b"echo:one");
+    // Each client is its own flow; a large datagram keeps its boundary.
+    let big = vec![b'x'; 1400];
+    let mut want = b"echo:".to_vec();
+    want.extend_from_slice(&big);
+    assert_eq!(
+        udp_ask(udp, &big).as_deref(),
+        Some(&want[..]),
+        "a second client, 1400 bytes"
+    );
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let taken_port = taken.local_addr().expect("addr").port();
+    m.refused_taken(
+        &format!("127.0.0.1:{taken_port}:53/udp"),
+        &image,
+        &format!("UDP port {taken_port}"),
+    );
+    drop(taken);
+    m.docker(&["rm", "-f", "udp"]);
+    m.wait_freed(&format!("UDP port {udp}"), || {
+        std::net::UdpSocket::bind(("127.0.0.1", udp)).is_ok()
+    });
+
+    // host.docker.internal: a server on this computer's 127.0.0.1, seen from a container.
+    let (port, server) = berth_tests::http::serve_once("127.0.0.1:0", "the host\n");
+    let fetched = m.docker(&[
+        "exec", "flask", "python3", "-c",
+        &format!("import urllib.request; print(urllib.request.urlopen('http://host.docker.internal:{port}/', timeout=10).read().decode(), end='')"),
+    ]);
+    assert_eq!(fetched, "the host\n");
+    server.join().expect("server");
+    m.docker(&["rm", "-f", "flask"]);
+    m.ok(&["machine", "stop"]);
 }

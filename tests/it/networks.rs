@@ -453,3 +453,43 @@ fn engine_api_connect_disconnect_across_a_daemon_restart() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(lab.interfaces("xa"), ["lo", "eth0"]);
 }
+
+/// `host.docker.internal` names this computer inside a container, as on Docker Desktop: the
+/// gateway of the container's network, where a server of the host listening on all
+/// addresses answers.
+#[test]
+fn host_docker_internal_reaches_a_server_on_this_computer() {
+    let lab = Lab::new("hdi");
+    let (port, server) = berth_tests::http::serve_once("0.0.0.0:0", "the host\n");
+    lab.b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hdi",
+        "--network",
+        &lab.a,
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let hosts = lab.b.ok(&["exec", "hdi", "cat", "/etc/hosts"]);
+    let nets = lab.networks_of("hdi");
+    let gateway = nets[&lab.a]["Gateway"].as_str().unwrap_or_default().to_string();
+    assert!(!gateway.is_empty(), "a gateway on {}: {nets:?}", lab.a);
+    assert!(
+        hosts.contains(&format!("{gateway}\thost.docker.internal")),
+        "host.docker.internal is the network's gateway {gateway}:\n{hosts}"
+    );
+    let url = format!("http://host.docker.internal:{port}/");
+    let r = lab.b.run(&["exec", "hdi", "timeout", "5", "wget", "-qO-", &url]);
+    assert_eq!(r.stdout, "the host\n", "{}", r.stderr);
+    server.join().expect("server");
+
+    let none = lab
+        .b
+        .ok(&["run", "--rm", "--network", "none", "busybox", "cat", "/etc/hosts"]);
+    assert!(
+        !none.contains("host.docker.internal"),
+        "no network, no host: {none}"
+    );
+}

@@ -330,3 +330,20 @@ pub fn wait_for_200(port: u16, timeout: std::time::Duration) -> String {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// A server on `addr` that answers one HTTP request with `body` (as a program on the host
+/// would), then ends; returns its port and the thread to join.
+pub fn serve_once(addr: &str, body: &'static str) -> (u16, std::thread::JoinHandle<()>) {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind(addr).expect("bind a host server");
+    let port = listener.local_addr().expect("addr").port();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("accept");
+        let mut req = [0u8; 1024];
+        let _ = conn.read(&mut req);
+        let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+        let _ = conn.write_all(head.as_bytes());
+        let _ = conn.write_all(body.as_bytes());
+    });
+    (port, server)
+}

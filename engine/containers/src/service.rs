@@ -88,6 +88,11 @@ pub trait HostPorts: Send + Sync {
     fn publish(&self, id: &str, ports: &[berth_net::PortSpec]) -> Result<(), String>;
     /// Releases what `publish` bound for `id` (its run ended, or it was removed).
     fn release(&self, id: &str);
+    /// The address at which containers reach that host (`host.docker.internal`), when it is
+    /// not the gateway of their network.
+    fn host_address(&self) -> Option<std::net::IpAddr> {
+        None
+    }
 }
 
 impl std::fmt::Debug for dyn HostPorts {

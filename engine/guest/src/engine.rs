@@ -17,8 +17,14 @@ const TRIM_EVERY: Duration = Duration::from_secs(3600);
 #[derive(Debug, PartialEq, Eq)]
 pub enum Target {
     Api,
-    Connect { ip: std::net::IpAddr, port: u16 },
-    Time { unix_nanos: i128 },
+    Connect {
+        proto: berth_containers::Proto,
+        ip: std::net::IpAddr,
+        port: u16,
+    },
+    Time {
+        unix_nanos: i128,
+    },
     PowerOff,
 }
 
@@ -27,9 +33,18 @@ impl Target {
         let mut words = s.split_whitespace();
         match (words.next()?, words.next(), words.next()) {
             ("api", None, _) => Some(Target::Api),
-            ("connect", Some("tcp"), Some(ip)) => {
+            ("connect", Some(proto), Some(ip)) => {
+                let proto = match proto {
+                    "tcp" => berth_containers::Proto::Tcp,
+                    "udp" => berth_containers::Proto::Udp,
+                    _ => return None,
+                };
                 let port = words.next()?.parse().ok()?;
+                if words.next().is_some() {
+                    return None;
+                }
                 Some(Target::Connect {
+                    proto,
                     ip: ip.parse().ok()?,
                     port,
                 })
@@ -133,8 +148,8 @@ async fn serve_link(api: &Path, poweroff: &Notify, ports: &crate::ports::LinkPor
                     let api = api.to_path_buf();
                     tokio::spawn(relay_api(api, stream));
                 }
-                Some(Target::Connect { ip, port }) => {
-                    tokio::spawn(crate::ports::relay_connect(stream, ip, port));
+                Some(Target::Connect { proto, ip, port }) => {
+                    tokio::spawn(crate::ports::relay_connect(stream, proto, ip, port));
                 }
                 Some(Target::Time { unix_nanos }) => {
                     set_clock(unix_nanos);
@@ -218,11 +233,22 @@ mod tests {
         assert_eq!(
             Target::parse("connect tcp 0.0.0.0 8080"),
             Some(Target::Connect {
+                proto: berth_containers::Proto::Tcp,
                 ip: "0.0.0.0".parse().unwrap(),
                 port: 8080
             })
         );
+        assert_eq!(
+            Target::parse("connect udp 127.0.0.1 5353"),
+            Some(Target::Connect {
+                proto: berth_containers::Proto::Udp,
+                ip: "127.0.0.1".parse().unwrap(),
+                port: 5353
+            })
+        );
         assert_eq!(Target::parse("connect tcp 0.0.0.0 x"), None);
+        assert_eq!(Target::parse("connect sctp 0.0.0.0 80"), None);
+        assert_eq!(Target::parse("connect tcp 0.0.0.0 80 extra"), None);
         assert_eq!(Target::parse("time"), None);
         assert_eq!(Target::parse("time x"), None);
         assert_eq!(Target::parse("api extra"), None);

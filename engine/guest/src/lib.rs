@@ -14,8 +14,8 @@
 //! - `time <unix-nanoseconds>`: sets the guest's clock (sent at every link start, so the
 //!   clock is right again after the host slept).
 //! - `poweroff`: stops the engine; PID 1 then powers the machine off.
-//! - `connect tcp <ip> <port>`: a connection the host accepted on a published port
-//!   ([`ports`]); the guest opens `publish …` streams the other way.
+//! - `connect tcp|udp <ip> <port>`: a connection (or UDP flow) the host accepted on a
+//!   published port ([`ports`]); the guest opens `publish …` streams the other way.
 //!
 //! Architecture invariant: nothing here listens on a network address; the host reaches
 //! the guest through the link only.
@@ -33,5 +33,8 @@ pub const DATA_ROOT: &str = "/var/lib/berth";
 pub const DATA_DISK: &str = "/dev/vda";
 /// The virtio-serial port's name on the QEMU command line.
 pub const PORT_NAME: &str = "berth.link";
+/// The host as QEMU's user networking shows it to the guest (its loopback): what
+/// `host.docker.internal` names inside containers.
+pub const HOST_GATEWAY: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 2, 2);
 /// The exit code by which the guest's engine asks PID 1 to power off.
 pub const EXIT_POWEROFF: i32 = 0;

@@ -6,7 +6,9 @@
 //! the host answers `ok` or `error <sentence>` on it and keeps the port while the stream is
 //! open. A connection the host accepts comes back as a stream `connect <proto> <ip> <port>`,
 //! which the guest connects to its own listener (marked, so the host-loopback rule in
-//! `init` leaves it alone). When the host connects again (a relay started again), every
+//! `init` leaves it alone). For UDP, each client address the host hears from is one such
+//! stream carrying datagrams ([`berth_link::datagram`]); it ends after [`UDP_IDLE`] of
+//! silence, as a NAT's UDP mapping does. When the host connects again (a relay started again), every
 //! published port is asked for again.
 
 use std::collections::HashMap;
@@ -19,6 +21,9 @@ use tokio::sync::mpsc;
 
 /// The firewall mark of the guest's own connections to its published ports.
 pub const MARK: u32 = 0xbe27;
+
+/// How long a UDP flow lives without a datagram either way.
+pub const UDP_IDLE: Duration = Duration::from_secs(60);
 
 enum Req {
     Publish {
@@ -67,6 +72,10 @@ impl HostPorts for LinkPorts {
 
     fn release(&self, id: &str) {
         let _ = self.tx.send(Req::Release(id.to_string()));
+    }
+
+    fn host_address(&self) -> Option<std::net::IpAddr> {
+        Some(crate::HOST_GATEWAY.into())
     }
 }
 
@@ -183,8 +192,16 @@ pub async fn connect_local(ip: std::net::IpAddr, port: u16) -> std::io::Result<t
     socket.connect(std::net::SocketAddr::new(ip, port)).await
 }
 
-/// Relays one connection the host accepted to the guest's listener.
-pub async fn relay_connect(stream: berth_link::Stream, ip: std::net::IpAddr, port: u16) {
+/// Relays one connection (or UDP flow) the host accepted to the guest's listener.
+pub async fn relay_connect(
+    stream: berth_link::Stream,
+    proto: berth_containers::Proto,
+    ip: std::net::IpAddr,
+    port: u16,
+) {
+    if proto == berth_containers::Proto::Udp {
+        return relay_udp(stream, ip, port).await;
+    }
     match connect_local(ip, port).await {
         Ok(mut conn) => {
             let _ = conn.set_nodelay(true);
@@ -197,6 +214,65 @@ pub async fn relay_connect(stream: berth_link::Stream, ip: std::net::IpAddr, por
                 .await
         }
     }
+}
+
+/// A UDP socket connected to the guest's listener for a published UDP port, marked like
+/// [`connect_local`]'s.
+fn udp_local(ip: std::net::IpAddr, port: u16) -> std::io::Result<tokio::net::UdpSocket> {
+    let ip = if ip.is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        ip
+    };
+    let any: std::net::SocketAddr = match ip {
+        std::net::IpAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
+        std::net::IpAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = std::net::UdpSocket::bind(any)?;
+    nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Mark, &MARK)
+        .map_err(std::io::Error::from)?;
+    socket.connect((ip, port))?;
+    socket.set_nonblocking(true)?;
+    tokio::net::UdpSocket::from_std(socket)
+}
+
+/// Relays one UDP flow: datagrams from the stream go to the guest's listener, its answers
+/// come back on the stream, until either end stops or the flow is idle for [`UDP_IDLE`].
+async fn relay_udp(stream: berth_link::Stream, ip: std::net::IpAddr, port: u16) {
+    let socket = match udp_local(ip, port) {
+        Ok(s) => s,
+        Err(e) => {
+            return stream
+                .refuse(&format!("cannot reach {ip}:{port}/udp in the guest: {e}"))
+                .await
+        }
+    };
+    let (mine, theirs) = tokio::io::duplex(2 * berth_link::datagram::MAX);
+    let splice = tokio::spawn(stream.splice(theirs));
+    let (mut r, mut w) = tokio::io::split(mine);
+    let mut from_host = Vec::new();
+    let mut from_guest = vec![0u8; berth_link::datagram::MAX];
+    loop {
+        tokio::select! {
+            got = berth_link::datagram::read(&mut r, &mut from_host) => match got {
+                Ok(true) => { let _ = socket.send(&from_host).await; }
+                _ => break,
+            },
+            got = socket.recv(&mut from_guest) => match got {
+                Ok(n) => {
+                    if berth_link::datagram::write(&mut w, &from_guest[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                // An ICMP error for an earlier datagram (nothing listens yet): keep the flow.
+                Err(_) => continue,
+            },
+            _ = tokio::time::sleep(UDP_IDLE) => break,
+        }
+    }
+    let _ = w.shutdown().await;
+    drop((r, w));
+    let _ = splice.await;
 }
 
 #[cfg(test)]

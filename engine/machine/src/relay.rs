@@ -155,6 +155,7 @@ pub async fn run(machines: &Machines, name: &str, qemu: i32, limit: Duration) ->
 /// A port the guest asks to publish: `publish <proto> <ip> <port> <container-port>`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Publish {
+    pub udp: bool,
     pub ip: std::net::IpAddr,
     pub port: u16,
     pub container_port: u16,
@@ -164,7 +165,8 @@ impl Publish {
     pub fn parse(target: &str) -> Option<Publish> {
         let w: Vec<&str> = target.split_whitespace().collect();
         match w.as_slice() {
-            ["publish", "tcp", ip, port, cport] => Some(Publish {
+            ["publish", proto @ ("tcp" | "udp"), ip, port, cport] => Some(Publish {
+                udp: *proto == "udp",
                 ip: ip.parse().ok()?,
                 port: port.parse().ok()?,
                 container_port: cport.parse().ok()?,
@@ -173,11 +175,24 @@ impl Publish {
         }
     }
 
+    fn proto(&self) -> &'static str {
+        if self.udp {
+            "udp"
+        } else {
+            "tcp"
+        }
+    }
+
     /// What the guest is told when the host cannot bind the port.
     pub fn refusal(&self, e: &std::io::Error) -> String {
         if e.kind() == std::io::ErrorKind::AddrInUse {
+            let (what, suffix) = if self.udp {
+                ("UDP port", "/udp")
+            } else {
+                ("port", "")
+            };
             format!(
-                "port {} is already in use on {} of this computer — pick another host port, e.g. -p {}:{}",
+                "{what} {} is already in use on {} of this computer — pick another host port, e.g. -p {}:{}{suffix}",
                 self.port,
                 self.ip,
                 self.port.wrapping_add(1).max(1024),
@@ -196,6 +211,9 @@ impl Publish {
 async fn serve_guest_streams(link: Link, mut incoming: berth_link::Incoming) {
     while let Some((target, stream)) = incoming.next().await {
         match Publish::parse(&target) {
+            Some(p) if p.udp => {
+                tokio::spawn(publish_udp(link.clone(), stream, p));
+            }
             Some(p) => {
                 tokio::spawn(publish(link.clone(), stream, p));
             }
@@ -208,25 +226,37 @@ async fn serve_guest_streams(link: Link, mut incoming: berth_link::Incoming) {
     }
 }
 
-/// Binds a published port on the host for as long as the guest keeps its stream open, and
-/// relays each connection into the guest.
-async fn publish(link: Link, stream: berth_link::Stream, p: Publish) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// Answers the guest's request to publish `p`: `ok` once `bound` holds the host's port, or
+/// `error SENTENCE`. Returns the host's end of the request's stream (it ends when the guest
+/// lets go of the port) and the bound socket.
+async fn answer<T>(
+    stream: berth_link::Stream,
+    p: &Publish,
+    bound: std::io::Result<T>,
+) -> Option<(tokio::io::DuplexStream, T)> {
+    use tokio::io::AsyncWriteExt;
     let (mut mine, theirs) = tokio::io::duplex(4096);
     tokio::spawn(stream.splice(theirs));
-    let listener = match tokio::net::TcpListener::bind((p.ip, p.port)).await {
-        Ok(l) => l,
+    match bound {
+        Ok(socket) => mine.write_all(b"ok\n").await.ok().map(|()| (mine, socket)),
         Err(e) => {
             let _ = mine
                 .write_all(format!("error {}\n", p.refusal(&e)).as_bytes())
                 .await;
             let _ = mine.shutdown().await;
-            return;
+            None
         }
-    };
-    if mine.write_all(b"ok\n").await.is_err() {
-        return;
     }
+}
+
+/// Binds a published port on the host for as long as the guest keeps its stream open, and
+/// relays each connection into the guest.
+async fn publish(link: Link, stream: berth_link::Stream, p: Publish) {
+    use tokio::io::AsyncReadExt;
+    let bound = tokio::net::TcpListener::bind((p.ip, p.port)).await;
+    let Some((mut mine, listener)) = answer(stream, &p, bound).await else {
+        return;
+    };
     eprintln!("relay: publishing {}:{}", p.ip, p.port);
     let mut byte = [0u8; 1];
     loop {
@@ -235,7 +265,7 @@ async fn publish(link: Link, stream: berth_link::Stream, p: Publish) {
                 let Ok((client, _)) = accepted else { continue };
                 let _ = client.set_nodelay(true);
                 let link = link.clone();
-                let target = format!("connect tcp {} {}", p.ip, p.port);
+                let target = format!("connect {} {} {}", p.proto(), p.ip, p.port);
                 tokio::spawn(async move {
                     if let Ok(s) = link.open(&target).await {
                         let _ = s.splice(client).await;
@@ -247,6 +277,99 @@ async fn publish(link: Link, stream: berth_link::Stream, p: Publish) {
         }
     }
     eprintln!("relay: no longer publishing {}:{}", p.ip, p.port);
+}
+
+/// How long a UDP flow lives without a datagram either way (as the guest's end).
+const UDP_IDLE: Duration = Duration::from_secs(60);
+/// The most client addresses one published UDP port relays at once.
+const UDP_MAX_FLOWS: usize = 1024;
+
+/// Binds a published UDP port on the host for as long as the guest keeps its stream open.
+/// Each client address is one flow: a link stream `connect udp IP PORT` of datagrams, whose
+/// answers go back to that client.
+async fn publish_udp(link: Link, stream: berth_link::Stream, p: Publish) {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use tokio::io::AsyncReadExt;
+    let bound = tokio::net::UdpSocket::bind((p.ip, p.port)).await.map(Arc::new);
+    let Some((mut mine, socket)) = answer(stream, &p, bound).await else {
+        return;
+    };
+    eprintln!("relay: publishing {}:{}/udp", p.ip, p.port);
+    let mut flows: HashMap<std::net::SocketAddr, tokio::sync::mpsc::Sender<Vec<u8>>> = HashMap::new();
+    let mut buf = vec![0u8; berth_link::datagram::MAX];
+    let mut byte = [0u8; 1];
+    loop {
+        tokio::select! {
+            got = socket.recv_from(&mut buf) => {
+                // An ICMP error for an earlier answer: the flows go on.
+                let Ok((n, client)) = got else { continue };
+                let datagram = buf[..n].to_vec();
+                if let Some(tx) = flows.get(&client) {
+                    match tx.try_send(datagram) {
+                        Ok(()) => continue,
+                        // A full queue drops the datagram, as a busy UDP path does.
+                        Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => continue,
+                        Err(tokio::sync::mpsc::error::TrySendError::Closed(d)) => {
+                            flows.remove(&client);
+                            start_flow(&link, &p, &socket, client, d, &mut flows);
+                        }
+                    }
+                } else {
+                    flows.retain(|_, tx| !tx.is_closed());
+                    if flows.len() < UDP_MAX_FLOWS {
+                        start_flow(&link, &p, &socket, client, datagram, &mut flows);
+                    }
+                }
+            }
+            // The guest closed the stream (the container's run ended) or the link went down.
+            _ = mine.read(&mut byte) => break,
+        }
+    }
+    eprintln!("relay: no longer publishing {}:{}/udp", p.ip, p.port);
+}
+
+/// Starts one UDP flow for `client`, whose first datagram is `first`.
+fn start_flow(
+    link: &Link,
+    p: &Publish,
+    socket: &std::sync::Arc<tokio::net::UdpSocket>,
+    client: std::net::SocketAddr,
+    first: Vec<u8>,
+    flows: &mut std::collections::HashMap<std::net::SocketAddr, tokio::sync::mpsc::Sender<Vec<u8>>>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(256);
+    let _ = tx.try_send(first);
+    flows.insert(client, tx);
+    let (link, socket) = (link.clone(), socket.clone());
+    let target = format!("connect {} {} {}", p.proto(), p.ip, p.port);
+    tokio::spawn(async move {
+        let Ok(stream) = link.open(&target).await else {
+            return;
+        };
+        let (mine, theirs) = tokio::io::duplex(2 * berth_link::datagram::MAX);
+        let splice = tokio::spawn(stream.splice(theirs));
+        let (mut r, mut w) = tokio::io::split(mine);
+        let mut answer = Vec::new();
+        loop {
+            tokio::select! {
+                d = rx.recv() => match d {
+                    Some(d) => if berth_link::datagram::write(&mut w, &d).await.is_err() { break },
+                    None => break,
+                },
+                got = berth_link::datagram::read(&mut r, &mut answer) => match got {
+                    Ok(true) => { let _ = socket.send_to(&answer, client).await; }
+                    _ => break,
+                },
+                _ = tokio::time::sleep(UDP_IDLE) => break,
+            }
+        }
+        rx.close();
+        let _ = w.shutdown().await;
+        drop((r, w));
+        let _ = splice.await;
+    });
 }
 
 async fn set_guest_clock(link: &Link) {
@@ -284,12 +407,20 @@ mod tests {
         let p = Publish::parse("publish tcp 127.0.0.1 8080 5000").unwrap();
         assert_eq!(p.port, 8080);
         assert_eq!(p.container_port, 5000);
-        assert_eq!(Publish::parse("publish udp 127.0.0.1 8080 5000"), None);
+        assert!(!p.udp);
+        let u = Publish::parse("publish udp 127.0.0.1 5353 53").unwrap();
+        assert!(u.udp);
+        assert_eq!(u.proto(), "udp");
+        assert_eq!(Publish::parse("publish sctp 127.0.0.1 8080 5000"), None);
         assert_eq!(Publish::parse("publish tcp x 8080 5000"), None);
         let e = std::io::Error::from(std::io::ErrorKind::AddrInUse);
         assert_eq!(
             p.refusal(&e),
             "port 8080 is already in use on 127.0.0.1 of this computer — pick another host port, e.g. -p 8081:5000"
+        );
+        assert_eq!(
+            u.refusal(&e),
+            "UDP port 5353 is already in use on 127.0.0.1 of this computer — pick another host port, e.g. -p 5354:53/udp"
         );
     }
 }

@@ -29,14 +29,34 @@ impl ContainerService {
         for ep in own.iter().filter(|e| e.network != berth_net::DEFAULT_NETWORK) {
             peers.extend(self.net.endpoints(&ep.network).unwrap_or_default());
         }
-        hosts_file(rec, &own, &peers)
+        let host = self.host_ports.as_ref().and_then(|h| h.host_address());
+        hosts_file(rec, &own, &peers, host)
     }
 }
 
-/// A container's /etc/hosts: localhost, itself on each of its networks, and the other
-/// containers on its user networks.
-fn hosts_file(rec: &ContainerRecord, own: &[berth_net::Endpoint], peers: &[berth_net::Endpoint]) -> String {
+/// The name under which containers reach the computer that runs the engine, as on Docker
+/// Desktop.
+pub const HOST_NAME: &str = "host.docker.internal";
+
+/// A container's /etc/hosts: localhost, itself on each of its networks, the other
+/// containers on its user networks, and [`HOST_NAME`]: `host` (a machine's host), else the
+/// gateway of the container's default route (this computer's side of its bridge).
+fn hosts_file(
+    rec: &ContainerRecord,
+    own: &[berth_net::Endpoint],
+    peers: &[berth_net::Endpoint],
+    host: Option<std::net::IpAddr>,
+) -> String {
     let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    let gateway = own
+        .iter()
+        .find(|e| e.default_route)
+        .or(own.first())
+        .filter(|e| !e.gateway.is_unspecified())
+        .map(|e| std::net::IpAddr::V4(e.gateway));
+    if let Some(ip) = gateway.and(host).or(gateway) {
+        hosts.push_str(&format!("{ip}\t{HOST_NAME}\n"));
+    }
     for ep in own.iter().filter(|e| !e.ip.is_unspecified()) {
         hosts.push_str(&format!("{}\t{} {}\n", ep.ip, rec.config.hostname, rec.name));
     }
