@@ -158,6 +158,7 @@ impl Client {
                 insecure_registries: g.insecure_registries.clone(),
                 registry_mirrors: g.registry_mirrors.clone(),
                 host_ports: None,
+                host_paths: berth_api::HostPaths::Native,
             };
             match berth_api::Server::start(opts, berth_api::Wait::No).await {
                 Ok(server) => {

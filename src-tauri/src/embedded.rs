@@ -47,6 +47,7 @@ impl EmbeddedEngine {
             insecure_registries: Vec::new(),
             registry_mirrors: Vec::new(),
             host_ports: None,
+            host_paths: berth_api::HostPaths::Native,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {

@@ -27,6 +27,7 @@ pub async fn daemon(g: &Global, a: DaemonArgs) -> anyhow::Result<u8> {
         insecure_registries: g.insecure_registries.clone(),
         registry_mirrors: g.registry_mirrors.clone(),
         host_ports: None,
+        host_paths: berth_api::HostPaths::Native,
     };
     let shutdown = async {
         use tokio::signal::unix::{signal, SignalKind};

@@ -88,7 +88,7 @@ pub async fn create(engine: Shared, req: Req, q: Query) -> Result<Resp> {
         }
     }
     let body: Value = http::body_json(req).await?;
-    let opts = crate::create::container_config(&body, q.get("name").map(String::from))?;
+    let opts = crate::create::container_config(&body, q.get("name").map(String::from), engine.host_paths)?;
     blocking(move || {
         let rec = engine.containers.create(&opts)?;
         Ok(http::json(

@@ -11,6 +11,8 @@ use berth_containers::{
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use berth_units::HostPaths;
+
 use crate::http::Result;
 use crate::ApiError;
 
@@ -136,7 +138,10 @@ struct WireEndpoint {
 }
 
 /// docker's create body (and `?name=`) as the engine's typed settings.
-pub fn container_config(body: &Value, name: Option<String>) -> Result<ContainerConfig> {
+///
+/// `paths`: how the engine's clients spell host paths (a machine on Windows translates
+/// `C:\Users\…` to where its guest mounts it).
+pub fn container_config(body: &Value, name: Option<String>, paths: HostPaths) -> Result<ContainerConfig> {
     refuse_unsupported(body)?;
     let wire: Body = serde_json::from_value(body.clone()).map_err(|e| {
         ApiError::bad_request(format!("invalid container settings: {e} — check the JSON body"))
@@ -156,10 +161,10 @@ pub fn container_config(body: &Value, name: Option<String>) -> Result<ContainerC
         .collect();
     let mut mounts = Vec::new();
     for b in host.binds.unwrap_or_default() {
-        mounts.push(bind(&b)?);
+        mounts.push(bind(&b, paths)?);
     }
     for m in host.mounts.unwrap_or_default() {
-        mounts.push(mount(m)?);
+        mounts.push(mount(m, paths)?);
     }
     for target in wire.volumes.unwrap_or_default().into_keys() {
         mounts.push(MountSpec {
@@ -391,10 +396,11 @@ fn port_bindings(map: HashMap<String, Option<Vec<WirePortBinding>>>) -> Result<V
     Ok(out)
 }
 
-/// A `Binds` entry: `name:/path[:ro]` (a volume) or `/host:/path[:ro|rw]` (a bind).
-fn bind(spec: &str) -> Result<MountSpec> {
+/// A `Binds` entry: `name:/path[:ro]` (a volume) or `/host:/path[:ro|rw]` (a bind;
+/// `C:\host:/path` from a Windows host).
+fn bind(spec: &str, paths: HostPaths) -> Result<MountSpec> {
     let bad = |why: &str| ApiError::bad_request(format!("invalid volume spec '{spec}': {why}"));
-    let parts: Vec<&str> = spec.split(':').collect();
+    let parts: Vec<&str> = paths.split_bind(spec);
     let (source, target, mode) = match parts.as_slice() {
         [t] => ("", *t, ""),
         [s, t] => (*s, *t, ""),
@@ -412,21 +418,28 @@ fn bind(spec: &str) -> Result<MountSpec> {
             other => return Err(bad(&format!("unknown mode '{other}' (use ro or rw)"))),
         }
     }
-    let kind = if source.starts_with('/') {
-        MountKind::Bind
+    let (kind, source) = if paths.is_path(source) {
+        (MountKind::Bind, host_path(source, paths)?)
     } else {
-        MountKind::Volume
+        (MountKind::Volume, source.to_string())
     };
     Ok(MountSpec {
         kind,
-        source: source.to_string(),
+        source,
         target: target.to_string(),
         readonly,
     })
 }
 
+/// A bind's source as the engine mounts it.
+fn host_path(source: &str, paths: HostPaths) -> Result<String> {
+    paths
+        .resolve(source)
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
 /// A `Mounts` entry (type bind, volume or tmpfs).
-fn mount(m: WireMount) -> Result<MountSpec> {
+fn mount(m: WireMount, paths: HostPaths) -> Result<MountSpec> {
     let kind = match m.kind.as_deref().unwrap_or("volume") {
         "bind" => MountKind::Bind,
         "volume" | "" => MountKind::Volume,
@@ -437,11 +450,14 @@ fn mount(m: WireMount) -> Result<MountSpec> {
             )))
         }
     };
-    let source = m.source.unwrap_or_default();
+    let mut source = m.source.unwrap_or_default();
     if kind == MountKind::Bind && source.is_empty() {
         return Err(ApiError::bad_request(
             "a bind mount needs a Source — give the host path",
         ));
+    }
+    if kind == MountKind::Bind {
+        source = host_path(&source, paths)?;
     }
     Ok(MountSpec {
         kind,
@@ -509,11 +525,12 @@ mod tests {
     use serde_json::json;
 
     fn config(body: Value) -> ContainerConfig {
-        container_config(&body, Some("web".into())).unwrap_or_else(|e| panic!("{body}: {e}"))
+        container_config(&body, Some("web".into()), HostPaths::Native)
+            .unwrap_or_else(|e| panic!("{body}: {e}"))
     }
 
     fn refused(body: Value) -> String {
-        match container_config(&body, None) {
+        match container_config(&body, None, HostPaths::Native) {
             Ok(c) => panic!("{body} was taken: {c:?}"),
             Err(e) => e.to_string(),
         }
@@ -609,6 +626,38 @@ mod tests {
             (aliases.network.as_deref(), aliases.network_aliases),
             (Some("appnet"), vec!["db".to_string()])
         );
+    }
+
+    #[test]
+    fn windows_host_paths_are_translated_on_a_windows_hosts_machine() {
+        let body = json!({"Image": "flask", "HostConfig": {
+            "Binds": [r"C:\Users\me\app:/app:ro", "/c/Users/me/data:/data", "cache:/cache"],
+            "Mounts": [{"Type": "bind", "Source": "C:/Users/me/src", "Target": "/src"}]
+        }});
+        let c = container_config(&body, None, HostPaths::Windows).unwrap();
+        let got: Vec<(MountKind, &str, &str, bool)> = c
+            .mounts
+            .iter()
+            .map(|m| (m.kind, m.source.as_str(), m.target.as_str(), m.readonly))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (MountKind::Bind, "/mnt/c/Users/me/app", "/app", true),
+                (MountKind::Bind, "/mnt/c/Users/me/data", "/data", false),
+                (MountKind::Volume, "cache", "/cache", false),
+                (MountKind::Bind, "/mnt/c/Users/me/src", "/src", false),
+            ]
+        );
+        // A native engine says what is wrong with a Windows path, in one sentence.
+        let e = refused(json!({"Image": "x", "HostConfig": {"Binds": [r"C:\Users\me:/app"]}}));
+        assert!(
+            e.contains("is a Windows path") && e.contains("use a Linux path"),
+            "{e}"
+        );
+        let e = refused(json!({"Image": "x", "HostConfig": {
+            "Mounts": [{"Type": "bind", "Source": r"C:\x", "Target": "/x"}]}}));
+        assert!(e.contains("is a Windows path"), "{e}");
     }
 
     #[test]

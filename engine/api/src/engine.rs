@@ -12,12 +12,16 @@ use crate::exec::ExecSession;
 pub struct Served {
     engine: Engine,
     pub execs: Mutex<HashMap<String, Arc<ExecSession>>>,
+    /// How this engine's clients spell host paths (Windows drive paths on a Windows
+    /// host's machine).
+    pub host_paths: berth_units::HostPaths,
 }
 
 impl Served {
-    pub fn new(engine: Engine) -> Served {
+    pub fn new(engine: Engine, host_paths: berth_units::HostPaths) -> Served {
         Served {
             engine,
+            host_paths,
             execs: Mutex::new(HashMap::new()),
         }
     }

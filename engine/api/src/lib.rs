@@ -29,6 +29,7 @@ pub use berth_containers::copy_helper;
 pub use berth_engine::{open_images, EngineConfig, OpenError, DOCKER_HUB_ENV};
 /// "The registry can't be reached" and its causes: the sentences front ends show.
 pub use berth_registry::unreachable;
+pub use berth_units::HostPaths;
 pub use docker_json::{
     container_inspect, container_summary, image_inspect, image_summaries, network as network_summary,
     volume as volume_summary,

@@ -38,6 +38,9 @@ pub struct ServerOptions {
     pub registry_mirrors: Vec<String>,
     /// Another host that publishes the engine's ports too (a machine's guest engine).
     pub host_ports: Option<std::sync::Arc<dyn berth_containers::HostPorts>>,
+    /// How clients spell host paths: [`berth_units::HostPaths::Windows`] for the guest
+    /// engine of a machine on a Windows host, `Native` everywhere else.
+    pub host_paths: berth_units::HostPaths,
 }
 
 /// `/run/berth/berth.sock` for root, `$XDG_RUNTIME_DIR/berth/berth.sock` otherwise.
@@ -106,6 +109,7 @@ impl Server {
             tokio::task::spawn_blocking(move || Engine::open(config, &shim_exe))
                 .await
                 .map_err(|e| ApiError::internal(format!("cannot open the engine: {e}")))??,
+            opts.host_paths,
         ));
         sockets.push((root_socket.clone(), bind_unix(&root_socket).await?));
         Ok(Server {

@@ -68,6 +68,7 @@ pub async fn run(berth: PathBuf) -> i32 {
         insecure_registries: Vec::new(),
         registry_mirrors: Vec::new(),
         host_ports: Some(std::sync::Arc::new(ports.clone())),
+        host_paths: crate::init::host_paths(&std::fs::read_to_string("/proc/cmdline").unwrap_or_default()),
     };
     let server = match berth_api::Server::start(opts, berth_api::Wait::Yes).await {
         Ok(s) => s,

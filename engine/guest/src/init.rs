@@ -305,6 +305,16 @@ fn shares() {
     }
 }
 
+/// How the host's clients spell paths: `berth.hostos=windows` on the kernel command line
+/// (a machine on a Windows host) makes `C:\Users\…` binds resolve under `/mnt/c/…`.
+pub fn host_paths(cmdline: &str) -> berth_api::HostPaths {
+    if cmdline.split_whitespace().any(|w| w == "berth.hostos=windows") {
+        berth_api::HostPaths::Windows
+    } else {
+        berth_api::HostPaths::Native
+    }
+}
+
 /// `berth.share=TAG:HEXPATH` words of a kernel command line.
 pub fn parse_shares(cmdline: &str) -> Vec<(String, std::path::PathBuf)> {
     use std::os::unix::ffi::OsStringExt;
@@ -423,6 +433,17 @@ mod tests {
                 ("share1".to_string(), std::path::PathBuf::from("/tmp")),
             ]
         );
+    }
+
+    #[test]
+    fn a_windows_host_is_named_on_the_command_line() {
+        use berth_api::HostPaths;
+        assert_eq!(
+            host_paths("console=ttyS0 berth.hostos=windows quiet"),
+            HostPaths::Windows
+        );
+        assert_eq!(host_paths("console=ttyS0 quiet"), HostPaths::Native);
+        assert_eq!(host_paths("berth.hostos=windowsx"), HostPaths::Native);
     }
 
     #[test]

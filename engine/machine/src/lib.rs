@@ -447,7 +447,7 @@ impl Machines {
         let mut cmd = Command::new(qemu::binary());
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let shares = qemu::shares(home.as_deref(), &std::env::temp_dir());
-        let mut args = qemu::args(cfg, paths, accel, &shares);
+        let mut args = qemu::args(cfg, paths, accel, &shares, qemu::host_paths());
         // For the benchmark's floor (scripts/bench-vm.sh): the same machine with another
         // initramfs, e.g. the payload's floor.img, whose init only says it is ready.
         if let Some(initrd) = std::env::var_os("BERTH_MACHINE_INITRD").filter(|v| !v.is_empty()) {

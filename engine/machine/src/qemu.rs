@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use berth_units::HostPaths;
+
 use crate::accel::Accel;
 use crate::config::{MachineConfig, Paths};
 
@@ -40,6 +42,22 @@ fn p(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// How this host's clients spell paths ([`HostPaths::Windows`] on Windows: the guest
+/// engine then translates `C:\Users\…` binds, and shares appear under `/mnt/c/…`).
+pub fn host_paths() -> HostPaths {
+    if cfg!(windows) {
+        HostPaths::Windows
+    } else {
+        HostPaths::Native
+    }
+}
+
+/// Where the guest mounts a share of the host's `dir`: the same path, or on Windows the
+/// path a `C:\…` bind resolves to.
+fn guest_path(dir: &Path, host: HostPaths) -> Option<String> {
+    host.resolve(dir.to_str()?).ok()
+}
+
 /// QEMU's arguments (without the binary) for `cfg` under `accel`.
 ///
 /// - No firmware menu, no default devices, no display: a kernel, an initramfs and virtio.
@@ -49,7 +67,16 @@ fn p(path: &Path) -> String {
 /// - The data disk is raw and sparse; `discard=unmap` lets the guest's fstrim shrink it.
 /// - Networking is QEMU's user mode (slirp): outbound only, nothing listens on the host.
 /// - A balloon with free-page reporting gives the guest's free memory back to the host.
-pub fn args(cfg: &MachineConfig, paths: &Paths, accel: Accel, shares: &[PathBuf]) -> Vec<String> {
+///
+/// `host`: how the host spells paths ([`host_paths`]; a parameter so tests can ask for
+/// Windows' command line here).
+pub fn args(
+    cfg: &MachineConfig,
+    paths: &Paths,
+    accel: Accel,
+    shares: &[PathBuf],
+    host: HostPaths,
+) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
     let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
     push(&["-name", &format!("berth-{}", cfg.name)]);
@@ -67,14 +94,21 @@ pub fn args(cfg: &MachineConfig, paths: &Paths, accel: Accel, shares: &[PathBuf]
     push(&["-kernel", &p(&kernel)]);
     push(&["-initrd", &p(&cfg.guest.join("initrd.img"))]);
     let mut append = "console=ttyS0 panic=-1 quiet".to_string();
-    for (i, dir) in shares.iter().enumerate() {
+    if host == HostPaths::Windows {
+        append.push_str(" berth.hostos=windows");
+    }
+    let shares: Vec<(&PathBuf, String)> = shares
+        .iter()
+        .filter_map(|d| Some((d, guest_path(d, host)?)))
+        .collect();
+    for (i, (_, guest)) in shares.iter().enumerate() {
         append.push_str(&format!(
             " berth.share=share{i}:{}",
-            hex::encode(dir.as_os_str().as_encoded_bytes())
+            hex::encode(guest.as_bytes())
         ));
     }
     push(&["-append", &append]);
-    for (i, dir) in shares.iter().enumerate() {
+    for (i, (dir, _)) in shares.iter().enumerate() {
         // Root's QEMU keeps owners as they are; a user's records them in xattrs.
         let model = if nix::unistd::geteuid().is_root() {
             "passthrough"
@@ -158,7 +192,13 @@ mod tests {
     #[test]
     fn the_command_line_names_every_part() {
         let paths = Paths::new(Path::new("/m"), "default");
-        let a = args(&cfg(), &paths, Accel::Tcg, &[PathBuf::from("/home/ann")]);
+        let a = args(
+            &cfg(),
+            &paths,
+            Accel::Tcg,
+            &[PathBuf::from("/home/ann")],
+            HostPaths::Native,
+        );
         assert_eq!(after(&a, "-accel"), ["tcg"]);
         assert_eq!(after(&a, "-cpu"), ["max"]);
         assert_eq!(after(&a, "-smp"), ["3"]);
@@ -179,9 +219,41 @@ mod tests {
         assert!(!a.iter().any(|x| x.contains("hostfwd")));
         assert!(after(&a, "-append")[0].ends_with(" berth.share=share0:2f686f6d652f616e6e"));
         assert!(after(&a, "-virtfs")[0].starts_with("local,path=/home/ann,mount_tag=share0,security_model="));
-        let kvm = args(&cfg(), &paths, Accel::Kvm, &[]);
+        let kvm = args(&cfg(), &paths, Accel::Kvm, &[], HostPaths::Native);
         assert!(!kvm.iter().any(|x| x == "-virtfs"));
         assert_eq!(after(&kvm, "-accel"), ["kvm"]);
         assert_eq!(after(&kvm, "-cpu"), ["host"]);
+    }
+
+    #[test]
+    fn on_windows_a_share_appears_where_its_drive_paths_resolve() {
+        // What canonicalize gives on Windows for the home and the temp folder.
+        let home = PathBuf::from(r"\\?\C:\Users\me");
+        let temp = PathBuf::from(r"\\?\C:\Users\me\AppData\Local\Temp");
+        let paths = Paths::new(Path::new("/m"), "default");
+        let a = args(&cfg(), &paths, Accel::Tcg, &[home, temp], HostPaths::Windows);
+        let append = &after(&a, "-append")[0];
+        assert!(append.contains(" berth.hostos=windows"), "{append}");
+        let guest: Vec<String> = append
+            .split(' ')
+            .filter_map(|w| w.strip_prefix("berth.share="))
+            .map(|v| {
+                let hex = v.split_once(':').unwrap().1;
+                String::from_utf8(hex::decode(hex).unwrap()).unwrap()
+            })
+            .collect();
+        assert_eq!(guest, ["/mnt/c/Users/me", "/mnt/c/Users/me/AppData/Local/Temp"]);
+        // QEMU shares the Windows folder itself.
+        assert!(after(&a, "-virtfs")[0].starts_with(r"local,path=\\?\C:\Users\me,mount_tag=share0,"));
+        // A bind the lectures write on Windows names the same place.
+        assert_eq!(
+            HostPaths::Windows.resolve(r"C:\Users\me\flask-app").unwrap(),
+            "/mnt/c/Users/me/flask-app"
+        );
+        assert!(!after(
+            &args(&cfg(), &paths, Accel::Tcg, &[], HostPaths::Native),
+            "-append"
+        )[0]
+        .contains("hostos"));
     }
 }

@@ -11,4 +11,14 @@ pub enum UnitError {
     /// A docker-style cpus string could not be parsed.
     #[error("invalid cpus value '{0}' — use a positive decimal number such as 1.5")]
     InvalidCpus(String),
+
+    /// A Windows path given to an engine that runs on Linux or macOS.
+    #[error(
+        "'{0}' is a Windows path, but this engine runs on Linux — use a Linux path such as /home/you/app"
+    )]
+    ForeignPath(String),
+
+    /// A Windows path that a machine cannot share.
+    #[error("'{path}' cannot be mounted: {why} — use a folder under C:\\Users")]
+    WindowsPath { path: String, why: &'static str },
 }

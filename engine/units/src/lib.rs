@@ -7,10 +7,12 @@
 
 mod duration;
 mod error;
+mod hostpath;
 mod ports;
 mod size;
 
 pub use duration::human_duration;
 pub use error::UnitError;
+pub use hostpath::{HostPaths, DRIVES};
 pub use ports::{parse_publish, PortSpec, Proto};
 pub use size::{parse_cpus, parse_size};
