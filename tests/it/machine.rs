@@ -79,9 +79,13 @@ impl Machine {
             r.stdout,
             r.stderr,
             self.console(),
-            std::fs::read_to_string(self.dir.path().join("machines/default/relay.log")).unwrap_or_default()
+            self.relay_log()
         );
         r.stdout
+    }
+
+    fn relay_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("machines/default/relay.log")).unwrap_or_default()
     }
 
     fn inspect(&self) -> Value {
@@ -229,6 +233,44 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
             .trim()
             .to_string();
     println!("guest kernel {kernel}, host kernel {host_kernel}");
+
+    // The guest's clock is set again when the host's jumps. A wake from sleep cancels the
+    // same kernel timer that a set of the clock does (timerfd_resume), so a set of the
+    // host's clock to its own time stands in for a sleep here.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("epoch");
+    let set = Command::new("date")
+        .args(["-s", &format!("@{}.{:09}", now.as_secs(), now.subsec_nanos())])
+        .output()
+        .expect("date -s");
+    assert!(
+        set.status.success(),
+        "date -s: {}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !m.relay_log().contains("the host's clock jumped") {
+        assert!(
+            Instant::now() < deadline,
+            "the relay did not see the host's clock jump:\n{}",
+            m.relay_log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let guest_now: u64 = m
+        .docker(&["run", "--rm", "busybox", "date", "+%s"])
+        .trim()
+        .parse()
+        .expect("date +%s");
+    let host_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("epoch")
+        .as_secs();
+    assert!(
+        host_now.abs_diff(guest_now) <= 3,
+        "guest clock {guest_now}, host clock {host_now}"
+    );
 
     // A registry on the host's loopback is reached under the same name: pull, build with
     // COPY and RUN, push.

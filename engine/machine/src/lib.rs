@@ -18,6 +18,7 @@
 //! [`accel`] and [`qemu`]; only Linux is built and run here.
 
 pub mod accel;
+pub mod clock;
 pub mod config;
 mod context;
 pub mod qemu;

@@ -124,8 +124,25 @@ pub async fn run(machines: &Machines, name: &str, qemu: i32, limit: Duration) ->
             return 1;
         }
     };
+    // The guest's clock is set again whenever the host's jumps (after the host sleeps).
+    let mut jumps = match crate::clock::ClockJumps::new() {
+        Ok(j) => Some(j),
+        Err(e) => {
+            eprintln!("relay: the guest's clock is set at start only ({e})");
+            None
+        }
+    };
     let code = loop {
         tokio::select! {
+            jumped = async { jumps.as_mut()?.next().await.ok() }, if jumps.is_some() => {
+                if jumped.is_some() {
+                    eprintln!("relay: the host's clock jumped (a wake from sleep or a set); setting the guest's");
+                    set_guest_clock(&link).await;
+                } else {
+                    eprintln!("relay: cannot watch the host's clock any longer; the guest's is set at start only");
+                    jumps = None;
+                }
+            }
             accepted = listener.accept() => {
                 let Ok((client, _)) = accepted else { continue };
                 let link = link.clone();
