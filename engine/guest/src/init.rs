@@ -317,18 +317,13 @@ pub fn host_paths(cmdline: &str) -> berth_api::HostPaths {
 
 /// `berth.share=TAG:HEXPATH` words of a kernel command line.
 pub fn parse_shares(cmdline: &str) -> Vec<(String, std::path::PathBuf)> {
-    use std::os::unix::ffi::OsStringExt;
     cmdline
         .split_whitespace()
         .filter_map(|w| w.strip_prefix("berth.share="))
         .filter_map(|v| {
             let (tag, hex) = v.split_once(':')?;
-            let bytes: Option<Vec<u8>> = (0..hex.len())
-                .step_by(2)
-                .map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-                .collect();
-            let path = std::path::PathBuf::from(std::ffi::OsString::from_vec(bytes?));
-            (path.is_absolute() && !tag.is_empty()).then(|| (tag.to_string(), path))
+            let path = berth_link::paths::decode(hex)?;
+            (!tag.is_empty()).then(|| (tag.to_string(), path))
         })
         .collect()
 }

@@ -12,26 +12,20 @@ use std::io;
 #[cfg(target_os = "linux")]
 mod imp {
     use std::io;
-    use std::os::fd::{AsFd, AsRawFd, RawFd};
+    use std::os::fd::AsFd;
 
     use nix::errno::Errno;
     use nix::sys::time::TimeSpec;
     use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
     use tokio::io::unix::AsyncFd;
 
-    struct Fd(TimerFd);
-
-    impl AsRawFd for Fd {
-        fn as_raw_fd(&self) -> RawFd {
-            self.0.as_fd().as_raw_fd()
-        }
-    }
+    use crate::asyncfd::Owned;
 
     /// 2100-01-01: an alarm that stays in the future, there only to be cancelled.
     const NEVER: i64 = 4_102_444_800;
 
     pub struct ClockJumps {
-        fd: AsyncFd<Fd>,
+        fd: AsyncFd<Owned<TimerFd>>,
     }
 
     impl ClockJumps {
@@ -41,10 +35,9 @@ mod imp {
                 TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
             )?;
             arm(&t)?;
-            // SAFETY: `Fd` owns the timer, so its fd stays open for as long as the AsyncFd
-            // that holds it is registered.
-            let fd = unsafe { AsyncFd::register(Fd(t)) }.map_err(io::Error::from)?;
-            Ok(ClockJumps { fd })
+            Ok(ClockJumps {
+                fd: crate::asyncfd::register(t)?,
+            })
         }
 
         pub async fn next(&mut self) -> io::Result<()> {

@@ -18,11 +18,14 @@
 //! [`accel`] and [`qemu`]; only Linux is built and run here.
 
 pub mod accel;
+#[cfg(target_os = "linux")]
+mod asyncfd;
 pub mod clock;
 pub mod config;
 mod context;
 pub mod qemu;
 pub mod relay;
+pub mod watch;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -104,7 +104,7 @@ pub fn args(
     for (i, (_, guest)) in shares.iter().enumerate() {
         append.push_str(&format!(
             " berth.share=share{i}:{}",
-            hex::encode(guest.as_bytes())
+            berth_link::paths::encode(Path::new(guest))
         ));
     }
     push(&["-append", &append]);

@@ -7,7 +7,7 @@
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use berth_link::{Link, Side};
@@ -108,7 +108,9 @@ pub async fn run(machines: &Machines, name: &str, qemu: i32, limit: Duration) ->
     let _ = std::fs::write(paths.relay_pid(), format!("{}\n", std::process::id()));
     let (r, w) = conn.into_split();
     let (link, incoming) = Link::new(r, w, Side::Host);
-    tokio::spawn(serve_guest_streams(link.clone(), incoming));
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let shares = crate::qemu::shares(home.as_deref(), &std::env::temp_dir());
+    tokio::spawn(serve_guest_streams(link.clone(), incoming, shares));
     set_guest_clock(&link).await;
     eprintln!(
         "relay: guest ready after {} ms; serving {}",
@@ -224,9 +226,22 @@ impl Publish {
     }
 }
 
-/// The streams the guest opens: published ports.
-async fn serve_guest_streams(link: Link, mut incoming: berth_link::Incoming) {
+/// The streams the guest opens: published ports, and watches of shared folders.
+async fn serve_guest_streams(link: Link, mut incoming: berth_link::Incoming, shares: Vec<PathBuf>) {
     while let Some((target, stream)) = incoming.next().await {
+        if let Some(hex_path) = target.strip_prefix("watch ") {
+            match berth_link::paths::decode(hex_path) {
+                Some(p) if crate::watch::allowed(&p, &shares) => {
+                    tokio::spawn(crate::watch::serve(stream, p));
+                }
+                _ => {
+                    stream
+                        .refuse("only folders shared with the machine can be watched")
+                        .await
+                }
+            }
+            continue;
+        }
         match Publish::parse(&target) {
             Some(p) if p.udp => {
                 tokio::spawn(publish_udp(link.clone(), stream, p));

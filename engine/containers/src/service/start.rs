@@ -88,6 +88,18 @@ impl ContainerService {
             }
         }
         let extra_fds = self.bind_ports(rec)?;
+        if let Some(h) = &self.host_ports {
+            let dirs: Vec<PathBuf> = rec
+                .host
+                .mounts
+                .iter()
+                .filter(|m| m.kind == MountKind::Bind)
+                .map(|m| PathBuf::from(&m.source))
+                .collect();
+            if !dirs.is_empty() {
+                h.watch(&rec.id, &dirs);
+            }
+        }
 
         let p = self.paths(&rec.id);
         let user = berth_runtime::resolve_user(&p.rootfs(), &rec.config.user)?;
