@@ -156,7 +156,11 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Req>) {
                 };
                 let mut got = Vec::new();
                 let mut failed = None;
-                for p in &ports {
+                let had = held.get(&id);
+                let new = ports
+                    .iter()
+                    .filter(|p| !had.is_some_and(|h| h.iter().any(|(q, _)| q == *p)));
+                for p in new {
                     match publish_one(l, p).await {
                         Ok(s) => got.push((*p, s)),
                         Err(e) => {
@@ -181,6 +185,9 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Req>) {
                     continue;
                 };
                 for dir in dirs {
+                    if watched.get(&id).is_some_and(|w| w.iter().any(|w| w.dir == dir)) {
+                        continue;
+                    }
                     let task = watch_one(l, &dir).await;
                     watched.entry(id.clone()).or_default().push(Watched { dir, task });
                 }
