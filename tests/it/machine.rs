@@ -23,16 +23,42 @@ fn guest() -> PathBuf {
 struct Machine {
     dir: tempfile::TempDir,
     docker_config: PathBuf,
+    /// `BERTH_VIRTIOFSD` for the machine's start: a virtiofsd, or empty for 9p.
+    virtiofsd: String,
 }
 
 impl Machine {
+    /// A machine whose shares are virtiofs (virtiofsd from `cargo install`, which
+    /// scripts/install.sh tests does).
     fn new() -> Machine {
+        let cargo_bin = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cargo"))
+            .join("bin/virtiofsd");
+        let virtiofsd = tools::find("virtiofsd")
+            .or_else(|| cargo_bin.is_file().then_some(cargo_bin))
+            .unwrap_or_else(|| {
+                panic!("missing virtiofsd: run bash scripts/install.sh tests (cargo install virtiofsd)")
+            });
+        Machine::with_virtiofsd(virtiofsd.display().to_string())
+    }
+
+    /// A machine whose shares are 9p, the fallback (macOS, Windows, no virtiofsd).
+    fn with_9p() -> Machine {
+        Machine::with_virtiofsd(String::new())
+    }
+
+    fn with_virtiofsd(virtiofsd: String) -> Machine {
         let dir = tempfile::Builder::new()
             .prefix("bm")
             .tempdir_in("/tmp")
             .expect("tempdir");
         let docker_config = dir.path().join("docker");
-        Machine { dir, docker_config }
+        Machine {
+            dir,
+            docker_config,
+            virtiofsd,
+        }
     }
 
     /// `berth machine init` with 2 CPUs, 1 GiB and a 4 GiB disk, on the `guest` payload.
@@ -61,7 +87,8 @@ impl Machine {
         c.args(args)
             .env("BERTH_MACHINE_DIR", self.dir.path().join("machines"))
             .env("DOCKER_CONFIG", &self.docker_config)
-            .env("BERTH_MACHINE_ACCEL", "tcg");
+            .env("BERTH_MACHINE_ACCEL", "tcg")
+            .env("BERTH_VIRTIOFSD", &self.virtiofsd);
         let out = c.output().expect("run berth");
         berth_tests::berth::Run {
             code: out.status.code().unwrap_or(-1),
@@ -156,7 +183,8 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
         .lines()
         .find_map(|l| l.strip_prefix("kernel: ").map(str::to_string))
         .expect("manifest names the kernel");
-    let m = Machine::new();
+    // This machine shares folders with 9p, the fallback; the Flask one below with virtiofs.
+    let m = Machine::with_9p();
     m.init(&guest);
 
     let begun = Instant::now();
@@ -164,6 +192,7 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
     let boot = begun.elapsed();
     println!("machine start (TCG): {:.1} s", boot.as_secs_f64());
     assert!(out.contains("started"), "{out}");
+    assert!(m.console().contains("from the host (9p)"), "{}", m.console());
     let i = m.inspect();
     assert_eq!(i["State"], "running", "{i}");
     assert_eq!(i["Accelerator"], "tcg", "{i}");
@@ -538,7 +567,18 @@ fn a_machine_runs_the_lecture_flask_app_and_publishes_udp() {
     let guest = guest();
     let m = Machine::new();
     m.init(&guest);
-    m.ok(&["machine", "start"]);
+    let r = m.berth(&["machine", "start"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        !r.stderr.contains("9p"),
+        "virtiofs without a warning: {}",
+        r.stderr
+    );
+    assert!(
+        m.console().contains("from the host (virtiofs)"),
+        "{}",
+        m.console()
+    );
     let reg = Registry::start(Mode::Plain);
     reg.push_fixture(&flask, "demo/flask:latest");
     let image = reg.reference("demo/flask");

@@ -286,17 +286,25 @@ fn host_loopback() {
 /// command line), mounted at the same paths so `-v $(pwd):/app` works unchanged.
 fn shares() {
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let virtiofs = cmdline.split_whitespace().any(|w| w == "berth.sharefs=virtiofs");
+    let (fstype, opts) = if virtiofs {
+        ("virtiofs", None)
+    } else {
+        (
+            "9p",
+            Some("trans=virtio,version=9p2000.L,msize=262144,access=client"),
+        )
+    };
     for (tag, path) in parse_shares(&cmdline) {
         let _ = std::fs::create_dir_all(&path);
-        let opts = "trans=virtio,version=9p2000.L,msize=262144,access=client";
         match mount(
             Some(tag.as_str()),
             path.as_path(),
-            Some("9p"),
+            Some(fstype),
             MsFlags::empty(),
-            Some(opts),
+            opts,
         ) {
-            Ok(()) => say!("shared {} from the host", path.display()),
+            Ok(()) => say!("shared {} from the host ({fstype})", path.display()),
             Err(e) => say!(
                 "cannot mount the host's {} ({e}): bind mounts from it will be empty",
                 path.display()

@@ -27,35 +27,28 @@ pub async fn watch(link: &Link, dir: &Path) -> Result<tokio::task::AbortHandle, 
     }
     let task = tokio::spawn(async move {
         while let Ok(Some(l)) = lines.next_line().await {
-            if let Some(p) = berth_link::paths::decode(&l) {
-                let _ = tokio::task::spawn_blocking(move || touch(&p)).await;
+            if let Some((p, secs, nsecs)) = berth_link::paths::parse_changed(&l) {
+                let _ = tokio::task::spawn_blocking(move || touch(&p, secs, nsecs)).await;
             }
         }
     });
     Ok(task.abort_handle())
 }
 
-/// Sets `path`'s modification time (alone) to what it already is: nothing changes, but
-/// this kernel raises IN_MODIFY for it, to watchers of the file and of its folder (with its
-/// name). A path that is gone touches its folder instead. (Opening it for writing would
-/// raise IN_CLOSE_WRITE too, but the host would see that close and report it again.)
-pub fn touch(path: &Path) {
+/// Sets `path`'s modification time (alone) to `secs`.`nsecs`, its time on the host: nothing
+/// changes there, but this kernel raises IN_MODIFY for it, to watchers of the file and of
+/// its folder (with its name). The time comes from the host because this side's may be
+/// cached and stale (virtiofs keeps attributes for a second): setting a stale one would
+/// turn the host's file back in time. (Opening the file for writing would raise
+/// IN_CLOSE_WRITE too, but the host would see that close and report it again.)
+pub fn touch(path: &Path, secs: i64, nsecs: i64) {
     use nix::sys::stat::{utimensat, UtimensatFlags};
     use nix::sys::time::TimeSpec;
-    use std::os::unix::fs::MetadataExt;
-    let (target, md) = match std::fs::symlink_metadata(path) {
-        Ok(md) => (path, md),
-        Err(_) => match path.parent().map(|p| (p, std::fs::symlink_metadata(p))) {
-            Some((p, Ok(md))) => (p, md),
-            _ => return,
-        },
-    };
-    let mtime = TimeSpec::new(md.mtime(), md.mtime_nsec());
     let _ = utimensat(
         nix::fcntl::AT_FDCWD,
-        target,
+        path,
         &TimeSpec::UTIME_OMIT,
-        &mtime,
+        &TimeSpec::new(secs, nsecs),
         UtimensatFlags::NoFollowSymlink,
     );
 }
@@ -73,6 +66,12 @@ mod tests {
     use super::*;
     use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
+    fn mtime(p: &Path) -> (i64, i64) {
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(p).unwrap();
+        (md.mtime(), md.mtime_nsec())
+    }
+
     #[test]
     fn a_touch_raises_a_modify_event_and_changes_nothing() {
         let t = tempfile::tempdir().unwrap();
@@ -81,17 +80,19 @@ mod tests {
         let before = std::fs::metadata(&file).unwrap().modified().unwrap();
         let ino = Inotify::init(InitFlags::IN_NONBLOCK).unwrap();
         ino.add_watch(t.path(), AddWatchFlags::IN_ALL_EVENTS).unwrap();
-        touch(&file);
+        let (secs, nsecs) = mtime(&file);
+        touch(&file, secs, nsecs);
         let ev = ino.read_events().expect("an event");
         assert_eq!(ev.len(), 1, "{ev:?}");
         assert!(ev[0].mask.contains(AddWatchFlags::IN_MODIFY), "{ev:?}");
         assert_eq!(ev[0].name.as_deref(), Some(std::ffi::OsStr::new("app.py")));
         assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), before);
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "print(1)");
-        // A path that is gone: its folder is touched.
+        // A folder (the host reports a path that is gone as its folder).
         let dir_ino = Inotify::init(InitFlags::IN_NONBLOCK).unwrap();
         dir_ino.add_watch(t.path(), AddWatchFlags::IN_ALL_EVENTS).unwrap();
-        touch(&t.path().join("deleted.py"));
+        let (secs, nsecs) = mtime(t.path());
+        touch(t.path(), secs, nsecs);
         let ev = dir_ino.read_events().expect("an event on the folder");
         assert!(
             ev[0].mask.contains(AddWatchFlags::IN_MODIFY) && ev[0].name.is_none(),

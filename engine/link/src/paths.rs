@@ -2,7 +2,8 @@
 //! spaces, newlines and non-UTF-8 names pass through a line-based protocol unchanged.
 //!
 //! A watch of a shared folder is the stream `watch HEXPATH`; the host answers `ok`, then
-//! one line `HEXPATH` per path changed below it.
+//! one line `HEXPATH SECS NSECS` per path changed below it, with its modification time on
+//! the host (so the guest, setting that time, never writes back a stale one).
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +32,20 @@ pub fn decode(hex: &str) -> Option<PathBuf> {
     p.is_absolute().then_some(p)
 }
 
+/// The line telling that `path` changed and has the modification time `secs`.`nsecs`.
+pub fn changed_line(path: &Path, secs: i64, nsecs: i64) -> String {
+    format!("{} {secs} {nsecs}\n", encode(path))
+}
+
+/// A [`changed_line`] (without its newline) read back.
+pub fn parse_changed(line: &str) -> Option<(PathBuf, i64, i64)> {
+    let mut w = line.split_whitespace();
+    let path = decode(w.next()?)?;
+    let secs = w.next()?.parse().ok()?;
+    let nsecs: i64 = w.next()?.parse().ok()?;
+    (w.next().is_none() && (0..1_000_000_000).contains(&nsecs)).then_some((path, secs, nsecs))
+}
+
 /// The target of a stream that watches `dir`.
 pub fn watch_target(dir: &Path) -> String {
     format!("watch {}", encode(dir))
@@ -51,5 +66,13 @@ mod tests {
         assert_eq!(decode("zz"), None);
         assert_eq!(decode("2f7"), None);
         assert_eq!(decode("6161"), None, "relative");
+        let l = changed_line(Path::new("/a b"), 1_764_720_000, 5);
+        assert_eq!(l, "2f612062 1764720000 5\n");
+        assert_eq!(
+            parse_changed(l.trim_end()),
+            Some((PathBuf::from("/a b"), 1_764_720_000, 5))
+        );
+        assert_eq!(parse_changed("2f61 1"), None);
+        assert_eq!(parse_changed("2f61 1 1000000000"), None);
     }
 }

@@ -4,7 +4,8 @@
 //! engine opens a stream `watch HEXPATH` for each bind source of a running container; the
 //! host watches that tree with inotify and writes one line per changed path (hex, as the
 //! kernel command line's shares are), and the guest touches that path so its own kernel
-//! raises the event (berth-guest's `watch`). The host's first line is `ok` once its
+//! raises the event (berth-guest's `watch`); each line carries the path's modification time
+//! on the host, which the guest sets. The host's first line is `ok` once its
 //! watches are in place. Event-driven on both sides.
 //!
 //! Forwarded: a file written and closed, created, deleted or moved. Not forwarded: a bare
@@ -18,9 +19,18 @@ use std::path::{Path, PathBuf};
 /// The most directories one watch follows (each is one inotify watch of the user's).
 pub const MAX_DIRS: usize = 8192;
 
-/// The line for a changed path.
-pub fn line(path: &Path) -> String {
-    format!("{}\n", berth_link::paths::encode(path))
+/// The line for a changed path: the path and its modification time now, or for a path that
+/// is gone its folder's.
+pub fn report(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let (p, md) = match std::fs::symlink_metadata(path) {
+        Ok(md) => (path, md),
+        Err(_) => {
+            let parent = path.parent()?;
+            (parent, std::fs::symlink_metadata(parent).ok()?)
+        }
+    };
+    Some(berth_link::paths::changed_line(p, md.mtime(), md.mtime_nsec()))
 }
 
 /// Whether `path` lies in one of `shares` (the host watches nothing the guest cannot see).
@@ -143,7 +153,9 @@ mod imp {
                         if new_dir {
                             tree.add(&path);
                         }
-                        out.push_str(&super::line(&path));
+                        if let Some(l) = super::report(&path) {
+                            out.push_str(&l);
+                        }
                     }
                     if !out.is_empty() && mine.write_all(out.as_bytes()).await.is_err() {
                         break;
@@ -212,7 +224,7 @@ mod tests {
             if got == "ok" {
                 return PathBuf::from("ok");
             }
-            berth_link::paths::decode(&got).expect("a hex path")
+            berth_link::paths::parse_changed(&got).expect("a changed line").0
         }
         assert_eq!(next(&mut lines).await, PathBuf::from("ok"));
         std::fs::write(root.join("app/app.py"), "v2").unwrap();
@@ -235,6 +247,7 @@ mod tests {
         assert_eq!(next(&mut lines).await, root.join("app/templates/index.html"));
         std::fs::remove_file(root.join("app/app.py")).unwrap();
         assert_eq!(next(&mut lines).await, root.join("app/templates/index.html"));
-        assert_eq!(next(&mut lines).await, root.join("app/app.py"));
+        // A path that is gone is reported as its folder.
+        assert_eq!(next(&mut lines).await, root.join("app"));
     }
 }
