@@ -145,7 +145,9 @@ async fn serve_link(api: &Path, poweroff: &Notify, ports: &crate::ports::LinkPor
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        eprintln!("berth-guest: ready, link up");
+        let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
+        let uptime = uptime.split_whitespace().next().unwrap_or("?").to_string();
+        eprintln!("berth-guest: ready, link up ({uptime} s after the kernel started)");
         let (link, mut incoming) = Link::new(reader, writer, Side::Guest);
         ports.set_link(link.clone());
         while let Some((target, stream)) = incoming.next().await {
