@@ -22,6 +22,7 @@ pub mod config;
 mod context;
 pub mod qemu;
 pub mod relay;
+pub mod settings;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ use serde::Serialize;
 
 pub use accel::{Accel, HostOs, TCG_WARNING};
 pub use config::{check_name, machines_dir, MachineConfig, Paths, StartState, DEFAULT_NAME};
+pub use settings::SetOptions;
 
 /// What went wrong, each worded as one sentence with what to do next.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,8 @@ pub enum MachineError {
     AlreadyRunning(String),
     #[error("machine '{0}' is running: stop it first with 'berth machine stop {0}', or use 'berth machine rm -f {0}'")]
     Running(String),
+    #[error("machine '{0}' is running: stop it first: berth machine stop {0}")]
+    RunningSet(String),
     #[error("no guest image found (looked in {0}): build it with 'bash scripts/build-guest.sh' and set BERTH_GUEST to the directory it prints, or reinstall Berth")]
     NoGuest(String),
     #[error("{what} is not a valid setting: {why}")]
@@ -262,24 +266,7 @@ impl Machines {
             guest,
             created: now_rfc3339(),
         };
-        if cfg.cpus == 0 || cfg.cpus > 256 {
-            return Err(MachineError::BadSetting {
-                what: format!("--cpus {}", cfg.cpus),
-                why: "give between 1 and 256".into(),
-            });
-        }
-        if cfg.memory < 256 {
-            return Err(MachineError::BadSetting {
-                what: format!("--memory {}", cfg.memory),
-                why: "a machine needs at least 256 MiB".into(),
-            });
-        }
-        if cfg.disk_size == 0 {
-            return Err(MachineError::BadSetting {
-                what: "--disk-size 0".into(),
-                why: "give at least 1 GiB".into(),
-            });
-        }
+        settings::check(cfg.cpus, cfg.memory, cfg.disk_size)?;
         let paths = self.paths(name);
         if paths.config().exists() {
             return Err(MachineError::Exists(name.to_string()));
@@ -291,20 +278,9 @@ impl Machines {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&paths.dir, std::fs::Permissions::from_mode(0o700))
             .map_err(io_err("cannot protect the machine's directory", &paths.dir))?;
-        let disk = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(paths.disk())
-            .map_err(io_err("cannot create the data disk", &paths.disk()))?;
-        disk.set_len(cfg.disk_size << 30)
-            .map_err(io_err("cannot size the data disk", &paths.disk()))?;
+        settings::size_disk(&paths.disk(), cfg.disk_size, true)?;
         // The settings last, written whole: a machine exists once they do.
-        let tmp = paths.dir.join("machine.json.tmp");
-        let body = serde_json::to_vec_pretty(&cfg).unwrap_or_default();
-        std::fs::write(&tmp, body).map_err(io_err("cannot write the machine's settings", &tmp))?;
-        std::fs::rename(&tmp, paths.config())
-            .map_err(io_err("cannot write the machine's settings", &paths.config()))?;
+        settings::write_config(&paths, &cfg)?;
         context::register(name, &paths.api());
         Ok(cfg)
     }
