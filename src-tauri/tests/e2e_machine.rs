@@ -52,6 +52,30 @@ fn inspect(session: &Session) -> anyhow::Result<serde_json::Value> {
     Ok(v[0].clone())
 }
 
+/// `(pid, name)` of every zombie whose parent is a berth-desktop process.
+fn zombies_of_the_app() -> Vec<(String, String)> {
+    // /proc/<pid>/stat: "pid (comm) state ppid …"
+    let stat = |pid: &str| -> Option<(String, String, String)> {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let (head, rest) = s.rsplit_once(") ")?;
+        let comm = head.split_once(" (")?.1.to_string();
+        let mut f = rest.split_whitespace();
+        Some((comm, f.next()?.to_string(), f.next()?.to_string()))
+    };
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|p| p.chars().all(|c| c.is_ascii_digit()))
+        .filter_map(|p| {
+            let (comm, state, ppid) = stat(&p)?;
+            let parent = stat(&ppid)?.0;
+            (state == "Z" && parent.starts_with("berth-desktop")).then_some((p, comm))
+        })
+        .collect()
+}
+
 /// Whatever happens, the VM does not outlive the test.
 struct RemoveMachine<'a>(&'a Session);
 
@@ -242,6 +266,11 @@ async fn machine_flow(ui: &Ui, session: &Session, reg: &str) -> anyhow::Result<(
     println!("stop: {:.1} s", stop.elapsed().as_secs_f64());
     let i = inspect(session)?;
     ensure!(i["State"] == "stopped", "inspect after Stop: {i}");
+    let zombies = zombies_of_the_app();
+    ensure!(
+        zombies.is_empty(),
+        "the app reaped the QEMUs and relays it started: {zombies:?}"
+    );
     ui.wait_js(
         "document.querySelector('[data-testid=engine-machine-phase]')?.textContent === 'Stopped'",
         30,

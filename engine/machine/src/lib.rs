@@ -508,9 +508,11 @@ impl Machines {
     pub fn stop(&self, name: &str, limit: Duration) -> Result<bool, MachineError> {
         self.load(name)?;
         let paths = self.paths(name);
+        let started = started_pids(&paths);
         let qemu = self.qemu_pid(name);
         let relay = self.relay_pid(name);
         if qemu.is_none() && relay.is_none() {
+            started.into_iter().for_each(reap);
             return Ok(false);
         }
         if let Some(r) = relay {
@@ -523,6 +525,7 @@ impl Machines {
                 signal_and_wait(q, nix::sys::signal::Signal::SIGKILL, Duration::from_secs(5));
             }
         }
+        started.into_iter().for_each(reap);
         for f in [paths.api(), paths.link(), paths.qemu_pid(), paths.relay_pid()] {
             let _ = std::fs::remove_file(f);
         }
@@ -543,11 +546,28 @@ impl Machines {
                 signal_and_wait(r, nix::sys::signal::Signal::SIGKILL, Duration::from_secs(5));
             }
         }
+        started_pids(&self.paths(name)).into_iter().for_each(reap);
         let dir = self.paths(name).dir;
         std::fs::remove_dir_all(&dir).map_err(io_err("cannot remove the machine's directory", &dir))?;
         context::unregister(name);
         Ok(())
     }
+}
+
+/// QEMU and the relay are never waited on by the command that starts them (they outlive
+/// it). A process that lives on and starts them — the desktop app — would keep each one
+/// that ended as a zombie: `stop` reaps them when they are this process's children
+/// (`waitpid` on anything else fails with ECHILD, and on a live child returns at once).
+fn reap(pid: Option<i32>) {
+    if let Some(pid) = pid.filter(|p| *p > 0) {
+        use nix::sys::wait::{waitpid, WaitPidFlag};
+        let _ = waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+    }
+}
+
+/// The pids QEMU's and the relay's pid files name, alive or not.
+fn started_pids(paths: &Paths) -> [Option<i32>; 2] {
+    [read_pid(&paths.qemu_pid()), read_pid(&paths.relay_pid())]
 }
 
 /// Runs the child in a session of its own, so it outlives this command and its terminal.
@@ -615,6 +635,37 @@ mod tests {
         };
         let e = m.init("small", &bad, t.path().into()).unwrap_err().to_string();
         assert!(e.contains("at least 256 MiB"), "{e}");
+    }
+
+    #[test]
+    fn stop_reaps_an_ended_qemu_this_process_started() {
+        let t = tempfile::tempdir().unwrap();
+        std::env::set_var("DOCKER_CONFIG", t.path().join("home/.docker"));
+        let m = Machines::new(t.path().join("machines"));
+        m.init("default", &InitOptions::default(), t.path().join("guest"))
+            .unwrap();
+        // A child that ends at once, left unwaited as `start` leaves QEMU.
+        use std::os::unix::process::CommandExt;
+        let child = Command::new("true").arg0("qemu-system-fake").spawn().unwrap();
+        let pid = child.id() as i32;
+        std::mem::forget(child);
+        std::fs::write(m.paths("default").qemu_pid(), format!("{pid}\n")).unwrap();
+        let zombie = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+        };
+        for _ in 0..200 {
+            if zombie() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(zombie(), "the child ended and waits to be reaped");
+        assert!(!m.stop("default", Duration::from_secs(1)).unwrap());
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "stop reaped it"
+        );
     }
 
     #[test]
