@@ -26,7 +26,6 @@ import type { VolumeListing } from "../generated/VolumeListing";
 import type { VolumeEntry } from "../generated/VolumeEntry";
 import type { FilePreview } from "../generated/FilePreview";
 import type { EngineChoice } from "../generated/EngineChoice";
-import type { EndpointKind } from "../generated/EndpointKind";
 import type { MachineStatus } from "../generated/MachineStatus";
 
 export type {
@@ -34,21 +33,6 @@ export type {
   ProgressEvent, PruneReport, RegistrySettings, RunRequest, StatsSample, UserError, VolumeRow,
   VolumeListing, VolumeEntry, FilePreview, EngineChoice, MachineStatus,
 };
-
-/** How the sidebar, the Dashboard and the tray name an engine (src-tauri's kind_label). */
-export function engineLabel(kind: EndpointKind | null): string {
-  switch (kind) {
-    case "embedded":
-    case "daemon":
-      return "Built-in";
-    case "machine":
-      return "Virtual machine";
-    case "external":
-      return "External";
-    default:
-      return "Not connected";
-  }
-}
 
 /** Anything thrown by a command, as a UserError (a failing IPC becomes one too). */
 export function asUserError(e: unknown): UserError {
