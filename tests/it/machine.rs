@@ -99,6 +99,10 @@ impl Machine {
         format!("unix://{}", self.socket().display())
     }
 
+    fn relay_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("machines/default/relay.log")).unwrap_or_default()
+    }
+
     fn console(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("machines/default/console.log")).unwrap_or_default()
     }
@@ -386,8 +390,15 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
 
     // Stop, one CPU and a 5 GiB disk, start again: the image is still on the data disk,
     // the guest has one CPU and grew its file system to the disk.
+    let stop = Instant::now();
     m.ok(&["machine", "stop"]);
+    println!("machine stop: {:.1} s", stop.elapsed().as_secs_f64());
     assert_eq!(m.inspect()["State"], "stopped");
+    let console = m.console();
+    assert!(
+        console.contains("berth-guest: powering off") && !m.relay_log().contains("did not power off"),
+        "the guest powered off by itself, its disk unmounted:\n{console}"
+    );
     let r = m.berth(&["machine", "set", "--disk-size", "3"]);
     assert!(r.stderr.contains("can only grow"), "{}", r.stderr);
     m.ok(&["machine", "set", "--cpus", "1", "--disk-size", "5"]);
