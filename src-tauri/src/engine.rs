@@ -123,7 +123,7 @@ impl Engine {
     /// Berth's engine in its virtual machine, on the machine's socket; the machine itself
     /// is started from Settings → Engine, never here.
     pub async fn machine(machine: &MachineControl) -> Result<Engine, UserError> {
-        if !machine.running() {
+        if !machine.serving() {
             return Err(crate::machine::not_running());
         }
         let endpoint = unix_endpoint(&machine.socket());

@@ -194,6 +194,18 @@ impl MachineControl {
         self.machines.state(&self.name) == State::Running
     }
 
+    /// Whether the window may connect to the machine's engine: it runs, and is not being
+    /// stopped (a connection held open — the event feed — keeps the guest's engine from
+    /// ending, and its power-off waits for it).
+    pub fn serving(&self) -> bool {
+        let stopping = self
+            .job()
+            .busy
+            .as_ref()
+            .is_some_and(|b| matches!(b.phase, MachinePhase::Stopping | MachinePhase::Applying));
+        !stopping && self.running()
+    }
+
     fn job(&self) -> std::sync::MutexGuard<'_, Job> {
         self.job.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -395,6 +407,11 @@ pub fn spawn(app: AppHandle, action: Action) -> Result<(), UserError> {
     state.machine.begin(phase, step)?;
     emit_status(&app);
     tauri::async_runtime::spawn(async move {
+        if !matches!(action, Action::Start) {
+            // Close the window's connections (the event feed's stream) before the guest is
+            // asked to power off; `serving` keeps new ones away until the end.
+            app.state::<AppState>().reconnect().await;
+        }
         let worker = app.clone();
         let mut work = tokio::task::spawn_blocking(move || {
             let control = &worker.state::<AppState>().machine;

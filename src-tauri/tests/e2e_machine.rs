@@ -267,6 +267,11 @@ async fn machine_flow(ui: &Ui, session: &Session, reg: &str) -> anyhow::Result<(
     println!("stop: {:.1} s", stop.elapsed().as_secs_f64());
     let i = inspect(session)?;
     ensure!(i["State"] == "stopped", "inspect after Stop: {i}");
+    let console = berth_machine(session, &["logs"])?;
+    ensure!(
+        console.contains("berth-guest: powering off"),
+        "the guest powered off by itself (its disk unmounted), not ended by the relay:\n{console}"
+    );
     let zombies = zombies_of_the_app();
     ensure!(
         zombies.is_empty(),
