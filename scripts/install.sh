@@ -51,6 +51,7 @@ xz-utils zstd bzip2 gzip tar bsdutils                  # layer compressions; scr
 webkit2gtk-driver                                      # WebKitWebDriver: the e2e drives the real window
 dbus-daemon dbus-bin dunst haskell-status-notifier-item-utils # a real session bus, notification server and tray watcher
 qemu-system-x86 kmod cpio                              # the VM guest: scripts/build-guest.sh (depmod, cpio), booted under QEMU
+libseccomp-dev libcap-ng-dev                           # building virtiofsd (crates.io; not in Debian 12) for virtiofs shares of machines
 '
 # Commands that must be on PATH afterwards, per group.
 APP_COMMANDS='nft ip xdg-open Xvfb import curl python3 busybox docker-registry cc pkg-config'
@@ -118,12 +119,17 @@ fi
 
 if [ "$group" = tests ]; then
     cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
-    for tool in tauri-driver cargo-nextest; do
+    # tool@version: what the tests and the machine use, built from crates.io.
+    for spec in tauri-driver cargo-nextest virtiofsd@1.14.0; do
+        tool=${spec%@*}
         if command -v "$tool" >/dev/null 2>&1 || [ -x "$cargo_bin/$tool" ]; then
             step "$tool present"
-        else
+        elif [ "$spec" = "$tool" ]; then
             step "cargo install $tool --locked (into $cargo_bin)"
             cargo install "$tool" --locked --quiet
+        else
+            step "cargo install $tool --version ${spec#*@} --locked (into $cargo_bin)"
+            cargo install "$tool" --version "${spec#*@}" --locked --quiet
         fi
     done
 

@@ -275,7 +275,7 @@ async fn machine_flow(ui: &Ui, session: &Session, reg: &str) -> anyhow::Result<(
     let zombies = zombies_of_the_app();
     ensure!(
         zombies.is_empty(),
-        "the app reaped the QEMUs and relays it started: {zombies:?}"
+        "the app reaped the QEMUs, relays and virtiofsds it started: {zombies:?}"
     );
     ui.wait_js(
         "document.querySelector('[data-testid=engine-machine-phase]')?.textContent === 'Stopped'",

@@ -611,6 +611,46 @@ fn restart_policy_and_user_networks() {
     assert_eq!(s.trim(), "2", "no third restart");
     b.ok(&["rm", "flaky"]);
 
+    // A restarted container publishes its port again: the run before let go of it.
+    let port = berth_tests::free_port();
+    let www = tempfile::tempdir().expect("tempdir");
+    std::fs::write(www.path().join("index.html"), "again\n").expect("index");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--restart",
+        "always",
+        "-p",
+        &format!("127.0.0.1:{port}:8000"),
+        "-v",
+        &format!("{}:/www", www.path().display()),
+        "busybox",
+        "sh",
+        "-c",
+        "httpd -p 8000 -h /www; sleep 1; exit 3",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b
+        .ok(&["inspect", "--format", "{{.RestartCount}}", "again"])
+        .trim()
+        .parse::<u32>()
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the restart policy did not restart 'again' twice"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let page = berth_tests::http::wait_for_200(port, Duration::from_secs(10));
+    assert!(page.ends_with("again\n"), "{page}");
+    let s = b.ok(&["inspect", "--format", "{{.State.Status}}", "again"]);
+    assert_eq!(s.trim(), "running", "a restart that failed leaves it {s}");
+    b.ok(&["rm", "-f", "again"]);
+
     // Containers on one user network reach each other by container name.
     let net = format!("lab{}", std::process::id());
     b.ok(&["network", "create", &net]);

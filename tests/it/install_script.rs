@@ -119,7 +119,7 @@ impl Sandbox {
         for cmd in quoted_block(&script, "APP_COMMANDS")
             .into_iter()
             .chain(quoted_block(&script, "TESTS_COMMANDS"))
-            .chain(["tauri-driver".to_string(), "cargo-nextest".to_string()])
+            .chain(["tauri-driver", "cargo-nextest", "virtiofsd"].map(String::from))
         {
             if cmd == "python3" {
                 stubbed_python = true;

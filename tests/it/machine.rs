@@ -25,16 +25,42 @@ fn guest() -> PathBuf {
 struct Machine {
     dir: tempfile::TempDir,
     docker_config: PathBuf,
+    /// `BERTH_VIRTIOFSD` for the machine's start: a virtiofsd, or empty for 9p.
+    virtiofsd: String,
 }
 
 impl Machine {
+    /// A machine whose shares are virtiofs (virtiofsd from `cargo install`, which
+    /// scripts/install.sh tests does).
     fn new() -> Machine {
+        let cargo_bin = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cargo"))
+            .join("bin/virtiofsd");
+        let virtiofsd = tools::find("virtiofsd")
+            .or_else(|| cargo_bin.is_file().then_some(cargo_bin))
+            .unwrap_or_else(|| {
+                panic!("missing virtiofsd: run bash scripts/install.sh tests (cargo install virtiofsd)")
+            });
+        Machine::with_virtiofsd(virtiofsd.display().to_string())
+    }
+
+    /// A machine whose shares are 9p, the fallback (macOS, Windows, no virtiofsd).
+    fn with_9p() -> Machine {
+        Machine::with_virtiofsd(String::new())
+    }
+
+    fn with_virtiofsd(virtiofsd: String) -> Machine {
         let dir = tempfile::Builder::new()
             .prefix("bm")
             .tempdir_in("/tmp")
             .expect("tempdir");
         let docker_config = dir.path().join("docker");
-        Machine { dir, docker_config }
+        Machine {
+            dir,
+            docker_config,
+            virtiofsd,
+        }
     }
 
     /// `berth machine init` with 2 CPUs, 1 GiB and a 4 GiB disk, on the `guest` payload.
@@ -63,7 +89,8 @@ impl Machine {
         c.args(args)
             .env("BERTH_MACHINE_DIR", self.dir.path().join("machines"))
             .env("DOCKER_CONFIG", &self.docker_config)
-            .env("BERTH_MACHINE_ACCEL", "tcg");
+            .env("BERTH_MACHINE_ACCEL", "tcg")
+            .env("BERTH_VIRTIOFSD", &self.virtiofsd);
         let out = c.output().expect("run berth");
         berth_tests::berth::Run {
             code: out.status.code().unwrap_or(-1),
@@ -81,9 +108,13 @@ impl Machine {
             r.stdout,
             r.stderr,
             self.console(),
-            std::fs::read_to_string(self.dir.path().join("machines/default/relay.log")).unwrap_or_default()
+            self.relay_log()
         );
         r.stdout
+    }
+
+    fn relay_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("machines/default/relay.log")).unwrap_or_default()
     }
 
     fn inspect(&self) -> Value {
@@ -97,10 +128,6 @@ impl Machine {
 
     fn host(&self) -> String {
         format!("unix://{}", self.socket().display())
-    }
-
-    fn relay_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("machines/default/relay.log")).unwrap_or_default()
     }
 
     fn console(&self) -> String {
@@ -158,7 +185,8 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
         .lines()
         .find_map(|l| l.strip_prefix("kernel: ").map(str::to_string))
         .expect("manifest names the kernel");
-    let m = Machine::new();
+    // This machine shares folders with 9p, the fallback; the Flask one below with virtiofs.
+    let m = Machine::with_9p();
     m.init(&guest);
 
     let begun = Instant::now();
@@ -166,6 +194,7 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
     let boot = begun.elapsed();
     println!("machine start (TCG): {:.1} s", boot.as_secs_f64());
     assert!(out.contains("started"), "{out}");
+    assert!(m.console().contains("from the host (9p)"), "{}", m.console());
     let i = m.inspect();
     assert_eq!(i["State"], "running", "{i}");
     assert_eq!(i["Accelerator"], "tcg", "{i}");
@@ -235,6 +264,44 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
             .trim()
             .to_string();
     println!("guest kernel {kernel}, host kernel {host_kernel}");
+
+    // The guest's clock is set again when the host's jumps. A wake from sleep cancels the
+    // same kernel timer that a set of the clock does (timerfd_resume), so a set of the
+    // host's clock to its own time stands in for a sleep here.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("epoch");
+    let set = Command::new("date")
+        .args(["-s", &format!("@{}.{:09}", now.as_secs(), now.subsec_nanos())])
+        .output()
+        .expect("date -s");
+    assert!(
+        set.status.success(),
+        "date -s: {}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !m.relay_log().contains("the host's clock jumped") {
+        assert!(
+            Instant::now() < deadline,
+            "the relay did not see the host's clock jump:\n{}",
+            m.relay_log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let guest_now: u64 = m
+        .docker(&["run", "--rm", "busybox", "date", "+%s"])
+        .trim()
+        .parse()
+        .expect("date +%s");
+    let host_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("epoch")
+        .as_secs();
+    assert!(
+        host_now.abs_diff(guest_now) <= 3,
+        "guest clock {guest_now}, host clock {host_now}"
+    );
 
     // A registry on the host's loopback is reached under the same name: pull, build with
     // COPY and RUN, push.
@@ -344,6 +411,37 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
     m.wait_freed(&format!("TCP port {port}"), || {
         std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
     });
+
+    // A restart policy's next run publishes its port on the host again (the shim starts
+    // it; the guest's engine sees it running and asks the host).
+    let port = berth_tests::free_port();
+    m.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--restart",
+        "always",
+        "-p",
+        &format!("127.0.0.1:{port}:8000"),
+        "-v",
+        &format!("{}:/www", app.display()),
+        "busybox",
+        "sh",
+        "-c",
+        "httpd -p 8000 -h /www; sleep 3; exit 3",
+    ]);
+    berth_tests::http::wait_for_200(port, Duration::from_secs(60));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while m.docker(&["inspect", "-f", "{{.RestartCount}}", "again"]).trim() == "0" {
+        assert!(
+            Instant::now() < deadline,
+            "the restart policy did not start 'again' again"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    berth_tests::http::wait_for_200(port, Duration::from_secs(30));
+    m.docker(&["rm", "-f", "again"]);
 
     let id = m.docker(&["run", "-d", "--name", "keeps", "busybox", "sleep", "1000"]);
     let id = id.trim();
@@ -513,7 +611,18 @@ fn a_machine_runs_the_lecture_flask_app_and_publishes_udp() {
     let guest = guest();
     let m = Machine::new();
     m.init(&guest);
-    m.ok(&["machine", "start"]);
+    let r = m.berth(&["machine", "start"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        !r.stderr.contains("9p"),
+        "virtiofs without a warning: {}",
+        r.stderr
+    );
+    assert!(
+        m.console().contains("from the host (virtiofs)"),
+        "{}",
+        m.console()
+    );
     let reg = Registry::start(Mode::Plain);
     reg.push_fixture(&flask, "demo/flask:latest");
     let image = reg.reference("demo/flask");
@@ -534,21 +643,9 @@ fn a_machine_runs_the_lecture_flask_app_and_publishes_udp() {
         &format!("127.0.0.1:{web}:5000"),
         &image,
     ]);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let page = loop {
-        let out = Command::new("curl")
-            .args(["-sf", "--max-time", "5", &format!("http://127.0.0.1:{web}/")])
-            .output()
-            .expect("curl");
-        if out.status.success() || Instant::now() > deadline {
-            break String::from_utf8_lossy(&out.stdout).into_owned();
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    };
-    assert_eq!(
-        page, "Hello from Flask in a Berth container!\n",
-        "the lecture's page on the host"
-    );
+    let hello = "Hello from Flask in a Berth container!\n";
+    let page = curl_until(web, hello, Duration::from_secs(90));
+    assert_eq!(page, hello, "the lecture's page on the host");
 
     // UDP: an echo in the container, published on the host's 127.0.0.1.
     let echo = "import socket\n\
@@ -608,5 +705,120 @@ fn a_machine_runs_the_lecture_flask_app_and_publishes_udp() {
     assert_eq!(fetched, "the host\n");
     server.join().expect("server");
     m.docker(&["rm", "-f", "flask"]);
+
+    // Hot reload: the lecture's app in debug mode on a bind mount of a host folder sees an
+    // edit made on the host, and an inotify watcher in a container hears of files the host
+    // writes (9p raises no events in the guest by itself: the host's watch forwards them).
+    let hot = m.dir.path().join("hot");
+    std::fs::create_dir_all(&hot).expect("hot dir");
+    let app_py = |v: &str| {
+        format!("from flask import Flask\napp = Flask(__name__)\n\n@app.route('/')\ndef index():\n    return '{v}\\n'\n")
+    };
+    std::fs::write(hot.join("app.py"), app_py("v1")).expect("app.py");
+    std::fs::write(hot.join("watcher.py"), INOTIFY_WATCHER).expect("watcher.py");
+    let bind = format!("{}:/app", hot.display());
+    let port = berth_tests::free_port();
+    m.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "hot",
+        "-p",
+        &format!("127.0.0.1:{port}:5000"),
+        "-v",
+        &bind,
+        "-w",
+        "/app",
+        &image,
+        "flask",
+        "--app",
+        "app",
+        "--debug",
+        "run",
+        "--host",
+        "0.0.0.0",
+    ]);
+    m.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "watcher",
+        "-v",
+        &bind,
+        &image,
+        "python3",
+        "/app/watcher.py",
+    ]);
+    assert_eq!(curl_until(port, "v1\n", Duration::from_secs(90)), "v1\n");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !m.docker(&["logs", "watcher"]).contains("watching /app") {
+        assert!(
+            Instant::now() < deadline,
+            "the watcher did not start: {}",
+            m.docker(&["logs", "watcher"])
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let edited = Instant::now();
+    std::fs::write(hot.join("app.py"), app_py("v2")).expect("edit app.py");
+    assert_eq!(
+        curl_until(port, "v2\n", Duration::from_secs(60)),
+        "v2\n",
+        "Flask's reloader saw the host's edit:\n{}",
+        m.docker(&["logs", "hot"])
+    );
+    println!(
+        "an edit on the host served by the reloaded app after {:.1} s",
+        edited.elapsed().as_secs_f64()
+    );
+    std::fs::write(hot.join("notes.txt"), "new\n").expect("notes.txt");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let logs = m.docker(&["logs", "watcher"]);
+        if logs.contains("event app.py") && logs.contains("event notes.txt") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the container's inotify heard nothing of the host's writes:\n{logs}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    m.docker(&["rm", "-f", "hot", "watcher"]);
     m.ok(&["machine", "stop"]);
+}
+
+/// An inotify watcher as watchdog or nodemon would set one up (ctypes, no packages):
+/// prints `event NAME` for each change in /app.
+const INOTIFY_WATCHER: &str = r#"import ctypes, os, struct
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init()
+# IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_CREATE
+assert libc.inotify_add_watch(fd, b"/app", 0x2 | 0x4 | 0x8 | 0x100) >= 0
+print("watching /app", flush=True)
+while True:
+    buf = os.read(fd, 4096)
+    i = 0
+    while i < len(buf):
+        wd, mask, cookie, n = struct.unpack_from("iIII", buf, i)
+        name = buf[i + 16:i + 16 + n].rstrip(b"\0").decode()
+        print("event", name, hex(mask), flush=True)
+        i += 16 + n
+"#;
+
+/// `GET /` on the host's 127.0.0.1:`port` until it answers `want` or `limit` passes;
+/// the last answer.
+fn curl_until(port: u16, want: &str, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let out = Command::new("curl")
+            .args(["-sf", "--max-time", "5", &format!("http://127.0.0.1:{port}/")])
+            .output()
+            .expect("curl");
+        let got = String::from_utf8_lossy(&out.stdout).into_owned();
+        if got == want || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }

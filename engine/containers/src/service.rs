@@ -85,9 +85,16 @@ pub struct ContainerService {
 /// the host fails the start (and nothing is left bound).
 pub trait HostPorts: Send + Sync {
     /// Binds `ports` of container `id` on the host, all or none; `Err` is one sentence.
+    /// Ports it holds for `id` already are kept as they are.
     fn publish(&self, id: &str, ports: &[berth_net::PortSpec]) -> Result<(), String>;
-    /// Releases what `publish` bound for `id` (its run ended, or it was removed).
+    /// Releases what `publish` bound and `watch` watched for `id` (its run ended, or it
+    /// was removed).
     fn release(&self, id: &str);
+    /// Asks that host to tell of changes it makes to the files below `dirs` (container
+    /// `id`'s bind sources, shared from it): a file system shared from another host
+    /// raises no inotify events here by itself. Best effort, released with `release`.
+    /// Folders it watches for `id` already are kept as they are.
+    fn watch(&self, _id: &str, _dirs: &[std::path::PathBuf]) {}
     /// The address at which containers reach that host (`host.docker.internal`), when it is
     /// not the gateway of their network.
     fn host_address(&self) -> Option<std::net::IpAddr> {

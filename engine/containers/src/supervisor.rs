@@ -41,11 +41,14 @@ pub(crate) fn supervisor_args(root: &Path, state_dir: &Path) -> Vec<OsString> {
 /// once its container has exited and has been released.
 pub fn supervise(root: &Path, state_dir: &Path, shim_exe: PathBuf) -> i32 {
     let mut started = None;
+    let mut proxies = None;
     let code = berth_runtime::shim::shim_main(state_dir, |cfg, _pid, fds| {
         // Only the detached copy whose container runs gets here.
         started = Some(cfg.spec.id.clone());
-        serve_ports(state_dir, fds);
+        proxies = serve_ports(state_dir, fds);
     });
+    // The run is over: its ports are let go before a restart policy's next run binds them.
+    drop(proxies);
     let Some(id) = started else {
         return code;
     };
@@ -57,17 +60,12 @@ pub fn supervise(root: &Path, state_dir: &Path, shim_exe: PathBuf) -> i32 {
 }
 
 /// The container's published ports: the listeners `start` bound (passed as fds) forward
-/// to the container's address. The proxies live exactly as long as this process.
-fn serve_ports(state_dir: &Path, fds: Vec<std::os::fd::OwnedFd>) {
-    let Some(ports) = std::fs::read(state_dir.join("ports.json"))
+/// to the container's address, until the returned set is dropped (the run ended).
+fn serve_ports(state_dir: &Path, fds: Vec<std::os::fd::OwnedFd>) -> Option<berth_net::ProxySet> {
+    let ports = std::fs::read(state_dir.join("ports.json"))
         .ok()
-        .and_then(|b| serde_json::from_slice::<ShimPorts>(&b).ok())
-    else {
-        return;
-    };
-    let Some(ip) = ports.container_ip.as_deref().and_then(|ip| ip.parse().ok()) else {
-        return;
-    };
+        .and_then(|b| serde_json::from_slice::<ShimPorts>(&b).ok())?;
+    let ip = ports.container_ip.as_deref().and_then(|ip| ip.parse().ok())?;
     let bound = ports
         .ports
         .into_iter()
@@ -78,8 +76,11 @@ fn serve_ports(state_dir: &Path, fds: Vec<std::os::fd::OwnedFd>) {
         })
         .collect();
     match berth_net::spawn_proxies(bound, ip) {
-        Ok(set) => std::mem::forget(set),
-        Err(e) => eprintln!("cannot serve the published ports: {e}"),
+        Ok(set) => Some(set),
+        Err(e) => {
+            eprintln!("cannot serve the published ports: {e}");
+            None
+        }
     }
 }
 

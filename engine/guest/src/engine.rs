@@ -59,7 +59,12 @@ impl Target {
 /// Runs the engine and the link until the host asks for a power off; returns the exit
 /// code for PID 1.
 pub async fn run(berth: PathBuf) -> i32 {
-    let ports = crate::ports::LinkPorts::start();
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let shares = crate::init::parse_shares(&cmdline)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let ports = crate::ports::LinkPorts::start(shares);
     let opts = berth_api::ServerOptions {
         root: PathBuf::from(DATA_ROOT),
         socket: None,
@@ -68,7 +73,7 @@ pub async fn run(berth: PathBuf) -> i32 {
         insecure_registries: Vec::new(),
         registry_mirrors: Vec::new(),
         host_ports: Some(std::sync::Arc::new(ports.clone())),
-        host_paths: crate::init::host_paths(&std::fs::read_to_string("/proc/cmdline").unwrap_or_default()),
+        host_paths: crate::init::host_paths(&cmdline),
     };
     let server = match berth_api::Server::start(opts, berth_api::Wait::Yes).await {
         Ok(s) => s,
@@ -140,7 +145,9 @@ async fn serve_link(api: &Path, poweroff: &Notify, ports: &crate::ports::LinkPor
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        eprintln!("berth-guest: ready, link up");
+        let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
+        let uptime = uptime.split_whitespace().next().unwrap_or("?").to_string();
+        eprintln!("berth-guest: ready, link up ({uptime} s after the kernel started)");
         let (link, mut incoming) = Link::new(reader, writer, Side::Guest);
         ports.set_link(link.clone());
         while let Some((target, stream)) = incoming.next().await {

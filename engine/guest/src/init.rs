@@ -27,16 +27,34 @@ pub fn run(berth: &Path) -> ! {
         leave_rootfs(berth);
     }
     mount_basics();
-    load_modules();
-    network();
-    shares();
-    if let Err(e) = data_disk() {
-        say!("the data disk cannot be used ({e}): the engine runs on memory only, and nothing it stores survives a stop");
-        let _ = std::fs::create_dir_all(DATA_ROOT);
+    // Each step's time, for the console (what a slow start spends its time on).
+    let mut steps = Vec::new();
+    if let Some(ms) = std::env::var_os(SWITCHED) {
+        steps.push(format!("tmpfs root {}", ms.to_string_lossy()));
     }
+    let mut step = |name: &str, f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        steps.push(format!("{name} {}", t.elapsed().as_millis()));
+    };
+    step("modules", &mut || {
+        let list = std::fs::read_to_string(MODULES).unwrap_or_default();
+        modprobe(&list.split_whitespace().map(String::from).collect::<Vec<_>>())
+    });
+    step("network", &mut network);
+    step("shares", &mut shares);
+    step("disk", &mut || {
+        if let Err(e) = data_disk() {
+            say!("the data disk cannot be used ({e}): the engine runs on memory only, and nothing it stores survives a stop");
+            let _ = std::fs::create_dir_all(DATA_ROOT);
+        }
+    });
+    let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
     say!(
-        "system ready in {} ms; starting the engine",
-        begun.elapsed().as_millis()
+        "system ready in {} ms ({} ms; {} s after the kernel started); starting the engine",
+        begun.elapsed().as_millis(),
+        steps.join(", "),
+        uptime.split_whitespace().next().unwrap_or("?")
     );
     let mut engine = start_engine(berth);
     loop {
@@ -72,6 +90,7 @@ const SWITCHED: &str = "BERTH_GUEST_ON_TMPFS";
 /// need `pivot_root`. So PID 1 first moves the system onto a tmpfs (as switch_root does:
 /// copy, empty the old root, move the new one onto `/`, chroot) and execs itself there.
 fn leave_rootfs(berth: &Path) {
+    let begun = Instant::now();
     let new = Path::new("/.root");
     let switched = (|| -> Result<(), String> {
         std::fs::create_dir_all(new).map_err(|e| e.to_string())?;
@@ -111,7 +130,9 @@ fn leave_rootfs(berth: &Path) {
     match switched {
         Ok(()) => {
             use std::os::unix::process::CommandExt;
-            let e = Command::new(berth).arg("guest-init").env(SWITCHED, "1").exec();
+            // The value is the move's time in ms, for the console's report.
+            let ms = begun.elapsed().as_millis().to_string();
+            let e = Command::new(berth).arg("guest-init").env(SWITCHED, ms).exec();
             say!("cannot exec {} on the new root: {e}", berth.display());
         }
         Err(e) => say!("cannot leave the initramfs ({e}): containers will not start"),
@@ -206,16 +227,17 @@ fn mount_basics() {
     let _ = nix::unistd::sethostname("berth");
 }
 
-fn load_modules() {
-    let list = std::fs::read_to_string("/etc/berth-guest/modules").unwrap_or_default();
-    let names: Vec<&str> = list.split_whitespace().collect();
+/// The payload's modules, one per line in load order (scripts/build-guest.sh).
+const MODULES: &str = "/etc/berth-guest/modules";
+
+fn modprobe(names: &[String]) {
     if names.is_empty() {
         return;
     }
     match Command::new("/bin/busybox")
         .arg("modprobe")
         .arg("-a")
-        .args(&names)
+        .args(names)
         .status()
     {
         Ok(s) if s.success() => {}
@@ -286,17 +308,25 @@ fn host_loopback() {
 /// command line), mounted at the same paths so `-v $(pwd):/app` works unchanged.
 fn shares() {
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let virtiofs = cmdline.split_whitespace().any(|w| w == "berth.sharefs=virtiofs");
+    let (fstype, opts) = if virtiofs {
+        ("virtiofs", None)
+    } else {
+        (
+            "9p",
+            Some("trans=virtio,version=9p2000.L,msize=262144,access=client"),
+        )
+    };
     for (tag, path) in parse_shares(&cmdline) {
         let _ = std::fs::create_dir_all(&path);
-        let opts = "trans=virtio,version=9p2000.L,msize=262144,access=client";
         match mount(
             Some(tag.as_str()),
             path.as_path(),
-            Some("9p"),
+            Some(fstype),
             MsFlags::empty(),
-            Some(opts),
+            opts,
         ) {
-            Ok(()) => say!("shared {} from the host", path.display()),
+            Ok(()) => say!("shared {} from the host ({fstype})", path.display()),
             Err(e) => say!(
                 "cannot mount the host's {} ({e}): bind mounts from it will be empty",
                 path.display()
@@ -317,18 +347,13 @@ pub fn host_paths(cmdline: &str) -> berth_api::HostPaths {
 
 /// `berth.share=TAG:HEXPATH` words of a kernel command line.
 pub fn parse_shares(cmdline: &str) -> Vec<(String, std::path::PathBuf)> {
-    use std::os::unix::ffi::OsStringExt;
     cmdline
         .split_whitespace()
         .filter_map(|w| w.strip_prefix("berth.share="))
         .filter_map(|v| {
             let (tag, hex) = v.split_once(':')?;
-            let bytes: Option<Vec<u8>> = (0..hex.len())
-                .step_by(2)
-                .map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-                .collect();
-            let path = std::path::PathBuf::from(std::ffi::OsString::from_vec(bytes?));
-            (path.is_absolute() && !tag.is_empty()).then(|| (tag.to_string(), path))
+            let path = berth_link::paths::decode(hex)?;
+            (!tag.is_empty()).then(|| (tag.to_string(), path))
         })
         .collect()
 }

@@ -24,6 +24,7 @@ pub mod engine;
 pub mod init;
 mod port;
 pub mod ports;
+pub mod watch;
 
 pub use port::find_port;
 

@@ -31,22 +31,32 @@ enum Req {
         ports: Vec<PortSpec>,
         reply: std::sync::mpsc::Sender<Result<(), String>>,
     },
+    Watch {
+        id: String,
+        dirs: Vec<std::path::PathBuf>,
+    },
     Release(String),
     Link(Link),
 }
 
-/// The guest's [`HostPorts`]: a handle on a task that holds the link and the streams.
+/// The guest's [`HostPorts`]: a handle on a task that holds the link and the streams
+/// (published ports, and watches of shared folders: [`crate::watch`]).
 #[derive(Clone)]
 pub struct LinkPorts {
     tx: mpsc::UnboundedSender<Req>,
+    shares: std::sync::Arc<Vec<std::path::PathBuf>>,
 }
 
 impl LinkPorts {
-    /// Starts the task on the current runtime.
-    pub fn start() -> LinkPorts {
+    /// Starts the task on the current runtime; `shares` are the host's folders mounted
+    /// here (bind sources inside them are watched).
+    pub fn start(shares: Vec<std::path::PathBuf>) -> LinkPorts {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(run(rx));
-        LinkPorts { tx }
+        LinkPorts {
+            tx,
+            shares: std::sync::Arc::new(shares),
+        }
     }
 
     /// The link to use from now on (a host connected).
@@ -72,6 +82,14 @@ impl HostPorts for LinkPorts {
 
     fn release(&self, id: &str) {
         let _ = self.tx.send(Req::Release(id.to_string()));
+    }
+
+    fn watch(&self, id: &str, dirs: &[std::path::PathBuf]) {
+        let dirs = crate::watch::in_shares(dirs, &self.shares);
+        if !dirs.is_empty() {
+            let id = id.to_string();
+            let _ = self.tx.send(Req::Watch { id, dirs });
+        }
     }
 
     fn host_address(&self) -> Option<std::net::IpAddr> {
@@ -126,6 +144,7 @@ async fn publish_one(link: &Link, p: &PortSpec) -> Result<DuplexStream, String> 
 async fn run(mut rx: mpsc::UnboundedReceiver<Req>) {
     let mut link: Option<Link> = None;
     let mut held: HashMap<String, Vec<(PortSpec, DuplexStream)>> = HashMap::new();
+    let mut watched: HashMap<String, Vec<Watched>> = HashMap::new();
     while let Some(req) = rx.recv().await {
         match req {
             Req::Publish { id, ports, reply } => {
@@ -137,7 +156,11 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Req>) {
                 };
                 let mut got = Vec::new();
                 let mut failed = None;
-                for p in &ports {
+                let had = held.get(&id);
+                let new = ports
+                    .iter()
+                    .filter(|p| !had.is_some_and(|h| h.iter().any(|(q, _)| q == *p)));
+                for p in new {
                     match publish_one(l, p).await {
                         Ok(s) => got.push((*p, s)),
                         Err(e) => {
@@ -157,10 +180,26 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Req>) {
                     }
                 }
             }
+            Req::Watch { id, dirs } => {
+                let Some(l) = link.as_ref().filter(|l| !l.is_down()) else {
+                    continue;
+                };
+                for dir in dirs {
+                    if watched.get(&id).is_some_and(|w| w.iter().any(|w| w.dir == dir)) {
+                        continue;
+                    }
+                    let task = watch_one(l, &dir).await;
+                    watched.entry(id.clone()).or_default().push(Watched { dir, task });
+                }
+            }
             Req::Release(id) => {
                 held.remove(&id);
+                watched.remove(&id);
             }
             Req::Link(l) => {
+                for w in watched.values_mut().flatten() {
+                    w.task = watch_one(&l, &w.dir).await;
+                }
                 for streams in held.values_mut() {
                     for (p, s) in streams.iter_mut() {
                         match publish_one(&l, p).await {
@@ -171,6 +210,33 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Req>) {
                 }
                 link = Some(l);
             }
+        }
+    }
+}
+
+/// A shared folder watched for a container; dropping it stops the watch.
+struct Watched {
+    dir: std::path::PathBuf,
+    task: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+}
+
+async fn watch_one(link: &Link, dir: &std::path::Path) -> Option<tokio::task::AbortHandle> {
+    match crate::watch::watch(link, dir).await {
+        Ok(t) => Some(t),
+        Err(e) => {
+            eprintln!(
+                "berth-guest: changes made on the host to {} are not announced here: {e}",
+                dir.display()
+            );
+            None
         }
     }
 }

@@ -18,11 +18,16 @@
 //! [`accel`] and [`qemu`]; only Linux is built and run here.
 
 pub mod accel;
+#[cfg(target_os = "linux")]
+mod asyncfd;
+pub mod clock;
 pub mod config;
 mod context;
 pub mod qemu;
 pub mod relay;
 pub mod settings;
+pub mod virtiofs;
+pub mod watch;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -365,7 +370,7 @@ impl Machines {
                 let _ = std::fs::remove_file(stale);
             }
             let begun = Instant::now();
-            let qemu = self.spawn_qemu(&cfg, &paths, accel)?;
+            let qemu = self.spawn_qemu(&cfg, &paths, accel, &mut warnings)?;
             match self.spawn_relay(name, opts, qemu, limit) {
                 Ok(()) => {
                     let boot = begun.elapsed();
@@ -388,6 +393,7 @@ impl Machines {
                 Err(e) => {
                     // Nothing is left running from a failed try.
                     signal_and_wait(qemu, nix::sys::signal::Signal::SIGKILL, Duration::from_secs(5));
+                    virtiofs::stop_all(&paths);
                     if let Some(relay) = read_pid(&paths.relay_pid()) {
                         if berth_host::process::cmdline_contains(relay, b"__relay") {
                             signal_and_wait(relay, nix::sys::signal::Signal::SIGKILL, Duration::from_secs(5));
@@ -414,7 +420,13 @@ impl Machines {
         }))
     }
 
-    fn spawn_qemu(&self, cfg: &MachineConfig, paths: &Paths, accel: Accel) -> Result<i32, MachineError> {
+    fn spawn_qemu(
+        &self,
+        cfg: &MachineConfig,
+        paths: &Paths,
+        accel: Accel,
+        warnings: &mut Vec<String>,
+    ) -> Result<i32, MachineError> {
         let log = std::fs::File::create(paths.qemu_log())
             .map_err(io_err("cannot create QEMU's log", &paths.qemu_log()))?;
         let log2 = log
@@ -423,7 +435,19 @@ impl Machines {
         let mut cmd = Command::new(qemu::binary());
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let shares = qemu::shares(home.as_deref(), &std::env::temp_dir());
-        let mut args = qemu::args(cfg, paths, accel, &shares, qemu::host_paths());
+        let fs = match virtiofs::find() {
+            Some(bin) if !shares.is_empty() => {
+                virtiofs::start_all(&bin, paths, &shares).unwrap_or_else(|why| {
+                    let w = format!("folders are shared with 9p, which is slower: {why}");
+                    if !warnings.contains(&w) {
+                        warnings.push(w);
+                    }
+                    virtiofs::SharesFs::NineP
+                })
+            }
+            _ => virtiofs::SharesFs::NineP,
+        };
+        let mut args = qemu::args(cfg, paths, accel, &shares, qemu::host_paths(), &fs);
         // For the benchmark's floor (scripts/bench-vm.sh): the same machine with another
         // initramfs, e.g. the payload's floor.img, whose init only says it is ready.
         if let Some(initrd) = std::env::var_os("BERTH_MACHINE_INITRD").filter(|v| !v.is_empty()) {
@@ -525,6 +549,7 @@ impl Machines {
                 signal_and_wait(q, nix::sys::signal::Signal::SIGKILL, Duration::from_secs(5));
             }
         }
+        virtiofs::stop_all(&paths);
         started.into_iter().for_each(reap);
         for f in [paths.api(), paths.link(), paths.qemu_pid(), paths.relay_pid()] {
             let _ = std::fs::remove_file(f);
@@ -545,6 +570,7 @@ impl Machines {
             if let Some(r) = self.relay_pid(name) {
                 signal_and_wait(r, nix::sys::signal::Signal::SIGKILL, Duration::from_secs(5));
             }
+            virtiofs::stop_all(&self.paths(name));
         }
         started_pids(&self.paths(name)).into_iter().for_each(reap);
         let dir = self.paths(name).dir;

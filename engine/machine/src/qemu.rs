@@ -6,6 +6,7 @@ use berth_units::HostPaths;
 
 use crate::accel::Accel;
 use crate::config::{MachineConfig, Paths};
+use crate::virtiofs::SharesFs;
 
 /// The virtio-serial port's name (the guest finds its link by it).
 pub const PORT_NAME: &str = "berth.link";
@@ -69,13 +70,15 @@ fn guest_path(dir: &Path, host: HostPaths) -> Option<String> {
 /// - A balloon with free-page reporting gives the guest's free memory back to the host.
 ///
 /// `host`: how the host spells paths ([`host_paths`]; a parameter so tests can ask for
-/// Windows' command line here).
+/// Windows' command line here). `fs`: 9p, or virtiofs through the given vhost-user sockets
+/// (one per share; the guest's memory is then a shared memfd, which virtiofsd maps).
 pub fn args(
     cfg: &MachineConfig,
     paths: &Paths,
     accel: Accel,
     shares: &[PathBuf],
     host: HostPaths,
+    fs: &SharesFs,
 ) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
     let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
@@ -97,6 +100,9 @@ pub fn args(
     if host == HostPaths::Windows {
         append.push_str(" berth.hostos=windows");
     }
+    if matches!(fs, SharesFs::Virtiofs { .. }) {
+        append.push_str(" berth.sharefs=virtiofs");
+    }
     let shares: Vec<(&PathBuf, String)> = shares
         .iter()
         .filter_map(|d| Some((d, guest_path(d, host)?)))
@@ -104,11 +110,30 @@ pub fn args(
     for (i, (_, guest)) in shares.iter().enumerate() {
         append.push_str(&format!(
             " berth.share=share{i}:{}",
-            hex::encode(guest.as_bytes())
+            berth_link::paths::encode(Path::new(guest))
         ));
     }
     push(&["-append", &append]);
+    if let SharesFs::Virtiofs { sockets } = fs {
+        push(&[
+            "-object",
+            &format!("memory-backend-memfd,id=mem,size={}M,share=on", cfg.memory),
+            "-numa",
+            "node,memdev=mem",
+        ]);
+        for (i, sock) in sockets.iter().enumerate().take(shares.len()) {
+            push(&["-chardev", &format!("socket,id=vfs{i},path={}", p(sock))]);
+            // The queue's size as libvirt and podman machine give it.
+            push(&[
+                "-device",
+                &format!("vhost-user-fs-pci,chardev=vfs{i},tag=share{i},queue-size=1024"),
+            ]);
+        }
+    }
     for (i, (dir, _)) in shares.iter().enumerate() {
+        if matches!(fs, SharesFs::Virtiofs { .. }) {
+            break;
+        }
         // Root's QEMU keeps owners as they are; a user's records them in xattrs.
         let model = if nix::unistd::geteuid().is_root() {
             "passthrough"
@@ -198,6 +223,7 @@ mod tests {
             Accel::Tcg,
             &[PathBuf::from("/home/ann")],
             HostPaths::Native,
+            &SharesFs::NineP,
         );
         assert_eq!(after(&a, "-accel"), ["tcg"]);
         assert_eq!(after(&a, "-cpu"), ["max"]);
@@ -219,7 +245,14 @@ mod tests {
         assert!(!a.iter().any(|x| x.contains("hostfwd")));
         assert!(after(&a, "-append")[0].ends_with(" berth.share=share0:2f686f6d652f616e6e"));
         assert!(after(&a, "-virtfs")[0].starts_with("local,path=/home/ann,mount_tag=share0,security_model="));
-        let kvm = args(&cfg(), &paths, Accel::Kvm, &[], HostPaths::Native);
+        let kvm = args(
+            &cfg(),
+            &paths,
+            Accel::Kvm,
+            &[],
+            HostPaths::Native,
+            &SharesFs::NineP,
+        );
         assert!(!kvm.iter().any(|x| x == "-virtfs"));
         assert_eq!(after(&kvm, "-accel"), ["kvm"]);
         assert_eq!(after(&kvm, "-cpu"), ["host"]);
@@ -231,7 +264,14 @@ mod tests {
         let home = PathBuf::from(r"\\?\C:\Users\me");
         let temp = PathBuf::from(r"\\?\C:\Users\me\AppData\Local\Temp");
         let paths = Paths::new(Path::new("/m"), "default");
-        let a = args(&cfg(), &paths, Accel::Tcg, &[home, temp], HostPaths::Windows);
+        let a = args(
+            &cfg(),
+            &paths,
+            Accel::Tcg,
+            &[home, temp],
+            HostPaths::Windows,
+            &SharesFs::NineP,
+        );
         let append = &after(&a, "-append")[0];
         assert!(append.contains(" berth.hostos=windows"), "{append}");
         let guest: Vec<String> = append
@@ -251,9 +291,45 @@ mod tests {
             "/mnt/c/Users/me/flask-app"
         );
         assert!(!after(
-            &args(&cfg(), &paths, Accel::Tcg, &[], HostPaths::Native),
+            &args(
+                &cfg(),
+                &paths,
+                Accel::Tcg,
+                &[],
+                HostPaths::Native,
+                &SharesFs::NineP
+            ),
             "-append"
         )[0]
         .contains("hostos"));
+    }
+
+    #[test]
+    fn with_virtiofsd_the_shares_are_virtiofs_on_shared_memory() {
+        let paths = Paths::new(Path::new("/m"), "default");
+        let fs = SharesFs::Virtiofs {
+            sockets: vec![PathBuf::from("/m/default/virtiofs0.sock")],
+        };
+        let a = args(
+            &cfg(),
+            &paths,
+            Accel::Tcg,
+            &[PathBuf::from("/home/ann")],
+            HostPaths::Native,
+            &fs,
+        );
+        assert_eq!(
+            after(&a, "-object"),
+            ["memory-backend-memfd,id=mem,size=1536M,share=on"]
+        );
+        assert_eq!(after(&a, "-numa"), ["node,memdev=mem"]);
+        assert!(after(&a, "-chardev").contains(&"socket,id=vfs0,path=/m/default/virtiofs0.sock"));
+        assert!(after(&a, "-device").contains(&"vhost-user-fs-pci,chardev=vfs0,tag=share0,queue-size=1024"));
+        assert!(after(&a, "-virtfs").is_empty(), "no 9p beside virtiofs");
+        let append = &after(&a, "-append")[0];
+        assert!(
+            append.contains(" berth.sharefs=virtiofs")
+                && append.contains(" berth.share=share0:2f686f6d652f616e6e")
+        );
     }
 }

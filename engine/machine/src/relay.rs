@@ -7,7 +7,7 @@
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use berth_link::{Link, Side};
@@ -108,7 +108,9 @@ pub async fn run(machines: &Machines, name: &str, qemu: i32, limit: Duration) ->
     let _ = std::fs::write(paths.relay_pid(), format!("{}\n", std::process::id()));
     let (r, w) = conn.into_split();
     let (link, incoming) = Link::new(r, w, Side::Host);
-    tokio::spawn(serve_guest_streams(link.clone(), incoming));
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let shares = crate::qemu::shares(home.as_deref(), &std::env::temp_dir());
+    tokio::spawn(serve_guest_streams(link.clone(), incoming, shares));
     set_guest_clock(&link).await;
     eprintln!(
         "relay: guest ready after {} ms; serving {}",
@@ -124,8 +126,25 @@ pub async fn run(machines: &Machines, name: &str, qemu: i32, limit: Duration) ->
             return 1;
         }
     };
+    // The guest's clock is set again whenever the host's jumps (after the host sleeps).
+    let mut jumps = match crate::clock::ClockJumps::new() {
+        Ok(j) => Some(j),
+        Err(e) => {
+            eprintln!("relay: the guest's clock is set at start only ({e})");
+            None
+        }
+    };
     let code = loop {
         tokio::select! {
+            jumped = async { jumps.as_mut()?.next().await.ok() }, if jumps.is_some() => {
+                if jumped.is_some() {
+                    eprintln!("relay: the host's clock jumped (a wake from sleep or a set); setting the guest's");
+                    set_guest_clock(&link).await;
+                } else {
+                    eprintln!("relay: cannot watch the host's clock any longer; the guest's is set at start only");
+                    jumps = None;
+                }
+            }
             accepted = listener.accept() => {
                 let Ok((client, _)) = accepted else { continue };
                 let link = link.clone();
@@ -207,9 +226,22 @@ impl Publish {
     }
 }
 
-/// The streams the guest opens: published ports.
-async fn serve_guest_streams(link: Link, mut incoming: berth_link::Incoming) {
+/// The streams the guest opens: published ports, and watches of shared folders.
+async fn serve_guest_streams(link: Link, mut incoming: berth_link::Incoming, shares: Vec<PathBuf>) {
     while let Some((target, stream)) = incoming.next().await {
+        if let Some(hex_path) = target.strip_prefix("watch ") {
+            match berth_link::paths::decode(hex_path) {
+                Some(p) if crate::watch::allowed(&p, &shares) => {
+                    tokio::spawn(crate::watch::serve(stream, p));
+                }
+                _ => {
+                    stream
+                        .refuse("only folders shared with the machine can be watched")
+                        .await
+                }
+            }
+            continue;
+        }
         match Publish::parse(&target) {
             Some(p) if p.udp => {
                 tokio::spawn(publish_udp(link.clone(), stream, p));

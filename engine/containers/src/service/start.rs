@@ -88,6 +88,7 @@ impl ContainerService {
             }
         }
         let extra_fds = self.bind_ports(rec)?;
+        self.watch_binds(rec);
 
         let p = self.paths(&rec.id);
         let user = berth_runtime::resolve_user(&p.rootfs(), &rec.config.user)?;
@@ -246,6 +247,35 @@ impl ContainerService {
             }
         }
         Ok(mounts)
+    }
+
+    /// Asks the other host (a machine's) to announce its changes to the bind sources.
+    fn watch_binds(&self, rec: &ContainerRecord) {
+        let Some(h) = &self.host_ports else { return };
+        let dirs: Vec<PathBuf> = rec
+            .host
+            .mounts
+            .iter()
+            .filter(|m| m.kind == MountKind::Bind)
+            .map(|m| PathBuf::from(&m.source))
+            .collect();
+        if !dirs.is_empty() {
+            h.watch(&rec.id, &dirs);
+        }
+    }
+
+    /// Publishes a running container's ports on the other host again, and watches its
+    /// binds again, for a run this process did not start: a restart policy's (started by
+    /// the container's shim, which has no link to the host) or one from before this engine
+    /// started (a guest engine that was restarted). `HostPorts` takes a repeat as a no-op.
+    pub(crate) fn announce_on_host(&self, rec: &ContainerRecord) {
+        let Some(h) = &self.host_ports else { return };
+        if !rec.bound_ports.is_empty() {
+            if let Err(e) = h.publish(&rec.id, &rec.bound_ports) {
+                tracing::warn!(container = %rec.name, "ports not published on the host again: {e}");
+            }
+        }
+        self.watch_binds(rec);
     }
 
     /// Binds the published ports here, so "port in use" is an error before anything runs;

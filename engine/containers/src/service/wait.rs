@@ -215,6 +215,9 @@ impl ContainerService {
                     }
                     _ => String::new(),
                 };
+                if st.is_running() && known.get(&rec.id).is_none_or(|(running, _)| !running) {
+                    self.announce_on_host(&rec);
+                }
                 if st.is_running() {
                     if let Ok(Some(s)) = berth_runtime::shim::read_state(&self.paths(&rec.id).shim()) {
                         // A zombie init's pidfd is ready at once: not one to sleep on.
