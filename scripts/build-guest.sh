@@ -44,7 +44,7 @@
 #                                and exit code, then "BERTH-GUEST SELFTEST OK" (or "... FAILED
 #                                <what>") to the port berth.link and the console; poweroff -f
 #   /bin/busybox + applet links in /bin (and /sbin/modprobe, the kernel's modprobe path)
-#   /usr/bin/berth (stripped), /usr/sbin/nft, /sbin/{mke2fs,mkfs.ext4,e2fsck,fsck.ext4},
+#   /usr/bin/berth (stripped), /usr/sbin/nft, /sbin/{mke2fs,mkfs.ext4,e2fsck,fsck.ext4,resize2fs},
 #   /etc/mke2fs.conf, and every shared library they need (readelf NEEDED, recursively), taken
 #   from the Debian packages at Debian's paths (/lib/x86_64-linux-gnu, /usr/lib/x86_64-linux-gnu,
 #   /lib64/ld-linux-x86-64.so.2 -> /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2)
@@ -403,9 +403,10 @@ chmod 0700 "$R/root"
 put bin/busybox
 for a in "${APPLETS[@]}"; do ln -s busybox "$R/bin/$a"; done
 ln -s ../bin/busybox "$R/sbin/modprobe" # CONFIG_MODPROBE_PATH: the kernel's own requests
-for f in usr/sbin/nft sbin/mke2fs sbin/mkfs.ext4 sbin/e2fsck sbin/fsck.ext4 etc/mke2fs.conf; do put "$f"; done
+# resize2fs grows the data disk's ext4 when `berth machine set --disk-size` made it longer.
+for f in usr/sbin/nft sbin/mke2fs sbin/mkfs.ext4 sbin/e2fsck sbin/fsck.ext4 sbin/resize2fs etc/mke2fs.conf; do put "$f"; done
 strip --strip-all -o "$R/usr/bin/berth" "$BERTH_BIN"
-for f in usr/bin/berth usr/sbin/nft sbin/mke2fs sbin/e2fsck; do libs "$R/$f" "/$f"; done
+for f in usr/bin/berth usr/sbin/nft sbin/mke2fs sbin/e2fsck sbin/resize2fs; do libs "$R/$f" "/$f"; done
 
 find "$PKGS/usr/share/ca-certificates" -name '*.crt' | LC_ALL=C sort | while read -r crt; do
     sed -e '$a\' "$crt"
@@ -503,6 +504,9 @@ run mkfs-version mkfs.ext4 -V
 run mkfs truncate -s 32M /tmp/disk.img
 run mkfs mkfs.ext4 -q -F /tmp/disk.img
 run fsck fsck.ext4 -n -f /tmp/disk.img
+run resize truncate -s 48M /tmp/disk.img
+run resize e2fsck -f -p /tmp/disk.img
+run resize resize2fs /tmp/disk.img
 mkdir -p /mnt/disk
 run ext4-mount mount -o loop -t ext4 /tmp/disk.img /mnt/disk
 run ext4-umount umount /mnt/disk

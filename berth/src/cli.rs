@@ -177,6 +177,9 @@ pub enum MachineCommand {
     },
     /// Power a machine off (its engine stops; images and volumes stay on its disk)
     Stop { name: Option<String> },
+    /// Change a stopped machine's CPUs, memory or disk size (the disk only grows); they
+    /// apply at its next start
+    Set(MachineInitArgs),
     /// Remove a machine and its disk
     Rm {
         name: Option<String>,

@@ -66,10 +66,14 @@ fn main() -> ExitCode {
         // Its log is the machine's console (`berth machine logs`).
         log_to_stderr(false);
         return match tokio::runtime::Runtime::new() {
-            Ok(rt) => ExitCode::from(
-                rt.block_on(berth_guest::engine::run(guest_binary()))
-                    .clamp(0, 255) as u8,
-            ),
+            Ok(rt) => {
+                let code = rt.block_on(berth_guest::engine::run(guest_binary()));
+                // A read of the link's port holds a blocking-pool thread that never
+                // returns; dropping the runtime would wait for it for good, and PID 1
+                // powers off only once this process has exited.
+                rt.shutdown_background();
+                ExitCode::from(code.clamp(0, 255) as u8)
+            }
             Err(e) => {
                 eprintln!("berth-guest: cannot start the async runtime: {e}");
                 ExitCode::from(1)

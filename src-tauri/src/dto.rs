@@ -20,6 +20,8 @@ pub enum EndpointKind {
     Daemon,
     /// Whatever `BERTH_HOST` / `DOCKER_HOST` or the settings point at (podman, docker…).
     External,
+    /// Berth's engine inside its virtual machine, on the machine's socket.
+    Machine,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -33,6 +35,49 @@ pub struct EngineStatus {
     pub containers: u32,
     pub running: u32,
     pub images: u32,
+    pub error: Option<UserError>,
+    /// The engine Settings → Engine chose (used when no endpoint is set).
+    pub choice: crate::settings::EngineChoice,
+}
+
+/// Where Berth's virtual machine is.
+#[derive(Debug, Clone, Copy, Serialize, TS, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum MachinePhase {
+    /// Not created yet: Start creates it.
+    Missing,
+    Stopped,
+    Starting,
+    Running,
+    Stopping,
+    /// Stopping, changing its settings and starting again.
+    Applying,
+    /// The last start, stop or apply failed (`error` says why).
+    Failed,
+}
+
+/// Settings → Engine's view of the machine (`machine-status` events carry it too).
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct MachineStatus {
+    pub name: String,
+    pub phase: MachinePhase,
+    /// What a busy phase is doing now ("Booting the virtual machine").
+    pub step: String,
+    /// Seconds the busy phase has run.
+    pub elapsed_secs: u32,
+    pub cpus: u32,
+    pub memory_mib: u32,
+    pub disk_gib: u32,
+    /// The machine's Engine API socket on this computer.
+    pub socket: String,
+    /// The accelerator of the last start ("" if never started).
+    pub accelerator: String,
+    /// The end of its console log (`berth machine logs`).
+    pub console_tail: String,
+    /// Sentences from the last start (no hardware virtualization…).
+    pub warnings: Vec<String>,
     pub error: Option<UserError>,
 }
 

@@ -1,9 +1,10 @@
 //! Which Docker-compatible endpoint the window talks to, and the bollard client for it.
 //!
-//! Order: `BERTH_HOST` / `DOCKER_HOST` (or the endpoint chosen in Settings), then a running
-//! `berth daemon` on its default socket, else Berth's engine started inside this process on
-//! a private socket (the embedded default). Whatever is chosen, the UI only ever reaches it
-//! through the Engine API.
+//! Order: the endpoint chosen in Settings, then `BERTH_HOST` / `DOCKER_HOST`, then the
+//! engine Settings → Engine chose: Built-in (a running `berth daemon` on its default
+//! socket, else Berth's engine started inside this process on the store root's socket) or
+//! Virtual machine (the machine's socket, once it runs). Whatever is chosen, the UI only
+//! ever reaches it through the Engine API.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,6 +14,8 @@ use bollard::Docker;
 use crate::dto::EndpointKind;
 use crate::embedded::EmbeddedEngine;
 use crate::error::UserError;
+use crate::machine::MachineControl;
+use crate::settings::EngineChoice;
 
 /// Seconds bollard waits for an answer; pulls and builds stream, so this bounds silence.
 const TIMEOUT_SECS: u64 = 600;
@@ -117,11 +120,34 @@ impl Engine {
         })
     }
 
-    /// Environment first, then the local default.
-    pub async fn connect(preferred: Option<String>) -> Result<Engine, UserError> {
+    /// Berth's engine in its virtual machine, on the machine's socket; the machine itself
+    /// is started from Settings → Engine, never here.
+    pub async fn machine(machine: &MachineControl) -> Result<Engine, UserError> {
+        if !machine.serving() {
+            return Err(crate::machine::not_running());
+        }
+        let endpoint = unix_endpoint(&machine.socket());
+        let docker = ping(client_for(&endpoint)?, &endpoint).await?;
+        Ok(Engine {
+            docker,
+            kind: EndpointKind::Machine,
+            endpoint,
+            _embedded: None,
+        })
+    }
+
+    /// An endpoint (Settings, then the environment) first, then the chosen engine.
+    pub async fn connect(
+        preferred: Option<String>,
+        choice: EngineChoice,
+        machine: &MachineControl,
+    ) -> Result<Engine, UserError> {
         match preferred.or_else(endpoint_from_env) {
             Some(endpoint) => Engine::external(&endpoint).await,
-            None => Engine::local().await,
+            None => match choice {
+                EngineChoice::BuiltIn => Engine::local().await,
+                EngineChoice::Machine => Engine::machine(machine).await,
+            },
         }
     }
 }

@@ -35,6 +35,10 @@ pub enum ErrorKind {
     /// The engine does not implement that (501).
     NotImplemented,
     BuildFailed,
+    /// Berth's virtual machine has no guest payload.
+    MachineNoGuest,
+    /// Berth's virtual machine could not be created, started, stopped or changed.
+    MachineFailed,
     Other,
 }
 
@@ -278,7 +282,11 @@ fn sentences(kind: &ErrorKind, message: &str) -> (String, String) {
             "Check the image name: lowercase letters, digits, '.', '_', '-' and '/', then an optional :tag.",
         ),
         ErrorKind::InvalidInput => (first_sentence(message), "Check the values you entered."),
-        ErrorKind::EngineUnreachable | ErrorKind::RegistryUnreachable { .. } | ErrorKind::Other => (
+        ErrorKind::EngineUnreachable
+        | ErrorKind::RegistryUnreachable { .. }
+        | ErrorKind::MachineNoGuest
+        | ErrorKind::MachineFailed
+        | ErrorKind::Other => (
             first_sentence(message),
             "Try again; if it keeps failing, open the details and check the engine's log.",
         ),

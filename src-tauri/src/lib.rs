@@ -9,8 +9,10 @@ pub mod embedded;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod machine;
 pub mod notify;
 pub mod registry_auth;
+pub mod settings;
 pub mod state;
 
 use std::time::Duration;
@@ -31,10 +33,11 @@ fn show_main(app: &AppHandle) {
 
 /// The tray icon, if this desktop has a status-notifier host; `None` when it cannot be made.
 fn make_tray(app: &AppHandle) -> tauri::Result<()> {
+    let engine = MenuItem::with_id(app, "engine", "Engine: …", false, None::<&str>)?;
     let count = MenuItem::with_id(app, "count", "Containers: …", false, None::<&str>)?;
     let open = MenuItem::with_id(app, "open", "Open Berth", true, None::<&str>)?;
     let quit = MenuItem::with_id(app, "quit", "Quit Berth", true, None::<&str>)?;
-    let menu = Menu::with_items(app, &[&count, &open, &quit])?;
+    let menu = Menu::with_items(app, &[&engine, &count, &open, &quit])?;
     let icon = tauri::image::Image::from_bytes(include_bytes!("../icons/tray.png"))?;
     let tray = TrayIconBuilder::with_id("berth")
         .icon(icon)
@@ -69,7 +72,9 @@ fn make_tray(app: &AppHandle) -> tauri::Result<()> {
     tauri::async_runtime::spawn(async move {
         loop {
             let state = handle.state::<AppState>();
-            if let Ok(docker) = state.docker().await {
+            let connected = state.docker().await;
+            let _ = engine.set_text(state.engine_label().await);
+            if let Ok(docker) = connected {
                 let running = docker
                     .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
                     .await
@@ -133,10 +138,23 @@ pub fn run() {
                     }
                 });
             }
-            // Connect (or start the embedded engine) while the window loads.
+            // Connect (or start the embedded engine) while the window loads; when the
+            // chosen engine is the virtual machine and it is not running, start it (as
+            // Docker Desktop starts its VM with the app).
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
-                let _ = handle.state::<AppState>().docker().await;
+                let state = handle.state::<AppState>();
+                let endpoint_set = crate::engine::endpoint_from_env().is_some();
+                if !endpoint_set
+                    && state.choice() == settings::EngineChoice::Machine
+                    && !state.machine.running()
+                {
+                    if let Err(e) = machine::spawn(handle.clone(), machine::Action::Start) {
+                        tracing::warn!("the virtual machine was not started: {}", e.message);
+                    }
+                    return;
+                }
+                let _ = state.docker().await;
             });
             events::spawn(app.handle().clone());
             Ok(())
@@ -146,6 +164,12 @@ pub fn run() {
             commands::app::view_ready,
             commands::system::engine_status,
             commands::system::set_endpoint,
+            commands::machine::set_engine_choice,
+            commands::machine::machine_status,
+            commands::machine::machine_start,
+            commands::machine::machine_stop,
+            commands::machine::machine_apply,
+            commands::machine::machine_logs,
             commands::registries::registry_settings,
             commands::registries::set_registry_settings,
             commands::system::disk_usage,

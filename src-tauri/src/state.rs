@@ -11,24 +11,71 @@ use tokio::sync::Mutex;
 use crate::dto::{EndpointKind, EngineStatus};
 use crate::engine::Engine;
 use crate::error::UserError;
+use crate::machine::MachineControl;
+use crate::settings::{DesktopSettings, EngineChoice};
 
 pub struct ExecSession {
     pub exec_id: String,
     pub input: Pin<Box<dyn AsyncWrite + Send>>,
 }
 
-#[derive(Default)]
 pub struct AppState {
     engine: Mutex<Option<Engine>>,
-    /// Set from Settings; `None` means "environment, then the local default".
+    /// Set from Settings; `None` means "environment, then the engine `choice` names".
     preferred: Mutex<Option<String>>,
+    /// Settings → Engine, kept in the desktop's settings file.
+    choice: std::sync::Mutex<EngineChoice>,
+    pub machine: MachineControl,
     tasks: std::sync::Mutex<HashMap<String, tokio::task::AbortHandle>>,
     pub execs: Mutex<HashMap<String, ExecSession>>,
     /// Bumped by `set_endpoint`, so the event feed subscribes to the new engine.
     endpoint_generation: tokio::sync::watch::Sender<u64>,
 }
 
+impl Default for AppState {
+    fn default() -> AppState {
+        AppState {
+            engine: Mutex::default(),
+            preferred: Mutex::default(),
+            choice: std::sync::Mutex::new(DesktopSettings::load_from(&crate::settings::path()).engine),
+            machine: MachineControl::default(),
+            tasks: Default::default(),
+            execs: Mutex::default(),
+            endpoint_generation: Default::default(),
+        }
+    }
+}
+
 impl AppState {
+    pub fn choice(&self) -> EngineChoice {
+        *self.choice.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Settings → Engine: saved in the settings file, then the window connects to it.
+    pub async fn set_choice(&self, choice: EngineChoice) -> Result<(), UserError> {
+        let file = crate::settings::path();
+        let mut settings = DesktopSettings::load_from(&file);
+        settings.engine = choice;
+        settings.save_to(&file).map_err(|e| {
+            UserError::new(
+                crate::error::ErrorKind::Other,
+                format!("Berth could not save its settings in {}.", file.display()),
+                "Check that the folder can be written to, then try again.",
+            )
+            .with_details(e.to_string())
+        })?;
+        *self.choice.lock().unwrap_or_else(|p| p.into_inner()) = choice;
+        self.reconnect().await;
+        Ok(())
+    }
+
+    /// Drop the connection (the machine's socket came or went, or the choice changed): the
+    /// next request connects again and the event feed subscribes again.
+    pub async fn reconnect(&self) {
+        *self.engine.lock().await = None;
+        self.endpoint_generation.send_modify(|g| *g += 1);
+    }
+
     /// The client, connecting first if needed.
     pub async fn docker(&self) -> Result<Docker, UserError> {
         let mut engine = self.engine.lock().await;
@@ -36,7 +83,7 @@ impl AppState {
             return Ok(e.docker.clone());
         }
         let preferred = self.preferred.lock().await.clone();
-        let connected = Engine::connect(preferred).await?;
+        let connected = Engine::connect(preferred, self.choice(), &self.machine).await?;
         let docker = connected.docker.clone();
         *engine = Some(connected);
         Ok(docker)
@@ -53,8 +100,7 @@ impl AppState {
     /// Drop the current connection (stopping an embedded engine) and use `endpoint` next.
     pub async fn set_endpoint(&self, endpoint: Option<String>) {
         *self.preferred.lock().await = endpoint.filter(|e| !e.trim().is_empty());
-        *self.engine.lock().await = None;
-        self.endpoint_generation.send_modify(|g| *g += 1);
+        self.reconnect().await;
     }
 
     /// Changes once each time Settings picks another endpoint.
@@ -76,6 +122,7 @@ impl AppState {
                     running: 0,
                     images: 0,
                     error: Some(e),
+                    choice: self.choice(),
                 }
             }
         };
@@ -104,6 +151,7 @@ impl AppState {
                     running: count(info.containers_running),
                     images: count(info.images),
                     error: None,
+                    choice: self.choice(),
                 }
             }
             Err(e) => EngineStatus {
@@ -116,7 +164,21 @@ impl AppState {
                 running: 0,
                 images: 0,
                 error: Some(e.into()),
+                choice: self.choice(),
             },
+        }
+    }
+
+    /// Which engine runs, as the tray says it: "Engine: Built-in", "Engine: Virtual
+    /// machine (stopped)" …
+    pub async fn engine_label(&self) -> String {
+        if let Some((kind, _)) = self.endpoint().await {
+            return format!("Engine: {}", kind_label(kind));
+        }
+        match self.choice() {
+            EngineChoice::BuiltIn => "Engine: Built-in (not connected)".into(),
+            EngineChoice::Machine if self.machine.running() => "Engine: Virtual machine".into(),
+            EngineChoice::Machine => "Engine: Virtual machine (not running)".into(),
         }
     }
 
@@ -133,6 +195,15 @@ impl AppState {
         if let Some(h) = tasks.remove(op) {
             h.abort();
         }
+    }
+}
+
+/// How the sidebar, the Dashboard and the tray name an engine.
+pub fn kind_label(kind: EndpointKind) -> &'static str {
+    match kind {
+        EndpointKind::Embedded | EndpointKind::Daemon => "Built-in",
+        EndpointKind::Machine => "Virtual machine",
+        EndpointKind::External => "External",
     }
 }
 

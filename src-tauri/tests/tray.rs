@@ -147,6 +147,8 @@ fn the_tray_counts_running_containers_and_quits_without_stopping_them() {
         .command(&app)
         .env("BERTH_ROOT", &root)
         .env("BERTH_BIN", &berth)
+        // A settings file of its own: Built-in, whatever this user chose in the window.
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
         .env("NO_AT_BRIDGE", "1")
         .env_remove("BERTH_HOST")
         .env_remove("DOCKER_HOST")
@@ -171,9 +173,10 @@ fn the_tray_counts_running_containers_and_quits_without_stopping_them() {
         std::thread::sleep(Duration::from_millis(200));
     };
     let labels = |bus: &Bus| bus.menu(&item).into_iter().map(|(_, l)| l).collect::<Vec<_>>();
-    wait_until("the menu shows 0 running, Open and Quit", 30, || {
+    wait_until("the menu shows the engine, 0 running, Open and Quit", 30, || {
         let l = labels(&bus);
-        l.contains(&"Running containers: 0".to_string())
+        l.contains(&"Engine: Built-in".to_string())
+            && l.contains(&"Running containers: 0".to_string())
             && l.contains(&"Open Berth".to_string())
             && l.contains(&"Quit Berth".to_string())
     });

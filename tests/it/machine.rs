@@ -1,7 +1,9 @@
 //! A machine end to end under QEMU's TCG (this machine's KVM does not run guests): the
 //! guest built by scripts/build-guest.sh, `berth machine init/start/stop/rm`, the real
 //! docker CLI against the machine's socket, a relay killed and started again, a data disk
-//! that keeps images across a stop, and a boot that hangs reported within its limit.
+//! that keeps images across a stop, `machine set` (refused while running; one CPU and a
+//! larger disk that the guest grows into after a restart), and a boot that hangs reported
+//! within its limit.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -474,9 +476,36 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
         String::from_utf8_lossy(&ps.stderr)
     );
 
-    // Stop and start again: the image is still on the data disk.
+    // `machine set` is refused while the machine runs, in one sentence.
+    let r = m.berth(&["machine", "set", "--cpus", "1"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("machine 'default' is running: stop it first: berth machine stop default"),
+        "{}",
+        r.stderr
+    );
+
+    // Stop, one CPU and a 5 GiB disk, start again: the image is still on the data disk,
+    // the guest has one CPU and grew its file system to the disk.
+    let stop = Instant::now();
     m.ok(&["machine", "stop"]);
+    println!("machine stop: {:.1} s", stop.elapsed().as_secs_f64());
     assert_eq!(m.inspect()["State"], "stopped");
+    let console = m.console();
+    assert!(
+        console.contains("berth-guest: powering off") && !m.relay_log().contains("did not power off"),
+        "the guest powered off by itself, its disk unmounted:\n{console}"
+    );
+    let r = m.berth(&["machine", "set", "--disk-size", "3"]);
+    assert!(r.stderr.contains("can only grow"), "{}", r.stderr);
+    m.ok(&["machine", "set", "--cpus", "1", "--disk-size", "5"]);
+    let i = m.inspect();
+    assert_eq!(
+        (i["CPUs"].as_u64(), i["DiskSize"].as_u64()),
+        (Some(1), Some(5)),
+        "{i}"
+    );
     let mut ps = Command::new(bin());
     ps.args(["ps"])
         .env("BERTH_MACHINE", "default")
@@ -494,6 +523,21 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
     m.ok(&["machine", "start"]);
     let images = m.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert!(images.contains("busybox:latest"), "{images}");
+    assert_eq!(m.docker(&["run", "--rm", "busybox", "nproc"]).trim(), "1");
+    let console = m.console();
+    assert!(
+        console.contains("growing the data disk's file system from 4096 MiB to 5120 MiB")
+            && !console.contains("keeps its old size"),
+        "{console}"
+    );
+    let df = m.docker(&["run", "--rm", "busybox", "df", "-m", "/"]);
+    let size_mib: u64 = df
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("df: {df}"));
+    assert!(size_mib > 4500, "a container sees the grown disk: {df}");
 
     // QEMU killed with SIGKILL mid-run: the relay goes with the link, the next start
     // recovers (the journal and fsck -p), and the store inside checks clean.

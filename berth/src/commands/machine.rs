@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use berth_machine::{Accel, InitOptions, Machines, StartOptions, DEFAULT_NAME};
+use berth_machine::{Accel, InitOptions, Machines, SetOptions, StartOptions, DEFAULT_NAME};
 
 use crate::cli::MachineCommand;
 
@@ -90,6 +90,23 @@ pub async fn run(cmd: MachineCommand) -> anyhow::Result<u8> {
             } else {
                 println!("Machine \"{name}\" was not running.");
             }
+            Ok(0)
+        }
+        MachineCommand::Set(a) => {
+            let name = name_or_default(a.name);
+            let opts = SetOptions {
+                cpus: a.cpus,
+                memory: a.memory,
+                disk_size: a.disk_size,
+            };
+            if opts.is_empty() {
+                anyhow::bail!("nothing to change: give --cpus, --memory or --disk-size");
+            }
+            let cfg = machines.set(&name, &opts)?;
+            println!(
+                "Machine \"{}\": {} CPUs, {} MiB, {} GiB disk from its next start.",
+                cfg.name, cfg.cpus, cfg.memory, cfg.disk_size
+            );
             Ok(0)
         }
         MachineCommand::Rm { name, force } => {

@@ -360,12 +360,87 @@ pub fn parse_shares(cmdline: &str) -> Vec<(String, std::path::PathBuf)> {
 
 /// Whether the block device or file at `path` holds an ext2/3/4 file system.
 pub fn has_ext4(path: &Path) -> std::io::Result<bool> {
+    Ok(ext4_size(path)?.is_some())
+}
+
+/// The size in bytes of the ext2/3/4 file system at `path` (from its superblock), or
+/// `None` when it holds none.
+pub fn ext4_size(path: &Path) -> std::io::Result<Option<u64>> {
     let mut f = std::fs::File::open(path)?;
-    let mut head = [0u8; 1082];
+    // The superblock is at 1024; what is read here ends with s_blocks_count_hi (0x150).
+    let mut head = [0u8; 1024 + 0x154];
     match f.read_exact(&mut head) {
-        Ok(()) => Ok(head[1080] == 0x53 && head[1081] == 0xef),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Ok(()) => Ok(superblock_size(&head[1024..])),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// An ext superblock's size in bytes: blocks (the high half only with the 64bit feature)
+/// times the block size; `None` without ext's magic.
+pub fn superblock_size(sb: &[u8]) -> Option<u64> {
+    let u32_at = |o: usize| Some(u32::from_le_bytes(sb.get(o..o + 4)?.try_into().ok()?));
+    if sb.get(0x38..0x3a)? != [0x53, 0xef] {
+        return None;
+    }
+    let log_block = u32_at(0x18)?;
+    if log_block > 6 {
+        return None;
+    }
+    let mut blocks = u64::from(u32_at(0x04)?);
+    const INCOMPAT_64BIT: u32 = 0x80;
+    if u32_at(0x60)? & INCOMPAT_64BIT != 0 {
+        blocks |= u64::from(u32_at(0x150)?) << 32;
+    }
+    Some(blocks << (10 + log_block))
+}
+
+/// The length of the block device (or file) at `path`.
+fn device_size(path: &Path) -> std::io::Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    std::fs::File::open(path)?.seek(SeekFrom::End(0))
+}
+
+/// Whether a disk of `disk` bytes has room for a file system of `fs` bytes to grow by at
+/// least a MiB (resize2fs rounds to whole blocks and groups; less is not worth a run).
+pub fn disk_outgrew(fs: u64, disk: u64) -> bool {
+    disk > fs.saturating_add(1 << 20)
+}
+
+/// `berth machine set --disk-size` makes the disk longer: the mounted file system grows to
+/// fill it (online, so no forced full fsck is needed first). A failure is said and the
+/// boot goes on with the space the file system had.
+fn grow_data_fs() {
+    let disk = Path::new(DATA_DISK);
+    let (fs, size) = match (ext4_size(disk), device_size(disk)) {
+        (Ok(Some(fs)), Ok(size)) => (fs, size),
+        (Err(e), _) | (_, Err(e)) => {
+            say!("cannot read the size of {DATA_DISK} ({e}): its file system is not grown, and the boot goes on");
+            return;
+        }
+        (Ok(None), _) => return,
+    };
+    if !disk_outgrew(fs, size) {
+        return;
+    }
+    say!(
+        "growing the data disk's file system from {} MiB to {} MiB",
+        fs >> 20,
+        size >> 20
+    );
+    match Command::new("/sbin/resize2fs").arg(DATA_DISK).output() {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => {
+            let why = String::from_utf8_lossy(&o.stderr);
+            let why = why
+                .lines()
+                .rfind(|l| !l.trim().is_empty())
+                .unwrap_or("no message");
+            say!("resize2fs {DATA_DISK} ended with {} ({why}): the disk keeps its old size for now, and the boot goes on", o.status);
+        }
+        Err(e) => {
+            say!("cannot run resize2fs ({e}): the disk keeps its old size for now, and the boot goes on")
+        }
     }
 }
 
@@ -408,6 +483,7 @@ fn data_disk() -> Result<(), String> {
         None::<&str>,
     )
     .map_err(|e| format!("cannot mount {DATA_DISK}: {e}"))?;
+    grow_data_fs();
     // Removed images give their blocks back to the host's sparse file.
     trim();
     Ok(())
@@ -514,5 +590,36 @@ mod tests {
         std::fs::write(&formatted, &sb).unwrap();
         assert!(has_ext4(&formatted).unwrap());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn superblock(blocks: u64, log_block: u32, bit64: bool) -> Vec<u8> {
+        let mut sb = vec![0u8; 0x154];
+        sb[0x38] = 0x53;
+        sb[0x39] = 0xef;
+        sb[0x04..0x08].copy_from_slice(&(blocks as u32).to_le_bytes());
+        sb[0x18..0x1c].copy_from_slice(&log_block.to_le_bytes());
+        if bit64 {
+            sb[0x60..0x64].copy_from_slice(&0x80u32.to_le_bytes());
+        }
+        sb[0x150..0x154].copy_from_slice(&((blocks >> 32) as u32).to_le_bytes());
+        sb
+    }
+
+    #[test]
+    fn the_file_system_size_is_read_from_the_superblock() {
+        // 20 GiB of 4 KiB blocks, as mkfs.ext4 makes it on a 20 GiB disk.
+        assert_eq!(superblock_size(&superblock(5 << 20, 2, true)), Some(20 << 30));
+        // 32 TiB needs the high half, which only the 64bit feature makes count.
+        assert_eq!(superblock_size(&superblock(1 << 33, 2, true)), Some(32 << 40));
+        assert_eq!(superblock_size(&superblock(1 << 33, 2, false)), Some(0));
+        assert_eq!(superblock_size(&superblock(1024, 0, false)), Some(1 << 20));
+        assert_eq!(superblock_size(&[0u8; 0x154]), None);
+        assert_eq!(superblock_size(&[0u8; 10]), None);
+        assert!(disk_outgrew(20 << 30, 30 << 30));
+        assert!(!disk_outgrew(20 << 30, 20 << 30));
+        assert!(
+            !disk_outgrew(20 << 30, (20 << 30) + 4096),
+            "a block more is not worth a run"
+        );
     }
 }

@@ -25,6 +25,7 @@ pub mod config;
 mod context;
 pub mod qemu;
 pub mod relay;
+pub mod settings;
 pub mod virtiofs;
 pub mod watch;
 
@@ -37,6 +38,7 @@ use serde::Serialize;
 
 pub use accel::{Accel, HostOs, TCG_WARNING};
 pub use config::{check_name, machines_dir, MachineConfig, Paths, StartState, DEFAULT_NAME};
+pub use settings::SetOptions;
 
 /// What went wrong, each worded as one sentence with what to do next.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,8 @@ pub enum MachineError {
     AlreadyRunning(String),
     #[error("machine '{0}' is running: stop it first with 'berth machine stop {0}', or use 'berth machine rm -f {0}'")]
     Running(String),
+    #[error("machine '{0}' is running: stop it first: berth machine stop {0}")]
+    RunningSet(String),
     #[error("no guest image found (looked in {0}): build it with 'bash scripts/build-guest.sh' and set BERTH_GUEST to the directory it prints, or reinstall Berth")]
     NoGuest(String),
     #[error("{what} is not a valid setting: {why}")]
@@ -267,24 +271,7 @@ impl Machines {
             guest,
             created: now_rfc3339(),
         };
-        if cfg.cpus == 0 || cfg.cpus > 256 {
-            return Err(MachineError::BadSetting {
-                what: format!("--cpus {}", cfg.cpus),
-                why: "give between 1 and 256".into(),
-            });
-        }
-        if cfg.memory < 256 {
-            return Err(MachineError::BadSetting {
-                what: format!("--memory {}", cfg.memory),
-                why: "a machine needs at least 256 MiB".into(),
-            });
-        }
-        if cfg.disk_size == 0 {
-            return Err(MachineError::BadSetting {
-                what: "--disk-size 0".into(),
-                why: "give at least 1 GiB".into(),
-            });
-        }
+        settings::check(cfg.cpus, cfg.memory, cfg.disk_size)?;
         let paths = self.paths(name);
         if paths.config().exists() {
             return Err(MachineError::Exists(name.to_string()));
@@ -296,20 +283,9 @@ impl Machines {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&paths.dir, std::fs::Permissions::from_mode(0o700))
             .map_err(io_err("cannot protect the machine's directory", &paths.dir))?;
-        let disk = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(paths.disk())
-            .map_err(io_err("cannot create the data disk", &paths.disk()))?;
-        disk.set_len(cfg.disk_size << 30)
-            .map_err(io_err("cannot size the data disk", &paths.disk()))?;
+        settings::size_disk(&paths.disk(), cfg.disk_size, true)?;
         // The settings last, written whole: a machine exists once they do.
-        let tmp = paths.dir.join("machine.json.tmp");
-        let body = serde_json::to_vec_pretty(&cfg).unwrap_or_default();
-        std::fs::write(&tmp, body).map_err(io_err("cannot write the machine's settings", &tmp))?;
-        std::fs::rename(&tmp, paths.config())
-            .map_err(io_err("cannot write the machine's settings", &paths.config()))?;
+        settings::write_config(&paths, &cfg)?;
         context::register(name, &paths.api());
         Ok(cfg)
     }
@@ -556,9 +532,11 @@ impl Machines {
     pub fn stop(&self, name: &str, limit: Duration) -> Result<bool, MachineError> {
         self.load(name)?;
         let paths = self.paths(name);
+        let started = started_pids(&paths);
         let qemu = self.qemu_pid(name);
         let relay = self.relay_pid(name);
         if qemu.is_none() && relay.is_none() {
+            started.into_iter().for_each(reap);
             return Ok(false);
         }
         if let Some(r) = relay {
@@ -572,6 +550,7 @@ impl Machines {
             }
         }
         virtiofs::stop_all(&paths);
+        started.into_iter().for_each(reap);
         for f in [paths.api(), paths.link(), paths.qemu_pid(), paths.relay_pid()] {
             let _ = std::fs::remove_file(f);
         }
@@ -593,11 +572,28 @@ impl Machines {
             }
             virtiofs::stop_all(&self.paths(name));
         }
+        started_pids(&self.paths(name)).into_iter().for_each(reap);
         let dir = self.paths(name).dir;
         std::fs::remove_dir_all(&dir).map_err(io_err("cannot remove the machine's directory", &dir))?;
         context::unregister(name);
         Ok(())
     }
+}
+
+/// QEMU and the relay are never waited on by the command that starts them (they outlive
+/// it). A process that lives on and starts them — the desktop app — would keep each one
+/// that ended as a zombie: `stop` reaps them when they are this process's children
+/// (`waitpid` on anything else fails with ECHILD, and on a live child returns at once).
+fn reap(pid: Option<i32>) {
+    if let Some(pid) = pid.filter(|p| *p > 0) {
+        use nix::sys::wait::{waitpid, WaitPidFlag};
+        let _ = waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+    }
+}
+
+/// The pids QEMU's and the relay's pid files name, alive or not.
+fn started_pids(paths: &Paths) -> [Option<i32>; 2] {
+    [read_pid(&paths.qemu_pid()), read_pid(&paths.relay_pid())]
 }
 
 /// Runs the child in a session of its own, so it outlives this command and its terminal.
@@ -665,6 +661,37 @@ mod tests {
         };
         let e = m.init("small", &bad, t.path().into()).unwrap_err().to_string();
         assert!(e.contains("at least 256 MiB"), "{e}");
+    }
+
+    #[test]
+    fn stop_reaps_an_ended_qemu_this_process_started() {
+        let t = tempfile::tempdir().unwrap();
+        std::env::set_var("DOCKER_CONFIG", t.path().join("home/.docker"));
+        let m = Machines::new(t.path().join("machines"));
+        m.init("default", &InitOptions::default(), t.path().join("guest"))
+            .unwrap();
+        // A child that ends at once, left unwaited as `start` leaves QEMU.
+        use std::os::unix::process::CommandExt;
+        let child = Command::new("true").arg0("qemu-system-fake").spawn().unwrap();
+        let pid = child.id() as i32;
+        std::mem::forget(child);
+        std::fs::write(m.paths("default").qemu_pid(), format!("{pid}\n")).unwrap();
+        let zombie = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+        };
+        for _ in 0..200 {
+            if zombie() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(zombie(), "the child ended and waits to be reaped");
+        assert!(!m.stop("default", Duration::from_secs(1)).unwrap());
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "stop reaped it"
+        );
     }
 
     #[test]

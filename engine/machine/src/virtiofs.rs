@@ -121,6 +121,8 @@ pub fn stop_all(paths: &Paths) {
         if berth_host::process::cmdline_contains(pid, b"--shared-dir=") {
             crate::signal_and_wait(pid, nix::sys::signal::Signal::SIGTERM, Duration::from_secs(2));
         }
+        // Ended, it is a zombie of a caller that lives on (the desktop app) until reaped.
+        crate::reap(Some(pid));
         let _ = std::fs::remove_file(&f);
         let _ = std::fs::remove_file(socket(paths, i));
     }

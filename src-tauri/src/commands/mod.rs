@@ -6,6 +6,7 @@ pub mod build;
 pub mod containers;
 pub mod images;
 pub mod logs;
+pub mod machine;
 pub mod registries;
 pub mod stats;
 pub mod system;

@@ -77,6 +77,16 @@ fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) -> anyhow::Resu
 
 impl Session {
     pub fn start(engine: Engine, registry_host: &str) -> anyhow::Result<Session> {
+        Session::start_with(engine, registry_host, |_| Vec::new())
+    }
+
+    /// As `start`, with more environment for the app: `env` is given the session's
+    /// directory (a machine's directory can live in it).
+    pub fn start_with(
+        engine: Engine,
+        registry_host: &str,
+        env: impl FnOnce(&Path) -> Vec<(String, std::ffi::OsString)>,
+    ) -> anyhow::Result<Session> {
         let xvfb = need("Xvfb", "run bash scripts/install.sh tests (apt package xvfb)");
         let driver = need(
             "tauri-driver",
@@ -211,6 +221,7 @@ impl Session {
         if let Some(ep) = &endpoint {
             cmd.env("DOCKER_HOST", ep);
         }
+        cmd.envs(env(dir.path()));
         children.push(spawn_group(&mut cmd)?);
         // tauri-driver listens before the WebKitWebDriver it starts does, and forwards a
         // session request to it as is: both must be up before the first request.

@@ -3,4 +3,4 @@
 /**
  * Which kind of endpoint the window talks to.
  */
-export type EndpointKind = "embedded" | "daemon" | "external";
+export type EndpointKind = "embedded" | "daemon" | "external" | "machine";

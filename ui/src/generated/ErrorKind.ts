@@ -8,4 +8,4 @@
  * gives nothing else — docker's and podman's 500s, and a progress stream's `error`
  * line, which has no status — its wording decides (see `from_wording`).
  */
-export type ErrorKind = { "code": "engine_unreachable" } | { "code": "registry_unreachable", registry: string, } | { "code": "port_in_use" } | { "code": "image_not_found" } | { "code": "auth_required" } | { "code": "name_in_use" } | { "code": "not_found" } | { "code": "not_running" } | { "code": "conflict" } | { "code": "bad_reference" } | { "code": "invalid_input" } | { "code": "not_implemented" } | { "code": "build_failed" } | { "code": "other" };
+export type ErrorKind = { "code": "engine_unreachable" } | { "code": "registry_unreachable", registry: string, } | { "code": "port_in_use" } | { "code": "image_not_found" } | { "code": "auth_required" } | { "code": "name_in_use" } | { "code": "not_found" } | { "code": "not_running" } | { "code": "conflict" } | { "code": "bad_reference" } | { "code": "invalid_input" } | { "code": "not_implemented" } | { "code": "build_failed" } | { "code": "machine_no_guest" } | { "code": "machine_failed" } | { "code": "other" };

@@ -20,4 +20,4 @@ details: string,
 /**
  * A button that helps with the next step, if any.
  */
-action?: ErrorAction, } & ({ "code": "engine_unreachable" } | { "code": "registry_unreachable", registry: string, } | { "code": "port_in_use" } | { "code": "image_not_found" } | { "code": "auth_required" } | { "code": "name_in_use" } | { "code": "not_found" } | { "code": "not_running" } | { "code": "conflict" } | { "code": "bad_reference" } | { "code": "invalid_input" } | { "code": "not_implemented" } | { "code": "build_failed" } | { "code": "other" });
+action?: ErrorAction, } & ({ "code": "engine_unreachable" } | { "code": "registry_unreachable", registry: string, } | { "code": "port_in_use" } | { "code": "image_not_found" } | { "code": "auth_required" } | { "code": "name_in_use" } | { "code": "not_found" } | { "code": "not_running" } | { "code": "conflict" } | { "code": "bad_reference" } | { "code": "invalid_input" } | { "code": "not_implemented" } | { "code": "build_failed" } | { "code": "machine_no_guest" } | { "code": "machine_failed" } | { "code": "other" });

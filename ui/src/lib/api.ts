@@ -25,11 +25,13 @@ import type { VolumeRow } from "../generated/VolumeRow";
 import type { VolumeListing } from "../generated/VolumeListing";
 import type { VolumeEntry } from "../generated/VolumeEntry";
 import type { FilePreview } from "../generated/FilePreview";
+import type { EngineChoice } from "../generated/EngineChoice";
+import type { MachineStatus } from "../generated/MachineStatus";
 
 export type {
   BuildLine, ContainerRow, DiskUsage, EngineStatus, ImageDetail, ImageRow, LogBatch, OperationDone,
   ProgressEvent, PruneReport, RegistrySettings, RunRequest, StatsSample, UserError, VolumeRow,
-  VolumeListing, VolumeEntry, FilePreview,
+  VolumeListing, VolumeEntry, FilePreview, EngineChoice, MachineStatus,
 };
 
 /** Anything thrown by a command, as a UserError (a failing IPC becomes one too). */
@@ -52,6 +54,13 @@ export function newOp(prefix: string): string {
 export const api = {
   engineStatus: () => invoke<EngineStatus>("engine_status"),
   setEndpoint: (endpoint: string | null) => invoke<EngineStatus>("set_endpoint", { endpoint }),
+  setEngineChoice: (choice: EngineChoice) => invoke<EngineStatus>("set_engine_choice", { choice }),
+  machineStatus: () => invoke<MachineStatus>("machine_status"),
+  machineStart: () => invoke<void>("machine_start"),
+  machineStop: () => invoke<void>("machine_stop"),
+  machineApply: (cpus: number, memoryMib: number, diskGib: number) =>
+    invoke<void>("machine_apply", { cpus, memoryMib, diskGib }),
+  machineLogs: () => invoke<string>("machine_logs"),
   registrySettings: () => invoke<RegistrySettings>("registry_settings"),
   setRegistrySettings: (mirrors: string[], insecureRegistries: string[]) =>
     invoke<RegistrySettings>("set_registry_settings", { mirrors, insecureRegistries }),
