@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build the .deb: the Berth Desktop app plus the `berth` CLI (installed as /usr/bin/berth;
-# the app uses it as the shim for containers its embedded engine starts). Only the deb
+# the app uses it as the shim for containers its embedded engine starts) and the machine's
+# guest (/usr/lib/berth/guest, where `berth machine init` finds it; QEMU is a Recommends:
+# on Linux the machine is the fallback, not the default). Only the deb
 # target: the AppImage bundler downloads tools from the internet, which this machine cannot.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,6 +15,12 @@ cp "$target/release/berth" src-tauri/bundle-bin/berth
 # The release profile keeps line tables for benchmarks' backtraces; the packaged CLI
 # does not need them (110 MB → 22 MB).
 strip --strip-debug src-tauri/bundle-bin/berth
+# The guest runs this same berth (build-guest.sh keys its cache on the binary's sha256).
+guest=$(BERTH_BIN="$target/release/berth" bash scripts/build-guest.sh | tail -n 1)
+rm -rf src-tauri/bundle-guest
+mkdir -p src-tauri/bundle-guest
+cp -L "$guest"/vmlinuz "$guest"/initrd.img "$guest"/manifest.txt src-tauri/bundle-guest/
+[ -f "$guest/vmlinux" ] && cp -L "$guest/vmlinux" src-tauri/bundle-guest/
 # The Tauri CLI finds its project from the current folder (src-tauri holds tauri.conf.json).
 (cd src-tauri && ../ui/node_modules/.bin/tauri build --bundles deb) 2>&1 | tail -8
 ls -1 "$target"/release/bundle/deb/*.deb
