@@ -22,5 +22,8 @@ mkdir -p src-tauri/bundle-guest
 cp -L "$guest"/vmlinuz "$guest"/initrd.img "$guest"/manifest.txt src-tauri/bundle-guest/
 [ -f "$guest/vmlinux" ] && cp -L "$guest/vmlinux" src-tauri/bundle-guest/
 # The Tauri CLI finds its project from the current folder (src-tauri holds tauri.conf.json).
-(cd src-tauri && ../ui/node_modules/.bin/tauri build --bundles deb) 2>&1 | tail -8
+# Built first, stripped like the CLI (line tables: 211 MB), then bundled.
+(cd src-tauri && ../ui/node_modules/.bin/tauri build --no-bundle) 2>&1 | tail -3
+strip --strip-debug "$target/release/berth-desktop"
+(cd src-tauri && ../ui/node_modules/.bin/tauri bundle --bundles deb) 2>&1 | tail -8
 ls -1 "$target"/release/bundle/deb/*.deb
