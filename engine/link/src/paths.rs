@@ -9,26 +9,14 @@ use std::path::{Path, PathBuf};
 
 /// The hex of a path's bytes.
 pub fn encode(path: &Path) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    for b in path.as_os_str().as_encoded_bytes() {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    hex::encode(path.as_os_str().as_encoded_bytes())
 }
 
 /// The absolute path whose bytes `hex` spells; `None` for bad hex or a relative path.
-pub fn decode(hex: &str) -> Option<PathBuf> {
+pub fn decode(text: &str) -> Option<PathBuf> {
     use std::os::unix::ffi::OsStringExt;
-    let hex = hex.trim();
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..hex.len())
-        .step_by(2)
-        .map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect();
-    let p = PathBuf::from(std::ffi::OsString::from_vec(bytes?));
+    let bytes = hex::decode(text.trim()).ok()?;
+    let p = PathBuf::from(std::ffi::OsString::from_vec(bytes));
     p.is_absolute().then_some(p)
 }
 

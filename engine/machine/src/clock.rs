@@ -7,8 +7,6 @@
 //! not built here); there [`ClockJumps::new`] fails and the relay sets the clock at start
 //! only.
 
-use std::io;
-
 #[cfg(target_os = "linux")]
 mod imp {
     use std::io;
@@ -86,19 +84,9 @@ mod imp {
     }
 }
 
-/// A watch on the host's wall clock; [`next`](ClockJumps::next) ends at each jump.
-pub struct ClockJumps(imp::ClockJumps);
-
-impl ClockJumps {
-    pub fn new() -> io::Result<ClockJumps> {
-        imp::ClockJumps::new().map(ClockJumps)
-    }
-
-    /// Waits for the next jump of the host's wall clock (a resume from sleep or a set).
-    pub async fn next(&mut self) -> io::Result<()> {
-        self.0.next().await
-    }
-}
+/// A watch on the host's wall clock: `ClockJumps::new()`, then `next().await` ends at each
+/// jump (a resume from sleep or a set).
+pub use imp::ClockJumps;
 
 #[cfg(test)]
 mod tests {
