@@ -15,6 +15,9 @@ pub struct Served {
     /// How this engine's clients spell host paths (Windows drive paths on a Windows
     /// host's machine).
     pub host_paths: berth_units::HostPaths,
+    /// While it says `false`, the host is still being prepared (a machine's guest loading
+    /// the modules containers need, its network, its shares): see [`Served::until_set_up`].
+    setup: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Served {
@@ -23,6 +26,19 @@ impl Served {
             engine,
             host_paths,
             execs: Mutex::new(HashMap::new()),
+            setup: None,
+        }
+    }
+
+    pub(crate) fn hold_until(&mut self, setup: tokio::sync::watch::Receiver<bool>) {
+        self.setup = Some(setup);
+    }
+
+    /// Returns once the host is set up (at once when nothing was pending, or when whoever
+    /// was setting it up is gone).
+    pub async fn until_set_up(&self) {
+        if let Some(setup) = &self.setup {
+            let _ = setup.clone().wait_for(|done| *done).await;
         }
     }
 }

@@ -11,6 +11,9 @@ pub async fn handle(engine: Shared, req: Req) -> Resp {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let started = std::time::Instant::now();
+    if method != Method::GET && method != Method::HEAD {
+        engine.until_set_up().await;
+    }
     let resp = match route(engine, req, &method, &path).await {
         Ok(r) => r,
         Err(e) => {

@@ -122,6 +122,16 @@ impl Server {
         })
     }
 
+    /// Holds every request that may change something (any method but GET and HEAD) until
+    /// `setup` says `true` or its sender is gone: a machine's guest engine answers while
+    /// its system is still loading what containers need. Reads are answered at once.
+    pub fn hold_changes_until(mut self, setup: watch::Receiver<bool>) -> Server {
+        if let Some(served) = Arc::get_mut(&mut self.engine) {
+            served.hold_until(setup);
+        }
+        self
+    }
+
     /// The socket every client of this root finds the engine on.
     pub fn root_socket(&self) -> &Path {
         &self.root_socket

@@ -76,6 +76,7 @@ pub async fn run(berth: PathBuf) -> i32 {
         host_paths: crate::init::host_paths(&cmdline),
     };
     let server = match berth_api::Server::start(opts, berth_api::Wait::Yes).await {
+        Ok(s) if std::env::var_os(crate::init::SETUP_PENDING).is_some() => s.hold_changes_until(setup_pipe()),
         Ok(s) => s,
         Err(e) => {
             eprintln!("berth-guest: the engine cannot start: {e}");
@@ -105,6 +106,24 @@ pub async fn run(berth: PathBuf) -> i32 {
     // The server's shutdown future takes the permit `notify_one` left.
     let _ = tokio::time::timeout(Duration::from_secs(10), serving).await;
     EXIT_POWEROFF
+}
+
+/// PID 1's setup pipe on standard input: `true` once it closes (PID 1 has loaded the
+/// modules containers need, brought the network up and mounted the shares, or died).
+/// Standard input is then `/dev/null`, so nothing the engine starts inherits the pipe.
+fn setup_pipe() -> tokio::sync::watch::Receiver<bool> {
+    let (done, setup) = tokio::sync::watch::channel(false);
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 64];
+        let mut stdin = std::io::stdin().lock();
+        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+        if let Ok(null) = std::fs::File::open("/dev/null") {
+            let _ = nix::unistd::dup2_stdin(null);
+        }
+        let _ = done.send(true);
+    });
+    setup
 }
 
 /// Serves the link for as long as the machine runs: each host that connects (a relay that

@@ -21,17 +21,43 @@ macro_rules! say {
 }
 
 /// Runs as PID 1; never returns (the machine powers off at the end).
+///
+/// Only what the engine needs to open its store comes before it starts: the root, the
+/// link's and the data disk's modules, the disk. The rest (the modules containers need,
+/// the network, the shared folders) follows while the engine already answers; until it is
+/// done the engine holds every request that changes something ([`SETUP_PENDING`]).
 pub fn run(berth: &Path) -> ! {
     let begun = Instant::now();
-    if std::env::var_os(SWITCHED).is_none() {
-        leave_rootfs(berth);
-    }
-    mount_basics();
     // Each step's time, for the console (what a slow start spends its time on).
     let mut steps = Vec::new();
-    if let Some(ms) = std::env::var_os(SWITCHED) {
-        steps.push(format!("tmpfs root {}", ms.to_string_lossy()));
-    }
+    let mut step = |name: &str, f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        steps.push(format!("{name} {}", t.elapsed().as_millis()));
+    };
+    step("root", &mut leave_rootfs);
+    mount_basics();
+    step("modules", &mut || modprobe(BOOT_MODULES));
+    step("disk", &mut || {
+        if let Err(e) = data_disk() {
+            say!("the data disk cannot be used ({e}): the engine runs on memory only, and nothing it stores survives a stop");
+            let _ = std::fs::create_dir_all(DATA_ROOT);
+        }
+    });
+    let (mut engine, setup) = match std::io::pipe() {
+        Ok((pending, done)) => (start_engine(berth, Some(pending)), Some(done)),
+        Err(e) => {
+            say!("cannot make a pipe ({e}): the engine starts after the whole setup");
+            (None, None)
+        }
+    };
+    say!(
+        "engine started {} ms after init ({} ms; {} s after the kernel started)",
+        begun.elapsed().as_millis(),
+        steps.join(", "),
+        uptime()
+    );
+    let mut steps = Vec::new();
     let mut step = |name: &str, f: &mut dyn FnMut()| {
         let t = Instant::now();
         f();
@@ -39,24 +65,22 @@ pub fn run(berth: &Path) -> ! {
     };
     step("modules", &mut || {
         let list = std::fs::read_to_string(MODULES).unwrap_or_default();
-        modprobe(&list.split_whitespace().map(String::from).collect::<Vec<_>>())
+        modprobe(&list.split_whitespace().collect::<Vec<_>>())
     });
     step("network", &mut network);
     step("shares", &mut shares);
-    step("disk", &mut || {
-        if let Err(e) = data_disk() {
-            say!("the data disk cannot be used ({e}): the engine runs on memory only, and nothing it stores survives a stop");
-            let _ = std::fs::create_dir_all(DATA_ROOT);
-        }
-    });
-    let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
+    step("trim", &mut trim);
+    // The engine hears the pipe close: from now on it takes every request.
+    drop(setup);
     say!(
-        "system ready in {} ms ({} ms; {} s after the kernel started); starting the engine",
+        "system ready {} ms after init (then {} ms; {} s after the kernel started)",
         begun.elapsed().as_millis(),
         steps.join(", "),
-        uptime.split_whitespace().next().unwrap_or("?")
+        uptime()
     );
-    let mut engine = start_engine(berth);
+    if engine.is_none() {
+        engine = start_engine(berth, None);
+    }
     loop {
         match waitpid(Pid::from_raw(-1), None) {
             Ok(WaitStatus::Exited(pid, code)) if Some(pid) == engine => {
@@ -65,61 +89,55 @@ pub fn run(berth: &Path) -> ! {
                 }
                 say!("the engine exited with {code}; starting it again");
                 std::thread::sleep(Duration::from_secs(1));
-                engine = start_engine(berth);
+                engine = start_engine(berth, None);
             }
             Ok(WaitStatus::Signaled(pid, sig, _)) if Some(pid) == engine => {
                 say!("the engine was killed by {sig:?}; starting it again");
                 std::thread::sleep(Duration::from_secs(1));
-                engine = start_engine(berth);
+                engine = start_engine(berth, None);
             }
             Ok(_) => {}
             Err(nix::errno::Errno::ECHILD) => {
                 // No child at all: the engine could not be started; try again soon.
                 std::thread::sleep(Duration::from_secs(1));
-                engine = start_engine(berth);
+                engine = start_engine(berth, None);
             }
             Err(_) => {}
         }
     }
 }
 
-/// Set once PID 1 runs on the tmpfs root.
-const SWITCHED: &str = "BERTH_GUEST_ON_TMPFS";
+/// The kernel's seconds since boot, as /proc/uptime says.
+fn uptime() -> String {
+    let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
+    uptime.split_whitespace().next().unwrap_or("?").to_string()
+}
 
-/// The initramfs is the kernel's rootfs, which cannot be pivoted away from, and containers
-/// need `pivot_root`. So PID 1 first moves the system onto a tmpfs (as switch_root does:
-/// copy, empty the old root, move the new one onto `/`, chroot) and execs itself there.
-fn leave_rootfs(berth: &Path) {
-    let begun = Instant::now();
-    let new = Path::new("/.root");
-    let switched = (|| -> Result<(), String> {
+/// The modules the engine needs before it starts (with their dependencies, which
+/// modprobe adds): the PCI transport, the link's serial port, the data disk and its file
+/// system. Everything else in [`MODULES`] is loaded while the engine already answers.
+const BOOT_MODULES: &[&str] = &[
+    "virtio_pci",
+    "virtio_console",
+    "virtio_blk",
+    "crc32c_generic",
+    "ext4",
+];
+
+/// The environment variable by which PID 1 tells the engine that its standard input is the
+/// setup pipe: the engine holds requests that change something until the pipe closes.
+pub const SETUP_PENDING: &str = "BERTH_GUEST_SETUP_PENDING";
+
+/// The initramfs is the kernel's rootfs, and `pivot_root` refuses a root that is the
+/// namespace's first mount, which containers need. A bind mount of `/` moved onto `/`
+/// is a mount with a parent: after `chroot` into it, PID 1 and everything it starts live
+/// on that mount, and containers pivot away from it. No file is copied.
+fn leave_rootfs() {
+    let moved = (|| -> Result<(), String> {
+        let new = Path::new("/.root");
         std::fs::create_dir_all(new).map_err(|e| e.to_string())?;
-        mount(
-            Some("tmpfs"),
-            new,
-            Some("tmpfs"),
-            MsFlags::empty(),
-            Some("mode=0755"),
-        )
-        .map_err(|e| format!("mount tmpfs: {e}"))?;
-        let skip = [new, Path::new("/proc"), Path::new("/sys"), Path::new("/dev")];
-        copy_tree(Path::new("/"), new, &skip).map_err(|e| format!("copy: {e}"))?;
-        for d in ["proc", "sys", "dev"] {
-            let _ = std::fs::create_dir_all(new.join(d));
-        }
-        // Free the initramfs's memory: everything on the old root but the new one goes.
-        if let Ok(entries) = std::fs::read_dir("/") {
-            for e in entries.flatten() {
-                let p = e.path();
-                if p != new && !skip.contains(&p.as_path()) {
-                    let _ = if p.is_dir() && !p.is_symlink() {
-                        std::fs::remove_dir_all(&p)
-                    } else {
-                        std::fs::remove_file(&p)
-                    };
-                }
-            }
-        }
+        mount(Some("/"), new, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .map_err(|e| format!("bind: {e}"))?;
         std::env::set_current_dir(new).map_err(|e| e.to_string())?;
         mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
             .map_err(|e| format!("move: {e}"))?;
@@ -127,45 +145,19 @@ fn leave_rootfs(berth: &Path) {
         std::env::set_current_dir("/").map_err(|e| e.to_string())?;
         Ok(())
     })();
-    match switched {
-        Ok(()) => {
-            use std::os::unix::process::CommandExt;
-            // The value is the move's time in ms, for the console's report.
-            let ms = begun.elapsed().as_millis().to_string();
-            let e = Command::new(berth).arg("guest-init").env(SWITCHED, ms).exec();
-            say!("cannot exec {} on the new root: {e}", berth.display());
-        }
-        Err(e) => say!("cannot leave the initramfs ({e}): containers will not start"),
+    if let Err(e) = moved {
+        say!("cannot leave the initramfs ({e}): containers will not start");
     }
 }
 
-/// Copies `from` into `to` (files, directories, symlinks, modes), leaving out `skip`.
-fn copy_tree(from: &Path, to: &Path, skip: &[&Path]) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let src = entry.path();
-        if skip.contains(&src.as_path()) {
-            continue;
-        }
-        let dst = to.join(entry.file_name());
-        let meta = std::fs::symlink_metadata(&src)?;
-        let ft = meta.file_type();
-        if ft.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
-        } else if ft.is_dir() {
-            std::fs::create_dir_all(&dst)?;
-            copy_tree(&src, &dst, skip)?;
-            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.permissions().mode()))?;
-        } else if ft.is_file() {
-            std::fs::copy(&src, &dst)?;
-        }
+/// Starts `berth guest-engine`; with `pending`, as its standard input, the setup pipe.
+fn start_engine(berth: &Path, pending: Option<std::io::PipeReader>) -> Option<Pid> {
+    let mut cmd = Command::new(berth);
+    cmd.arg("guest-engine");
+    if let Some(pending) = pending {
+        cmd.env(SETUP_PENDING, "1").stdin(pending);
     }
-    Ok(())
-}
-
-fn start_engine(berth: &Path) -> Option<Pid> {
-    match Command::new(berth).arg("guest-engine").spawn() {
+    match cmd.spawn() {
         Ok(child) => Some(Pid::from_raw(child.id() as i32)),
         Err(e) => {
             say!("cannot start {} guest-engine: {e}", berth.display());
@@ -230,7 +222,7 @@ fn mount_basics() {
 /// The payload's modules, one per line in load order (scripts/build-guest.sh).
 const MODULES: &str = "/etc/berth-guest/modules";
 
-fn modprobe(names: &[String]) {
+fn modprobe(names: &[&str]) {
     if names.is_empty() {
         return;
     }
@@ -366,14 +358,43 @@ pub fn has_ext4(path: &Path) -> std::io::Result<bool> {
 /// The size in bytes of the ext2/3/4 file system at `path` (from its superblock), or
 /// `None` when it holds none.
 pub fn ext4_size(path: &Path) -> std::io::Result<Option<u64>> {
+    Ok(superblock_size(&superblock(path)?))
+}
+
+/// The first bytes of the superblock of the disk or file at `path` (at 1024; up to
+/// s_blocks_count_hi at 0x150), empty when it is shorter.
+fn superblock(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut f = std::fs::File::open(path)?;
-    // The superblock is at 1024; what is read here ends with s_blocks_count_hi (0x150).
-    let mut head = [0u8; 1024 + 0x154];
+    let mut head = vec![0u8; 1024 + 0x154];
     match f.read_exact(&mut head) {
-        Ok(()) => Ok(superblock_size(&head[1024..])),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+        Ok(()) => Ok(head.split_off(1024)),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(Vec::new()),
         Err(e) => Err(e),
     }
+}
+
+/// Whether `fsck -p` would check the ext file system of this superblock: it was not
+/// unmounted cleanly (s_state lacks VALID or has ERROR), its journal needs a replay
+/// (the RECOVER feature), or its mount count reached the maximum.
+pub fn needs_fsck(sb: &[u8]) -> bool {
+    let u16_at = |o: usize| sb.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |o: usize| {
+        sb.get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    const VALID: u16 = 1;
+    const ERROR: u16 = 2;
+    const INCOMPAT_RECOVER: u32 = 0x4;
+    let (Some(state), Some(incompat), Some(count), Some(max)) =
+        (u16_at(0x3a), u32_at(0x60), u16_at(0x34), u16_at(0x36))
+    else {
+        return true;
+    };
+    let max = max as i16;
+    state & VALID == 0
+        || state & ERROR != 0
+        || incompat & INCOMPAT_RECOVER != 0
+        || (max > 0 && count as i16 >= max)
 }
 
 /// An ext superblock's size in bytes: blocks (the high half only with the 64bit feature)
@@ -449,12 +470,17 @@ fn data_disk() -> Result<(), String> {
     if !disk.exists() {
         return Err(format!("{DATA_DISK} is missing"));
     }
-    if has_ext4(disk).map_err(|e| e.to_string())? {
-        // A machine killed mid-write: the journal replays at mount; fsck -p mends the rest.
-        match Command::new("/sbin/fsck.ext4").args(["-p", DATA_DISK]).status() {
-            Ok(s) if s.code().is_some_and(|c| c <= 1) => {}
-            Ok(s) => say!("fsck.ext4 -p {DATA_DISK} ended with {s}"),
-            Err(e) => say!("cannot run fsck.ext4: {e}"),
+    let sb = superblock(disk).map_err(|e| e.to_string())?;
+    if superblock_size(&sb).is_some() {
+        // A machine killed mid-write: fsck -p replays the journal and mends the rest. A
+        // file system unmounted cleanly is one fsck -p would leave alone: no run at all.
+        if needs_fsck(&sb) {
+            say!("the data disk was not shut down cleanly: checking it (fsck.ext4 -p)");
+            match Command::new("/sbin/fsck.ext4").args(["-p", DATA_DISK]).status() {
+                Ok(s) if s.code().is_some_and(|c| c <= 1) => {}
+                Ok(s) => say!("fsck.ext4 -p {DATA_DISK} ended with {s}"),
+                Err(e) => say!("cannot run fsck.ext4: {e}"),
+            }
         }
     } else {
         say!("formatting the new data disk {DATA_DISK} (ext4)");
@@ -484,11 +510,10 @@ fn data_disk() -> Result<(), String> {
     )
     .map_err(|e| format!("cannot mount {DATA_DISK}: {e}"))?;
     grow_data_fs();
-    // Removed images give their blocks back to the host's sparse file.
-    trim();
     Ok(())
 }
 
+/// Removed images give their blocks back to the host's sparse file.
 fn trim() {
     let _ = Command::new("/bin/busybox").args(["fstrim", DATA_ROOT]).status();
 }
@@ -548,32 +573,6 @@ mod tests {
     }
 
     #[test]
-    fn copy_tree_keeps_files_links_and_modes_and_skips() {
-        use std::os::unix::fs::PermissionsExt;
-        let t = std::env::temp_dir().join(format!("berth-copy-{}", std::process::id()));
-        let (a, b) = (t.join("a"), t.join("b"));
-        std::fs::create_dir_all(a.join("bin")).unwrap();
-        std::fs::create_dir_all(a.join("proc/1")).unwrap();
-        std::fs::write(a.join("bin/busybox"), "elf").unwrap();
-        std::fs::set_permissions(a.join("bin/busybox"), std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::os::unix::fs::symlink("busybox", a.join("bin/sh")).unwrap();
-        std::fs::create_dir_all(&b).unwrap();
-        copy_tree(&a, &b, &[&a.join("proc")]).unwrap();
-        assert_eq!(std::fs::read_to_string(b.join("bin/busybox")).unwrap(), "elf");
-        let mode = std::fs::metadata(b.join("bin/busybox"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o755);
-        assert_eq!(
-            std::fs::read_link(b.join("bin/sh")).unwrap(),
-            Path::new("busybox")
-        );
-        assert!(!b.join("proc").exists());
-        let _ = std::fs::remove_dir_all(&t);
-    }
-
-    #[test]
     fn ext4_is_told_from_an_empty_disk() {
         let dir = std::env::temp_dir().join(format!("berth-ext4-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -603,6 +602,27 @@ mod tests {
         }
         sb[0x150..0x154].copy_from_slice(&((blocks >> 32) as u32).to_le_bytes());
         sb
+    }
+
+    #[test]
+    fn a_cleanly_unmounted_file_system_is_not_checked() {
+        let mut sb = superblock(1024, 2, true);
+        assert!(needs_fsck(&sb), "state 0: mounted, or killed while mounted");
+        sb[0x3a] = 1;
+        assert!(!needs_fsck(&sb), "valid, no error, no journal to replay");
+        sb[0x3a] = 3;
+        assert!(needs_fsck(&sb), "errors recorded");
+        sb[0x3a] = 1;
+        sb[0x60] |= 0x4;
+        assert!(needs_fsck(&sb), "the journal needs a replay");
+        sb[0x60] &= !0x4;
+        sb[0x34] = 20;
+        sb[0x36] = 20;
+        assert!(needs_fsck(&sb), "the maximum mount count is reached");
+        sb[0x36] = 0xff;
+        sb[0x37] = 0xff;
+        assert!(!needs_fsck(&sb), "a maximum of -1 means never");
+        assert!(needs_fsck(&[]), "no superblock at all");
     }
 
     #[test]
