@@ -134,6 +134,19 @@ impl Machine {
         std::fs::read_to_string(self.dir.path().join("machines/default/console.log")).unwrap_or_default()
     }
 
+    /// The console once the guest has done what it does after "ready" (the container
+    /// modules, the network, the shares), which takes a few seconds under TCG.
+    fn console_set_up(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let console = self.console();
+            if console.contains("berth-guest: system ready") || Instant::now() > deadline {
+                return console;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn docker(&self, args: &[&str]) -> String {
         let r = docker_at(&self.host(), &self.docker_config, args);
         assert_eq!(r.code, 0, "docker {args:?} failed:\n{}{}", r.stdout, r.stderr);
@@ -194,7 +207,8 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
     let boot = begun.elapsed();
     println!("machine start (TCG): {:.1} s", boot.as_secs_f64());
     assert!(out.contains("started"), "{out}");
-    assert!(m.console().contains("from the host (9p)"), "{}", m.console());
+    let console = m.console_set_up();
+    assert!(console.contains("from the host (9p)"), "{console}");
     let i = m.inspect();
     assert_eq!(i["State"], "running", "{i}");
     assert_eq!(i["Accelerator"], "tcg", "{i}");
@@ -521,6 +535,11 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
     );
     assert!(!berth_host::process::alive(m.pid("qemu.pid")) || m.pid("qemu.pid") == 0);
     m.ok(&["machine", "start"]);
+    assert!(
+        !m.console().contains("not shut down cleanly"),
+        "a disk unmounted cleanly is not checked again:\n{}",
+        m.console()
+    );
     let images = m.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert!(images.contains("busybox:latest"), "{images}");
     assert_eq!(m.docker(&["run", "--rm", "busybox", "nproc"]).trim(), "1");
@@ -558,6 +577,12 @@ fn a_machine_serves_the_docker_cli_keeps_its_disk_and_survives_its_relay() {
     }
     assert_eq!(m.inspect()["State"], "stopped");
     m.ok(&["machine", "start"]);
+    assert!(
+        m.console()
+            .contains("the data disk was not shut down cleanly: checking it"),
+        "a disk whose machine was killed is checked at the next boot:\n{}",
+        m.console()
+    );
     let mut check = Command::new(bin());
     check
         .args(["system", "check"])
@@ -618,11 +643,8 @@ fn a_machine_runs_the_lecture_flask_app_and_publishes_udp() {
         "virtiofs without a warning: {}",
         r.stderr
     );
-    assert!(
-        m.console().contains("from the host (virtiofs)"),
-        "{}",
-        m.console()
-    );
+    let console = m.console_set_up();
+    assert!(console.contains("from the host (virtiofs)"), "{console}");
     let reg = Registry::start(Mode::Plain);
     reg.push_fixture(&flask, "demo/flask:latest");
     let image = reg.reference("demo/flask");
