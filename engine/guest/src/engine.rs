@@ -75,8 +75,13 @@ pub async fn run(berth: PathBuf) -> i32 {
         host_ports: Some(std::sync::Arc::new(ports.clone())),
         host_paths: crate::init::host_paths(&cmdline),
     };
+    let mut told_ready = None;
     let server = match berth_api::Server::start(opts, berth_api::Wait::Yes).await {
-        Ok(s) if std::env::var_os(crate::init::SETUP_PENDING).is_some() => s.hold_changes_until(setup_pipe()),
+        Ok(s) if std::env::var_os(crate::init::SETUP_PENDING).is_some() => {
+            let (setup, ready) = setup_pair();
+            told_ready = ready;
+            s.hold_changes_until(setup)
+        }
         Ok(s) => s,
         Err(e) => {
             eprintln!("berth-guest: the engine cannot start: {e}");
@@ -102,34 +107,47 @@ pub async fn run(berth: PathBuf) -> i32 {
     });
     // Before the host hears "ready".
     let _ = tokio::time::timeout(Duration::from_secs(30), tidy_after_power_loss(&api)).await;
-    serve_link(&api, &poweroff, &ports).await;
+    serve_link(&api, &poweroff, &ports, told_ready).await;
     // The server's shutdown future takes the permit `notify_one` left.
     let _ = tokio::time::timeout(Duration::from_secs(10), serving).await;
     EXIT_POWEROFF
 }
 
-/// PID 1's setup pipe on standard input: `true` once it closes (PID 1 has loaded the
-/// modules containers need, brought the network up and mounted the shares, or died).
-/// Standard input is then `/dev/null`, so nothing the engine starts inherits the pipe.
-fn setup_pipe() -> tokio::sync::watch::Receiver<bool> {
+/// PID 1's setup socket on standard input: the receiver says `true` once PID 1 closes its
+/// end (it has loaded the modules containers need, brought the network up and mounted the
+/// shares, or died); the stream is where the engine says it is ready. Standard input is
+/// `/dev/null` from then on, so nothing the engine starts inherits the socket.
+fn setup_pair() -> (
+    tokio::sync::watch::Receiver<bool>,
+    Option<std::os::unix::net::UnixStream>,
+) {
     let (done, setup) = tokio::sync::watch::channel(false);
+    let Ok(pair) = nix::unistd::dup(std::io::stdin()).map(std::os::unix::net::UnixStream::from) else {
+        let _ = done.send(true);
+        return (setup, None);
+    };
+    let ready = pair.try_clone().ok();
+    if let Ok(null) = std::fs::File::open("/dev/null") {
+        let _ = nix::unistd::dup2_stdin(null);
+    }
     tokio::task::spawn_blocking(move || {
         use std::io::Read;
         let mut buf = [0u8; 64];
-        let mut stdin = std::io::stdin().lock();
-        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
-        if let Ok(null) = std::fs::File::open("/dev/null") {
-            let _ = nix::unistd::dup2_stdin(null);
-        }
+        while matches!((&pair).read(&mut buf), Ok(n) if n > 0) {}
         let _ = done.send(true);
     });
-    setup
+    (setup, ready)
 }
 
 /// Serves the link for as long as the machine runs: each host that connects (a relay that
 /// started again) is greeted with a ready line and a fresh link. Returns when the host asks
 /// for a power off.
-async fn serve_link(api: &Path, poweroff: &Notify, ports: &crate::ports::LinkPorts) {
+async fn serve_link(
+    api: &Path,
+    poweroff: &Notify,
+    ports: &crate::ports::LinkPorts,
+    mut told_ready: Option<std::os::unix::net::UnixStream>,
+) {
     let port = loop {
         match crate::find_port(Path::new("/sys/class/virtio-ports"), Path::new("/dev"), PORT_NAME) {
             Some(p) => break p,
@@ -167,6 +185,11 @@ async fn serve_link(api: &Path, poweroff: &Notify, ports: &crate::ports::LinkPor
         let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
         let uptime = uptime.split_whitespace().next().unwrap_or("?").to_string();
         eprintln!("berth-guest: ready, link up ({uptime} s after the kernel started)");
+        // PID 1 sets up the rest now.
+        if let Some(pid1) = told_ready.take() {
+            use std::io::Write;
+            let _ = (&pid1).write_all(b"r");
+        }
         let (link, mut incoming) = Link::new(reader, writer, Side::Guest);
         ports.set_link(link.clone());
         while let Some((target, stream)) = incoming.next().await {

@@ -25,7 +25,8 @@ macro_rules! say {
 /// Only what the engine needs to open its store comes before it starts: the root, the
 /// link's and the data disk's modules, the disk. The rest (the modules containers need,
 /// the network, the shared folders) follows while the engine already answers; until it is
-/// done the engine holds every request that changes something ([`SETUP_PENDING`]).
+/// done the engine holds every request that changes something ([`SETUP_PENDING`]). That
+/// rest begins once the engine is ready, so the two do not share the vCPUs before it.
 pub fn run(berth: &Path) -> ! {
     let begun = Instant::now();
     // Each step's time, for the console (what a slow start spends its time on).
@@ -44,10 +45,10 @@ pub fn run(berth: &Path) -> ! {
             let _ = std::fs::create_dir_all(DATA_ROOT);
         }
     });
-    let (mut engine, setup) = match std::io::pipe() {
-        Ok((pending, done)) => (start_engine(berth, Some(pending)), Some(done)),
+    let (mut engine, setup) = match std::os::unix::net::UnixStream::pair() {
+        Ok((setup, pending)) => (start_engine(berth, Some(pending)), Some(setup)),
         Err(e) => {
-            say!("cannot make a pipe ({e}): the engine starts after the whole setup");
+            say!("cannot make a socket pair ({e}): the engine starts after the whole setup");
             (None, None)
         }
     };
@@ -57,6 +58,13 @@ pub fn run(berth: &Path) -> ! {
         steps.join(", "),
         uptime()
     );
+    // The rest waits for the engine's "ready" (a byte on the pair; EOF if it died; at
+    // most ENGINE_READY), so that loading modules does not slow the engine's start.
+    if let Some(setup) = &setup {
+        use std::io::Read;
+        let _ = setup.set_read_timeout(Some(ENGINE_READY));
+        let _ = (&*setup).read(&mut [0u8; 1]);
+    }
     let mut steps = Vec::new();
     let mut step = |name: &str, f: &mut dyn FnMut()| {
         let t = Instant::now();
@@ -70,7 +78,7 @@ pub fn run(berth: &Path) -> ! {
     step("network", &mut network);
     step("shares", &mut shares);
     step("trim", &mut trim);
-    // The engine hears the pipe close: from now on it takes every request.
+    // The engine hears the pair close: from now on it takes every request.
     drop(setup);
     say!(
         "system ready {} ms after init (then {} ms; {} s after the kernel started)",
@@ -124,9 +132,13 @@ const BOOT_MODULES: &[&str] = &[
     "ext4",
 ];
 
-/// The environment variable by which PID 1 tells the engine that its standard input is the
-/// setup pipe: the engine holds requests that change something until the pipe closes.
+/// The environment variable by which PID 1 tells the engine that its standard input is one
+/// end of the setup socket pair: the engine writes a byte to it once the host has heard
+/// "ready", and holds requests that change something until PID 1 closes its end.
 pub const SETUP_PENDING: &str = "BERTH_GUEST_SETUP_PENDING";
+
+/// How long PID 1 waits for the engine's "ready" before it sets up the rest anyway.
+const ENGINE_READY: Duration = Duration::from_secs(10);
 
 /// The initramfs is the kernel's rootfs, and `pivot_root` refuses a root that is the
 /// namespace's first mount, which containers need. A bind mount of `/` moved onto `/`
@@ -150,12 +162,14 @@ fn leave_rootfs() {
     }
 }
 
-/// Starts `berth guest-engine`; with `pending`, as its standard input, the setup pipe.
-fn start_engine(berth: &Path, pending: Option<std::io::PipeReader>) -> Option<Pid> {
+/// Starts `berth guest-engine`; with `pending`, as its standard input, the engine's end of
+/// the setup socket pair.
+fn start_engine(berth: &Path, pending: Option<std::os::unix::net::UnixStream>) -> Option<Pid> {
     let mut cmd = Command::new(berth);
     cmd.arg("guest-engine");
     if let Some(pending) = pending {
-        cmd.env(SETUP_PENDING, "1").stdin(pending);
+        cmd.env(SETUP_PENDING, "1")
+            .stdin(std::os::fd::OwnedFd::from(pending));
     }
     match cmd.spawn() {
         Ok(child) => Some(Pid::from_raw(child.id() as i32)),
