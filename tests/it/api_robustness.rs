@@ -14,17 +14,11 @@ use std::time::{Duration, Instant};
 
 use berth_tests::berth::Berth;
 use berth_tests::daemon::Daemon;
-use berth_tests::fixtures;
-use berth_tests::registry::{Mode, Registry};
+use berth_tests::registry::Registry;
 
 /// A store with busybox pulled from a loopback registry.
 fn setup() -> (Registry, Berth) {
-    let reg = Registry::start(Mode::Plain);
-    let b = Berth::new();
-    reg.push_fixture(&fixtures::image("busybox"), "library/busybox:latest");
-    b.ok(&["pull", "-q", &reg.reference("library/busybox")]);
-    b.ok(&["tag", &reg.reference("library/busybox"), "busybox"]);
-    (reg, b)
+    berth_tests::registry::store_with_busybox()
 }
 
 fn create(d: &Daemon, name: &str, cmd: &str) -> String {

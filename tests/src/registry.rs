@@ -274,3 +274,13 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+
+/// A store with `busybox` pulled from a fresh loopback registry and tagged `busybox`.
+pub fn store_with_busybox() -> (Registry, crate::berth::Berth) {
+    let reg = Registry::start(Mode::Plain);
+    let b = crate::berth::Berth::new();
+    reg.push_fixture(&crate::fixtures::image("busybox"), "library/busybox:latest");
+    b.ok(&["pull", "-q", &reg.reference("library/busybox")]);
+    b.ok(&["tag", &reg.reference("library/busybox"), "busybox"]);
+    (reg, b)
+}

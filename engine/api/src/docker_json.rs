@@ -84,7 +84,7 @@ pub fn container_inspect(
     use berth_containers::Status;
     let status = svc.status(rec);
     let (running, paused, pid, exit_code, started, finished, oom) = match &status {
-        Status::Created => (
+        Status::Created | Status::Dead { .. } => (
             false,
             false,
             0,
@@ -162,10 +162,10 @@ pub fn container_inspect(
             "Paused": paused,
             "Restarting": false,
             "OOMKilled": oom,
-            "Dead": false,
+            "Dead": matches!(status, Status::Dead { .. }),
             "Pid": pid,
             "ExitCode": exit_code,
-            "Error": "",
+            "Error": match &status { Status::Dead { reason } => reason.as_str(), _ => "" },
             "StartedAt": started,
             "FinishedAt": finished,
         },
@@ -270,12 +270,15 @@ pub fn unix_time(t: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// "Up 3 seconds", "Exited (0) 5 seconds ago", "Created", "Up 2 minutes (Paused)".
+/// "Up 3 seconds", "Exited (0) 5 seconds ago", "Created", "Up 2 minutes (Paused)",
+/// "Dead: its record is damaged (…)".
 pub fn status_text(s: &berth_containers::Status) -> String {
     use berth_containers::Status;
     let since = |t: &str| (time::OffsetDateTime::now_utc().unix_timestamp() - unix_time(t)).max(0);
     match s {
         Status::Created => "Created".into(),
+        // docker says "Dead"; the reason says why, and what `rm` will clear.
+        Status::Dead { reason } => format!("Dead: {reason}"),
         Status::Running { started_at, .. } => {
             format!("Up {}", berth_units::human_duration(since(started_at)))
         }

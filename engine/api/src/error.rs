@@ -88,6 +88,7 @@ impl From<berth_containers::ContainerError> for ApiError {
             | E::NotRunning(_)
             | E::Paused(_)
             | E::ImageGone { .. }
+            | E::Dead { .. }
             | E::HostPort(_) => StatusCode::CONFLICT,
             E::InvalidName(_)
             | E::InvalidArgument(_)

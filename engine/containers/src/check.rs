@@ -18,12 +18,18 @@ pub enum ContainerProblem {
     MissingImage { name: String, image: String },
     /// A mount under the store root that no running container or live build holds.
     StrayMount { path: PathBuf },
+    /// A container that is dead for another reason than an unreleased run (its root
+    /// filesystem directory is missing): only `berth rm` clears it.
+    Dead { name: String, reason: String },
 }
 
 impl ContainerProblem {
     /// Whether `berth system check --repair` can fix it (a missing image it cannot).
     pub fn repairable(&self) -> bool {
-        !matches!(self, ContainerProblem::MissingImage { .. })
+        !matches!(
+            self,
+            ContainerProblem::MissingImage { .. } | ContainerProblem::Dead { .. }
+        )
     }
 }
 
@@ -43,6 +49,9 @@ impl fmt::Display for ContainerProblem {
             ),
             ContainerProblem::StrayMount { path } => {
                 write!(f, "{} is mounted but no container or build uses it", path.display())
+            }
+            ContainerProblem::Dead { name, reason } => {
+                write!(f, "container {name} is dead: {reason} — remove it with `berth rm {name}`")
             }
         }
     }
@@ -74,7 +83,8 @@ impl ContainerService {
             }
         }
         let mut held: Vec<PathBuf> = Vec::new();
-        for rec in self.records()? {
+        // A record that cannot be read is the orphaned state found above.
+        for rec in self.records()?.into_iter().filter(|r| r.damage.is_none()) {
             let status = self.status(&rec);
             let p = self.paths(&rec.id);
             // A shim that is still alive after the exit is releasing the run right now.
@@ -94,6 +104,11 @@ impl ContainerService {
                     id: rec.id.clone(),
                 });
                 held.push(p.rootfs());
+            } else if let crate::Status::Dead { reason } = status {
+                problems.push(ContainerProblem::Dead {
+                    name: rec.name.clone(),
+                    reason,
+                });
             }
             if self
                 .images()
@@ -133,12 +148,19 @@ impl ContainerService {
                     fixed += 1;
                 }
                 ContainerProblem::OrphanState { dir } => {
+                    // Listed as a dead container when its name is an ID: removed as one,
+                    // so its cgroup and network go too.
+                    let id = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                    if self.find(id).is_ok_and(|r| r.id == id) && self.remove(id, true, false).is_ok() {
+                        fixed += 1;
+                        continue;
+                    }
                     let _ = berth_runtime::rootfs::unmount(&dir.join("rootfs"));
                     std::fs::remove_dir_all(dir)
                         .map_err(ContainerError::io(format!("cannot remove {}", dir.display())))?;
                     fixed += 1;
                 }
-                ContainerProblem::MissingImage { .. } => {}
+                ContainerProblem::MissingImage { .. } | ContainerProblem::Dead { .. } => {}
             }
         }
         Ok(fixed)

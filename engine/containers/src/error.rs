@@ -14,6 +14,8 @@ pub enum ContainerError {
     NotRunning(String),
     #[error("container {0} is paused — unpause it first (`berth unpause {0}`)")]
     Paused(String),
+    #[error("container {name} is dead: {reason} — remove it with `berth rm {name}`")]
+    Dead { name: String, reason: String },
     #[error("{0}")]
     InvalidArgument(String),
     /// A machine's host could not publish a port (one sentence, e.g. the port is taken).

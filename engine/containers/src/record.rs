@@ -33,6 +33,10 @@ pub struct ContainerRecord {
     pub bound_ports: Vec<PortSpec>,
     #[serde(default)]
     pub restart_count: u32,
+    /// Why this container cannot be used (its record could not be read, so the rest is
+    /// what could be salvaged): set when read, never written. See [`ContainerRecord::broken`].
+    #[serde(skip)]
+    pub damage: Option<String>,
 }
 
 /// The process side: docker's `Config`.
@@ -125,6 +129,37 @@ impl RestartName {
 }
 
 impl ContainerRecord {
+    /// The stand-in for a container whose record `bytes` cannot be read (`why`: one
+    /// phrase), so that it is listed, shown as dead and removable: its ID is its
+    /// directory's name, and the name and image are salvaged from the start of the record
+    /// when it is there (a record cut short keeps its first lines).
+    pub fn broken(id: &str, bytes: &[u8], why: &str) -> ContainerRecord {
+        let text = String::from_utf8_lossy(bytes);
+        let name = salvage(&text, "name").unwrap_or_else(|| id.chars().take(12).collect());
+        let image_id = salvage(&text, "image_id")
+            .and_then(|d| d.parse().ok())
+            .unwrap_or_else(|| Digest::of(b""));
+        ContainerRecord {
+            id: id.to_string(),
+            name,
+            image: salvage(&text, "image").unwrap_or_default(),
+            image_id,
+            created: salvage(&text, "created").unwrap_or_default(),
+            config: RunConfig::default(),
+            // Nothing known of its networks: `cleanup` looks them up by ID.
+            host: HostConfig {
+                log_max_size: default_log_max_size(),
+                log_max_files: default_log_max_files(),
+                ..HostConfig::default()
+            },
+            networks: None,
+            endpoints: Vec::new(),
+            bound_ports: Vec::new(),
+            restart_count: 0,
+            damage: Some(why.to_string()),
+        }
+    }
+
     /// The networks this container joins at start (none with `--network host|none`).
     pub fn attachments(&self) -> Vec<NetworkAttachment> {
         match (&self.networks, self.host.network.as_str()) {
@@ -178,6 +213,19 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<EndpointInf
     })
 }
 
+/// The first string value of `"key"` in a JSON text that may be cut short.
+fn salvage(text: &str, key: &str) -> Option<String> {
+    let quoted = format!("\"{key}\"");
+    let rest = &text[text.find(&quoted)? + quoted.len()..];
+    let rest = rest
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
+    let value: String = serde_json::from_str(&format!("\"{}\"", &rest[..rest.find('"')?])).ok()?;
+    Some(value).filter(|v| !v.is_empty())
+}
+
 /// A container's state as docker reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
@@ -196,6 +244,12 @@ pub enum Status {
         finished_at: String,
         oom_killed: bool,
     },
+    /// docker's "dead": a container Berth cannot run or release by itself (its record is
+    /// unreadable, its files are missing, or releasing its last run failed); `reason` is
+    /// one sentence on what happened. `rm` removes it.
+    Dead {
+        reason: String,
+    },
 }
 
 impl Status {
@@ -206,6 +260,7 @@ impl Status {
             Status::Running { .. } => "running",
             Status::Paused { .. } => "paused",
             Status::Exited { .. } => "exited",
+            Status::Dead { .. } => "dead",
         }
     }
 
@@ -258,6 +313,10 @@ impl ContainerPaths {
     /// The pid of the process starting the container, while it does.
     pub fn starting(&self) -> PathBuf {
         self.dir.join("starting")
+    }
+    /// Says why releasing the last run failed (one sentence), while it has not succeeded.
+    pub fn dead(&self) -> PathBuf {
+        self.dir.join("dead")
     }
     /// Marks that the rootfs, network and cgroup of the last run were released.
     pub fn cleaned(&self) -> PathBuf {

@@ -385,10 +385,8 @@ impl ContainerService {
             if e.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
-            if let Ok(bytes) = std::fs::read(e.path().join("config.json")) {
-                if let Ok(rec) = serde_json::from_slice::<ContainerRecord>(&bytes) {
-                    out.push(rec);
-                }
+            if let Some(rec) = read_record(&e.path()) {
+                out.push(rec);
             }
         }
         out.sort_by(|a, b| b.created.cmp(&a.created));
@@ -451,6 +449,34 @@ fn network_state_dir() -> PathBuf {
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
             .unwrap_or_else(std::env::temp_dir)
             .join("berth/network")
+    }
+}
+
+/// The record in a container's directory; for one that cannot be read (cut short, not
+/// JSON, missing), a stand-in that lists the container as dead ([`ContainerRecord::broken`]),
+/// so one damaged record never hides the others or blocks the engine. Directories whose
+/// name is not a container ID are not containers.
+fn read_record(dir: &Path) -> Option<ContainerRecord> {
+    let id = dir.file_name()?.to_str()?;
+    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) || !dir.is_dir() {
+        return None;
+    }
+    let bytes = match std::fs::read(dir.join("config.json")) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Some(ContainerRecord::broken(id, b"", "its record is missing"));
+        }
+        Err(e) => {
+            let why = format!("its record cannot be read ({e})");
+            return Some(ContainerRecord::broken(id, b"", &why));
+        }
+    };
+    match serde_json::from_slice::<ContainerRecord>(&bytes) {
+        Ok(rec) => Some(rec),
+        Err(e) => {
+            let why = format!("its record is damaged ({e})");
+            Some(ContainerRecord::broken(id, &bytes, &why))
+        }
     }
 }
 

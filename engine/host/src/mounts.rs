@@ -16,6 +16,20 @@ pub fn mount_points_under(root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Whether `path` (canonicalised first, as the table's paths are) is a mount point in this process's mount
+/// table. An unprivileged `umount2` fails with EPERM before it looks at its path, so
+/// callers ask this to tell "nothing to unmount" from "not allowed to".
+pub fn is_mount_point(path: &Path) -> bool {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    table
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|p| Path::new(&unescape(p)) == path)
+}
+
 /// Undoes the kernel's octal escaping of spaces, tabs, newlines and backslashes in
 /// mountinfo paths (`\040`).
 pub fn unescape(s: &str) -> String {

@@ -45,36 +45,9 @@ pub(crate) fn create(path: &Path) -> Result<(), NetError> {
     res
 }
 
-/// True when `path` is a mount point of an nsfs file (a pinned namespace).
+/// True when `path` is a mount point (a pinned namespace).
 pub(crate) fn is_mounted(path: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let want = path.to_string_lossy();
-    info.lines()
-        .any(|l| l.split(' ').nth(4).is_some_and(|mp| unescape(mp) == want))
-}
-
-fn unescape(s: &str) -> String {
-    // mountinfo escapes space, tab, newline and backslash as \ooo.
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 4])
-                .ok()
-                .and_then(|o| u8::from_str_radix(o, 8).ok())
-            {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    berth_host::mounts::is_mount_point(path)
 }
 
 /// Unmounts (all stacked mounts) and removes the pinned namespace; missing is fine.
@@ -83,6 +56,8 @@ pub(crate) fn remove(path: &Path) -> Result<(), NetError> {
         match umount2(path, MntFlags::MNT_DETACH) {
             Ok(()) => continue,
             Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => break,
+            // Unprivileged, umount2 says EPERM before it looks: nothing mounted is done.
+            Err(nix::errno::Errno::EPERM) if !is_mounted(path) => break,
             Err(e) => {
                 return Err(NetError::sys(
                     format!("unmount the network namespace {}", path.display()),

@@ -175,6 +175,10 @@ fn mount_legacy(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) ->
 pub fn unmount(target: &Path) -> Result<(), RuntimeError> {
     match rustix::mount::unmount(target, UnmountFlags::empty()) {
         Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        // Unprivileged, umount2 says EPERM before it looks at the path: a path that is
+        // not mounted (a start that failed before its mount, a rootfs already released)
+        // has nothing to undo.
+        Err(rustix::io::Errno::PERM) if !berth_host::mounts::is_mount_point(target) => Ok(()),
         Err(rustix::io::Errno::BUSY) => rustix::mount::unmount(target, UnmountFlags::DETACH)
             .map_err(|e| RuntimeError::io(format!("cannot unmount {}", target.display()), e.into())),
         Err(e) => Err(RuntimeError::io(

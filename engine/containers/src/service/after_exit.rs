@@ -18,7 +18,10 @@ impl ContainerService {
             if !self.paths(&rec.id).config().exists() {
                 return Ok(());
             }
-            self.cleanup(&rec)?;
+            if let Err(e) = self.cleanup(&rec) {
+                // Recorded: the container is listed as dead; a `--rm` one is removed still.
+                tracing::warn!(container = %rec.name, "cannot release the run that ended: {e}");
+            }
         }
         if rec.host.auto_remove {
             // An attached `run --rm` still reading the output removes it itself.

@@ -94,6 +94,7 @@ impl ContainerService {
             endpoints: Vec::new(),
             bound_ports: Vec::new(),
             restart_count: 0,
+            damage: None,
         };
         self.write_new(&record)?;
         self.emit(Action::Create, &record);
@@ -152,13 +153,22 @@ impl ContainerService {
     /// into place: a create that is cut short leaves no half container, only a
     /// `.new-<pid>-` directory that the next engine sweeps (see `sweep_unfinished`).
     fn write_new(&self, record: &ContainerRecord) -> Result<(), ContainerError> {
-        let p = self.paths(&record.id);
         let staging = ContainerPaths {
             dir: self
                 .root
                 .join("containers")
                 .join(format!(".new-{}-{}", std::process::id(), record.id)),
         };
+        let made = self.fill_new(record, &staging);
+        if made.is_err() {
+            // A create that fails leaves nothing, not even for the next engine to sweep.
+            let _ = std::fs::remove_dir_all(&staging.dir);
+        }
+        made
+    }
+
+    fn fill_new(&self, record: &ContainerRecord, staging: &ContainerPaths) -> Result<(), ContainerError> {
+        let p = self.paths(&record.id);
         for d in [
             staging.dir.clone(),
             staging.rootfs(),
@@ -170,7 +180,7 @@ impl ContainerService {
                 .map_err(ContainerError::io(format!("cannot create {}", d.display())))?;
         }
         std::fs::write(staging.cleaned(), b"").map_err(ContainerError::io("cannot write container state"))?;
-        self.save_in(&staging, record)?;
+        self.save_in(staging, record)?;
         std::fs::rename(&staging.dir, &p.dir)
             .and_then(|()| std::fs::File::open(self.root.join("containers"))?.sync_all())
             .map_err(ContainerError::io(format!(

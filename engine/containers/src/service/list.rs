@@ -15,15 +15,20 @@ impl ContainerService {
     pub fn list(&self, all: bool) -> Result<Vec<ContainerSummary>, ContainerError> {
         let mut out = Vec::new();
         for record in self.records()? {
-            let status = self.status(&record);
-            if !status.is_running() {
-                // A container that stopped while no engine ran: release what it held.
-                self.cleanup(&record)?;
+            let mut status = self.status(&record);
+            if !status.is_running() && record.damage.is_none() {
+                // A container that stopped while no engine ran: release what it held. One
+                // that cannot be released is listed as dead (the reason is recorded), so
+                // `ps` still lists everything and `rm` can remove it.
+                if let Err(e) = self.cleanup(&record) {
+                    tracing::warn!(container = %record.name, "cannot release the last run: {e}");
+                    status = self.status(&record);
+                }
                 if record.host.auto_remove
-                    && matches!(status, Status::Exited { .. })
+                    && matches!(status, Status::Exited { .. } | Status::Dead { .. })
                     && !self.attached_client_alive(&record)
+                    && self.remove(&record.id, true, true).is_ok()
                 {
-                    let _ = self.remove(&record.id, true, true);
                     continue;
                 }
             }

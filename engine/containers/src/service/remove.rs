@@ -1,5 +1,5 @@
-//! `remove`: a stopped container (or, forced, a running one after SIGKILL) and, if asked,
-//! its anonymous volumes. Renamed out of sight before it is deleted.
+//! `remove`: a stopped or dead container (or, forced, a running one after SIGKILL) and, if
+//! asked, its anonymous volumes. Renamed out of sight before it is deleted.
 
 use std::time::Duration;
 
@@ -31,8 +31,16 @@ impl ContainerService {
         }
         // The shim may be releasing the same resources right now: take turns.
         let _lock = self.lock()?;
-        self.cleanup(&rec)?;
         let p = self.paths(&rec.id);
+        // A dead container is removed with what can be released (what is gone already is
+        // released); only a root filesystem that stays mounted keeps it, since its files
+        // cannot be deleted then.
+        if let Err(e) = self.cleanup(&rec) {
+            if berth_host::mounts::is_mount_point(&p.rootfs()) {
+                return Err(e);
+            }
+            tracing::warn!(container = %rec.name, "removed without releasing all of its last run: {e}");
+        }
         // Renamed out of sight first: a removal that is cut short leaves a `.removing-`
         // directory the next engine finishes, never a container with half its files.
         let doomed = self.root.join("containers").join(format!(".removing-{}", rec.id));

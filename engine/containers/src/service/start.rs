@@ -28,6 +28,12 @@ impl ContainerService {
         match self.status(&rec) {
             Status::Running { .. } => return Ok(rec),
             Status::Paused { .. } => return Err(ContainerError::Paused(rec.name.clone())),
+            Status::Dead { reason } => {
+                return Err(ContainerError::Dead {
+                    name: rec.name.clone(),
+                    reason,
+                })
+            }
             _ => {}
         }
         // Release whatever the previous run left, then start from a clean slate.
@@ -48,7 +54,10 @@ impl ContainerService {
             }
             Err(e) => {
                 self.end_start(&rec, false);
-                let _ = self.cleanup(&rec);
+                if let Err(c) = self.cleanup(&rec) {
+                    // Recorded: the container is listed as dead until `rm` removes it.
+                    tracing::warn!(container = %rec.name, "a failed start was not fully undone: {c}");
+                }
                 self.release_host_ports(&rec.id);
                 // As dockerd does: a `--rm` container that cannot start is removed, so a
                 // client waiting for its removal (docker run --rm) is not left waiting.
@@ -73,12 +82,16 @@ impl ContainerService {
                 pids_limit: rec.host.pids_limit,
             },
         )?;
+        fail_point("cgroup")?;
         // The container's init joins its groups at the end of this; pay the kernel's grace
         // period for that now, beside the network set-up (see berth_cgroups::Warmup).
         let _warm = berth_cgroups::Warmup::start();
         self.mount_rootfs(rec)?;
+        fail_point("rootfs")?;
         let mut mounts = self.volume_mounts(rec)?;
+        fail_point("volumes")?;
         let netns = self.join_networks(rec)?;
+        fail_point("network")?;
         mounts.extend(self.write_etc_files(rec)?);
         // Containers already on these networks learn the new name (docker's embedded DNS
         // would answer it; here their /etc/hosts is rewritten in place).
@@ -88,6 +101,7 @@ impl ContainerService {
             }
         }
         let extra_fds = self.bind_ports(rec)?;
+        fail_point("ports")?;
         self.watch_binds(rec);
 
         let p = self.paths(&rec.id);
@@ -127,6 +141,7 @@ impl ContainerService {
             stdin_open: rec.config.open_stdin,
         };
         self.save(rec)?;
+        fail_point("shim")?;
         let args = crate::supervisor::supervisor_args(&self.root, &p.shim());
         berth_runtime::shim::start_shim(&self.shim_exe, &args, &shim_cfg, extra_fds)?;
         Ok(())
@@ -306,6 +321,21 @@ impl ContainerService {
         )
         .map_err(ContainerError::io("cannot write container state"))?;
         Ok(bound.into_iter().map(|b| b.listener.into_fd()).collect())
+    }
+}
+
+/// Names the steps of a start at which a test can make it fail: `BERTH_FAIL_START_AT=network`
+/// fails every start just after its network is set up, as a refused step would.
+/// The steps, in order: cgroup, rootfs, volumes, network, ports, shim (just before it runs).
+const FAIL_START_ENV: &str = "BERTH_FAIL_START_AT";
+
+/// Fails here when [`FAIL_START_ENV`] names `step` (tests of what a failed start leaves).
+fn fail_point(step: &str) -> Result<(), ContainerError> {
+    match std::env::var_os(FAIL_START_ENV) {
+        Some(v) if v == step => Err(ContainerError::InvalidArgument(format!(
+            "the start failed at step {step} because {FAIL_START_ENV} asked it to — unset {FAIL_START_ENV}"
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -29,6 +29,9 @@ pub(crate) struct Observed {
     pub paused: bool,
     /// The `oom` marker `cleanup` writes when the cgroup saw an OOM kill.
     pub oom_killed: bool,
+    /// Why the container is dead (its record unreadable, its files missing, its last run
+    /// not released), looked at only when no run is alive.
+    pub dead: Option<String>,
 }
 
 /// docker's exit code for a container killed by SIGKILL: what a run that ended without a
@@ -37,6 +40,11 @@ const KILLED: i32 = 137;
 
 /// The status the facts in `obs` mean.
 pub(crate) fn status_at(obs: Observed) -> Status {
+    // A live run is what it is, whatever else is wrong; otherwise dead wins.
+    let live = obs.state.is_some() && obs.exit.is_none() && (obs.container_alive || obs.shim_alive);
+    if let (Some(reason), false) = (obs.dead, live) {
+        return Status::Dead { reason };
+    }
     let Some(s) = obs.state else {
         return Status::Created;
     };
@@ -90,26 +98,43 @@ impl ContainerService {
             exit: read_exit(),
             ..Observed::default()
         };
-        let Some(s) = &obs.state else {
-            return obs;
-        };
-        if obs.exit.is_none() {
-            obs.container_alive = berth_runtime::shim::is_alive(s.container_pid, &s.started_at);
-            if obs.container_alive {
-                obs.paused = p.dir.join("paused").exists();
-            } else {
-                obs.shim_alive = berth_runtime::shim::shim_running(s.shim_pid);
-                if !obs.shim_alive {
-                    // It may have written the exit and ended since the first read.
-                    obs.exit = read_exit();
+        if let Some(s) = &obs.state {
+            if obs.exit.is_none() {
+                obs.container_alive = berth_runtime::shim::is_alive(s.container_pid, &s.started_at);
+                if obs.container_alive {
+                    obs.paused = p.dir.join("paused").exists();
+                } else {
+                    obs.shim_alive = berth_runtime::shim::shim_running(s.shim_pid);
+                    if !obs.shim_alive {
+                        // It may have written the exit and ended since the first read.
+                        obs.exit = read_exit();
+                    }
                 }
             }
         }
         if obs.exit.is_some() {
             obs.oom_killed = p.dir.join("oom").exists();
         }
+        let live = obs.exit.is_none() && (obs.container_alive || obs.shim_alive);
+        if !live {
+            obs.dead = dead_reason(rec, &p);
+        }
         obs
     }
+}
+
+/// Why a container that runs no process cannot be used, if it cannot: its record could
+/// not be read, releasing its last run failed (the `dead` marker `cleanup` writes), or its
+/// root filesystem directory is gone (while the container's directory is still there: one
+/// being removed is not dead).
+fn dead_reason(rec: &ContainerRecord, p: &ContainerPaths) -> Option<String> {
+    if let Some(d) = &rec.damage {
+        return Some(d.clone());
+    }
+    if let Ok(why) = std::fs::read_to_string(p.dead()) {
+        return Some(why.trim().to_string());
+    }
+    (p.dir.is_dir() && !p.rootfs().is_dir()).then(|| "its root filesystem directory is missing".to_string())
 }
 
 #[cfg(test)]
@@ -234,5 +259,36 @@ mod tests {
                 oom_killed: false,
             }
         );
+    }
+
+    #[test]
+    fn dead_wins_unless_a_run_is_alive() {
+        let why = || Some("its record is damaged".to_string());
+        let never_ran = Observed {
+            dead: why(),
+            ..Observed::default()
+        };
+        assert_eq!(
+            status_at(never_ran),
+            Status::Dead {
+                reason: "its record is damaged".into()
+            }
+        );
+        let exited = Observed {
+            state: ran(),
+            exit: exit(0),
+            dead: why(),
+            ..Observed::default()
+        };
+        assert!(matches!(status_at(exited), Status::Dead { .. }));
+        // A run that is still alive is reported as it is (and can be stopped or killed).
+        let alive = Observed {
+            state: ran(),
+            container_alive: true,
+            shim_alive: true,
+            dead: why(),
+            ..Observed::default()
+        };
+        assert_eq!(status_at(alive), running());
     }
 }

@@ -91,6 +91,14 @@ impl Waiter {
                     }
                 }
                 Status::Created if self.condition == WaitCondition::NotRunning => Some((0, String::new())),
+                // Nothing more will happen to a dead container: its last exit, if any.
+                Status::Dead { .. } => Some(
+                    berth_runtime::shim::read_exit(&p.shim())
+                        .ok()
+                        .flatten()
+                        .map(|e| (e.exit_code, e.finished_at))
+                        .unwrap_or((0, String::new())),
+                ),
                 _ => None,
             };
             if let Some((code, finished_at)) = exited_now {
