@@ -737,7 +737,7 @@ pub struct StatsArgs {
 
 #[derive(Args, Debug)]
 pub struct DaemonArgs {
-    /// The socket to serve, e.g. unix:///run/berth/berth.sock (default: /run/berth/berth.sock as root, else $XDG_RUNTIME_DIR/berth/berth.sock)
+    /// The socket to serve, e.g. unix:///run/berth/berth.sock (default: /run/berth/berth.sock as root, else $XDG_RUNTIME_DIR/berth/berth.sock, or /tmp/berth-UID/berth.sock without XDG_RUNTIME_DIR)
     #[arg(short = 'H', long, value_name = "unix:///PATH")]
     pub host: Option<String>,
     /// Also listen on TCP (loopback only; the API has no authentication), e.g. 127.0.0.1:2375

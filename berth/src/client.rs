@@ -136,6 +136,8 @@ impl Client {
             return Self::connect_remote(&host).await;
         }
         let root = root(g);
+        // A socket in a directory another user controls may be anyone's engine.
+        berth_api::checked_socket_dir()?;
         let socket = berth_api::root_socket(&root);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {

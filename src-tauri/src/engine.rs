@@ -13,7 +13,7 @@ use bollard::Docker;
 
 use crate::dto::EndpointKind;
 use crate::embedded::EmbeddedEngine;
-use crate::error::UserError;
+use crate::error::{ErrorKind, UserError};
 use crate::machine::MachineControl;
 use crate::settings::EngineChoice;
 
@@ -95,6 +95,15 @@ impl Engine {
 
     /// The default: a running `berth daemon`, else the engine in-process.
     pub async fn local() -> Result<Engine, UserError> {
+        // The CLI's and the daemon's check: a socket in a directory another user controls
+        // may be anyone's engine.
+        berth_api::checked_socket_dir().map_err(|e| {
+            UserError::new(
+                ErrorKind::EngineUnreachable,
+                e.to_string(),
+                "Restart Berth once the directory is fixed.",
+            )
+        })?;
         let daemon = crate::embedded::daemon_socket();
         if daemon.exists() {
             let endpoint = unix_endpoint(&daemon);

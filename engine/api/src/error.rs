@@ -15,6 +15,9 @@ pub enum ApiError {
     },
     #[error("another daemon is already serving {0} — stop it first, or pick another socket with --host")]
     AlreadyRunning(String),
+    /// The sockets' directory is not one this user may trust (or cannot be made).
+    #[error(transparent)]
+    SocketDir(#[from] berth_host::places::PlaceError),
     /// `Server::start(…, Wait::No)` found another engine serving the root.
     #[error("another engine (pid {pid}) is serving {root}")]
     RootServed { root: String, pid: u32 },

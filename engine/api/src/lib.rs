@@ -35,7 +35,7 @@ pub use docker_json::{
     volume as volume_summary,
 };
 pub use error::ApiError;
-pub use root::{root_socket, socket_dir, RootLock};
+pub use root::{checked_socket_dir, root_socket, socket_dir, RootLock};
 pub use server::{default_socket, serve, Server, ServerOptions, Wait};
 /// Where the store lives by default (`/var/lib/berth` for root, the user's data dir otherwise).
 pub fn default_root() -> std::path::PathBuf {

@@ -8,18 +8,18 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest as _;
 
-/// The directory of the sockets: `/run/berth` for root, `$XDG_RUNTIME_DIR/berth` otherwise
-/// (the temp dir when there is none).
+/// The directory of the sockets: `/run/berth` for root, `$XDG_RUNTIME_DIR/berth` otherwise,
+/// or `/tmp/berth-UID` without one (see `berth_host::places`). Only the path: servers and
+/// clients go through [`checked_socket_dir`] before they use it.
 pub fn socket_dir() -> PathBuf {
-    if rustix::process::geteuid().is_root() {
-        PathBuf::from("/run/berth")
-    } else {
-        std::env::var_os("XDG_RUNTIME_DIR")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir)
-            .join("berth")
-    }
+    berth_host::places::runtime_dir()
+}
+
+/// [`socket_dir`], made (mode 0700 for a user other than root) when it is missing and, for
+/// a user other than root, refused unless it is the user's own and closed to others:
+/// whoever owns the directory owns the sockets in it.
+pub fn checked_socket_dir() -> Result<PathBuf, crate::ApiError> {
+    Ok(berth_host::places::ensure_runtime_dir()?)
 }
 
 /// The socket of the engine serving `root`: `root-<16 hex of sha256(root)>.sock` in

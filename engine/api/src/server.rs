@@ -43,7 +43,8 @@ pub struct ServerOptions {
     pub host_paths: berth_units::HostPaths,
 }
 
-/// `/run/berth/berth.sock` for root, `$XDG_RUNTIME_DIR/berth/berth.sock` otherwise.
+/// `/run/berth/berth.sock` for root, `$XDG_RUNTIME_DIR/berth/berth.sock` otherwise, or
+/// `/tmp/berth-UID/berth.sock` without `XDG_RUNTIME_DIR`.
 pub fn default_socket() -> PathBuf {
     crate::root::socket_dir().join("berth.sock")
 }
@@ -75,6 +76,9 @@ impl Server {
     /// Binds the extra socket (refusing one a live daemon answers on), takes the root
     /// (see [`Wait`]), opens the engine and listens on the root's socket.
     pub async fn start(opts: ServerOptions, wait: Wait) -> Result<Server, ApiError> {
+        // Before anything is bound in it (the daemon's default socket is there too), so it
+        // is made private rather than by `create_dir_all` with the umask's mode.
+        crate::root::checked_socket_dir()?;
         let tcp = match opts.tcp {
             Some(addr) if !addr.ip().is_loopback() => {
                 return Err(ApiError::bad_request(format!(

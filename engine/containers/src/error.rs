@@ -49,6 +49,8 @@ pub enum ContainerError {
     Cgroup(#[from] berth_cgroups::CgroupError),
     #[error(transparent)]
     Net(#[from] berth_net::NetError),
+    #[error(transparent)]
+    RunDir(#[from] berth_host::places::PlaceError),
     #[error("{context}: {source}")]
     Io {
         context: String,

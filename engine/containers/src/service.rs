@@ -154,7 +154,7 @@ impl ContainerService {
             "cannot create {}",
             root.join("containers").display()
         )))?;
-        let run_dir = run_dir(&root);
+        let run_dir = run_dir()?;
         // Bridges, addresses and NAT rules are the machine's, not one store's: every store
         // on this machine shares one network state, so two stores never hand out one IP.
         let net = NetworkManager::new(&network_state_dir(), &run_dir.join("netns"))?;
@@ -422,17 +422,11 @@ impl ContainerService {
     }
 }
 
-/// `/run/berth` for root, `$XDG_RUNTIME_DIR/berth` otherwise. Machine-wide like the
-/// network state: container IDs are random, so stores never collide here.
-fn run_dir(_root: &Path) -> PathBuf {
-    if rustix::process::geteuid().is_root() {
-        PathBuf::from("/run/berth")
-    } else {
-        std::env::var_os("XDG_RUNTIME_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir)
-            .join("berth")
-    }
+/// The user's runtime directory (`/run/berth` for root; see `berth_host::places`), made
+/// and checked like the sockets' (it is the same directory). Machine-wide like the network
+/// state: container IDs are random, so stores never collide here.
+fn run_dir() -> Result<PathBuf, ContainerError> {
+    Ok(berth_host::places::ensure_runtime_dir()?)
 }
 
 /// Machine-wide network state: `/var/lib/berth/network` as root, else under the user's
