@@ -285,6 +285,25 @@ fn a_damaged_container_is_listed_dead_and_removable() {
         r.stderr
     );
 
+    // `system check` names them, and what to do.
+    let check = b.run(&["system", "check"]);
+    assert_eq!(check.code, 1, "{}{}", check.stdout, check.stderr);
+    assert!(
+        check.stdout.contains(
+            "container bare is dead: its root filesystem directory is missing — remove it with `berth rm bare`"
+        ),
+        "{}",
+        check.stdout
+    );
+    assert!(
+        check.stdout.contains(&format!(
+            "{} holds a container with no readable record",
+            containers.join(&cut).display()
+        )),
+        "{}",
+        check.stdout
+    );
+
     // `berth daemon` starts too, and the API shows them as docker shows dead containers.
     let mut d = Daemon::start(&b);
     let list = d.request("GET", "/containers/json?all=1", None).json();

@@ -280,6 +280,27 @@ mod tests {
     }
 
     #[test]
+    fn a_dead_container_is_a_row_with_its_reason() {
+        // As Berth's engine (and dockerd) list a container they cannot use.
+        let summary: bollard::models::ContainerSummary = serde_json::from_value(serde_json::json!({
+            "Id": "ab".repeat(32),
+            "Names": ["/web"],
+            "Image": "busybox",
+            "State": "dead",
+            "Status": "Dead: its record is damaged (EOF while parsing an object at line 9 column 0)",
+            "Created": 0,
+        }))
+        .unwrap();
+        let row = container_row(summary);
+        assert_eq!((row.name.as_str(), row.state.as_str()), ("web", "dead"));
+        assert!(
+            row.status.starts_with("Dead: its record is damaged"),
+            "{}",
+            row.status
+        );
+    }
+
+    #[test]
     fn run_requests_are_checked_before_the_engine_sees_them() {
         assert!(validate_run(&req()).is_ok());
         let mut r = req();
