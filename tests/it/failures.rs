@@ -3,7 +3,7 @@
 //! port, the record of a `--rm` run), and an engine that finds a damaged container (record
 //! cut short, root filesystem gone) still starts, lists it as dead, and `rm` removes it.
 //! Failures are real ones (a missing command, a taken port, a bind the kernel refuses)
-//! or injected at a named step of the start with `BERTH_FAIL_START_AT`.
+//! or injected at a named step of the start with `BERTH_FAIL_AT`.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +11,7 @@ use berth_tests::berth::Berth;
 use berth_tests::daemon::Daemon;
 use berth_tests::registry::Registry;
 
-/// The steps `BERTH_FAIL_START_AT` names, in the order a start takes them.
+/// The steps of a start `BERTH_FAIL_AT` names, in the order a start takes them.
 const STEPS: [&str; 6] = ["cgroup", "rootfs", "volumes", "network", "ports", "shim"];
 
 fn setup() -> (Registry, Berth) {
@@ -95,7 +95,7 @@ fn a_start_that_fails_at_any_step_leaves_nothing() {
         let id = full_id(&b, &name);
         let r = b
             .command(&["start", &name])
-            .env("BERTH_FAIL_START_AT", step)
+            .env("BERTH_FAIL_AT", step)
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&r.stderr);
@@ -147,7 +147,7 @@ fn a_start_that_fails_at_any_step_leaves_nothing() {
                 "sleep",
                 "60",
             ])
-            .env("BERTH_FAIL_START_AT", step)
+            .env("BERTH_FAIL_AT", step)
             .output()
             .unwrap();
         assert!(!r.status.success(), "{step}: run --rm did not fail");
@@ -336,4 +336,64 @@ fn a_damaged_container_is_listed_dead_and_removable() {
     }
     assert_check_clean(&b, "removing the dead containers");
     b.ok(&["rm", "fine"]);
+}
+
+#[test]
+fn a_run_that_cannot_be_released_is_dead_and_rm_removes_it() {
+    let (_reg, b) = setup();
+    let with_fault = |args: &[&str]| {
+        let out = b.command(args).env("BERTH_FAIL_AT", "release").output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let state = |name: &str| {
+        b.ok(&["inspect", "-f", "{{.State.Status}}", name])
+            .trim()
+            .to_string()
+    };
+    // The run ends and every release of it fails (the shim's too: it inherits the fault).
+    let (code, _, err) = with_fault(&["run", "--name", "stuck", "busybox", "true"]);
+    assert_eq!(
+        code,
+        Some(0),
+        "the run's own exit code, not a hang or an error: {err}"
+    );
+    let id = full_id(&b, "stuck");
+    let (code, ps, err) = with_fault(&["ps", "-a", "--format", "{{.Names}}|{{.State}}|{{.Status}}"]);
+    assert_eq!(code, Some(0), "ps lists what it cannot release: {err}");
+    assert!(
+        ps.contains("stuck|dead|Dead: releasing its last run failed (failed at step release"),
+        "{ps}"
+    );
+    let (code, _, err) = with_fault(&["start", "stuck"]);
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains("container stuck is dead") && err.contains("berth rm stuck"),
+        "{err}"
+    );
+    // Once the release works, the container is released and usable again.
+    b.ok(&["ps", "-a"]);
+    assert_eq!(state("stuck"), "exited");
+    assert_eq!(b.ok(&["start", "-a", "stuck"]), "");
+    // The run's shim releases it once it ended, a moment after `start -a` returns.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !leftovers(&b, &id).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(leftovers(&b, &id), Vec::<String>::new());
+
+    // Run and dead again (a start refuses nothing that was released); `rm` removes it
+    // with what can be released.
+    let (code, _, err) = with_fault(&["start", "-a", "stuck"]);
+    assert_eq!(code, Some(0), "{err}");
+    with_fault(&["ps", "-a"]);
+    assert_eq!(state("stuck"), "dead");
+    let (code, _, err) = with_fault(&["rm", "stuck"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(b.ok(&["ps", "-aq"]).trim(), "");
+    assert_eq!(leftovers(&b, &id), Vec::<String>::new());
+    assert_check_clean(&b, "removing a dead container");
 }

@@ -400,4 +400,18 @@ mod tests {
         let rec: ContainerRecord = serde_json::from_str(&blank).unwrap();
         assert_eq!(rec.host.restart.name, RestartName::No);
     }
+
+    #[test]
+    fn a_record_cut_short_keeps_what_its_first_lines_say() {
+        let whole = serde_json::to_string_pretty(&record("")).unwrap();
+        let cut = &whole.as_bytes()[..whole.find("\"config\"").unwrap()];
+        let rec = ContainerRecord::broken("abcdef0123456789", cut, "its record is damaged");
+        assert_eq!((rec.name.as_str(), rec.image.as_str()), ("web", "busybox"));
+        assert_eq!(rec.image_id.to_string(), format!("sha256:{}", "0".repeat(64)));
+        assert_eq!(rec.damage.as_deref(), Some("its record is damaged"));
+        // Nothing readable: named after its ID, and never written back with its damage.
+        let rec = ContainerRecord::broken("abcdef0123456789", b"\0\0\0", "its record is damaged");
+        assert_eq!((rec.name.as_str(), rec.image.as_str()), ("abcdef012345", ""));
+        assert!(!serde_json::to_string(&rec).unwrap().contains("damage"));
+    }
 }

@@ -474,6 +474,22 @@ fn read_record(dir: &Path) -> Option<ContainerRecord> {
     }
 }
 
+/// Names the points at which a test can make an operation fail, as a refused step would:
+/// the steps of a start, in order `cgroup`, `rootfs`, `volumes`, `network`, `ports`, `shim`
+/// (just before it runs), and `release` (a run's clean-up, after its steps were tried).
+/// `BERTH_FAIL_AT=network` fails every start just after its network is set up.
+const FAIL_AT_ENV: &str = "BERTH_FAIL_AT";
+
+/// Fails here when [`FAIL_AT_ENV`] names `point` (tests of what a failure leaves).
+fn fail_point(point: &str) -> Result<(), ContainerError> {
+    match std::env::var_os(FAIL_AT_ENV) {
+        Some(v) if v == point => Err(ContainerError::InvalidArgument(format!(
+            "failed at step {point} because {FAIL_AT_ENV} asked for it — unset {FAIL_AT_ENV}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn random_id() -> String {
     hex::encode(rand::random::<[u8; 32]>())
 }

@@ -30,6 +30,7 @@ impl ContainerService {
         step(self.release_cgroup(rec));
         step(self.release_network(rec));
         step(berth_runtime::rootfs::unmount(&p.rootfs()).map_err(ContainerError::from));
+        step(super::fail_point("release"));
         if let Some(e) = failed {
             // Best effort: the container's directory may be gone (a removal racing this).
             let _ = std::fs::write(p.dead(), format!("releasing its last run failed ({e})"));

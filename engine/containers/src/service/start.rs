@@ -11,7 +11,7 @@ use berth_runtime::{ContainerSpec, MountKind as RtMountKind, MountSpec, NetNs};
 use serde::{Deserialize, Serialize};
 
 use super::networks::{endpoint_info, endpoint_names};
-use super::ContainerService;
+use super::{fail_point, ContainerService};
 use crate::record::*;
 use crate::ContainerError;
 
@@ -321,21 +321,6 @@ impl ContainerService {
         )
         .map_err(ContainerError::io("cannot write container state"))?;
         Ok(bound.into_iter().map(|b| b.listener.into_fd()).collect())
-    }
-}
-
-/// Names the steps of a start at which a test can make it fail: `BERTH_FAIL_START_AT=network`
-/// fails every start just after its network is set up, as a refused step would.
-/// The steps, in order: cgroup, rootfs, volumes, network, ports, shim (just before it runs).
-const FAIL_START_ENV: &str = "BERTH_FAIL_START_AT";
-
-/// Fails here when [`FAIL_START_ENV`] names `step` (tests of what a failed start leaves).
-fn fail_point(step: &str) -> Result<(), ContainerError> {
-    match std::env::var_os(FAIL_START_ENV) {
-        Some(v) if v == step => Err(ContainerError::InvalidArgument(format!(
-            "the start failed at step {step} because {FAIL_START_ENV} asked it to — unset {FAIL_START_ENV}"
-        ))),
-        _ => Ok(()),
     }
 }
 
