@@ -28,16 +28,19 @@ impl ContainerService {
         match self.status(&rec) {
             Status::Running { .. } => return Ok(rec),
             Status::Paused { .. } => return Err(ContainerError::Paused(rec.name.clone())),
-            Status::Dead { reason } => {
-                return Err(ContainerError::Dead {
-                    name: rec.name.clone(),
-                    reason,
-                })
-            }
             _ => {}
         }
-        // Release whatever the previous run left, then start from a clean slate.
-        self.cleanup(&rec)?;
+        // Release whatever the previous run left, then start from a clean slate. A release
+        // that failed before is tried again: it may work now, and then the container is
+        // no longer dead.
+        let released = self.cleanup(&rec);
+        if let Status::Dead { reason } = self.status(&rec) {
+            return Err(ContainerError::Dead {
+                name: rec.name.clone(),
+                reason,
+            });
+        }
+        released?;
         self.begin_start(&rec.id);
         let p = self.paths(&rec.id);
         for f in ["state.json", "exit.json", "start-error"] {
