@@ -61,8 +61,9 @@ record() { python3 -c "print(f'{$2 - $3:.4f}')" >>"$TMP/$1.times"; }
 
 # timed NAME CMD...: runs CMD (output dropped) and records its wall time as NAME; a failure
 # stops the benchmark with the end of what CMD printed on stderr.
+# A step that hangs fails the benchmark after BENCH_STEP_LIMIT seconds (default 600).
 timed() {
     local name=$1 s e; shift; s=$(now)
-    "$@" >/dev/null 2>"$TMP/err" || { say "$name failed: $*: $(tail -3 "$TMP/err")"; exit 1; }
+    timeout "${BENCH_STEP_LIMIT:-600}" "$@" >/dev/null 2>"$TMP/err" || { say "$name failed or hung: $*: $(tail -3 "$TMP/err")"; exit 1; }
     e=$(now); record "$name" "$e" "$s"
 }

@@ -455,6 +455,16 @@ impl Machines {
                 args[i + 1] = cfg.guest.join(initrd).display().to_string();
             }
         }
+        // More kernel arguments, for looking into a guest (e.g. `loglevel=7` puts the
+        // kernel's stack dumps on the console log, which `quiet` keeps off it).
+        if let Some(extra) = std::env::var("BERTH_MACHINE_KERNEL_ARGS")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            if let Some(i) = args.iter().position(|a| a == "-append") {
+                args[i + 1] = format!("{} {}", args[i + 1], extra.trim());
+            }
+        }
         cmd.args(args).stdin(Stdio::null()).stdout(log).stderr(log2);
         detach(&mut cmd);
         let child = cmd.spawn().map_err(|e| match e.kind() {
