@@ -91,6 +91,10 @@ pub enum CgroupError {
         what: &'static str,
     },
 
+    /// A rootless engine where no cgroup subtree is delegated to the user.
+    #[error("{reason}")]
+    Unavailable { reason: &'static str },
+
     /// The freezer did not settle.
     #[error(
         "cgroup {path} did not report frozen within {secs} seconds — look for processes stuck in the kernel (state D) and try again"
