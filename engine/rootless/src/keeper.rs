@@ -76,15 +76,20 @@ pub(crate) fn join_or_start(dir: &Path) -> Result<Entered, RootlessError> {
     nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| files_err(&lock_path, e.into()))
         .and_then(|_held| {
-            let (keeper, started, outbound) = match read_pid(dir).filter(|p| is_keeper(*p)) {
-                Some(pid) => (pid, false, outbound::read(dir)),
+            // The namespaces are held open from here on, even if the keeper dies meanwhile.
+            let existing = read_pid(dir)
+                .filter(|p| is_keeper(*p))
+                .and_then(|pid| Some((pid, namespaces(pid).ok()?)));
+            let (keeper, started, outbound, namespaces) = match existing {
+                Some((pid, ns)) => (pid, false, outbound::read(dir), ns),
                 None => {
                     let pid = start(dir)?;
-                    (pid, true, outbound::start(pid, dir))
+                    let outbound = outbound::start(pid, dir);
+                    (pid, true, outbound, namespaces(pid)?)
                 }
             };
             let mapping = mapping_of(keeper);
-            join(keeper)?;
+            join(namespaces)?;
             Ok(Entered::Joined {
                 keeper,
                 started,
@@ -262,15 +267,19 @@ fn run_map(tool: &'static str, pid: i32, args: &[String], user: &str) -> Result<
     })
 }
 
-/// Enters the keeper's user and mount namespaces as their root, keeping the working
-/// directory (entering a mount namespace moves it to `/`).
-fn join(pid: i32) -> Result<(), RootlessError> {
-    let cwd = std::env::current_dir().ok();
+/// The keeper's user and mount namespaces, opened.
+fn namespaces(pid: i32) -> Result<(File, File), RootlessError> {
     let open = |ns: &str| {
         File::open(format!("/proc/{pid}/ns/{ns}"))
             .map_err(|e| ns_err(format!("open the keeper's {ns} namespace"), e))
     };
-    let (user, mnt) = (open("user")?, open("mnt")?);
+    Ok((open("user")?, open("mnt")?))
+}
+
+/// Enters the keeper's user and mount namespaces as their root, keeping the working
+/// directory (entering a mount namespace moves it to `/`).
+fn join((user, mnt): (File, File)) -> Result<(), RootlessError> {
+    let cwd = std::env::current_dir().ok();
     setns(user.as_fd(), CloneFlags::CLONE_NEWUSER).map_err(|e| ns_err("join the user namespace", e))?;
     setns(mnt.as_fd(), CloneFlags::CLONE_NEWNS).map_err(|e| ns_err("join the mount namespace", e))?;
     nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))

@@ -56,14 +56,16 @@ fn default_gateway() -> Option<Ipv4Addr> {
 /// it. A helper that fails leaves the namespace without outbound access (the warning says
 /// so), never the engine without a namespace.
 pub(crate) fn start(pid: i32, dir: &Path) -> Outbound {
+    stop_stale(dir);
     let log = || {
         std::fs::File::create(dir.join("network.log"))
             .map(Stdio::from)
             .unwrap_or_else(|_| Stdio::null())
     };
-    let (kind, address) = if pasta(pid, log()) {
+    let pid_file = dir.join(HELPER_PID);
+    let (kind, address) = if pasta(pid, &pid_file, log()) {
         (Outbound::Pasta, default_gateway())
-    } else if slirp4netns(pid, log()) {
+    } else if slirp4netns(pid, &pid_file, log()) {
         (Outbound::Slirp4netns, Some(Ipv4Addr::new(10, 0, 2, 2)))
     } else {
         (Outbound::None, None)
@@ -73,8 +75,27 @@ pub(crate) fn start(pid: i32, dir: &Path) -> Outbound {
     kind
 }
 
-fn pasta(pid: i32, log: Stdio) -> bool {
-    // Forks into the background once the namespace is configured, and quits with the keeper.
+/// The helper's pid, so that the next keeper's start ends the helper of one that died
+/// (neither helper notices the namespace it serves going away).
+const HELPER_PID: &str = "network.pid";
+
+fn stop_stale(dir: &Path) {
+    let Some(pid) = std::fs::read_to_string(dir.join(HELPER_PID))
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    let is_helper = berth_host::process::cmdline_contains(pid, b"pasta")
+        || berth_host::process::cmdline_contains(pid, b"slirp4netns");
+    if is_helper {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+    }
+    let _ = std::fs::remove_file(dir.join(HELPER_PID));
+}
+
+fn pasta(pid: i32, pid_file: &Path, log: Stdio) -> bool {
+    // Forks into the background once the namespace is configured.
     Command::new("pasta")
         .args([
             "--config-net",
@@ -88,6 +109,8 @@ fn pasta(pid: i32, log: Stdio) -> bool {
             "-U",
             "none",
         ])
+        .arg("--pid")
+        .arg(pid_file)
         .arg(pid.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -96,7 +119,7 @@ fn pasta(pid: i32, log: Stdio) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn slirp4netns(pid: i32, log: Stdio) -> bool {
+fn slirp4netns(pid: i32, pid_file: &Path, log: Stdio) -> bool {
     use std::os::unix::process::CommandExt;
     let mut cmd = Command::new("slirp4netns");
     cmd.args(["--configure", "--mtu=65520"])
@@ -114,5 +137,6 @@ fn slirp4netns(pid: i32, log: Stdio) -> bool {
     };
     // It runs in the foreground; one that stays up for a moment has configured the namespace.
     std::thread::sleep(std::time::Duration::from_millis(100));
+    let _ = std::fs::write(pid_file, format!("{}\n", child.id()));
     matches!(child.try_wait(), Ok(None))
 }
