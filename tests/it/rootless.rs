@@ -168,6 +168,29 @@ fn limits_are_refused_in_one_sentence_without_delegated_cgroups() {
         s.ok(&["run", "--rm", "--network", "none", "busybox", "echo", "ok"]),
         "ok\n"
     );
+    // Without a freezer, pause is refused in one sentence instead of pretending.
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "napper",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let r = s.fails(&["pause", "napper"]);
+    assert!(
+        r.stderr.trim().starts_with("Error: Berth runs without root")
+            && r.stderr.contains("cannot be paused"),
+        "{r:?}"
+    );
+    assert!(
+        s.ok(&["ps"]).contains("Up "),
+        "the container still runs, not paused"
+    );
+    s.ok(&["rm", "-f", "napper"]);
 }
 
 #[test]

@@ -92,8 +92,12 @@ pub enum CgroupError {
     },
 
     /// A rootless engine where no cgroup subtree is delegated to the user.
-    #[error("{reason}")]
-    Unavailable { reason: &'static str },
+    #[error("{why}, so {what} — {next}")]
+    Unavailable {
+        why: &'static str,
+        what: &'static str,
+        next: &'static str,
+    },
 
     /// The freezer did not settle.
     #[error(
@@ -118,4 +122,15 @@ pub enum CgroupError {
         signal: i32,
         source: io::Error,
     },
+}
+
+impl CgroupError {
+    /// Limits refused by a process that may not make groups (`why`: see `unavailable`).
+    pub(crate) fn limits_unavailable(why: &'static str) -> CgroupError {
+        CgroupError::Unavailable {
+            why,
+            what: "--memory, --cpus and --pids-limit cannot be applied",
+            next: "run without limits, or run Berth as root",
+        }
+    }
 }

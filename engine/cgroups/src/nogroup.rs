@@ -1,6 +1,6 @@
 //! The backend of a process that may not make groups: a rootless engine where nobody
 //! delegated a cgroup subtree to the user. Containers then run in the engine's own groups,
-//! without limits (a start with limits is refused before it gets here) and without stats.
+//! without limits (a start with limits is refused before it gets here), stats or freezing.
 
 use std::path::PathBuf;
 
@@ -9,12 +9,12 @@ use crate::{CgroupError, InnerMount, Resolved, Stats};
 
 #[derive(Debug)]
 pub(crate) struct NoGroup {
-    pub(crate) reason: &'static str,
+    pub(crate) why: &'static str,
 }
 
 impl NoGroup {
     fn refused(&self) -> CgroupError {
-        CgroupError::Unavailable { reason: self.reason }
+        CgroupError::limits_unavailable(self.why)
     }
 }
 
@@ -40,16 +40,16 @@ impl Backend for NoGroup {
         Vec::new()
     }
     fn stats(&self) -> Result<Stats, CgroupError> {
-        Err(self.refused())
+        Ok(Stats::default())
     }
     fn oom_killed(&self) -> Result<bool, CgroupError> {
         Ok(false)
     }
     fn freeze(&self) -> Result<(), CgroupError> {
-        Err(self.refused())
+        crate::check_freezable()
     }
     fn thaw(&self) -> Result<(), CgroupError> {
-        Err(self.refused())
+        crate::check_freezable()
     }
     fn kill_all(&self, _sig: i32) -> Result<(), CgroupError> {
         Ok(())
