@@ -185,7 +185,8 @@ impl Session {
             .arg(format!("HOME={}", self.user.home.display()))
             .arg(format!("USER={}", self.user.name))
             .arg(format!("LOGNAME={}", self.user.name))
-            .arg("PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            // Debian's PATH for an ordinary user: no sbin directories.
+            .arg("PATH=/usr/local/bin:/usr/bin:/bin:/usr/games")
             .arg(format!("XDG_RUNTIME_DIR={}", self.runtime.display()))
             .arg(format!("BERTH_ROOT={}", self.root.display()))
             .arg(program)

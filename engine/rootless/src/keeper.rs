@@ -136,7 +136,7 @@ fn start(dir: &Path) -> Result<i32, RootlessError> {
     match unsafe { fork() }.map_err(|e| ns_err("start the namespace keeper", e))? {
         ForkResult::Child => {
             drop((up_r, down_w));
-            keeper_main(up_w, down_r)
+            keeper_main(up_w, down_r, dir)
         }
         ForkResult::Parent { child } => {
             drop((up_w, down_r));
@@ -171,7 +171,7 @@ fn start(dir: &Path) -> Result<i32, RootlessError> {
 }
 
 /// The keeper's whole life: new namespaces, then sleep until killed.
-fn keeper_main(up: OwnedFd, down: OwnedFd) -> ! {
+fn keeper_main(up: OwnedFd, down: OwnedFd, dir: &Path) -> ! {
     if unshare(CloneFlags::CLONE_NEWUSER).is_err() {
         std::process::exit(1);
     }
@@ -185,6 +185,8 @@ fn keeper_main(up: OwnedFd, down: OwnedFd) -> ! {
         std::process::exit(1);
     }
     let _ = nix::unistd::setsid();
+    // Its command line is its starter's; at least its name says what it is.
+    let _ = nix::sys::prctl::set_name(c"berth-keeper");
     let _ = nix::unistd::chdir("/");
     // Hold nothing of the starter's: a pipe left open here would keep its reader waiting.
     if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
@@ -204,8 +206,31 @@ fn keeper_main(up: OwnedFd, down: OwnedFd) -> ! {
         // SAFETY: SIG_IGN is a valid disposition.
         let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigIgn) };
     }
+    watch_pid_file(dir)
+}
+
+/// Sleeps while `keeper.pid` names this process. Once it no longer does (the runtime
+/// directory was removed, as at the end of a login session, or another keeper took over),
+/// ends the outbound helper, which would otherwise hold the network namespace for good,
+/// and exits.
+fn watch_pid_file(dir: &Path) -> ! {
+    // The starter writes both files before this first looks (it kills a keeper it could not
+    // record); a directory removed within the first second may leave the helper running.
+    let me = std::process::id() as i32;
+    let mut helper = None;
     loop {
-        nix::unistd::pause();
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        if read_pid(dir) == Some(me) {
+            helper = outbound::helper_pid(dir).or(helper);
+        } else {
+            if let Some(pid) = helper {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+            std::process::exit(0);
+        }
     }
 }
 

@@ -40,6 +40,9 @@ pub enum RootlessError {
         user: String,
         detail: String,
     },
+    /// The user's runtime directory is not the user's own, private one (berth_host::places).
+    #[error("{0}")]
+    Place(#[from] berth_host::places::PlaceError),
     #[error("could not use {path}: {source} — check that the directory is yours and writable")]
     Files { path: PathBuf, source: std::io::Error },
 }
@@ -108,6 +111,9 @@ pub fn enter() -> Result<Entered, RootlessError> {
     if berth_host::privilege::host_root() || berth_host::privilege::in_user_namespace() {
         return Ok(Entered::NotNeeded);
     }
+    // Checked (and made) as the plain user first: a directory someone else planted is
+    // refused in its own sentence before anything is kept in it.
+    berth_host::places::ensure_runtime_dir()?;
     keeper::join_or_start(&state_dir())
 }
 

@@ -79,11 +79,17 @@ pub(crate) fn start(pid: i32, dir: &Path) -> Outbound {
 /// (neither helper notices the namespace it serves going away).
 const HELPER_PID: &str = "network.pid";
 
-fn stop_stale(dir: &Path) {
-    let Some(pid) = std::fs::read_to_string(dir.join(HELPER_PID))
+/// The running helper's pid, from its file.
+pub(crate) fn helper_pid(dir: &Path) -> Option<i32> {
+    std::fs::read_to_string(dir.join(HELPER_PID))
+        .ok()?
+        .trim()
+        .parse()
         .ok()
-        .and_then(|t| t.trim().parse::<i32>().ok())
-    else {
+}
+
+fn stop_stale(dir: &Path) {
+    let Some(pid) = helper_pid(dir) else {
         return;
     };
     let is_helper = berth_host::process::cmdline_contains(pid, b"pasta")
