@@ -379,3 +379,113 @@ fn an_ordinary_user_pulls_from_a_local_registry_and_builds_with_run() {
         "the RUN's rm is a whiteout in the layer: {listing}"
     );
 }
+
+#[test]
+fn the_docker_cli_drives_an_ordinary_users_berth_daemon() {
+    let docker = berth_tests::tools::require("docker", "docker.io");
+    let s = session_with_busybox();
+    let log = std::fs::File::create(s.scratch.join("daemon.log")).unwrap();
+    let mut daemon = s
+        .command_as_user(&berth_tests::berth::bin().display().to_string(), &["daemon"])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let socket = s.runtime.join("berth/berth.sock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "no daemon socket at {}",
+            socket.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(Session::owner(&socket).0, s.user.uid, "the socket is the user's");
+    // The user's own docker CLI, through the Engine API of the user's daemon.
+    let data = s.scratch.join("api-data");
+    s.as_user("mkdir", &[&data.display().to_string()]);
+    let host = format!("unix://{}", socket.display());
+    let bind = format!("{}:/d", data.display());
+    let r = s.as_user(
+        &docker.display().to_string(),
+        &[
+            "-H",
+            &host,
+            "run",
+            "--rm",
+            "-v",
+            &bind,
+            "busybox",
+            "sh",
+            "-c",
+            "echo via-api; touch /d/made",
+        ],
+    );
+    assert_eq!((r.code, r.stdout.as_str()), (0, "via-api\n"), "{r:?}");
+    assert_eq!(Session::owner(&data.join("made")).0, s.user.uid);
+    let r = s.as_user(
+        &docker.display().to_string(),
+        &["-H", &host, "images", "--format", "{{.Repository}}"],
+    );
+    assert!(r.stdout.lines().any(|l| l == "busybox"), "{r:?}");
+    if let Some(pid) = rustix::process::Pid::from_raw(daemon.id() as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    let _ = daemon.wait();
+}
+
+#[test]
+fn without_subordinate_ids_one_id_is_mapped_and_a_warning_says_what_breaks() {
+    let s = Session::new(&User::ensure_without_subids("berth-rootless-oneid"));
+    s.load_fixture("busybox", "busybox:latest");
+    let keeper = s.keeper().expect("the load started a keeper");
+    let uid_map = std::fs::read_to_string(format!("/proc/{keeper}/uid_map")).unwrap();
+    let fields: Vec<&str> = uid_map.split_whitespace().collect();
+    assert_eq!(fields, ["0", &s.user.uid.to_string(), "1"], "one id: {uid_map}");
+    // The warning came once, with the keeper's start (the load): later commands are quiet.
+    let r = s.run(&["run", "--rm", "--network", "none", "busybox", "echo", "hi"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "hi\n", ""),
+        "{r:?}"
+    );
+
+    let data = s.scratch.join("data");
+    s.as_user("mkdir", &[&data.display().to_string()]);
+    let bind = format!("{}:/data", data.display());
+    let r = s.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "touch /data/mine; chown 100:100 /data/mine; echo chown=$?",
+    ]);
+    assert_eq!(
+        r.stdout.lines().last(),
+        Some("chown=1"),
+        "chown to an unmapped id fails: {r:?}"
+    );
+    assert_eq!(Session::owner(&data.join("mine")), (s.user.uid, s.user.gid));
+}
+
+#[test]
+fn the_one_id_warning_is_one_sentence_naming_the_fix() {
+    let s = Session::new(&User::ensure_without_subids("berth-rootless-oneid"));
+    let r = s.run(&["ps"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let warnings: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("Warning: ")).collect();
+    assert_eq!(warnings.len(), 1, "{r:?}");
+    let w = warnings[0];
+    assert!(
+        w.contains("no subordinate ids for berth-rootless-oneid")
+            && w.contains("chown inside containers")
+            && w.contains("usermod --add-subuids"),
+        "{w}"
+    );
+}

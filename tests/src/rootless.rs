@@ -71,6 +71,47 @@ impl User {
     /// `name`, made with `useradd -m` unless it exists, with 65536 subordinate uids and gids
     /// (`usermod --add-subuids/--add-subgids`) unless it has some. Idempotent; needs root.
     pub fn ensure(name: &str) -> User {
+        let (uid, gid) = User::add(name);
+        let has = |f| subid_start(f, name, uid).is_some();
+        if !has("/etc/subuid") || !has("/etc/subgid") {
+            let start = free_subid_start();
+            let range = format!("{start}-{}", start + 65535);
+            check(
+                Command::new("usermod").args(["--add-subuids", &range, "--add-subgids", &range, name]),
+                "usermod --add-subuids",
+            );
+        }
+        User::made(
+            name,
+            uid,
+            gid,
+            subid_start("/etc/subuid", name, uid).expect("subordinate uids"),
+        )
+    }
+
+    /// `name` like [`ensure`](Self::ensure), but without any subordinate ids (those that
+    /// `useradd` gave it are taken away again): its engine maps one id. `subuid_start` is 0.
+    pub fn ensure_without_subids(name: &str) -> User {
+        let (uid, gid) = User::add(name);
+        for (file, flag) in [("/etc/subuid", "--del-subuids"), ("/etc/subgid", "--del-subgids")] {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            for line in text.lines() {
+                let f: Vec<&str> = line.trim().split(':').collect();
+                if f.len() == 3 && (f[0] == name || f[0] == uid.to_string()) {
+                    let (start, count): (u32, u32) = (f[1].parse().unwrap(), f[2].parse().unwrap());
+                    let range = format!("{start}-{}", start + count.max(1) - 1);
+                    check(
+                        Command::new("usermod").args([flag, &range, name]),
+                        "usermod --del-subids",
+                    );
+                }
+            }
+        }
+        User::made(name, uid, gid, 0)
+    }
+
+    /// `useradd -m` of `name` unless it exists; its uid and gid.
+    fn add(name: &str) -> (u32, u32) {
         assert!(
             rustix::process::geteuid().is_root(),
             "the rootless tests make a user: run them as root"
@@ -85,15 +126,10 @@ impl User {
         }
         let uid = id_of(name, "-u").expect("the user exists now");
         let gid = id_of(name, "-g").expect("the user has a group");
-        let has = |f| subid_start(f, name, uid).is_some();
-        if !has("/etc/subuid") || !has("/etc/subgid") {
-            let start = free_subid_start();
-            let range = format!("{start}-{}", start + 65535);
-            check(
-                Command::new("usermod").args(["--add-subuids", &range, "--add-subgids", &range, name]),
-                "usermod --add-subuids",
-            );
-        }
+        (uid, gid)
+    }
+
+    fn made(name: &str, uid: u32, gid: u32, subuid_start: u32) -> User {
         let home = PathBuf::from(format!("/home/{name}"));
         assert!(home.is_dir(), "{name} has no home at {}", home.display());
         User {
@@ -101,7 +137,7 @@ impl User {
             uid,
             gid,
             home,
-            subuid_start: subid_start("/etc/subuid", name, uid).expect("subordinate uids"),
+            subuid_start,
         }
     }
 }

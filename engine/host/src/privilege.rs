@@ -72,6 +72,20 @@ pub fn can_chown() -> bool {
     is_initial(&map) || map.iter().map(|r| u64::from(r.count)).sum::<u64>() > 1
 }
 
+/// Whether this process's user namespace forbids setgroups (one that maps one id without
+/// newgidmap has "deny" in `/proc/self/setgroups`).
+pub fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|t| t.trim() == "deny")
+}
+
+/// Whether `gid` exists in this process's user namespace (always, in the host's).
+pub fn gid_mapped(gid: u32) -> bool {
+    let map = std::fs::read_to_string("/proc/self/gid_map")
+        .map(|t| parse_id_map(&t))
+        .unwrap_or_default();
+    map.is_empty() || outside(&map, gid).is_some()
+}
+
 /// The host's uid of this process: its uid mapped out of a user namespace.
 pub fn host_uid() -> u32 {
     let uid = rustix::process::geteuid().as_raw();

@@ -83,18 +83,23 @@ pub(crate) fn join_or_start(dir: &Path) -> Result<Entered, RootlessError> {
             let (keeper, started, outbound, namespaces) = match existing {
                 Some((pid, ns)) => (pid, false, outbound::read(dir), ns),
                 None => {
-                    let pid = start(dir)?;
+                    let (pid, tell) = start(dir)?;
                     let outbound = outbound::start(pid, dir);
+                    // The keeper ends the helper when it exits; it learns its pid here.
+                    let helper = outbound::helper_pid(dir).unwrap_or(0);
+                    let _ = File::from(tell).write_all(&helper.to_le_bytes());
                     (pid, true, outbound, namespaces(pid)?)
                 }
             };
             let mapping = mapping_of(keeper);
+            let user = user_name();
             join(namespaces)?;
             Ok(Entered::Joined {
                 keeper,
                 started,
                 mapping,
                 outbound,
+                user,
             })
         })
 }
@@ -128,7 +133,8 @@ fn receive(fd: &OwnedFd) -> Option<u8> {
     Some(b[0])
 }
 
-fn start(dir: &Path) -> Result<i32, RootlessError> {
+/// Starts a keeper; its pid, and the pipe on which it waits for its helper's pid.
+fn start(dir: &Path) -> Result<(i32, OwnedFd), RootlessError> {
     let (up_r, up_w) = nix::unistd::pipe().map_err(|e| ns_err("create a pipe", e))?;
     let (down_r, down_w) = nix::unistd::pipe().map_err(|e| ns_err("create a pipe", e))?;
     // SAFETY: called while the process has one thread (the crate's contract); the child
@@ -165,7 +171,7 @@ fn start(dir: &Path) -> Result<i32, RootlessError> {
                 let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
                 let _ = nix::sys::wait::waitpid(child, None);
             }
-            result.map(|()| pid)
+            result.map(|()| (pid, down_w))
         }
     }
 }
@@ -196,6 +202,12 @@ fn keeper_main(up: OwnedFd, down: OwnedFd, dir: &Path) -> ! {
         }
     }
     send(&up, b'r');
+    let mut helper = [0u8; 4];
+    let helper = File::from(down.try_clone().expect("dup a pipe"))
+        .read_exact(&mut helper)
+        .ok()
+        .map(|()| i32::from_le_bytes(helper))
+        .filter(|pid| *pid > 0);
     // SAFETY: closing every fd from 3 up; nothing in this process uses them any more.
     unsafe { libc_close_from(3) };
     for sig in [
@@ -206,23 +218,18 @@ fn keeper_main(up: OwnedFd, down: OwnedFd, dir: &Path) -> ! {
         // SAFETY: SIG_IGN is a valid disposition.
         let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigIgn) };
     }
-    watch_pid_file(dir)
+    watch_pid_file(dir, helper)
 }
 
 /// Sleeps while `keeper.pid` names this process. Once it no longer does (the runtime
 /// directory was removed, as at the end of a login session, or another keeper took over),
-/// ends the outbound helper, which would otherwise hold the network namespace for good,
+/// ends the outbound `helper`, which would otherwise hold the network namespace for good,
 /// and exits.
-fn watch_pid_file(dir: &Path) -> ! {
-    // The starter writes both files before this first looks (it kills a keeper it could not
-    // record); a directory removed within the first second may leave the helper running.
+fn watch_pid_file(dir: &Path, helper: Option<i32>) -> ! {
     let me = std::process::id() as i32;
-    let mut helper = None;
     loop {
         std::thread::sleep(std::time::Duration::from_secs(1));
-        if read_pid(dir) == Some(me) {
-            helper = outbound::helper_pid(dir).or(helper);
-        } else {
+        if read_pid(dir) != Some(me) {
             if let Some(pid) = helper {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),

@@ -68,6 +68,8 @@ pub enum Entered {
         started: bool,
         mapping: Mapping,
         outbound: Outbound,
+        /// The user's name, as the host knows it (inside, the user is root).
+        user: String,
     },
 }
 
@@ -78,6 +80,7 @@ impl Entered {
             started: true,
             mapping,
             outbound,
+            user,
             ..
         } = self
         else {
@@ -87,8 +90,7 @@ impl Entered {
         if *mapping == Mapping::OneId {
             out.push(format!(
                 "no subordinate ids for {} in /etc/subuid and /etc/subgid, so containers get one id (yours, as root): images with files of other users and chown inside containers fail — add a range with `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {}` (as root) and install uidmap.",
-                keeper::user_name(),
-                keeper::user_name()
+                user, user
             ));
         }
         if *outbound == Outbound::None {

@@ -137,6 +137,9 @@ pub(crate) struct Prepared {
     pub uid: u32,
     pub gid: u32,
     pub groups: Vec<libc::gid_t>,
+    /// False inside a user namespace that denies setgroups (a rootless engine mapping one
+    /// id): the groups are left as they are.
+    pub set_groups: bool,
     pub cwd: CString,
     pub caps: u64,
     pub last_cap: u32,
@@ -660,9 +663,11 @@ fn finish(p: &Prepared, pipe: RawFd) -> ! {
     // Raw syscalls: glibc's set*id wrappers broadcast to (stale) threads.
     // SAFETY: raw credential syscalls.
     unsafe {
-        let rc = libc::syscall(libc::SYS_setgroups, p.groups.len(), p.groups.as_ptr());
-        if let Err(e) = check(rc as c_int) {
-            fail(pipe, Stage::Groups, e, 0);
+        if p.set_groups {
+            let rc = libc::syscall(libc::SYS_setgroups, p.groups.len(), p.groups.as_ptr());
+            if let Err(e) = check(rc as c_int) {
+                fail(pipe, Stage::Groups, e, 0);
+            }
         }
         let rc = libc::syscall(libc::SYS_setresgid, p.gid, p.gid, p.gid);
         if let Err(e) = check(rc as c_int) {

@@ -322,6 +322,7 @@ fn prepared(c: Common, held: &mut Held, stdio: Stdio) -> Result<Prepared, Runtim
         uid: c.user.uid,
         gid: c.user.gid,
         groups,
+        set_groups: !berth_host::privilege::setgroups_denied(),
         cwd: c.cwd,
         caps: caps::default_mask(),
         last_cap: caps::last_cap(),
@@ -363,7 +364,12 @@ fn container_steps(spec: &ContainerSpec, held: &mut Held) -> Result<Plan, Runtim
         "/dev/pts",
         Some("devpts"),
         libc::MS_NOSUID | libc::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        // The tty group, unless a rootless engine's namespace maps one id only.
+        Some(if berth_host::privilege::gid_mapped(5) {
+            "newinstance,ptmxmode=0666,mode=0620,gid=5"
+        } else {
+            "newinstance,ptmxmode=0666,mode=0620"
+        }),
     )?;
     p.push(Step::Mkdir(cstr("/dev/shm", "")?), "creating /dev/shm".into());
     p.mount(
