@@ -34,6 +34,7 @@ fail() {
 # One line per reason: "package … # why". Lines are read by packages_of below.
 APP_GROUP='
 nftables iproute2 ca-certificates                      # the engine: networks and published ports; TLS to registries
+uidmap passt                                           # the engine run by an ordinary user: subordinate ids (newuidmap), outbound network (pasta)
 libwebkit2gtk-4.1-dev libayatana-appindicator3-dev     # the window (WebKitGTK) and its tray, with headers to build them
 librsvg2-dev libxdo-dev libssl-dev                     # the rest of what Tauri links against
 build-essential pkg-config                             # compiling berth and berth-desktop from source
@@ -44,6 +45,7 @@ curl python3 busybox-static docker-registry            # the demo: a busybox ima
 TESTS_GROUP='
 buildah skopeo umoci debootstrap                       # test images are made by tools independent of Berth
 podman runc docker.io fuse-overlayfs uidmap            # the peers Berth is compared with, side by side
+slirp4netns                                            # the other outbound helper of a rootless engine (after pasta)
 apache2-utils openssl                                  # the test registry: htpasswd logins, TLS certificates
 hyperfine                                              # the benchmarks
 python3-venv                                           # a venv for the Docker SDK for Python (PyPI), a real API client
@@ -54,8 +56,8 @@ qemu-system-x86 kmod cpio                              # the VM guest: scripts/b
 libseccomp-dev libcap-ng-dev                           # building virtiofsd (crates.io; not in Debian 12) for virtiofs shares of machines
 '
 # Commands that must be on PATH afterwards, per group.
-APP_COMMANDS='nft ip xdg-open Xvfb import curl python3 busybox docker-registry cc pkg-config'
-TESTS_COMMANDS='buildah skopeo umoci debootstrap podman runc dockerd fuse-overlayfs newuidmap
+APP_COMMANDS='nft ip newuidmap newgidmap pasta xdg-open Xvfb import curl python3 busybox docker-registry cc pkg-config'
+TESTS_COMMANDS='buildah skopeo umoci debootstrap podman runc dockerd fuse-overlayfs newuidmap slirp4netns
 htpasswd openssl hyperfine xz zstd script WebKitWebDriver dbus-daemon dunst status-notifier-watcher
 qemu-system-x86_64 depmod cpio'
 

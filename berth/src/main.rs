@@ -80,6 +80,22 @@ fn main() -> ExitCode {
             }
         };
     }
+    // An ordinary user's engine runs as root inside the user's own user namespace
+    // (berth-rootless); joining it needs a single-threaded process, so it comes first.
+    // Machines run on the host as the user, and with `BERTH_HOST` the engine is elsewhere.
+    if !matches!(cli.command, cli::Command::Machine(_)) && client::target().is_none() {
+        match berth_rootless::enter() {
+            Ok(entered) => {
+                for warning in entered.warnings() {
+                    eprintln!("Warning: {warning}");
+                }
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
     // The shim forks first thing, so it must run before any thread exists.
     let root = client::root(&cli.global);
     if let cli::Command::Shim { state_dir } = &cli.command {

@@ -49,13 +49,18 @@ impl Drop for Berth {
         if !has_containers {
             return;
         }
-        let ids = self.run(&["ps", "-aq"]).stdout;
-        let ids: Vec<&str> = ids.split_whitespace().collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f"];
-            args.extend(ids);
-            let _ = self.run(&args);
-        }
+        remove_all_containers(|args| self.run(args));
+    }
+}
+
+/// `rm -f` of every container `berth` (one store's, as some user) lists.
+pub(crate) fn remove_all_containers(berth: impl Fn(&[&str]) -> Run) {
+    let ids = berth(&["ps", "-aq"]).stdout;
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if !ids.is_empty() {
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids);
+        let _ = berth(&args);
     }
 }
 

@@ -12,6 +12,7 @@ pub mod fixtures;
 pub mod guest;
 pub mod http;
 pub mod registry;
+pub mod rootless;
 mod token;
 pub mod tools;
 

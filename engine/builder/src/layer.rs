@@ -17,7 +17,9 @@ use berth_store::{IngestStart, LayerRecord, Store};
 
 use crate::BuildError;
 
-const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// Where overlayfs marks opaque directories: `trusted.` as the host's root, `user.` when
+/// mounted with `userxattr` in a rootless engine's user namespace.
+const OPAQUE_XATTRS: [&str; 2] = ["trusted.overlay.opaque", "user.overlay.opaque"];
 
 /// Hashes everything written through it.
 struct Hashing<W> {
@@ -45,7 +47,7 @@ fn xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
     for name in names[..n].split(|b| *b == 0).filter(|n| !n.is_empty()) {
         let name = String::from_utf8_lossy(name).into_owned();
         // overlayfs bookkeeping (origin, impure, opaque) is not image content.
-        if name.starts_with("trusted.overlay.") {
+        if name.starts_with("trusted.overlay.") || name.starts_with("user.overlay.") {
             continue;
         }
         let mut val = vec![0u8; 64 * 1024];
@@ -59,7 +61,9 @@ fn xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
 
 fn is_opaque(path: &Path) -> bool {
     let mut v = [0u8; 4];
-    matches!(rustix::fs::lgetxattr(path, OPAQUE_XATTR, &mut v), Ok(1) if v[0] == b'y')
+    OPAQUE_XATTRS
+        .iter()
+        .any(|x| matches!(rustix::fs::lgetxattr(path, *x, &mut v), Ok(1) if v[0] == b'y'))
 }
 
 struct TarWriter<W: Write> {
@@ -279,7 +283,7 @@ mod tests {
         .unwrap();
         rustix::fs::setxattr(
             dir.join("var/cache"),
-            OPAQUE_XATTR,
+            OPAQUE_XATTRS[0],
             b"y",
             rustix::fs::XattrFlags::empty(),
         )

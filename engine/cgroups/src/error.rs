@@ -91,6 +91,14 @@ pub enum CgroupError {
         what: &'static str,
     },
 
+    /// A rootless engine where no cgroup subtree is delegated to the user.
+    #[error("{why}, so {what} — {next}")]
+    Unavailable {
+        why: &'static str,
+        what: &'static str,
+        next: &'static str,
+    },
+
     /// The freezer did not settle.
     #[error(
         "cgroup {path} did not report frozen within {secs} seconds — look for processes stuck in the kernel (state D) and try again"
@@ -114,4 +122,15 @@ pub enum CgroupError {
         signal: i32,
         source: io::Error,
     },
+}
+
+impl CgroupError {
+    /// Limits refused by a process that may not make groups (`why`: see `unavailable`).
+    pub(crate) fn limits_unavailable(why: &'static str) -> CgroupError {
+        CgroupError::Unavailable {
+            why,
+            what: "--memory, --cpus and --pids-limit cannot be applied",
+            next: "run without limits, or run Berth as root",
+        }
+    }
 }

@@ -43,6 +43,7 @@ mod backend;
 mod error;
 mod fsutil;
 mod mounts;
+mod nogroup;
 mod v1;
 mod v2;
 mod warmup;
@@ -146,6 +147,45 @@ pub(crate) struct Resolved {
     pub pids: Option<Option<u64>>,
 }
 
+impl Resolved {
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == Resolved::default()
+    }
+}
+
+/// Why this process may not make groups, as the first half of a sentence; `None` when it
+/// may (the host's root). A rootless engine could use a subtree systemd delegates on
+/// cgroup v2; that is not done yet, so it is refused there too, in its own words.
+pub fn unavailable() -> Option<&'static str> {
+    if !berth_host::privilege::in_user_namespace() {
+        return None;
+    }
+    Some(match detect() {
+        Ok(Layout::V2) => "Berth runs without root and does not yet use the cgroup v2 subtree systemd delegates to users",
+        _ => "Berth runs without root and this machine's cgroups (v1 or hybrid, without systemd delegation) give an ordinary user no control groups",
+    })
+}
+
+/// Refuses limits this process cannot apply (see [`unavailable`]) before anything is made.
+pub fn check_applicable(limits: &Limits) -> Result<(), CgroupError> {
+    match unavailable() {
+        Some(why) if !limits.resolve()?.is_empty() => Err(CgroupError::limits_unavailable(why)),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses pause and unpause where there is no freezer to use (see [`unavailable`]).
+pub fn check_freezable() -> Result<(), CgroupError> {
+    match unavailable() {
+        Some(why) => Err(CgroupError::Unavailable {
+            why,
+            what: "a container cannot be paused",
+            next: "stop it instead, or run Berth as root",
+        }),
+        None => Ok(()),
+    }
+}
+
 impl Limits {
     pub(crate) fn resolve(&self) -> Result<Resolved, CgroupError> {
         let memory = match self.memory_bytes {
@@ -227,6 +267,13 @@ impl Cgroup {
 
     fn for_name(name: &str) -> Result<Cgroup, CgroupError> {
         validate_name(name)?;
+        if let Some(why) = unavailable() {
+            return Ok(Cgroup {
+                name: name.to_string(),
+                layout: detect().unwrap_or(Layout::Hybrid),
+                backend: Box::new(nogroup::NoGroup { why }),
+            });
+        }
         let hierarchies = Hierarchies::current()?;
         let layout = hierarchies.layout()?;
         let backend: Box<dyn Backend> = match layout {

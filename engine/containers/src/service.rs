@@ -435,7 +435,7 @@ fn network_state_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("BERTH_NETWORK_STATE") {
         return PathBuf::from(dir);
     }
-    if rustix::process::geteuid().is_root() {
+    if berth_host::privilege::host_root() {
         PathBuf::from("/var/lib/berth/network")
     } else {
         std::env::var_os("XDG_DATA_HOME")

@@ -12,5 +12,6 @@ pub mod facts;
 pub mod mounts;
 pub mod names;
 pub mod places;
+pub mod privilege;
 pub mod process;
 pub mod watch;

@@ -25,8 +25,12 @@ pub enum PlaceError {
 /// The runtime directory of this process's user (see the module's words). Only the path:
 /// [`ensure_runtime_dir`] makes and checks it.
 pub fn runtime_dir() -> PathBuf {
-    let uid = rustix::process::geteuid();
-    runtime_dir_from(uid.is_root(), uid.as_raw(), std::env::var_os("XDG_RUNTIME_DIR"))
+    // The host's root and uid: a rootless engine's uid 0 is an ordinary user's (privilege).
+    runtime_dir_from(
+        crate::privilege::host_root(),
+        crate::privilege::host_uid(),
+        std::env::var_os("XDG_RUNTIME_DIR"),
+    )
 }
 
 /// [`runtime_dir`] for a given user and `XDG_RUNTIME_DIR` (pure, for tests). The XDG spec
@@ -46,7 +50,7 @@ pub fn runtime_dir_from(is_root: bool, uid: u32, xdg_runtime_dir: Option<OsStrin
 pub fn ensure_runtime_dir() -> Result<PathBuf, PlaceError> {
     let dir = runtime_dir();
     let uid = rustix::process::geteuid();
-    if uid.is_root() {
+    if crate::privilege::host_root() {
         std::fs::create_dir_all(&dir).map_err(|e| PlaceError::Create {
             path: dir.clone(),
             reason: e.to_string(),

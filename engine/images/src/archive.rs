@@ -140,6 +140,7 @@ impl ImageService {
         let opts = UnpackOptions {
             compression: Compression::Auto,
             preserve_ownership: false,
+            rootless: false,
         };
         berth_layers::unpack(BufReader::new(file), &scratch, &opts).map_err(|e| bad(e.to_string()))?;
         let result = self.load_dir(&scratch, &bad);

@@ -50,8 +50,9 @@
 //! # Whiteouts
 //!
 //! OCI whiteouts become overlayfs whiteouts: `D/.wh..wh..opq` sets `trusted.overlay.opaque=y`
-//! on `D` (no file is created), and `D/.wh.NAME` becomes a character device 0/0 named `NAME`.
-//! Both need root; without it, unpacking a layer with whiteouts fails with
+//! on `D` (`user.overlay.opaque` when [`UnpackOptions::rootless`]; no file is created), and
+//! `D/.wh.NAME` becomes a character device 0/0 named `NAME`.
+//! Both need root or a user namespace; without either, unpacking a layer with whiteouts fails with
 //! [`LayerError::NeedsPrivilege`]. Other `.wh..wh.*` names (aufs bookkeeping) are ignored.
 //! As in tar, a later entry replaces an earlier one with the same name.
 
@@ -84,6 +85,10 @@ pub struct UnpackOptions {
     pub compression: Compression,
     /// Apply owners (`lchown`) and create device nodes (`mknod`). Needs root.
     pub preserve_ownership: bool,
+    /// Unpacking inside a rootless engine's user namespace: opaque directories are marked
+    /// with `user.overlay.opaque` (overlayfs mounted with `userxattr` reads that) and device
+    /// nodes are left out (the kernel refuses them there); owners are applied as mapped.
+    pub rootless: bool,
 }
 
 impl UnpackOptions {
@@ -94,7 +99,8 @@ impl UnpackOptions {
             compression: berth_oci::media_type::layer_compression(mt)
                 .map(Compression::Known)
                 .unwrap_or(Compression::Auto),
-            preserve_ownership: rustix::process::geteuid().is_root(),
+            preserve_ownership: berth_host::privilege::can_chown(),
+            rootless: berth_host::privilege::in_user_namespace(),
         }
     }
 }
@@ -348,7 +354,7 @@ mod tests {
         use berth_oci::media_type as mt;
         let o = UnpackOptions::for_media_type(mt::DOCKER_LAYER_GZIP);
         assert_eq!(o.compression, Compression::Known(LayerCompression::Gzip));
-        assert_eq!(o.preserve_ownership, rustix::process::geteuid().is_root());
+        assert_eq!(o.preserve_ownership, berth_host::privilege::can_chown());
         assert_eq!(
             UnpackOptions::for_media_type(mt::OCI_LAYER_ZSTD).compression,
             Compression::Known(LayerCompression::Zstd)

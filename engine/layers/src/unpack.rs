@@ -32,6 +32,8 @@ impl From<LayerError> for Fail {
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// The same marker as overlayfs reads it with `userxattr` (in a user namespace).
+const USER_OPAQUE_XATTR: &str = "user.overlay.opaque";
 
 /// Mode and mtime of a directory, applied after all of its children have been written.
 struct DirMeta {
@@ -320,7 +322,12 @@ impl<'a> Unpacker<'a> {
         let parent_rel = &rel[..rel.len() - 1];
         if last.as_slice() == OPAQUE_MARKER {
             let dir = self.parent(entry, rel)?;
-            return rfs::fsetxattr(&dir, OPAQUE_XATTR, b"y", XattrFlags::empty()).map_err(|e| {
+            let xattr = if self.opts.rootless {
+                USER_OPAQUE_XATTR
+            } else {
+                OPAQUE_XATTR
+            };
+            return rfs::fsetxattr(&dir, xattr, b"y", XattrFlags::empty()).map_err(|e| {
                 if e == Errno::PERM {
                     LayerError::NeedsPrivilege {
                         entry: entry.to_string(),
@@ -328,7 +335,7 @@ impl<'a> Unpacker<'a> {
                         source: io_err(e),
                     }
                 } else {
-                    self.io(entry, "set trusted.overlay.opaque on", parent_rel, io_err(e))
+                    self.io(entry, "set the overlay opaque marker on", parent_rel, io_err(e))
                 }
             });
         }
@@ -582,8 +589,8 @@ impl<'a> Unpacker<'a> {
         major: u32,
         minor: u32,
     ) -> Result<(), LayerError> {
-        if ft != FileType::Fifo && !self.opts.preserve_ownership {
-            // Device nodes need root; an unprivileged unpack leaves them out.
+        if ft != FileType::Fifo && (!self.opts.preserve_ownership || self.opts.rootless) {
+            // Device nodes need the host's root; any other unpack leaves them out.
             self.skipped.insert(rel.to_vec());
             return Ok(());
         }
@@ -775,7 +782,10 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
                 }
             } else if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
                 // Overlay metadata is Berth's to write (whiteouts); a layer must not forge it.
-                if !name.starts_with(b"trusted.overlay.") && !name.is_empty() {
+                if !name.starts_with(b"trusted.overlay.")
+                    && !name.starts_with(b"user.overlay.")
+                    && !name.is_empty()
+                {
                     xattrs.push((name.to_vec(), ext.value_bytes().to_vec()));
                 }
             }

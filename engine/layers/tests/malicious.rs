@@ -61,6 +61,7 @@ impl Fixture {
         let opts = UnpackOptions {
             compression: Compression::Known(LayerCompression::None),
             preserve_ownership: rustix::process::geteuid().is_root(),
+            rootless: false,
         };
         (unpack(file, &dest, &opts), dest)
     }

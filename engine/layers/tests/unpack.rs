@@ -125,6 +125,7 @@ fn opts(compression: Compression) -> UnpackOptions {
     UnpackOptions {
         compression,
         preserve_ownership: is_root(),
+        rootless: false,
     }
 }
 
@@ -287,6 +288,7 @@ fn unprivileged_unpack_skips_devices() {
     let o = UnpackOptions {
         compression: Compression::Auto,
         preserve_ownership: false,
+        rootless: false,
     };
     unpack(tar.as_slice(), &dest, &o).unwrap();
     check_rich_layer(&dest, false);

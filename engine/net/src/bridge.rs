@@ -11,7 +11,10 @@ use crate::{nat, NetError, NetworkConfig};
 pub(crate) fn ensure_bridge(net: &NetworkConfig, run_dir: &Path) -> Result<(), NetError> {
     let nl = Netlink::open()?;
     let created = nl.create_bridge(&net.bridge)?;
+    // (/sys/class/net shows the host's namespace, so a rootless engine, whose bridges live
+    // in the user's own namespace, trusts the name there.)
     if !created
+        && crate::netns::home().is_none()
         && !Path::new("/sys/class/net")
             .join(&net.bridge)
             .join("bridge")

@@ -89,8 +89,10 @@ fn mac_string(mac: [u8; 6]) -> String {
         .join(":")
 }
 
+/// Whether `name` exists in the calling thread's network namespace (not through
+/// /sys/class/net, which shows the namespace of whoever mounted /sys).
 fn link_exists(name: &str) -> bool {
-    Path::new("/sys/class/net").join(name).exists()
+    index_of(name).is_ok()
 }
 
 impl NetworkManager {
@@ -100,6 +102,10 @@ impl NetworkManager {
     /// network returns the existing endpoint; leftovers of a crashed attach are cleaned first.
     /// Further networks join with [`connect`](Self::connect).
     pub fn attach(&self, id: &str, network: &str, aliases: &[String]) -> Result<Endpoint, NetError> {
+        self.at_home(|| self.attach_here(id, network, aliases))
+    }
+
+    fn attach_here(&self, id: &str, network: &str, aliases: &[String]) -> Result<Endpoint, NetError> {
         check_id(id)?;
         let mut st = self.lock()?;
         let net = self.network_for_endpoint(&mut st.state, network)?;
@@ -188,6 +194,10 @@ impl NetworkManager {
     /// inner end is the lowest free `ethN`, with its own address from that network. It gets
     /// the default route only when no other endpoint of the container has it.
     pub fn connect(&self, id: &str, network: &str, aliases: &[String]) -> Result<Endpoint, NetError> {
+        self.at_home(|| self.connect_here(id, network, aliases))
+    }
+
+    fn connect_here(&self, id: &str, network: &str, aliases: &[String]) -> Result<Endpoint, NetError> {
         check_id(id)?;
         let mut st = self.lock()?;
         let net = self.network_for_endpoint(&mut st.state, network)?;
@@ -237,6 +247,10 @@ impl NetworkManager {
     /// leaves the namespace with it) and releases the address. When it carried the default
     /// route, the next endpoint takes it over. The namespace stays, even with no endpoint left.
     pub fn disconnect(&self, id: &str, network: &str) -> Result<Endpoint, NetError> {
+        self.at_home(|| self.disconnect_here(id, network))
+    }
+
+    fn disconnect_here(&self, id: &str, network: &str) -> Result<Endpoint, NetError> {
         check_id(id)?;
         let mut st = self.lock()?;
         let ep = st
@@ -272,6 +286,10 @@ impl NetworkManager {
     /// addresses, unmounts and removes its netns. Idempotent, and also cleans leftovers of a
     /// killed engine that never recorded the endpoint.
     pub fn detach(&self, id: &str) -> Result<(), NetError> {
+        self.at_home(|| self.detach_here(id))
+    }
+
+    fn detach_here(&self, id: &str) -> Result<(), NetError> {
         check_id(id)?;
         let mut st = self.lock()?;
         let gone = st.state.remove_all_of(id);
@@ -289,6 +307,10 @@ impl NetworkManager {
     /// clears the netns mounts but not the state file) and cleans its leftovers. Meant for
     /// engine start-up; returns the container ids that were released.
     pub fn prune_stale(&self) -> Result<Vec<String>, NetError> {
+        self.at_home(|| self.prune_stale_here())
+    }
+
+    fn prune_stale_here(&self) -> Result<Vec<String>, NetError> {
         let mut st = self.lock()?;
         let mut stale: Vec<String> = st
             .state

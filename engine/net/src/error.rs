@@ -14,6 +14,9 @@ pub enum NetError {
         suggestion: u16,
     },
 
+    #[error("port {port} is below {start}, the first port an ordinary user may publish (net.ipv4.ip_unprivileged_port_start), and Berth runs without root — publish a port of {start} or above, or lower the limit as root with `sysctl net.ipv4.ip_unprivileged_port_start={port}`")]
+    PrivilegedPort { port: u16, start: u16 },
+
     #[error("could not bind {ip}:{port}: {source}; check that the address belongs to this host")]
     Bind {
         ip: IpAddr,

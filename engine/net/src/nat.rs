@@ -19,9 +19,22 @@ fn chain_names(bridge: &str) -> (String, String) {
     (format!("nat_{safe}"), format!("fwd_{safe}"))
 }
 
+/// `nft` from PATH, else from /usr/sbin or /sbin: an ordinary user's PATH (a rootless
+/// engine's) has no sbin directories on Debian.
+fn nft_program() -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join("nft"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| "nft".into())
+}
+
 fn nft(args: &[&str], script: Option<&str>) -> Result<String, NetError> {
     let what = format!("nft {}", args.join(" "));
-    let mut child = Command::new("nft")
+    let mut child = Command::new(nft_program())
         .args(args)
         .stdin(if script.is_some() {
             Stdio::piped()

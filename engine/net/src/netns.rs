@@ -73,22 +73,29 @@ pub(crate) fn remove(path: &Path) -> Result<(), NetError> {
     }
 }
 
-/// Runs `f` on a thread that has joined the network namespace at `path`.
-pub fn run_in<T: Send + 'static>(
-    path: &Path,
-    f: impl FnOnce() -> Result<T, NetError> + Send + 'static,
-) -> Result<T, NetError> {
+/// The user's own network namespace when this process is a rootless engine's (see
+/// berth-rootless): bridges, host-side veths, NAT rules and the port proxies' upstream
+/// connections live there. `None` for the host's root, whose home is the host's namespace.
+pub(crate) fn home() -> Option<std::path::PathBuf> {
+    berth_rootless::network_namespace()
+}
+
+/// Runs `f` on a thread that has joined the network namespace at `path` (the thread ends
+/// before this returns, so `f` may borrow).
+pub fn run_in<T: Send>(path: &Path, f: impl FnOnce() -> Result<T, NetError> + Send) -> Result<T, NetError> {
     let ns = File::open(path).map_err(|e| NetError::io("open the network namespace", path, e))?;
-    std::thread::spawn(move || {
-        setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)
-            .map_err(|e| NetError::sys("enter a network namespace", e))?;
-        f()
-    })
-    .join()
-    .unwrap_or_else(|_| {
-        Err(NetError::sys(
-            "work inside a network namespace",
-            std::io::Error::other("thread panicked"),
-        ))
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)
+                .map_err(|e| NetError::sys("enter a network namespace", e))?;
+            f()
+        })
+        .join()
+        .unwrap_or_else(|_| {
+            Err(NetError::sys(
+                "work inside a network namespace",
+                std::io::Error::other("thread panicked"),
+            ))
+        })
     })
 }

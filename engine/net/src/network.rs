@@ -54,6 +54,9 @@ pub struct NetworkManager {
     pub(crate) state_dir: PathBuf,
     pub(crate) run_dir: PathBuf,
     default_subnet: Option<String>,
+    /// Where bridges and host-side veths live: `None` for this process's own network
+    /// namespace (the host's root), else the user's own one (a rootless engine).
+    home: Option<PathBuf>,
 }
 
 pub(crate) fn fnv(s: &str) -> u64 {
@@ -111,7 +114,19 @@ impl NetworkManager {
             state_dir: state_dir.to_path_buf(),
             run_dir: run_dir.to_path_buf(),
             default_subnet: None,
+            home: crate::netns::home(),
         })
+    }
+
+    /// Runs `f` where this manager's bridges live (see `home`).
+    pub(crate) fn at_home<T: Send>(
+        &self,
+        f: impl FnOnce() -> Result<T, NetError> + Send,
+    ) -> Result<T, NetError> {
+        match &self.home {
+            None => f(),
+            Some(home) => crate::netns::run_in(home, f),
+        }
     }
 
     /// Sets the subnet the default network gets when it is first created (a setting; it
@@ -166,6 +181,15 @@ impl NetworkManager {
     /// Like [`create_network`](Self::create_network) but with an explicit bridge device name
     /// (at most 15 characters).
     pub fn create_network_on_bridge(
+        &self,
+        name: &str,
+        subnet: Option<&str>,
+        bridge: Option<&str>,
+    ) -> Result<NetworkConfig, NetError> {
+        self.at_home(|| self.create_network_on_bridge_here(name, subnet, bridge))
+    }
+
+    fn create_network_on_bridge_here(
         &self,
         name: &str,
         subnet: Option<&str>,
@@ -241,6 +265,10 @@ impl NetworkManager {
     /// Removes a user network: its bridge device and NAT rules. Refused while containers are
     /// attached and for the built-in networks.
     pub fn remove_network(&self, name: &str) -> Result<(), NetError> {
+        self.at_home(|| self.remove_network_here(name))
+    }
+
+    fn remove_network_here(&self, name: &str) -> Result<(), NetError> {
         if name == DEFAULT_NETWORK || builtin(name).is_some() {
             return Err(NetError::BuiltinNetwork(name.to_string()));
         }

@@ -90,6 +90,18 @@ pub fn bind_published(ports: &[PortSpec]) -> Result<Vec<BoundPort>, NetError> {
                     suggestion: suggest(spec),
                 });
             }
+            Err(source)
+                if source.kind() == ErrorKind::PermissionDenied && !berth_host::privilege::host_root() =>
+            {
+                let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok())
+                    .unwrap_or(1024);
+                return Err(NetError::PrivilegedPort {
+                    port: spec.host_port,
+                    start,
+                });
+            }
             Err(source) => {
                 return Err(NetError::Bind {
                     ip: spec.host_ip,

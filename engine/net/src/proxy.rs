@@ -29,6 +29,20 @@ struct Shared {
     next: AtomicU64,
     /// Live TCP connections (both sockets), so stopping can shut them down.
     conns: Mutex<HashMap<u64, (TcpStream, TcpStream)>>,
+    /// The namespace the upstream sockets are made in when it is not this process's (a
+    /// rootless engine's: the user's own, where the bridges are; see `netns::home`).
+    home: Option<std::fs::File>,
+}
+
+impl Shared {
+    /// Moves the calling thread into `home`, so the sockets it makes from now on live there
+    /// (the listeners stay on the host's addresses: they were bound before).
+    fn enter_home(&self) -> bool {
+        match &self.home {
+            None => true,
+            Some(ns) => nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).is_ok(),
+        }
+    }
 }
 
 /// The running proxies of one container. Dropping it (or calling [`stop`](Self::stop)) closes
@@ -91,7 +105,16 @@ fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<(
 
 /// Starts forwarding every bound port to `container_ip`.
 pub fn spawn_proxies(bound: Vec<BoundPort>, container_ip: Ipv4Addr) -> Result<ProxySet, NetError> {
-    let shared = Arc::new(Shared::default());
+    let home = match crate::netns::home() {
+        None => None,
+        Some(path) => Some(
+            std::fs::File::open(&path).map_err(|e| NetError::io("open the network namespace", path, e))?,
+        ),
+    };
+    let shared = Arc::new(Shared {
+        home,
+        ..Shared::default()
+    });
     let mut set = ProxySet {
         shared: shared.clone(),
         threads: Vec::new(),
@@ -141,6 +164,9 @@ fn tcp_accept_loop(listener: TcpListener, target: SocketAddr, shared: Arc<Shared
 }
 
 fn tcp_connection(client: TcpStream, target: SocketAddr, shared: Arc<Shared>) {
+    if !shared.enter_home() {
+        return;
+    }
     let Ok(upstream) = TcpStream::connect_timeout(&target, CONNECT_TIMEOUT) else {
         return; // dropping `client` closes it, as docker-proxy does
     };
@@ -203,6 +229,9 @@ struct Flow {
 }
 
 fn udp_loop(socket: UdpSocket, target: SocketAddr, shared: Arc<Shared>) {
+    if !shared.enter_home() {
+        return;
+    }
     let socket = Arc::new(socket);
     let _ = socket.set_read_timeout(Some(TICK));
     let flows: Arc<Mutex<HashMap<SocketAddr, Flow>>> = Arc::default();

@@ -97,6 +97,14 @@ pub(crate) enum Step {
         fd: RawFd,
         target: CString,
     },
+    /// A new file system of `fstype` (proc, sysfs) with mount attributes `attr`, made
+    /// before pivot_root and attached at `target` after it: a user namespace lets a process
+    /// make one only while the host's own is visible in its mount namespace.
+    Fresh {
+        fstype: CString,
+        attr: u64,
+        target: CString,
+    },
     /// Hide a path: an empty read-only tmpfs over a directory, /dev/null over a file.
     Mask(CString),
     /// Bind a path over itself read-only.
@@ -129,6 +137,9 @@ pub(crate) struct Prepared {
     pub uid: u32,
     pub gid: u32,
     pub groups: Vec<libc::gid_t>,
+    /// False inside a user namespace that denies setgroups (a rootless engine mapping one
+    /// id): the groups are left as they are.
+    pub set_groups: bool,
     pub cwd: CString,
     pub caps: u64,
     pub last_cap: u32,
@@ -141,6 +152,11 @@ pub(crate) struct Prepared {
 }
 
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
+/// At most this many [`Step::Fresh`] file systems per container.
+pub(crate) const MAX_FRESH: usize = 4;
 
 fn errno() -> i32 {
     caps::errno()
@@ -360,7 +376,70 @@ fn is_dir(path: &CStr) -> Result<bool, i32> {
     }
 }
 
-fn run_step(step: &Step) -> Result<(), i32> {
+/// Makes the file system of a [`Step::Fresh`]: fsopen, create, fsmount; the mount's fd.
+fn make_fresh(fstype: &CStr, attr: u64) -> Result<c_int, i32> {
+    // SAFETY: raw syscalls on a NUL-terminated string and fds this function owns.
+    unsafe {
+        let fs = libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) as c_int;
+        if fs < 0 {
+            return Err(errno());
+        }
+        let created = check(libc::syscall(
+            libc::SYS_fsconfig,
+            fs,
+            FSCONFIG_CMD_CREATE,
+            ptr::null::<c_char>(),
+            ptr::null::<c_char>(),
+            0,
+        ) as c_int);
+        let mnt = created.and_then(|()| {
+            let m = libc::syscall(libc::SYS_fsmount, fs, FSMOUNT_CLOEXEC, attr) as c_int;
+            if m < 0 {
+                Err(errno())
+            } else {
+                Ok(m)
+            }
+        });
+        libc::close(fs);
+        mnt
+    }
+}
+
+/// Makes every [`Step::Fresh`] file system, in order, before pivot_root.
+fn make_all_fresh(p: &Prepared, pipe: RawFd) -> [c_int; MAX_FRESH] {
+    let mut fds = [-1; MAX_FRESH];
+    let mut n = 0;
+    for (i, step) in p.steps.iter().enumerate() {
+        if let Step::Fresh { fstype, attr, .. } = step {
+            match make_fresh(fstype, *attr) {
+                Ok(fd) if n < MAX_FRESH => {
+                    fds[n] = fd;
+                    n += 1;
+                }
+                Ok(_) => fail(pipe, Stage::Step, libc::E2BIG, i as i32),
+                Err(e) => fail(pipe, Stage::Step, e, i as i32),
+            }
+        }
+    }
+    fds
+}
+
+fn attach(fd: RawFd, target: &CStr) -> Result<(), i32> {
+    // SAFETY: move_mount of an fd onto a NUL-terminated path.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            fd,
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    } as c_int)
+}
+
+/// Runs one step; `fresh` holds the [`Step::Fresh`] mounts not attached yet, in order.
+fn run_step(step: &Step, fresh: &mut &[c_int]) -> Result<(), i32> {
     // SAFETY: raw syscalls on NUL-terminated strings owned by the step.
     unsafe {
         match step {
@@ -402,14 +481,12 @@ fn run_step(step: &Step) -> Result<(), i32> {
                 Err(libc::EEXIST) => Ok(()),
                 r => r,
             },
-            Step::Attach { fd, target } => check(libc::syscall(
-                libc::SYS_move_mount,
-                *fd,
-                c"".as_ptr(),
-                libc::AT_FDCWD,
-                target.as_ptr(),
-                MOVE_MOUNT_F_EMPTY_PATH,
-            ) as c_int),
+            Step::Attach { fd, target } => attach(*fd, target),
+            Step::Fresh { target, .. } => {
+                let (fd, rest) = fresh.split_first().ok_or(libc::E2BIG)?;
+                *fresh = rest;
+                attach(*fd, target)
+            }
             Step::Mask(p) => match is_dir(p) {
                 Err(libc::ENOENT) => Ok(()),
                 Err(e) => Err(e),
@@ -495,13 +572,15 @@ pub(crate) fn run_init(p: &Prepared, pipe: RawFd) -> ! {
             fail(pipe, Stage::CgroupNs, e, 0);
         }
     }
+    let fresh = make_all_fresh(p, pipe);
     if let Some(rootfs) = &p.rootfs {
         if let Err((stage, e)) = pivot(rootfs) {
             fail(pipe, stage, e, 0);
         }
     }
+    let mut unattached = &fresh[..];
     for (i, step) in p.steps.iter().enumerate() {
-        if let Err(e) = run_step(step) {
+        if let Err(e) = run_step(step, &mut unattached) {
             fail(pipe, Stage::Step, e, i as i32);
         }
     }
@@ -584,9 +663,11 @@ fn finish(p: &Prepared, pipe: RawFd) -> ! {
     // Raw syscalls: glibc's set*id wrappers broadcast to (stale) threads.
     // SAFETY: raw credential syscalls.
     unsafe {
-        let rc = libc::syscall(libc::SYS_setgroups, p.groups.len(), p.groups.as_ptr());
-        if let Err(e) = check(rc as c_int) {
-            fail(pipe, Stage::Groups, e, 0);
+        if p.set_groups {
+            let rc = libc::syscall(libc::SYS_setgroups, p.groups.len(), p.groups.as_ptr());
+            if let Err(e) = check(rc as c_int) {
+                fail(pipe, Stage::Groups, e, 0);
+            }
         }
         let rc = libc::syscall(libc::SYS_setresgid, p.gid, p.gid, p.gid);
         if let Err(e) = check(rc as c_int) {

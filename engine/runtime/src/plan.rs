@@ -112,7 +112,33 @@ impl Plan {
         self.push(step, format!("mounting {}", target));
         Ok(())
     }
+
+    /// A new `fstype` file system at `target` (see [`Step::Fresh`]); `attr` holds
+    /// `MOUNT_ATTR_*` flags.
+    fn fresh(&mut self, fstype: &str, target: &str, attr: u64) -> Result<(), RuntimeError> {
+        let fresh = self
+            .steps
+            .iter()
+            .filter(|s| matches!(s, Step::Fresh { .. }))
+            .count();
+        if fresh >= crate::child::MAX_FRESH {
+            return Err(RuntimeError::InvalidSpec(format!(
+                "too many new file systems at {target}"
+            )));
+        }
+        let step = Step::Fresh {
+            fstype: cstr(fstype, "fs type")?,
+            attr,
+            target: cstr(target, "mount target")?,
+        };
+        self.push(step, format!("mounting {target}"));
+        Ok(())
+    }
 }
+
+/// `MOUNT_ATTR_*` of fsmount(2).
+const ATTR_RDONLY: u64 = 0x1;
+const ATTR_NOSUID_NODEV_NOEXEC: u64 = 0x2 | 0x4 | 0x8;
 
 /// Fds the plan refers to by number; closed when the spawn is over.
 #[derive(Default)]
@@ -296,6 +322,7 @@ fn prepared(c: Common, held: &mut Held, stdio: Stdio) -> Result<Prepared, Runtim
         uid: c.user.uid,
         gid: c.user.gid,
         groups,
+        set_groups: !berth_host::privilege::setgroups_denied(),
         cwd: c.cwd,
         caps: caps::default_mask(),
         last_cap: caps::last_cap(),
@@ -310,7 +337,7 @@ fn container_steps(spec: &ContainerSpec, held: &mut Held) -> Result<Plan, Runtim
     let mut p = Plan::default();
     let nosuid_nodev_noexec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     p.push(Step::Mkdir(cstr("/proc", "")?), "creating /proc".into());
-    p.mount(Some("proc"), "/proc", Some("proc"), nosuid_nodev_noexec, None)?;
+    p.fresh("proc", "/proc", ATTR_NOSUID_NODEV_NOEXEC)?;
     p.push(Step::Mkdir(cstr("/dev", "")?), "creating /dev".into());
     p.mount(
         Some("tmpfs"),
@@ -337,7 +364,12 @@ fn container_steps(spec: &ContainerSpec, held: &mut Held) -> Result<Plan, Runtim
         "/dev/pts",
         Some("devpts"),
         libc::MS_NOSUID | libc::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        // The tty group, unless a rootless engine's namespace maps one id only.
+        Some(if berth_host::privilege::gid_mapped(5) {
+            "newinstance,ptmxmode=0666,mode=0620,gid=5"
+        } else {
+            "newinstance,ptmxmode=0666,mode=0620"
+        }),
     )?;
     p.push(Step::Mkdir(cstr("/dev/shm", "")?), "creating /dev/shm".into());
     p.mount(
@@ -375,13 +407,7 @@ fn container_steps(spec: &ContainerSpec, held: &mut Held) -> Result<Plan, Runtim
         );
     }
     p.push(Step::Mkdir(cstr("/sys", "")?), "creating /sys".into());
-    p.mount(
-        Some("sysfs"),
-        "/sys",
-        Some("sysfs"),
-        nosuid_nodev_noexec | libc::MS_RDONLY,
-        None,
-    )?;
+    p.fresh("sysfs", "/sys", ATTR_NOSUID_NODEV_NOEXEC | ATTR_RDONLY)?;
     cgroup_steps(&spec.cgroup_mounts, &mut p)?;
 
     for m in &spec.mounts {

@@ -76,6 +76,10 @@ pub fn overlay_context(
             rustix::mount::fsconfig_set_string(&fs, "workdir", work)?;
             rustix::mount::fsconfig_set_string(&fs, "index", "off")?;
         }
+        if berth_host::privilege::in_user_namespace() {
+            // A rootless engine's overlays (Linux 5.11+) keep their metadata in `user.` xattrs.
+            rustix::mount::fsconfig_set_flag(&fs, "userxattr")?;
+        }
         rustix::mount::fsconfig_create(&fs)?;
         Ok(fs)
     };
@@ -144,10 +148,15 @@ fn mount_new_api(
 fn mount_legacy(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<(), RuntimeError> {
     let lower: Vec<String> = lowers.iter().rev().map(|p| p.display().to_string()).collect();
     let data = format!(
-        "lowerdir={},upperdir={},workdir={},index=off",
+        "lowerdir={},upperdir={},workdir={},index=off{}",
         lower.join(":"),
         upper.display(),
-        work.display()
+        work.display(),
+        if berth_host::privilege::in_user_namespace() {
+            ",userxattr"
+        } else {
+            ""
+        }
     );
     if data.len() >= 4096 {
         return Err(overlay_err(

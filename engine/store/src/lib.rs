@@ -134,10 +134,10 @@ impl Store {
     pub fn default_root() -> PathBuf {
         default_root_from(
             std::env::var_os("BERTH_ROOT"),
-            rustix::process::geteuid().is_root(),
+            berth_host::privilege::host_root(),
             std::env::var_os("XDG_DATA_HOME"),
             std::env::var_os("HOME"),
-            rustix::process::geteuid().as_raw(),
+            berth_host::privilege::host_uid(),
         )
     }
 

@@ -74,7 +74,8 @@ pub(super) fn archive_kind(path: &Path) -> Option<Archive> {
 pub(super) fn extract(kind: Archive, path: &Path, out: &Path) -> Result<(), String> {
     let opts = |c| berth_layers::UnpackOptions {
         compression: c,
-        preserve_ownership: true,
+        preserve_ownership: berth_host::privilege::can_chown(),
+        rootless: berth_host::privilege::in_user_namespace(),
     };
     match kind.tool() {
         None => {

@@ -28,6 +28,13 @@ impl ContainerService {
                 "invalid cpus limit — use a positive number such as 1.5".into(),
             ));
         }
+        // A rootless engine without delegated cgroups refuses limits here, before any record.
+        berth_cgroups::check_applicable(&berth_cgroups::Limits {
+            memory_bytes: opts.limits.memory.filter(|m| *m > 0),
+            cpus: opts.limits.cpus.filter(|c| *c > 0.0),
+            pids_limit: opts.limits.pids.filter(|p| *p > 0),
+            ..Default::default()
+        })?;
         if opts.auto_remove && opts.restart.name != RestartName::No {
             return Err(ContainerError::InvalidArgument(
                 "--rm and --restart cannot be used together — choose one".into(),

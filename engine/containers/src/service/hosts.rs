@@ -29,7 +29,13 @@ impl ContainerService {
         for ep in own.iter().filter(|e| e.network != berth_net::DEFAULT_NETWORK) {
             peers.extend(self.net.endpoints(&ep.network).unwrap_or_default());
         }
-        let host = self.host_ports.as_ref().and_then(|h| h.host_address());
+        // A rootless engine's bridges are in the user's own namespace: the host's loopback
+        // is where pasta or slirp4netns maps it, not at the bridge's gateway.
+        let host = self
+            .host_ports
+            .as_ref()
+            .and_then(|h| h.host_address())
+            .or_else(|| berth_rootless::host_loopback_address().map(std::net::IpAddr::V4));
         hosts_file(rec, &own, &peers, host)
     }
 }
@@ -39,8 +45,9 @@ impl ContainerService {
 pub const HOST_NAME: &str = "host.docker.internal";
 
 /// A container's /etc/hosts: localhost, itself on each of its networks, the other
-/// containers on its user networks, and [`HOST_NAME`]: `host` (a machine's host), else the
-/// gateway of the container's default route (this computer's side of its bridge).
+/// containers on its user networks, and [`HOST_NAME`]: `host` (a machine's host, or the
+/// host's loopback as a rootless engine's outbound helper maps it), else the gateway of the
+/// container's default route (this computer's side of its bridge).
 fn hosts_file(
     rec: &ContainerRecord,
     own: &[berth_net::Endpoint],

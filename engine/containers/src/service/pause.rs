@@ -14,6 +14,7 @@ impl ContainerService {
         if !matches!(self.status(&rec), Status::Running { .. }) {
             return Err(ContainerError::NotRunning(rec.name));
         }
+        berth_cgroups::check_freezable()?;
         if let Some(cg) = Cgroup::open(&rec.id)? {
             cg.freeze()?;
         }

@@ -1,0 +1,491 @@
+//! The rootless engine (issue 14): the `berth` binary run by an ordinary user made for the
+//! test, with subordinate ids, pasta for outbound access and this machine's hybrid cgroups
+//! (no delegation). Each test has its own store root and runtime directory, so its own
+//! namespace keeper; they run one at a time (nextest group `rootless`).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use berth_tests::registry::{Mode, Registry};
+use berth_tests::rootless::{Session, User};
+
+const USER: &str = "berth-rootless-it";
+
+fn session_with_busybox() -> Session {
+    let s = Session::new(&User::ensure(USER));
+    s.load_fixture("busybox", "busybox:latest");
+    s
+}
+
+/// An HTTP/1.0 GET of `path` on 127.0.0.1:`port`, retried for up to 5 s while refused.
+fn http_get(port: u16, path: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(mut c) => {
+                c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                write!(c, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+                let mut out = String::new();
+                let _ = c.read_to_string(&mut out);
+                if !out.is_empty() || Instant::now() > deadline {
+                    return out;
+                }
+            }
+            Err(e) if Instant::now() > deadline => panic!("connect to 127.0.0.1:{port}: {e}"),
+            Err(_) => {}
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn an_ordinary_user_runs_containers_whose_root_is_the_user() {
+    let s = session_with_busybox();
+    let user = &s.user;
+
+    // The plain run of the issue, no warning (the user has subordinate ids).
+    let r = s.run(&["run", "--rm", "--network", "none", "busybox", "echo", "hi"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "hi\n"), "{r:?}");
+    assert!(!r.stderr.contains("Warning"), "{r:?}");
+    let keeper = s.keeper().expect("the first command started a keeper");
+    let uid_map = std::fs::read_to_string(format!("/proc/{keeper}/uid_map")).unwrap();
+    let lines: Vec<Vec<u32>> = uid_map
+        .lines()
+        .map(|l| l.split_whitespace().map(|w| w.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(
+        lines,
+        [vec![0, user.uid, 1], vec![1, user.subuid_start, 65536]],
+        "container root is the user, uid 1 on the first subordinate id"
+    );
+
+    // -e, and the container's root as the user on the host through a bind mount.
+    let data = s.scratch.join("data");
+    s.as_user("mkdir", &[&data.display().to_string()]);
+    let bind = format!("{}:/data", data.display());
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-e",
+        "GREETING=from-env",
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "id -u; echo $GREETING > /data/by-root; touch /data/by-100; chown 100:100 /data/by-100",
+    ]);
+    assert_eq!(out, "0\n");
+    assert_eq!(
+        std::fs::read_to_string(data.join("by-root")).unwrap(),
+        "from-env\n"
+    );
+    assert_eq!(
+        Session::owner(&data.join("by-root")),
+        (user.uid, user.gid),
+        "a file the container's root wrote belongs to the user"
+    );
+    assert_eq!(
+        Session::owner(&data.join("by-100")),
+        (user.subuid_start + 99, user.subuid_start + 99),
+        "container uid 100 is subordinate id 100 (first + 99)"
+    );
+
+    // -d, --name, logs, exec, ps, rm -f.
+    let id = s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sleeper",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; exec sleep 300",
+    ]);
+    let id = id.trim();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !s.ok(&["logs", "sleeper"]).contains("started") {
+        assert!(Instant::now() < deadline, "no log line from the container");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        s.ok(&["exec", "sleeper", "sh", "-c", "echo exec-$((6*7)); id -u"]),
+        "exec-42\n0\n"
+    );
+    assert!(s.ok(&["ps"]).contains("sleeper"));
+    // On this machine's hybrid cgroups nothing is delegated: no group is made for it.
+    for root in [
+        "/sys/fs/cgroup/cpu,cpuacct",
+        "/sys/fs/cgroup/memory",
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup/unified",
+    ] {
+        let dir = std::path::Path::new(root).join("berth").join(id);
+        assert!(!dir.exists(), "a cgroup was made at {}", dir.display());
+    }
+    // The container's processes are the user's on the host.
+    let init = s.ok(&["inspect", "-f", "{{.State.Pid}}", "sleeper"]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", init.trim())).unwrap();
+    let uid_line = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        uid_line.split_whitespace().nth(1),
+        Some(user.uid.to_string().as_str()),
+        "{uid_line}"
+    );
+    s.ok(&["rm", "-f", "sleeper"]);
+    assert_eq!(s.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn limits_are_refused_in_one_sentence_without_delegated_cgroups() {
+    let s = session_with_busybox();
+    for flags in [["--memory", "64m"], ["--cpus", "1"], ["--pids-limit", "10"]] {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend(flags);
+        args.extend(["busybox", "true"]);
+        let r = s.fails(&args);
+        let line = r.stderr.trim();
+        assert!(
+            line.starts_with("Error: Berth runs without root")
+                && line.contains("--memory, --cpus and --pids-limit cannot be applied")
+                && line.contains("cgroups")
+                && line.lines().count() == 1,
+            "{flags:?}: {r:?}"
+        );
+        assert_eq!(s.ok(&["ps", "-aq"]), "", "{flags:?} left a container behind");
+    }
+    // Without limits the same run works.
+    assert_eq!(
+        s.ok(&["run", "--rm", "--network", "none", "busybox", "echo", "ok"]),
+        "ok\n"
+    );
+    // Without a freezer, pause is refused in one sentence instead of pretending.
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "napper",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let r = s.fails(&["pause", "napper"]);
+    assert!(
+        r.stderr.trim().starts_with("Error: Berth runs without root")
+            && r.stderr.contains("cannot be paused"),
+        "{r:?}"
+    );
+    assert!(
+        s.ok(&["ps"]).contains("Up "),
+        "the container still runs, not paused"
+    );
+    s.ok(&["rm", "-f", "napper"]);
+}
+
+#[test]
+fn the_default_and_user_networks_live_in_the_users_own_namespace() {
+    let s = session_with_busybox();
+    // A server on the host's loopback, reached through pasta as host.docker.internal.
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let served = std::thread::spawn(move || {
+        let (mut c, _) = server.accept().unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = c.read(&mut buf);
+        c.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 14\r\n\r\nhello-the-host")
+            .unwrap();
+    });
+    let url = format!("http://host.docker.internal:{port}/");
+    let out = s.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("wget -q -O /tmp/got {url} && cat /tmp/got"),
+    ]);
+    assert_eq!(out, "hello-the-host");
+    served.join().unwrap();
+    let helper = s.network_helper().expect("the keeper has an outbound helper");
+    let cmdline = std::fs::read(format!("/proc/{helper}/cmdline")).unwrap_or_default();
+    assert!(
+        cmdline.starts_with(b"pasta"),
+        "the helper is pasta: {:?}",
+        String::from_utf8_lossy(&cmdline)
+    );
+
+    // A user network: containers reach each other by name.
+    s.ok(&["network", "create", "rlnet"]);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        "rlnet",
+        "busybox",
+        "sh",
+        "-c",
+        "echo by-name > /index.html && exec httpd -f -p 8000 -h /",
+    ]);
+    let ip = s.ok(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        "srv",
+    ]);
+    let fetch = "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O /tmp/o http://srv:8000/index.html && break; sleep 0.2; done; cat /tmp/o";
+    assert_eq!(
+        s.ok(&["run", "--rm", "--network", "rlnet", "busybox", "sh", "-c", fetch]),
+        "by-name\n"
+    );
+
+    // None of it is in the host's namespace or the root engine's state.
+    let id = s.ok(&["inspect", "-f", "{{.Id}}", "srv"]);
+    let veth = berth_net::veth_name(id.trim());
+    assert!(
+        !std::path::Path::new("/sys/class/net").join(&veth).exists(),
+        "the container's veth {veth} is in the host's namespace"
+    );
+    let root_state = std::fs::read_to_string("/var/lib/berth/network/state.json").unwrap_or_default();
+    assert!(
+        !root_state.contains(id.trim()) && !root_state.contains("rlnet"),
+        "root's IPAM knows the user's endpoint"
+    );
+    let nft = std::process::Command::new("nft")
+        .args(["list", "ruleset"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&nft.stdout).contains("berth network rlnet"),
+        "the user network's rules are in the host's nft tables"
+    );
+    assert!(!ip.trim().is_empty(), "srv has an address on rlnet");
+    s.ok(&["rm", "-f", "srv"]);
+    s.ok(&["network", "rm", "rlnet"]);
+}
+
+#[test]
+fn published_ports_listen_on_the_hosts_loopback_and_low_ports_are_refused() {
+    let s = session_with_busybox();
+    let port = berth_tests::free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &publish,
+        "busybox",
+        "sh",
+        "-c",
+        "echo published > /index.html && exec httpd -f -p 80 -h /",
+    ]);
+    let reply = http_get(port, "/index.html");
+    assert!(
+        reply.starts_with("HTTP/1.") && reply.ends_with("published\n"),
+        "{reply:?}"
+    );
+    assert!(s.ok(&["port", "web"]).contains(&port.to_string()));
+    s.ok(&["rm", "-f", "web"]);
+
+    let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        start > 80,
+        "this machine lets users bind port 80 (ip_unprivileged_port_start={start})"
+    );
+    let r = s.fails(&["run", "--rm", "-p", "80:80", "busybox", "true"]);
+    assert!(
+        r.stderr.contains("net.ipv4.ip_unprivileged_port_start") && r.stderr.trim().lines().count() == 1,
+        "{r:?}"
+    );
+    assert_eq!(s.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn an_ordinary_user_pulls_from_a_local_registry_and_builds_with_run() {
+    let s = Session::new(&User::ensure(USER));
+    let reg = Registry::start(Mode::Plain);
+    reg.push_fixture(
+        &berth_tests::fixtures::image("busybox"),
+        "rootless/busybox:latest",
+    );
+    let image = reg.reference("rootless/busybox:latest");
+    s.ok(&["pull", &image]);
+    assert_eq!(
+        s.ok(&["run", "--rm", "--network", "none", &image, "echo", "pulled"]),
+        "pulled\n"
+    );
+
+    // The unpacked layers belong to the user and its subordinate ids, never to the host's root.
+    let mut owners = std::collections::BTreeSet::new();
+    let layers = s.root.join("layers");
+    for entry in std::fs::read_dir(&layers).unwrap() {
+        owners.insert(Session::owner(&entry.unwrap().path()).0);
+    }
+    assert!(!owners.contains(&0), "a layer dir belongs to root: {owners:?}");
+
+    let ctx = s.scratch.join("ctx");
+    s.as_user("mkdir", &[&ctx.display().to_string()]);
+    let dockerfile = format!(
+        "FROM {image}\nRUN echo built-by-run > /built && mkdir /owned && touch /owned/f && chown 1000:1000 /owned/f && rm -rf /etc/network\nCMD [\"cat\", \"/built\"]\n"
+    );
+    let w = s
+        .command_as_user("sh", &["-c", &format!("cat > {}/Dockerfile", ctx.display())])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    w.stdin
+        .as_ref()
+        .unwrap()
+        .write_all(dockerfile.as_bytes())
+        .unwrap();
+    assert!(w.wait_with_output().unwrap().status.success());
+    let out = s.ok(&["build", "-t", "built", &ctx.display().to_string()]);
+    assert!(out.contains("Successfully tagged built:latest"), "{out}");
+    assert_eq!(
+        s.ok(&["run", "--rm", "--network", "none", "built"]),
+        "built-by-run\n"
+    );
+    let listing = s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "built",
+        "sh",
+        "-c",
+        "stat -c '%u:%g' /owned/f; ls /etc/network 2>&1 || echo gone",
+    ]);
+    assert_eq!(listing.lines().next(), Some("1000:1000"), "{listing}");
+    assert!(
+        listing.ends_with("gone\n"),
+        "the RUN's rm is a whiteout in the layer: {listing}"
+    );
+}
+
+#[test]
+fn the_docker_cli_drives_an_ordinary_users_berth_daemon() {
+    let docker = berth_tests::tools::require("docker", "docker.io");
+    let s = session_with_busybox();
+    let log = std::fs::File::create(s.scratch.join("daemon.log")).unwrap();
+    let mut daemon = s
+        .command_as_user(&berth_tests::berth::bin().display().to_string(), &["daemon"])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let socket = s.runtime.join("berth/berth.sock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "no daemon socket at {}",
+            socket.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(Session::owner(&socket).0, s.user.uid, "the socket is the user's");
+    // The user's own docker CLI, through the Engine API of the user's daemon.
+    let data = s.scratch.join("api-data");
+    s.as_user("mkdir", &[&data.display().to_string()]);
+    let host = format!("unix://{}", socket.display());
+    let bind = format!("{}:/d", data.display());
+    let r = s.as_user(
+        &docker.display().to_string(),
+        &[
+            "-H",
+            &host,
+            "run",
+            "--rm",
+            "-v",
+            &bind,
+            "busybox",
+            "sh",
+            "-c",
+            "echo via-api; touch /d/made",
+        ],
+    );
+    assert_eq!((r.code, r.stdout.as_str()), (0, "via-api\n"), "{r:?}");
+    assert_eq!(Session::owner(&data.join("made")).0, s.user.uid);
+    let r = s.as_user(
+        &docker.display().to_string(),
+        &["-H", &host, "images", "--format", "{{.Repository}}"],
+    );
+    assert!(r.stdout.lines().any(|l| l == "busybox"), "{r:?}");
+    if let Some(pid) = rustix::process::Pid::from_raw(daemon.id() as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    let _ = daemon.wait();
+}
+
+#[test]
+fn without_subordinate_ids_one_id_is_mapped_and_a_warning_says_what_breaks() {
+    let s = Session::new(&User::ensure_without_subids("berth-rootless-oneid"));
+    s.load_fixture("busybox", "busybox:latest");
+    let keeper = s.keeper().expect("the load started a keeper");
+    let uid_map = std::fs::read_to_string(format!("/proc/{keeper}/uid_map")).unwrap();
+    let fields: Vec<&str> = uid_map.split_whitespace().collect();
+    assert_eq!(fields, ["0", &s.user.uid.to_string(), "1"], "one id: {uid_map}");
+    // The warning came once, with the keeper's start (the load): later commands are quiet.
+    let r = s.run(&["run", "--rm", "--network", "none", "busybox", "echo", "hi"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "hi\n", ""),
+        "{r:?}"
+    );
+
+    let data = s.scratch.join("data");
+    s.as_user("mkdir", &[&data.display().to_string()]);
+    let bind = format!("{}:/data", data.display());
+    let r = s.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "touch /data/mine; chown 100:100 /data/mine; echo chown=$?",
+    ]);
+    assert_eq!(
+        r.stdout.lines().last(),
+        Some("chown=1"),
+        "chown to an unmapped id fails: {r:?}"
+    );
+    assert_eq!(Session::owner(&data.join("mine")), (s.user.uid, s.user.gid));
+}
+
+#[test]
+fn the_one_id_warning_is_one_sentence_naming_the_fix() {
+    let s = Session::new(&User::ensure_without_subids("berth-rootless-oneid"));
+    let r = s.run(&["ps"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let warnings: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("Warning: ")).collect();
+    assert_eq!(warnings.len(), 1, "{r:?}");
+    let w = warnings[0];
+    assert!(
+        w.contains("no subordinate ids for berth-rootless-oneid")
+            && w.contains("chown inside containers")
+            && w.contains("usermod --add-subuids"),
+        "{w}"
+    );
+}
