@@ -2,7 +2,9 @@
 # Build the .deb: the Berth Desktop app plus the `berth` CLI (installed as /usr/bin/berth;
 # the app uses it as the shim for containers its embedded engine starts) and the machine's
 # guest (/usr/lib/berth/guest, where `berth machine init` finds it; QEMU is a Recommends:
-# on Linux the machine is the fallback, not the default). Only the deb
+# on Linux the machine is the fallback, not the default). It depends on nftables (the
+# engine's NAT), uidmap and passt (an ordinary user's rootless engine: newuidmap/newgidmap
+# and pasta). Only the deb
 # target: the AppImage bundler downloads tools from the internet, which this machine cannot.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)

@@ -38,6 +38,9 @@ pub struct EngineStatus {
     pub error: Option<UserError>,
     /// The engine Settings → Engine chose (used when no endpoint is set).
     pub choice: crate::settings::EngineChoice,
+    /// The engine runs as an ordinary user, in the user's own namespaces (its `info`
+    /// lists `name=rootless` under security options, as docker's rootless mode does).
+    pub rootless: bool,
 }
 
 /// Where Berth's virtual machine is.

@@ -26,7 +26,14 @@ pub fn store_root() -> PathBuf {
 pub struct EmbeddedEngine {
     socket: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// An ordinary user's engine: `berth daemon`, run as this app's child (see
+    /// [`EmbeddedEngine::start`]).
+    child: Option<std::process::Child>,
 }
+
+/// How long an ordinary user's engine may take to answer: its first start also starts the
+/// user's keeper (namespaces, newuidmap) and pasta.
+const ROOTLESS_START: Duration = Duration::from_secs(20);
 
 impl EmbeddedEngine {
     pub async fn start() -> Result<EmbeddedEngine, UserError> {
@@ -38,6 +45,9 @@ impl EmbeddedEngine {
             )
         })?;
         let root = store_root();
+        if berth_api::rootless() {
+            return start_rootless(&shim_exe, &root).await;
+        }
         let socket = berth_api::root_socket(&root);
         let opts = berth_api::ServerOptions {
             root,
@@ -74,6 +84,7 @@ impl EmbeddedEngine {
                 return Ok(EmbeddedEngine {
                     socket,
                     stop: Some(stop),
+                    child: None,
                 });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -91,11 +102,93 @@ impl EmbeddedEngine {
     }
 }
 
+/// An ordinary user's engine runs as root inside the user's own user namespace, which only
+/// a process with one thread can join (berth-rootless); this app has many. So the built-in
+/// engine is then `berth daemon`, started as a child on the user's default socket, its
+/// output in `desktop-engine.log` beside that socket.
+async fn start_rootless(berth: &Path, root: &Path) -> Result<EmbeddedEngine, UserError> {
+    let dir = berth_api::socket_dir();
+    let log_path = dir.join("desktop-engine.log");
+    let cannot = |detail: String| {
+        UserError::new(
+            ErrorKind::EngineUnreachable,
+            "Berth's built-in engine could not start.",
+            "Open the details; they end with what the engine said.",
+        )
+        .with_details(detail)
+    };
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| cannot(format!("cannot write {}: {e}", log_path.display())))?;
+    let err = log
+        .try_clone()
+        .map_err(|e| cannot(format!("cannot write {}: {e}", log_path.display())))?;
+    let mut child = std::process::Command::new(berth)
+        .arg("--root")
+        .arg(root)
+        .arg("daemon")
+        .env_remove("BERTH_HOST")
+        .env_remove("DOCKER_HOST")
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| cannot(format!("cannot run {} daemon: {e}", berth.display())))?;
+    let socket = daemon_socket();
+    let begun = std::time::Instant::now();
+    while begun.elapsed() < ROOTLESS_START {
+        if let Ok(Some(status)) = child.try_wait() {
+            let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let last = said.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+            return Err(cannot(format!(
+                "berth daemon ended ({status}): {last} (its log: {})",
+                log_path.display()
+            )));
+        }
+        if tokio::net::UnixStream::connect(&socket).await.is_ok() {
+            return Ok(EmbeddedEngine {
+                socket,
+                stop: None,
+                child: Some(child),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop_child(&mut child);
+    Err(UserError::new(
+        ErrorKind::EngineUnreachable,
+        format!(
+            "Berth's built-in engine did not start within {} seconds.",
+            ROOTLESS_START.as_secs()
+        ),
+        format!("Restart Berth; if it happens again, read {}.", log_path.display()),
+    ))
+}
+
+/// Asks a child `berth daemon` to stop (SIGTERM: it stops listening; containers keep
+/// running) and reaps it.
+fn stop_child(child: &mut std::process::Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+    }
+    let begun = std::time::Instant::now();
+    while begun.elapsed() < Duration::from_secs(5) {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 impl Drop for EmbeddedEngine {
     fn drop(&mut self) {
         // Containers keep running: their shims supervise them, not this server.
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        if let Some(mut child) = self.child.take() {
+            stop_child(&mut child);
         }
     }
 }

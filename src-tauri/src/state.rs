@@ -123,6 +123,7 @@ impl AppState {
                     images: 0,
                     error: Some(e),
                     choice: self.choice(),
+                    rootless: false,
                 }
             }
         };
@@ -152,6 +153,7 @@ impl AppState {
                     images: count(info.images),
                     error: None,
                     choice: self.choice(),
+                    rootless: is_rootless(info.security_options.as_deref()),
                 }
             }
             Err(e) => EngineStatus {
@@ -165,6 +167,7 @@ impl AppState {
                 images: 0,
                 error: Some(e.into()),
                 choice: self.choice(),
+                rootless: false,
             },
         }
     }
@@ -173,7 +176,14 @@ impl AppState {
     /// machine (stopped)" …
     pub async fn engine_label(&self) -> String {
         if let Some((kind, _)) = self.endpoint().await {
-            return format!("Engine: {}", kind_label(kind));
+            // An ordinary user's desktop reaches the user's own engine, which is rootless.
+            let rootless =
+                berth_api::rootless() && matches!(kind, EndpointKind::Embedded | EndpointKind::Daemon);
+            return format!(
+                "Engine: {}{}",
+                kind_label(kind),
+                if rootless { ", rootless" } else { "" }
+            );
         }
         match self.choice() {
             EngineChoice::BuiltIn => "Engine: Built-in (not connected)".into(),
@@ -207,6 +217,28 @@ pub fn kind_label(kind: EndpointKind) -> &'static str {
     }
 }
 
+/// Whether an engine's `info` says it runs rootless (docker's `name=rootless`).
+pub fn is_rootless(security_options: Option<&[String]>) -> bool {
+    security_options.is_some_and(|o| o.iter().any(|o| o == "name=rootless"))
+}
+
 fn count(n: Option<i64>) -> u32 {
     n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_rootless;
+
+    #[test]
+    fn an_engine_is_rootless_when_its_info_says_so() {
+        let opts = |o: &[&str]| o.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(is_rootless(Some(&opts(&[
+            "name=seccomp,profile=builtin",
+            "name=rootless"
+        ]))));
+        assert!(!is_rootless(Some(&opts(&["name=seccomp,profile=builtin"]))));
+        assert!(!is_rootless(Some(&opts(&["name=rootlessx"]))));
+        assert!(!is_rootless(None));
+    }
 }

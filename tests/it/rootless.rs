@@ -429,6 +429,13 @@ fn the_docker_cli_drives_an_ordinary_users_berth_daemon() {
         &["-H", &host, "images", "--format", "{{.Repository}}"],
     );
     assert!(r.stdout.lines().any(|l| l == "busybox"), "{r:?}");
+    // The engine says it is rootless as docker's rootless mode does (the desktop's
+    // "Built-in, rootless" comes from this).
+    let r = s.as_user(
+        &docker.display().to_string(),
+        &["-H", &host, "info", "--format", "{{json .SecurityOptions}}"],
+    );
+    assert!(r.stdout.contains("name=rootless"), "{r:?}");
     if let Some(pid) = rustix::process::Pid::from_raw(daemon.id() as i32) {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
     }

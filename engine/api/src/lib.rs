@@ -37,6 +37,12 @@ pub use docker_json::{
 pub use error::ApiError;
 pub use root::{checked_socket_dir, root_socket, socket_dir, RootLock};
 pub use server::{default_socket, serve, Server, ServerOptions, Wait};
+/// Whether this process's engine is an ordinary user's (rootless): not the host's root,
+/// even when it runs as root inside the user's own user namespace.
+pub fn rootless() -> bool {
+    !berth_host::privilege::host_root()
+}
+
 /// Where the store lives by default (`/var/lib/berth` for root, the user's data dir otherwise).
 pub fn default_root() -> std::path::PathBuf {
     berth_store::Store::default_root()

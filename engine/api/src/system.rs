@@ -109,7 +109,13 @@ pub async fn info(engine: Shared) -> Result<Resp> {
             "LiveRestoreEnabled": true,
             "Isolation": "",
             "InitBinary": "",
-            "SecurityOptions": ["name=seccomp,profile=builtin"],
+            // docker's own words for an engine run by an ordinary user (`docker info` prints
+            // "rootless" under Security Options; the desktop says "Built-in, rootless").
+            "SecurityOptions": if crate::rootless() {
+                serde_json::json!(["name=seccomp,profile=builtin", "name=rootless"])
+            } else {
+                serde_json::json!(["name=seccomp,profile=builtin"])
+            },
             "Warnings": [],
         }))
     })

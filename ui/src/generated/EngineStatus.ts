@@ -7,4 +7,9 @@ export type EngineStatus = { connected: boolean, kind: EndpointKind | null, endp
 /**
  * The engine Settings → Engine chose (used when no endpoint is set).
  */
-choice: EngineChoice, };
+choice: EngineChoice, 
+/**
+ * The engine runs as an ordinary user, in the user's own namespaces (its `info`
+ * lists `name=rootless` under security options, as docker's rootless mode does).
+ */
+rootless: boolean, };

@@ -10,6 +10,13 @@ describe("the sidebar names the engine", () => {
     expect(engineLabel(null)).toBe("Not connected");
   });
 
+  it("says when Berth's own engine runs as an ordinary user", () => {
+    expect(engineLabel("embedded", true)).toBe("Built-in, rootless");
+    expect(engineLabel("daemon", true)).toBe("Built-in, rootless");
+    expect(engineLabel("embedded", false)).toBe("Built-in");
+    expect(engineLabel("machine", true)).toBe("Virtual machine");
+  });
+
   it("says where a machine that does not answer is", () => {
     expect(machinePhaseShort("starting")).toBe("Starting…");
     expect(machinePhaseShort("applying")).toBe("Starting…");

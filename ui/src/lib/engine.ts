@@ -4,12 +4,13 @@
 import type { EndpointKind } from "../generated/EndpointKind";
 import type { MachinePhase } from "../generated/MachinePhase";
 
-/** "Built-in" / "Virtual machine" / "External", as src-tauri's `kind_label` (the tray). */
-export function engineLabel(kind: EndpointKind | null): string {
+/** "Built-in" / "Built-in, rootless" / "Virtual machine" / "External", as src-tauri's
+ * tray says it. `rootless`: the engine runs as an ordinary user (its `info` says so). */
+export function engineLabel(kind: EndpointKind | null, rootless = false): string {
   switch (kind) {
     case "embedded":
     case "daemon":
-      return "Built-in";
+      return rootless ? "Built-in, rootless" : "Built-in";
     case "machine":
       return "Virtual machine";
     case "external":

@@ -10,7 +10,7 @@ import { ResourceStore } from "./resource";
 
 /** The status the sidebar shows when even asking failed. */
 function unreachable(e: unknown): EngineStatus {
-  return { connected: false, kind: null, endpoint: "", engine: "", version: "", containers: 0, running: 0, images: 0, error: asUserError(e), choice: "built_in" };
+  return { connected: false, kind: null, endpoint: "", engine: "", version: "", containers: 0, running: 0, images: 0, error: asUserError(e), choice: "built_in", rootless: false };
 }
 
 /** Every container, stopped ones too; views filter (see `isUp`). */
