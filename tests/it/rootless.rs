@@ -436,6 +436,31 @@ fn the_docker_cli_drives_an_ordinary_users_berth_daemon() {
         &["-H", &host, "info", "--format", "{{json .SecurityOptions}}"],
     );
     assert!(r.stdout.contains("name=rootless"), "{r:?}");
+    // docker cp both ways, as the user.
+    let d = |args: &[&str]| {
+        let mut all = vec!["-H", host.as_str()];
+        all.extend_from_slice(args);
+        let r = s.as_user(&docker.display().to_string(), &all);
+        assert_eq!(r.code, 0, "docker {args:?}: {r:?}");
+        r.stdout
+    };
+    d(&["run", "-d", "--name", "rl-cp", "busybox", "sleep", "1000"]);
+    let host_file = s.scratch.join("in.txt");
+    s.as_user(
+        "sh",
+        &["-c", &format!("echo from-the-host > {}", host_file.display())],
+    );
+    d(&["cp", &host_file.display().to_string(), "rl-cp:/tmp/in.txt"]);
+    assert_eq!(d(&["exec", "rl-cp", "cat", "/tmp/in.txt"]), "from-the-host\n");
+    let out = s.scratch.join("hostname.out");
+    d(&["cp", "rl-cp:/etc/hostname", &out.display().to_string()]);
+    assert!(!std::fs::read_to_string(&out).unwrap().trim().is_empty());
+    assert_eq!(
+        Session::owner(&out).0,
+        s.user.uid,
+        "a file copied out is the user's"
+    );
+    d(&["rm", "-f", "rl-cp"]);
     if let Some(pid) = rustix::process::Pid::from_raw(daemon.id() as i32) {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
     }
@@ -495,4 +520,69 @@ fn the_one_id_warning_is_one_sentence_naming_the_fix() {
             && w.contains("usermod --add-subuids"),
         "{w}"
     );
+}
+
+#[test]
+fn an_ordinary_user_pushes_and_uses_named_volumes() {
+    let s = session_with_busybox();
+
+    // A named volume keeps what a container wrote, owned through the user's id map: the
+    // container's root is the user, its uid 1000 is subordinate id 999.
+    s.ok(&["volume", "create", "rl-data"]);
+    s.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "rl-data:/d",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /d/f && touch /d/g && chown 1000:1000 /d/g",
+    ]);
+    assert_eq!(
+        s.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "rl-data:/d",
+            "busybox",
+            "cat",
+            "/d/f"
+        ]),
+        "kept\n"
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&s.ok(&["volume", "inspect", "rl-data"])).expect("volume inspect is JSON");
+    let mountpoint = inspect[0]["Mountpoint"]
+        .as_str()
+        .expect("a Mountpoint")
+        .to_string();
+    let mountpoint = std::path::Path::new(mountpoint.trim());
+    assert_eq!(
+        Session::owner(&mountpoint.join("f")).0,
+        s.user.uid,
+        "root's file is the user's"
+    );
+    assert_eq!(
+        Session::owner(&mountpoint.join("g")).0,
+        s.user.subuid_start + 999,
+        "uid 1000 is the user's subordinate id 999"
+    );
+
+    // push to a registry on the host's loopback; skopeo (an independent tool) reads it back.
+    let reg = Registry::start(Mode::Plain);
+    let target = reg.reference("rootless/pushed:v1");
+    s.ok(&["tag", "busybox", &target]);
+    let pushed = s.ok(&["push", &target]);
+    assert!(pushed.contains("digest: sha256:"), "{pushed}");
+    let manifest = reg.skopeo_raw_manifest("rootless/pushed:v1");
+    assert!(
+        String::from_utf8_lossy(&manifest).contains("\"layers\""),
+        "the registry holds the pushed manifest"
+    );
+    s.ok(&["volume", "rm", "rl-data"]);
 }
