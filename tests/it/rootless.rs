@@ -529,19 +529,7 @@ fn an_ordinary_user_pushes_and_uses_named_volumes() {
     // A named volume keeps what a container wrote, owned through the user's id map: the
     // container's root is the user, its uid 1000 is subordinate id 999.
     s.ok(&["volume", "create", "rl-data"]);
-    s.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "-v",
-        "rl-data:/d",
-        "busybox",
-        "sh",
-        "-c",
-        "echo kept > /d/f && touch /d/g && chown 1000:1000 /d/g",
-    ]);
-    assert_eq!(
+    let in_volume = |script: &str| {
         s.ok(&[
             "run",
             "--rm",
@@ -550,11 +538,13 @@ fn an_ordinary_user_pushes_and_uses_named_volumes() {
             "-v",
             "rl-data:/d",
             "busybox",
-            "cat",
-            "/d/f"
-        ]),
-        "kept\n"
-    );
+            "sh",
+            "-c",
+            script,
+        ])
+    };
+    in_volume("echo kept > /d/f && touch /d/g && chown 1000:1000 /d/g");
+    assert_eq!(in_volume("cat /d/f"), "kept\n");
     let inspect: serde_json::Value =
         serde_json::from_str(&s.ok(&["volume", "inspect", "rl-data"])).expect("volume inspect is JSON");
     let mountpoint = inspect[0]["Mountpoint"]
