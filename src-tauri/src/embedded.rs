@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::error::{ErrorKind, UserError};
+use crate::error::{ErrorAction, ErrorKind, UserError};
 
 /// The socket a separately started `berth daemon` listens on.
 pub fn daemon_socket() -> PathBuf {
@@ -138,9 +138,8 @@ async fn start_rootless(berth: &Path, root: &Path) -> Result<EmbeddedEngine, Use
     while begun.elapsed() < ROOTLESS_START {
         if let Ok(Some(status)) = child.try_wait() {
             let said = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let last = said.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
-            return Err(cannot(format!(
-                "berth daemon ended ({status}): {last} (its log: {})",
+            return Err(rootless_failed(&said).with_details(format!(
+                "berth daemon ended ({status}); its log, {}:\n{said}",
                 log_path.display()
             )));
         }
@@ -162,6 +161,31 @@ async fn start_rootless(berth: &Path, root: &Path) -> Result<EmbeddedEngine, Use
         ),
         format!("Restart Berth; if it happens again, read {}.", log_path.display()),
     ))
+}
+
+/// What the window says when an ordinary user's engine ends at once: the engine's own
+/// sentence (the last `Error: ` line of its output says what is missing and what root
+/// runs to fix it), and the virtual machine offered instead.
+pub fn rootless_failed(output: &str) -> UserError {
+    let said = output
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("Error: "))
+        .map(str::to_string);
+    let mut e = match said {
+        Some(sentence) => UserError::new(
+            ErrorKind::EngineUnreachable,
+            format!("Berth's built-in engine cannot run as you on this computer: {sentence}."),
+            "Do that and restart Berth, or use the virtual machine instead.",
+        ),
+        None => UserError::new(
+            ErrorKind::EngineUnreachable,
+            "Berth's built-in engine could not start.",
+            "Open the details for what it said, or use the virtual machine instead.",
+        ),
+    };
+    e.action = Some(ErrorAction::UseMachine);
+    e
 }
 
 /// Asks a child `berth daemon` to stop (SIGTERM: it stops listening; containers keep
@@ -190,5 +214,26 @@ impl Drop for EmbeddedEngine {
         if let Some(mut child) = self.child.take() {
             stop_child(&mut child);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rootless_failed;
+    use crate::error::ErrorAction;
+
+    #[test]
+    fn a_rootless_engine_that_cannot_start_says_why_and_offers_the_machine() {
+        let e = rootless_failed(
+            "Error: could not make the user namespace: Operation not permitted (os error 1) — Berth needs user namespaces to run without root: as root, run `sysctl -w kernel.unprivileged_userns_clone=1`, or use Berth's virtual machine instead\n",
+        );
+        assert!(e
+            .message
+            .starts_with("Berth's built-in engine cannot run as you on this computer: could not make"));
+        assert!(e.message.contains("sysctl -w kernel.unprivileged_userns_clone=1"));
+        assert_eq!(e.action, Some(ErrorAction::UseMachine));
+        let other = rootless_failed("thread 'main' panicked\n");
+        assert_eq!(other.message, "Berth's built-in engine could not start.");
+        assert_eq!(other.action, Some(ErrorAction::UseMachine));
     }
 }

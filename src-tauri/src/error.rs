@@ -65,6 +65,9 @@ pub enum Request {
 pub enum ErrorAction {
     /// Open Settings (registry mirror, insecure registries).
     OpenSettings,
+    /// Switch Settings → Engine to the virtual machine (the built-in engine cannot run
+    /// without root on this computer).
+    UseMachine,
 }
 
 /// The error every Tauri command returns.

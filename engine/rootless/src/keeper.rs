@@ -19,6 +19,7 @@ fn ns_err(what: impl Into<String>, e: impl Into<std::io::Error>) -> RootlessErro
     RootlessError::Namespace {
         what: what.into(),
         source: e.into(),
+        fix: crate::userns_fix(),
     }
 }
 

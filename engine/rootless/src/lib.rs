@@ -32,8 +32,13 @@ pub use subids::{lookup as lookup_subids, map_args};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootlessError {
-    #[error("could not {what}: {source} — Berth needs user namespaces to run without root (check `sysctl user.max_user_namespaces`)")]
-    Namespace { what: String, source: std::io::Error },
+    #[error("could not {what}: {source} — Berth needs user namespaces to run without root: {fix}, or use Berth's virtual machine instead")]
+    Namespace {
+        what: String,
+        source: std::io::Error,
+        /// What to run as root ([`userns_fix`]).
+        fix: String,
+    },
     #[error("{tool} could not map the subordinate ids of {user}: {detail} — check /etc/subuid and /etc/subgid, or install the uidmap package (apt-get install uidmap)")]
     IdMap {
         tool: &'static str,
@@ -45,6 +50,36 @@ pub enum RootlessError {
     Place(#[from] berth_host::places::PlaceError),
     #[error("could not use {path}: {source} — check that the directory is yours and writable")]
     Files { path: PathBuf, source: std::io::Error },
+}
+
+/// What root runs so that ordinary users may make user namespaces, from this kernel's
+/// settings: Debian's `kernel.unprivileged_userns_clone`, Ubuntu 24.04's AppArmor
+/// restriction, or the count limit.
+pub fn userns_fix() -> String {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    fix_for(
+        read("/proc/sys/kernel/unprivileged_userns_clone").as_deref(),
+        read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref(),
+        read("/proc/sys/user/max_user_namespaces").as_deref(),
+    )
+}
+
+/// [`userns_fix`] for the three settings' values (`None`: this kernel has no such setting).
+pub fn fix_for(
+    unprivileged_clone: Option<&str>,
+    apparmor_restrict: Option<&str>,
+    max: Option<&str>,
+) -> String {
+    let is = |v: Option<&str>, want: &str| v.is_some_and(|v| v.trim() == want);
+    if is(unprivileged_clone, "0") {
+        "as root, run `sysctl -w kernel.unprivileged_userns_clone=1`".into()
+    } else if is(apparmor_restrict, "1") {
+        "as root, run `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` (or give berth an AppArmor profile that allows user namespaces)".into()
+    } else if is(max, "0") {
+        "as root, run `sysctl -w user.max_user_namespaces=15000`".into()
+    } else {
+        "check with root that user namespaces are allowed (`sysctl user.max_user_namespaces`)".into()
+    }
 }
 
 /// How the user's namespace maps ids.
@@ -136,4 +171,20 @@ pub fn host_loopback_address() -> Option<std::net::Ipv4Addr> {
         return None;
     }
     outbound::host_address(&state_dir())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fix_for;
+
+    #[test]
+    fn the_fix_names_the_setting_that_forbids_user_namespaces() {
+        assert!(fix_for(Some("0\n"), None, Some("15000\n"))
+            .contains("sysctl -w kernel.unprivileged_userns_clone=1"));
+        assert!(fix_for(Some("1\n"), Some("1\n"), Some("15000\n"))
+            .contains("sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"));
+        assert!(fix_for(None, Some("0"), Some("0\n")).contains("sysctl -w user.max_user_namespaces=15000"));
+        let unknown = fix_for(None, None, Some("96368\n"));
+        assert!(unknown.contains("sysctl user.max_user_namespaces") && !unknown.contains("-w"));
+    }
 }

@@ -3,4 +3,4 @@
 /**
  * A button the error box offers next to the next step.
  */
-export type ErrorAction = "open_settings";
+export type ErrorAction = "open_settings" | "use_machine";
