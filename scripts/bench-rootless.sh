@@ -4,9 +4,10 @@
 # clean environment, on the same fixtures from one local registry:
 #   1. `run --rm busybox true`: berth vs `podman --root DIR --runroot DIR run --rm`
 #      (interleaved rounds; each tool's namespace holder — berth's keeper, podman's pause
-#      process — is already running, as it is for a user's second command)
-#   2. a cold pull of each of PULL_IMAGES (default: busybox, and the ~75 MB multi-layer
-#      python fixture that scripts/bench-pull.sh pulls) into a fresh store for each tool
+#      process — is already running, as it is for a user's second command); the same with
+#      --network none beside it, without a target
+#   2. a cold pull of each of PULL_IMAGES (default: busybox, and the multi-layer python
+#      fixture that scripts/bench-pull.sh pulls, 66 MB compressed) into a fresh store for each tool
 #      every round, the order alternating
 # Medians and ratios, beside the targets (run <= 0.2x podman, pull >= 2x faster).
 # Run as root (it makes the user); the user is BENCH_USER (default berth-bench).
@@ -59,6 +60,17 @@ AS=(setpriv --reuid="$BUID" --regid="$BGID" --init-groups env -i HOME="$BHOME" U
     PATH=/usr/local/bin:/usr/bin:/bin:/usr/games XDG_RUNTIME_DIR="$RUN")
 # user_dir DIR: makes DIR, the user's.
 user_dir() { mkdir -p "$1"; chown "$BUID:$BGID" "$1"; }
+# The pulls land on a fresh ext4 filesystem of their own, as in bench-pull.sh; mounted
+# before either tool starts its namespace holder, whose mount namespace is a copy of ours
+# ("/" is not a shared mount here, so a later mount would not reach it).
+user_dir "$U/pulls"
+if command -v mkfs.ext4 >/dev/null && [ "${BENCH_LOOPFS:-1}" = 1 ]; then
+    truncate -s 16G "$TMP/pulls.img"
+    mkfs.ext4 -q -F "$TMP/pulls.img"
+    mount -o loop "$TMP/pulls.img" "$U/pulls"
+    chown "$BUID:$BGID" "$U/pulls"
+    say "pulling into a fresh ext4 filesystem at $U/pulls"
+fi
 
 pid_in() { [ -f "$1" ] && cat "$1" 2>/dev/null || true; }
 cleanup() {
@@ -111,13 +123,15 @@ say "1/2: run --rm busybox true ($ROUNDS rounds)"
 for _ in $(seq "$ROUNDS"); do
     timed berth_true "${B[@]}" run --rm "$BB" true
     timed podman_true "${P[@]}" run --rm "$BB" true
+    # the same without a network (no target; shows what the default network costs each)
+    timed berth_none "${B[@]}" run --rm --network none "$BB" true
+    timed podman_none "${P[@]}" run --rm --network none "$BB" true
 done
 
 say "2/2: cold pull of $PULL_IMAGES, a fresh store each ($PULL_ROUNDS rounds)"
 # As in bench-pull.sh: no store is deleted until the end (deleting one tool's files slows
 # whichever tool writes next), dirty pages are flushed before each timed pull, and the
 # order alternates each round.
-user_dir "$U/pulls"
 for round in $(seq "$PULL_ROUNDS"); do
     for img in $PULL_IMAGES; do
         order=(berth podman)
@@ -149,6 +163,8 @@ b, p = med("berth_true"), med("podman_true")
 print(f"run --rm true   berth {b:.3f}s  podman {p:.3f}s  berth/podman {b/p:.2f}x (target <= 0.2: {target(b/p <= 0.2)})")
 print(f"  berth: {' '.join(f'{t:.3f}' for t in times('berth_true'))}")
 print(f"  podman: {' '.join(f'{t:.3f}' for t in times('podman_true'))}")
+b, p = med("berth_none"), med("podman_none")
+print(f"  --network none: berth {b:.3f}s  podman {p:.3f}s  berth/podman {b/p:.2f}x (no target)")
 for img in images:
     b, p = med(f"berth_pull_{img}"), med(f"podman_pull_{img}")
     print(f"cold pull {img:8s} berth {b:.3f}s  podman {p:.3f}s  berth/podman {b/p:.2f}x = {p/b:.2f}x faster (target <= 0.5: {target(b/p <= 0.5)})")
