@@ -49,7 +49,14 @@ impl Scratch {
         } else {
             lowers.to_vec()
         };
-        berth_runtime::rootfs::mount_overlay(&lowers, &self.upper(), &self.dir.join("work"), &self.rootfs())?;
+        // The upper dir is diffed into a layer (stored with its own fsync) and removed:
+        // its unmount need not sync the store's file system.
+        berth_runtime::rootfs::mount_overlay_volatile(
+            &lowers,
+            &self.upper(),
+            &self.dir.join("work"),
+            &self.rootfs(),
+        )?;
         self.mounted = true;
         Ok(())
     }

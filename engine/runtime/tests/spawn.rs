@@ -293,6 +293,35 @@ fn overlay_merges_layers() {
 }
 
 #[test]
+fn a_volatile_overlay_is_volatile_and_mounts_again_after_its_unmount() {
+    let d = tempfile::tempdir().unwrap();
+    let (l1, up, work, merged) = (
+        d.path().join("l1"),
+        d.path().join("up"),
+        d.path().join("work"),
+        d.path().join("merged"),
+    );
+    for p in [&l1, &up, &work, &merged] {
+        std::fs::create_dir(p).unwrap();
+    }
+    std::fs::write(l1.join("a"), "bottom").unwrap();
+    for round in 0..2 {
+        rootfs::mount_overlay_volatile(std::slice::from_ref(&l1), &up, &work, &merged)
+            .unwrap_or_else(|e| panic!("mount {round}: {e}"));
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let line = mounts
+            .lines()
+            .find(|l| l.contains(&*merged.to_string_lossy()))
+            .expect("the overlay is mounted");
+        assert!(line.contains("volatile"), "{line}");
+        assert_eq!(std::fs::read_to_string(merged.join("a")).unwrap(), "bottom");
+        std::fs::write(merged.join(format!("w{round}")), "x").unwrap();
+        rootfs::unmount(&merged).unwrap();
+    }
+    assert!(up.join("w0").exists() && up.join("w1").exists());
+}
+
+#[test]
 fn overlay_with_many_layers() {
     let d = tempfile::tempdir().unwrap();
     let mut lowers = Vec::new();

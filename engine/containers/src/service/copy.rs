@@ -295,7 +295,7 @@ fn enter_stopped(dirs: &[PathBuf], work: Option<&Path>) -> std::result::Result<(
         [one] if upper.is_none() => return rustix::process::chroot(one),
         _ => {
             let upper_work = upper.map(|(u, w)| (u.as_path(), w));
-            let fs = berth_runtime::rootfs::overlay_context(&bottom_first, upper_work)?;
+            let fs = berth_runtime::rootfs::overlay_context(&bottom_first, upper_work, false)?;
             let attrs = match upper {
                 Some(_) => MountAttrFlags::empty(),
                 None => MountAttrFlags::MOUNT_ATTR_RDONLY,

@@ -164,7 +164,14 @@ impl ContainerService {
             .iter()
             .map(|l| self.images.store().layer_dir(&l.diff_id))
             .collect();
-        berth_runtime::rootfs::mount_overlay(&lowers, &p.upper(), &p.work(), &p.rootfs())?;
+        // A `--rm` run's upper dir goes with it: no sync of the store's file system when it
+        // is unmounted.
+        let mount = if rec.host.auto_remove {
+            berth_runtime::rootfs::mount_overlay_volatile
+        } else {
+            berth_runtime::rootfs::mount_overlay
+        };
+        mount(&lowers, &p.upper(), &p.work(), &p.rootfs())?;
         Ok(())
     }
 
