@@ -115,7 +115,14 @@ pub fn mount_overlay(
     work: &Path,
     target: &Path,
 ) -> Result<(), RuntimeError> {
-    mount_overlay_as(lowers, upper, work, target, false)
+    Overlay {
+        lowers,
+        upper,
+        work,
+        target,
+        volatile: false,
+    }
+    .mount()
 }
 
 /// [`mount_overlay`] for an upper dir that is thrown away when its process ends (a `--rm`
@@ -130,90 +137,96 @@ pub fn mount_overlay_volatile(
     target: &Path,
 ) -> Result<(), RuntimeError> {
     let _ = std::fs::remove_dir_all(work.join("work").join("incompat"));
-    mount_overlay_as(lowers, upper, work, target, true)
+    Overlay {
+        lowers,
+        upper,
+        work,
+        target,
+        volatile: true,
+    }
+    .mount()
 }
 
-fn mount_overlay_as(
-    lowers: &[PathBuf],
-    upper: &Path,
-    work: &Path,
-    target: &Path,
+/// One overlay mount: its dirs and whether it is volatile.
+struct Overlay<'a> {
+    lowers: &'a [PathBuf],
+    upper: &'a Path,
+    work: &'a Path,
+    target: &'a Path,
     volatile: bool,
-) -> Result<(), RuntimeError> {
-    if lowers.is_empty() {
-        return Err(overlay_err(target, "no lower layers were given"));
-    }
-    for p in lowers.iter().map(|p| p.as_path()).chain([upper, work]) {
-        check_path(p, target)?;
-    }
-    match mount_new_api(lowers, upper, work, target, volatile) {
-        Ok(()) => Ok(()),
-        // No new mount API, or one that refuses what mount(2) takes (seen on 6.1 with three
-        // or more layers, without a word in the context's log).
-        Err(rustix::io::Errno::NOSYS | rustix::io::Errno::INVAL) => {
-            mount_legacy(&distinct_layers(lowers), upper, work, target, volatile)
+}
+
+impl Overlay<'_> {
+    fn mount(&self) -> Result<(), RuntimeError> {
+        let target = self.target;
+        if self.lowers.is_empty() {
+            return Err(overlay_err(target, "no lower layers were given"));
         }
-        Err(e) => Err(overlay_err(target, std::io::Error::from(e).to_string())),
+        for p in self
+            .lowers
+            .iter()
+            .map(|p| p.as_path())
+            .chain([self.upper, self.work])
+        {
+            check_path(p, target)?;
+        }
+        match self.mount_new_api() {
+            Ok(()) => Ok(()),
+            // No new mount API, or one that refuses what mount(2) takes (seen on 6.1 with
+            // three or more layers, without a word in the context's log).
+            Err(rustix::io::Errno::NOSYS | rustix::io::Errno::INVAL) => self.mount_legacy(),
+            Err(e) => Err(overlay_err(target, std::io::Error::from(e).to_string())),
+        }
     }
-}
 
-fn mount_new_api(
-    lowers: &[PathBuf],
-    upper: &Path,
-    work: &Path,
-    target: &Path,
-    volatile: bool,
-) -> Result<(), rustix::io::Errno> {
-    let fs = overlay_context(lowers, Some((upper, work)), volatile)?;
-    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())?;
-    rustix::mount::move_mount(
-        &mnt,
-        "",
-        rustix::fs::CWD,
-        target,
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
-    )
-}
+    fn mount_new_api(&self) -> Result<(), rustix::io::Errno> {
+        let fs = overlay_context(self.lowers, Some((self.upper, self.work)), self.volatile)?;
+        let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())?;
+        rustix::mount::move_mount(
+            &mnt,
+            "",
+            rustix::fs::CWD,
+            self.target,
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    }
 
-fn mount_legacy(
-    lowers: &[PathBuf],
-    upper: &Path,
-    work: &Path,
-    target: &Path,
-    volatile: bool,
-) -> Result<(), RuntimeError> {
-    let lower: Vec<String> = lowers.iter().rev().map(|p| p.display().to_string()).collect();
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={},index=off{}{}",
-        lower.join(":"),
-        upper.display(),
-        work.display(),
-        if berth_host::privilege::in_user_namespace() {
-            ",userxattr"
-        } else {
-            ""
-        },
-        if volatile { ",volatile" } else { "" }
-    );
-    if data.len() >= 4096 {
-        return Err(overlay_err(
+    fn mount_legacy(&self) -> Result<(), RuntimeError> {
+        let (upper, work, target, volatile) = (self.upper, self.work, self.target, self.volatile);
+        let lowers = distinct_layers(self.lowers);
+        let lower: Vec<String> = lowers.iter().rev().map(|p| p.display().to_string()).collect();
+        let data = format!(
+            "lowerdir={},upperdir={},workdir={},index=off{}{}",
+            lower.join(":"),
+            upper.display(),
+            work.display(),
+            if berth_host::privilege::in_user_namespace() {
+                ",userxattr"
+            } else {
+                ""
+            },
+            if volatile { ",volatile" } else { "" }
+        );
+        if data.len() >= 4096 {
+            return Err(overlay_err(
+                target,
+                format!(
+                    "{} layers do not fit in overlayfs options on this kernel (needs Linux 6.8 for more)",
+                    lowers.len()
+                ),
+            ));
+        }
+        let data = std::ffi::CString::new(data)
+            .map_err(|_| overlay_err(target, "a layer path contains a NUL byte"))?;
+        rustix::mount::mount(
+            "overlay",
             target,
-            format!(
-                "{} layers do not fit in overlayfs options on this kernel (needs Linux 6.8 for more)",
-                lowers.len()
-            ),
-        ));
+            "overlay",
+            rustix::mount::MountFlags::empty(),
+            Some(data.as_c_str()),
+        )
+        .map_err(|e| overlay_err(target, std::io::Error::from(e).to_string()))
     }
-    let data =
-        std::ffi::CString::new(data).map_err(|_| overlay_err(target, "a layer path contains a NUL byte"))?;
-    rustix::mount::mount(
-        "overlay",
-        target,
-        "overlay",
-        rustix::mount::MountFlags::empty(),
-        Some(data.as_c_str()),
-    )
-    .map_err(|e| overlay_err(target, std::io::Error::from(e).to_string()))
 }
 
 /// Unmounts `target`; a path that is not a mount point is fine. A busy
