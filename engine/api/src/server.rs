@@ -130,8 +130,10 @@ impl Server {
     /// `setup` says `true` or its sender is gone: a machine's guest engine answers while
     /// its system is still loading what containers need. Reads are answered at once.
     pub fn hold_changes_until(mut self, setup: watch::Receiver<bool>) -> Server {
-        if let Some(served) = Arc::get_mut(&mut self.engine) {
-            served.hold_until(setup);
+        match Arc::get_mut(&mut self.engine) {
+            Some(served) => served.hold_until(setup),
+            // Only before `run`, which shares the engine, is it this server's alone.
+            None => tracing::warn!("the engine is already shared: requests are not held for the setup"),
         }
         self
     }

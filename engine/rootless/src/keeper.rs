@@ -4,7 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -123,9 +123,8 @@ fn mapping_of(pid: i32) -> Mapping {
 
 /// One byte over a pipe, the keeper's and its starter's only conversation.
 fn send(fd: &OwnedFd, byte: u8) -> bool {
-    File::from(fd.try_clone().expect("dup a pipe"))
-        .write_all(&[byte])
-        .is_ok()
+    fd.try_clone()
+        .is_ok_and(|fd| File::from(fd).write_all(&[byte]).is_ok())
 }
 
 fn receive(fd: &OwnedFd) -> Option<u8> {
@@ -197,16 +196,16 @@ fn keeper_main(up: OwnedFd, down: OwnedFd, dir: &Path) -> ! {
     let _ = nix::unistd::chdir("/");
     // Hold nothing of the starter's: a pipe left open here would keep its reader waiting.
     if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
-        for fd in 0..3 {
-            // SAFETY: dup2 onto the standard fds, which nothing else here uses.
-            unsafe { nix::libc::dup2(null.as_raw_fd(), fd) };
-        }
+        let _ = nix::unistd::dup2_stdin(&null);
+        let _ = nix::unistd::dup2_stdout(&null);
+        let _ = nix::unistd::dup2_stderr(&null);
     }
     send(&up, b'r');
     let mut helper = [0u8; 4];
-    let helper = File::from(down.try_clone().expect("dup a pipe"))
-        .read_exact(&mut helper)
+    let helper = down
+        .try_clone()
         .ok()
+        .and_then(|fd| File::from(fd).read_exact(&mut helper).ok())
         .map(|()| i32::from_le_bytes(helper))
         .filter(|pid| *pid > 0);
     // SAFETY: closing every fd from 3 up; nothing in this process uses them any more.
