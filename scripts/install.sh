@@ -35,6 +35,7 @@ fail() {
 APP_GROUP='
 nftables iproute2 ca-certificates                      # the engine: networks and published ports; TLS to registries
 uidmap passt                                           # the engine run by an ordinary user: subordinate ids (newuidmap), outbound network (pasta)
+tini                                                   # --init: a static tini as PID 1 of a container
 libwebkit2gtk-4.1-dev libayatana-appindicator3-dev     # the window (WebKitGTK) and its tray, with headers to build them
 librsvg2-dev libxdo-dev libssl-dev                     # the rest of what Tauri links against
 build-essential pkg-config                             # compiling berth and berth-desktop from source
@@ -49,6 +50,7 @@ slirp4netns                                            # the other outbound help
 apache2-utils openssl                                  # the test registry: htpasswd logins, TLS certificates
 hyperfine                                              # the benchmarks
 python3-venv                                           # a venv for the Docker SDK for Python (PyPI), a real API client
+docker-compose                                         # docker-compose 1.29.2 from Debian, a real Compose client of the Engine API
 xz-utils zstd bzip2 gzip tar bsdutils                  # layer compressions; script(1) for the tty tests
 webkit2gtk-driver                                      # WebKitWebDriver: the e2e drives the real window
 dbus-daemon dbus-bin dunst haskell-status-notifier-item-utils # a real session bus, notification server and tray watcher
@@ -56,10 +58,10 @@ qemu-system-x86 kmod cpio                              # the VM guest: scripts/b
 libseccomp-dev libcap-ng-dev                           # building virtiofsd (crates.io; not in Debian 12) for virtiofs shares of machines
 '
 # Commands that must be on PATH afterwards, per group.
-APP_COMMANDS='nft ip newuidmap newgidmap pasta xdg-open Xvfb import curl python3 busybox docker-registry cc pkg-config'
+APP_COMMANDS='nft ip newuidmap newgidmap pasta tini-static xdg-open Xvfb import curl python3 busybox docker-registry cc pkg-config'
 TESTS_COMMANDS='buildah skopeo umoci debootstrap podman runc dockerd fuse-overlayfs newuidmap slirp4netns
 htpasswd openssl hyperfine xz zstd script WebKitWebDriver dbus-daemon dunst status-notifier-watcher
-qemu-system-x86_64 depmod cpio'
+qemu-system-x86_64 depmod cpio docker-compose'
 
 packages_of() { printf '%s\n' "$1" | sed 's/#.*//' | tr -s ' \t' '\n' | sed '/^$/d'; }
 

@@ -54,6 +54,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Show the history of an image
     History(HistoryArgs),
+    /// Search Docker Hub for images, or a private registry's catalog (HOST:PORT/WORD)
+    Search(SearchArgs),
     /// Save one or more images to a tar archive
     Save(SaveArgs),
     /// Load images from a tar archive
@@ -137,6 +139,8 @@ pub enum Command {
     /// or Linux where the native engine cannot run)
     #[command(subcommand)]
     Machine(MachineCommand),
+    /// Define and run multi-container projects (compose.yaml), like docker compose
+    Compose(crate::compose::ComposeArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -233,6 +237,19 @@ pub enum SystemCommand {
         #[arg(long)]
         repair: bool,
     },
+    /// Offer a `docker` command that is Berth (a link to berth), so commands written for
+    /// docker run as they are; never over an existing docker
+    DockerCommand {
+        /// Remove Berth's docker link instead
+        #[arg(long)]
+        remove: bool,
+        /// Only say what `docker` is now
+        #[arg(long)]
+        status: bool,
+        /// The folder for the link (default: /usr/local/bin as root, else ~/.local/bin)
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -303,6 +320,21 @@ pub struct PullArgs {
     #[arg(short, long)]
     pub quiet: bool,
     pub image: String,
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// Max number of search results
+    #[arg(long, default_value_t = 25)]
+    pub limit: u32,
+    /// Filter output: is-official=true, stars=3
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// What to look for; HOST:PORT/WORD searches that registry
+    pub term: String,
 }
 
 #[derive(Args, Debug)]
@@ -480,6 +512,66 @@ pub struct RunArgs {
     /// Add network-scoped alias for the container (user networks)
     #[arg(long = "network-alias")]
     pub network_alias: Vec<String>,
+    /// IPv4 address on that network (a user network with a --subnet of your choice)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Command to run to check health (through /bin/sh -c)
+    #[arg(long)]
+    pub health_cmd: Option<String>,
+    /// Time between running the check, e.g. 30s
+    #[arg(long)]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run, e.g. 30s
+    #[arg(long)]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long)]
+    pub health_retries: Option<i64>,
+    /// Start period for the container to initialize before failures count, e.g. 10s
+    #[arg(long)]
+    pub health_start_period: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long)]
+    pub no_healthcheck: bool,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// PID namespace to use: host, or container:NAME
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// UTS namespace to use: host
+    #[arg(long)]
+    pub uts: Option<String>,
+    /// Add a link to another container (NAME[:ALIAS]): its address in /etc/hosts
+    #[arg(long = "link")]
+    pub link: Vec<String>,
+    /// Container MAC address, e.g. 02:42:ac:11:00:02
+    #[arg(long)]
+    pub mac_address: Option<String>,
+    /// Memory plus swap limit, e.g. 1g (-1: unlimited swap)
+    #[arg(long, allow_negative_numbers = true)]
+    pub memory_swap: Option<String>,
+    /// Tune container memory swappiness (0 to 100)
+    #[arg(long)]
+    pub memory_swappiness: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<i64>,
+    /// CPUs in which to allow execution, e.g. 0-1 or 0,2
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Mount a tmpfs directory, e.g. /run or /run:size=64m
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Add additional groups to join
+    #[arg(long)]
+    pub group_add: Vec<String>,
+    /// Signal to stop the container
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Seconds to wait to stop the container before killing it
+    #[arg(long, allow_negative_numbers = true)]
+    pub stop_timeout: Option<i64>,
     /// Memory limit, e.g. 512m
     #[arg(short, long)]
     pub memory: Option<String>,
@@ -646,7 +738,12 @@ pub enum ContainerCommand {
 #[derive(Subcommand, Debug)]
 pub enum VolumeCommand {
     /// Create a volume
-    Create { name: Option<String> },
+    Create {
+        /// Set metadata for a volume (KEY=VALUE)
+        #[arg(long = "label")]
+        label: Vec<String>,
+        name: Option<String>,
+    },
     #[command(alias = "list")]
     Ls {
         #[arg(short, long)]
@@ -678,8 +775,27 @@ pub enum VolumeCommand {
 #[derive(Subcommand, Debug)]
 pub enum NetworkCommand {
     Create {
+        /// Subnet in CIDR format, e.g. 172.28.0.0/16
         #[arg(long)]
         subnet: Option<String>,
+        /// IPv4 gateway for the subnet (default: its first address)
+        #[arg(long)]
+        gateway: Option<String>,
+        /// Allocate container addresses from a sub-range, e.g. 172.28.5.0/24
+        #[arg(long)]
+        ip_range: Option<String>,
+        /// Restrict external access to the network
+        #[arg(long)]
+        internal: bool,
+        /// Enable manual container attachment (recorded; a local bridge always allows it)
+        #[arg(long)]
+        attachable: bool,
+        /// Set metadata on a network (KEY=VALUE)
+        #[arg(long = "label")]
+        label: Vec<String>,
+        /// Set driver specific options (KEY=VALUE)
+        #[arg(short = 'o', long = "opt")]
+        opt: Vec<String>,
         name: String,
     },
     #[command(alias = "list")]

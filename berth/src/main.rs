@@ -8,6 +8,7 @@
 mod cli;
 mod client;
 mod commands;
+mod compose;
 mod format;
 mod lists;
 mod progress;
@@ -35,8 +36,24 @@ fn guest_binary() -> std::path::PathBuf {
     std::env::current_exe().unwrap_or_else(|_| "/usr/bin/berth".into())
 }
 
+/// The arguments as Berth reads them: under the name `docker` (Berth's docker command,
+/// `berth system docker-command`) they are Berth's own, so `docker compose up` is
+/// `berth compose up`; under `docker-compose`, `berth compose`'s.
+fn arguments() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let invoked = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if invoked == "docker-compose" {
+        args.insert(1, "compose".into());
+    }
+    args
+}
+
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::Cli::try_parse_from(arguments()) {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -83,7 +100,11 @@ fn main() -> ExitCode {
     // An ordinary user's engine runs as root inside the user's own user namespace
     // (berth-rootless); joining it needs a single-threaded process, so it comes first.
     // Machines run on the host as the user, and with `BERTH_HOST` the engine is elsewhere.
-    if !matches!(cli.command, cli::Command::Machine(_)) && client::target().is_none() {
+    let host_only = matches!(
+        cli.command,
+        cli::Command::Machine(_) | cli::Command::System(cli::SystemCommand::DockerCommand { .. })
+    );
+    if !host_only && client::target().is_none() {
         match berth_rootless::enter() {
             Ok(entered) => {
                 for warning in entered.warnings() {

@@ -84,6 +84,29 @@ pub struct MachineStatus {
     pub error: Option<UserError>,
 }
 
+/// One repository the Pull wizard's search found.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct SearchHit {
+    /// What to pull (`python`, `127.0.0.1:5000/demo/app`).
+    pub name: String,
+    pub description: String,
+    pub stars: u32,
+    pub official: bool,
+}
+
+/// Settings → The docker command: what `docker` is on this computer.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
+#[ts(export)]
+pub struct DockerCommand {
+    /// "absent" (Berth can be docker), "berth" (it is), "other" (another program is).
+    pub state: String,
+    /// The `docker` found, or where Berth's would go.
+    pub path: String,
+    /// Whether that folder is on the PATH the app was started with.
+    pub on_path: bool,
+}
+
 /// Settings → Registries: what `ROOT/daemon.json` holds for Berth's engine.
 #[derive(Debug, Clone, Serialize, Deserialize, TS, PartialEq)]
 #[ts(export)]

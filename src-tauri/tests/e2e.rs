@@ -26,7 +26,20 @@ async fn desktop_e2e_podman() -> anyhow::Result<()> {
     lecture_flow(Engine::Podman).await
 }
 
+/// The same flow with the app started by an ordinary user (made with `useradd`, with
+/// subordinate ids), as a student who installed the .deb opens it from the menu: the
+/// built-in engine is then the rootless one, and the window says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_e2e_rootless() -> anyhow::Result<()> {
+    let user = berth_tests::rootless::User::ensure("berth-desktop-it");
+    run_flow(Engine::Embedded, Some(user)).await
+}
+
 async fn lecture_flow(engine: Engine) -> anyhow::Result<()> {
+    run_flow(engine, None).await
+}
+
+async fn run_flow(engine: Engine, user: Option<berth_tests::rootless::User>) -> anyhow::Result<()> {
     let fixtures = berth_tests::fixtures::dir();
     for name in ["flask", "busybox"] {
         ensure!(
@@ -41,9 +54,18 @@ async fn lecture_flow(engine: Engine) -> anyhow::Result<()> {
     registry.push_fixture(&fixtures.join("busybox"), "demo/busybox:latest");
     let reg = registry.host();
 
-    let session = Session::start(engine, &reg)?;
+    let session = match &user {
+        None => Session::start(engine, &reg)?,
+        Some(u) => Session::start_as(u, &reg)?,
+    };
     let ui = session.connect().await?;
-    let result = flow(&ui, &session, &registry, &reg).await;
+    let result = async {
+        if user.is_some() {
+            rootless_is_named(&ui).await?;
+        }
+        flow(&ui, &session, &registry, &reg).await
+    }
+    .await;
     if result.is_err() {
         let _ = ui.shot("failure").await;
         session.keep_logs();
@@ -67,8 +89,30 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
         offline_pull(ui, reg).await?;
     }
 
-    // Pull wizard: normalization and the command preview update as we type.
+    // Pull wizard: the registry's catalog is searched, and a hit fills the reference.
+    // (Berth's engine; podman's search of a plain-HTTP registry is its own business.)
     ui.click("#nav-pull").await?;
+    if matches!(session.engine, Engine::Embedded) {
+        ui.type_into("[data-testid=pull-search]", &format!("{reg}/demo"))
+            .await?;
+        ui.click("[data-testid=pull-search-go]").await?;
+        let hit = format!(
+            "[data-testid=pull-search-results] tr[data-name='{reg}/demo/flask'] [data-action=choose]"
+        );
+        ui.wait_css_or_error(&hit, 30)
+            .await
+            .context("the search did not list demo/flask from the registry's catalog")?;
+        ui.shot("02a-pull-search").await?;
+        ui.click(&hit).await?;
+        let chosen = ui.value("[data-testid=pull-reference]").await?;
+        ensure!(
+            chosen == format!("{reg}/demo/flask"),
+            "the search filled in {chosen}"
+        );
+        ui.clear("[data-testid=pull-reference]").await?;
+    }
+
+    // Normalization and the command preview update as we type.
     ui.type_into("[data-testid=pull-reference]", &format!("{reg}/demo/flask"))
         .await?;
     let normalized = ui.text("[data-testid=pull-normalized]").await?;
@@ -347,6 +391,28 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
     .context("Learn did not tick pull / run / open")?;
     ui.shot("14-learn").await?;
 
+    // Settings → The docker command: this machine has docker's own CLI (the tests install
+    // it), so Berth says so and offers nothing to replace it.
+    ui.click("#nav-settings").await?;
+    ui.wait_js(
+        "document.querySelector('[data-testid=docker-command-state]')?.dataset.state === 'other'",
+        20,
+    )
+    .await
+    .context("Settings did not say that docker is another program here")?;
+    let said = ui.text("[data-testid=docker-command-state]").await?;
+    ensure!(
+        said.contains("/docker") && said.contains("stays"),
+        "docker command: {said}"
+    );
+    ensure!(
+        ui.wait_css("[data-testid=docker-command-install]", 1)
+            .await
+            .is_err(),
+        "Settings offered to replace another docker"
+    );
+    ui.shot("14b-settings-docker").await?;
+
     // Stop, then remove with confirmation.
     ui.click("#nav-containers").await?;
     ui.click(&format!("{row} [data-action=stop]")).await?;
@@ -371,6 +437,28 @@ async fn flow(ui: &Ui, session: &Session, registry: &Registry, reg: &str) -> any
     ensure!(
         session.container_count()? == 0,
         "the engine still lists containers after removing"
+    );
+    Ok(())
+}
+
+/// An ordinary user's window names its engine: the sidebar and the Dashboard say
+/// "Built-in, rootless".
+async fn rootless_is_named(ui: &Ui) -> anyhow::Result<()> {
+    ui.wait_js(
+        "document.querySelector('[data-testid=engine-status]')?.dataset.connected === 'yes'",
+        90,
+    )
+    .await
+    .context("the rootless engine never came up")?;
+    let sidebar = ui.text("[data-testid=engine-label]").await?;
+    ensure!(
+        sidebar.contains("rootless"),
+        "the sidebar names the engine {sidebar:?}"
+    );
+    let dashboard = ui.text("[data-testid=dashboard-engine-label]").await?;
+    ensure!(
+        dashboard.starts_with("Built-in, rootless"),
+        "the Dashboard names the engine {dashboard:?}"
     );
     Ok(())
 }

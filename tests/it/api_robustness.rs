@@ -115,11 +115,11 @@ fn bad_requests_get_docker_errors_and_the_daemon_stays_up() {
     );
     let r = d.request(
         "GET",
-        "/v1.43/containers/json?filters=%7B%22health%22%3A%5B%22healthy%22%5D%7D",
+        "/v1.43/containers/json?filters=%7B%22is-task%22%3A%5B%22true%22%5D%7D",
         None,
     );
     assert_eq!(r.status, 400);
-    assert!(message(&r).contains("health"));
+    assert!(message(&r).contains("is-task"));
     let r = d.request("POST", "/v1.43/containers/create", Some(br#"{"Cmd": ["true"]}"#));
     assert_eq!(r.status, 400, "no image: {}", r.text());
     let r = d.request(

@@ -519,7 +519,7 @@ fn rmi_prune_and_garbage_collection() {
     let blob = b.root().join("blobs/sha256").join(&id["sha256:".len()..]);
     assert!(!blob.exists(), "the config blob was collected");
     let r = b.fails(&["rmi", "mine:v1"]);
-    assert!(r.stderr.contains("no such image"), "{}", r.stderr);
+    assert!(r.stderr.contains("No such image"), "{}", r.stderr);
 
     // docker's `image prune -a -f` removes every unused image and their content.
     let out = b.ok(&["image", "prune", "-a", "-f"]);
@@ -551,7 +551,7 @@ fn bad_input_gets_one_sentence_and_docker_exit_codes() {
     let r = b.run(&["images", "--bogus"]);
     assert_eq!(r.code, 125, "a wrong command line exits 125 like docker");
     let r = b.fails(&["inspect", "nothing-here"]);
-    assert!(r.stderr.contains("no such image"), "{}", r.stderr);
+    assert!(r.stderr.contains("No such image"), "{}", r.stderr);
     let r = b.fails(&["tag", "nothing-here", "x:y"]);
     assert!(r.stderr.contains("berth pull"), "{}", r.stderr);
     let r = b.fails(&["save", "-o", "/nonexistent-dir/x.tar", "nothing-here"]);

@@ -367,17 +367,22 @@ fn engine_api_connect_disconnect_across_a_daemon_restart() {
         (r.status, String::from_utf8_lossy(&r.body).into_owned())
     };
 
-    // Static addresses and links are refused by name, nothing is connected.
+    // Links are refused by name; a static address on a network without a subnet the user
+    // gave is refused with docker's reason; nothing is connected.
     let (status, body) = post(
         &d,
         "connect",
-        r#"{"Container": "xa", "EndpointConfig": {"IPAMConfig": {"IPv4Address": "10.1.2.3"}, "Links": ["peer-b"]}}"#,
+        r#"{"Container": "xa", "EndpointConfig": {"Links": ["peer-b"]}}"#,
     );
     assert_eq!(status, 400, "{body}");
-    assert!(
-        body.contains("EndpointConfig.IPAMConfig") && body.contains("EndpointConfig.Links"),
-        "{body}"
+    assert!(body.contains("EndpointConfig.Links"), "{body}");
+    let (status, body) = post(
+        &d,
+        "connect",
+        r#"{"Container": "xa", "EndpointConfig": {"IPAMConfig": {"IPv4Address": "10.1.2.3"}}}"#,
     );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("user configured subnets"), "{body}");
     assert_eq!(lab.interfaces("xa"), ["lo", "eth0"]);
     let (status, body) = post(&d, "connect", r#"{"Container": "no-such-container"}"#);
     assert_eq!(status, 404, "{body}");
@@ -492,4 +497,254 @@ fn host_docker_internal_reaches_a_server_on_this_computer() {
         !none.contains("host.docker.internal"),
         "no network, no host: {none}"
     );
+}
+
+/// `docker network create` with the options Compose and the SDKs send, through the docker
+/// CLI v28: labels (and the label filter), `--internal` (no way out, but the members reach
+/// each other), `--attachable`, `--subnet`/`--gateway`/`--ip-range` (addresses come from the
+/// range), `--ip` for a fixed address, and a name with a space answered 400.
+#[test]
+fn network_create_options_labels_internal_and_static_addresses() {
+    let lab = Lab::new("no");
+    let b = &lab.b;
+    let d = Daemon::start(b);
+    let docker = |args: &[&str]| {
+        let r = d.docker(b.docker_config(), args);
+        assert_eq!(r.code, 0, "docker {args:?}: {}{}", r.stdout, r.stderr);
+        r.stdout
+    };
+    let pid = std::process::id();
+    let (inner, ranged) = (format!("inner{pid}"), format!("ranged{pid}"));
+    // Labels unique to this run: networks are the machine's, other tests' are listed too.
+    let (docker_course, other_course, key) = (
+        format!("course{pid}=docker"),
+        format!("course{pid}=other"),
+        format!("label=course{pid}"),
+    );
+    let _gone = Cleanup(b, vec![inner.clone(), ranged.clone()]);
+    docker(&[
+        "network",
+        "create",
+        "--internal",
+        "--attachable",
+        "--label",
+        &docker_course,
+        "--label",
+        "week=3",
+        &inner,
+    ]);
+    docker(&[
+        "network",
+        "create",
+        "--subnet",
+        "172.31.0.0/16",
+        "--gateway",
+        "172.31.5.254",
+        "--ip-range",
+        "172.31.5.0/24",
+        "--label",
+        &other_course,
+        &ranged,
+    ]);
+    let v: Value = serde_json::from_str(&docker(&["network", "inspect", &inner])).unwrap();
+    let n = &v[0];
+    assert_eq!(n["Internal"], true, "{n}");
+    assert_eq!(n["Attachable"], true, "{n}");
+    assert_eq!(n["Labels"][format!("course{pid}")], "docker", "{n}");
+    assert!(n["Created"].as_str().unwrap().starts_with("20"), "{n}");
+    let v: Value = serde_json::from_str(&docker(&["network", "inspect", &ranged])).unwrap();
+    let ipam = &v[0]["IPAM"]["Config"][0];
+    assert_eq!(ipam["Subnet"], "172.31.0.0/16", "{ipam}");
+    assert_eq!(ipam["Gateway"], "172.31.5.254", "{ipam}");
+    assert_eq!(ipam["IPRange"], "172.31.5.0/24", "{ipam}");
+
+    let listed = docker(&[
+        "network",
+        "ls",
+        "--filter",
+        &format!("label={docker_course}"),
+        "--format",
+        "{{.Name}}",
+    ]);
+    assert_eq!(listed.split_whitespace().collect::<Vec<_>>(), [inner.as_str()]);
+    let listed = docker(&["network", "ls", "--filter", &key, "--format", "{{.Name}}"]);
+    let mut names: Vec<&str> = listed.split_whitespace().collect();
+    names.sort();
+    let mut want = [inner.as_str(), ranged.as_str()];
+    want.sort();
+    assert_eq!(names, want);
+
+    // Addresses from the range; a fixed one where asked; a taken one refused.
+    lab.server("r1", &ranged);
+    let r1 = lab.ip_on("r1", &ranged);
+    assert!(
+        r1.starts_with("172.31.5.") && r1 != "172.31.5.254",
+        "{r1} is not from the range"
+    );
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        "r2",
+        "--hostname",
+        "r2-host",
+        "--network",
+        &ranged,
+        "--ip",
+        "172.31.9.9",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    assert_eq!(lab.ip_on("r2", &ranged), "172.31.9.9");
+    let r = d.docker(
+        b.docker_config(),
+        &[
+            "run",
+            "-d",
+            "--name",
+            "r3",
+            "--network",
+            &ranged,
+            "--ip",
+            "172.31.9.9",
+            "busybox",
+            "true",
+        ],
+    );
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("Address already in use"), "{}", r.stderr);
+    let r = d.docker(
+        b.docker_config(),
+        &["run", "--rm", "--ip", "10.66.0.99", "busybox", "true"],
+    );
+    assert_ne!(r.code, 0, "a fixed address on the default network");
+    assert!(r.stderr.contains("user defined networks"), "{}", r.stderr);
+    assert_eq!(lab.fetch("r1", "172.31.9.9").as_deref(), Some("r2-host"));
+
+    // Internal: its members reach each other by name, nothing outside. "Outside" is a
+    // server in a network namespace of its own, routed through the host, as the internet is:
+    // a container on an ordinary network reaches it, one on the internal network does not.
+    let outside = Outside::new(pid);
+    lab.server("i1", &inner);
+    lab.server("i2", &inner);
+    lab.server("o1", &lab.a);
+    assert_eq!(lab.fetch("i1", "i2").as_deref(), Some("i2-host"));
+    assert_eq!(
+        lab.fetch("o1", &outside.addr).as_deref(),
+        Some("outside"),
+        "the control"
+    );
+    assert_eq!(
+        lab.fetch("i1", &outside.addr),
+        None,
+        "an internal network got out"
+    );
+    lab.b.ok(&["network", "connect", &lab.a, "i2"]);
+    assert_eq!(
+        lab.fetch_until("i2", &outside.addr, "outside").as_deref(),
+        Some("outside")
+    );
+    assert_eq!(
+        lab.fetch("i1", &outside.addr),
+        None,
+        "i1 got out through i2's network"
+    );
+    drop(outside);
+
+    // docker's 400 for a name it cannot use.
+    let r = d.request(
+        "POST",
+        "/v1.43/networks/create",
+        Some(br#"{"Name": "has space"}"#),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+}
+
+/// Removes its containers' networks when the test ends, passed or not (network state is
+/// the machine's, shared by every store).
+struct Cleanup<'a>(&'a Berth, Vec<String>);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        for id in self.0.run(&["ps", "-aq"]).stdout.split_whitespace() {
+            let _ = self.0.run(&["rm", "-f", id]);
+        }
+        for n in &self.1 {
+            let _ = self.0.run(&["network", "rm", n]);
+        }
+    }
+}
+
+/// A network namespace joined to the host by a veth pair, serving `/hostname` ("outside")
+/// over HTTP on `addr`: a stand-in for a server beyond the host.
+struct Outside {
+    ns: String,
+    host_end: String,
+    addr: String,
+    server: std::process::Child,
+}
+
+impl Outside {
+    fn new(salt: u32) -> Outside {
+        let ns = format!("berth-out{}", salt % 100_000);
+        let host_end = format!("vout{}", salt % 100_000);
+        let octet = 1 + salt % 250;
+        let (host_ip, addr) = (format!("10.251.{octet}.1"), format!("10.251.{octet}.2"));
+        let ip = |args: &[&str]| {
+            let out = std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .expect("ip (iproute2)");
+            assert!(
+                out.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &ns])
+            .output();
+        ip(&["netns", "add", &ns]);
+        ip(&[
+            "link", "add", &host_end, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+        ]);
+        ip(&["addr", "add", &format!("{host_ip}/24"), "dev", &host_end]);
+        ip(&["link", "set", &host_end, "up"]);
+        ip(&["-n", &ns, "addr", "add", &format!("{addr}/24"), "dev", "eth0"]);
+        ip(&["-n", &ns, "link", "set", "eth0", "up"]);
+        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        let www = std::env::temp_dir().join(format!("{ns}-www"));
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(www.join("hostname"), "outside\n").unwrap();
+        let server = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns, "busybox", "httpd", "-f", "-p", "80", "-h"])
+            .arg(&www)
+            .spawn()
+            .expect("busybox httpd (busybox-static)");
+        std::thread::sleep(Duration::from_millis(200));
+        Outside {
+            ns,
+            host_end,
+            addr,
+            server,
+        }
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.host_end])
+            .output();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.ns])
+            .output();
+    }
 }

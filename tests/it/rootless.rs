@@ -380,6 +380,258 @@ fn an_ordinary_user_pulls_from_a_local_registry_and_builds_with_run() {
     );
 }
 
+/// Where the kernel cannot mount overlayfs in a user namespace (before Linux 5.11) the
+/// user's engine mounts fuse-overlayfs instead; `BERTH_OVERLAY=fuse-overlayfs` makes this
+/// kernel take that path. Roots, RUN steps, whiteouts and opaque directories all work,
+/// and a layer built on fuse-overlayfs runs on the kernel's overlay too.
+#[test]
+fn fuse_overlayfs_serves_the_roots_where_the_kernel_would_not() {
+    berth_tests::tools::require("fuse-overlayfs", "fuse-overlayfs");
+    let s = session_with_busybox();
+    let fuse = ["BERTH_OVERLAY=fuse-overlayfs"];
+    let ok = |env: &[&str], args: &[&str]| {
+        let r = s.run_with_env(env, args);
+        assert_eq!(r.code, 0, "berth {args:?} with {env:?}: {r:?}");
+        r.stdout
+    };
+    let root = ok(
+        &fuse,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "grep ' / ' /proc/mounts; echo written > /new && cat /new",
+        ],
+    );
+    assert!(
+        root.contains("fuse.fuse-overlayfs"),
+        "the root is not fuse-overlayfs: {root}"
+    );
+    assert!(root.ends_with("written\n"), "{root}");
+
+    let ctx = s.scratch.join("fuse-ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\n\
+         RUN rm -rf /etc/network && mkdir /opq && echo a > /opq/a\n\
+         RUN rm -rf /opq && mkdir /opq && echo b > /opq/b\n\
+         CMD [\"sh\", \"-c\", \"ls /etc/network 2>/dev/null || echo no-network; ls -a /opq\"]\n",
+    )
+    .unwrap();
+    for p in [&ctx, &ctx.join("Dockerfile")] {
+        std::os::unix::fs::chown(p, Some(s.user.uid), Some(s.user.gid)).unwrap();
+    }
+    let built = ok(&fuse, &["build", "-t", "fused", &ctx.display().to_string()]);
+    assert!(built.contains("Successfully tagged fused:latest"), "{built}");
+    // The RUN's deletion is a whiteout, the recreated folder opaque: on either overlay.
+    for env in [&fuse[..], &["BERTH_OVERLAY=kernel"][..]] {
+        assert_eq!(
+            ok(env, &["run", "--rm", "--network", "none", "fused"]),
+            "no-network\n.\n..\nb\n",
+            "with {env:?}"
+        );
+    }
+    // Nothing stays mounted: the fuse-overlayfs processes ended with their containers.
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.starts_with("fuse-overlayfs") && c.contains(&s.root.display().to_string()))
+        .collect();
+    assert!(left.is_empty(), "fuse-overlayfs still serves: {left:?}");
+}
+
+/// A root engine (`berth daemon` as root) serving while an ordinary user's engine works:
+/// the same network and container names in both, each engine sees only its own, the
+/// user's endpoints are in none of root's state, and removing one side's leaves the other's
+/// running.
+#[test]
+fn a_root_engine_running_at_the_same_time_shares_no_state_with_the_users() {
+    let s = Session::new(&User::ensure(USER));
+    let reg = Registry::start(Mode::Plain);
+    reg.push_fixture(&berth_tests::fixtures::image("busybox"), "twins/busybox:latest");
+    let image = reg.reference("twins/busybox:latest");
+    let root = berth_tests::berth::Berth::new();
+    let mut daemon = berth_tests::daemon::Daemon::start(&root);
+    let net = format!("twin-{}", std::process::id());
+    let run = [
+        "run",
+        "-d",
+        "--name",
+        "twin",
+        "--network",
+        &net,
+        &image,
+        "sleep",
+        "300",
+    ];
+    root.ok(&["pull", &image]);
+    s.ok(&["pull", &image]);
+    root.ok(&["network", "create", &net]);
+    s.ok(&["network", "create", &net]);
+    let root_id = root.ok(&run).trim().to_string();
+    let user_id = s.ok(&run).trim().to_string();
+    assert_ne!(root_id, user_id);
+    assert_eq!(
+        root.ok(&["ps", "-q", "--no-trunc"]).trim(),
+        root_id,
+        "root lists only its own"
+    );
+    assert_eq!(
+        s.ok(&["ps", "-q", "--no-trunc"]).trim(),
+        user_id,
+        "the user lists only its own"
+    );
+
+    let root_state = std::fs::read_to_string("/var/lib/berth/network/state.json").unwrap_or_default();
+    assert!(root_state.contains(&root_id), "root's IPAM holds root's endpoint");
+    assert!(
+        !root_state.contains(&user_id),
+        "root's IPAM holds the user's endpoint"
+    );
+    assert!(
+        std::path::Path::new("/sys/class/net")
+            .join(berth_net::veth_name(&root_id))
+            .exists(),
+        "root's container has its veth in the host's namespace"
+    );
+    assert!(
+        !std::path::Path::new("/sys/class/net")
+            .join(berth_net::veth_name(&user_id))
+            .exists(),
+        "the user's container has its veth in the host's namespace"
+    );
+    let address = |ok: &dyn Fn(&[&str]) -> String| {
+        ok(&[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            "twin",
+        ])
+        .trim()
+        .to_string()
+    };
+    let root_ip = address(&|a| root.ok(a));
+    let user_ip = address(&|a| s.ok(a));
+    assert!(
+        !root_ip.is_empty() && !user_ip.is_empty(),
+        "{root_ip:?} {user_ip:?}"
+    );
+
+    // Root's side goes; the user's keeps running, on its network of the same name.
+    root.ok(&["rm", "-f", "twin"]);
+    root.ok(&["network", "rm", &net]);
+    assert_eq!(s.ok(&["inspect", "-f", "{{.State.Running}}", "twin"]), "true\n");
+    assert_eq!(s.ok(&["exec", "twin", "echo", "still-here"]), "still-here\n");
+    assert!(s
+        .ok(&["network", "ls", "--format", "{{.Name}}"])
+        .lines()
+        .any(|n| n == net));
+    assert_eq!(address(&|a| s.ok(a)), user_ip, "the user's address moved");
+    s.ok(&["rm", "-f", "twin"]);
+    s.ok(&["network", "rm", &net]);
+    daemon.stop();
+}
+
+/// `login` to a registry that wants a password, a pull through it, a terminal in a
+/// running container (`exec -it` under `script`, as a user's shell gives one) and `stats`,
+/// all as the ordinary user; the credentials land in the user's own ~/.docker, closed to
+/// others.
+#[test]
+fn an_ordinary_user_logs_in_pulls_and_gets_a_terminal_and_stats() {
+    let s = Session::new(&User::ensure(USER));
+    let reg = Registry::start(Mode::htpasswd("student", "s3cret"));
+    reg.push_fixture(&berth_tests::fixtures::image("busybox"), "private/busybox:latest");
+    let image = reg.reference("private/busybox:latest");
+    let config = s.user.home.join(".docker").join("config.json");
+    let _ = std::fs::remove_file(&config);
+
+    let refused = s.fails(&["pull", &image]);
+    assert!(
+        refused.stderr.contains("login"),
+        "a pull without credentials: {refused:?}"
+    );
+    let mut login = s
+        .command_as_user(
+            &berth_tests::berth::bin().display().to_string(),
+            &["login", "-u", "student", "--password-stdin", &reg.host()],
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    login.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
+    let out = login.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "login: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Login Succeeded"));
+    let meta = std::fs::metadata(&config).expect("login wrote ~/.docker/config.json");
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    assert_eq!(
+        (meta.uid(), meta.permissions().mode() & 0o077),
+        (s.user.uid, 0),
+        "owner and mode"
+    );
+    s.ok(&["pull", &image]);
+
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "term",
+        "--network",
+        "none",
+        &image,
+        "sleep",
+        "300",
+    ]);
+    let script = berth_tests::tools::require("script", "bsdutils");
+    let cmd = format!("{} exec -it term sh", berth_tests::berth::bin().display());
+    let mut run = s
+        .command_as_user(&script.display().to_string(), &["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    run.stdin
+        .take()
+        .unwrap()
+        .write_all(b"tty; id -u; echo sum-$((40+2)); exit 7\n")
+        .unwrap();
+    let out = run.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/dev/pts/"), "the shell has a terminal: {text}");
+    assert!(text.contains("sum-42"), "{text}");
+    assert_eq!(out.status.code(), Some(7), "the shell's exit code: {text}");
+
+    // No cgroup of its own here: stats count its processes.
+    let stats = s.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.MemUsage}}|{{.PIDs}}",
+        "term",
+    ]);
+    let (mem, pids) = stats.trim().split_once('|').expect("two fields");
+    assert!(!mem.starts_with("0B"), "memory use counted: {stats}");
+    assert_ne!(pids.trim(), "0", "processes counted: {stats}");
+
+    s.ok(&["rm", "-f", "term"]);
+    s.ok(&["logout", &reg.host()]);
+    let _ = std::fs::remove_file(&config);
+}
+
 #[test]
 fn the_docker_cli_drives_an_ordinary_users_berth_daemon() {
     let docker = berth_tests::tools::require("docker", "docker.io");
@@ -575,4 +827,59 @@ fn an_ordinary_user_pushes_and_uses_named_volumes() {
         "the registry holds the pushed manifest"
     );
     s.ok(&["volume", "rm", "rl-data"]);
+}
+
+/// `berth compose` as the ordinary user: the same client, so the rootless engine runs the
+/// project — a web service with a published port that a worker reaches by name on the
+/// project's network (in the user's own namespace), then `down -v` leaves nothing.
+#[test]
+fn an_ordinary_user_runs_a_compose_project() {
+    let s = session_with_busybox();
+    let dir = s.scratch.join("proj");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = berth_tests::free_port();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        format!(
+            "services:\n  web:\n    image: busybox\n    command: sh -c 'echo from-web > /index.html && exec httpd -f -p 8000 -h /'\n    ports: [\"127.0.0.1:{port}:8000\"]\n  worker:\n    image: busybox\n    command: [\"sleep\", \"300\"]\n    depends_on: [web]\n    volumes: [data:/data]\nvolumes:\n  data:\n"
+        ),
+    )
+    .unwrap();
+    for p in [&dir, &dir.join("compose.yaml")] {
+        std::os::unix::fs::chown(p, Some(s.user.uid), Some(s.user.gid)).unwrap();
+    }
+    let compose = |args: &[&str]| {
+        let bin = berth_tests::berth::bin().display().to_string();
+        let mut all = vec!["compose"];
+        all.extend_from_slice(args);
+        let o = s.command_as_user(&bin, &all).current_dir(&dir).output().unwrap();
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        );
+        assert!(
+            o.status.success(),
+            "berth compose {args:?} as the user: {out}{err}"
+        );
+        format!("{out}{err}")
+    };
+    let up = compose(&["up", "-d"]);
+    assert!(up.contains(" Container proj-worker-1  Started"), "{up}");
+    assert!(http_get(port, "/").contains("from-web"), "the published port");
+    assert_eq!(compose(&["ps", "--services"]), "web\nworker\n");
+    let fetched = compose(&[
+        "exec",
+        "-T",
+        "worker",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://web:8000/ && break; sleep 0.2; done",
+    ]);
+    assert_eq!(fetched, "from-web\n");
+    let down = compose(&["down", "-v"]);
+    assert!(
+        down.contains(" Network proj_default  Removed") && down.contains(" Volume proj_data  Removed"),
+        "{down}"
+    );
+    assert_eq!(s.ok(&["ps", "-aq"]), "");
 }

@@ -37,6 +37,7 @@ pub struct Berth {
     root: tempfile::TempDir,
     docker_config: tempfile::TempDir,
     global: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 /// A test that fails half-way must not leave containers running on the machine (their
@@ -76,12 +77,19 @@ impl Berth {
             root: tempfile::tempdir().expect("tempdir"),
             docker_config: tempfile::tempdir().expect("tempdir"),
             global: Vec::new(),
+            env: Vec::new(),
         }
     }
 
     /// Adds a global flag to every command (e.g. `--registry-mirror URL`).
     pub fn with_global(mut self, args: &[&str]) -> Berth {
         self.global.extend(args.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// Adds a variable to every command's environment (and a daemon's started from it).
+    pub fn with_env(mut self, key: &str, value: &str) -> Berth {
+        self.env.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -100,6 +108,7 @@ impl Berth {
             .env("BERTH_ROOT", self.root.path())
             .env("DOCKER_CONFIG", self.docker_config.path())
             .env_remove("RUST_BACKTRACE")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         c
     }

@@ -150,18 +150,25 @@ pub fn require_machine() {
     require("newgidmap", "uidmap");
     require("pasta", "passt");
     require("nft", "nftables");
-    let tun = Path::new("/dev/net/tun");
-    let mode = std::fs::metadata(tun)
-        .expect("/dev/net/tun is missing: load the tun module (modprobe tun)")
+    open_to_users(Path::new("/dev/net/tun"), "load the tun module (modprobe tun)");
+    open_to_users(Path::new("/dev/fuse"), "load the fuse module (modprobe fuse)");
+}
+
+/// A character device users open (pasta /dev/net/tun, fuse-overlayfs /dev/fuse), which
+/// Debian's udev makes 0666 and a machine without udev leaves 0600.
+fn open_to_users(dev: &Path, how: &str) {
+    let mode = std::fs::metadata(dev)
+        .unwrap_or_else(|_| panic!("{} is missing: {how}", dev.display()))
         .permissions()
         .mode();
     if mode & 0o006 != 0o006 {
         eprintln!(
-            "note: /dev/net/tun was {:o}; making it 0666 as Debian's udev rules do",
+            "note: {} was {:o}; making it 0666 as Debian's udev rules do",
+            dev.display(),
             mode & 0o777
         );
-        std::fs::set_permissions(tun, std::fs::Permissions::from_mode(0o20666))
-            .expect("chmod 666 /dev/net/tun");
+        std::fs::set_permissions(dev, std::fs::Permissions::from_mode(0o20666))
+            .unwrap_or_else(|e| panic!("chmod 666 {}: {e}", dev.display()));
     }
 }
 
@@ -246,6 +253,15 @@ impl Session {
     /// `berth args` as the user.
     pub fn run(&self, args: &[&str]) -> Run {
         self.as_user(&self.bin.display().to_string(), args)
+    }
+
+    /// `berth args` as the user with `env` (`NAME=value` entries) added to its environment.
+    pub fn run_with_env(&self, env: &[&str], args: &[&str]) -> Run {
+        let bin = self.bin.display().to_string();
+        let mut all: Vec<&str> = env.to_vec();
+        all.push(&bin);
+        all.extend_from_slice(args);
+        self.as_user("env", &all)
     }
 
     /// `berth args` as the user, which must succeed; its stdout.

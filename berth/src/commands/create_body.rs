@@ -10,7 +10,7 @@ use bollard::models::{
 
 use crate::cli::RunArgs;
 
-fn key_values(items: &[String]) -> HashMap<String, String> {
+pub(crate) fn key_values(items: &[String]) -> HashMap<String, String> {
     items
         .iter()
         .map(|l| {
@@ -119,7 +119,7 @@ fn absolute_bind(spec: &str) -> anyhow::Result<String> {
 type PortMap = HashMap<String, Option<Vec<PortBinding>>>;
 
 /// `-p` specs → (exposed ports, port bindings).
-fn port_bindings(publish: &[String]) -> anyhow::Result<(Vec<String>, PortMap)> {
+pub(crate) fn port_bindings(publish: &[String]) -> anyhow::Result<(Vec<String>, PortMap)> {
     let mut bindings: PortMap = HashMap::new();
     let mut exposed = Vec::new();
     for p in publish {
@@ -155,7 +155,7 @@ fn port_bindings(publish: &[String]) -> anyhow::Result<(Vec<String>, PortMap)> {
     Ok((exposed, bindings))
 }
 
-fn restart_policy(r: &str) -> anyhow::Result<RestartPolicy> {
+pub(crate) fn restart_policy(r: &str) -> anyhow::Result<RestartPolicy> {
     let (name, max) = r.split_once(':').unwrap_or((r, ""));
     let name = match name {
         "no" => RestartPolicyNameEnum::NO,
@@ -228,19 +228,40 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<ContainerCreateBody> {
     {
         bail!("network-scoped aliases are only supported for user defined networks — create one with `berth network create NAME` and use --network NAME");
     }
-    let networking_config = match (&a.network, a.network_alias.is_empty()) {
-        (Some(net), false) => Some(NetworkingConfig {
+    if a.ip.is_some()
+        && a.network
+            .as_deref()
+            .is_none_or(|n| matches!(n, "bridge" | "host" | "none"))
+    {
+        bail!("user specified IP address is supported on user defined networks only — create one with `berth network create --subnet CIDR NAME` and use --network NAME");
+    }
+    let fixed = !a.network_alias.is_empty() || a.ip.is_some() || a.mac_address.is_some();
+    let networking_config = match a
+        .network
+        .clone()
+        .or(a.mac_address.as_ref().map(|_| "bridge".into()))
+    {
+        Some(net) if fixed => Some(NetworkingConfig {
             endpoints_config: Some(HashMap::from([(
-                net.clone(),
+                net,
                 EndpointSettings {
-                    aliases: Some(a.network_alias.clone()),
+                    aliases: (!a.network_alias.is_empty()).then(|| a.network_alias.clone()),
+                    mac_address: a.mac_address.clone(),
+                    ipam_config: a.ip.clone().map(|ip| bollard::models::EndpointIpamConfig {
+                        ipv4_address: Some(ip),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 },
             )])),
         }),
         _ => None,
     };
+    let healthcheck = healthcheck(a)?;
     Ok(ContainerCreateBody {
+        healthcheck,
+        stop_signal: a.stop_signal.clone(),
+        stop_timeout: a.stop_timeout,
         image: Some(a.image.clone()),
         cmd: (!a.command.is_empty()).then(|| a.command.clone()),
         entrypoint: a
@@ -262,6 +283,10 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<ContainerCreateBody> {
         volumes: (!anonymous.is_empty()).then_some(anonymous),
         networking_config,
         host_config: Some(HostConfig {
+            init: a.init.then_some(true),
+            pid_mode: a.pid.clone(),
+            uts_mode: a.uts.clone(),
+            links: (!a.link.is_empty()).then(|| a.link.clone()),
             port_bindings: (!bindings.is_empty()).then_some(bindings),
             publish_all_ports: Some(a.publish_all),
             binds: (!binds.is_empty()).then_some(binds),
@@ -270,6 +295,24 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<ContainerCreateBody> {
             memory: memory.map(|m| m as i64),
             nano_cpus: cpus.map(|c| (c * 1e9) as i64),
             pids_limit: a.pids_limit,
+            memory_swap: match a.memory_swap.as_deref() {
+                None => None,
+                Some("-1") => Some(-1),
+                Some(s) => Some(berth_units::parse_size(s)? as i64),
+            },
+            memory_swappiness: a.memory_swappiness,
+            cpu_shares: a.cpu_shares,
+            cpuset_cpus: a.cpuset_cpus.clone(),
+            tmpfs: (!a.tmpfs.is_empty()).then(|| {
+                a.tmpfs
+                    .iter()
+                    .map(|t| match t.split_once(':') {
+                        Some((path, opts)) => (path.to_string(), opts.to_string()),
+                        None => (t.clone(), String::new()),
+                    })
+                    .collect()
+            }),
+            group_add: (!a.group_add.is_empty()).then(|| a.group_add.clone()),
             restart_policy: restart,
             auto_remove: Some(a.rm),
             log_config,
@@ -277,6 +320,46 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<ContainerCreateBody> {
         }),
         ..Default::default()
     })
+}
+
+/// `--health-*` and `--no-healthcheck` as docker's `Healthcheck` (durations in ns).
+fn healthcheck(a: &RunArgs) -> anyhow::Result<Option<bollard::models::HealthConfig>> {
+    let dur = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<i64>> {
+        v.as_deref()
+            .map(|text| {
+                berth_units::go_duration(text)
+                    .map(|d| d.as_nanos() as i64)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("--{flag}={text} is not a duration — write e.g. 30s, 1m30s or 500ms")
+                    })
+            })
+            .transpose()
+    };
+    let given = a.health_cmd.is_some()
+        || a.health_interval.is_some()
+        || a.health_timeout.is_some()
+        || a.health_retries.is_some()
+        || a.health_start_period.is_some();
+    if a.no_healthcheck {
+        if given {
+            bail!("--no-healthcheck conflicts with the --health-* options — use one or the other");
+        }
+        return Ok(Some(bollard::models::HealthConfig {
+            test: Some(vec!["NONE".into()]),
+            ..Default::default()
+        }));
+    }
+    if !given {
+        return Ok(None);
+    }
+    Ok(Some(bollard::models::HealthConfig {
+        test: a.health_cmd.clone().map(|c| vec!["CMD-SHELL".into(), c]),
+        interval: dur("health-interval", &a.health_interval)?,
+        timeout: dur("health-timeout", &a.health_timeout)?,
+        retries: a.health_retries,
+        start_period: dur("health-start-period", &a.health_start_period)?,
+        ..Default::default()
+    }))
 }
 
 #[cfg(test)]

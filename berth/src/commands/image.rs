@@ -405,3 +405,52 @@ pub(crate) async fn prune_images(c: &Client, all: bool) -> anyhow::Result<u64> {
     }
     Ok(report.space_reclaimed.unwrap_or(0).max(0) as u64)
 }
+
+/// `berth search`: docker's table of what `GET /images/search` found.
+pub async fn search(c: &Client, a: crate::cli::SearchArgs) -> anyhow::Result<u8> {
+    let mut filters: HashMap<String, Vec<String>> = HashMap::new();
+    for f in &a.filter {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("invalid filter '{f}' — use key=value, e.g. is-official=true"))?;
+        filters.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    let mut path = format!("/images/search?term={}&limit={}", client::q(&a.term), a.limit);
+    if !filters.is_empty() {
+        path.push_str(&format!(
+            "&filters={}",
+            client::q(&serde_json::to_string(&filters)?)
+        ));
+    }
+    let found = c.get_json(&path).await?;
+    let rows = found.as_array().cloned().unwrap_or_default();
+    let cell = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+    let mut table = vec![["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]
+        .map(String::from)
+        .to_vec()];
+    for r in &rows {
+        let mut description = cell(r, "description").replace('\n', " ");
+        if !a.no_trunc && description.chars().count() > 45 {
+            description = format!("{}…", description.chars().take(44).collect::<String>());
+        }
+        let official = r.get("is_official").and_then(|o| o.as_bool()) == Some(true);
+        table.push(vec![
+            cell(r, "name"),
+            description,
+            r.get("star_count")
+                .and_then(|s| s.as_u64())
+                .unwrap_or(0)
+                .to_string(),
+            if official { "[OK]".into() } else { String::new() },
+        ]);
+    }
+    let widths: Vec<usize> = (0..4)
+        .map(|i| table.iter().map(|row| row[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = std::io::stdout().lock();
+    for row in table {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        writeln!(out, "{}", line.join("   ").trim_end())?;
+    }
+    Ok(0)
+}

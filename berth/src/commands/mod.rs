@@ -3,11 +3,11 @@
 //! or a remote one (`BERTH_HOST`). Each prints what docker prints.
 
 mod auth;
-mod build;
-mod container;
-mod create_body;
+pub(crate) mod build;
+pub(crate) mod container;
+pub(crate) mod create_body;
 mod daemon;
-mod image;
+pub(crate) mod image;
 mod machine;
 mod shim;
 mod system;
@@ -34,6 +34,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             return Ok(berth_api::copy_helper(&op, pid, &path).clamp(0, 255) as u8)
         }
         Command::Machine(m) => return machine::run(m).await,
+        Command::Compose(a) if !crate::compose::needs_engine(&a) => return crate::compose::config(&a),
+        Command::System(SystemCommand::DockerCommand { remove, status, dir }) => {
+            return system::docker_command(remove, status, dir)
+        }
         Command::GuestInit | Command::GuestEngine => {
             anyhow::bail!("guest-init and guest-engine run only inside a machine's guest")
         }
@@ -64,6 +68,7 @@ async fn dispatch(c: &Client, command: Command) -> anyhow::Result<u8> {
         Command::System(SystemCommand::Df) => system::df(c).await,
         Command::System(SystemCommand::Check { repair }) => system::check(c, repair).await,
         Command::System(SystemCommand::Prune(a)) => build::system_prune(c, a).await,
+        Command::System(SystemCommand::DockerCommand { .. }) => unreachable!("handled before connecting"),
         Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(c, a).await,
         Command::Builder(BuilderCommand::Prune { all, force }) => build::builder_prune(c, all, force).await,
         Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => container::run(c, a, true).await,
@@ -89,9 +94,11 @@ async fn dispatch(c: &Client, command: Command) -> anyhow::Result<u8> {
         Command::Pause { containers } => container::pause(c, &containers, true).await,
         Command::Unpause { containers } => container::pause(c, &containers, false).await,
         Command::Port { container } => container::port(c, &container).await,
+        Command::Search(a) => image::search(c, a).await,
         Command::Stats(a) => container::stats(c, a).await,
         Command::Volume(v) => volume::volume(c, v).await,
         Command::Network(n) => volume::network(c, n).await,
+        Command::Compose(a) => crate::compose::run(c, a).await,
         Command::Daemon(_)
         | Command::Shim { .. }
         | Command::Logout { .. }

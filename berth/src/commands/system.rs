@@ -109,3 +109,45 @@ pub async fn check(c: &Client, repair: bool) -> anyhow::Result<u8> {
     }
     Ok(if num(&v, "Problems") == 0 { 0 } else { 1 })
 }
+
+/// `berth system docker-command`: the `docker` link to this binary, never over another
+/// docker (see `berth_api::docker_command`).
+pub fn docker_command(remove: bool, status: bool, dir: Option<std::path::PathBuf>) -> anyhow::Result<u8> {
+    use berth_api::docker_command as dc;
+    let dir = dir.unwrap_or_else(dc::default_dir);
+    let berth = std::env::current_exe().unwrap_or_else(|_| "/usr/bin/berth".into());
+    let path = std::env::var_os("PATH");
+    if status {
+        match dc::status(&dir, path.as_deref(), &berth) {
+            dc::Status::Absent => println!(
+                "no docker command: berth system docker-command makes {}",
+                dir.join("docker").display()
+            ),
+            dc::Status::Berth(p) => println!("docker is Berth: {}", p.display()),
+            dc::Status::Other(p) => println!("docker is another program: {}", p.display()),
+        }
+        return Ok(0);
+    }
+    if remove {
+        match dc::remove(&dir, &berth)? {
+            Some(p) => println!("removed {}", p.display()),
+            None => println!("no docker command of Berth's in {}", dir.display()),
+        }
+        return Ok(0);
+    }
+    let link = dc::install(&dir, path.as_deref(), &berth)?;
+    println!(
+        "docker is Berth now: {} — try docker run --rm hello-world",
+        link.display()
+    );
+    let on_path = path
+        .as_deref()
+        .is_some_and(|p| std::env::split_paths(p).any(|d| d == dir));
+    if !on_path {
+        eprintln!(
+            "Warning: {} is not on your PATH yet — open a new terminal (Debian adds ~/.local/bin once it exists) or add it to PATH",
+            dir.display()
+        );
+    }
+    Ok(0)
+}

@@ -11,11 +11,12 @@ use crate::render;
 
 pub async fn volume(c: &Client, cmd: VolumeCommand) -> anyhow::Result<u8> {
     match cmd {
-        VolumeCommand::Create { name } => {
+        VolumeCommand::Create { label, name } => {
             let v = c
                 .docker
                 .create_volume(bollard::models::VolumeCreateRequest {
                     name,
+                    labels: Some(super::create_body::key_values(&label)),
                     ..Default::default()
                 })
                 .await
@@ -101,10 +102,22 @@ pub(crate) async fn prune_networks(c: &Client) -> anyhow::Result<()> {
 
 pub async fn network(c: &Client, cmd: NetworkCommand) -> anyhow::Result<u8> {
     match cmd {
-        NetworkCommand::Create { subnet, name } => {
-            let ipam = subnet.map(|s| bollard::models::Ipam {
+        NetworkCommand::Create {
+            subnet,
+            gateway,
+            ip_range,
+            internal,
+            attachable,
+            label,
+            opt,
+            name,
+        } => {
+            let given = subnet.is_some() || gateway.is_some() || ip_range.is_some();
+            let ipam = given.then(|| bollard::models::Ipam {
                 config: Some(vec![bollard::models::IpamConfig {
-                    subnet: Some(s),
+                    subnet,
+                    gateway,
+                    ip_range,
                     ..Default::default()
                 }]),
                 ..Default::default()
@@ -113,6 +126,10 @@ pub async fn network(c: &Client, cmd: NetworkCommand) -> anyhow::Result<u8> {
                 .create_network(bollard::models::NetworkCreateRequest {
                     name: name.clone(),
                     ipam,
+                    internal: Some(internal),
+                    attachable: Some(attachable),
+                    labels: Some(super::create_body::key_values(&label)),
+                    options: Some(super::create_body::key_values(&opt)),
                     ..Default::default()
                 })
                 .await

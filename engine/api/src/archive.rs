@@ -73,22 +73,57 @@ pub async fn get(engine: Shared, id: &str, q: Query) -> Result<Resp> {
     let path = path_of(&q)?;
     let id = id.to_string();
     let e = engine.clone();
-    let (stat, mut child, rec) = blocking(move || {
+    let (stat, child, rec) = blocking(move || {
         let rec = e.containers.find(&id)?;
         let target = e.containers.copy_target(&rec, &path, false)?;
         let stat = stat_header(&e, &rec, &target, &path)?;
-        let child = e
-            .containers
-            .copy_command("get", &target, &path)?
-            .stdout(Stdio::piped())
-            .stdin(Stdio::null())
-            .spawn()
-            .map_err(|err| ApiError::internal(format!("cannot run the copy helper: {err}")))?;
+        let child = spawn_get(&e, &target, &path)?;
         Ok((stat, child, rec))
     })
     .await?;
     let (tx, mut resp) = http::stream(StatusCode::OK, "application/x-tar");
     resp.headers_mut().insert("X-Docker-Container-Path-Stat", stat);
+    relay_tar(child, tx, rec.name, "docker cp from the container");
+    Ok(resp)
+}
+
+/// `GET /containers/{id}/export`: the container's filesystem as one tar (its changes over
+/// its image's layers; volumes and other mounts are not in it, as in docker).
+pub async fn export(engine: Shared, id: &str) -> Result<Resp> {
+    let id = id.to_string();
+    let e = engine.clone();
+    let (child, rec) = blocking(move || {
+        let rec = e.containers.find(&id)?;
+        let target = e.containers.filesystem_target(&rec)?;
+        Ok((spawn_get(&e, &target, "/")?, rec))
+    })
+    .await?;
+    let (tx, resp) = http::stream(StatusCode::OK, "application/x-tar");
+    relay_tar(child, tx, rec.name, "docker export");
+    Ok(resp)
+}
+
+fn spawn_get(
+    engine: &Shared,
+    target: &berth_containers::CopyTarget,
+    path: &str,
+) -> Result<std::process::Child> {
+    engine
+        .containers
+        .copy_command("get", target, path)?
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|err| ApiError::internal(format!("cannot run the copy helper: {err}")))
+}
+
+/// Streams the helper's tar to the client; a client that goes away stops the helper.
+fn relay_tar(
+    mut child: std::process::Child,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    name: String,
+    what: &'static str,
+) {
     tokio::task::spawn_blocking(move || {
         if let Some(mut out) = child.stdout.take() {
             let mut buf = vec![0u8; 256 * 1024];
@@ -106,11 +141,10 @@ pub async fn get(engine: Shared, id: &str, q: Query) -> Result<Resp> {
         }
         if let Ok(status) = child.wait() {
             if !status.success() {
-                tracing::warn!(container = %rec.name, "docker cp from the container ended with {status}");
+                tracing::warn!(container = %name, "{what} ended with {status}");
             }
         }
     });
-    Ok(resp)
 }
 
 pub async fn put(engine: Shared, req: Req, id: &str, q: Query) -> Result<Resp> {

@@ -12,7 +12,7 @@ use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
 use hyper::upgrade::OnUpgrade;
 use hyper::StatusCode;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::containers::{frame, MULTIPLEXED, RAW};
@@ -112,7 +112,6 @@ where
     let (tx, resp) = http::stream(StatusCode::OK, content_type);
     let (ours, theirs) = tokio::io::duplex(64 * 1024);
     tokio::spawn(async move {
-        use tokio::io::AsyncReadExt;
         let mut theirs = theirs;
         let mut buf = vec![0u8; 16 * 1024];
         loop {
@@ -144,7 +143,16 @@ pub async fn pump(mut rx: mpsc::Receiver<Bytes>, w: &mut Writer) {
 pub async fn attach(engine: Shared, mut req: Req, id: &str, q: Query) -> Result<Resp> {
     let id = id.to_string();
     let e = engine.clone();
-    let rec = blocking(move || Ok(e.containers.find(&id)?)).await?;
+    // Taken before the client hears 101: once it has, it may start the container at once,
+    // and a status read after that would take this run for an earlier one (and skip
+    // the replay of what it printed before the shim was reached).
+    let attached_at = time::OffsetDateTime::now_utc();
+    let (rec, initial) = blocking(move || {
+        let rec = e.containers.find(&id)?;
+        let initial = e.containers.status(&rec);
+        Ok((rec, initial))
+    })
+    .await?;
     let want = Wanted {
         // Like dockerd, stdin is ignored for a container created without -i (OpenStdin).
         stdin: q.bool("stdin") && rec.config.open_stdin,
@@ -167,7 +175,8 @@ pub async fn attach(engine: Shared, mut req: Req, id: &str, q: Query) -> Result<
         content_type,
         move |stdin, out| async move {
             let _reading = reading;
-            attach_session(engine, rec, want, detach_keys, stdin, out).await
+            let at = Before { attached_at, initial };
+            attach_session(engine, rec, want, at, detach_keys, stdin, out).await
         },
     ))
 }
@@ -183,6 +192,12 @@ pub struct Wanted {
     pub stream: bool,
 }
 
+/// The container as the attach request found it, before its client was answered.
+struct Before {
+    attached_at: time::OffsetDateTime,
+    initial: Status,
+}
+
 /// Connects the client to the container's shim (its attach socket carries docker's wire
 /// format both ways). A container attached before it starts (`docker run`) is connected
 /// as soon as it runs, with the shim replaying what it printed meanwhile; one that already
@@ -191,12 +206,11 @@ async fn attach_session(
     engine: Shared,
     rec: ContainerRecord,
     want: Wanted,
+    Before { attached_at, initial }: Before,
     detach_keys: Vec<u8>,
     stdin: Option<Reader>,
     mut out: Writer,
 ) {
-    let attached_at = time::OffsetDateTime::now_utc();
-    let initial = engine.containers.status(&rec);
     let was_created = matches!(initial, Status::Created);
     let mut replay = want.logs;
     if want.stream && !initial.is_running() {
@@ -242,7 +256,15 @@ async fn attach_session(
     };
     match connected.and_then(|s| s.set_nonblocking(true).ok().map(|()| s)) {
         Some(sock) => match tokio::net::UnixStream::from_std(sock) {
-            Ok(sock) => relay(sock, stdin, want.stdin, out).await,
+            Ok(sock) => {
+                if !relay(sock, stdin, want.stdin, &mut out).await {
+                    // The shim ended without answering (reset before a byte came): what
+                    // the run printed is in its log.
+                    let (tx, rx) = mpsc::channel::<Bytes>(64);
+                    log_streams(engine, rec, Wanted { stream: true, ..want }, attached_at, tx);
+                    pump(rx, &mut out).await;
+                }
+            }
             Err(_) => {
                 let _ = out.shutdown().await;
             }
@@ -271,8 +293,14 @@ async fn attach_session(
 }
 
 /// Copies shim → client until the shim closes (container exit, detach keys), and client →
-/// shim (stdin) meanwhile; a client's half-close ends the container's stdin.
-async fn relay(sock: tokio::net::UnixStream, stdin: Option<Reader>, forward_stdin: bool, mut out: Writer) {
+/// shim (stdin) meanwhile; a client's half-close ends the container's stdin. False when
+/// the shim reset the connection before sending anything (it ended without answering).
+async fn relay(
+    sock: tokio::net::UnixStream,
+    stdin: Option<Reader>,
+    forward_stdin: bool,
+    out: &mut Writer,
+) -> bool {
     let (mut from_shim, mut to_shim) = sock.into_split();
     let input = stdin.map(|mut r| {
         tokio::spawn(async move {
@@ -285,7 +313,23 @@ async fn relay(sock: tokio::net::UnixStream, stdin: Option<Reader>, forward_stdi
             let _ = tokio::io::copy(&mut r, &mut tokio::io::sink()).await;
         })
     });
-    let _ = tokio::io::copy(&mut from_shim, &mut out).await;
+    let mut sent = 0u64;
+    let mut buf = vec![0u8; 32 * 1024];
+    let reset = loop {
+        match from_shim.read(&mut buf).await {
+            Ok(0) => break false,
+            Ok(n) => {
+                sent += n as u64;
+                if out.write_all(&buf[..n]).await.is_err() || out.flush().await.is_err() {
+                    break false;
+                }
+            }
+            Err(_) => break true,
+        }
+    };
+    if reset && sent == 0 {
+        return false;
+    }
     let _ = out.shutdown().await;
     if let Some(mut i) = input {
         // The client closes once it has seen the end of the output.
@@ -296,6 +340,7 @@ async fn relay(sock: tokio::net::UnixStream, stdin: Option<Reader>, forward_stdi
             i.abort();
         }
     }
+    true
 }
 
 /// A container's output from its json log, framed as docker frames it, sent on `tx`

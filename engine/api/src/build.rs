@@ -30,6 +30,10 @@ const HONOURED: &[&str] = &[
     "forcerm",
     "version",
     "session",
+    "extrahosts",
+    "shmsize",
+    "cachefrom",
+    "isolation",
 ];
 
 fn is_default(v: &str) -> bool {
@@ -80,6 +84,39 @@ fn options(q: &Query, context: std::path::PathBuf) -> Result<BuildOptions> {
             )))
         }
     };
+    if let Some(i) = q.get("isolation").filter(|i| !matches!(*i, "" | "default")) {
+        return Err(ApiError::bad_request(format!(
+            "isolation '{i}' is not supported on Linux — leave --isolation out"
+        )));
+    }
+    // `--add-host a:1.2.3.4,b:…` (the docker CLI joins them with commas).
+    let mut extra_hosts = Vec::new();
+    for entry in q
+        .get("extrahosts")
+        .unwrap_or("")
+        .split(',')
+        .filter(|e| !e.is_empty())
+    {
+        let (name, ip) = entry
+            .split_once(':')
+            .filter(|(n, ip)| !n.is_empty() && ip.parse::<std::net::IpAddr>().is_ok())
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "invalid extra host '{entry}' — write NAME:IP, e.g. db:10.0.0.5"
+                ))
+            })?;
+        extra_hosts.push((name.to_string(), ip.to_string()));
+    }
+    let shm_size = match q.int("shmsize")? {
+        None | Some(0) => None,
+        Some(n) if n < 0 => {
+            return Err(ApiError::bad_request(
+                "shmsize must not be negative — e.g. --shm-size 128m",
+            ))
+        }
+        Some(n) => Some(n as u64),
+    };
+    // cachefrom: every local image is a cache source already, those named too.
     let dockerfile = q
         .get("dockerfile")
         .map(|d| context.join(d.trim_start_matches('/')));
@@ -93,6 +130,8 @@ fn options(q: &Query, context: std::path::PathBuf) -> Result<BuildOptions> {
         build_args: json_map(q, "buildargs")?,
         labels: json_map(q, "labels")?,
         network,
+        extra_hosts,
+        shm_size,
     })
 }
 
@@ -242,6 +281,45 @@ pub async fn prune(engine: Shared, q: Query) -> Result<Resp> {
             .prune(all)
             .map_err(|e| ApiError::internal(e.to_string()))?;
         http::ok_json(&json!({"CachesDeleted": [], "SpaceReclaimed": report.bytes_freed, "EntriesRemoved": report.entries_removed}))
+    })
+    .await
+}
+
+/// `POST /commit?container=…&repo=…&tag=…&comment=…&author=…`: the container's changes as
+/// a new image (docker pauses the container meanwhile; Berth copies its changes as they are).
+pub async fn commit(engine: Shared, q: Query) -> Result<Resp> {
+    let container = q
+        .get("container")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::bad_request("give the container to commit in ?container="))?
+        .to_string();
+    let reference = crate::images::new_image_name(&q, "commit")?;
+    let (comment, author) = (
+        q.get("comment").map(String::from),
+        q.get("author").map(String::from),
+    );
+    blocking(move || {
+        let rec = engine.containers.find(&container)?;
+        let config = berth_builder::CommitConfig {
+            cmd: rec.config.cmd.clone(),
+            entrypoint: rec.config.entrypoint.clone(),
+            env: rec.config.env.clone(),
+            working_dir: rec.config.working_dir.clone(),
+            user: rec.config.user.clone(),
+            labels: rec.config.labels.clone(),
+            exposed_ports: rec.config.exposed_ports.clone(),
+            comment,
+            author,
+        };
+        let builder =
+            Builder::new(engine.images.clone(), None).map_err(|e| ApiError::internal(e.to_string()))?;
+        let id = builder
+            .commit(&engine.containers.paths(&rec.id).upper(), &rec.image_id, &config)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        if let Some(r) = &reference {
+            engine.images.tag(&id.to_string(), r)?;
+        }
+        Ok(http::json(StatusCode::CREATED, &json!({"Id": id.to_string()})))
     })
     .await
 }

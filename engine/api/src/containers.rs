@@ -15,7 +15,7 @@ use crate::{docker_json, ApiError};
 pub async fn list(engine: Shared, q: Query) -> Result<Resp> {
     let filters = q.filters()?;
     filters.only(&[
-        "name", "id", "status", "ancestor", "label", "exited", "network", "volume",
+        "name", "id", "status", "ancestor", "label", "exited", "network", "volume", "health",
     ])?;
     let all = q.bool("all");
     let limit = q.int("limit")?.filter(|n| *n > 0);
@@ -46,6 +46,7 @@ pub async fn list(engine: Shared, q: Query) -> Result<Resp> {
                 && any("volume", &|w| {
                     r.host.mounts.iter().any(|m| m.source == w || m.destination == w)
                 })
+                && any("health", &|w| s.health.as_deref().unwrap_or("none") == w)
                 && filters.labels_match(&r.config.labels)
         });
         if let Some(n) = limit {
@@ -126,12 +127,16 @@ pub async fn start(engine: Shared, id: &str, q: Query) -> Result<Resp> {
     .await
 }
 
-fn stop_timeout(q: &Query) -> Result<Duration> {
-    let t = match q.int("t")? {
+/// `?t=` (or `?timeout=`), else the container's `StopTimeout`, else docker's 10 s.
+fn stop_timeout(q: &Query) -> Result<Option<i64>> {
+    Ok(match q.int("t")? {
         Some(t) => Some(t),
         None => q.int("timeout")?,
-    };
-    Ok(Duration::from_secs(t.unwrap_or(10).max(0) as u64))
+    })
+}
+
+fn grace(asked: Option<i64>, rec: &ContainerRecord) -> Duration {
+    Duration::from_secs(asked.or(rec.config.stop_timeout).unwrap_or(10).max(0) as u64)
 }
 
 pub async fn stop(engine: Shared, id: &str, q: Query) -> Result<Resp> {
@@ -147,7 +152,7 @@ pub async fn stop(engine: Shared, id: &str, q: Query) -> Result<Resp> {
         if !engine.containers.status(&rec).is_running() {
             return Ok(http::empty(StatusCode::NOT_MODIFIED));
         }
-        engine.containers.stop(&rec.id, timeout)?;
+        engine.containers.stop(&rec.id, grace(timeout, &rec))?;
         Ok(http::empty(StatusCode::NO_CONTENT))
     })
     .await
@@ -157,7 +162,8 @@ pub async fn restart(engine: Shared, id: &str, q: Query) -> Result<Resp> {
     let timeout = stop_timeout(&q)?;
     let id = id.to_string();
     blocking(move || {
-        engine.containers.restart(&id, timeout)?;
+        let rec = engine.containers.find(&id)?;
+        engine.containers.restart(&rec.id, grace(timeout, &rec))?;
         Ok(http::empty(StatusCode::NO_CONTENT))
     })
     .await
@@ -524,6 +530,51 @@ pub async fn resize(engine: Shared, id: &str, q: Query) -> Result<Resp> {
         let rec = engine.containers.find(&id)?;
         crate::attach::resize_container(&engine, &rec, h as u16, w as u16)?;
         Ok(http::empty(StatusCode::OK))
+    })
+    .await
+}
+
+/// `POST /containers/{id}/rename?name=NEW`.
+pub async fn rename(engine: Shared, id: &str, q: Query) -> Result<Resp> {
+    let id = id.to_string();
+    let name = q
+        .get("name")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("give the new name in ?name= — e.g. docker rename old new"))?
+        .to_string();
+    blocking(move || {
+        engine.containers.rename(&id, &name)?;
+        Ok(http::empty(StatusCode::NO_CONTENT))
+    })
+    .await
+}
+
+/// `GET /containers/{id}/changes`: `[{"Path": "/tmp/x", "Kind": 1}, …]` (null when none,
+/// as docker answers).
+pub async fn changes(engine: Shared, id: &str) -> Result<Resp> {
+    let id = id.to_string();
+    blocking(move || {
+        let changes = engine.containers.changes(&id)?;
+        if changes.is_empty() {
+            return http::ok_json(&Value::Null);
+        }
+        let rows: Vec<Value> = changes
+            .iter()
+            .map(|c| json!({"Path": c.path, "Kind": c.kind as u8}))
+            .collect();
+        http::ok_json(&rows)
+    })
+    .await
+}
+
+/// `POST /containers/{id}/update`: limits and restart policy, live.
+pub async fn update(engine: Shared, id: &str, req: Req) -> Result<Resp> {
+    let body: Value = http::body_json(req).await?;
+    let (limits, restart) = crate::create::update_settings(&body)?;
+    let id = id.to_string();
+    blocking(move || {
+        engine.containers.update(&id, &limits, restart)?;
+        http::ok_json(&json!({"Warnings": []}))
     })
     .await
 }

@@ -75,6 +75,10 @@ struct Body {
     labels: Option<BTreeMap<String, Option<String>>>,
     tty: Option<bool>,
     open_stdin: Option<bool>,
+    healthcheck: Option<berth_containers::HealthConfig>,
+    stop_timeout: Option<i64>,
+    stop_signal: Option<String>,
+    mac_address: Option<String>,
     host_config: Option<WireHostConfig>,
     networking_config: Option<WireNetworking>,
 }
@@ -93,6 +97,18 @@ struct WireHostConfig {
     network_mode: Option<String>,
     auto_remove: Option<bool>,
     log_config: Option<WireLogConfig>,
+    group_add: Option<Vec<String>>,
+    tmpfs: Option<BTreeMap<String, String>>,
+    cpu_shares: Option<i64>,
+    memory_swap: Option<i64>,
+    init: Option<bool>,
+    volumes_from: Option<Vec<String>>,
+    cpuset_cpus: Option<String>,
+    memory_swappiness: Option<i64>,
+    pid_mode: Option<String>,
+    links: Option<Vec<String>>,
+    #[serde(rename = "UTSMode")]
+    uts_mode: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -135,6 +151,30 @@ struct WireNetworking {
 #[serde(rename_all = "PascalCase", default)]
 struct WireEndpoint {
     aliases: Option<Vec<String>>,
+    #[serde(rename = "IPAMConfig")]
+    ipam_config: Option<Value>,
+    mac_address: Option<String>,
+}
+
+/// The fixed IPv4 address of an endpoint's `IPAMConfig` (`--ip`); `IPv6Address` and
+/// `LinkLocalIPs` are named in `bad`.
+pub(crate) fn ipam_address(v: Option<&Value>, bad: &mut Vec<String>) -> Result<Option<Ipv4Addr>> {
+    let Some(Value::Object(o)) = v else {
+        return Ok(None);
+    };
+    unsupported_keys("IPAMConfig", o, &["IPv4Address"], bad);
+    match o
+        .get("IPv4Address")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        None => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(|_| {
+            ApiError::bad_request(format!(
+                "invalid IPv4 address '{text}' in IPAMConfig — give one like 172.20.0.5"
+            ))
+        }),
+    }
 }
 
 /// docker's create body (and `?name=`) as the engine's typed settings.
@@ -152,12 +192,24 @@ pub fn container_config(body: &Value, name: Option<String>, paths: HostPaths) ->
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::bad_request("Config.Image is required"))?;
     let network = host.network_mode.filter(|m| !m.is_empty() && m != "default");
-    let network_aliases = wire
+    let endpoints: Vec<WireEndpoint> = wire
         .networking_config
         .and_then(|n| n.endpoints_config)
         .into_iter()
         .flatten()
-        .flat_map(|(_, ep)| ep.and_then(|e| e.aliases).unwrap_or_default())
+        .filter_map(|(_, ep)| ep)
+        .collect();
+    let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty());
+    let mut network_mac = nonempty(wire.mac_address.clone());
+    let mut network_ip = None;
+    for ep in &endpoints {
+        network_mac = network_mac.or(nonempty(ep.mac_address.clone()));
+        let mut bad = Vec::new();
+        network_ip = network_ip.or(ipam_address(ep.ipam_config.as_ref(), &mut bad)?);
+    }
+    let network_aliases = endpoints
+        .into_iter()
+        .flat_map(|e| e.aliases.unwrap_or_default())
         .collect();
     let mut mounts = Vec::new();
     for b in host.binds.unwrap_or_default() {
@@ -166,7 +218,24 @@ pub fn container_config(body: &Value, name: Option<String>, paths: HostPaths) ->
     for m in host.mounts.unwrap_or_default() {
         mounts.push(mount(m, paths)?);
     }
+    // `--tmpfs /run:size=1m,noexec`: the options travel as the mount's source.
+    for (target, options) in host.tmpfs.clone().unwrap_or_default() {
+        mounts.push(MountSpec {
+            kind: MountKind::Tmpfs,
+            source: tmpfs_options(&target, &options)?,
+            target,
+            readonly: false,
+        });
+    }
+    // `Volumes` names mount points; one a bind or mount already covers is that mount (the
+    // SDK's `volumes=['name:/data']` sends both), as in docker.
     for target in wire.volumes.unwrap_or_default().into_keys() {
+        if mounts
+            .iter()
+            .any(|m| m.target.trim_end_matches('/') == target.trim_end_matches('/'))
+        {
+            continue;
+        }
         mounts.push(MountSpec {
             kind: MountKind::Volume,
             source: String::new(),
@@ -194,6 +263,8 @@ pub fn container_config(body: &Value, name: Option<String>, paths: HostPaths) ->
         mounts,
         network,
         network_aliases,
+        network_ip,
+        network_mac,
         labels: wire
             .labels
             .unwrap_or_default()
@@ -202,12 +273,25 @@ pub fn container_config(body: &Value, name: Option<String>, paths: HostPaths) ->
             .collect(),
         tty: wire.tty.unwrap_or(false),
         open_stdin: wire.open_stdin.unwrap_or(false),
+        healthcheck: wire.healthcheck,
+        stop_timeout: wire.stop_timeout.filter(|t| *t >= 0),
+        stop_signal: text(wire.stop_signal),
+        group_add: host.group_add.unwrap_or_default(),
+        init: host.init.unwrap_or(false),
+        pid_mode: text(host.pid_mode),
+        uts_mode: text(host.uts_mode),
+        volumes_from: host.volumes_from.unwrap_or_default(),
+        links: host.links.unwrap_or_default(),
         auto_remove: host.auto_remove.unwrap_or(false),
         restart: restart(host.restart_policy.unwrap_or_default())?,
         limits: Limits {
             memory: host.memory.filter(|m| *m > 0).map(|m| m as u64),
             cpus: host.nano_cpus.filter(|n| *n > 0).map(|n| n as f64 / 1e9),
             pids: host.pids_limit.filter(|n| *n > 0),
+            cpu_shares: host.cpu_shares.filter(|n| *n > 0).map(|n| n as u64),
+            memory_swap: host.memory_swap.filter(|n| *n != 0),
+            cpuset_cpus: host.cpuset_cpus.clone().filter(|c| !c.is_empty()),
+            swappiness: host.memory_swappiness.filter(|s| *s != -1),
         },
         log: log_settings(host.log_config.and_then(|l| l.config).unwrap_or_default())?,
     })
@@ -245,6 +329,9 @@ fn refuse_unsupported(body: &Value) -> Result<()> {
             "ArgsEscaped",
             "OnBuild",
             "MacAddress",
+            "Healthcheck",
+            "StopTimeout",
+            "StopSignal",
         ],
         &mut bad,
     );
@@ -271,6 +358,16 @@ fn refuse_unsupported(body: &Value) -> Result<()> {
             "Isolation",
             "MemorySwappiness",
             "MemorySwap",
+            "GroupAdd",
+            "Tmpfs",
+            "Runtime",
+            "CpuShares",
+            "Init",
+            "VolumesFrom",
+            "CpusetCpus",
+            "PidMode",
+            "UTSMode",
+            "Links",
         ],
         &mut bad,
     );
@@ -283,21 +380,17 @@ fn refuse_unsupported(body: &Value) -> Result<()> {
             bad.push(format!("HostConfig.LogConfig.Type={t} (only json-file)"));
         }
     }
+    if let Some(r) = host.get("Runtime").and_then(Value::as_str) {
+        // "runc" is docker's name for its default runtime, which Berth's own plays here.
+        if !r.is_empty() && r != "runc" {
+            return Err(ApiError::bad_request(format!(
+                "unknown or invalid runtime name: {r} — leave --runtime out to use Berth's runtime"
+            )));
+        }
+    }
     if let Some(m) = host.get("CgroupnsMode").and_then(Value::as_str) {
         if !m.is_empty() && m != "private" {
             bad.push(format!("HostConfig.CgroupnsMode={m}"));
-        }
-    }
-    let memory = host.get("Memory").and_then(Value::as_i64).filter(|m| *m > 0);
-    // docker's default swap is twice the memory, which is what the engine sets.
-    if let (Some(swap), Some(mem)) = (host.get("MemorySwap").and_then(Value::as_i64), memory) {
-        if swap != 0 && swap != 2 * mem {
-            bad.push("HostConfig.MemorySwap".into());
-        }
-    }
-    if let Some(s) = host.get("MemorySwappiness").and_then(Value::as_i64) {
-        if s != -1 {
-            bad.push("HostConfig.MemorySwappiness".into());
         }
     }
     let network_mode = host
@@ -319,9 +412,17 @@ fn refuse_unsupported(body: &Value) -> Result<()> {
                 unsupported_keys(
                     &format!("NetworkingConfig.EndpointsConfig.{net}"),
                     o,
-                    &["NetworkID", "EndpointID", "Aliases", "DNSNames"],
+                    &[
+                        "NetworkID",
+                        "EndpointID",
+                        "Aliases",
+                        "DNSNames",
+                        "IPAMConfig",
+                        "MacAddress",
+                    ],
                     &mut bad,
                 );
+                ipam_address(o.get("IPAMConfig"), &mut bad)?;
             }
         }
     }
@@ -467,6 +568,75 @@ fn mount(m: WireMount, paths: HostPaths) -> Result<MountSpec> {
     })
 }
 
+/// A tmpfs mount's options as docker takes them (`size=64m,mode=1777,noexec`), checked
+/// and normalised for the runtime; empty is the default.
+fn tmpfs_options(target: &str, options: &str) -> Result<String> {
+    let mut out = Vec::new();
+    for opt in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let (key, value) = opt.split_once('=').unwrap_or((opt, ""));
+        let ok = match key {
+            "size" => berth_units::parse_size(value).is_ok(),
+            "mode" => u32::from_str_radix(value, 8).is_ok(),
+            "uid" | "gid" | "nr_inodes" => value.parse::<u64>().is_ok(),
+            "ro" | "rw" | "noexec" | "exec" | "nosuid" | "suid" | "nodev" | "dev" => value.is_empty(),
+            _ => false,
+        };
+        if !ok {
+            return Err(ApiError::bad_request(format!(
+                "invalid tmpfs option '{opt}' for {target} — use size=, mode=, uid=, gid=, nr_inodes=, ro, noexec, nosuid or nodev"
+            )));
+        }
+        out.push(opt.to_string());
+    }
+    Ok(out.join(","))
+}
+
+/// `POST /containers/{id}/update`'s body: the limits it changes and the restart policy.
+pub fn update_settings(body: &Value) -> Result<(Limits, Option<RestartPolicy>)> {
+    let empty = Map::new();
+    let obj = body.as_object().unwrap_or(&empty);
+    let mut bad = Vec::new();
+    unsupported_keys(
+        "update",
+        obj,
+        &[
+            "Memory",
+            "MemorySwap",
+            "NanoCpus",
+            "CpuShares",
+            "PidsLimit",
+            "RestartPolicy",
+            "CpusetCpus",
+        ],
+        &mut bad,
+    );
+    if !bad.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "Berth cannot update these settings yet: {} — remove them and try again",
+            bad.join(", ")
+        )));
+    }
+    let int = |k: &str| obj.get(k).and_then(Value::as_i64);
+    let limits = Limits {
+        memory: int("Memory").map(|m| m.max(0) as u64),
+        cpus: int("NanoCpus").map(|n| n as f64 / 1e9),
+        pids: int("PidsLimit"),
+        cpu_shares: int("CpuShares").map(|n| n.max(0) as u64),
+        memory_swap: int("MemorySwap"),
+        cpuset_cpus: obj.get("CpusetCpus").and_then(Value::as_str).map(String::from),
+        swappiness: None,
+    };
+    let restart = match obj.get("RestartPolicy") {
+        Some(v) if !is_default(v) => {
+            Some(restart(serde_json::from_value(v.clone()).map_err(|e| {
+                ApiError::bad_request(format!("invalid RestartPolicy: {e}"))
+            })?)?)
+        }
+        _ => None,
+    };
+    Ok((limits, restart))
+}
+
 fn restart(r: WireRestartPolicy) -> Result<RestartPolicy> {
     let name = match r.name.as_deref().unwrap_or("") {
         "" | "no" => RestartName::No,
@@ -586,7 +756,8 @@ mod tests {
             Limits {
                 memory: Some(32 << 20),
                 cpus: Some(1.5),
-                pids: None
+                pids: None,
+                ..Limits::default()
             }
         );
         assert_eq!(

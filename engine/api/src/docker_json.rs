@@ -36,6 +36,11 @@ pub fn image_inspect(
         "DockerVersion": config.extra.get("docker_version").cloned().unwrap_or(json!("")),
         "Author": config.author().clone().unwrap_or_default(),
         "Config": container_config(config),
+        // docker 20.10 still shows the config of the build step that made the image;
+        // docker-compose 1.29 reads its Volumes when it recreates a container.
+        "ContainerConfig": with_config_defaults(
+            config.extra.get("container_config").and_then(|c| c.as_object().cloned())
+        ),
         "Architecture": config.architecture().to_string(),
         "Variant": config.variant(),
         "Os": config.os().to_string(),
@@ -51,6 +56,11 @@ pub fn image_inspect(
 
 /// docker prints every Config key, with null/empty defaults for those the image omits.
 fn container_config(config: &ImageConfig) -> Value {
+    with_config_defaults(config.config_json())
+}
+
+/// The defaults of docker's container config, with `given` over them.
+fn with_config_defaults(given: Option<Map<String, Value>>) -> Value {
     let mut v = json!({
         "Hostname": "", "Domainname": "", "User": "",
         "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
@@ -58,7 +68,7 @@ fn container_config(config: &ImageConfig) -> Value {
         "Env": null, "Cmd": null, "Image": "", "Volumes": null, "WorkingDir": "",
         "Entrypoint": null, "OnBuild": null, "Labels": null,
     });
-    if let (Value::Object(base), Some(given)) = (&mut v, config.config_json()) {
+    if let (Value::Object(base), Some(given)) = (&mut v, given) {
         for (k, val) in given {
             base.insert(k, val);
         }
@@ -151,7 +161,7 @@ pub fn container_inspect(
     };
     let ep = rec.primary_endpoint().filter(|_| status.is_running());
     let paths = svc.paths(&rec.id);
-    json!({
+    let mut v = json!({
         "Id": rec.id,
         "Created": rec.created,
         "Path": path,
@@ -178,7 +188,7 @@ pub fn container_inspect(
         "Mounts": rec.host.mounts.iter().map(|m| json!({
             "Type": match m.kind { berth_containers::MountKind::Bind => "bind", berth_containers::MountKind::Volume => "volume", berth_containers::MountKind::Tmpfs => "tmpfs" },
             "Name": if m.kind == berth_containers::MountKind::Volume { json!(m.source) } else { Value::Null },
-            "Source": m.source,
+            "Source": if m.kind == berth_containers::MountKind::Tmpfs { "" } else { m.source.as_str() },
             "Destination": m.destination,
             "RW": !m.readonly,
         })).collect::<Vec<_>>(),
@@ -194,6 +204,9 @@ pub fn container_inspect(
             "WorkingDir": rec.config.working_dir,
             "Labels": rec.config.labels,
             "ExposedPorts": rec.config.exposed_ports.iter().map(|p| (p.clone(), json!({}))).collect::<Map<String, Value>>(),
+            "Healthcheck": rec.config.healthcheck,
+            "StopTimeout": rec.config.stop_timeout,
+            "StopSignal": rec.config.stop_signal,
         },
         "HostConfig": {
             "NetworkMode": rec.host.network,
@@ -203,7 +216,26 @@ pub fn container_inspect(
             "Memory": rec.host.memory.unwrap_or(0),
             "NanoCpus": rec.host.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
             "PidsLimit": rec.host.pids_limit,
+            "CpuShares": rec.host.cpu_shares.unwrap_or(0),
+            "MemorySwap": rec.host.memory_swap.or(rec.host.memory.map(|m| 2 * m as i64)).unwrap_or(0),
             "PublishAllPorts": rec.host.publish_all,
+            "GroupAdd": if rec.config.group_add.is_empty() { Value::Null } else { json!(rec.config.group_add) },
+            "Tmpfs": rec.host.mounts.iter().filter(|m| m.kind == berth_containers::MountKind::Tmpfs).map(|m| (m.destination.clone(), json!(m.source))).collect::<Map<String, Value>>(),
+            "Runtime": "runc",
+            "Init": rec.host.init,
+            "PidMode": rec.host.pid_mode,
+            "UTSMode": rec.host.uts_mode,
+            // docker's shape: "/other:/this/alias".
+            "Links": if rec.host.links.is_empty() { Value::Null } else {
+                json!(rec.host.links.iter().map(|(id, alias)| {
+                    let other = svc.find(id).map(|o| o.name).unwrap_or_else(|_| id.clone());
+                    format!("/{other}:/{}/{alias}", rec.name)
+                }).collect::<Vec<_>>())
+            },
+            "Isolation": "",
+            // Each container has a cgroup namespace of its own.
+            "CgroupnsMode": "private",
+            "Binds": rec.host.mounts.iter().filter(|m| m.kind == berth_containers::MountKind::Bind).map(|m| format!("{}:{}{}", m.source, m.destination, if m.readonly { ":ro" } else { "" })).collect::<Vec<_>>(),
             // Clients read it to know whether logs can be fetched (the Python SDK's run()).
             "LogConfig": {"Type": "json-file", "Config": {
                 "max-size": rec.host.log_max_size.to_string(),
@@ -217,7 +249,12 @@ pub fn container_inspect(
             "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
             "Networks": networks(rec, status.is_running()),
         },
-    })
+    });
+    // Only a container with a healthcheck has `State.Health`, as in docker.
+    if let Some(h) = svc.health(rec) {
+        v["State"]["Health"] = json!({"Status": h.status, "FailingStreak": h.failing_streak, "Log": h.log});
+    }
+    v
 }
 
 /// `NetworkSettings.Networks`: every network the container is connected to, with its
@@ -325,7 +362,11 @@ pub fn container_summary(s: &berth_containers::ContainerSummary) -> Value {
         "Ports": ports,
         "Labels": rec.config.labels,
         "State": s.status.name(),
-        "Status": status_text(&s.status),
+        "Status": match s.health.as_deref() {
+            Some("starting") => format!("{} (health: starting)", status_text(&s.status)),
+            Some(h) => format!("{} ({h})", status_text(&s.status)),
+            None => status_text(&s.status),
+        },
         "HostConfig": { "NetworkMode": rec.host.network },
         "NetworkSettings": { "Networks": networks(rec, s.status.is_running()) },
         "Mounts": rec.host.mounts.iter().map(mount_json).collect::<Vec<_>>(),
@@ -422,25 +463,29 @@ pub fn network(n: &berth_containers::NetworkConfig, endpoints: &[berth_container
     };
     let ipam_config = if n.bridge.is_empty() {
         json!([])
+    } else if let Some(range) = n.ip_range {
+        json!([{"Subnet": n.subnet.to_string(), "IPRange": range.to_string(), "Gateway": n.gateway.to_string()}])
     } else {
         json!([{"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()}])
     };
     json!({
         "Name": n.name,
         "Id": network_id(&n.name),
-        "Created": "0001-01-01T00:00:00Z",
+        "Created": n.created.as_deref().unwrap_or("0001-01-01T00:00:00Z"),
         "Scope": "local",
         "Driver": driver,
         "EnableIPv6": false,
         "IPAM": {"Driver": "default", "Options": null, "Config": ipam_config},
-        "Internal": false,
-        "Attachable": false,
+        "Internal": n.internal,
+        "Attachable": n.attachable,
         "Ingress": false,
         "ConfigFrom": {"Network": ""},
         "ConfigOnly": false,
         "Containers": containers,
-        "Options": if n.bridge.is_empty() { json!({}) } else { json!({"com.docker.network.bridge.name": n.bridge}) },
-        "Labels": {},
+        // docker reports the options a user network was created with; the default network
+        // names its bridge.
+        "Options": if n.name == "bridge" { json!({"com.docker.network.bridge.name": n.bridge}) } else { json!(n.options) },
+        "Labels": n.labels,
     })
 }
 

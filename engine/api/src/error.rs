@@ -102,6 +102,11 @@ impl From<berth_containers::ContainerError> for ApiError {
             E::EndpointExists { .. } => StatusCode::FORBIDDEN,
             E::NotConnected { .. } => StatusCode::CONFLICT,
             E::Net(berth_containers::NetError::NetworkNotFound(_)) => StatusCode::NOT_FOUND,
+            E::Net(
+                berth_containers::NetError::InvalidName { .. }
+                | berth_containers::NetError::InvalidSubnet { .. }
+                | berth_containers::NetError::StaticAddress { .. },
+            ) => StatusCode::BAD_REQUEST,
             E::Image(i) => image_status(i),
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -123,7 +128,11 @@ impl From<berth_containers::NetError> for ApiError {
             E::NetworkExists(_) | E::NetworkInUse { .. } | E::PortInUse { .. } | E::SubnetOverlap { .. } => {
                 StatusCode::CONFLICT
             }
-            E::InvalidSubnet { .. } | E::BuiltinNetwork(_) | E::NotAttachable(_) => StatusCode::BAD_REQUEST,
+            E::InvalidSubnet { .. }
+            | E::BuiltinNetwork(_)
+            | E::NotAttachable(_)
+            | E::InvalidName { .. }
+            | E::StaticAddress { .. } => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::with(status, e.to_string())

@@ -224,12 +224,67 @@ fn images_for(engine: &Shared, auth: &Option<tempfile::TempDir>) -> Result<Image
     }
 }
 
+/// `GET /images/search?term=…&limit=…&filters=…`: a private registry's catalog for
+/// `HOST[:PORT]/words`, Docker Hub's search otherwise; filters `is-official`,
+/// `is-automated` and `stars` as docker applies them.
+pub async fn search(engine: Shared, req: Req, q: Query) -> Result<Resp> {
+    let term = q.get("term").unwrap_or("").to_string();
+    let limit = q.int("limit")?.filter(|n| *n > 0).unwrap_or(25) as usize;
+    let filters = q.filters()?;
+    filters.only(&["is-official", "is-automated", "stars"])?;
+    let flag = |key: &str| -> Result<Option<bool>> {
+        match filters.get(key).first().map(String::as_str) {
+            None => Ok(None),
+            Some("true" | "1") => Ok(Some(true)),
+            Some("false" | "0") => Ok(Some(false)),
+            Some(v) => Err(ApiError::bad_request(format!(
+                "invalid filter '{key}={v}' — use true or false"
+            ))),
+        }
+    };
+    let (official, automated) = (flag("is-official")?, flag("is-automated")?);
+    let stars: u64 = match filters.get("stars").first() {
+        None => 0,
+        Some(s) => s
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid filter 'stars={s}' — use a number")))?,
+    };
+    let registry = term
+        .split_once('/')
+        .map(|(r, _)| r)
+        .unwrap_or("docker.io")
+        .to_string();
+    let auth = registry_auth(&req, &registry)?;
+    let images = images_for(&engine, &auth)?;
+    let handle = tokio::runtime::Handle::current();
+    // As for a pull: the registry future is not Send, so it runs on a thread of its own.
+    let found = tokio::task::spawn_blocking(move || {
+        handle.block_on(async move {
+            let _auth = auth;
+            images.search(&term, limit).await
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the search stopped: {e}")))??;
+    let rows: Vec<Value> = found
+        .into_iter()
+        .filter(|r| official.is_none_or(|o| r.is_official == o))
+        .filter(|r| automated.is_none_or(|a| r.is_automated == a))
+        .filter(|r| r.star_count >= stars)
+        .map(|r| json!(r))
+        .collect();
+    http::ok_json(&Value::Array(rows))
+}
+
 /// `POST /images/create?fromImage=…&tag=…`: a pull, streamed as docker's JSON lines.
 pub async fn create(engine: Shared, req: Req, q: Query) -> Result<Resp> {
-    if q.get("fromSrc").is_some() {
-        return Err(ApiError::not_implemented(
-            "docker import is not supported by Berth yet — use docker load",
-        ));
+    if let Some(src) = q.get("fromSrc") {
+        if src != "-" {
+            return Err(ApiError::bad_request(
+                "importing from a URL is not supported by Berth — download the tar, then docker import FILE",
+            ));
+        }
+        return import(engine, req, q).await;
     }
     let from = q
         .get("fromImage")
@@ -500,4 +555,91 @@ pub async fn load(engine: Shared, req: Req, q: Query) -> Result<Resp> {
         http::full(body),
         "application/json",
     ))
+}
+
+/// `POST /images/create?fromSrc=-&repo=…&tag=…&message=…`: the request body (a root
+/// filesystem tar, plain or compressed) as a one-layer image.
+async fn import(engine: Shared, req: Req, q: Query) -> Result<Resp> {
+    let reference = new_image_name(&q, "import")?;
+    let message = q.get("message").map(String::from);
+    let tmp =
+        tempfile::tempfile().map_err(|e| ApiError::internal(format!("cannot create a temp file: {e}")))?;
+    let file = tmp.try_clone().map_err(|e| ApiError::internal(e.to_string()))?;
+    http::body_to_file(req, file).await?;
+    blocking(move || {
+        use std::io::Seek;
+        let mut tmp = tmp;
+        tmp.rewind().map_err(|e| ApiError::internal(e.to_string()))?;
+        let builder = berth_builder::Builder::new(engine.images.clone(), None)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let id = builder
+            .import(std::io::BufReader::new(tmp), message.as_deref())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if let Some(r) = &reference {
+            engine.images.tag(&id.to_string(), r)?;
+        }
+        Ok(http::json(StatusCode::OK, &json!({"status": id.to_string()})))
+    })
+    .await
+}
+
+/// The name a commit or import gives its image (`?repo=` and `?tag=`), refusing `--change`,
+/// which Berth does not apply yet.
+pub(crate) fn new_image_name(q: &Query, verb: &str) -> Result<Option<String>> {
+    if q.get("changes")
+        .is_some_and(|c| !c.is_empty() && c != "null" && c != "[]")
+    {
+        return Err(ApiError::bad_request(format!(
+            "{verb} --change is not supported by Berth yet — {verb} without it, then build FROM the image with those instructions"
+        )));
+    }
+    match (
+        q.get("repo").filter(|r| !r.is_empty()),
+        q.get("tag").filter(|t| !t.is_empty()),
+    ) {
+        (Some(r), Some(t)) => Ok(Some(format!("{r}:{t}"))),
+        (Some(r), None) => Ok(Some(r.to_string())),
+        (None, Some(_)) => Err(ApiError::bad_request(
+            "a tag needs a repository — give ?repo= too",
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+/// `GET /distribution/{name}/json`: the registry's descriptor of `name` and its platforms,
+/// without pulling (what `docker pull` and the SDK's `get_registry_data` ask first).
+pub async fn distribution(engine: Shared, req: Req, name: String) -> Result<Resp> {
+    let reference = berth_reference::ImageRef::parse(&name)?;
+    let auth = registry_auth(&req, reference.domain())?;
+    let images = images_for(&engine, &auth)?;
+    let handle = tokio::runtime::Handle::current();
+    // As for a pull: the registry future is not Send, so it runs on a thread of its own.
+    let d = tokio::task::spawn_blocking(move || {
+        handle.block_on(async move {
+            let _auth = auth;
+            images.distribution(&reference).await
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the registry lookup stopped: {e}")))??;
+    let platforms: Vec<Value> = d
+        .platforms
+        .iter()
+        .map(|p| {
+            // Without an empty variant: the SDK's has_platform compares whole objects.
+            let mut v = json!({"architecture": p.architecture(), "os": p.os()});
+            if let Some(variant) = p.variant() {
+                v["variant"] = json!(variant);
+            }
+            v
+        })
+        .collect();
+    http::ok_json(&json!({
+        "Descriptor": {
+            "mediaType": d.descriptor.media_type().to_string(),
+            "digest": d.descriptor.digest().to_string(),
+            "size": d.descriptor.size(),
+        },
+        "Platforms": platforms,
+    }))
 }

@@ -27,6 +27,7 @@ mod volumes;
 
 pub use berth_containers::copy_helper;
 pub use berth_engine::{open_images, EngineConfig, OpenError, DOCKER_HUB_ENV};
+pub use berth_host::docker_command;
 /// "The registry can't be reached" and its causes: the sentences front ends show.
 pub use berth_registry::unreachable;
 pub use berth_units::HostPaths;

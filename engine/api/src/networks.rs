@@ -16,7 +16,7 @@ fn find_network(engine: &Shared, id: &str) -> Result<berth_containers::NetworkCo
 
 pub async fn list(engine: Shared, q: Query) -> Result<Resp> {
     let filters = q.filters()?;
-    filters.only(&["name", "id", "driver", "type"])?;
+    filters.only(&["name", "id", "driver", "type", "label", "scope"])?;
     blocking(move || {
         let net = engine.containers.network();
         let mut out = Vec::new();
@@ -36,6 +36,8 @@ pub async fn list(engine: Shared, q: Query) -> Result<Resp> {
                 && any("id", v["Id"].as_str().unwrap_or(""))
                 && any("driver", v["Driver"].as_str().unwrap_or(""))
                 && kind_ok
+                && filters.labels_match(&n.labels)
+                && filters.get("scope").iter().all(|s| s == "local")
             {
                 out.push(v);
             }
@@ -60,20 +62,58 @@ pub async fn create(engine: Shared, req: Req) -> Result<Resp> {
             )));
         }
     }
-    for key in ["Internal", "Attachable", "Ingress", "EnableIPv6", "ConfigOnly"] {
+    for key in ["Ingress", "ConfigOnly"] {
         if body.get(key).and_then(Value::as_bool) == Some(true) {
             return Err(ApiError::bad_request(format!(
-                "network option {key} is not supported by Berth yet"
+                "network option {key} needs swarm mode, which Berth does not have"
             )));
         }
     }
+    if body.get("EnableIPv6").and_then(Value::as_bool) == Some(true) {
+        return Err(ApiError::bad_request(
+            "IPv6 networks are not supported by Berth yet — create the network without --ipv6",
+        ));
+    }
     if body
-        .get("Options")
-        .is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty()))
+        .get("ConfigFrom")
+        .and_then(|c| c.get("Network"))
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty())
     {
         return Err(ApiError::bad_request(
-            "network Options are not supported by Berth yet",
+            "network option ConfigFrom needs swarm mode, which Berth does not have",
         ));
+    }
+    let mut spec = berth_containers::NetworkSpec {
+        internal: body.get("Internal").and_then(Value::as_bool) == Some(true),
+        attachable: body.get("Attachable").and_then(Value::as_bool) == Some(true),
+        labels: string_map(body.get("Labels"), "Labels")?,
+        ..Default::default()
+    };
+    spec.options = string_map(body.get("Options"), "Options")?;
+    for (key, value) in spec.options.clone() {
+        match key.as_str() {
+            "com.docker.network.bridge.name" => spec.bridge = Some(value),
+            // What docker's bridge driver does by default anyway.
+            "com.docker.network.bridge.enable_icc" | "com.docker.network.bridge.enable_ip_masquerade"
+                if value == "true" => {}
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                "network option {key}={value} is not supported by Berth yet — create the network without it"
+            )))
+            }
+        }
+    }
+    if let Some(d) = body
+        .get("IPAM")
+        .and_then(|i| i.get("Driver"))
+        .and_then(Value::as_str)
+    {
+        if !d.is_empty() && d != "default" {
+            return Err(ApiError::bad_request(format!(
+                "IPAM driver '{d}' is not supported: only default"
+            )));
+        }
     }
     let configs = body
         .get("IPAM")
@@ -86,27 +126,56 @@ pub async fn create(engine: Shared, req: Req) -> Result<Resp> {
             "only one IPAM config (one IPv4 subnet) per network is supported",
         ));
     }
-    let subnet = configs
-        .first()
-        .and_then(|c| c.get("Subnet"))
-        .and_then(Value::as_str)
-        .map(String::from);
-    if configs
-        .first()
-        .and_then(|c| c.get("Gateway").or(c.get("IPRange")))
-        .and_then(Value::as_str)
-        .is_some_and(|s| !s.is_empty())
-    {
-        return Err(ApiError::bad_request(
-            "IPAM Gateway and IPRange are not supported: the gateway is the subnet's first address",
-        ));
+    if let Some(c) = configs.first() {
+        let field = |k: &str| {
+            c.get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+        };
+        spec.subnet = field("Subnet");
+        spec.gateway = field("Gateway");
+        spec.ip_range = field("IPRange");
+        if spec.subnet.is_none() && (spec.gateway.is_some() || spec.ip_range.is_some()) {
+            return Err(ApiError::bad_request(
+                "a gateway or IP range needs a subnet — give --subnet too",
+            ));
+        }
+        if c.get("AuxiliaryAddresses")
+            .and_then(Value::as_object)
+            .is_some_and(|o| !o.is_empty())
+        {
+            return Err(ApiError::bad_request(
+                "IPAM AuxiliaryAddresses are not supported by Berth yet — create the network without --aux-address",
+            ));
+        }
     }
     blocking(move || {
-        let n = engine.containers.create_network(&name, subnet.as_deref())?;
+        let n = engine.containers.create_network(&name, &spec)?;
         let id = docker_json::network_id(&n.name);
         Ok(http::json(StatusCode::CREATED, &json!({"Id": id, "Warning": ""})))
     })
     .await
+}
+
+/// A JSON object of strings (`Labels`, `Options`); `null` or absent is empty.
+pub(crate) fn string_map(
+    v: Option<&Value>,
+    what: &str,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    match v {
+        None | Some(Value::Null) => Ok(Default::default()),
+        Some(Value::Object(o)) => o
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k.clone(), s.clone())),
+                _ => Err(ApiError::bad_request(format!("{what}.{k} must be a string"))),
+            })
+            .collect(),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "{what} must be an object of strings"
+        ))),
+    }
 }
 
 pub async fn inspect(engine: Shared, id: &str) -> Result<Resp> {
@@ -144,9 +213,10 @@ pub async fn connect(engine: Shared, id: &str, req: Req) -> Result<Resp> {
     crate::create::unsupported_keys(
         "EndpointConfig",
         cfg,
-        &["Aliases", "NetworkID", "EndpointID", "DNSNames"],
+        &["Aliases", "NetworkID", "EndpointID", "DNSNames", "IPAMConfig"],
         &mut bad,
     );
+    let ip = crate::create::ipam_address(cfg.get("IPAMConfig"), &mut bad)?;
     if !bad.is_empty() {
         return Err(ApiError::bad_request(format!(
             "Berth does not support these endpoint settings yet: {} — connect without them",
@@ -161,7 +231,7 @@ pub async fn connect(engine: Shared, id: &str, req: Req) -> Result<Resp> {
     let id = id.to_string();
     blocking(move || {
         let n = find_network(&engine, &id)?;
-        engine.containers.connect(&n.name, &container, &aliases)?;
+        engine.containers.connect(&n.name, &container, &aliases, ip)?;
         Ok(http::empty(StatusCode::OK))
     })
     .await

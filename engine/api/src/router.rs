@@ -74,7 +74,12 @@ fn strip_version(path: &str) -> Result<&str> {
 }
 
 async fn route(engine: Shared, req: Req, method: &Method, full_path: &str) -> Result<Resp> {
-    let path = strip_version(full_path)?.trim_end_matches('/').to_string();
+    // Decoded before it is split, as docker's router does: clients escape `@` and `:` in
+    // image names (`busybox%40sha256:…`).
+    let path = percent_encoding::percent_decode_str(strip_version(full_path)?.trim_end_matches('/'))
+        .decode_utf8()
+        .map_err(|_| ApiError::bad_request("the request path is not UTF-8 once decoded"))?
+        .into_owned();
     let q = Query::parse(req.uri().query());
     let seg: Vec<&str> = path.split('/').skip(1).collect();
     let m = method.as_str();
@@ -87,6 +92,11 @@ async fn route(engine: Shared, req: Req, method: &Method, full_path: &str) -> Re
         ("POST", ["auth"]) => system::auth(engine, req).await,
         ("POST", ["berth", "system", "check"]) => system::check(engine, q).await,
 
+        ("POST", ["commit"]) => crate::build::commit(engine, q).await,
+        ("GET", ["distribution", name @ .., "json"]) if !name.is_empty() => {
+            let name = name.join("/");
+            images::distribution(engine, req, name).await
+        }
         ("GET", ["containers", "json"]) => containers::list(engine, q).await,
         ("POST", ["containers", "create"]) => containers::create(engine, req, q).await,
         ("POST", ["containers", "prune"]) => containers::prune(engine, q).await,
@@ -98,8 +108,8 @@ async fn route(engine: Shared, req: Req, method: &Method, full_path: &str) -> Re
         ("POST", ["containers", id, "pause"]) => containers::pause(engine, id, true).await,
         ("POST", ["containers", id, "unpause"]) => containers::pause(engine, id, false).await,
         ("POST", ["containers", id, "wait"]) => containers::wait(engine, id, q).await,
-        ("POST", ["containers", _, "rename"]) => Err(unsupported("renaming containers")),
-        ("POST", ["containers", _, "update"]) => Err(unsupported("updating a container's limits")),
+        ("POST", ["containers", id, "rename"]) => containers::rename(engine, id, q).await,
+        ("POST", ["containers", id, "update"]) => containers::update(engine, id, req).await,
         ("GET", ["containers", id, "logs"]) => containers::logs(engine, id, q).await,
         ("GET", ["containers", id, "stats"]) => containers::stats(engine, id, q).await,
         ("GET", ["containers", id, "top"]) => containers::top(engine, id, q).await,
@@ -109,8 +119,8 @@ async fn route(engine: Shared, req: Req, method: &Method, full_path: &str) -> Re
         ("HEAD", ["containers", id, "archive"]) => crate::archive::head(engine, id, q).await,
         ("GET", ["containers", id, "archive"]) => crate::archive::get(engine, id, q).await,
         ("PUT", ["containers", id, "archive"]) => crate::archive::put(engine, req, id, q).await,
-        ("GET", ["containers", _, "export"]) => Err(unsupported("exporting a container")),
-        ("GET", ["containers", _, "changes"]) => Err(unsupported("container diffs")),
+        ("GET", ["containers", id, "export"]) => crate::archive::export(engine, id).await,
+        ("GET", ["containers", id, "changes"]) => containers::changes(engine, id).await,
         ("DELETE", ["containers", id]) => containers::remove(engine, id, q).await,
         ("POST", ["containers", id, "exec"]) => exec::create(engine, req, id).await,
         ("POST", ["exec", id, "start"]) => exec::start(engine, req, id).await,
@@ -122,9 +132,7 @@ async fn route(engine: Shared, req: Req, method: &Method, full_path: &str) -> Re
         ("POST", ["images", "load"]) => images::load(engine, req, q).await,
         ("GET", ["images", "get"]) => images::get(engine, q).await,
         ("POST", ["images", "prune"]) => images::prune(engine, q).await,
-        ("GET", ["images", "search"]) => Err(ApiError::not_implemented(
-            "image search is not supported by Berth — browse the registry's web UI instead",
-        )),
+        ("GET", ["images", "search"]) => images::search(engine, req, q).await,
         ("POST", ["build"]) => crate::build::build(engine, req, q).await,
         ("POST", ["build", "prune"]) => crate::build::prune(engine, q).await,
         (_, ["images", ..]) => images::route_named(engine, req, m, &path, q).await,

@@ -252,7 +252,8 @@ pub async fn events(engine: Shared, q: Query) -> Result<Resp> {
     let since = parse_time("since")?;
     let until = parse_time("until")?;
     let keep = move |ev: &Value| -> bool {
-        let t = ev["time"].as_i64().unwrap_or(0) as f64;
+        // To the nanosecond: `--since 1700000000.5` keeps an event at .7 of that second.
+        let t = ev["timeNano"].as_i64().map(|n| n as f64 / 1e9).unwrap_or(0.0);
         if since.is_some_and(|s| t < s) || until.is_some_and(|u| t > u) {
             return false;
         }

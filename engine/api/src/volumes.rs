@@ -44,16 +44,20 @@ pub async fn create(engine: Shared, req: Req) -> Result<Resp> {
             )));
         }
     }
-    for key in ["DriverOpts", "Labels", "ClusterVolumeSpec"] {
-        if body
-            .get(key)
-            .is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty()))
-        {
-            return Err(ApiError::bad_request(format!(
-                "volume {key} are not supported by Berth yet"
-            )));
-        }
+    if body
+        .get("DriverOpts")
+        .is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty()))
+    {
+        return Err(ApiError::bad_request(
+            "volume driver options (--opt) are not supported by Berth yet — create the volume without them",
+        ));
     }
+    if body.get("ClusterVolumeSpec").is_some_and(|v| !v.is_null()) {
+        return Err(ApiError::bad_request(
+            "cluster volumes need swarm mode, which Berth does not have",
+        ));
+    }
+    let labels = crate::networks::string_map(body.get("Labels"), "Labels")?;
     let name = body
         .get("Name")
         .and_then(Value::as_str)
@@ -64,7 +68,7 @@ pub async fn create(engine: Shared, req: Req) -> Result<Resp> {
         let v = match engine.containers.volumes().get(&name)? {
             Some(v) => v,
             None => {
-                let v = engine.containers.volumes().create(&name)?;
+                let v = engine.containers.volumes().create_with(&name, &labels)?;
                 v
             }
         };

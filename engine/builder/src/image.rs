@@ -81,10 +81,23 @@ impl State {
 
     /// Appends a history entry and, if given, a layer; stamps the creation time.
     pub fn push(&mut self, created_by: String, layer: Option<LayerRecord>) {
+        self.push_commented(created_by, None, layer)
+    }
+
+    /// [`push`](Self::push) with the history entry's comment (a commit's message).
+    pub fn push_commented(
+        &mut self,
+        created_by: String,
+        comment: Option<String>,
+        layer: Option<LayerRecord>,
+    ) {
         let created = now();
         self.config.set_created(Some(created.clone()));
         let mut entry = History::default();
-        entry.set_created(Some(created)).set_created_by(Some(created_by));
+        entry
+            .set_created(Some(created))
+            .set_created_by(Some(created_by))
+            .set_comment(comment);
         if layer.is_none() {
             entry.set_empty_layer(Some(true));
         }

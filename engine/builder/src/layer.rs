@@ -18,8 +18,17 @@ use berth_store::{IngestStart, LayerRecord, Store};
 use crate::BuildError;
 
 /// Where overlayfs marks opaque directories: `trusted.` as the host's root, `user.` when
-/// mounted with `userxattr` in a rootless engine's user namespace.
-const OPAQUE_XATTRS: [&str; 2] = ["trusted.overlay.opaque", "user.overlay.opaque"];
+/// mounted with `userxattr` in a rootless engine's user namespace, and fuse-overlayfs's own
+/// (an ordinary user's engine on a kernel that refuses overlayfs there).
+const OPAQUE_XATTRS: [&str; 3] = [
+    "trusted.overlay.opaque",
+    "user.overlay.opaque",
+    "user.fuseoverlayfs.opaque",
+];
+
+/// The xattr prefixes of overlay bookkeeping (origin, impure, opaque), which is not image
+/// content.
+const OVERLAY_XATTR_PREFIXES: [&str; 3] = ["trusted.overlay.", "user.overlay.", "user.fuseoverlayfs."];
 
 /// Hashes everything written through it.
 struct Hashing<W> {
@@ -47,7 +56,7 @@ fn xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
     for name in names[..n].split(|b| *b == 0).filter(|n| !n.is_empty()) {
         let name = String::from_utf8_lossy(name).into_owned();
         // overlayfs bookkeeping (origin, impure, opaque) is not image content.
-        if name.starts_with("trusted.overlay.") || name.starts_with("user.overlay.") {
+        if OVERLAY_XATTR_PREFIXES.iter().any(|p| name.starts_with(p)) {
             continue;
         }
         let mut val = vec![0u8; 64 * 1024];
@@ -59,7 +68,7 @@ fn xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn is_opaque(path: &Path) -> bool {
+pub(crate) fn is_opaque(path: &Path) -> bool {
     let mut v = [0u8; 4];
     OPAQUE_XATTRS
         .iter()
@@ -187,10 +196,74 @@ fn strip_overlay_xattrs(root: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Rewrites an upper dir that fuse-overlayfs wrote (an ordinary user's engine where the
+/// kernel refused overlayfs) into the kernel overlay's form, so the layer reads the same on
+/// either: a directory fuse-overlayfs made opaque (`user.fuseoverlayfs.opaque`, its
+/// `.wh..wh..opq` file, its `.wh..opq` whiteout) gets the kernel's opaque xattr instead,
+/// and a `.wh.NAME` file it left where it could not make a whiteout device becomes one.
+/// An upper dir the kernel wrote has none of these and is left as it is.
+fn kernel_markers(dir: &Path, opaque_xattr: &str) -> io::Result<()> {
+    let mut v = [0u8; 4];
+    let fuse_opaque =
+        matches!(rustix::fs::lgetxattr(dir, "user.fuseoverlayfs.opaque", &mut v), Ok(1) if v[0] == b'y');
+    let file_marker = dir.join(".wh..wh..opq");
+    let dev_marker = dir.join(".wh..opq");
+    let is_whiteout =
+        |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == 0);
+    let opaque = fuse_opaque
+        || fs::symlink_metadata(&file_marker).is_ok_and(|m| m.is_file())
+        || is_whiteout(&dev_marker);
+    if opaque {
+        let _ = fs::remove_file(&file_marker);
+        if is_whiteout(&dev_marker) {
+            fs::remove_file(&dev_marker)?;
+        }
+        let _ = rustix::fs::lremovexattr(dir, "user.fuseoverlayfs.opaque");
+        rustix::fs::lsetxattr(dir, opaque_xattr, b"y", rustix::fs::XattrFlags::empty())?;
+    }
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let meta = fs::symlink_metadata(&path)?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if meta.is_dir() {
+            kernel_markers(&path, opaque_xattr)?;
+        } else if let Some(hidden) = name
+            .strip_prefix(".wh.")
+            .filter(|h| !h.is_empty() && meta.is_file() && meta.len() == 0)
+        {
+            let target = dir.join(hidden);
+            if fs::symlink_metadata(&target).is_err()
+                && rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    &target,
+                    rustix::fs::FileType::CharacterDevice,
+                    rustix::fs::Mode::empty(),
+                    0,
+                )
+                .is_ok()
+            {
+                fs::remove_file(&path)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Makes a layer of `dir` (consumed: moved into the store): writes the gzipped tar blob,
 /// then commits the directory as `layers/<diff_id>`. `scratch` is a directory on the
 /// store's filesystem for the temporary tar.
 pub fn commit_dir(store: &Store, dir: &Path, scratch: &Path) -> Result<LayerRecord, BuildError> {
+    let opaque_xattr = if berth_host::privilege::in_user_namespace() {
+        "user.overlay.opaque"
+    } else {
+        "trusted.overlay.opaque"
+    };
+    kernel_markers(dir, opaque_xattr).map_err(BuildError::io(format!(
+        "cannot read the overlay markers of {}",
+        dir.display()
+    )))?;
     let tmp_path: PathBuf = scratch.join("layer.tar.gz");
     let file = fs::OpenOptions::new()
         .read(true)

@@ -21,6 +21,7 @@
 
 mod build;
 mod cache_key;
+mod commit;
 pub mod context;
 mod error;
 mod fsroot;
@@ -37,6 +38,7 @@ use berth_images::ImageService;
 use berth_net::NetworkManager;
 use berth_oci::Digest;
 
+pub use commit::CommitConfig;
 pub use error::BuildError;
 
 /// What to build.
@@ -56,6 +58,10 @@ pub struct BuildOptions {
     pub labels: Vec<(String, String)>,
     /// RUN's network: `default`/`bridge`, `none` or `host`.
     pub network: String,
+    /// `--add-host NAME:IP`: more lines in RUN's /etc/hosts.
+    pub extra_hosts: Vec<(String, String)>,
+    /// `--shm-size`: bytes of RUN's /dev/shm (`None`: the runtime's 64 MiB).
+    pub shm_size: Option<u64>,
 }
 
 /// Progress of a build, in the order docker's classic builder prints it.

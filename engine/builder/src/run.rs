@@ -26,6 +26,10 @@ pub struct RunSpec<'a> {
     pub lowers: Vec<PathBuf>,
     /// A heredoc script `(name, content)` to mount executable at `/dev/pipes/<name>`.
     pub script: Option<(String, String)>,
+    /// `(name, address)` lines added to /etc/hosts (`--add-host`).
+    pub extra_hosts: &'a [(String, String)],
+    /// Bytes of /dev/shm, if not the runtime's default.
+    pub shm_size: Option<u64>,
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), BuildError> {
@@ -75,10 +79,22 @@ pub fn run(
         },
     };
     let etc = scratch.dir.join("etc");
-    let hosts =
+    let mut hosts =
         format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n");
+    for (name, ip) in spec.extra_hosts {
+        hosts.push_str(&format!("{ip}\t{name}\n"));
+    }
     let resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let mut mounts = Vec::new();
+    if let Some(bytes) = spec.shm_size {
+        // Over the runtime's own /dev/shm; a tmpfs's source is its options.
+        mounts.push(MountSpec {
+            source: PathBuf::from(format!("size={bytes},noexec")),
+            destination: "/dev/shm".into(),
+            kind: MountKind::Tmpfs,
+            readonly: false,
+        });
+    }
     for (name, content) in [
         ("hosts", hosts),
         ("hostname", format!("{hostname}\n")),
@@ -129,6 +145,8 @@ pub fn run(
         hostname,
         mounts,
         netns,
+        pidns: Default::default(),
+        utsns: Default::default(),
         cgroup_procs: Vec::new(),
         tty: false,
         stdin: false,
@@ -211,9 +229,9 @@ pub fn run(
     Ok((code, last))
 }
 
+/// Marked opaque by whichever overlay ran the step (the host's, a user's, fuse-overlayfs).
 fn opaque(p: &std::path::Path) -> bool {
-    let mut v = [0u8; 4];
-    rustix::fs::lgetxattr(p, "trusted.overlay.opaque", &mut v).is_ok()
+    crate::layer::is_opaque(p)
 }
 
 /// Whether the upper copy at `upper_file` has the same bytes as the topmost lower's `rel`.

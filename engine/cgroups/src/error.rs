@@ -82,6 +82,14 @@ pub enum CgroupError {
     #[error("invalid cpu shares {0} — use a value from 2 to 262144")]
     InvalidCpuShares(u64),
 
+    /// A CPU list that is malformed or names CPUs this machine lacks.
+    #[error("invalid cpuset {cpus}: this machine has CPUs 0 to {} — give a list such as 0-1 or 0,2", available - 1)]
+    InvalidCpuset { cpus: String, available: usize },
+
+    /// Swappiness outside 0..=100.
+    #[error("invalid memory swappiness {0} — use a value from 0 to 100, or -1 for the kernel's")]
+    InvalidSwappiness(i64),
+
     /// A limit needs a controller that this machine does not offer.
     #[error(
         "the {controller} cgroup controller is not available here, so the {what} cannot be applied — enable that controller or drop the option"

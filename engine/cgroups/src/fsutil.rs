@@ -66,11 +66,19 @@ pub(crate) fn read_keyed(path: &Path, key: &str) -> Result<Option<u64>, CgroupEr
     Ok(None)
 }
 
-/// Reads the pids in a cgroup.procs file; a missing directory has none.
+/// ENODEV, which a cgroup file answers once its group is being removed.
+fn libc_enodev() -> i32 {
+    rustix::io::Errno::NODEV.raw_os_error()
+}
+
+/// Reads the pids in a cgroup.procs file; a missing directory has none, and so has one
+/// being removed at this moment (another process releasing the same run: the kernel then
+/// answers ENODEV).
 pub(crate) fn read_pids(path: &Path) -> Result<Vec<i32>, CgroupError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.raw_os_error() == Some(libc_enodev()) => return Ok(Vec::new()),
         Err(source) => {
             return Err(CgroupError::Read {
                 path: path.to_path_buf(),

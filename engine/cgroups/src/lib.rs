@@ -117,6 +117,11 @@ pub struct Limits {
     /// `--pids-limit`: maximum number of tasks; `0` or `-1` writes
     /// "max" (unlimited), `None` leaves the current value.
     pub pids_limit: Option<i64>,
+    /// `--cpuset-cpus`: the CPUs it may run on, `0-1,3` (`cpuset.cpus`).
+    pub cpuset_cpus: Option<String>,
+    /// `--memory-swappiness`: 0..=100 (`memory.swappiness`, cgroup v1 only); -1 or `None`
+    /// leaves the kernel's.
+    pub swappiness: Option<i64>,
 }
 
 /// Usage figures of a container's group.
@@ -145,6 +150,8 @@ pub(crate) struct Resolved {
     pub cpu_shares: Option<u64>,
     /// `Some(None)` = unlimited.
     pub pids: Option<Option<u64>>,
+    pub cpuset: Option<String>,
+    pub swappiness: Option<u64>,
 }
 
 impl Resolved {
@@ -223,12 +230,37 @@ impl Limits {
         let pids = self
             .pids_limit
             .map(|p| if p <= 0 { None } else { Some(p as u64) });
+        let cpuset = match self
+            .cpuset_cpus
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            None => None,
+            Some(c) => {
+                let available = available_cpus();
+                if !cpu_list_fits(c, available) {
+                    return Err(CgroupError::InvalidCpuset {
+                        cpus: c.to_string(),
+                        available,
+                    });
+                }
+                Some(c.to_string())
+            }
+        };
+        let swappiness = match self.swappiness {
+            None | Some(-1) => None,
+            Some(s @ 0..=100) => Some(s as u64),
+            Some(s) => return Err(CgroupError::InvalidSwappiness(s)),
+        };
         Ok(Resolved {
             memory,
             memsw,
             cpu_quota,
             cpu_shares,
             pids,
+            cpuset,
+            swappiness,
         })
     }
 }
@@ -426,6 +458,17 @@ pub fn list() -> Result<Vec<String>, CgroupError> {
 
 /// CPUs this process may run on (its affinity mask), like docker's NumCPU;
 /// unlike `available_parallelism` this ignores the engine's own CPU quota.
+/// Whether `list` (`0-2,5`) is a CPU list naming only CPUs below `available`.
+fn cpu_list_fits(list: &str, available: usize) -> bool {
+    list.split(',').all(|part| {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        match (a.trim().parse::<usize>(), b.trim().parse::<usize>()) {
+            (Ok(a), Ok(b)) => a <= b && b < available,
+            _ => false,
+        }
+    })
+}
+
 fn available_cpus() -> usize {
     match rustix::thread::sched_getaffinity(None) {
         Ok(set) if set.count() > 0 => set.count() as usize,

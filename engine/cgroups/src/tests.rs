@@ -167,6 +167,8 @@ fn create_writes_limits_and_update_changes_them() {
         cpus: Some(1.5),
         cpu_shares: Some(512),
         pids_limit: Some(10),
+        cpuset_cpus: None,
+        swappiness: None,
     };
     let guard = Guard::new(Cgroup::create(&name, &limits).unwrap());
     let cg = &guard.cgroup;
@@ -331,6 +333,8 @@ fn resolve_follows_docker() {
         cpus: Some(0.0),
         cpu_shares: Some(0),
         pids_limit: Some(0),
+        cpuset_cpus: Some(String::new()),
+        swappiness: Some(-1),
     };
     assert_eq!(
         r.resolve().unwrap(),
@@ -590,4 +594,40 @@ fn v2_backend_on_real_cgroup2_mount() {
     assert_eq!(g.wait(child, 5).signal(), Some(9));
     g.cgroup.destroy(true).unwrap();
     assert!(!root.join("berth").join(&name).exists());
+}
+
+#[test]
+fn cpuset_and_swappiness_are_written_and_bad_values_refused() {
+    let name = unique("cpuset");
+    let guard = Guard::new(Cgroup::create(&name, &Limits::default()).unwrap());
+    let cg = &guard.cgroup;
+    cg.update(&Limits {
+        cpuset_cpus: Some("0".into()),
+        ..Limits::default()
+    })
+    .unwrap();
+    assert_eq!(read(&dir_of(cg, "cpuset").join("cpuset.cpus")), "0");
+    if cg.layout() != Layout::V2 {
+        cg.update(&Limits {
+            swappiness: Some(10),
+            ..Limits::default()
+        })
+        .unwrap();
+        assert_eq!(read(&dir_of(cg, "memory").join("memory.swappiness")), "10");
+    }
+    for bad in ["9999", "1-0", "x", "0,,1"] {
+        let l = Limits {
+            cpuset_cpus: Some(bad.into()),
+            ..Limits::default()
+        };
+        assert!(
+            matches!(l.resolve(), Err(CgroupError::InvalidCpuset { .. })),
+            "{bad}"
+        );
+    }
+    let l = Limits {
+        swappiness: Some(101),
+        ..Limits::default()
+    };
+    assert!(matches!(l.resolve(), Err(CgroupError::InvalidSwappiness(101))));
 }

@@ -170,6 +170,14 @@ impl Backend for V1 {
             let dir = self.require("cpu", "cpu shares")?;
             fsutil::write(&dir.join("cpu.shares"), &shares.to_string())?;
         }
+        if let Some(cpus) = &limits.cpuset {
+            let dir = self.require("cpuset", "cpuset")?;
+            fsutil::write(&dir.join("cpuset.cpus"), cpus)?;
+        }
+        if let Some(s) = limits.swappiness {
+            let dir = self.require("memory", "memory swappiness")?;
+            fsutil::write(&dir.join("memory.swappiness"), &s.to_string())?;
+        }
         if let Some(pids) = limits.pids {
             let dir = self.require("pids", "pids limit")?;
             let value = pids.map_or_else(|| "max".to_string(), |p| p.to_string());

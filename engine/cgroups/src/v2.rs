@@ -120,6 +120,17 @@ impl Backend for V2 {
                 &shares_to_weight(shares).to_string(),
             )?;
         }
+        if let Some(cpus) = &limits.cpuset {
+            self.require("cpuset", "cpuset")?;
+            fsutil::write(&self.dir.join("cpuset.cpus"), cpus)?;
+        }
+        if limits.swappiness.is_some() {
+            // cgroup v2 has no per-group swappiness.
+            return Err(CgroupError::ControllerMissing {
+                controller: "memory (v1)",
+                what: "memory swappiness",
+            });
+        }
         if let Some(pids) = limits.pids {
             self.require("pids", "pids limit")?;
             let value = pids.map_or_else(|| "max".to_string(), |p| p.to_string());

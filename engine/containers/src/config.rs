@@ -36,6 +36,29 @@ pub struct ContainerConfig {
     pub network: Option<String>,
     /// More names on that (user) network.
     pub network_aliases: Vec<String>,
+    /// A fixed address on that network (`--ip`), which needs a subnet the user gave.
+    pub network_ip: Option<std::net::Ipv4Addr>,
+    /// A fixed MAC address on that network (`--mac-address`), checked by the caller.
+    pub network_mac: Option<String>,
+    /// docker's `Healthcheck` (over the image's; `Test: ["NONE"]` turns it off).
+    pub healthcheck: Option<crate::HealthConfig>,
+    /// The signal `stop` sends (`--stop-signal`), over the image's STOPSIGNAL.
+    pub stop_signal: Option<String>,
+    /// Seconds a stop waits before SIGKILL (`--stop-timeout`).
+    pub stop_timeout: Option<i64>,
+    /// `--volumes-from NAME[:ro|:rw]`.
+    pub volumes_from: Vec<String>,
+    /// Legacy `--link NAME[:ALIAS]`: the other container's address in /etc/hosts under
+    /// the alias (and its name).
+    pub links: Vec<String>,
+    /// `--init`: an init (tini) as PID 1 that reaps zombies and forwards signals.
+    pub init: bool,
+    /// `--pid`: `host` or `container:NAME` (empty: its own).
+    pub pid_mode: Option<String>,
+    /// `--uts`: `host` (empty: its own).
+    pub uts_mode: Option<String>,
+    /// `--group-add`: group names (from the image's /etc/group) or gids.
+    pub group_add: Vec<String>,
     pub labels: BTreeMap<String, String>,
     pub tty: bool,
     pub open_stdin: bool,
@@ -58,11 +81,19 @@ pub struct MountSpec {
 }
 
 /// Resource limits (cgroups); `None` is no limit.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Limits {
     pub memory: Option<u64>,
     pub cpus: Option<f64>,
     pub pids: Option<i64>,
+    /// `--cpu-shares`: relative CPU weight (docker's default is 1024).
+    pub cpu_shares: Option<u64>,
+    /// `--memory-swap`: memory plus swap in bytes, -1 unlimited.
+    pub memory_swap: Option<i64>,
+    /// `--cpuset-cpus`: `0-1,3`.
+    pub cpuset_cpus: Option<String>,
+    /// `--memory-swappiness`: 0..=100 (cgroup v1).
+    pub swappiness: Option<i64>,
 }
 
 /// json-file log rotation.

@@ -15,26 +15,29 @@
 mod check;
 mod config;
 mod error;
+mod health;
 mod names;
 mod record;
 mod service;
 mod supervisor;
 mod volumes;
 
-pub use berth_net::{network_id, Endpoint, NetError, NetworkConfig};
+pub use berth_net::{network_id, Endpoint, NetError, NetworkConfig, NetworkSpec};
 pub use berth_runtime::attach::{parse_detach_keys, AttachRequest};
 pub use berth_runtime::logs::{LogLine, LogOptions, Stream};
 pub use berth_runtime::Stdio;
 pub use check::ContainerProblem;
 pub use config::{ContainerConfig, Limits, LogSettings, MountSpec, PortSpec, Proto};
 pub use error::ContainerError;
+pub use health::{HealthChange, HealthConfig, HealthResult, HealthState};
 pub use record::{
     ContainerPaths, ContainerRecord, EndpointInfo, HostConfig, MountKind, MountRecord, NetworkAttachment,
     RestartName, RestartPolicy, RunConfig, Status,
 };
 pub use service::{
-    copy_helper, resolve_stopped, signal_number, wait_for, ContainerService, ContainerSummary, CopyTarget,
-    ExecOptions, HostPorts, OutputHold, StatsSample, StoppedRoot, WaitCondition, Waiter, COPY_NOT_FOUND,
+    copy_helper, resolve_stopped, signal_number, wait_for, Change, ChangeKind, ContainerService,
+    ContainerSummary, CopyTarget, ExecOptions, HostPorts, OutputHold, StatsSample, StoppedRoot,
+    WaitCondition, Waiter, COPY_NOT_FOUND,
 };
 pub use supervisor::supervise;
 pub use volumes::{VolumeInfo, VolumeService};

@@ -56,6 +56,30 @@ pub struct RunConfig {
     pub stop_signal: Option<String>,
     /// Mount points the image declares with VOLUME.
     pub image_volumes: Vec<String>,
+    /// The healthcheck (the image's, merged with the create request's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::HealthConfig>,
+    /// Seconds `stop` waits before SIGKILL when the caller gives none (docker's 10 if unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
+    /// Extra groups for the container's processes (`--group-add`: names or gids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
+}
+
+impl HostConfig {
+    /// Its resource limits.
+    pub fn limits(&self) -> crate::Limits {
+        crate::Limits {
+            memory: self.memory,
+            cpus: self.cpus,
+            pids: self.pids_limit,
+            cpu_shares: self.cpu_shares,
+            memory_swap: self.memory_swap,
+            cpuset_cpus: self.cpuset_cpus.clone(),
+            swappiness: self.swappiness,
+        }
+    }
 }
 
 /// The host side: docker's `HostConfig`.
@@ -69,8 +93,28 @@ pub struct HostConfig {
     pub memory: Option<u64>,
     pub cpus: Option<f64>,
     pub pids_limit: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_swap: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset_cpus: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swappiness: Option<i64>,
     pub restart: RestartPolicy,
     pub auto_remove: bool,
+    /// `--init`: tini runs as PID 1 and the command under it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub init: bool,
+    /// docker's PidMode: "" (its own), `host`, `container:NAME`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pid_mode: String,
+    /// docker's UTSMode: "" (its own) or `host`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uts_mode: String,
+    /// Legacy links: (the other container's ID, the alias it is reached by).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<(String, String)>,
     /// json-file log rotation: bytes per file (0 = unlimited) and files kept.
     #[serde(default = "default_log_max_size")]
     pub log_max_size: u64,
@@ -168,6 +212,8 @@ impl ContainerRecord {
             (None, mode) => vec![NetworkAttachment {
                 name: mode.to_string(),
                 aliases: Vec::new(),
+                ip: None,
+                mac: None,
             }],
         }
     }
@@ -185,6 +231,22 @@ pub struct NetworkAttachment {
     /// Extra names the container answers to on this network (`--alias`).
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// A fixed address on this network (`--ip`, `IPAMConfig.IPv4Address`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// A fixed MAC address on this network (`--mac-address`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+}
+
+impl NetworkAttachment {
+    /// What is fixed about its endpoint.
+    pub fn fixed(&self) -> berth_net::Fixed {
+        berth_net::Fixed {
+            ip: self.ip,
+            mac: self.mac.as_deref().and_then(berth_net::parse_mac),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -365,7 +427,9 @@ mod tests {
             rec.attachments(),
             [NetworkAttachment {
                 name: "lab".into(),
-                aliases: vec![]
+                aliases: vec![],
+                ip: None,
+                mac: None,
             }]
         );
         // Written back, the list round-trips under its new name.

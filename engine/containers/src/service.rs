@@ -30,6 +30,7 @@ mod attach;
 mod cleanup;
 mod copy;
 mod create;
+mod diff;
 mod exec;
 mod hosts;
 mod kill;
@@ -46,6 +47,7 @@ mod stop;
 mod wait;
 
 pub use copy::{copy_helper, resolve_stopped, CopyTarget, StoppedRoot, COPY_NOT_FOUND};
+pub use diff::{Change, ChangeKind};
 pub use exec::{wait_for, ExecOptions};
 pub use list::ContainerSummary;
 pub use signal::signal_number;

@@ -42,10 +42,20 @@ pub(crate) fn supervisor_args(root: &Path, state_dir: &Path) -> Vec<OsString> {
 pub fn supervise(root: &Path, state_dir: &Path, shim_exe: PathBuf) -> i32 {
     let mut started = None;
     let mut proxies = None;
-    let code = berth_runtime::shim::shim_main(state_dir, |cfg, _pid, fds| {
+    let health_exe = shim_exe.clone();
+    let code = berth_runtime::shim::shim_main(state_dir, |cfg, pid, fds| {
         // Only the detached copy whose container runs gets here.
         started = Some(cfg.spec.id.clone());
         proxies = serve_ports(state_dir, fds);
+        // The healthcheck runs beside the container, as long as it does.
+        let (root, id) = (root.to_path_buf(), cfg.spec.id.clone());
+        let _ =
+            std::thread::Builder::new()
+                .name("health".into())
+                .spawn(move || match open(&root, health_exe) {
+                    Ok(svc) => svc.monitor_health(&id, pid),
+                    Err(e) => eprintln!("container {id}: cannot run its healthcheck: {e}"),
+                });
     });
     // The run is over: its ports are let go before a restart policy's next run binds them.
     drop(proxies);

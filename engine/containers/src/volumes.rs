@@ -58,6 +58,16 @@ impl VolumeService {
 
     /// Creates the volume if it does not exist; returns it either way (docker's behaviour).
     pub fn create(&self, name: &str) -> Result<VolumeInfo, ContainerError> {
+        self.create_with(name, &BTreeMap::new())
+    }
+
+    /// Like [`create`](Self::create), with labels for a new volume (an existing one keeps
+    /// its own, as in docker).
+    pub fn create_with(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<VolumeInfo, ContainerError> {
         if !Self::is_valid_name(name) {
             return Err(ContainerError::InvalidArgument(format!(
                 "invalid volume name '{name}': use letters, digits, '_', '.' and '-', starting with a letter or digit"
@@ -72,7 +82,7 @@ impl VolumeService {
             name: name.to_string(),
             mountpoint: data,
             created: crate::service::now(),
-            labels: Default::default(),
+            labels: labels.clone(),
             populated: false,
         };
         self.save(&info)?;

@@ -578,7 +578,7 @@ fn interval(flags: &Flags, name: &str) -> Result<Option<Duration>, String> {
         return Ok(None);
     };
     let keyword = flags.keyword();
-    let duration = go_duration(&value).ok_or_else(|| {
+    let duration = berth_units::go_duration(&value).ok_or_else(|| {
         format!("{keyword} --{name}={value} is not a duration — write e.g. 30s, 1m30s or 500ms")
     })?;
     if duration.is_zero() {
@@ -590,66 +590,4 @@ fn interval(flags: &Flags, name: &str) -> Result<Option<Duration>, String> {
         ));
     }
     Ok(Some(duration))
-}
-
-/// Go's `time.ParseDuration` for non-negative values: `300ms`, `1.5h`, `2h45m`, `0`.
-fn go_duration(text: &str) -> Option<Duration> {
-    let text = text.strip_prefix('+').unwrap_or(text);
-    if text == "0" {
-        return Some(Duration::ZERO);
-    }
-    if text.is_empty() {
-        return None;
-    }
-    let mut rest = text;
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number = &rest[..number_len];
-        if number.is_empty() || number == "." {
-            return None;
-        }
-        let value: f64 = number.parse().ok()?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let nanos_per_unit = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += value * nanos_per_unit;
-    }
-    if total > u64::MAX as f64 {
-        return None;
-    }
-    Some(Duration::from_nanos(total.round() as u64))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::go_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(go_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(go_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(go_duration("1.5h"), Some(Duration::from_secs(5400)));
-        assert_eq!(go_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(go_duration("10us"), Some(Duration::from_micros(10)));
-        assert_eq!(go_duration("0"), Some(Duration::ZERO));
-        assert_eq!(go_duration("30"), None);
-        assert_eq!(go_duration("abc"), None);
-        assert_eq!(go_duration(""), None);
-        assert_eq!(go_duration("-5s"), None);
-    }
 }

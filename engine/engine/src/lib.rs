@@ -31,6 +31,8 @@ pub struct EngineConfig {
 
 /// Overrides where Docker Hub's API is (`https://registry-1.docker.io/`).
 pub const DOCKER_HUB_ENV: &str = "BERTH_DOCKER_HUB_URL";
+/// Docker Hub's index (its search API) elsewhere, as [`DOCKER_HUB_ENV`] moves its registry.
+pub const DOCKER_HUB_INDEX_ENV: &str = "BERTH_DOCKER_HUB_INDEX_URL";
 
 /// The subset of docker's daemon.json that the image services honour.
 #[derive(Deserialize, Default)]
@@ -69,6 +71,12 @@ impl EngineConfig {
             .filter(|h| !h.trim().is_empty())
         {
             cfg.docker_hub = hub;
+        }
+        if let Some(index) = std::env::var(DOCKER_HUB_INDEX_ENV)
+            .ok()
+            .filter(|h| !h.trim().is_empty())
+        {
+            cfg.docker_hub_index = index;
         }
         if docker_config.is_some() {
             cfg.docker_config = docker_config;

@@ -59,6 +59,12 @@ pub enum Action {
     Disconnect {
         container: String,
     },
+    /// A container got a new name (its old one travels in the event's attributes).
+    Rename,
+    /// A container's healthcheck changed its verdict.
+    HealthStatus {
+        healthy: bool,
+    },
 }
 
 impl Action {
@@ -83,6 +89,9 @@ impl Action {
             Action::Build => "build",
             Action::Connect { .. } => "connect",
             Action::Disconnect { .. } => "disconnect",
+            Action::Rename => "rename",
+            Action::HealthStatus { healthy: true } => "health_status: healthy",
+            Action::HealthStatus { healthy: false } => "health_status: unhealthy",
         }
     }
 }

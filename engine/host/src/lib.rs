@@ -8,6 +8,7 @@
 //! that a zombie, a reused pid or a hard link is judged the same way everywhere.
 
 pub mod disk;
+pub mod docker_command;
 pub mod facts;
 pub mod mounts;
 pub mod names;

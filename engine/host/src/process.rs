@@ -20,6 +20,60 @@ fn stat_fields(pid: i32) -> Option<Vec<String>> {
     Some(rest.split_whitespace().map(str::to_string).collect())
 }
 
+/// What a process and every process below it use now: the measure of a container's
+/// resources where no cgroup of its own counts them (an ordinary user's engine without
+/// delegated cgroups).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TreeUsage {
+    /// CPU time, user and system, of the live processes (their exited children's too,
+    /// once reaped: the kernel adds those into the parent's cutime/cstime).
+    pub cpu_ns: u64,
+    /// Resident memory.
+    pub rss_bytes: u64,
+    pub pids: u64,
+}
+
+/// [`TreeUsage`] of `pid` and its descendants, from `/proc/*/stat`; None when `pid` is
+/// not a live process.
+pub fn tree_usage(pid: i32) -> Option<TreeUsage> {
+    if !alive(pid) {
+        return None;
+    }
+    // (pid, ppid, cpu ticks, rss pages) of every process.
+    let mut procs: Vec<(i32, i32, u64, u64)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(p) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Some(f) = stat_fields(p) else { continue };
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let ppid = f.get(1).and_then(|v| v.parse::<i32>().ok()).unwrap_or(0);
+        // Fields 14-17: utime, stime, cutime, cstime; field 24: rss (pages).
+        procs.push((p, ppid, num(11) + num(12) + num(13) + num(14), num(21)));
+    }
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            procs
+                .iter()
+                .filter(|p| p.1 == parent && p.0 != parent)
+                .map(|p| p.0),
+        );
+        i += 1;
+    }
+    let hz = rustix::param::clock_ticks_per_second().max(1);
+    let page = rustix::param::page_size() as u64;
+    let mut usage = TreeUsage::default();
+    for p in procs.iter().filter(|p| tree.contains(&p.0)) {
+        usage.cpu_ns += p.2.saturating_mul(1_000_000_000) / hz;
+        usage.rss_bytes += p.3 * page;
+        usage.pids += 1;
+    }
+    Some(usage)
+}
+
 /// Whether `pid` is a live process: it exists and is neither a zombie nor dead.
 pub fn alive(pid: i32) -> bool {
     stat_fields(pid).is_some_and(|f| !matches!(f.first().map(String::as_str), Some("Z" | "X") | None))
@@ -143,6 +197,34 @@ mod tests {
             "another start time is another process"
         );
         assert!(cmdline_contains(me, b"berth_host"), "the test binary's name");
+    }
+
+    #[test]
+    fn a_tree_counts_its_processes_their_memory_and_cpu() {
+        // A shell with a CPU burner and a sleeper below it: three processes.
+        let mut sh = Command::new("sh")
+            .args(["-c", "yes > /dev/null & sleep 30 & wait"])
+            .spawn()
+            .unwrap();
+        let pid = sh.id() as i32;
+        wait_until("the tree has three processes", || {
+            tree_usage(pid).is_some_and(|u| u.pids == 3)
+        });
+        wait_until("the burner's CPU time shows", || {
+            tree_usage(pid).is_some_and(|u| u.cpu_ns >= 20_000_000)
+        });
+        let u = tree_usage(pid).unwrap();
+        assert!(u.rss_bytes >= 3 * 4096, "{u:?}");
+        // This process's own usage is not in the child's tree.
+        let me = tree_usage(std::process::id() as i32).unwrap();
+        assert!(
+            me.pids > u.pids,
+            "the test's tree holds the shell's: {me:?} {u:?}"
+        );
+        let _ = Command::new("pkill").args(["-P", &pid.to_string()]).status();
+        let _ = sh.kill();
+        let _ = sh.wait();
+        assert_eq!(tree_usage(pid), None, "a reaped process has no tree");
     }
 
     #[test]

@@ -8,7 +8,7 @@ pub enum ImageError {
     Reference(#[from] berth_reference::ReferenceError),
     #[error("image '{name}' not found in {registry} — check the name or run `berth login {registry}`")]
     NotFoundInRegistry { name: String, registry: String },
-    #[error("no such image: {0} — run `berth images` to see the images you have, or `berth pull {0}`")]
+    #[error("No such image: {0} — run `berth images` to see the images you have, or `berth pull {0}`")]
     NotFoundLocally(String),
     #[error("image {reference} has no entry for platform {platform} (it has: {available}) — pick one with --platform")]
     NoMatchingPlatform {

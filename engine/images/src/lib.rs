@@ -6,12 +6,16 @@
 //! half-way leaves verified blobs and resumable partial downloads, never a half image.
 
 mod archive;
+mod distribution;
 mod error;
 mod local;
 mod progress;
 mod pull;
 mod push;
+mod search;
 
+pub use berth_registry::SearchResult;
+pub use distribution::Distribution;
 pub use error::ImageError;
 pub use local::{HistoryRow, ImageSummary, PruneReport, RemoveEvent};
 pub use progress::{NoProgress, Progress, ProgressEvent};

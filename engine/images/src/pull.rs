@@ -386,8 +386,9 @@ impl BlobSink for IngestSink {
     }
 }
 
+/// Collects a small blob (a config) in memory.
 #[derive(Default)]
-struct MemorySink(Vec<u8>);
+pub(crate) struct MemorySink(pub(crate) Vec<u8>);
 
 impl BlobSink for MemorySink {
     fn offset(&self) -> u64 {
@@ -416,7 +417,7 @@ fn repo_for_status(r: &ImageRef) -> String {
     }
 }
 
-fn not_found_as_image_error(e: berth_registry::RegistryError, reference: &ImageRef) -> ImageError {
+pub(crate) fn not_found_as_image_error(e: berth_registry::RegistryError, reference: &ImageRef) -> ImageError {
     match e {
         berth_registry::RegistryError::NotFound { .. } => {
             let registry = if reference.domain() == berth_reference::DEFAULT_DOMAIN {
@@ -436,7 +437,7 @@ fn not_found_as_image_error(e: berth_registry::RegistryError, reference: &ImageR
     }
 }
 
-fn malformed(reference: &ImageRef, e: impl std::fmt::Display) -> ImageError {
+pub(crate) fn malformed(reference: &ImageRef, e: impl std::fmt::Display) -> ImageError {
     ImageError::Malformed {
         reference: reference.familiar(),
         reason: e.to_string(),

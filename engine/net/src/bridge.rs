@@ -32,9 +32,10 @@ pub(crate) fn ensure_bridge(net: &NetworkConfig, run_dir: &Path) -> Result<(), N
     // Beside the netns directory, which holds namespaces only.
     // (`nat2`: the rule set with network isolation; bridges marked for the older set get it.)
     let marker = run_dir.parent().unwrap_or(run_dir).join(format!(
-        ".nat2-{}-{}",
+        ".nat2-{}-{}{}",
         net.bridge,
-        net.subnet.to_string().replace('/', "_")
+        net.subnet.to_string().replace('/', "_"),
+        if net.internal { "-internal" } else { "" }
     ));
     if !created && marker.exists() {
         return Ok(());

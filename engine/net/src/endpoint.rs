@@ -82,6 +82,24 @@ fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, o[0], o[1], o[2], o[3]]
 }
 
+/// What a caller fixes about a new endpoint (docker's `--ip` and `--mac-address`); the
+/// rest is chosen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fixed {
+    pub ip: Option<Ipv4Addr>,
+    pub mac: Option<[u8; 6]>,
+}
+
+/// A MAC address as docker takes it, `02:42:ac:11:00:02`: six hex pairs, unicast.
+pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let parts: Vec<u8> = text
+        .split(':')
+        .map(|p| (p.len() == 2).then(|| u8::from_str_radix(p, 16).ok()).flatten())
+        .collect::<Option<_>>()?;
+    let mac: [u8; 6] = parts.try_into().ok()?;
+    (mac[0] & 1 == 0).then_some(mac)
+}
+
 fn mac_string(mac: [u8; 6]) -> String {
     mac.iter()
         .map(|b| format!("{b:02x}"))
@@ -102,10 +120,27 @@ impl NetworkManager {
     /// network returns the existing endpoint; leftovers of a crashed attach are cleaned first.
     /// Further networks join with [`connect`](Self::connect).
     pub fn attach(&self, id: &str, network: &str, aliases: &[String]) -> Result<Endpoint, NetError> {
-        self.at_home(|| self.attach_here(id, network, aliases))
+        self.attach_at(id, network, aliases, Fixed::default())
     }
 
-    fn attach_here(&self, id: &str, network: &str, aliases: &[String]) -> Result<Endpoint, NetError> {
+    /// Like [`attach`](Self::attach), with the address and MAC that are `fixed`.
+    pub fn attach_at(
+        &self,
+        id: &str,
+        network: &str,
+        aliases: &[String],
+        fixed: Fixed,
+    ) -> Result<Endpoint, NetError> {
+        self.at_home(|| self.attach_here(id, network, aliases, fixed))
+    }
+
+    fn attach_here(
+        &self,
+        id: &str,
+        network: &str,
+        aliases: &[String],
+        fixed: Fixed,
+    ) -> Result<Endpoint, NetError> {
         check_id(id)?;
         let mut st = self.lock()?;
         let net = self.network_for_endpoint(&mut st.state, network)?;
@@ -153,10 +188,12 @@ impl NetworkManager {
                 }
             }
             _ => {
-                let ip = allocate(&st.state, &net)?;
+                let ip = allocate(&st.state, &net, fixed.ip)?;
                 ensure_bridge(&net, &self.run_dir)?;
-                let mut ep = bridge_endpoint(id, &net, ip, &path, aliases);
-                (ep.interface, ep.default_route) = (first_interface(), true);
+                let mut ep = bridge_endpoint(id, &net, ip, &path, aliases, fixed.mac);
+                // An internal network offers no way out, so no default route (as in docker):
+                // a network connected later can carry it.
+                (ep.interface, ep.default_route) = (first_interface(), !net.internal);
                 let setup = netns::create(&path).and_then(|()| add_interface(&net, &ep, true));
                 if let Err(e) = setup {
                     let _ = cleanup_kernel(&path, &veth);
@@ -194,10 +231,27 @@ impl NetworkManager {
     /// inner end is the lowest free `ethN`, with its own address from that network. It gets
     /// the default route only when no other endpoint of the container has it.
     pub fn connect(&self, id: &str, network: &str, aliases: &[String]) -> Result<Endpoint, NetError> {
-        self.at_home(|| self.connect_here(id, network, aliases))
+        self.connect_at(id, network, aliases, Fixed::default())
     }
 
-    fn connect_here(&self, id: &str, network: &str, aliases: &[String]) -> Result<Endpoint, NetError> {
+    /// Like [`connect`](Self::connect), with the address and MAC that are `fixed`.
+    pub fn connect_at(
+        &self,
+        id: &str,
+        network: &str,
+        aliases: &[String],
+        fixed: Fixed,
+    ) -> Result<Endpoint, NetError> {
+        self.at_home(|| self.connect_here(id, network, aliases, fixed))
+    }
+
+    fn connect_here(
+        &self,
+        id: &str,
+        network: &str,
+        aliases: &[String],
+        fixed: Fixed,
+    ) -> Result<Endpoint, NetError> {
         check_id(id)?;
         let mut st = self.lock()?;
         let net = self.network_for_endpoint(&mut st.state, network)?;
@@ -225,10 +279,11 @@ impl NetworkManager {
             .map(|n| format!("eth{n}"))
             .find(|name| !mine.iter().any(|e| &e.interface == name))
             .unwrap_or_else(first_interface);
-        let ip = allocate(&st.state, &net)?;
+        let ip = allocate(&st.state, &net, fixed.ip)?;
         ensure_bridge(&net, &self.run_dir)?;
-        let mut ep = bridge_endpoint(id, &net, ip, &path, aliases);
-        (ep.interface, ep.default_route) = (interface, !mine.iter().any(|e| e.default_route));
+        let mut ep = bridge_endpoint(id, &net, ip, &path, aliases, fixed.mac);
+        (ep.interface, ep.default_route) =
+            (interface, !net.internal && !mine.iter().any(|e| e.default_route));
         // A leftover of a killed connect with the same name would make the create fail.
         delete_link_if_present(&ep.host_veth())?;
         if let Err(e) = add_interface(&net, &ep, false) {
@@ -267,7 +322,13 @@ impl NetworkManager {
             delete_link_if_present(&ep.host_veth())?;
         }
         if ep.default_route {
-            if let Some(next) = st.state.of(id).into_iter().find(|e| !e.interface.is_empty()) {
+            let internal = |e: &Endpoint| st.state.networks.get(&e.network).is_some_and(|n| n.internal);
+            let next = st
+                .state
+                .of(id)
+                .into_iter()
+                .find(|e| !e.interface.is_empty() && !internal(e));
+            if let Some(next) = next {
                 let (gateway, interface) = (next.gateway, next.interface.clone());
                 netns::run_in(&ep.netns, move || {
                     Netlink::open()?.add_default_route(gateway, index_of(&interface)?)
@@ -352,6 +413,17 @@ impl NetworkManager {
         Ok(mine.iter().find(|e| e.default_route).or(mine.first()).cloned())
     }
 
+    /// Replaces the names container `id` answers to on `network` (a rename).
+    pub fn set_names(&self, id: &str, network: &str, names: &[String]) -> Result<(), NetError> {
+        let mut st = self.lock()?;
+        let Some(mut ep) = st.state.remove(id, network) else {
+            return Ok(());
+        };
+        ep.aliases = names.to_vec();
+        st.state.insert(ep);
+        st.save()
+    }
+
     /// Every endpoint of container `id`, in interface order (eth0, eth1, …).
     pub fn endpoints_of(&self, id: &str) -> Result<Vec<Endpoint>, NetError> {
         Ok(self.lock()?.state.of(id))
@@ -360,14 +432,21 @@ impl NetworkManager {
 
 /// Container `id`'s endpoint on bridge network `net` with address `ip` (interface and
 /// default route still to be chosen by the caller).
-fn bridge_endpoint(id: &str, net: &NetworkConfig, ip: Ipv4Addr, path: &Path, aliases: &[String]) -> Endpoint {
+fn bridge_endpoint(
+    id: &str,
+    net: &NetworkConfig,
+    ip: Ipv4Addr,
+    path: &Path,
+    aliases: &[String],
+    mac: Option<[u8; 6]>,
+) -> Endpoint {
     Endpoint {
         container_id: id.to_string(),
         network: net.name.clone(),
         ip,
         prefix: net.subnet.prefix,
         gateway: net.gateway,
-        mac: mac_string(mac_for(ip)),
+        mac: mac_string(mac.unwrap_or_else(|| mac_for(ip))),
         netns: path.to_path_buf(),
         aliases: aliases.to_vec(),
         interface: String::new(),
@@ -392,7 +471,8 @@ fn add_interface(net: &NetworkConfig, ep: &Endpoint, fresh: bool) -> Result<(), 
     let ns = File::open(path).map_err(|e| NetError::io("open the network namespace", path, e))?;
     let nl = Netlink::open()?;
     let veth = ep.host_veth();
-    nl.create_veth(&veth, &ep.interface, ns.as_fd(), mac_for(ep.ip))?;
+    let mac = parse_mac(&ep.mac).unwrap_or_else(|| mac_for(ep.ip));
+    nl.create_veth(&veth, &ep.interface, ns.as_fd(), mac)?;
     let bridge_idx = index_of(&net.bridge)?;
     nl.link_up(index_of(&veth)?, Some(bridge_idx))?;
     let (ip, prefix, gateway, interface) = (ep.ip, net.subnet.prefix, net.gateway, ep.interface.clone());

@@ -84,6 +84,15 @@ pub enum NetError {
         reason: String,
     },
 
+    #[error(
+        "cannot give address {ip} on network '{network}': {reason}; choose another address or leave it out"
+    )]
+    StaticAddress {
+        ip: std::net::Ipv4Addr,
+        network: String,
+        reason: String,
+    },
+
     #[error("interface {0} already exists and is not a bridge; choose another bridge name or remove that interface")]
     NotABridge(String),
 

@@ -112,7 +112,59 @@ pub(crate) fn choose_subnet(requested: Option<&str>, taken: &[(Subnet, String)])
     })
 }
 
-pub(crate) fn allocate(st: &State, net: &NetworkConfig) -> Result<Ipv4Addr, NetError> {
+/// The gateway and address range of a new network on `subnet`: as given (each checked to lie
+/// in the subnet), else the subnet's first address and the whole subnet.
+pub(crate) fn gateway_and_range(
+    subnet: Subnet,
+    gateway: Option<&str>,
+    range: Option<&str>,
+) -> Result<(Ipv4Addr, Option<Subnet>), NetError> {
+    let bad = |what: &str, reason: String| NetError::InvalidSubnet {
+        subnet: what.to_string(),
+        reason,
+    };
+    let host = |ip: Ipv4Addr| {
+        let n = u32::from(ip) - u32::from(subnet.addr);
+        n != 0 && u64::from(n) != subnet.size() - 1
+    };
+    let gw = match gateway.filter(|g| !g.is_empty()) {
+        None => subnet.nth(1),
+        Some(text) => {
+            let ip: Ipv4Addr = text
+                .parse()
+                .map_err(|_| bad(text, "the gateway is not an IPv4 address".into()))?;
+            if !subnet.contains(ip) || !host(ip) {
+                return Err(bad(
+                    text,
+                    format!("the gateway must be a host address inside the subnet {subnet}"),
+                ));
+            }
+            ip
+        }
+    };
+    let range = match range.filter(|r| !r.is_empty()) {
+        None => None,
+        Some(text) => {
+            let r: Subnet = text.parse()?;
+            if r.prefix < subnet.prefix || !subnet.contains(r.addr) {
+                return Err(bad(
+                    text,
+                    format!("the IP range must lie inside the subnet {subnet}"),
+                ));
+            }
+            Some(r)
+        }
+    };
+    Ok((gw, range))
+}
+
+/// The lowest free address of `net` (inside its range, if it has one), or `wanted` if it
+/// is free and inside the subnet.
+pub(crate) fn allocate(
+    st: &State,
+    net: &NetworkConfig,
+    wanted: Option<Ipv4Addr>,
+) -> Result<Ipv4Addr, NetError> {
     let used: std::collections::HashSet<Ipv4Addr> = st
         .endpoints
         .values()
@@ -120,8 +172,39 @@ pub(crate) fn allocate(st: &State, net: &NetworkConfig) -> Result<Ipv4Addr, NetE
         .map(|e| e.ip)
         .collect();
     let last = (net.subnet.size() - 1) as u32; // broadcast
+    let is_host = |ip: Ipv4Addr| {
+        net.subnet.contains(ip) && {
+            let n = u32::from(ip) - u32::from(net.subnet.addr);
+            n != 0 && n != last
+        }
+    };
+    if let Some(ip) = wanted {
+        if !net.subnet_given {
+            return Err(NetError::StaticAddress {
+                ip,
+                network: net.name.clone(),
+                reason: "user specified IP address is supported only when connecting to networks with user configured subnets".into(),
+            });
+        }
+        if !is_host(ip) {
+            return Err(NetError::StaticAddress {
+                ip,
+                network: net.name.clone(),
+                reason: format!("it is not a host address of the subnet {}", net.subnet),
+            });
+        }
+        if ip == net.gateway || used.contains(&ip) {
+            return Err(NetError::StaticAddress {
+                ip,
+                network: net.name.clone(),
+                reason: "Address already in use".into(),
+            });
+        }
+        return Ok(ip);
+    }
     (1..last)
         .map(|n| net.subnet.nth(n))
+        .filter(|ip| net.ip_range.is_none_or(|r| r.contains(*ip)))
         .find(|ip| *ip != net.gateway && !used.contains(ip))
         .ok_or_else(|| NetError::AddressesExhausted(net.name.clone()))
 }
@@ -160,15 +243,9 @@ mod tests {
     #[test]
     fn allocation_skips_gateway_used_and_broadcast() {
         let subnet: Subnet = "10.9.9.0/30".parse().unwrap();
-        let net = NetworkConfig {
-            name: "n".into(),
-            bridge: "b".into(),
-            subnet,
-            gateway: subnet.nth(1),
-            driver: Driver::Bridge,
-        };
+        let net = NetworkConfig::plain("n", "b", subnet, subnet.nth(1), Driver::Bridge);
         let mut st = State::default();
-        let ip = allocate(&st, &net).unwrap();
+        let ip = allocate(&st, &net, None).unwrap();
         assert_eq!(ip, Ipv4Addr::new(10, 9, 9, 2));
         st.endpoints.insert(
             "x".into(),
@@ -186,8 +263,41 @@ mod tests {
             },
         );
         assert!(matches!(
-            allocate(&st, &net),
+            allocate(&st, &net, None),
             Err(NetError::AddressesExhausted(_))
         ));
+    }
+
+    #[test]
+    fn gateway_range_and_static_addresses() {
+        let subnet: Subnet = "172.28.0.0/16".parse().unwrap();
+        let (gw, range) = gateway_and_range(subnet, Some("172.28.5.254"), Some("172.28.5.0/24")).unwrap();
+        assert_eq!(gw, Ipv4Addr::new(172, 28, 5, 254));
+        for (g, r) in [
+            (Some("10.0.0.1"), None),
+            (Some("172.28.0.0"), None),
+            (Some("172.28.255.255"), None),
+            (Some("nope"), None),
+            (None, Some("172.29.0.0/24")),
+            (None, Some("172.0.0.0/8")),
+        ] {
+            assert!(gateway_and_range(subnet, g, r).is_err(), "{g:?} {r:?}");
+        }
+        let mut net = NetworkConfig::plain("n", "b", subnet, gw, Driver::Bridge);
+        net.ip_range = range;
+        let st = State::default();
+        // From the range: its first address is a host of the /16 (as in docker's IPAM).
+        assert_eq!(allocate(&st, &net, None).unwrap(), Ipv4Addr::new(172, 28, 5, 0));
+        // A static address needs a subnet the user gave, as in docker.
+        let want = Some(Ipv4Addr::new(172, 28, 9, 9));
+        assert!(matches!(
+            allocate(&st, &net, want),
+            Err(NetError::StaticAddress { .. })
+        ));
+        net.subnet_given = true;
+        assert_eq!(allocate(&st, &net, want).unwrap(), Ipv4Addr::new(172, 28, 9, 9));
+        for bad in [gw, Ipv4Addr::new(172, 28, 0, 0), Ipv4Addr::new(10, 1, 1, 1)] {
+            assert!(allocate(&st, &net, Some(bad)).is_err(), "{bad}");
+        }
     }
 }

@@ -56,12 +56,13 @@ mod ports;
 mod proxy;
 mod state;
 
-pub use endpoint::{veth_name, Endpoint};
+pub use endpoint::{parse_mac, veth_name, Endpoint, Fixed};
 pub use error::NetError;
 pub use ipam::Subnet;
 pub use netns::run_in as run_in_netns;
 pub use network::{
-    Driver, NetworkConfig, NetworkManager, DEFAULT_BRIDGE, DEFAULT_NETWORK, DEFAULT_SUBNET, SUBNET_ENV,
+    Driver, NetworkConfig, NetworkManager, NetworkSpec, DEFAULT_BRIDGE, DEFAULT_NETWORK, DEFAULT_SUBNET,
+    SUBNET_ENV,
 };
 pub use ports::{bind_published, BoundPort, Listener, PortSpec, Proto};
 pub use proxy::{spawn_proxies, ProxySet};

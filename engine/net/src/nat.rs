@@ -68,18 +68,31 @@ fn nft(args: &[&str], script: Option<&str>) -> Result<String, NetError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Installs (or replaces) the masquerade and forward rules for `net` and enables IPv4 forwarding.
+/// Installs (or replaces) the masquerade and forward rules for `net` and enables IPv4
+/// forwarding. An internal network gets no masquerade, and nothing from its bridge is
+/// routed anywhere else.
 pub(crate) fn ensure(net: &NetworkConfig) -> Result<(), NetError> {
     let (nat, fwd) = chain_names(&net.bridge);
     let (br, subnet, name) = (&net.bridge, &net.subnet, &net.name);
+    let (masquerade, outbound) = if net.internal {
+        (
+            String::new(),
+            format!("add rule ip {TABLE} {fwd} iifname \"{br}\" oifname != \"{br}\" drop comment \"berth network {name} internal\"\n"),
+        )
+    } else {
+        (
+            format!("add rule ip {TABLE} {nat} ip saddr {subnet} oifname != \"{br}\" masquerade comment \"berth network {name}\"\n"),
+            format!("add rule ip {TABLE} {fwd} iifname \"{br}\" accept\n"),
+        )
+    };
     let script = format!(
         "add table ip {TABLE}\n\
          add chain ip {TABLE} {nat} {{ type nat hook postrouting priority 100; policy accept; }}\n\
          flush chain ip {TABLE} {nat}\n\
-         add rule ip {TABLE} {nat} ip saddr {subnet} oifname != \"{br}\" masquerade comment \"berth network {name}\"\n\
+         {masquerade}\
          add chain ip {TABLE} {fwd} {{ type filter hook forward priority 0; policy accept; }}\n\
          flush chain ip {TABLE} {fwd}\n\
-         add rule ip {TABLE} {fwd} iifname \"{br}\" accept\n\
+         {outbound}\
          add rule ip {TABLE} {fwd} oifname \"{br}\" ct state established,related accept\n\
          add rule ip {TABLE} {fwd} oifname \"{br}\" iifname != \"{br}\" ct state new drop comment \"berth network {name} isolation\"\n"
     );

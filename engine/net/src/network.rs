@@ -1,6 +1,7 @@
 //! Networks: the `NetworkManager`, the records of the default, built-in and user networks,
 //! and creating, listing and removing them.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -44,6 +45,61 @@ pub struct NetworkConfig {
     pub subnet: Subnet,
     pub gateway: Ipv4Addr,
     pub driver: Driver,
+    /// No way out: no masquerade, and nothing routed from the bridge to another interface
+    /// (docker's `--internal`).
+    #[serde(default)]
+    pub internal: bool,
+    /// Recorded and reported (docker's `--attachable`, which on a local bridge changes nothing).
+    #[serde(default)]
+    pub attachable: bool,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The driver options it was created with, as given (reported back as they were).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    /// Where addresses are handed out from (docker's `--ip-range`); the whole subnet if `None`.
+    #[serde(default)]
+    pub ip_range: Option<Subnet>,
+    /// Whether the subnet was asked for (static addresses need one, as in docker).
+    #[serde(default)]
+    pub subnet_given: bool,
+    /// RFC 3339, when it was created (`None` for the built-in networks and older records).
+    #[serde(default)]
+    pub created: Option<String>,
+}
+
+/// What a new user network is asked to be (docker's `network create` options).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkSpec {
+    pub subnet: Option<String>,
+    pub gateway: Option<String>,
+    pub ip_range: Option<String>,
+    /// The bridge device (at most 15 characters); `berth-<hash>` if `None`.
+    pub bridge: Option<String>,
+    pub internal: bool,
+    pub attachable: bool,
+    pub labels: BTreeMap<String, String>,
+    /// Driver options as given, reported back unchanged (the ones Berth acts on are above).
+    pub options: BTreeMap<String, String>,
+}
+
+impl NetworkConfig {
+    pub(crate) fn plain(name: &str, bridge: &str, subnet: Subnet, gateway: Ipv4Addr, driver: Driver) -> Self {
+        NetworkConfig {
+            name: name.into(),
+            bridge: bridge.into(),
+            subnet,
+            gateway,
+            driver,
+            internal: false,
+            attachable: false,
+            labels: BTreeMap::new(),
+            options: BTreeMap::new(),
+            ip_range: None,
+            subnet_given: false,
+            created: None,
+        }
+    }
 }
 
 /// Creates and tears down networks and container endpoints. Cheap to construct; all state
@@ -86,20 +142,20 @@ fn builtin(name: &str) -> Option<NetworkConfig> {
         prefix: 0,
     };
     match name {
-        "host" => Some(NetworkConfig {
-            name: "host".into(),
-            bridge: String::new(),
-            subnet: unspecified,
-            gateway: Ipv4Addr::UNSPECIFIED,
-            driver: Driver::Host,
-        }),
-        "none" => Some(NetworkConfig {
-            name: "none".into(),
-            bridge: String::new(),
-            subnet: unspecified,
-            gateway: Ipv4Addr::UNSPECIFIED,
-            driver: Driver::Null,
-        }),
+        "host" => Some(NetworkConfig::plain(
+            "host",
+            "",
+            unspecified,
+            Ipv4Addr::UNSPECIFIED,
+            Driver::Host,
+        )),
+        "none" => Some(NetworkConfig::plain(
+            "none",
+            "",
+            unspecified,
+            Ipv4Addr::UNSPECIFIED,
+            Driver::Null,
+        )),
         _ => None,
     }
 }
@@ -151,13 +207,13 @@ impl NetworkManager {
             .or_else(|| std::env::var(SUBNET_ENV).ok().filter(|s| !s.is_empty()))
             .unwrap_or_else(|| DEFAULT_SUBNET.to_string());
         let subnet: Subnet = text.parse()?;
-        Ok(NetworkConfig {
-            name: DEFAULT_NETWORK.into(),
-            bridge: DEFAULT_BRIDGE.into(),
+        Ok(NetworkConfig::plain(
+            DEFAULT_NETWORK,
+            DEFAULT_BRIDGE,
             subnet,
-            gateway: subnet.nth(1),
-            driver: Driver::Bridge,
-        })
+            subnet.nth(1),
+            Driver::Bridge,
+        ))
     }
 
     /// The default "bridge" network (berth0, 10.66.0.0/16 unless configured); recorded on
@@ -175,7 +231,11 @@ impl NetworkManager {
     /// Creates a user network with its own bridge (`berth-<hash>`) and the given subnet or
     /// the first free 10.89.N.0/24.
     pub fn create_network(&self, name: &str, subnet: Option<&str>) -> Result<NetworkConfig, NetError> {
-        self.create_network_on_bridge(name, subnet, None)
+        let spec = NetworkSpec {
+            subnet: subnet.map(String::from),
+            ..NetworkSpec::default()
+        };
+        self.create_network_with(name, &spec)
     }
 
     /// Like [`create_network`](Self::create_network) but with an explicit bridge device name
@@ -186,15 +246,22 @@ impl NetworkManager {
         subnet: Option<&str>,
         bridge: Option<&str>,
     ) -> Result<NetworkConfig, NetError> {
-        self.at_home(|| self.create_network_on_bridge_here(name, subnet, bridge))
+        let spec = NetworkSpec {
+            subnet: subnet.map(String::from),
+            bridge: bridge.map(String::from),
+            ..NetworkSpec::default()
+        };
+        self.create_network_with(name, &spec)
     }
 
-    fn create_network_on_bridge_here(
-        &self,
-        name: &str,
-        subnet: Option<&str>,
-        bridge: Option<&str>,
-    ) -> Result<NetworkConfig, NetError> {
+    /// Creates a user network as `spec` asks: its subnet (or the first free 10.89.N.0/24),
+    /// gateway (or the subnet's first address), address range, bridge name, labels, and
+    /// whether it is internal.
+    pub fn create_network_with(&self, name: &str, spec: &NetworkSpec) -> Result<NetworkConfig, NetError> {
+        self.at_home(|| self.create_network_here(name, spec))
+    }
+
+    fn create_network_here(&self, name: &str, spec: &NetworkSpec) -> Result<NetworkConfig, NetError> {
         check_network_name(name)?;
         if name == DEFAULT_NETWORK || builtin(name).is_some() {
             return Err(NetError::BuiltinNetwork(name.to_string()));
@@ -211,14 +278,23 @@ impl NetworkManager {
             .map(|n| (n.subnet, n.name.clone()))
             .chain(std::iter::once((default.subnet, default.name.clone())))
             .collect();
-        let subnet = choose_subnet(subnet, &taken)?;
-        let bridge = match bridge {
+        let subnet = choose_subnet(spec.subnet.as_deref(), &taken)?;
+        let (gateway, ip_range) =
+            crate::ipam::gateway_and_range(subnet, spec.gateway.as_deref(), spec.ip_range.as_deref())?;
+        let bridge = match spec.bridge.as_deref() {
             Some(b) => {
                 if b.is_empty() || b.len() > 15 || b.contains(['/', ' ']) {
                     return Err(NetError::InvalidName {
                         kind: "bridge",
                         name: b.to_string(),
                         reason: "use 1 to 15 characters without '/' or spaces".into(),
+                    });
+                }
+                if st.state.networks.values().any(|n| n.bridge == b) {
+                    return Err(NetError::InvalidName {
+                        kind: "bridge",
+                        name: b.to_string(),
+                        reason: "another network uses that bridge".into(),
                     });
                 }
                 b.to_string()
@@ -235,11 +311,14 @@ impl NetworkManager {
             }
         };
         let net = NetworkConfig {
-            name: name.to_string(),
-            bridge,
-            subnet,
-            gateway: subnet.nth(1),
-            driver: Driver::Bridge,
+            internal: spec.internal,
+            attachable: spec.attachable,
+            labels: spec.labels.clone(),
+            options: spec.options.clone(),
+            ip_range,
+            subnet_given: spec.subnet.is_some(),
+            created: Some(now_rfc3339()),
+            ..NetworkConfig::plain(name, &bridge, subnet, gateway, Driver::Bridge)
         };
         ensure_bridge(&net, &self.run_dir)?;
         st.state.networks.insert(name.to_string(), net.clone());
@@ -321,4 +400,11 @@ impl NetworkManager {
             },
         }
     }
+}
+
+/// Now, in RFC 3339, as docker writes a network's `Created`.
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

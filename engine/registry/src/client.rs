@@ -31,6 +31,8 @@ pub struct ClientConfig {
     /// Where Docker Hub's API is (`https://registry-1.docker.io/`). Errors still call it
     /// Docker Hub; tests point it at an unreachable address.
     pub docker_hub: String,
+    /// Where Docker Hub's index (its search API) is (`https://index.docker.io/`).
+    pub docker_hub_index: String,
     /// Docker's `config.json` to take logins from; `None` means use no stored logins.
     /// Defaults to `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
     pub docker_config: Option<PathBuf>,
@@ -57,6 +59,7 @@ impl Default for ClientConfig {
             insecure_registries: Vec::new(),
             mirrors: Vec::new(),
             docker_hub: DOCKER_HUB_API.to_string(),
+            docker_hub_index: crate::search::DOCKER_HUB_INDEX.to_string(),
             docker_config: credentials::default_path(),
             max_retries: 4,
             retry_delay: Duration::from_millis(200),

@@ -18,11 +18,13 @@ mod error;
 mod fetch;
 mod push;
 mod resolver;
+pub mod search;
 pub mod unreachable;
 
 pub use berth_oci::{Descriptor, Digest};
 pub use client::{ClientConfig, RegistryClient};
 pub use error::RegistryError;
+pub use search::SearchResult;
 pub use unreachable::{Cause, Mirrors, Unreachable};
 
 /// Docker Hub's registry API.

@@ -157,6 +157,21 @@ pub(crate) struct Hub {
     stdin: Mutex<Option<std::fs::File>>,
     /// The pty master, for resizes.
     master: Option<OwnedFd>,
+    /// Connections accepted whose request is not handled yet: a shim whose container
+    /// exited waits for them, or they would be reset unanswered when it ends and lose
+    /// the output they came for.
+    arriving: std::sync::atomic::AtomicUsize,
+    /// The attach socket's listener, once served.
+    listener: std::sync::OnceLock<Arc<UnixListener>>,
+}
+
+/// One arriving connection, counted until its request is handled (or it goes).
+struct Arriving<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Arriving<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Hub {
@@ -167,6 +182,8 @@ impl Hub {
             state: Mutex::new(HubState::default()),
             stdin: Mutex::new(stdin),
             master,
+            arriving: std::sync::atomic::AtomicUsize::new(0),
+            listener: std::sync::OnceLock::new(),
         })
     }
 
@@ -204,16 +221,45 @@ impl Hub {
 
     /// Accepts clients until the process ends.
     pub(crate) fn serve(self: Arc<Hub>, listener: UnixListener) {
+        let listener = Arc::new(listener);
+        let _ = self.listener.set(listener.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
-                let Ok(conn) = conn else { continue };
+                let conn = match conn {
+                    Ok(c) => c,
+                    // `settle` took the listener over (made non-blocking) for the last ones.
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(_) => continue,
+                };
+                self.arriving.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let hub = self.clone();
                 std::thread::spawn(move || hub.handle(conn));
             }
         });
     }
 
+    /// After [`close`](Self::close), waits (up to `limit`) for connections already made
+    /// to be answered: each then gets the replay and the end of the stream.
+    pub(crate) fn settle(self: &Arc<Hub>, limit: Duration) {
+        let until = Instant::now() + limit;
+        // Connections still waiting to be accepted are taken here too.
+        if let Some(l) = self.listener.get() {
+            if l.set_nonblocking(true).is_ok() {
+                while let Ok((conn, _)) = l.accept() {
+                    let _ = conn.set_nonblocking(false);
+                    self.arriving.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let hub = self.clone();
+                    std::thread::spawn(move || hub.handle(conn));
+                }
+            }
+        }
+        while self.arriving.load(std::sync::atomic::Ordering::SeqCst) > 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     fn handle(&self, conn: UnixStream) {
+        let arriving = Arriving(&self.arriving);
         let mut reader = BufReader::new(match conn.try_clone() {
             Ok(c) => c,
             Err(_) => return,
@@ -266,6 +312,7 @@ impl Hub {
                 stderr: req.stderr,
             });
         }
+        drop(arriving);
         if !req.stdin {
             return;
         }

@@ -127,6 +127,8 @@ pub(crate) struct Prepared {
     pub steps: Vec<Step>,
     pub hostname: Option<CString>,
     pub netns_fd: Option<RawFd>,
+    /// Another container's UTS namespace to join (`--uts container:…`).
+    pub utsns_fd: Option<RawFd>,
     pub cgroup_fds: Vec<RawFd>,
     pub unshare_cgroupns: bool,
     pub lo_up: bool,
@@ -562,6 +564,12 @@ pub(crate) fn run_init(p: &Prepared, pipe: RawFd) -> ! {
     if let Some(fd) = p.netns_fd {
         // SAFETY: setns on a namespace fd.
         if let Err(e) = check(unsafe { libc::setns(fd, libc::CLONE_NEWNET) }) {
+            fail(pipe, Stage::NetNs, e, 0);
+        }
+    }
+    if let Some(fd) = p.utsns_fd {
+        // SAFETY: setns on a namespace fd.
+        if let Err(e) = check(unsafe { libc::setns(fd, libc::CLONE_NEWUTS) }) {
             fail(pipe, Stage::NetNs, e, 0);
         }
     }

@@ -29,8 +29,8 @@ mod user;
 
 pub use error::RuntimeError;
 pub use plan::{exec, recv_console, spawn};
-pub use spec::{CgroupFsMount, ContainerSpec, ExecSpec, MountKind, MountSpec, NetNs, Stdio, User};
-pub use user::resolve_user;
+pub use spec::{CgroupFsMount, ContainerSpec, ExecSpec, MountKind, MountSpec, NetNs, Share, Stdio, User};
+pub use user::{resolve_groups, resolve_user};
 
 /// A host process id.
 pub type Pid = i32;

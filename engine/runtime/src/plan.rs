@@ -11,7 +11,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::child::{self, Msg, Prepared, Stage, Step, MSG_ERROR, MSG_PID};
-use crate::spec::{ContainerSpec, ExecSpec, MountKind, NetNs, Stdio, User};
+use crate::spec::{ContainerSpec, ExecSpec, MountKind, NetNs, Share, Stdio, User};
 use crate::{caps, seccomp, Pid, RuntimeError};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -313,6 +313,7 @@ fn prepared(c: Common, held: &mut Held, stdio: Stdio) -> Result<Prepared, Runtim
         steps: Vec::new(),
         hostname: None,
         netns_fd: None,
+        utsns_fd: None,
         cgroup_fds: Vec::new(),
         unshare_cgroupns: false,
         lo_up: false,
@@ -452,14 +453,8 @@ fn container_steps(spec: &ContainerSpec, held: &mut Held) -> Result<Plan, Runtim
             }
             MountKind::Tmpfs => {
                 mkdir_p(&parts, &mut p)?;
-                let ro = if m.readonly { libc::MS_RDONLY } else { 0 };
-                p.mount(
-                    Some("tmpfs"),
-                    &dest,
-                    Some("tmpfs"),
-                    libc::MS_NOSUID | libc::MS_NODEV | ro,
-                    Some("mode=1777"),
-                )?;
+                let (flags, data) = tmpfs_flags(&m.source.to_string_lossy(), m.readonly);
+                p.mount(Some("tmpfs"), &dest, Some("tmpfs"), flags, Some(&data))?;
             }
         }
     }
@@ -650,7 +645,33 @@ pub fn spawn(spec: &ContainerSpec, stdio: Stdio) -> Result<Pid, RuntimeError> {
     };
     p.cgroup_fds = cgroup_fds(&spec.cgroup_procs, &mut held)?;
     p.unshare_cgroupns = true;
-    let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWIPC;
+    // Another container's PID namespace: this thread's next child is born in it (a setns on
+    // a PID namespace moves where children go, not the caller), and the thread goes back
+    // to its own right after the clone: until then it could start no thread.
+    let mut pid_join: Option<(RawFd, RawFd)> = None;
+    match &spec.pidns {
+        Share::New => flags |= libc::CLONE_NEWPID,
+        Share::Host => {}
+        Share::Path(path) => {
+            let target = held.open(path, libc::O_RDONLY | libc::O_CLOEXEC, "PID namespace")?;
+            let own = held.open(
+                Path::new("/proc/thread-self/ns/pid"),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+                "this process's PID namespace",
+            )?;
+            pid_join = Some((target, own));
+        }
+    }
+    match &spec.utsns {
+        Share::New => flags |= libc::CLONE_NEWUTS,
+        // The host's or another's hostname is theirs: never set it.
+        Share::Host => p.hostname = None,
+        Share::Path(path) => {
+            p.utsns_fd = Some(held.open(path, libc::O_RDONLY | libc::O_CLOEXEC, "UTS namespace")?);
+            p.hostname = None;
+        }
+    }
     match &spec.netns {
         NetNs::New => {
             flags |= libc::CLONE_NEWNET;
@@ -671,10 +692,24 @@ pub fn spawn(spec: &ContainerSpec, stdio: Stdio) -> Result<Pid, RuntimeError> {
         ));
     }
     let (reader, writer) = pipe()?;
-    let pid = raw_clone(flags as c_ulong | libc::SIGCHLD as c_ulong)?;
-    if pid == 0 {
+    if let Some((target, _)) = pid_join {
+        // SAFETY: setns on a namespace fd opened above.
+        if unsafe { libc::setns(target, libc::CLONE_NEWPID) } != 0 {
+            return Err(RuntimeError::io(
+                "cannot join the other container's PID namespace (is it still running?)",
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    let cloned = raw_clone(flags as c_ulong | libc::SIGCHLD as c_ulong);
+    if let Ok(0) = cloned {
         child::run_init(&p, writer.as_raw_fd());
     }
+    if let Some((_, own)) = pid_join {
+        // SAFETY: setns back to this thread's own PID namespace (its active one).
+        unsafe { libc::setns(own, libc::CLONE_NEWPID) };
+    }
+    let pid = cloned?;
     drop(writer);
     let msgs = read_msgs(reader);
     drop(held);
@@ -766,4 +801,31 @@ pub fn recv_console(sock: &OwnedFd) -> Result<OwnedFd, RuntimeError> {
         let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const c_int);
         Ok(OwnedFd::from_raw_fd(fd))
     }
+}
+
+/// A tmpfs mount's flags and data from docker's options (`size=64m,mode=1777,noexec,ro`):
+/// nosuid and nodev unless asked otherwise, mode 1777 unless given.
+fn tmpfs_flags(options: &str, readonly: bool) -> (libc::c_ulong, String) {
+    let mut flags = libc::MS_NOSUID | libc::MS_NODEV;
+    if readonly {
+        flags |= libc::MS_RDONLY;
+    }
+    let mut data = Vec::new();
+    for opt in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        match opt {
+            "ro" => flags |= libc::MS_RDONLY,
+            "rw" => flags &= !libc::MS_RDONLY,
+            "noexec" => flags |= libc::MS_NOEXEC,
+            "exec" => flags &= !libc::MS_NOEXEC,
+            "nosuid" => flags |= libc::MS_NOSUID,
+            "suid" => flags &= !libc::MS_NOSUID,
+            "nodev" => flags |= libc::MS_NODEV,
+            "dev" => flags &= !libc::MS_NODEV,
+            kv => data.push(kv.to_string()),
+        }
+    }
+    if !data.iter().any(|d| d.starts_with("mode=")) {
+        data.push("mode=1777".into());
+    }
+    (flags, data.join(","))
 }

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, UnmountFlags};
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use crate::RuntimeError;
 
 fn overlay_err(target: &Path, reason: impl Into<String>) -> RuntimeError {
@@ -147,6 +149,29 @@ pub fn mount_overlay_volatile(
     .mount()
 }
 
+/// Which overlayfs mounts a container's root: `BERTH_OVERLAY=kernel` or `fuse-overlayfs`;
+/// unset, the kernel's, and fuse-overlayfs for an ordinary user whose kernel refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OverlayChoice {
+    Auto,
+    Kernel,
+    Fuse,
+}
+
+impl OverlayChoice {
+    fn from_env() -> OverlayChoice {
+        match std::env::var("BERTH_OVERLAY").as_deref() {
+            Ok("kernel") => OverlayChoice::Kernel,
+            Ok("fuse-overlayfs") => OverlayChoice::Fuse,
+            _ => OverlayChoice::Auto,
+        }
+    }
+}
+
+/// Set once the kernel refused an overlay in this user namespace, so later mounts go
+/// straight to fuse-overlayfs.
+static KERNEL_REFUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// One overlay mount: its dirs and whether it is volatile.
 struct Overlay<'a> {
     lowers: &'a [PathBuf],
@@ -170,12 +195,84 @@ impl Overlay<'_> {
         {
             check_path(p, target)?;
         }
-        match self.mount_new_api() {
+        let choice = OverlayChoice::from_env();
+        if choice == OverlayChoice::Fuse || (choice == OverlayChoice::Auto && KERNEL_REFUSED.load(Relaxed)) {
+            return self.mount_fuse();
+        }
+        let kernel = match self.mount_new_api() {
             Ok(()) => Ok(()),
             // No new mount API, or one that refuses what mount(2) takes (seen on 6.1 with
             // three or more layers, without a word in the context's log).
             Err(rustix::io::Errno::NOSYS | rustix::io::Errno::INVAL) => self.mount_legacy(),
             Err(e) => Err(overlay_err(target, std::io::Error::from(e).to_string())),
+        };
+        match kernel {
+            // Before Linux 5.11 the kernel's overlayfs cannot be mounted in a user
+            // namespace: an ordinary user's engine then uses fuse-overlayfs, as rootless
+            // podman does, from then on.
+            Err(RuntimeError::Overlay { reason, .. })
+                if choice == OverlayChoice::Auto && berth_host::privilege::in_user_namespace() =>
+            {
+                self.mount_fuse().map_err(|e| match e {
+                    RuntimeError::Overlay { target, reason: fuse } => RuntimeError::Overlay {
+                        target,
+                        reason: format!("{reason}; and fuse-overlayfs: {fuse}"),
+                    },
+                    other => other,
+                })?;
+                KERNEL_REFUSED.store(true, Relaxed);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// The same overlay served by `fuse-overlayfs` (Debian's package of that name), which
+    /// daemonizes once the mount is in place and ends when it is unmounted.
+    fn mount_fuse(&self) -> Result<(), RuntimeError> {
+        let target = self.target;
+        let lowers = distinct_layers(self.lowers);
+        let lower: Vec<String> = lowers.iter().rev().map(|p| p.display().to_string()).collect();
+        let mut options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            self.upper.display(),
+            self.work.display()
+        );
+        if self.volatile {
+            options.push_str(",volatile");
+        }
+        let out = std::process::Command::new("fuse-overlayfs")
+            .arg("-o")
+            .arg(&options)
+            .arg(target)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Ok(()),
+            Ok(o) => {
+                let said = String::from_utf8_lossy(&o.stderr);
+                // Its options parser's notes about mount options it ignores are noise.
+                let said: Vec<&str> = said
+                    .lines()
+                    .filter(|l| !l.starts_with("unknown argument ignored"))
+                    .collect();
+                let said = said.join("; ");
+                if said.contains("/dev/fuse") {
+                    return Err(overlay_err(
+                        target,
+                        format!("fuse-overlayfs cannot open /dev/fuse ({said}): as root, run chmod 666 /dev/fuse (Debian's udev makes it so)"),
+                    ));
+                }
+                Err(overlay_err(target, format!("fuse-overlayfs failed: {said}")))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(overlay_err(
+                target,
+                "this kernel cannot mount overlayfs for an ordinary user and fuse-overlayfs is not installed: install it (apt install fuse-overlayfs)",
+            )),
+            Err(e) => Err(overlay_err(target, format!("cannot run fuse-overlayfs: {e}"))),
         }
     }
 

@@ -381,6 +381,9 @@ fn run(
     // Attached clients see the end of the stream only once exit.json tells the code.
     hub.close();
     let _ = std::fs::remove_file(state_dir.join(attach::SOCKET));
+    // A client that connected just before the exit is answered (the replay, then the
+    // end) before this process ends and its socket with it.
+    hub.settle(Duration::from_secs(2));
     Ok(())
 }
 

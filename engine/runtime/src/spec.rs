@@ -21,6 +21,14 @@ pub struct ContainerSpec {
     pub hostname: String,
     pub mounts: Vec<MountSpec>,
     pub netns: NetNs,
+    /// The PID namespace: its own (the default), the host's (`--pid host`), or another
+    /// container's (`--pid container:NAME`: its init's `/proc/PID/ns/pid`).
+    #[serde(default)]
+    pub pidns: Share,
+    /// The UTS namespace (hostname): its own, the host's (`--uts host`: the hostname is
+    /// left alone), or another's.
+    #[serde(default)]
+    pub utsns: Share,
     /// `cgroup.procs` files the init process joins before exec.
     pub cgroup_procs: Vec<PathBuf>,
     pub tty: bool,
@@ -54,7 +62,8 @@ pub struct CgroupFsMount {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountSpec {
-    /// Host path for binds (file or directory); ignored for tmpfs.
+    /// Host path for binds (file or directory); for tmpfs its options as docker takes them
+    /// (`size=64m,mode=1777,noexec`; empty: the defaults).
     pub source: PathBuf,
     /// Absolute path inside the container.
     pub destination: String,
@@ -75,6 +84,16 @@ pub enum NetNs {
     /// The host's network namespace.
     Host,
     /// Join a persistent namespace (a bind-mounted nsfs file).
+    Path(PathBuf),
+}
+
+/// A namespace of the container's own, or one it shares.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Share {
+    #[default]
+    New,
+    Host,
+    /// Join the namespace this nsfs file names (`/proc/PID/ns/…`).
     Path(PathBuf),
 }
 

@@ -81,6 +81,26 @@ fn groups(text: &str) -> Vec<GroupEntry> {
         .collect()
 }
 
+/// Resolves `--group-add` entries (group names from the container's /etc/group, or gids)
+/// into gids.
+pub fn resolve_groups(rootfs: &Path, wanted: &[String]) -> Result<Vec<u32>, RuntimeError> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let gr = groups(&read_in_root(rootfs, "etc/group")?.unwrap_or_default());
+    wanted
+        .iter()
+        .map(|g| match g.parse::<u32>() {
+            Ok(n) => Ok(n),
+            Err(_) => gr
+                .iter()
+                .find(|e| &e.name == g)
+                .map(|e| e.gid)
+                .ok_or_else(|| RuntimeError::GroupNotFound(g.to_string())),
+        })
+        .collect()
+}
+
 /// Resolves docker's `--user` forms (`""`, `name`, `uid`, `name:group`,
 /// `uid:gid`) against the container's passwd and group files. Without an
 /// explicit group, supplementary groups are those listing the user as a

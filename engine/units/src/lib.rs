@@ -11,7 +11,7 @@ mod hostpath;
 mod ports;
 mod size;
 
-pub use duration::human_duration;
+pub use duration::{go_duration, human_duration};
 pub use error::UnitError;
 pub use hostpath::{HostPaths, DRIVES};
 pub use ports::{parse_publish, PortSpec, Proto};

@@ -226,6 +226,37 @@ pub async fn pull_image(
     Ok(())
 }
 
+/// The Pull wizard's search: a private registry's catalog for `HOST:PORT/word`, Docker
+/// Hub's search otherwise (the engine's `GET /images/search`).
+#[tauri::command]
+pub async fn search_images(
+    state: State<'_, AppState>,
+    term: String,
+) -> Result<Vec<crate::dto::SearchHit>, UserError> {
+    let term = term.trim().to_string();
+    if term.is_empty() {
+        return Ok(Vec::new());
+    }
+    let docker = state.docker().await?;
+    let found = docker
+        .search_images(bollard::query_parameters::SearchImagesOptions {
+            term,
+            limit: Some(25),
+            ..Default::default()
+        })
+        .await?;
+    Ok(found
+        .into_iter()
+        .map(|r| crate::dto::SearchHit {
+            name: r.name.unwrap_or_default(),
+            description: r.description.unwrap_or_default(),
+            stars: r.star_count.unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
+            official: r.is_official.unwrap_or(false),
+        })
+        .filter(|h| !h.name.is_empty())
+        .collect())
+}
+
 /// Start a push; progress arrives as `push-progress`, the end as `op-done`.
 #[tauri::command]
 pub async fn push_image(

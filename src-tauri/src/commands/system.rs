@@ -6,7 +6,7 @@ use bollard::query_parameters::{
 };
 use tauri::State;
 
-use crate::dto::{DiskUsage, EngineStatus, PruneReport, UsageRow};
+use crate::dto::{DiskUsage, DockerCommand, EngineStatus, PruneReport, UsageRow};
 use crate::error::UserError;
 use crate::state::AppState;
 
@@ -140,4 +140,90 @@ pub async fn cleanup(
         report.space_reclaimed += v.space_reclaimed.unwrap_or(0) as f64;
     }
     Ok(report)
+}
+
+/// What `docker` is here, for Settings; `dir` is where Berth's link goes.
+fn docker_command_in(
+    dir: &std::path::Path,
+    path: Option<&std::ffi::OsStr>,
+    berth: &std::path::Path,
+) -> DockerCommand {
+    use berth_api::docker_command::{status, Status};
+    let on_path = |d: &std::path::Path| path.is_some_and(|p| std::env::split_paths(p).any(|e| e == d));
+    match status(dir, path, berth) {
+        Status::Absent => DockerCommand {
+            state: "absent".into(),
+            path: dir.join("docker").display().to_string(),
+            on_path: on_path(dir),
+        },
+        Status::Berth(p) => DockerCommand {
+            state: "berth".into(),
+            on_path: p.parent().is_some_and(on_path),
+            path: p.display().to_string(),
+        },
+        Status::Other(p) => DockerCommand {
+            state: "other".into(),
+            on_path: true,
+            path: p.display().to_string(),
+        },
+    }
+}
+
+fn berth_for_docker() -> Result<std::path::PathBuf, UserError> {
+    crate::engine::berth_binary().ok_or_else(|| {
+        UserError::invalid(
+            "The berth command is not installed, so docker cannot be Berth.",
+            "Install the berth package (or set BERTH_BIN to the berth binary) and restart Berth.",
+        )
+    })
+}
+
+/// Settings → The docker command: is `docker` Berth, another program, or missing?
+#[tauri::command]
+pub async fn docker_command_status() -> Result<DockerCommand, UserError> {
+    let berth = berth_for_docker()?;
+    let dir = berth_api::docker_command::default_dir();
+    Ok(docker_command_in(
+        &dir,
+        std::env::var_os("PATH").as_deref(),
+        &berth,
+    ))
+}
+
+/// Settings → "Make docker run Berth": the link, never over another docker.
+#[tauri::command]
+pub async fn install_docker_command() -> Result<DockerCommand, UserError> {
+    let berth = berth_for_docker()?;
+    let dir = berth_api::docker_command::default_dir();
+    let path = std::env::var_os("PATH");
+    berth_api::docker_command::install(&dir, path.as_deref(), &berth).map_err(|e| {
+        UserError::invalid(
+            format!("{e}."),
+            "Nothing was changed; the lectures' commands also run as berth …",
+        )
+    })?;
+    Ok(docker_command_in(&dir, path.as_deref(), &berth))
+}
+
+#[cfg(test)]
+mod docker_command_tests {
+    #[test]
+    fn settings_say_what_docker_is() {
+        let t = tempfile::tempdir().unwrap();
+        let berth = t.path().join("berth");
+        std::fs::write(&berth, "").unwrap();
+        let dir = t.path().join("bin");
+        let path = std::ffi::OsString::from(dir.as_os_str());
+        let s = super::docker_command_in(&dir, Some(&path), &berth);
+        assert_eq!((s.state.as_str(), s.on_path), ("absent", true));
+        berth_api::docker_command::install(&dir, Some(&path), &berth).unwrap();
+        let s = super::docker_command_in(&dir, Some(&path), &berth);
+        assert_eq!(s.state, "berth");
+        assert_eq!(s.path, dir.join("docker").display().to_string());
+        let other = t.path().join("other");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("docker"), "").unwrap();
+        let s = super::docker_command_in(&t.path().join("elsewhere"), Some(other.as_os_str()), &berth);
+        assert_eq!(s.state, "other");
+    }
 }

@@ -46,6 +46,30 @@ pub struct Session {
     pub root: PathBuf,
     browser_log: PathBuf,
     podman: Option<(PathBuf, PathBuf, PathBuf)>,
+    /// The ordinary user the app runs as (its built-in engine is then the rootless one),
+    /// and that user's `XDG_RUNTIME_DIR` for the session.
+    user: Option<(berth_tests::rootless::User, PathBuf)>,
+}
+
+/// The environment of an ordinary user's login, for `program` run through `setpriv`:
+/// HOME, USER, PATH without sbin, and the session's own runtime directory.
+fn as_user(user: &berth_tests::rootless::User, runtime: &Path, program: &Path) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.arg(format!("--reuid={}", user.uid))
+        .arg(format!("--regid={}", user.gid))
+        .arg("--init-groups")
+        .arg("--")
+        .arg(program)
+        .env("HOME", &user.home)
+        .env("USER", &user.name)
+        .env("LOGNAME", &user.name)
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("XDG_RUNTIME_DIR", runtime)
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("BERTH_ROOT")
+        .env_remove("CARGO_HOME")
+        .env_remove("RUSTUP_HOME");
+    cmd
 }
 
 fn spawn_group(cmd: &mut Command) -> anyhow::Result<Child> {
@@ -87,6 +111,23 @@ impl Session {
         registry_host: &str,
         env: impl FnOnce(&Path) -> Vec<(String, std::ffi::OsString)>,
     ) -> anyhow::Result<Session> {
+        Session::start_full(engine, registry_host, None, env)
+    }
+
+    /// As `start`, with the app (and its driver) run as the ordinary user `user`, as a
+    /// student who installed the .deb opens it: its built-in engine is the rootless one.
+    pub fn start_as(user: &berth_tests::rootless::User, registry_host: &str) -> anyhow::Result<Session> {
+        berth_tests::rootless::require_machine();
+        need("setpriv", "apt package util-linux");
+        Session::start_full(Engine::Embedded, registry_host, Some(user), |_| Vec::new())
+    }
+
+    fn start_full(
+        engine: Engine,
+        registry_host: &str,
+        user: Option<&berth_tests::rootless::User>,
+        env: impl FnOnce(&Path) -> Vec<(String, std::ffi::OsString)>,
+    ) -> anyhow::Result<Session> {
         let xvfb = need("Xvfb", "run bash scripts/install.sh tests (apt package xvfb)");
         let driver = need(
             "tauri-driver",
@@ -112,9 +153,10 @@ impl Session {
             Some(d) => PathBuf::from(d),
             None => PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("desktop-e2e"),
         }
-        .join(match engine {
-            Engine::Embedded => "embedded",
-            Engine::Podman => "podman",
+        .join(match (engine, user) {
+            (Engine::Embedded, None) => "embedded",
+            (Engine::Embedded, Some(_)) => "rootless",
+            (Engine::Podman, _) => "podman",
         });
         std::fs::create_dir_all(&shots)?;
         let mut children = Vec::new();
@@ -194,7 +236,35 @@ impl Session {
                 dir.path().join("downloads").display()
             ),
         )?;
-        let mut cmd = Command::new(&driver);
+        let runtime = dir.path().join("run");
+        let mut cmd = match user {
+            None => Command::new(&driver),
+            Some(u) => {
+                // Everything the app writes in the session's directory is the user's.
+                std::fs::create_dir_all(&runtime)?;
+                let chown = Command::new("chown")
+                    .arg("-R")
+                    .arg(format!("{}:{}", u.uid, u.gid))
+                    .arg(dir.path())
+                    .status()?;
+                ensure!(chown.success(), "chown -R of the session's directory failed");
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700))?;
+                }
+                let reach = as_user(u, &runtime, Path::new("test"))
+                    .arg("-x")
+                    .arg(&berth)
+                    .status()?;
+                ensure!(
+                    reach.success(),
+                    "{} cannot run {}: put the build where every user can read it",
+                    u.name,
+                    berth.display()
+                );
+                as_user(u, &runtime, &driver)
+            }
+        };
         cmd.args(["--port", &driver_port.to_string(), "--native-port"])
             .arg(native_port.to_string())
             .arg("--native-driver")
@@ -239,7 +309,18 @@ impl Session {
             root,
             browser_log,
             podman,
+            user: user.map(|u| (u.clone(), runtime)),
         })
+    }
+
+    /// `berth args` on the session's store root, as the app's user.
+    fn berth(&self, args: &[&str]) -> std::io::Result<std::process::Output> {
+        let berth = target_dir().join("berth");
+        let mut cmd = match &self.user {
+            None => Command::new(&berth),
+            Some((u, runtime)) => as_user(u, runtime, &berth),
+        };
+        cmd.arg("--root").arg(&self.root).args(args).output()
     }
 
     pub async fn connect(&self) -> anyhow::Result<Ui> {
@@ -292,6 +373,16 @@ impl Session {
     pub fn engine_api(&self) -> anyhow::Result<bollard::Docker> {
         let socket = match &self.podman {
             Some(_) => self.dir.path().join("podman.sock"),
+            None if self.user.is_some() => {
+                // The rootless engine is the app's child `berth daemon`, on the user's
+                // default socket.
+                let (_, runtime) = self.user.as_ref().expect("checked");
+                let socket = runtime.join("berth").join("berth.sock");
+                if !socket.exists() {
+                    bail!("the user's engine does not listen on {}", socket.display());
+                }
+                socket
+            }
             None => {
                 let socket = berth_api::root_socket(&self.root);
                 if !socket.exists() {
@@ -310,11 +401,7 @@ impl Session {
     /// How many containers the engine still has, asked without the UI.
     pub fn container_count(&self) -> anyhow::Result<usize> {
         let out = match &self.podman {
-            None => Command::new(target_dir().join("berth"))
-                .arg("--root")
-                .arg(&self.root)
-                .args(["ps", "-aq"])
-                .output()?,
+            None => self.berth(&["ps", "-aq"])?,
             Some((bin, root, run)) => Command::new(bin)
                 .arg("--root")
                 .arg(root)
@@ -335,24 +422,15 @@ impl Drop for Session {
         // Whatever the test left: containers first (their mounts live under the root).
         match &self.podman {
             None => {
-                let berth = target_dir().join("berth");
-                if let Ok(o) = Command::new(&berth)
-                    .arg("--root")
-                    .arg(&self.root)
-                    .args(["ps", "-aq"])
-                    .output()
-                {
+                if let Ok(o) = self.berth(&["ps", "-aq"]) {
                     let ids: Vec<String> = String::from_utf8_lossy(&o.stdout)
                         .split_whitespace()
                         .map(String::from)
                         .collect();
                     if !ids.is_empty() {
-                        let _ = Command::new(&berth)
-                            .arg("--root")
-                            .arg(&self.root)
-                            .args(["rm", "-f"])
-                            .args(&ids)
-                            .output();
+                        let mut args = vec!["rm", "-f"];
+                        args.extend(ids.iter().map(String::as_str));
+                        let _ = self.berth(&args);
                     }
                 }
             }
@@ -373,6 +451,26 @@ impl Drop for Session {
                 .args(["-TERM", "--", &format!("-{}", child.id())])
                 .status();
             let _ = child.wait();
+        }
+        if let Some((_, runtime)) = &self.user {
+            // The user's engine (the app's child daemon, if quitting did not end it), its
+            // namespace keeper and pasta: their namespaces and mounts go with them.
+            let rootless = runtime.join("berth").join("rootless");
+            let mut pids: Vec<String> = ["keeper.pid", "network.pid"]
+                .iter()
+                .filter_map(|f| std::fs::read_to_string(rootless.join(f)).ok())
+                .map(|p| p.trim().to_string())
+                .collect();
+            let dir = self.dir.path().display().to_string();
+            for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                if String::from_utf8_lossy(&cmdline).contains(&dir) {
+                    pids.push(entry.file_name().to_string_lossy().into_owned());
+                }
+            }
+            for pid in pids.iter().filter(|p| !p.is_empty()) {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
         }
         if let Some((bin, root, run)) = &self.podman {
             // podman's overlay mounts must go before the temp dir can.

@@ -18,6 +18,8 @@ import type { OperationDone } from "../generated/OperationDone";
 import type { ProgressEvent } from "../generated/ProgressEvent";
 import type { PruneReport } from "../generated/PruneReport";
 import type { RegistrySettings } from "../generated/RegistrySettings";
+import type { DockerCommand } from "../generated/DockerCommand";
+import type { SearchHit } from "../generated/SearchHit";
 import type { RunRequest } from "../generated/RunRequest";
 import type { StatsSample } from "../generated/StatsSample";
 import type { UserError } from "../generated/UserError";
@@ -31,7 +33,7 @@ import type { MachineStatus } from "../generated/MachineStatus";
 export type {
   BuildLine, ContainerRow, DiskUsage, EngineStatus, ImageDetail, ImageRow, LogBatch, OperationDone,
   ProgressEvent, PruneReport, RegistrySettings, RunRequest, StatsSample, UserError, VolumeRow,
-  VolumeListing, VolumeEntry, FilePreview, EngineChoice, MachineStatus,
+  VolumeListing, VolumeEntry, FilePreview, EngineChoice, MachineStatus, DockerCommand, SearchHit,
 };
 
 /** Anything thrown by a command, as a UserError (a failing IPC becomes one too). */
@@ -62,6 +64,9 @@ export const api = {
     invoke<void>("machine_apply", { cpus, memoryMib, diskGib }),
   machineLogs: () => invoke<string>("machine_logs"),
   registrySettings: () => invoke<RegistrySettings>("registry_settings"),
+  dockerCommand: () => invoke<DockerCommand>("docker_command_status"),
+  searchImages: (term: string) => invoke<SearchHit[]>("search_images", { term }),
+  installDockerCommand: () => invoke<DockerCommand>("install_docker_command"),
   setRegistrySettings: (mirrors: string[], insecureRegistries: string[]) =>
     invoke<RegistrySettings>("set_registry_settings", { mirrors, insecureRegistries }),
   diskUsage: () => invoke<DiskUsage>("disk_usage"),

@@ -95,6 +95,8 @@ impl Session<'_> {
                 network: &network,
                 lowers: s.lowers(st),
                 script: script.clone(),
+                extra_hosts: &s.opts.extra_hosts,
+                shm_size: s.opts.shm_size,
             };
             let net = s.builder.net.clone();
             let running = s.builder.running.clone();

@@ -140,21 +140,26 @@ impl ContainerService {
             };
             mounts.push((m.destination.clone(), source));
         }
-        let store = self.images.store();
-        let image = store
-            .image(&rec.image_id)?
-            .ok_or_else(|| ContainerError::ImageGone {
-                name: rec.name.clone(),
-                image: rec.image.clone(),
-            })?;
         let paths = self.paths(&rec.id);
         let mut layers = vec![paths.upper()];
-        layers.extend(image.layers.iter().rev().map(|l| store.layer_dir(&l.diff_id)));
+        layers.extend(self.image_layers(rec)?);
         let mut root = resolve_stopped(path, &mounts, layers);
         if write && root.dirs.len() > 1 {
             root.work = Some(paths.work());
         }
         Ok(CopyTarget::Stopped(root))
+    }
+
+    /// The container's own filesystem, running or not: its upper dir over its image's
+    /// layers, without any mount (what `export` archives).
+    pub fn filesystem_target(&self, rec: &ContainerRecord) -> Result<CopyTarget, ContainerError> {
+        let mut dirs = vec![self.paths(&rec.id).upper()];
+        dirs.extend(self.image_layers(rec)?);
+        Ok(CopyTarget::Stopped(StoppedRoot {
+            dirs,
+            inner: "/".into(),
+            work: None,
+        }))
     }
 
     /// The copy helper (`berth __cp OP PID PATH`, see [`copy_helper`]) for `target`, its

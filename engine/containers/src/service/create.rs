@@ -22,19 +22,11 @@ impl ContainerService {
         let (entrypoint, cmd) = command(opts, &ic)?;
         let env = environment(opts, &ic)?;
         let (publish, exposed) = ports(opts, &ic);
-        let mounts = mounts(opts, &ic)?;
-        if opts.limits.cpus.is_some_and(|c| !c.is_finite() || c < 0.0) {
-            return Err(ContainerError::InvalidArgument(
-                "invalid cpus limit — use a positive number such as 1.5".into(),
-            ));
-        }
+        let mut mounts = mounts(opts, &ic)?;
+        self.add_volumes_from(&mut mounts, &opts.volumes_from)?;
+        let links = self.links_of(&opts.links)?;
         // A rootless engine without delegated cgroups refuses limits here, before any record.
-        berth_cgroups::check_applicable(&berth_cgroups::Limits {
-            memory_bytes: opts.limits.memory.filter(|m| *m > 0),
-            cpus: opts.limits.cpus.filter(|c| *c > 0.0),
-            pids_limit: opts.limits.pids.filter(|p| *p > 0),
-            ..Default::default()
-        })?;
+        check_limits(&opts.limits)?;
         if opts.auto_remove && opts.restart.name != RestartName::No {
             return Err(ContainerError::InvalidArgument(
                 "--rm and --restart cannot be used together — choose one".into(),
@@ -46,6 +38,21 @@ impl ContainerService {
             ));
         }
         let network = self.network_of(opts)?;
+        let image_health: Option<crate::HealthConfig> = ic
+            .extra
+            .get("Healthcheck")
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        if opts.init {
+            init_binary()?;
+        }
+        if let Some(s) = &opts.stop_signal {
+            crate::signal_number(s)?;
+        }
+        self.check_namespace_modes(opts)?;
+        if let Some(h) = &opts.healthcheck {
+            h.check()?;
+        }
+        let healthcheck = crate::HealthConfig::merged(opts.healthcheck.as_ref(), image_health.as_ref());
         let mut labels: std::collections::BTreeMap<String, String> =
             ic.labels().clone().unwrap_or_default().into_iter().collect();
         labels.extend(opts.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -75,8 +82,11 @@ impl ContainerService {
                 open_stdin: opts.open_stdin,
                 labels,
                 exposed_ports: exposed,
-                stop_signal: ic.stop_signal().clone(),
+                stop_signal: opts.stop_signal.clone().or(ic.stop_signal().clone()),
                 image_volumes: ic.volumes().clone().unwrap_or_default(),
+                healthcheck,
+                stop_timeout: opts.stop_timeout,
+                group_add: opts.group_add.clone(),
             },
             host: HostConfig {
                 publish,
@@ -86,8 +96,16 @@ impl ContainerService {
                 memory: opts.limits.memory.filter(|m| *m > 0),
                 cpus: opts.limits.cpus.filter(|c| *c > 0.0),
                 pids_limit: opts.limits.pids.filter(|p| *p > 0),
+                cpu_shares: opts.limits.cpu_shares.filter(|s| *s > 0),
+                memory_swap: opts.limits.memory_swap.filter(|s| *s != 0),
+                cpuset_cpus: opts.limits.cpuset_cpus.clone().filter(|c| !c.is_empty()),
+                swappiness: opts.limits.swappiness.filter(|s| *s >= 0),
                 restart: opts.restart,
                 auto_remove: opts.auto_remove,
+                init: opts.init,
+                pid_mode: opts.pid_mode.clone().unwrap_or_default(),
+                uts_mode: opts.uts_mode.clone().unwrap_or_default(),
+                links,
                 log_max_size: opts.log.max_size,
                 log_max_files: opts.log.max_files,
             },
@@ -96,6 +114,8 @@ impl ContainerService {
                 _ => vec![NetworkAttachment {
                     name: network.clone(),
                     aliases: opts.network_aliases.clone(),
+                    ip: opts.network_ip,
+                    mac: opts.network_mac.clone(),
                 }],
             }),
             endpoints: Vec::new(),
@@ -117,6 +137,25 @@ impl ContainerService {
             return Err(ContainerError::InvalidArgument(format!(
                 "network {network} not found — create it with `berth network create {network}`"
             )));
+        }
+        if let Some(mac) = &opts.network_mac {
+            if berth_net::parse_mac(mac).is_none() {
+                return Err(ContainerError::InvalidArgument(format!(
+                    "invalid MAC address '{mac}' — write six hex pairs with a unicast first byte, e.g. 02:42:ac:11:00:02"
+                )));
+            }
+            if network == "host" || network == "none" {
+                return Err(ContainerError::InvalidArgument(
+                    "a MAC address needs a network — leave --mac-address out with --network host or none"
+                        .into(),
+                ));
+            }
+        }
+        if opts.network_ip.is_some() && builtin {
+            return Err(ContainerError::InvalidArgument(
+                "user specified IP address is supported on user defined networks only — add --network NAME"
+                    .into(),
+            ));
         }
         if !opts.network_aliases.is_empty() && builtin {
             return Err(ContainerError::InvalidArgument(
@@ -154,6 +193,140 @@ impl ContainerService {
             });
         }
         Ok(name)
+    }
+
+    /// `update`: new limits (each `Some` replaces the old; 0 lifts it) and restart policy,
+    /// applied to the running container's cgroups at once and recorded for its next runs.
+    pub fn update(
+        &self,
+        name_or_id: &str,
+        limits: &crate::Limits,
+        restart: Option<crate::RestartPolicy>,
+    ) -> Result<ContainerRecord, ContainerError> {
+        let _lock = self.lock()?;
+        let mut rec = self.find(name_or_id)?;
+        let mut next = rec.host.limits();
+        let set = |old: &mut Option<u64>, new: Option<u64>| {
+            if let Some(n) = new {
+                *old = (n > 0).then_some(n);
+            }
+        };
+        set(&mut next.memory, limits.memory);
+        set(&mut next.cpu_shares, limits.cpu_shares);
+        if let Some(c) = limits.cpus {
+            next.cpus = (c > 0.0).then_some(c);
+        }
+        if let Some(p) = limits.pids {
+            next.pids = (p > 0).then_some(p);
+        }
+        if let Some(s) = limits.memory_swap {
+            next.memory_swap = (s != 0).then_some(s);
+        }
+        if let Some(c) = &limits.cpuset_cpus {
+            next.cpuset_cpus = Some(c.clone()).filter(|c| !c.is_empty());
+        }
+        check_limits(&next)?;
+        if let Some(r) = &restart {
+            if rec.host.auto_remove && r.name != RestartName::No {
+                return Err(ContainerError::InvalidArgument(
+                    "Restart policy cannot be updated because AutoRemove is enabled for the container — leave the restart policy as it is".into(),
+                ));
+            }
+        }
+        if self.status(&rec).is_running() {
+            if let Some(cg) = berth_cgroups::Cgroup::open(&rec.id)? {
+                cg.update(&cgroup_limits(&next))?;
+            }
+        }
+        rec.host.memory = next.memory;
+        rec.host.cpus = next.cpus;
+        rec.host.pids_limit = next.pids;
+        rec.host.cpu_shares = next.cpu_shares;
+        rec.host.memory_swap = next.memory_swap;
+        rec.host.cpuset_cpus = next.cpuset_cpus.clone();
+        if let Some(r) = restart {
+            rec.host.restart = r;
+        }
+        self.save(&rec)?;
+        Ok(rec)
+    }
+
+    /// `--volumes-from NAME[:ro|:rw]`: that container's volumes and binds (not its tmpfs
+    /// mounts) at the same paths, read-only with `:ro`; paths this container mounts itself
+    /// keep its own. Another container's anonymous volume is shared, not owned: `rm -v` of
+    /// this one leaves it.
+    /// `--link NAME[:ALIAS]`: the containers named (they must exist), each with its alias
+    /// (its name when none is given).
+    fn links_of(&self, links: &[String]) -> Result<Vec<(String, String)>, ContainerError> {
+        links
+            .iter()
+            .map(|l| {
+                let (name, alias) = l.split_once(':').unwrap_or((l.as_str(), l.as_str()));
+                let (name, alias) = (name.trim_start_matches('/'), alias.trim_start_matches('/'));
+                if name.is_empty() || alias.is_empty() || alias.contains(['/', ' ']) {
+                    return Err(ContainerError::InvalidArgument(format!(
+                        "invalid link '{l}' — write NAME or NAME:ALIAS"
+                    )));
+                }
+                let other = self.find(name)?;
+                Ok((other.id, alias.to_string()))
+            })
+            .collect()
+    }
+
+    fn add_volumes_from(&self, mounts: &mut Vec<MountRecord>, from: &[String]) -> Result<(), ContainerError> {
+        for spec in from {
+            let (name, mode) = match spec.rsplit_once(':') {
+                Some((n, m @ ("ro" | "rw"))) => (n, Some(m)),
+                _ => (spec.as_str(), None),
+            };
+            let other = self.find(name)?;
+            for m in other.host.mounts.iter().filter(|m| m.kind != MountKind::Tmpfs) {
+                if mounts.iter().any(|own| own.destination == m.destination) {
+                    continue;
+                }
+                mounts.push(MountRecord {
+                    readonly: match mode {
+                        Some("ro") => true,
+                        Some(_) => false,
+                        None => m.readonly,
+                    },
+                    anonymous: false,
+                    ..m.clone()
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// `rename`: a new name, free and valid, for a container in any state. A running
+    /// container answers to it on its networks at once (its peers' /etc/hosts too).
+    pub fn rename(&self, name_or_id: &str, new_name: &str) -> Result<ContainerRecord, ContainerError> {
+        let _lock = self.lock()?;
+        let mut rec = self.find(name_or_id)?;
+        let new_name = new_name.trim_start_matches('/');
+        if new_name == rec.name {
+            return Err(ContainerError::InvalidArgument(format!(
+                "Renaming a container with the same name as its current name — {} is already called that",
+                rec.name
+            )));
+        }
+        let new_name = self.unique_name(Some(new_name))?;
+        let old = std::mem::replace(&mut rec.name, new_name);
+        self.save(&rec)?;
+        if self.status(&rec).is_running() {
+            for a in rec.attachments() {
+                let names = super::networks::endpoint_names(&rec, &a);
+                if let Err(e) = self.net.set_names(&rec.id, &a.name, &names) {
+                    tracing::warn!(container = %rec.name, "cannot rename on network {}: {e}", a.name);
+                }
+                self.refresh_after_network_change(&rec, &a.name);
+            }
+        }
+        let mut event = rec.clone();
+        event.config.labels.insert("oldName".into(), format!("/{old}"));
+        self.emit(berth_events::Action::Rename, &event);
+        Ok(rec)
     }
 
     /// Writes the container's directory. Made whole in a directory of its own, then renamed
@@ -336,4 +509,94 @@ fn record_of(m: &MountSpec) -> Result<MountRecord, ContainerError> {
         kind: m.kind,
         anonymous: false,
     })
+}
+
+/// Refuses limits the machine cannot apply (a rootless engine without delegated cgroups)
+/// and values docker refuses, before anything is made or changed.
+impl ContainerService {
+    /// `--pid` and `--uts`: docker's values, and another container that exists.
+    fn check_namespace_modes(&self, opts: &ContainerConfig) -> Result<(), ContainerError> {
+        match opts.pid_mode.as_deref().unwrap_or("") {
+            "" => {}
+            "host" if berth_host::privilege::in_user_namespace() => {
+                return Err(ContainerError::InvalidArgument(
+                    "--pid host cannot be used by an ordinary user's engine: its containers may not see this computer's processes — leave --pid out, or use Berth as root".into(),
+                ))
+            }
+            "host" => {}
+            other => match other.strip_prefix("container:") {
+                Some(name) if !name.is_empty() => {
+                    self.find(name)?;
+                }
+                _ => {
+                    return Err(ContainerError::InvalidArgument(format!(
+                        "invalid PID mode: {other} — use host or container:NAME"
+                    )))
+                }
+            },
+        }
+        match opts.uts_mode.as_deref().unwrap_or("") {
+            "" | "host" => Ok(()),
+            other => Err(ContainerError::InvalidArgument(format!(
+                "invalid UTS mode: {other} — use host or leave it out"
+            ))),
+        }
+    }
+}
+
+pub(super) fn check_limits(l: &crate::Limits) -> Result<(), ContainerError> {
+    if l.cpus.is_some_and(|c| !c.is_finite() || c < 0.0) {
+        return Err(ContainerError::InvalidArgument(
+            "invalid cpus limit — use a positive number such as 1.5".into(),
+        ));
+    }
+    if let Some(swap) = l.memory_swap.filter(|s| *s > 0) {
+        if l.memory.is_none_or(|m| (swap as u64) < m) {
+            return Err(ContainerError::InvalidArgument(
+                "Minimum memoryswap limit should be larger than memory limit, see usage — give --memory too, and --memory-swap at least as large".into(),
+            ));
+        }
+    }
+    berth_cgroups::check_applicable(&cgroup_limits(l))?;
+    Ok(())
+}
+
+/// The engine's limits as the cgroup crate takes them.
+pub(super) fn cgroup_limits(l: &crate::Limits) -> berth_cgroups::Limits {
+    berth_cgroups::Limits {
+        memory_bytes: l.memory.filter(|m| *m > 0),
+        memory_swap_bytes: l.memory_swap.filter(|s| *s != 0),
+        cpus: l.cpus.filter(|c| *c > 0.0),
+        cpu_shares: l.cpu_shares.filter(|s| *s > 0),
+        pids_limit: l.pids.filter(|p| *p > 0),
+        cpuset_cpus: l.cpuset_cpus.clone(),
+        swappiness: l.swappiness,
+    }
+}
+
+/// Where `--init`'s binary is inside the container, as in docker.
+pub(super) const INIT_PATH: &str = "/sbin/docker-init";
+
+/// The static tini `--init` runs (`BERTH_INIT` overrides), refused in one sentence when
+/// it is missing.
+pub(super) fn init_binary() -> Result<std::path::PathBuf, ContainerError> {
+    let candidates = std::env::var_os("BERTH_INIT")
+        .map(std::path::PathBuf::from)
+        .into_iter()
+        .chain(
+            [
+                "/usr/bin/tini-static",
+                "/usr/bin/docker-init",
+                "/usr/libexec/docker/docker-init",
+            ]
+            .map(Into::into),
+        );
+    for c in candidates {
+        if c.is_file() {
+            return Ok(c);
+        }
+    }
+    Err(ContainerError::InvalidArgument(
+        "--init needs a static tini, which is missing — install the tini package (apt install tini)".into(),
+    ))
 }

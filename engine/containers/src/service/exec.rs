@@ -43,8 +43,9 @@ impl ContainerService {
             ));
         }
         let p = self.paths(&rec.id);
-        let user =
+        let mut user =
             berth_runtime::resolve_user(&p.rootfs(), opts.user.as_deref().unwrap_or(&rec.config.user))?;
+        super::start::add_groups(&mut user, &p.rootfs(), &rec.config.group_add)?;
         let mut env = rec.config.env.clone();
         for kv in &opts.env {
             if let Some((k, _)) = kv.split_once('=') {

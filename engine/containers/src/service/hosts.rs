@@ -36,7 +36,22 @@ impl ContainerService {
             .as_ref()
             .and_then(|h| h.host_address())
             .or_else(|| berth_rootless::host_loopback_address().map(std::net::IpAddr::V4));
-        hosts_file(rec, &own, &peers, host)
+        let mut hosts = hosts_file(rec, &own, &peers, host);
+        // Legacy links: the other container's address (on a network both are on, else its
+        // first) under the alias and its name, as docker writes them.
+        for (id, alias) in &rec.host.links {
+            let Ok(other) = self.find(id) else { continue };
+            let theirs = self.net.endpoints_of(&other.id).unwrap_or_default();
+            let shared = theirs
+                .iter()
+                .find(|t| own.iter().any(|o| o.network == t.network))
+                .or(theirs.first());
+            if let Some(ep) = shared.filter(|e| !e.ip.is_unspecified()) {
+                let short: String = other.id.chars().take(12).collect();
+                hosts.push_str(&format!("{}\t{alias} {short} {}\n", ep.ip, other.name));
+            }
+        }
+        hosts
     }
 }
 
@@ -65,7 +80,15 @@ fn hosts_file(
         hosts.push_str(&format!("{ip}\t{HOST_NAME}\n"));
     }
     for ep in own.iter().filter(|e| !e.ip.is_unspecified()) {
-        hosts.push_str(&format!("{}\t{} {}\n", ep.ip, rec.config.hostname, rec.name));
+        // Itself under its aliases on that network too (a compose service reaches itself
+        // by its service's name, as docker's DNS answers).
+        let mut names = vec![rec.config.hostname.as_str(), rec.name.as_str()];
+        for a in &ep.aliases {
+            if !names.contains(&a.as_str()) {
+                names.push(a);
+            }
+        }
+        hosts.push_str(&format!("{}\t{}\n", ep.ip, names.join(" ")));
     }
     for other in peers.iter().filter(|e| e.container_id != rec.id) {
         hosts.push_str(&format!("{}\t{}\n", other.ip, other.aliases.join(" ")));

@@ -9,6 +9,8 @@ use crate::ContainerError;
 pub struct ContainerSummary {
     pub record: ContainerRecord,
     pub status: Status,
+    /// Its healthcheck's verdict (`starting`, `healthy`, `unhealthy`) while it runs.
+    pub health: Option<String>,
 }
 
 impl ContainerService {
@@ -33,7 +35,15 @@ impl ContainerService {
                 }
             }
             if all || status.is_running() {
-                out.push(ContainerSummary { record, status });
+                let health = status
+                    .is_running()
+                    .then(|| self.health(&record).map(|h| h.status))
+                    .flatten();
+                out.push(ContainerSummary {
+                    record,
+                    status,
+                    health,
+                });
             }
         }
         Ok(out)

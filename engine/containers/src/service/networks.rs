@@ -18,6 +18,7 @@ impl ContainerService {
         network: &str,
         name_or_id: &str,
         aliases: &[String],
+        ip: Option<std::net::Ipv4Addr>,
     ) -> Result<ContainerRecord, ContainerError> {
         let _lock = self.lock()?;
         let mut rec = self.find(name_or_id)?;
@@ -38,11 +39,16 @@ impl ContainerService {
         let attachment = NetworkAttachment {
             name: network.clone(),
             aliases: aliases.to_vec(),
+            ip,
+            mac: None,
         };
         if self.status(&rec).is_running() {
-            let ep = self
-                .net
-                .connect(&rec.id, &network, &endpoint_names(&rec, &attachment))?;
+            let ep = self.net.connect_at(
+                &rec.id,
+                &network,
+                &endpoint_names(&rec, &attachment),
+                attachment.fixed(),
+            )?;
             rec.endpoints.push(endpoint_info(&ep));
         }
         attachments.push(attachment);
@@ -104,9 +110,9 @@ impl ContainerService {
     pub fn create_network(
         &self,
         name: &str,
-        subnet: Option<&str>,
+        spec: &berth_net::NetworkSpec,
     ) -> Result<berth_net::NetworkConfig, ContainerError> {
-        let n = self.net.create_network(name, subnet)?;
+        let n = self.net.create_network_with(name, spec)?;
         self.emit_network(Action::Create, &n.name);
         Ok(n)
     }
@@ -141,7 +147,7 @@ impl ContainerService {
 
     /// After a live connect or disconnect: the container's own /etc/hosts and those of its
     /// peers on `network` are rewritten.
-    fn refresh_after_network_change(&self, rec: &ContainerRecord, network: &str) {
+    pub(super) fn refresh_after_network_change(&self, rec: &ContainerRecord, network: &str) {
         if !self.status(rec).is_running() {
             return;
         }

@@ -5,7 +5,7 @@
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use berth_cgroups::{Cgroup, Limits};
+use berth_cgroups::Cgroup;
 use berth_runtime::shim::ShimConfig;
 use berth_runtime::{ContainerSpec, MountKind as RtMountKind, MountSpec, NetNs};
 use serde::{Deserialize, Serialize};
@@ -75,16 +75,7 @@ impl ContainerService {
     fn start_inner(&self, rec: &mut ContainerRecord) -> Result<(), ContainerError> {
         // Limits. The groups are made first: the warm-up below holds the kernel's cgroup
         // mutex while it waits out a grace period, which would stall a mkdir.
-        let cgroup = Cgroup::create(
-            &rec.id,
-            &Limits {
-                memory_bytes: rec.host.memory,
-                memory_swap_bytes: None,
-                cpus: rec.host.cpus,
-                cpu_shares: None,
-                pids_limit: rec.host.pids_limit,
-            },
-        )?;
+        let cgroup = Cgroup::create(&rec.id, &super::create::cgroup_limits(&rec.host.limits()))?;
         fail_point("cgroup")?;
         // The container's init joins its groups at the end of this; pay the kernel's grace
         // period for that now, beside the network set-up (see berth_cgroups::Warmup).
@@ -108,9 +99,40 @@ impl ContainerService {
         self.watch_binds(rec);
 
         let p = self.paths(&rec.id);
-        let user = berth_runtime::resolve_user(&p.rootfs(), &rec.config.user)?;
+        let mut user = berth_runtime::resolve_user(&p.rootfs(), &rec.config.user)?;
+        add_groups(&mut user, &p.rootfs(), &rec.config.group_add)?;
         let mut args = rec.config.entrypoint.clone();
         args.extend(rec.config.cmd.iter().cloned());
+        if rec.host.init {
+            mounts.push(MountSpec {
+                source: super::create::init_binary()?,
+                destination: super::create::INIT_PATH.into(),
+                kind: RtMountKind::Bind,
+                readonly: true,
+            });
+            let mut with_init = vec![super::create::INIT_PATH.to_string(), "--".into()];
+            with_init.append(&mut args);
+            args = with_init;
+        }
+        let pidns = match rec.host.pid_mode.as_str() {
+            "" => berth_runtime::Share::New,
+            "host" => berth_runtime::Share::Host,
+            other => {
+                let name = other.strip_prefix("container:").unwrap_or(other);
+                let peer = self.find(name)?;
+                let pid = self.status(&peer).pid().ok_or_else(|| {
+                    ContainerError::InvalidArgument(format!(
+                        "cannot join the PID namespace of container {}: it is not running — start it first",
+                        peer.name
+                    ))
+                })?;
+                berth_runtime::Share::Path(PathBuf::from(format!("/proc/{pid}/ns/pid")))
+            }
+        };
+        let utsns = match rec.host.uts_mode.as_str() {
+            "host" => berth_runtime::Share::Host,
+            _ => berth_runtime::Share::New,
+        };
         let spec = ContainerSpec {
             id: rec.id.clone(),
             rootfs: p.rootfs(),
@@ -121,6 +143,8 @@ impl ContainerService {
             hostname: rec.config.hostname.clone(),
             mounts,
             netns,
+            pidns,
+            utsns,
             cgroup_procs: cgroup.join_files(),
             tty: rec.config.tty,
             stdin: rec.config.open_stdin,
@@ -198,7 +222,8 @@ impl ContainerService {
                     vol.mountpoint
                 }
                 MountKind::Bind => PathBuf::from(&m.source),
-                MountKind::Tmpfs => PathBuf::new(),
+                // A tmpfs's source is its options (`size=64m,noexec`).
+                MountKind::Tmpfs => PathBuf::from(&m.source),
             };
             mounts.push(MountSpec {
                 source,
@@ -228,12 +253,17 @@ impl ContainerService {
                 rec.endpoints.clear();
                 match attachments.split_first() {
                     Some((first, rest)) => {
-                        let ep = self
-                            .net
-                            .attach(&rec.id, &first.name, &endpoint_names(rec, first))?;
+                        let ep = self.net.attach_at(
+                            &rec.id,
+                            &first.name,
+                            &endpoint_names(rec, first),
+                            first.fixed(),
+                        )?;
                         rec.endpoints.push(endpoint_info(&ep));
                         for a in rest {
-                            let ep = self.net.connect(&rec.id, &a.name, &endpoint_names(rec, a))?;
+                            let ep =
+                                self.net
+                                    .connect_at(&rec.id, &a.name, &endpoint_names(rec, a), a.fixed())?;
                             rec.endpoints.push(endpoint_info(&ep));
                         }
                     }
@@ -359,6 +389,20 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
             continue;
         }
         let _ = std::os::unix::fs::lchown(&dest, Some(md.uid()), Some(md.gid()));
+    }
+    Ok(())
+}
+
+/// `--group-add`: the extra groups, after the user's own supplementary ones.
+pub(super) fn add_groups(
+    user: &mut berth_runtime::User,
+    rootfs: &std::path::Path,
+    wanted: &[String],
+) -> Result<(), ContainerError> {
+    for gid in berth_runtime::resolve_groups(rootfs, wanted)? {
+        if !user.additional_gids.contains(&gid) {
+            user.additional_gids.push(gid);
+        }
     }
     Ok(())
 }

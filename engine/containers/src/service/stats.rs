@@ -25,11 +25,27 @@ pub struct StatsSample {
 impl ContainerService {
     /// One sample of a running container's resource use (for `stats`).
     pub fn stats(&self, rec: &ContainerRecord) -> Result<Option<StatsSample>, ContainerError> {
-        if !self.status(rec).is_running() {
+        let status = self.status(rec);
+        if !status.is_running() {
             return Ok(None);
         }
         let Some(cg) = Cgroup::open(&rec.id)? else {
-            return Ok(None);
+            // No cgroup of its own (an ordinary user's engine without delegated cgroups):
+            // its processes, counted one by one, and its interfaces as it sees them.
+            let Some(pid) = status.pid() else { return Ok(None) };
+            let Some(tree) = berth_host::process::tree_usage(pid) else {
+                return Ok(None);
+            };
+            let (net_rx, net_tx) = interface_totals(pid);
+            return Ok(Some(StatsSample {
+                at: Instant::now(),
+                cpu_usage_ns: tree.cpu_ns,
+                memory_usage: tree.rss_bytes,
+                memory_limit: None,
+                pids: tree.pids,
+                net_rx,
+                net_tx,
+            }));
         };
         let st = cg.stats()?;
         // The host sides of the veths (one per network): what they receive the container
@@ -62,5 +78,42 @@ impl ContainerService {
             net_rx: counter("tx_bytes"),
             net_tx: counter("rx_bytes"),
         }))
+    }
+}
+
+/// Bytes received and sent by the interfaces of `pid`'s network namespace, loopback aside
+/// (`/proc/PID/net/dev`: the container's own view of its veths).
+fn interface_totals(pid: i32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default();
+    parse_net_dev(&text)
+}
+
+fn parse_net_dev(text: &str) -> (u64, u64) {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(name, _)| name.trim() != "lo")
+        .filter_map(|(_, counters)| {
+            let f: Vec<u64> = counters
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            // Receive: bytes packets errs drop fifo frame compressed multicast; transmit: bytes …
+            Some((*f.first()?, *f.get(8)?))
+        })
+        .fold((0, 0), |(rx, tx), (r, t)| (rx + r, tx + t))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn net_dev_sums_every_interface_but_loopback() {
+        let text = "Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:    1000      10    0    0    0     0          0         0     1000      10    0    0    0     0       0          0
+  eth0:    5120      40    0    0    0     0          0         0     2048      20    0    0    0     0       0          0
+  eth1:      80       1    0    0    0     0          0         0       40       1    0    0    0     0       0          0
+";
+        assert_eq!(super::parse_net_dev(text), (5200, 2088));
+        assert_eq!(super::parse_net_dev(""), (0, 0));
     }
 }

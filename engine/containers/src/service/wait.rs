@@ -201,6 +201,9 @@ impl ContainerService {
         // (one not seen before is news if it ended after `since`; the announced set keeps
         // a wait's announcement from being repeated).
         let mut known: HashMap<String, (bool, String)> = HashMap::new();
+        // Per container with a healthcheck: the time of the last verdict change announced
+        // (changes before this watcher began are old news).
+        let mut verdicts: HashMap<String, String> = HashMap::new();
         while !stop() {
             let mut next = HashMap::new();
             let mut procs = Vec::new();
@@ -227,6 +230,19 @@ impl ContainerService {
                     self.announce_on_host(&rec);
                 }
                 if st.is_running() {
+                    if let Some(h) = self.health(&rec) {
+                        let seen = verdicts.entry(rec.id.clone()).or_insert_with(|| since.clone());
+                        let fresh: Vec<_> = h.changes.iter().filter(|c| c.at > *seen).cloned().collect();
+                        for c in fresh {
+                            self.emit(
+                                berth_events::Action::HealthStatus {
+                                    healthy: c.status == "healthy",
+                                },
+                                &rec,
+                            );
+                            *seen = c.at;
+                        }
+                    }
                     if let Ok(Some(s)) = berth_runtime::shim::read_state(&self.paths(&rec.id).shim()) {
                         // A zombie init's pidfd is ready at once: not one to sleep on.
                         let init = berth_host::process::alive(s.container_pid)

@@ -46,6 +46,8 @@ pub fn spec(rootfs: &Path, args: &[&str]) -> ContainerSpec {
         hostname: "berthbox".into(),
         mounts: vec![],
         netns: NetNs::New,
+        pidns: Default::default(),
+        utsns: Default::default(),
         cgroup_procs: vec![],
         tty: false,
         stdin: false,
