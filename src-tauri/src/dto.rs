@@ -384,3 +384,60 @@ pub struct FilePreview {
     /// The text, when the file is small and looks like text; None otherwise.
     pub text: Option<String>,
 }
+
+/// A compose project, as its containers' `com.docker.compose.*` labels describe it.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ComposeProject {
+    pub name: String,
+    /// The folder its compose file is in (empty if its containers do not say).
+    pub working_dir: String,
+    /// Its compose files, as the labels name them.
+    pub config_files: Vec<String>,
+    pub running: u32,
+    /// One per container, in service and replica order.
+    pub services: Vec<ComposeService>,
+}
+
+/// One container of a compose project.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ComposeService {
+    pub service: String,
+    /// The replica (`--scale`), from 1.
+    pub number: u32,
+    pub container: ContainerRow,
+}
+
+/// A folder with a compose file, before "Run this project".
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ComposeFolder {
+    pub folder: String,
+    pub file: String,
+    /// The project name Compose gives it (from the folder's name, or the file's `name:`).
+    pub project: String,
+    pub services: Vec<String>,
+    /// The command line that does the same: `cd FOLDER && docker compose up -d`.
+    pub command: String,
+}
+
+/// A log line of a compose project's container.
+#[derive(Debug, Clone, Serialize, TS, PartialEq)]
+#[ts(export)]
+pub struct ComposeLogLine {
+    pub service: String,
+    pub container: String,
+    /// RFC 3339, as the engine sent it.
+    pub ts: String,
+    pub text: String,
+    pub stderr: bool,
+}
+
+/// Log lines of a project, interleaved by time.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct ComposeLogBatch {
+    pub op: String,
+    pub lines: Vec<ComposeLogLine>,
+}

@@ -205,6 +205,10 @@ pub fn run() {
             commands::terminal::exec_close,
             commands::stats::stream_stats,
             commands::build::build_image,
+            commands::compose::list_compose_projects,
+            commands::compose::compose_folder,
+            commands::compose::compose_action,
+            commands::compose::stream_compose_logs,
             registry_auth::registry_login,
         ])
         .run(tauri::generate_context!());

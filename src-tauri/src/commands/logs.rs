@@ -47,6 +47,18 @@ fn split_output(item: LogOutput, out: &mut Vec<LogLine>) {
     }
 }
 
+/// The whole log, both streams, with the engine's timestamps (then followed, if `follow`).
+pub fn all_lines(follow: bool) -> LogsOptions {
+    LogsOptions {
+        follow,
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        tail: "all".into(),
+        ..Default::default()
+    }
+}
+
 /// Start streaming a container's log; batches come as `log-batch`, the end as `op-done`.
 #[tauri::command]
 pub async fn stream_logs(
@@ -59,17 +71,7 @@ pub async fn stream_logs(
     let docker = state.docker().await?;
     let op2 = op.clone();
     let task = tokio::spawn(async move {
-        let mut stream = docker.logs(
-            &id,
-            Some(LogsOptions {
-                follow,
-                stdout: true,
-                stderr: true,
-                timestamps: true,
-                tail: "all".into(),
-                ..Default::default()
-            }),
-        );
+        let mut stream = docker.logs(&id, Some(all_lines(follow)));
         let mut lines = Vec::new();
         let mut batch = LogBatch {
             op: op2.clone(),
@@ -130,12 +132,8 @@ pub async fn save_logs(
     let mut stream = docker.logs(
         &id,
         Some(LogsOptions {
-            follow: false,
-            stdout: true,
-            stderr: true,
             timestamps,
-            tail: "all".into(),
-            ..Default::default()
+            ..all_lines(false)
         }),
     );
     let io_err = |e: std::io::Error| {

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod build;
+pub mod compose;
 pub mod containers;
 pub mod images;
 pub mod logs;

@@ -589,6 +589,14 @@ impl Ui {
             .with_context(|| format!("no input matches {css}"))
     }
 
+    /// What `script` (a function body that returns a string) returns.
+    pub async fn eval_string(&self, script: &str) -> anyhow::Result<String> {
+        let v = self.client.execute(script, vec![]).await?;
+        v.as_str()
+            .map(String::from)
+            .with_context(|| format!("the script returned {v}, not a string"))
+    }
+
     /// Poll a JavaScript condition until it holds.
     pub async fn wait_js(&self, condition: &str, secs: u64) -> anyhow::Result<()> {
         let script = format!("return !!({condition})");

@@ -29,11 +29,17 @@ import type { VolumeEntry } from "../generated/VolumeEntry";
 import type { FilePreview } from "../generated/FilePreview";
 import type { EngineChoice } from "../generated/EngineChoice";
 import type { MachineStatus } from "../generated/MachineStatus";
+import type { ComposeAction } from "../generated/ComposeAction";
+import type { ComposeFolder } from "../generated/ComposeFolder";
+import type { ComposeLogBatch } from "../generated/ComposeLogBatch";
+import type { ComposeLogLine } from "../generated/ComposeLogLine";
+import type { ComposeProject } from "../generated/ComposeProject";
 
 export type {
   BuildLine, ContainerRow, DiskUsage, EngineStatus, ImageDetail, ImageRow, LogBatch, OperationDone,
   ProgressEvent, PruneReport, RegistrySettings, RunRequest, StatsSample, UserError, VolumeRow,
   VolumeListing, VolumeEntry, FilePreview, EngineChoice, MachineStatus, DockerCommand, SearchHit,
+  ComposeAction, ComposeFolder, ComposeLogBatch, ComposeLogLine, ComposeProject,
 };
 
 /** Anything thrown by a command, as a UserError (a failing IPC becomes one too). */
@@ -100,6 +106,12 @@ export const api = {
   execClose: (session: string) => invoke<void>("exec_close", { session }),
   streamStats: (op: string, id: string) => invoke<void>("stream_stats", { op, id }),
   buildImage: (op: string, req: BuildRequest) => invoke<void>("build_image", { op, req }),
+  listComposeProjects: () => invoke<ComposeProject[]>("list_compose_projects"),
+  composeFolder: (folder: string) => invoke<ComposeFolder>("compose_folder", { folder }),
+  composeAction: (op: string, project: string, folder: string, action: ComposeAction) =>
+    invoke<void>("compose_action", { op, project, folder, action }),
+  streamComposeLogs: (op: string, project: string, follow: boolean) =>
+    invoke<void>("stream_compose_logs", { op, project, follow }),
   registryLogin: (registry: string, username: string, password: string) =>
     invoke<LoginResult>("registry_login", { registry, username, password }),
 };

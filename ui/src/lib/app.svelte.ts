@@ -3,7 +3,7 @@
 import type { UserError } from "./api";
 
 export type View =
-  | "dashboard" | "containers" | "images" | "volumes" | "logs" | "terminal" | "inspect" | "stats"
+  | "dashboard" | "containers" | "compose" | "images" | "volumes" | "logs" | "terminal" | "inspect" | "stats"
   | "pull" | "run" | "build" | "push" | "learn" | "settings";
 
 export interface Notice {
