@@ -515,6 +515,9 @@ pub struct RunArgs {
     /// IPv4 address on that network (a user network with a --subnet of your choice)
     #[arg(long)]
     pub ip: Option<String>,
+    /// IPv6 address on that network (a user network created with --ipv6)
+    #[arg(long)]
+    pub ip6: Option<String>,
     /// Command to run to check health (through /bin/sh -c)
     #[arg(long)]
     pub health_cmd: Option<String>,
@@ -542,6 +545,9 @@ pub struct RunArgs {
     /// UTS namespace to use: host
     #[arg(long)]
     pub uts: Option<String>,
+    /// IPC mode to use: private, shareable, none, host or container:NAME
+    #[arg(long)]
+    pub ipc: Option<String>,
     /// Add a link to another container (NAME[:ALIAS]): its address in /etc/hosts
     #[arg(long = "link")]
     pub link: Vec<String>,
@@ -775,12 +781,15 @@ pub enum VolumeCommand {
 #[derive(Subcommand, Debug)]
 pub enum NetworkCommand {
     Create {
-        /// Subnet in CIDR format, e.g. 172.28.0.0/16
+        /// Subnet in CIDR format, e.g. 172.28.0.0/16; once more for the IPv6 one with --ipv6
         #[arg(long)]
-        subnet: Option<String>,
-        /// IPv4 gateway for the subnet (default: its first address)
+        subnet: Vec<String>,
+        /// Gateway for the subnet of its family (default: the subnet's first address)
         #[arg(long)]
-        gateway: Option<String>,
+        gateway: Vec<String>,
+        /// Enable IPv6 networking (from the IPv6 --subnet, or a unique local /64)
+        #[arg(long)]
+        ipv6: bool,
         /// Allocate container addresses from a sub-range, e.g. 172.28.5.0/24
         #[arg(long)]
         ip_range: Option<String>,

@@ -295,6 +295,51 @@ except docker.errors.APIError as e:
     assert!(out.contains("GARBAGE 400 True"), "{out}");
 }
 
+/// `commit --change` and `import --change`: the instructions docker allows set the new
+/// image's config (a CMD, ENV expanded from the image's own, EXPOSE, WORKDIR, LABEL,
+/// ENTRYPOINT dropping the CMD it did not come with), and an instruction that builds
+/// (RUN) is refused in one sentence, leaving no image.
+#[test]
+fn commit_and_import_apply_their_changes() {
+    let (_reg, _b, d) = setup();
+    let out = sdk(
+        &d,
+        r#"
+c = client.containers.run('busybox', ['sh', '-c', 'echo v1 > /version; sleep 300'], detach=True, environment=['BASE=/opt'])
+import time; time.sleep(1)
+c.commit('changed', 'v1', changes=['CMD ["cat", "/version"]', 'ENV APP_HOME=$BASE/app', 'EXPOSE 7000', 'WORKDIR /srv', 'LABEL course=docker'])
+cfg = api.inspect_image('changed:v1')['Config']
+print('CFG', cfg['Cmd'], [e for e in cfg['Env'] if e.startswith('APP_HOME')], sorted(cfg['ExposedPorts']), cfg['WorkingDir'], cfg['Labels'].get('course'))
+print('RUN', client.containers.run('changed:v1', remove=True).decode().strip())
+c.commit('changed', 'v2', changes=['ENTRYPOINT ["echo", "from-entrypoint"]'])
+cfg = api.inspect_image('changed:v2')['Config']
+print('ENTRY', cfg['Entrypoint'], cfg['Cmd'])
+before = len(client.images.list())
+try:
+    c.commit('changed', 'bad', changes=['RUN touch /x'])
+    print('BAD accepted')
+except docker.errors.APIError as e:
+    print('BAD', e.status_code, 'not a valid change command' in str(e), len(client.images.list()) == before)
+data = b''.join(c.export())
+c.remove(force=True)
+api.import_image_from_data(data, repository='imported', tag='changed', changes=['CMD ["cat", "/version"]', 'ENV MODE=imported'])
+cfg = api.inspect_image('imported:changed')['Config']
+print('IMPORT', cfg['Cmd'], cfg['Env'], client.containers.run('imported:changed', remove=True).decode().strip())
+"#,
+    );
+    assert!(
+        out.contains("CFG ['cat', '/version'] ['APP_HOME=/opt/app'] ['7000/tcp'] /srv docker"),
+        "{out}"
+    );
+    assert!(out.contains("RUN v1"), "{out}");
+    assert!(out.contains("ENTRY ['echo', 'from-entrypoint'] None"), "{out}");
+    assert!(out.contains("BAD 400 True True"), "{out}");
+    assert!(
+        out.contains("IMPORT ['cat', '/version'] ['MODE=imported'] v1"),
+        "{out}"
+    );
+}
+
 /// `update` on a running container: CPU shares, memory and memory+swap reach its cgroups
 /// at once (read inside the container), the restart policy is recorded, and a swap limit
 /// below the memory limit is refused with docker's reason and changes nothing.

@@ -1054,12 +1054,7 @@ fn a_hundred_short_attached_runs_all_print_their_output() {
 #[test]
 fn pid_and_uts_namespaces_shared_with_the_host_or_another_container() {
     let (_reg, b) = setup(false);
-    let run = |extra: &[&str], script: &str| {
-        let mut args = vec!["run", "--rm", "--network", "none"];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&["busybox", "sh", "-c", script]);
-        b.ok(&args)
-    };
+    let run = |extra: &[&str], script: &str| run_sh(&b, extra, script);
     assert_eq!(
         run(&[], "echo $$"),
         "1\n",
@@ -1130,6 +1125,104 @@ fn pid_and_uts_namespaces_shared_with_the_host_or_another_container() {
         );
     }
     b.ok(&["rm", "-f", "pidowner"]);
+}
+
+/// What `run --rm --network none EXTRA busybox sh -c SCRIPT` prints.
+fn run_sh(b: &Berth, extra: &[&str], script: &str) -> String {
+    let mut args = vec!["run", "--rm", "--network", "none"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["busybox", "sh", "-c", script]);
+    b.ok(&args)
+}
+
+/// `--ipc`: a container's own IPC namespace by default, the host's with `--ipc host`, or
+/// another container's with `--ipc container:NAME`, /dev/shm shared along with it (POSIX
+/// shared memory, as in docker); inspect names the mode; bad modes get one sentence.
+#[test]
+fn ipc_namespaces_shared_with_the_host_or_another_container() {
+    let (_reg, b) = setup(false);
+    let run = |extra: &[&str], script: &str| run_sh(&b, extra, script);
+    let host_ns = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    let host_ns = host_ns.to_string_lossy();
+    let own = run(&[], "readlink /proc/self/ns/ipc");
+    assert!(
+        own.starts_with("ipc:[") && own.trim() != host_ns,
+        "{own} vs the host's {host_ns}"
+    );
+    let note = format!("/dev/shm/berth-ipc-{}", std::process::id());
+    std::fs::write(&note, "from the host\n").unwrap();
+    let host = run(
+        &["--ipc", "host"],
+        &format!("readlink /proc/self/ns/ipc; cat {note}"),
+    );
+    let _ = std::fs::remove_file(&note);
+    assert_eq!(host, format!("{host_ns}\nfrom the host\n"));
+
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ipcowner",
+        "--ipc",
+        "shareable",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo shared > /dev/shm/note; exec sleep 300",
+    ]);
+    let owner_ns = b.ok(&["exec", "ipcowner", "readlink", "/proc/self/ns/ipc"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.run(&["exec", "ipcowner", "test", "-f", "/dev/shm/note"]).code != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ipcowner never wrote its note"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let joined = run(
+        &["--ipc", "container:ipcowner"],
+        "readlink /proc/self/ns/ipc; cat /dev/shm/note",
+    );
+    assert_eq!(joined, format!("{}shared\n", owner_ns));
+    assert_ne!(owner_ns.trim(), host_ns);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.HostConfig.IpcMode}}", "ipcowner"]),
+        "shareable\n"
+    );
+    b.ok(&["create", "--name", "ipcdefault", "busybox", "true"]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{.HostConfig.IpcMode}}", "ipcdefault"]),
+        "private\n"
+    );
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ipcplain",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    for (mode, says) in [
+        ("sideways", "invalid IPC mode: sideways"),
+        ("container:nobody", "nobody"),
+        (
+            "container:ipcplain",
+            "it is not shareable — run it with --ipc shareable",
+        ),
+        ("container:ipcdefault", "it is not running"),
+    ] {
+        let r = b.fails(&["run", "--rm", "--ipc", mode, "busybox", "true"]);
+        assert!(
+            r.stderr.contains(says) && r.stderr.trim().lines().count() == 1,
+            "{mode}: {r:?}"
+        );
+    }
+    b.ok(&["rm", "-f", "ipcowner", "ipcdefault", "ipcplain"]);
 }
 
 /// Legacy `--link NAME:ALIAS` on the default bridge (which resolves no names by itself):

@@ -667,6 +667,166 @@ fn network_create_options_labels_internal_and_static_addresses() {
 
 /// Removes its containers' networks when the test ends, passed or not (network state is
 /// the machine's, shared by every store).
+/// IPv6 on a user network (`--ipv6`, `EnableIPv6`): two containers reach each other over
+/// it, by address and by name, addresses are handed out lowest first or fixed with `--ip6`,
+/// and inspect reports them as docker does; asked of the docker CLI and of `berth`.
+#[test]
+fn ipv6_between_two_containers() {
+    let lab = Lab::new("v6");
+    let b = &lab.b;
+    let d = Daemon::start(b);
+    let pid = std::process::id();
+    let (v6net, auto) = (format!("v6n{pid}"), format!("v6auto{pid}"));
+    let _gone = Cleanup(b, vec![v6net.clone(), auto.clone()]);
+    let prefix = format!("fd00:b0:{:x}", pid & 0xffff);
+    let subnet = format!("{prefix}::/64");
+    let r = d.docker(
+        b.docker_config(),
+        &["network", "create", "--ipv6", "--subnet", &subnet, &v6net],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v: Value = serde_json::from_str(&b.ok(&["network", "inspect", &v6net])).unwrap();
+    let n = &v[0];
+    assert_eq!(n["EnableIPv6"], true, "{n}");
+    let configs = n["IPAM"]["Config"].as_array().unwrap();
+    assert!(
+        configs
+            .iter()
+            .any(|c| c["Subnet"] == subnet.as_str() && c["Gateway"] == format!("{prefix}::1")),
+        "{n}"
+    );
+    assert!(
+        configs
+            .iter()
+            .any(|c| c["Subnet"].as_str().is_some_and(|s| s.starts_with("10."))),
+        "an IPv4 subnet as well: {n}"
+    );
+
+    // A server and a client; the server gets the lowest free address.
+    let serve = "mkdir -p /www && echo over-ipv6 > /www/index.html && exec httpd -f -p 8000 -h /www";
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "s6",
+        "--network",
+        &v6net,
+        "busybox",
+        "sh",
+        "-c",
+        serve,
+    ]);
+    let nets = lab.networks_of("s6");
+    let ep = &nets[&v6net];
+    assert_eq!(ep["GlobalIPv6Address"], format!("{prefix}::2"), "{ep}");
+    assert_eq!(ep["GlobalIPv6PrefixLen"], 64, "{ep}");
+    assert_eq!(ep["IPv6Gateway"], format!("{prefix}::1"), "{ep}");
+    assert!(!ep["IPAddress"].as_str().unwrap_or_default().is_empty(), "{ep}");
+    let r = d.docker(
+        b.docker_config(),
+        &[
+            "run",
+            "-d",
+            "--name",
+            "c6",
+            "--network",
+            &v6net,
+            "--ip6",
+            &format!("{prefix}::99"),
+            "busybox",
+            "sleep",
+            "300",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let addrs = b.ok(&["exec", "c6", "ip", "-6", "addr", "show", "eth0"]);
+    assert!(addrs.contains(&format!("{prefix}::99/64")), "{addrs}");
+    let routes = b.ok(&["exec", "c6", "ip", "-6", "route"]);
+    assert!(routes.contains(&format!("default via {prefix}::1")), "{routes}");
+
+    // By address, at once (no duplicate address detection to wait out), and by name: the
+    // server's name has its IPv6 address in the client's /etc/hosts too.
+    let url = format!("http://[{prefix}::2]:8000/");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let page = loop {
+        let r = b.run(&["exec", "c6", "timeout", "5", "wget", "-qO-", &url]);
+        if r.code == 0 || Instant::now() > deadline {
+            break r.stdout;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(page.trim(), "over-ipv6");
+    let hosts = b.ok(&["exec", "c6", "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&format!("{prefix}::2\ts6")), "{hosts}");
+    let net_list = b.ok(&["network", "inspect", &v6net]);
+    assert!(net_list.contains(&format!("{prefix}::99/64")), "{net_list}");
+
+    // Wrong asks say what to do.
+    let r = d.docker(
+        b.docker_config(),
+        &[
+            "run",
+            "--rm",
+            "--network",
+            &v6net,
+            "--ip6",
+            &format!("{prefix}::99"),
+            "busybox",
+            "true",
+        ],
+    );
+    assert!(
+        r.code != 0 && r.stderr.contains("Address already in use"),
+        "{}",
+        r.stderr
+    );
+    let r = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        &lab.a,
+        "--ip6",
+        "fd00:1::5",
+        "busybox",
+        "true",
+    ]);
+    assert!(r.code != 0 && r.stderr.contains("--ipv6"), "{}", r.stderr);
+    let r = b.run(&[
+        "network",
+        "create",
+        "--subnet",
+        "fd00:2::/64",
+        &format!("nov6{pid}"),
+    ]);
+    assert!(r.code != 0 && r.stderr.contains("add --ipv6"), "{}", r.stderr);
+    let r = b.run(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:b0::/32",
+        &format!("clash{pid}"),
+    ]);
+    assert!(r.code != 0 && r.stderr.contains("overlaps"), "{}", r.stderr);
+
+    // Without an IPv6 subnet: a unique local /64 chosen for it.
+    b.ok(&["network", "create", "--ipv6", &auto]);
+    let v: Value = serde_json::from_str(&b.ok(&["network", "inspect", &auto])).unwrap();
+    let chosen = v[0]["IPAM"]["Config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["Subnet"].as_str())
+        .find(|s| s.contains(':'))
+        .map(String::from);
+    assert!(
+        chosen
+            .as_deref()
+            .is_some_and(|s| s.starts_with("fd") && s.ends_with("::/64")),
+        "{v}"
+    );
+}
+
 struct Cleanup<'a>(&'a Berth, Vec<String>);
 
 impl Drop for Cleanup<'_> {

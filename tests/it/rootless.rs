@@ -632,12 +632,11 @@ fn an_ordinary_user_logs_in_pulls_and_gets_a_terminal_and_stats() {
     let _ = std::fs::remove_file(&config);
 }
 
-#[test]
-fn the_docker_cli_drives_an_ordinary_users_berth_daemon() {
-    let docker = berth_tests::tools::require("docker", "docker.io");
-    let s = session_with_busybox();
+/// The user's `berth daemon`, started as the user, once its socket answers (its output in
+/// `daemon.log` in the scratch folder).
+fn users_daemon(s: &Session) -> (std::process::Child, std::path::PathBuf) {
     let log = std::fs::File::create(s.scratch.join("daemon.log")).unwrap();
-    let mut daemon = s
+    let daemon = s
         .command_as_user(&berth_tests::berth::bin().display().to_string(), &["daemon"])
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -653,6 +652,14 @@ fn the_docker_cli_drives_an_ordinary_users_berth_daemon() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    (daemon, socket)
+}
+
+#[test]
+fn the_docker_cli_drives_an_ordinary_users_berth_daemon() {
+    let docker = berth_tests::tools::require("docker", "docker.io");
+    let s = session_with_busybox();
+    let (mut daemon, socket) = users_daemon(&s);
     assert_eq!(Session::owner(&socket).0, s.user.uid, "the socket is the user's");
     // The user's own docker CLI, through the Engine API of the user's daemon.
     let data = s.scratch.join("api-data");
@@ -841,18 +848,26 @@ fn an_ordinary_user_runs_a_compose_project() {
     std::fs::write(
         dir.join("compose.yaml"),
         format!(
-            "services:\n  web:\n    image: busybox\n    command: sh -c 'echo from-web > /index.html && exec httpd -f -p 8000 -h /'\n    ports: [\"127.0.0.1:{port}:8000\"]\n  worker:\n    image: busybox\n    command: [\"sleep\", \"300\"]\n    depends_on: [web]\n    volumes: [data:/data]\nvolumes:\n  data:\n"
+            "services:\n  web:\n    image: busybox\n    command: sh -c 'echo from-web > /index.html && exec httpd -f -p 8000 -h /'\n    ports: [\"127.0.0.1:{port}:8000\"]\n  worker:\n    image: busybox\n    command: [\"sleep\", \"300\"]\n    depends_on: [web]\n    volumes: [data:/data]\n  poller:\n    image: busybox\n    command: [\"sh\", \"-c\", \"while true; do wget -q -O /dev/null http://web:8000/ && echo reached; sleep 1; done\"]\n    depends_on: [web]\nvolumes:\n  data:\n"
         ),
     )
     .unwrap();
     for p in [&dir, &dir.join("compose.yaml")] {
         std::os::unix::fs::chown(p, Some(s.user.uid), Some(s.user.gid)).unwrap();
     }
+    // Through the user's `berth daemon`, as the desktop's Compose view does.
+    let bin = berth_tests::berth::bin().display().to_string();
+    let (mut daemon, socket) = users_daemon(&s);
+    let host = format!("unix://{}", socket.display());
     let compose = |args: &[&str]| {
-        let bin = berth_tests::berth::bin().display().to_string();
         let mut all = vec!["compose"];
         all.extend_from_slice(args);
-        let o = s.command_as_user(&bin, &all).current_dir(&dir).output().unwrap();
+        let o = s
+            .command_as_user(&bin, &all)
+            .env("BERTH_HOST", &host)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
         let (out, err) = (
             String::from_utf8_lossy(&o.stdout).into_owned(),
             String::from_utf8_lossy(&o.stderr).into_owned(),
@@ -866,7 +881,7 @@ fn an_ordinary_user_runs_a_compose_project() {
     let up = compose(&["up", "-d"]);
     assert!(up.contains(" Container proj-worker-1  Started"), "{up}");
     assert!(http_get(port, "/").contains("from-web"), "the published port");
-    assert_eq!(compose(&["ps", "--services"]), "web\nworker\n");
+    assert_eq!(compose(&["ps", "--services"]), "poller\nweb\nworker\n");
     let fetched = compose(&[
         "exec",
         "-T",
@@ -876,10 +891,32 @@ fn an_ordinary_user_runs_a_compose_project() {
         "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://web:8000/ && break; sleep 0.2; done",
     ]);
     assert_eq!(fetched, "from-web\n");
+    // Restarted (the Compose view's Restart), then its log followed while it goes down.
+    let restarted = compose(&["restart"]);
+    assert!(restarted.contains("proj-poller-1"), "{restarted}");
+    let mut follower = s
+        .command_as_user(&bin, &["logs", "-f", "proj-poller-1"])
+        .env("BERTH_HOST", &host)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
     let down = compose(&["down", "-v"]);
+    let _ = follower.kill();
+    let _ = follower.wait();
     assert!(
         down.contains(" Network proj_default  Removed") && down.contains(" Volume proj_data  Removed"),
         "{down}"
     );
-    assert_eq!(s.ok(&["ps", "-aq"]), "");
+    let left = s
+        .command_as_user(&bin, &["ps", "-aq"])
+        .env("BERTH_HOST", &host)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&left.stdout), "");
+    if let Some(pid) = rustix::process::Pid::from_raw(daemon.id() as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    let _ = daemon.wait();
 }

@@ -228,14 +228,14 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<ContainerCreateBody> {
     {
         bail!("network-scoped aliases are only supported for user defined networks — create one with `berth network create NAME` and use --network NAME");
     }
-    if a.ip.is_some()
+    if (a.ip.is_some() || a.ip6.is_some())
         && a.network
             .as_deref()
             .is_none_or(|n| matches!(n, "bridge" | "host" | "none"))
     {
         bail!("user specified IP address is supported on user defined networks only — create one with `berth network create --subnet CIDR NAME` and use --network NAME");
     }
-    let fixed = !a.network_alias.is_empty() || a.ip.is_some() || a.mac_address.is_some();
+    let fixed = !a.network_alias.is_empty() || a.ip.is_some() || a.ip6.is_some() || a.mac_address.is_some();
     let networking_config = match a
         .network
         .clone()
@@ -247,9 +247,12 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<ContainerCreateBody> {
                 EndpointSettings {
                     aliases: (!a.network_alias.is_empty()).then(|| a.network_alias.clone()),
                     mac_address: a.mac_address.clone(),
-                    ipam_config: a.ip.clone().map(|ip| bollard::models::EndpointIpamConfig {
-                        ipv4_address: Some(ip),
-                        ..Default::default()
+                    ipam_config: (a.ip.is_some() || a.ip6.is_some()).then(|| {
+                        bollard::models::EndpointIpamConfig {
+                            ipv4_address: a.ip.clone(),
+                            ipv6_address: a.ip6.clone(),
+                            ..Default::default()
+                        }
                     }),
                     ..Default::default()
                 },
@@ -286,6 +289,7 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<ContainerCreateBody> {
             init: a.init.then_some(true),
             pid_mode: a.pid.clone(),
             uts_mode: a.uts.clone(),
+            ipc_mode: a.ipc.clone(),
             links: (!a.link.is_empty()).then(|| a.link.clone()),
             port_bindings: (!bindings.is_empty()).then_some(bindings),
             publish_all_ports: Some(a.publish_all),

@@ -100,26 +100,52 @@ pub(crate) async fn prune_networks(c: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `network create`'s IPAM configs, docker's way: each `--subnet` with the `--gateway` of
+/// its family (IPv4 or IPv6), `--ip-range` with the IPv4 one.
+fn ipam_configs(
+    subnets: Vec<String>,
+    gateways: Vec<String>,
+    ip_range: Option<String>,
+) -> anyhow::Result<Option<Vec<bollard::models::IpamConfig>>> {
+    let v6 = |s: &String| s.contains(':');
+    let mut configs = Vec::new();
+    for family in [false, true] {
+        let subnet: Vec<&String> = subnets.iter().filter(|s| v6(s) == family).collect();
+        let gateway: Vec<&String> = gateways.iter().filter(|s| v6(s) == family).collect();
+        let range = ip_range.clone().filter(|_| !family);
+        if subnet.len() > 1 || gateway.len() > 1 {
+            anyhow::bail!("give at most one IPv4 and one IPv6 --subnet (and --gateway) per network");
+        }
+        if subnet.is_empty() && (!gateway.is_empty() || range.is_some()) {
+            anyhow::bail!("a --gateway or --ip-range needs a --subnet of the same family");
+        }
+        if let Some(s) = subnet.first() {
+            configs.push(bollard::models::IpamConfig {
+                subnet: Some(s.to_string()),
+                gateway: gateway.first().map(|g| g.to_string()),
+                ip_range: range,
+                ..Default::default()
+            });
+        }
+    }
+    Ok((!configs.is_empty()).then_some(configs))
+}
+
 pub async fn network(c: &Client, cmd: NetworkCommand) -> anyhow::Result<u8> {
     match cmd {
         NetworkCommand::Create {
             subnet,
             gateway,
             ip_range,
+            ipv6,
             internal,
             attachable,
             label,
             opt,
             name,
         } => {
-            let given = subnet.is_some() || gateway.is_some() || ip_range.is_some();
-            let ipam = given.then(|| bollard::models::Ipam {
-                config: Some(vec![bollard::models::IpamConfig {
-                    subnet,
-                    gateway,
-                    ip_range,
-                    ..Default::default()
-                }]),
+            let ipam = ipam_configs(subnet, gateway, ip_range)?.map(|config| bollard::models::Ipam {
+                config: Some(config),
                 ..Default::default()
             });
             c.docker
@@ -128,6 +154,7 @@ pub async fn network(c: &Client, cmd: NetworkCommand) -> anyhow::Result<u8> {
                     ipam,
                     internal: Some(internal),
                     attachable: Some(attachable),
+                    enable_ipv6: Some(ipv6),
                     labels: Some(super::create_body::key_values(&label)),
                     options: Some(super::create_body::key_values(&opt)),
                     ..Default::default()

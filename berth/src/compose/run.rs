@@ -394,9 +394,6 @@ async fn resources(c: &Client, p: &Project, plans: &[Plan]) -> anyhow::Result<()
         if external {
             bail!("network {full} is declared external but does not exist — create it with berth network create {full}");
         }
-        if def.get("enable_ipv6").and_then(Value::as_bool) == Some(true) {
-            bail!("networks.{key}.enable_ipv6: IPv6 networks are not supported by Berth yet — remove enable_ipv6");
-        }
         let labels = resource_labels(p, &def, convert::NETWORK, &key);
         let ipam = def
             .get("ipam")
@@ -422,6 +419,7 @@ async fn resources(c: &Client, p: &Project, plans: &[Plan]) -> anyhow::Result<()
                 driver: def.get("driver").and_then(Value::as_str).map(str::to_string),
                 internal: def.get("internal").and_then(Value::as_bool),
                 attachable: def.get("attachable").and_then(Value::as_bool),
+                enable_ipv6: def.get("enable_ipv6").and_then(Value::as_bool),
                 labels: Some(labels),
                 ipam,
                 ..Default::default()

@@ -298,6 +298,7 @@ pub async fn commit(engine: Shared, q: Query) -> Result<Resp> {
         q.get("comment").map(String::from),
         q.get("author").map(String::from),
     );
+    let changes = crate::images::changes(&q);
     blocking(move || {
         let rec = engine.containers.find(&container)?;
         let config = berth_builder::CommitConfig {
@@ -310,12 +311,16 @@ pub async fn commit(engine: Shared, q: Query) -> Result<Resp> {
             exposed_ports: rec.config.exposed_ports.clone(),
             comment,
             author,
+            changes,
         };
         let builder =
             Builder::new(engine.images.clone(), None).map_err(|e| ApiError::internal(e.to_string()))?;
         let id = builder
             .commit(&engine.containers.paths(&rec.id).upper(), &rec.image_id, &config)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+            .map_err(|e| match e {
+                berth_builder::BuildError::Parse(m) => ApiError::bad_request(m),
+                e => ApiError::internal(e.to_string()),
+            })?;
         if let Some(r) = &reference {
             engine.images.tag(&id.to_string(), r)?;
         }

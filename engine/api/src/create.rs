@@ -109,6 +109,7 @@ struct WireHostConfig {
     links: Option<Vec<String>>,
     #[serde(rename = "UTSMode")]
     uts_mode: Option<String>,
+    ipc_mode: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -156,25 +157,36 @@ struct WireEndpoint {
     mac_address: Option<String>,
 }
 
-/// The fixed IPv4 address of an endpoint's `IPAMConfig` (`--ip`); `IPv6Address` and
-/// `LinkLocalIPs` are named in `bad`.
-pub(crate) fn ipam_address(v: Option<&Value>, bad: &mut Vec<String>) -> Result<Option<Ipv4Addr>> {
+/// The fixed addresses of an endpoint's `IPAMConfig` (`--ip`, `--ip6`); `LinkLocalIPs`
+/// is named in `bad`.
+pub(crate) fn ipam_address(
+    v: Option<&Value>,
+    bad: &mut Vec<String>,
+) -> Result<(Option<Ipv4Addr>, Option<std::net::Ipv6Addr>)> {
     let Some(Value::Object(o)) = v else {
-        return Ok(None);
+        return Ok((None, None));
     };
-    unsupported_keys("IPAMConfig", o, &["IPv4Address"], bad);
-    match o
-        .get("IPv4Address")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-    {
-        None => Ok(None),
-        Some(text) => text.parse().map(Some).map_err(|_| {
-            ApiError::bad_request(format!(
-                "invalid IPv4 address '{text}' in IPAMConfig — give one like 172.20.0.5"
-            ))
-        }),
-    }
+    unsupported_keys("IPAMConfig", o, &["IPv4Address", "IPv6Address"], bad);
+    let text = |key: &str| o.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let v4 = text("IPv4Address")
+        .map(|t| {
+            t.parse().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "invalid IPv4 address '{t}' in IPAMConfig — give one like 172.20.0.5"
+                ))
+            })
+        })
+        .transpose()?;
+    let v6 = text("IPv6Address")
+        .map(|t| {
+            t.parse().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "invalid IPv6 address '{t}' in IPAMConfig — give one like fd00:1::5"
+                ))
+            })
+        })
+        .transpose()?;
+    Ok((v4, v6))
 }
 
 /// docker's create body (and `?name=`) as the engine's typed settings.
@@ -201,11 +213,13 @@ pub fn container_config(body: &Value, name: Option<String>, paths: HostPaths) ->
         .collect();
     let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty());
     let mut network_mac = nonempty(wire.mac_address.clone());
-    let mut network_ip = None;
+    let (mut network_ip, mut network_ip6) = (None, None);
     for ep in &endpoints {
         network_mac = network_mac.or(nonempty(ep.mac_address.clone()));
         let mut bad = Vec::new();
-        network_ip = network_ip.or(ipam_address(ep.ipam_config.as_ref(), &mut bad)?);
+        let (v4, v6) = ipam_address(ep.ipam_config.as_ref(), &mut bad)?;
+        network_ip = network_ip.or(v4);
+        network_ip6 = network_ip6.or(v6);
     }
     let network_aliases = endpoints
         .into_iter()
@@ -264,6 +278,7 @@ pub fn container_config(body: &Value, name: Option<String>, paths: HostPaths) ->
         network,
         network_aliases,
         network_ip,
+        network_ip6,
         network_mac,
         labels: wire
             .labels
@@ -280,6 +295,7 @@ pub fn container_config(body: &Value, name: Option<String>, paths: HostPaths) ->
         init: host.init.unwrap_or(false),
         pid_mode: text(host.pid_mode),
         uts_mode: text(host.uts_mode),
+        ipc_mode: text(host.ipc_mode),
         volumes_from: host.volumes_from.unwrap_or_default(),
         links: host.links.unwrap_or_default(),
         auto_remove: host.auto_remove.unwrap_or(false),
@@ -367,6 +383,7 @@ fn refuse_unsupported(body: &Value) -> Result<()> {
             "CpusetCpus",
             "PidMode",
             "UTSMode",
+            "IpcMode",
             "Links",
         ],
         &mut bad,

@@ -225,6 +225,7 @@ pub fn container_inspect(
             "Init": rec.host.init,
             "PidMode": rec.host.pid_mode,
             "UTSMode": rec.host.uts_mode,
+            "IpcMode": if rec.host.ipc_mode.is_empty() { "private" } else { rec.host.ipc_mode.as_str() },
             // docker's shape: "/other:/this/alias".
             "Links": if rec.host.links.is_empty() { Value::Null } else {
                 json!(rec.host.links.iter().map(|(id, alias)| {
@@ -268,6 +269,7 @@ pub fn networks(rec: &berth_containers::ContainerRecord, running: bool) -> Value
             .iter()
             .find(|e| e.network == a.name)
             .filter(|_| running);
+        let v6 = ep.and_then(|e| e.ipv6);
         let mut aliases = a.aliases.clone();
         if a.name != "bridge" {
             aliases.push(short_id.to_string());
@@ -283,9 +285,9 @@ pub fn networks(rec: &berth_containers::ContainerRecord, running: bool) -> Value
                 "Gateway": ep.map(|e| e.gateway.as_str()).unwrap_or_default(),
                 "IPAddress": ep.map(|e| e.ip.as_str()).unwrap_or_default(),
                 "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or_default(),
-                "IPv6Gateway": "",
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
+                "IPv6Gateway": v6.map(|v| v.gateway.to_string()).unwrap_or_default(),
+                "GlobalIPv6Address": v6.map(|v| v.ip.to_string()).unwrap_or_default(),
+                "GlobalIPv6PrefixLen": v6.map(|v| v.prefix).unwrap_or_default(),
                 "MacAddress": ep.map(|e| e.mac.as_str()).unwrap_or_default(),
                 "DriverOpts": null,
             }),
@@ -453,7 +455,7 @@ pub fn network(n: &berth_containers::NetworkConfig, endpoints: &[berth_container
         containers.insert(
             e.container_id.clone(),
             // The engine passes the container's name first among an endpoint's names.
-            json!({"Name": e.aliases.first().cloned().unwrap_or_default(), "EndpointID": endpoint_id(&e.container_id, &e.network), "MacAddress": e.mac, "IPv4Address": format!("{}/{}", e.ip, e.prefix), "IPv6Address": ""}),
+            json!({"Name": e.aliases.first().cloned().unwrap_or_default(), "EndpointID": endpoint_id(&e.container_id, &e.network), "MacAddress": e.mac, "IPv4Address": format!("{}/{}", e.ip, e.prefix), "IPv6Address": e.ipv6.map(|v| format!("{}/{}", v.ip, v.prefix)).unwrap_or_default()}),
         );
     }
     let driver = match n.name.as_str() {
@@ -461,20 +463,23 @@ pub fn network(n: &berth_containers::NetworkConfig, endpoints: &[berth_container
         "none" => "null",
         _ => "bridge",
     };
-    let ipam_config = if n.bridge.is_empty() {
+    let mut ipam_config = if n.bridge.is_empty() {
         json!([])
     } else if let Some(range) = n.ip_range {
         json!([{"Subnet": n.subnet.to_string(), "IPRange": range.to_string(), "Gateway": n.gateway.to_string()}])
     } else {
         json!([{"Subnet": n.subnet.to_string(), "Gateway": n.gateway.to_string()}])
     };
+    if let (Some(v6), Some(list)) = (n.ipv6, ipam_config.as_array_mut()) {
+        list.push(json!({"Subnet": v6.subnet.to_string(), "Gateway": v6.gateway.to_string()}));
+    }
     json!({
         "Name": n.name,
         "Id": network_id(&n.name),
         "Created": n.created.as_deref().unwrap_or("0001-01-01T00:00:00Z"),
         "Scope": "local",
         "Driver": driver,
-        "EnableIPv6": false,
+        "EnableIPv6": n.ipv6.is_some(),
         "IPAM": {"Driver": "default", "Options": null, "Config": ipam_config},
         "Internal": n.internal,
         "Attachable": n.attachable,

@@ -562,6 +562,7 @@ pub async fn load(engine: Shared, req: Req, q: Query) -> Result<Resp> {
 async fn import(engine: Shared, req: Req, q: Query) -> Result<Resp> {
     let reference = new_image_name(&q, "import")?;
     let message = q.get("message").map(String::from);
+    let changes = changes(&q);
     let tmp =
         tempfile::tempfile().map_err(|e| ApiError::internal(format!("cannot create a temp file: {e}")))?;
     let file = tmp.try_clone().map_err(|e| ApiError::internal(e.to_string()))?;
@@ -573,7 +574,7 @@ async fn import(engine: Shared, req: Req, q: Query) -> Result<Resp> {
         let builder = berth_builder::Builder::new(engine.images.clone(), None)
             .map_err(|e| ApiError::internal(e.to_string()))?;
         let id = builder
-            .import(std::io::BufReader::new(tmp), message.as_deref())
+            .import(std::io::BufReader::new(tmp), message.as_deref(), &changes)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         if let Some(r) = &reference {
             engine.images.tag(&id.to_string(), r)?;
@@ -583,16 +584,16 @@ async fn import(engine: Shared, req: Req, q: Query) -> Result<Resp> {
     .await
 }
 
-/// The name a commit or import gives its image (`?repo=` and `?tag=`), refusing `--change`,
-/// which Berth does not apply yet.
-pub(crate) fn new_image_name(q: &Query, verb: &str) -> Result<Option<String>> {
-    if q.get("changes")
-        .is_some_and(|c| !c.is_empty() && c != "null" && c != "[]")
-    {
-        return Err(ApiError::bad_request(format!(
-            "{verb} --change is not supported by Berth yet — {verb} without it, then build FROM the image with those instructions"
-        )));
-    }
+/// The `--change` instructions of a commit or import (`?changes=`, once per instruction).
+pub(crate) fn changes(q: &Query) -> Vec<String> {
+    q.all("changes")
+        .into_iter()
+        .filter(|c| !c.trim().is_empty() && c != "null" && c != "[]")
+        .collect()
+}
+
+/// The name a commit or import gives its image (`?repo=` and `?tag=`).
+pub(crate) fn new_image_name(q: &Query, _verb: &str) -> Result<Option<String>> {
     match (
         q.get("repo").filter(|r| !r.is_empty()),
         q.get("tag").filter(|t| !t.is_empty()),

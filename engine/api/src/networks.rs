@@ -69,11 +69,6 @@ pub async fn create(engine: Shared, req: Req) -> Result<Resp> {
             )));
         }
     }
-    if body.get("EnableIPv6").and_then(Value::as_bool) == Some(true) {
-        return Err(ApiError::bad_request(
-            "IPv6 networks are not supported by Berth yet — create the network without --ipv6",
-        ));
-    }
     if body
         .get("ConfigFrom")
         .and_then(|c| c.get("Network"))
@@ -88,6 +83,7 @@ pub async fn create(engine: Shared, req: Req) -> Result<Resp> {
         internal: body.get("Internal").and_then(Value::as_bool) == Some(true),
         attachable: body.get("Attachable").and_then(Value::as_bool) == Some(true),
         labels: string_map(body.get("Labels"), "Labels")?,
+        ipv6: body.get("EnableIPv6").and_then(Value::as_bool) == Some(true),
         ..Default::default()
     };
     spec.options = string_map(body.get("Options"), "Options")?;
@@ -121,25 +117,45 @@ pub async fn create(engine: Shared, req: Req) -> Result<Resp> {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    if configs.len() > 1 {
-        return Err(ApiError::bad_request(
-            "only one IPAM config (one IPv4 subnet) per network is supported",
-        ));
-    }
-    if let Some(c) = configs.first() {
+    // At most one IPv4 and one IPv6 subnet, told apart as docker does (by the address).
+    let (mut seen4, mut seen6) = (false, false);
+    for c in &configs {
         let field = |k: &str| {
             c.get(k)
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .map(String::from)
         };
-        spec.subnet = field("Subnet");
-        spec.gateway = field("Gateway");
-        spec.ip_range = field("IPRange");
-        if spec.subnet.is_none() && (spec.gateway.is_some() || spec.ip_range.is_some()) {
+        let (subnet, gateway, ip_range) = (field("Subnet"), field("Gateway"), field("IPRange"));
+        let v6 = [&subnet, &gateway]
+            .into_iter()
+            .flatten()
+            .any(|s| berth_containers::is_ipv6_subnet(s));
+        if (v6 && seen6) || (!v6 && seen4) {
+            return Err(ApiError::bad_request(
+                "give at most one IPv4 and one IPv6 subnet per network",
+            ));
+        }
+        if subnet.is_none() && (gateway.is_some() || ip_range.is_some()) {
             return Err(ApiError::bad_request(
                 "a gateway or IP range needs a subnet — give --subnet too",
             ));
+        }
+        if v6 {
+            if ip_range.is_some() {
+                return Err(ApiError::bad_request(
+                    "an IPv6 --ip-range is not supported by Berth yet — give the IPv6 subnet without it",
+                ));
+            }
+            if !spec.ipv6 {
+                return Err(ApiError::bad_request(format!(
+                    "the IPv6 subnet {} needs IPv6 on the network — add --ipv6",
+                    subnet.as_deref().unwrap_or_default()
+                )));
+            }
+            (spec.subnet6, spec.gateway6, seen6) = (subnet, gateway, true);
+        } else {
+            (spec.subnet, spec.gateway, spec.ip_range, seen4) = (subnet, gateway, ip_range, true);
         }
         if c.get("AuxiliaryAddresses")
             .and_then(Value::as_object)
@@ -216,7 +232,7 @@ pub async fn connect(engine: Shared, id: &str, req: Req) -> Result<Resp> {
         &["Aliases", "NetworkID", "EndpointID", "DNSNames", "IPAMConfig"],
         &mut bad,
     );
-    let ip = crate::create::ipam_address(cfg.get("IPAMConfig"), &mut bad)?;
+    let ips = crate::create::ipam_address(cfg.get("IPAMConfig"), &mut bad)?;
     if !bad.is_empty() {
         return Err(ApiError::bad_request(format!(
             "Berth does not support these endpoint settings yet: {} — connect without them",
@@ -231,7 +247,7 @@ pub async fn connect(engine: Shared, id: &str, req: Req) -> Result<Resp> {
     let id = id.to_string();
     blocking(move || {
         let n = find_network(&engine, &id)?;
-        engine.containers.connect(&n.name, &container, &aliases, ip)?;
+        engine.containers.connect(&n.name, &container, &aliases, ips)?;
         Ok(http::empty(StatusCode::OK))
     })
     .await

@@ -29,6 +29,7 @@ use crate::{BuildError, BuildEvent, BuildOptions, BuildOutcome, Builder};
 
 mod add;
 mod cache;
+pub(crate) mod changes;
 mod copy;
 mod from;
 mod metadata;

@@ -22,6 +22,8 @@ pub struct CommitConfig {
     pub exposed_ports: Vec<String>,
     pub comment: Option<String>,
     pub author: Option<String>,
+    /// `--change`: Dockerfile instructions for the new image's config, applied last.
+    pub changes: Vec<String>,
 }
 
 /// Files Berth provides for every run; not the container's own changes.
@@ -70,6 +72,7 @@ impl Builder {
         if let Some(a) = &config.author {
             state.config.set_author(Some(a.clone()));
         }
+        crate::build::changes::apply(&mut state, &config.changes)?;
         let mut created_by = config.entrypoint.clone();
         created_by.extend(config.cmd.iter().cloned());
         let comment = config.comment.clone().filter(|c| !c.is_empty());
@@ -83,9 +86,14 @@ impl Builder {
 
 impl Builder {
     /// `import`: a root filesystem tar (plain or compressed) as a one-layer image with
-    /// `message` as its history comment; entries that would escape the root are refused as
+    /// `message` as its history comment and `changes` (`--change`) in its config; entries that would escape the root are refused as
     /// for any layer. Returns the new image's ID.
-    pub fn import(&self, tar: impl std::io::Read, message: Option<&str>) -> Result<Digest, BuildError> {
+    pub fn import(
+        &self,
+        tar: impl std::io::Read,
+        message: Option<&str>,
+        changes: &[String],
+    ) -> Result<Digest, BuildError> {
         let store = self.images.store();
         let scratch = Scratch::create(&self.tmp_root)?;
         let dir = scratch.dir.join("import");
@@ -102,6 +110,7 @@ impl Builder {
         })?;
         let layer = layer::commit_dir(store, &dir, &scratch.dir)?;
         let mut state = State::scratch();
+        crate::build::changes::apply(&mut state, changes)?;
         let comment = message
             .filter(|m| !m.is_empty())
             .unwrap_or("Imported from -")

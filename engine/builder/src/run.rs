@@ -147,6 +147,7 @@ pub fn run(
         netns,
         pidns: Default::default(),
         utsns: Default::default(),
+        ipcns: Default::default(),
         cgroup_procs: Vec::new(),
         tty: false,
         stdin: false,

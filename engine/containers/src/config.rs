@@ -38,6 +38,8 @@ pub struct ContainerConfig {
     pub network_aliases: Vec<String>,
     /// A fixed address on that network (`--ip`), which needs a subnet the user gave.
     pub network_ip: Option<std::net::Ipv4Addr>,
+    /// A fixed IPv6 address on that network (`--ip6`), which needs a network with IPv6.
+    pub network_ip6: Option<std::net::Ipv6Addr>,
     /// A fixed MAC address on that network (`--mac-address`), checked by the caller.
     pub network_mac: Option<String>,
     /// docker's `Healthcheck` (over the image's; `Test: ["NONE"]` turns it off).
@@ -57,6 +59,8 @@ pub struct ContainerConfig {
     pub pid_mode: Option<String>,
     /// `--uts`: `host` (empty: its own).
     pub uts_mode: Option<String>,
+    /// `--ipc`: `private`, `shareable`, `none`, `host` or `container:NAME` (empty: its own).
+    pub ipc_mode: Option<String>,
     /// `--group-add`: group names (from the image's /etc/group) or gids.
     pub group_add: Vec<String>,
     pub labels: BTreeMap<String, String>,

@@ -22,7 +22,7 @@ mod service;
 mod supervisor;
 mod volumes;
 
-pub use berth_net::{network_id, Endpoint, NetError, NetworkConfig, NetworkSpec};
+pub use berth_net::{is_ipv6_subnet, network_id, Endpoint, NetError, NetworkConfig, NetworkSpec};
 pub use berth_runtime::attach::{parse_detach_keys, AttachRequest};
 pub use berth_runtime::logs::{LogLine, LogOptions, Stream};
 pub use berth_runtime::Stdio;

@@ -112,6 +112,10 @@ pub struct HostConfig {
     /// docker's UTSMode: "" (its own) or `host`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub uts_mode: String,
+    /// docker's IpcMode: "" (its own, docker's `private`), `private`, `shareable`, `none`,
+    /// `host`, `container:NAME`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ipc_mode: String,
     /// Legacy links: (the other container's ID, the alias it is reached by).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<(String, String)>,
@@ -213,6 +217,7 @@ impl ContainerRecord {
                 name: mode.to_string(),
                 aliases: Vec::new(),
                 ip: None,
+                ip6: None,
                 mac: None,
             }],
         }
@@ -234,6 +239,9 @@ pub struct NetworkAttachment {
     /// A fixed address on this network (`--ip`, `IPAMConfig.IPv4Address`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<std::net::Ipv4Addr>,
+    /// A fixed IPv6 address on this network (`--ip6`, `IPAMConfig.IPv6Address`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<std::net::Ipv6Addr>,
     /// A fixed MAC address on this network (`--mac-address`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
@@ -244,6 +252,7 @@ impl NetworkAttachment {
     pub fn fixed(&self) -> berth_net::Fixed {
         berth_net::Fixed {
             ip: self.ip,
+            ip6: self.ip6,
             mac: self.mac.as_deref().and_then(berth_net::parse_mac),
         }
     }
@@ -259,6 +268,9 @@ pub struct EndpointInfo {
     /// `eth0`, `eth1`, … inside the container.
     #[serde(default)]
     pub interface: String,
+    /// Its IPv6 address, prefix and gateway, on a network with IPv6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<berth_net::Ipv6Endpoint>,
 }
 
 /// Reads `endpoints`, or the single `endpoint` (possibly null) older records stored.
@@ -362,6 +374,10 @@ impl ContainerPaths {
     pub fn work(&self) -> PathBuf {
         self.dir.join("work")
     }
+    /// The shared `/dev/shm` of a container run with `--ipc shareable`, mounted while it runs.
+    pub fn shm(&self) -> PathBuf {
+        self.dir.join("shm")
+    }
     pub fn log(&self) -> PathBuf {
         self.dir.join("container-json.log")
     }
@@ -429,6 +445,7 @@ mod tests {
                 name: "lab".into(),
                 aliases: vec![],
                 ip: None,
+                ip6: None,
                 mac: None,
             }]
         );

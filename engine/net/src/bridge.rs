@@ -23,7 +23,10 @@ pub(crate) fn ensure_bridge(net: &NetworkConfig, run_dir: &Path) -> Result<(), N
         return Err(NetError::NotABridge(net.bridge.clone()));
     }
     let idx = index_of(&net.bridge)?;
-    nl.add_address(idx, net.gateway, net.subnet.prefix)?;
+    nl.add_address(idx, net.gateway.into(), net.subnet.prefix)?;
+    if let Some(v6) = net.ipv6 {
+        nl.add_address(idx, v6.gateway.into(), v6.subnet.prefix)?;
+    }
     nl.link_up(idx, None)?;
     // Running `nft` costs tens of milliseconds, most of a container's start: install the
     // rules once per boot and bridge (the marker lives in /run, which a reboot clears, as it
@@ -43,6 +46,11 @@ pub(crate) fn ensure_bridge(net: &NetworkConfig, run_dir: &Path) -> Result<(), N
     nat::ensure(net)?;
     let _ = std::fs::write(&marker, b"");
     Ok(())
+}
+
+/// Whether this host (the calling thread's network namespace) has IPv6 switched on.
+pub(crate) fn ipv6_enabled() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6").is_ok_and(|v| v.trim() == "0")
 }
 
 /// Removes `net`'s NAT rules and its bridge device.

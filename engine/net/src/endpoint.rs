@@ -3,14 +3,14 @@
 //! are bound in `ports.rs` and forwarded by `proxy.rs`.)
 
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::bridge::ensure_bridge;
-use crate::ipam::allocate;
+use crate::ipam::{allocate, allocate6};
 use crate::netlink::{index_of, Netlink};
 use crate::network::fnv;
 use crate::{netns, Driver, NetError, NetworkConfig, NetworkManager};
@@ -36,6 +36,17 @@ pub struct Endpoint {
     /// endpoint of a container has it while it has any).
     #[serde(default = "yes")]
     pub default_route: bool,
+    /// The endpoint's IPv6 address, on a network with IPv6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Ipv6Endpoint>,
+}
+
+/// An endpoint's IPv6 address, its prefix and the network's IPv6 gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ipv6Endpoint {
+    pub ip: Ipv6Addr,
+    pub prefix: u8,
+    pub gateway: Ipv6Addr,
 }
 
 pub(crate) fn first_interface() -> String {
@@ -82,11 +93,12 @@ fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, o[0], o[1], o[2], o[3]]
 }
 
-/// What a caller fixes about a new endpoint (docker's `--ip` and `--mac-address`); the
-/// rest is chosen.
+/// What a caller fixes about a new endpoint (docker's `--ip`, `--ip6` and `--mac-address`);
+/// the rest is chosen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Fixed {
     pub ip: Option<Ipv4Addr>,
+    pub ip6: Option<Ipv6Addr>,
     pub mac: Option<[u8; 6]>,
 }
 
@@ -184,13 +196,15 @@ impl NetworkManager {
                     netns: path.clone(),
                     aliases: aliases.to_vec(),
                     interface: String::new(),
+                    ipv6: None,
                     default_route: false,
                 }
             }
             _ => {
                 let ip = allocate(&st.state, &net, fixed.ip)?;
+                let ip6 = allocate6(&st.state, &net, fixed.ip6)?;
                 ensure_bridge(&net, &self.run_dir)?;
-                let mut ep = bridge_endpoint(id, &net, ip, &path, aliases, fixed.mac);
+                let mut ep = bridge_endpoint(id, &net, (ip, ip6), &path, aliases, fixed.mac);
                 // An internal network offers no way out, so no default route (as in docker):
                 // a network connected later can carry it.
                 (ep.interface, ep.default_route) = (first_interface(), !net.internal);
@@ -280,8 +294,9 @@ impl NetworkManager {
             .find(|name| !mine.iter().any(|e| &e.interface == name))
             .unwrap_or_else(first_interface);
         let ip = allocate(&st.state, &net, fixed.ip)?;
+        let ip6 = allocate6(&st.state, &net, fixed.ip6)?;
         ensure_bridge(&net, &self.run_dir)?;
-        let mut ep = bridge_endpoint(id, &net, ip, &path, aliases, fixed.mac);
+        let mut ep = bridge_endpoint(id, &net, (ip, ip6), &path, aliases, fixed.mac);
         (ep.interface, ep.default_route) =
             (interface, !net.internal && !mine.iter().any(|e| e.default_route));
         // A leftover of a killed connect with the same name would make the create fail.
@@ -329,9 +344,14 @@ impl NetworkManager {
                 .into_iter()
                 .find(|e| !e.interface.is_empty() && !internal(e));
             if let Some(next) = next {
-                let (gateway, interface) = (next.gateway, next.interface.clone());
+                let (gateway, interface, v6) = (next.gateway, next.interface.clone(), next.ipv6);
                 netns::run_in(&ep.netns, move || {
-                    Netlink::open()?.add_default_route(gateway, index_of(&interface)?)
+                    let (nl, idx) = (Netlink::open()?, index_of(&interface)?);
+                    nl.add_default_route(gateway.into(), idx)?;
+                    match v6 {
+                        Some(v6) => nl.add_default_route(v6.gateway.into(), idx),
+                        None => Ok(()),
+                    }
                 })?;
                 if let Some(mut e) = st.state.remove(id, &next.network) {
                     e.default_route = true;
@@ -430,12 +450,12 @@ impl NetworkManager {
     }
 }
 
-/// Container `id`'s endpoint on bridge network `net` with address `ip` (interface and
-/// default route still to be chosen by the caller).
+/// Container `id`'s endpoint on bridge network `net` with address `ip` and, on a network
+/// with IPv6, `ip6` (interface and default route still to be chosen by the caller).
 fn bridge_endpoint(
     id: &str,
     net: &NetworkConfig,
-    ip: Ipv4Addr,
+    (ip, ip6): (Ipv4Addr, Option<Ipv6Addr>),
     path: &Path,
     aliases: &[String],
     mac: Option<[u8; 6]>,
@@ -450,6 +470,11 @@ fn bridge_endpoint(
         netns: path.to_path_buf(),
         aliases: aliases.to_vec(),
         interface: String::new(),
+        ipv6: ip6.zip(net.ipv6).map(|(ip, v6)| Ipv6Endpoint {
+            ip,
+            prefix: v6.subnet.prefix,
+            gateway: v6.gateway,
+        }),
         default_route: false,
     }
 }
@@ -476,17 +501,23 @@ fn add_interface(net: &NetworkConfig, ep: &Endpoint, fresh: bool) -> Result<(), 
     let bridge_idx = index_of(&net.bridge)?;
     nl.link_up(index_of(&veth)?, Some(bridge_idx))?;
     let (ip, prefix, gateway, interface) = (ep.ip, net.subnet.prefix, net.gateway, ep.interface.clone());
-    let default_route = ep.default_route;
+    let (default_route, ipv6) = (ep.default_route, ep.ipv6);
     netns::run_in(path, move || {
         let nl = Netlink::open()?;
         if fresh {
             nl.link_up(index_of("lo")?, None)?;
         }
         let idx = index_of(&interface)?;
-        nl.add_address(idx, ip, prefix)?;
+        nl.add_address(idx, ip.into(), prefix)?;
+        if let Some(v6) = ipv6 {
+            nl.add_address(idx, v6.ip.into(), v6.prefix)?;
+        }
         nl.link_up(idx, None)?;
         if default_route {
-            nl.add_default_route(gateway, idx)?;
+            nl.add_default_route(gateway.into(), idx)?;
+            if let Some(v6) = ipv6 {
+                nl.add_default_route(v6.gateway.into(), idx)?;
+            }
         }
         Ok(())
     })

@@ -45,7 +45,9 @@ pub enum NetError {
     #[error("network '{0}' gives containers no network namespace of their own to attach; run the container without attaching it")]
     NotAttachable(String),
 
-    #[error("invalid subnet '{subnet}': {reason}; give an IPv4 CIDR such as 10.89.3.0/24")]
+    #[error(
+        "invalid subnet '{subnet}': {reason}; give a CIDR such as 10.89.3.0/24 (or fd00:1::/64 for IPv6)"
+    )]
     InvalidSubnet { subnet: String, reason: String },
 
     #[error("subnet {subnet} overlaps network '{other}'; pick a different --subnet")]
@@ -88,10 +90,16 @@ pub enum NetError {
         "cannot give address {ip} on network '{network}': {reason}; choose another address or leave it out"
     )]
     StaticAddress {
-        ip: std::net::Ipv4Addr,
+        ip: IpAddr,
         network: String,
         reason: String,
     },
+
+    #[error("network '{0}' has no IPv6 subnet; create it with --ipv6, or leave the IPv6 address out")]
+    NoIpv6(String),
+
+    #[error("IPv6 is switched off on this host (net.ipv6.conf.all.disable_ipv6 is 1); switch it on as root with `sysctl -w net.ipv6.conf.all.disable_ipv6=0`, or create the network without --ipv6")]
+    Ipv6Off,
 
     #[error("interface {0} already exists and is not a bridge; choose another bridge name or remove that interface")]
     NotABridge(String),

@@ -8,6 +8,13 @@
 //!   "none" gives a namespace with only `lo`. User networks get a free `10.89.N.0/24` unless a
 //!   subnet is given; the default network uses `10.66.0.0/16`, changeable with
 //!   [`NetworkManager::with_default_subnet`] or `BERTH_BRIDGE_SUBNET`.
+//! * **IPv6.** A network created with IPv6 (`--ipv6`, `EnableIPv6`) has a second subnet, a
+//!   given one or a unique local `fdXX:XXXX:XXXX::/64` derived from its name: the bridge
+//!   carries its gateway (`::1`) and every endpoint gets the lowest free address as well,
+//!   with duplicate address detection off so it works at once, and the IPv6 default route
+//!   when it carries the IPv4 one. Containers of one network reach each other over it; like
+//!   docker 20.10 without `ip6tables`, nothing is masqueraded, so it reaches only as far as
+//!   the host routes IPv6.
 //! * **State and IPAM.** Networks and endpoints live in `state_dir/state.json`, rewritten
 //!   atomically (write + fsync + rename) while an `flock` on `state_dir/lock` is held, so
 //!   several engines or CLI processes can attach and detach at once. Addresses are handed out
@@ -56,13 +63,13 @@ mod ports;
 mod proxy;
 mod state;
 
-pub use endpoint::{parse_mac, veth_name, Endpoint, Fixed};
+pub use endpoint::{parse_mac, veth_name, Endpoint, Fixed, Ipv6Endpoint};
 pub use error::NetError;
-pub use ipam::Subnet;
+pub use ipam::{is_ipv6_subnet, Subnet, Subnet6};
 pub use netns::run_in as run_in_netns;
 pub use network::{
-    Driver, NetworkConfig, NetworkManager, NetworkSpec, DEFAULT_BRIDGE, DEFAULT_NETWORK, DEFAULT_SUBNET,
-    SUBNET_ENV,
+    Driver, Ipv6Config, NetworkConfig, NetworkManager, NetworkSpec, DEFAULT_BRIDGE, DEFAULT_NETWORK,
+    DEFAULT_SUBNET, SUBNET_ENV,
 };
 pub use ports::{bind_published, BoundPort, Listener, PortSpec, Proto};
 pub use proxy::{spawn_proxies, ProxySet};

@@ -1,7 +1,7 @@
 //! A small synchronous rtnetlink client: just the requests Berth needs (links, addresses,
 //! routes), encoded by hand. Every request asks for an ACK and the kernel's errno is returned.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -41,6 +41,9 @@ const RTA_GATEWAY: u16 = 5;
 
 const AF_UNSPEC: u8 = 0;
 const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+/// ifaddrmsg flag: no duplicate address detection, so an IPv6 address works at once.
+const IFA_F_NODAD: u8 = 0x02;
 const IFF_UP: u32 = 1;
 const RT_TABLE_MAIN: u8 = 254;
 const RTPROT_BOOT: u8 = 3;
@@ -249,13 +252,20 @@ impl Netlink {
         }
     }
 
-    /// Adds an IPv4 address; an address that is already there is fine.
-    pub(crate) fn add_address(&self, index: u32, ip: Ipv4Addr, prefix: u8) -> Result<(), NetError> {
+    /// Adds an address (IPv6 ones without duplicate address detection, as docker does, so
+    /// they work at once); an address that is already there is fine.
+    pub(crate) fn add_address(&self, index: u32, ip: IpAddr, prefix: u8) -> Result<(), NetError> {
         let mut m = Msg::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
-        m.buf.extend_from_slice(&[AF_INET, prefix, 0, RT_SCOPE_UNIVERSE]);
+        let (family, flags) = match ip {
+            IpAddr::V4(_) => (AF_INET, 0),
+            IpAddr::V6(_) => (AF_INET6, IFA_F_NODAD),
+        };
+        m.buf
+            .extend_from_slice(&[family, prefix, flags, RT_SCOPE_UNIVERSE]);
         m.buf.extend_from_slice(&index.to_ne_bytes());
-        m.attr(IFA_LOCAL, &ip.octets());
-        m.attr(IFA_ADDRESS, &ip.octets());
+        let octets = ip_octets(ip);
+        m.attr(IFA_LOCAL, &octets);
+        m.attr(IFA_ADDRESS, &octets);
         match self.request(&format!("add address {ip}/{prefix}"), m) {
             Ok(())
             | Err(NetError::Netlink {
@@ -265,11 +275,13 @@ impl Netlink {
         }
     }
 
-    /// Adds the default route via `gateway` out of interface `index`.
-    pub(crate) fn add_default_route(&self, gateway: Ipv4Addr, index: u32) -> Result<(), NetError> {
+    /// Adds the default route (IPv4 or IPv6, as `gateway` is) via `gateway` out of
+    /// interface `index`.
+    pub(crate) fn add_default_route(&self, gateway: IpAddr, index: u32) -> Result<(), NetError> {
         let mut m = Msg::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+        let family = if gateway.is_ipv4() { AF_INET } else { AF_INET6 };
         m.buf.extend_from_slice(&[
-            AF_INET,
+            family,
             0,
             0,
             0,
@@ -279,7 +291,7 @@ impl Netlink {
             RTN_UNICAST,
         ]);
         m.buf.extend_from_slice(&0u32.to_ne_bytes());
-        m.attr(RTA_GATEWAY, &gateway.octets());
+        m.attr(RTA_GATEWAY, &ip_octets(gateway));
         m.attr_u32(RTA_OIF, index);
         match self.request(&format!("add default route via {gateway}"), m) {
             Ok(())
@@ -288,6 +300,13 @@ impl Netlink {
             }) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+fn ip_octets(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
     }
 }
 

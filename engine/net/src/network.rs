@@ -2,13 +2,13 @@
 //! and creating, listing and removing them.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::bridge::{ensure_bridge, teardown_bridge};
-use crate::ipam::{choose_subnet, Subnet};
+use crate::ipam::{choose_subnet, choose_subnet6, Subnet, Subnet6};
 use crate::state::State;
 use crate::NetError;
 
@@ -66,6 +66,18 @@ pub struct NetworkConfig {
     /// RFC 3339, when it was created (`None` for the built-in networks and older records).
     #[serde(default)]
     pub created: Option<String>,
+    /// The network's IPv6 subnet and gateway when it was created with IPv6 (docker's
+    /// `--ipv6`): every endpoint then gets an IPv6 address as well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Ipv6Config>,
+}
+
+/// A network's IPv6 half: the subnet its endpoints' second addresses come from, and the
+/// gateway the bridge carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ipv6Config {
+    pub subnet: Subnet6,
+    pub gateway: Ipv6Addr,
 }
 
 /// What a new user network is asked to be (docker's `network create` options).
@@ -81,6 +93,10 @@ pub struct NetworkSpec {
     pub labels: BTreeMap<String, String>,
     /// Driver options as given, reported back unchanged (the ones Berth acts on are above).
     pub options: BTreeMap<String, String>,
+    /// IPv6 as well (docker's `--ipv6`): from `subnet6`, or a unique local /64 chosen for it.
+    pub ipv6: bool,
+    pub subnet6: Option<String>,
+    pub gateway6: Option<String>,
 }
 
 impl NetworkConfig {
@@ -98,6 +114,7 @@ impl NetworkConfig {
             ip_range: None,
             subnet_given: false,
             created: None,
+            ipv6: None,
         }
     }
 }
@@ -281,6 +298,27 @@ impl NetworkManager {
         let subnet = choose_subnet(spec.subnet.as_deref(), &taken)?;
         let (gateway, ip_range) =
             crate::ipam::gateway_and_range(subnet, spec.gateway.as_deref(), spec.ip_range.as_deref())?;
+        let ipv6 = if spec.ipv6 || spec.subnet6.is_some() {
+            if !crate::bridge::ipv6_enabled() {
+                return Err(NetError::Ipv6Off);
+            }
+            let taken6: Vec<(Subnet6, String)> = st
+                .state
+                .networks
+                .values()
+                .filter_map(|n| n.ipv6.map(|v| (v.subnet, n.name.clone())))
+                .collect();
+            let subnet = choose_subnet6(spec.subnet6.as_deref(), name, &taken6)?;
+            let gateway = crate::ipam::gateway6(subnet, spec.gateway6.as_deref())?;
+            Some(Ipv6Config { subnet, gateway })
+        } else if spec.gateway6.is_some() {
+            return Err(NetError::InvalidSubnet {
+                subnet: spec.gateway6.clone().unwrap_or_default(),
+                reason: "an IPv6 gateway needs an IPv6 network".into(),
+            });
+        } else {
+            None
+        };
         let bridge = match spec.bridge.as_deref() {
             Some(b) => {
                 if b.is_empty() || b.len() > 15 || b.contains(['/', ' ']) {
@@ -318,6 +356,7 @@ impl NetworkManager {
             ip_range,
             subnet_given: spec.subnet.is_some(),
             created: Some(now_rfc3339()),
+            ipv6,
             ..NetworkConfig::plain(name, &bridge, subnet, gateway, Driver::Bridge)
         };
         ensure_bridge(&net, &self.run_dir)?;

@@ -129,6 +129,8 @@ pub(crate) struct Prepared {
     pub netns_fd: Option<RawFd>,
     /// Another container's UTS namespace to join (`--uts container:…`).
     pub utsns_fd: Option<RawFd>,
+    /// Another container's IPC namespace to join (`--ipc container:…`).
+    pub ipcns_fd: Option<RawFd>,
     pub cgroup_fds: Vec<RawFd>,
     pub unshare_cgroupns: bool,
     pub lo_up: bool,
@@ -570,6 +572,12 @@ pub(crate) fn run_init(p: &Prepared, pipe: RawFd) -> ! {
     if let Some(fd) = p.utsns_fd {
         // SAFETY: setns on a namespace fd.
         if let Err(e) = check(unsafe { libc::setns(fd, libc::CLONE_NEWUTS) }) {
+            fail(pipe, Stage::NetNs, e, 0);
+        }
+    }
+    if let Some(fd) = p.ipcns_fd {
+        // SAFETY: setns on a namespace fd.
+        if let Err(e) = check(unsafe { libc::setns(fd, libc::CLONE_NEWIPC) }) {
             fail(pipe, Stage::NetNs, e, 0);
         }
     }

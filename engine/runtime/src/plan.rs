@@ -314,6 +314,7 @@ fn prepared(c: Common, held: &mut Held, stdio: Stdio) -> Result<Prepared, Runtim
         hostname: None,
         netns_fd: None,
         utsns_fd: None,
+        ipcns_fd: None,
         cgroup_fds: Vec::new(),
         unshare_cgroupns: false,
         lo_up: false,
@@ -645,7 +646,14 @@ pub fn spawn(spec: &ContainerSpec, stdio: Stdio) -> Result<Pid, RuntimeError> {
     };
     p.cgroup_fds = cgroup_fds(&spec.cgroup_procs, &mut held)?;
     p.unshare_cgroupns = true;
-    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWIPC;
+    let mut flags = libc::CLONE_NEWNS;
+    match &spec.ipcns {
+        Share::New => flags |= libc::CLONE_NEWIPC,
+        Share::Host => {}
+        Share::Path(path) => {
+            p.ipcns_fd = Some(held.open(path, libc::O_RDONLY | libc::O_CLOEXEC, "IPC namespace")?);
+        }
+    }
     // Another container's PID namespace: this thread's next child is born in it (a setns on
     // a PID namespace moves where children go, not the caller), and the thread goes back
     // to its own right after the clone: until then it could start no thread.

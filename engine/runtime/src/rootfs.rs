@@ -328,6 +328,32 @@ impl Overlay<'_> {
 
 /// Unmounts `target`; a path that is not a mount point is fine. A busy
 /// mount is detached lazily.
+/// Mounts a container's own `/dev/shm` (a 64 MiB tmpfs, as docker's) at `target` on this
+/// side, for a container whose IPC others may join (`--ipc shareable`): theirs is a bind of
+/// the same mount. `target` is made if missing. Undo it with [`unmount`].
+pub fn mount_shm(target: &Path) -> Result<(), RuntimeError> {
+    std::fs::create_dir_all(target)
+        .map_err(|e| RuntimeError::io(format!("cannot create {}", target.display()), e))?;
+    if berth_host::mounts::is_mount_point(target) {
+        return Ok(());
+    }
+    rustix::mount::mount(
+        "shm",
+        target,
+        "tmpfs",
+        rustix::mount::MountFlags::NOSUID
+            | rustix::mount::MountFlags::NODEV
+            | rustix::mount::MountFlags::NOEXEC,
+        c"mode=1777,size=65536k",
+    )
+    .map_err(|e| {
+        RuntimeError::io(
+            format!("cannot mount a /dev/shm at {}", target.display()),
+            e.into(),
+        )
+    })
+}
+
 pub fn unmount(target: &Path) -> Result<(), RuntimeError> {
     match rustix::mount::unmount(target, UnmountFlags::empty()) {
         Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => Ok(()),

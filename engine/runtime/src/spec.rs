@@ -29,6 +29,10 @@ pub struct ContainerSpec {
     /// left alone), or another's.
     #[serde(default)]
     pub utsns: Share,
+    /// The IPC namespace: its own, the host's (`--ipc host`), or another container's
+    /// (`--ipc container:NAME`). Its `/dev/shm` is the caller's to mount over.
+    #[serde(default)]
+    pub ipcns: Share,
     /// `cgroup.procs` files the init process joins before exec.
     pub cgroup_procs: Vec<PathBuf>,
     pub tty: bool,

@@ -230,14 +230,7 @@ impl Session<'_> {
         let trigger = trigger.to_string();
         let created_by = Self::nop(state, &format!("ONBUILD {trigger}"));
         self.set_config(state, created_by, move |st| {
-            let cc = st.container_config();
-            let mut list: Vec<String> = cc
-                .extra
-                .get("OnBuild")
-                .and_then(|v| serde_json::from_value(v.clone()).ok())
-                .unwrap_or_default();
-            list.push(trigger.clone());
-            cc.extra.insert("OnBuild".into(), serde_json::json!(list));
+            push_onbuild(st.container_config(), &trigger)
         })
     }
 
@@ -251,7 +244,18 @@ impl Session<'_> {
 }
 
 /// docker's `Config.Healthcheck` for a HEALTHCHECK instruction.
-fn healthcheck_config(h: &Healthcheck) -> serde_json::Value {
+/// Adds `trigger` to the config's `OnBuild` list.
+pub(super) fn push_onbuild(cc: &mut ContainerConfig, trigger: &str) {
+    let mut list: Vec<String> = cc
+        .extra
+        .get("OnBuild")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    list.push(trigger.to_string());
+    cc.extra.insert("OnBuild".into(), serde_json::json!(list));
+}
+
+pub(super) fn healthcheck_config(h: &Healthcheck) -> serde_json::Value {
     match h {
         Healthcheck::None => serde_json::json!({"Test": ["NONE"]}),
         Healthcheck::Check {
@@ -292,7 +296,7 @@ fn healthcheck_config(h: &Healthcheck) -> serde_json::Value {
 
 /// EXPOSE's and VOLUME's change: a Go set (a JSON object of `{}`s) in the config, which
 /// oci-spec holds as a list; kept sorted and without repeats, as docker writes it.
-fn add_to_set(set: Option<Vec<String>>, items: &[String]) -> Vec<String> {
+pub(super) fn add_to_set(set: Option<Vec<String>>, items: &[String]) -> Vec<String> {
     let mut set = set.unwrap_or_default();
     set.extend(items.iter().cloned());
     set.sort();

@@ -30,6 +30,9 @@ impl ContainerService {
         step(self.release_cgroup(rec));
         step(self.release_network(rec));
         step(berth_runtime::rootfs::unmount(&p.rootfs()).map_err(ContainerError::from));
+        if rec.host.ipc_mode == "shareable" {
+            step(berth_runtime::rootfs::unmount(&p.shm()).map_err(ContainerError::from));
+        }
         step(super::fail_point("release"));
         if let Some(e) = failed {
             // Best effort: the container's directory may be gone (a removal racing this).

@@ -105,6 +105,7 @@ impl ContainerService {
                 init: opts.init,
                 pid_mode: opts.pid_mode.clone().unwrap_or_default(),
                 uts_mode: opts.uts_mode.clone().unwrap_or_default(),
+                ipc_mode: opts.ipc_mode.clone().unwrap_or_default(),
                 links,
                 log_max_size: opts.log.max_size,
                 log_max_files: opts.log.max_files,
@@ -115,6 +116,7 @@ impl ContainerService {
                     name: network.clone(),
                     aliases: opts.network_aliases.clone(),
                     ip: opts.network_ip,
+                    ip6: opts.network_ip6,
                     mac: opts.network_mac.clone(),
                 }],
             }),
@@ -536,10 +538,25 @@ impl ContainerService {
             },
         }
         match opts.uts_mode.as_deref().unwrap_or("") {
-            "" | "host" => Ok(()),
-            other => Err(ContainerError::InvalidArgument(format!(
-                "invalid UTS mode: {other} — use host or leave it out"
-            ))),
+            "" | "host" => {}
+            other => {
+                return Err(ContainerError::InvalidArgument(format!(
+                    "invalid UTS mode: {other} — use host or leave it out"
+                )))
+            }
+        }
+        match opts.ipc_mode.as_deref().unwrap_or("") {
+            "" | "private" | "shareable" | "none" => Ok(()),
+            "host" if berth_host::privilege::in_user_namespace() => Err(ContainerError::InvalidArgument(
+                "--ipc host cannot be used by an ordinary user's engine: its containers may not share this computer's IPC — leave --ipc out, or use Berth as root".into(),
+            )),
+            "host" => Ok(()),
+            other => match other.strip_prefix("container:") {
+                Some(name) if !name.is_empty() => self.find(name).map(|_| ()),
+                _ => Err(ContainerError::InvalidArgument(format!(
+                    "invalid IPC mode: {other} — use private, shareable, none, host or container:NAME"
+                ))),
+            },
         }
     }
 }

@@ -89,9 +89,15 @@ fn hosts_file(
             }
         }
         hosts.push_str(&format!("{}\t{}\n", ep.ip, names.join(" ")));
+        if let Some(v6) = ep.ipv6 {
+            hosts.push_str(&format!("{}\t{}\n", v6.ip, names.join(" ")));
+        }
     }
     for other in peers.iter().filter(|e| e.container_id != rec.id) {
         hosts.push_str(&format!("{}\t{}\n", other.ip, other.aliases.join(" ")));
+        if let Some(v6) = other.ipv6 {
+            hosts.push_str(&format!("{}\t{}\n", v6.ip, other.aliases.join(" ")));
+        }
     }
     hosts
 }

@@ -18,7 +18,7 @@ impl ContainerService {
         network: &str,
         name_or_id: &str,
         aliases: &[String],
-        ip: Option<std::net::Ipv4Addr>,
+        (ip, ip6): (Option<std::net::Ipv4Addr>, Option<std::net::Ipv6Addr>),
     ) -> Result<ContainerRecord, ContainerError> {
         let _lock = self.lock()?;
         let mut rec = self.find(name_or_id)?;
@@ -40,6 +40,7 @@ impl ContainerService {
             name: network.clone(),
             aliases: aliases.to_vec(),
             ip,
+            ip6,
             mac: None,
         };
         if self.status(&rec).is_running() {
@@ -182,5 +183,6 @@ pub(super) fn endpoint_info(ep: &berth_net::Endpoint) -> EndpointInfo {
         gateway: ep.gateway.to_string(),
         mac: ep.mac.clone(),
         interface: ep.interface.clone(),
+        ipv6: ep.ipv6,
     }
 }

@@ -41,6 +41,16 @@ impl ContainerService {
             }
             tracing::warn!(container = %rec.name, "removed without releasing all of its last run: {e}");
         }
+        // Never delete through a mount: a root filesystem (or shared /dev/shm) still mounted
+        // here, whatever the release above concluded, is unmounted first. (Once seen: a
+        // rootless engine's `compose down` right after a restart found the rootfs mounted
+        // and failed with EBUSY half-way through deleting it.)
+        for dir in [p.rootfs(), p.shm()] {
+            if berth_host::mounts::is_mount_point(&dir) {
+                tracing::warn!(container = %rec.name, path = %dir.display(), "still mounted at removal; unmounting it");
+                berth_runtime::rootfs::unmount(&dir)?;
+            }
+        }
         // Renamed out of sight first: a removal that is cut short leaves a `.removing-`
         // directory the next engine finishes, never a container with half its files.
         let doomed = self.root.join("containers").join(format!(".removing-{}", rec.id));

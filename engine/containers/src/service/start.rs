@@ -33,21 +33,29 @@ impl ContainerService {
         // Release whatever the previous run left, then start from a clean slate. A release
         // that failed before is tried again: it may work now, and then the container is
         // no longer dead.
-        let released = self.cleanup(&rec);
-        if let Status::Dead { reason } = self.status(&rec) {
-            return Err(ContainerError::Dead {
-                name: rec.name.clone(),
-                reason,
-            });
-        }
-        released?;
-        self.begin_start(&rec.id);
+        //
+        // Under the container list's lock, until the start is marked: the previous run's
+        // supervisor releases that run under it too, and without the lock its release could
+        // end after this one had begun, writing `cleaned` over the new run — whose rootfs the
+        // next release then skipped (seen as EBUSY from a `compose down` after a restart).
         let p = self.paths(&rec.id);
-        for f in ["state.json", "exit.json", "start-error"] {
-            let _ = std::fs::remove_file(p.shim().join(f));
+        {
+            let _lock = self.lock()?;
+            let released = self.cleanup(&rec);
+            if let Status::Dead { reason } = self.status(&rec) {
+                return Err(ContainerError::Dead {
+                    name: rec.name.clone(),
+                    reason,
+                });
+            }
+            released?;
+            self.begin_start(&rec.id);
+            for f in ["state.json", "exit.json", "start-error"] {
+                let _ = std::fs::remove_file(p.shim().join(f));
+            }
+            let _ = std::fs::remove_file(p.dir.join("oom"));
+            let _ = std::fs::remove_file(p.cleaned());
         }
-        let _ = std::fs::remove_file(p.dir.join("oom"));
-        let _ = std::fs::remove_file(p.cleaned());
         match self.start_inner(&mut rec) {
             Ok(()) => {
                 // A start undoes a user's stop: restart policies apply again.
@@ -119,19 +127,41 @@ impl ContainerService {
             "host" => berth_runtime::Share::Host,
             other => {
                 let name = other.strip_prefix("container:").unwrap_or(other);
-                let peer = self.find(name)?;
-                let pid = self.status(&peer).pid().ok_or_else(|| {
-                    ContainerError::InvalidArgument(format!(
-                        "cannot join the PID namespace of container {}: it is not running — start it first",
-                        peer.name
-                    ))
-                })?;
+                let (_, pid) = self.running_peer(name, "PID")?;
                 berth_runtime::Share::Path(PathBuf::from(format!("/proc/{pid}/ns/pid")))
             }
         };
         let utsns = match rec.host.uts_mode.as_str() {
             "host" => berth_runtime::Share::Host,
             _ => berth_runtime::Share::New,
+        };
+        // `--ipc host|container:NAME`: that IPC namespace, and its /dev/shm over the
+        // container's own (POSIX shared memory lives there, as in docker).
+        // A shareable one's /dev/shm is mounted on this side, so a joiner can bind the same.
+        let ipcns = match rec.host.ipc_mode.as_str() {
+            "host" => {
+                mounts.push(shm_bind(PathBuf::from("/dev/shm")));
+                berth_runtime::Share::Host
+            }
+            "shareable" => {
+                berth_runtime::rootfs::mount_shm(&p.shm())?;
+                mounts.push(shm_bind(p.shm()));
+                berth_runtime::Share::New
+            }
+            other => match other.strip_prefix("container:") {
+                Some(name) => {
+                    let (peer, pid) = self.running_peer(name, "IPC")?;
+                    if peer.host.ipc_mode != "shareable" {
+                        return Err(ContainerError::InvalidArgument(format!(
+                            "cannot join the IPC namespace of container {}: it is not shareable — run it with --ipc shareable",
+                            peer.name
+                        )));
+                    }
+                    mounts.push(shm_bind(self.paths(&peer.id).shm()));
+                    berth_runtime::Share::Path(PathBuf::from(format!("/proc/{pid}/ns/ipc")))
+                }
+                None => berth_runtime::Share::New,
+            },
         };
         let spec = ContainerSpec {
             id: rec.id.clone(),
@@ -145,6 +175,7 @@ impl ContainerService {
             netns,
             pidns,
             utsns,
+            ipcns,
             cgroup_procs: cgroup.join_files(),
             tty: rec.config.tty,
             stdin: rec.config.open_stdin,
@@ -391,6 +422,30 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         let _ = std::os::unix::fs::lchown(&dest, Some(md.uid()), Some(md.gid()));
     }
     Ok(())
+}
+
+impl ContainerService {
+    /// Container `name`, whose `kind` namespace (PID, IPC) another joins, and its init's pid.
+    fn running_peer(&self, name: &str, kind: &str) -> Result<(ContainerRecord, i32), ContainerError> {
+        let peer = self.find(name)?;
+        match self.status(&peer).pid() {
+            Some(pid) => Ok((peer, pid)),
+            None => Err(ContainerError::InvalidArgument(format!(
+                "cannot join the {kind} namespace of container {}: it is not running — start it first",
+                peer.name
+            ))),
+        }
+    }
+}
+
+/// `source` (the host's or another container's /dev/shm) over the container's /dev/shm.
+fn shm_bind(source: PathBuf) -> MountSpec {
+    MountSpec {
+        source,
+        destination: "/dev/shm".into(),
+        kind: RtMountKind::Bind,
+        readonly: false,
+    }
 }
 
 /// `--group-add`: the extra groups, after the user's own supplementary ones.

@@ -48,6 +48,7 @@ pub fn spec(rootfs: &Path, args: &[&str]) -> ContainerSpec {
         netns: NetNs::New,
         pidns: Default::default(),
         utsns: Default::default(),
+        ipcns: Default::default(),
         cgroup_procs: vec![],
         tty: false,
         stdin: false,
