@@ -548,6 +548,30 @@ pub struct RunArgs {
     /// IPC mode to use: private, shareable, none, host or container:NAME
     #[arg(long)]
     pub ipc: Option<String>,
+    /// Add a custom host-to-IP mapping (host:ip, or host:host-gateway)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option")]
+    pub dns_option: Vec<String>,
+    /// Size of /dev/shm, e.g. 256m
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
     /// Add a link to another container (NAME[:ALIAS]): its address in /etc/hosts
     #[arg(long = "link")]
     pub link: Vec<String>,

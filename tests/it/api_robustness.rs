@@ -101,7 +101,7 @@ fn bad_requests_get_docker_errors_and_the_daemon_stays_up() {
 
     // Unsupported settings are refused by name, never silently dropped.
     let body =
-        serde_json::json!({"Image": "busybox", "HostConfig": {"Privileged": true, "CapAdd": ["NET_ADMIN"]}});
+        serde_json::json!({"Image": "busybox", "HostConfig": {"Privileged": true, "Devices": [{"PathOnHost": "/dev/kvm"}]}});
     let r = d.request(
         "POST",
         "/v1.43/containers/create",
@@ -110,7 +110,7 @@ fn bad_requests_get_docker_errors_and_the_daemon_stays_up() {
     assert_eq!(r.status, 400);
     let m = message(&r);
     assert!(
-        m.contains("HostConfig.Privileged") && m.contains("HostConfig.CapAdd"),
+        m.contains("HostConfig.Privileged") && m.contains("HostConfig.Devices"),
         "{m}"
     );
     let r = d.request(

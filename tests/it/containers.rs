@@ -1225,6 +1225,167 @@ fn ipc_namespaces_shared_with_the_host_or_another_container() {
     b.ok(&["rm", "-f", "ipcowner", "ipcdefault", "ipcplain"]);
 }
 
+/// `--add-host` (with `host-gateway`), `--dns`/`--dns-search`/`--dns-option`, `--shm-size`,
+/// `--read-only` and `--cap-add`/`--cap-drop` do in the container what they do in docker, exec gets the
+/// container's capabilities, inspect reports them, and bad values get one sentence.
+#[test]
+fn hosts_dns_shm_size_and_capabilities() {
+    let (_reg, b) = setup(false);
+    // On the default bridge: host.docker.internal (and so host-gateway) is its gateway.
+    let hosts = b.ok(&[
+        "run",
+        "--rm",
+        "--add-host",
+        "db:10.1.2.3",
+        "--add-host",
+        "gw:host-gateway",
+        "busybox",
+        "cat",
+        "/etc/hosts",
+    ]);
+    assert!(hosts.contains("10.1.2.3\tdb\n"), "{hosts}");
+    let gateway = hosts
+        .lines()
+        .find(|l| l.ends_with("\thost.docker.internal"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap_or_else(|| panic!("no host.docker.internal in {hosts}"));
+    assert!(hosts.contains(&format!("{gateway}\tgw\n")), "{hosts}");
+
+    let resolv = run_sh(
+        &b,
+        &[
+            "--dns",
+            "9.9.9.9",
+            "--dns-search",
+            "lab.example",
+            "--dns-option",
+            "ndots:2",
+        ],
+        "cat /etc/resolv.conf",
+    );
+    let servers: Vec<&str> = resolv.lines().filter(|l| l.starts_with("nameserver")).collect();
+    assert_eq!(servers, ["nameserver 9.9.9.9"], "{resolv}");
+    assert!(
+        resolv.contains("search lab.example\n") && resolv.contains("options ndots:2\n"),
+        "{resolv}"
+    );
+
+    let shm = run_sh(&b, &["--shm-size", "8m"], "df -k /dev/shm | tail -1");
+    assert_eq!(shm.split_whitespace().nth(1), Some("8192"), "{shm}");
+    let shm = run_sh(&b, &[], "df -k /dev/shm | tail -1");
+    assert_eq!(shm.split_whitespace().nth(1), Some("65536"), "the default: {shm}");
+
+    let eff = |extra: &[&str]| run_sh(&b, extra, "grep CapEff /proc/self/status");
+    assert_eq!(eff(&[]), "CapEff:\t00000000a80425fb\n", "docker's default set");
+    assert_eq!(eff(&["--cap-drop", "ALL"]), "CapEff:\t0000000000000000\n");
+    assert_eq!(eff(&["--cap-add", "net_admin"]), "CapEff:\t00000000a80435fb\n");
+    assert_eq!(
+        eff(&["--cap-drop", "ALL", "--cap-add", "CAP_CHOWN"]),
+        "CapEff:\t0000000000000001\n"
+    );
+    let r = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ip",
+        "addr",
+        "add",
+        "127.0.0.9/8",
+        "dev",
+        "lo",
+    ]);
+    assert!(r.code != 0, "NET_ADMIN is not in the default set: {r:?}");
+    run_sh(
+        &b,
+        &["--cap-add", "NET_ADMIN"],
+        "ip addr add 127.0.0.9/8 dev lo && echo added",
+    );
+    let r = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--cap-drop",
+        "CHOWN",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /tmp/f && chown 1 /tmp/f",
+    ]);
+    assert!(r.code != 0, "chown without CHOWN: {r:?}");
+
+    // --read-only: the root is read-only, a tmpfs and the volume on it are not.
+    let r = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--read-only",
+        "busybox",
+        "touch",
+        "/x",
+    ]);
+    assert!(r.code != 0 && r.stderr.contains("Read-only file system"), "{r:?}");
+    assert_eq!(
+        run_sh(
+            &b,
+            &["--read-only", "--tmpfs", "/tmp", "-v", "rodata:/data"],
+            "touch /tmp/x /data/y && echo writable"
+        ),
+        "writable\n"
+    );
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "capper",
+        "--network",
+        "none",
+        "--cap-add",
+        "NET_ADMIN",
+        "--add-host",
+        "db:10.1.2.3",
+        "--dns",
+        "9.9.9.9",
+        "--shm-size",
+        "8m",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(
+        b.ok(&["exec", "capper", "grep", "CapEff", "/proc/self/status"]),
+        "CapEff:\t00000000a80435fb\n",
+        "exec has the container's capabilities"
+    );
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{json .HostConfig.CapAdd}} {{json .HostConfig.ExtraHosts}} {{json .HostConfig.Dns}} {{.HostConfig.ShmSize}} {{.HostConfig.ReadonlyRootfs}}", "capper"]),
+        "[\"NET_ADMIN\"] [\"db:10.1.2.3\"] [\"9.9.9.9\"] 8388608 false\n"
+    );
+    b.ok(&["rm", "-f", "capper"]);
+
+    for (args, says) in [
+        (&["--cap-add", "NOPE"][..], "unknown capability: \"CAP_NOPE\""),
+        (&["--add-host", "nocolon"][..], "invalid --add-host nocolon"),
+        (
+            &["--add-host", "db:not-an-ip"][..],
+            "invalid --add-host db:not-an-ip",
+        ),
+        (&["--dns", "dns.example"][..], "invalid --dns dns.example"),
+    ] {
+        let mut all = vec!["run", "--rm"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["busybox", "true"]);
+        let r = b.fails(&all);
+        assert!(
+            r.stderr.contains(says) && r.stderr.trim().lines().count() == 1,
+            "{args:?}: {r:?}"
+        );
+    }
+}
+
 /// Legacy `--link NAME:ALIAS` on the default bridge (which resolves no names by itself):
 /// the other container is in /etc/hosts under the alias, inspect shows docker's
 /// `/other:/this/alias`, and a missing container is refused in one sentence.

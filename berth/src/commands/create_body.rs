@@ -290,6 +290,22 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<ContainerCreateBody> {
             pid_mode: a.pid.clone(),
             uts_mode: a.uts.clone(),
             ipc_mode: a.ipc.clone(),
+            extra_hosts: (!a.add_host.is_empty()).then(|| a.add_host.clone()),
+            dns: (!a.dns.is_empty()).then(|| a.dns.clone()),
+            dns_search: (!a.dns_search.is_empty()).then(|| a.dns_search.clone()),
+            dns_options: (!a.dns_option.is_empty()).then(|| a.dns_option.clone()),
+            shm_size: a
+                .shm_size
+                .as_deref()
+                .map(|s| {
+                    berth_units::parse_size(s)
+                        .map(|b| b as i64)
+                        .map_err(|e| anyhow::anyhow!("invalid --shm-size {s}: {e}"))
+                })
+                .transpose()?,
+            cap_add: (!a.cap_add.is_empty()).then(|| a.cap_add.clone()),
+            cap_drop: (!a.cap_drop.is_empty()).then(|| a.cap_drop.clone()),
+            readonly_rootfs: a.read_only.then_some(true),
             links: (!a.link.is_empty()).then(|| a.link.clone()),
             port_bindings: (!bindings.is_empty()).then_some(bindings),
             publish_all_ports: Some(a.publish_all),

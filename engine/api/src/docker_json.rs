@@ -225,6 +225,14 @@ pub fn container_inspect(
             "Init": rec.host.init,
             "PidMode": rec.host.pid_mode,
             "UTSMode": rec.host.uts_mode,
+            "ExtraHosts": if rec.host.extra_hosts.is_empty() { Value::Null } else { json!(rec.host.extra_hosts) },
+            "Dns": rec.host.dns,
+            "DnsSearch": rec.host.dns_search,
+            "DnsOptions": rec.host.dns_options,
+            "ShmSize": rec.host.shm_size.unwrap_or(64 * 1024 * 1024),
+            "ReadonlyRootfs": rec.host.readonly_rootfs,
+            "CapAdd": if rec.host.cap_add.is_empty() { Value::Null } else { json!(rec.host.cap_add) },
+            "CapDrop": if rec.host.cap_drop.is_empty() { Value::Null } else { json!(rec.host.cap_drop) },
             "IpcMode": if rec.host.ipc_mode.is_empty() { "private" } else { rec.host.ipc_mode.as_str() },
             // docker's shape: "/other:/this/alias".
             "Links": if rec.host.links.is_empty() { Value::Null } else {

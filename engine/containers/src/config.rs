@@ -61,6 +61,19 @@ pub struct ContainerConfig {
     pub uts_mode: Option<String>,
     /// `--ipc`: `private`, `shareable`, `none`, `host` or `container:NAME` (empty: its own).
     pub ipc_mode: Option<String>,
+    /// `--add-host NAME:IP` (IP may be `host-gateway`: the computer running the engine).
+    pub extra_hosts: Vec<String>,
+    /// `--dns`, `--dns-search`, `--dns-option`.
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// `--shm-size` in bytes.
+    pub shm_size: Option<u64>,
+    /// `--read-only`.
+    pub readonly_rootfs: bool,
+    /// `--cap-add` / `--cap-drop` (`NET_ADMIN`, `CAP_NET_ADMIN`, `ALL`).
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
     /// `--group-add`: group names (from the image's /etc/group) or gids.
     pub group_add: Vec<String>,
     pub labels: BTreeMap<String, String>,

@@ -116,6 +116,28 @@ pub struct HostConfig {
     /// `host`, `container:NAME`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ipc_mode: String,
+    /// `--add-host NAME:IP` entries as given (IP may be `host-gateway`), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
+    /// `--dns`, `--dns-search`, `--dns-option`: what the container's resolv.conf says
+    /// instead of the host's nameservers, search domains and options.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_options: Vec<String>,
+    /// `--shm-size` in bytes (64 MiB when `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<u64>,
+    /// `--read-only`: the container's root file system is read-only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub readonly_rootfs: bool,
+    /// `--cap-add` / `--cap-drop`, normalised (`NET_ADMIN`, `ALL`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
     /// Legacy links: (the other container's ID, the alias it is reached by).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<(String, String)>,
@@ -226,6 +248,18 @@ impl ContainerRecord {
     /// The endpoint published ports forward to: the first network's.
     pub fn primary_endpoint(&self) -> Option<&EndpointInfo> {
         self.endpoints.first()
+    }
+}
+
+impl HostConfig {
+    /// The capability set `--cap-add` / `--cap-drop` make (`None`: docker's default).
+    pub fn caps(&self) -> Result<Option<u64>, crate::ContainerError> {
+        if self.cap_add.is_empty() && self.cap_drop.is_empty() {
+            return Ok(None);
+        }
+        berth_runtime::capability_mask(&self.cap_add, &self.cap_drop)
+            .map(Some)
+            .map_err(crate::ContainerError::InvalidArgument)
     }
 }
 

@@ -109,6 +109,9 @@ pub(crate) enum Step {
     Mask(CString),
     /// Bind a path over itself read-only.
     ReadOnly(CString),
+    /// Remount the container's root read-only (`--read-only`); the mounts on it stay as
+    /// they are.
+    RootReadOnly,
 }
 
 /// Everything the child needs, prepared before clone.
@@ -509,6 +512,13 @@ fn run_step(step: &Step, fresh: &mut &[c_int]) -> Result<(), i32> {
                     ptr::null(),
                 ),
             },
+            Step::RootReadOnly => mount(
+                ptr::null(),
+                c"/".as_ptr(),
+                ptr::null(),
+                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                ptr::null(),
+            ),
             Step::ReadOnly(p) => {
                 match mount(
                     p.as_ptr(),

@@ -27,6 +27,7 @@ pub mod shim;
 mod spec;
 mod user;
 
+pub use caps::{capability_mask, normalize_capability};
 pub use error::RuntimeError;
 pub use plan::{exec, recv_console, spawn};
 pub use spec::{CgroupFsMount, ContainerSpec, ExecSpec, MountKind, MountSpec, NetNs, Share, Stdio, User};

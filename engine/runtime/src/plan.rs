@@ -374,12 +374,16 @@ fn container_steps(spec: &ContainerSpec, held: &mut Held) -> Result<Plan, Runtim
         }),
     )?;
     p.push(Step::Mkdir(cstr("/dev/shm", "")?), "creating /dev/shm".into());
+    let shm = match spec.shm_size {
+        Some(bytes) => format!("mode=1777,size={bytes}"),
+        None => "mode=1777,size=65536k".to_string(),
+    };
     p.mount(
         Some("shm"),
         "/dev/shm",
         Some("tmpfs"),
         nosuid_nodev_noexec,
-        Some("mode=1777,size=65536k"),
+        Some(&shm),
     )?;
     p.push(
         Step::Mkdir(cstr("/dev/mqueue", "")?),
@@ -467,6 +471,9 @@ fn container_steps(spec: &ContainerSpec, held: &mut Held) -> Result<Plan, Runtim
     }
     let cwd = if spec.cwd.is_empty() { "/" } else { &spec.cwd };
     mkdir_p(&components(cwd, "working directory")?, &mut p)?;
+    if spec.readonly_rootfs {
+        p.push(Step::RootReadOnly, "making the root file system read-only".into());
+    }
     Ok(p)
 }
 
@@ -637,6 +644,9 @@ pub fn spawn(spec: &ContainerSpec, stdio: Stdio) -> Result<Pid, RuntimeError> {
     let common = common(&spec.args, &spec.env, &spec.cwd, &spec.user)?;
     let plan = container_steps(spec, &mut held)?;
     let mut p = prepared(common, &mut held, stdio)?;
+    if let Some(caps) = spec.caps {
+        p.caps = caps;
+    }
     p.rootfs = Some(cstr(rootfs.as_os_str().as_bytes(), "root filesystem path")?);
     p.steps = plan.steps;
     p.hostname = if spec.hostname.is_empty() {
@@ -743,6 +753,9 @@ pub fn exec(target_pid: i32, spec: &ExecSpec, stdio: Stdio) -> Result<Pid, Runti
     let mut held = Held::default();
     let common = common(&spec.args, &spec.env, &spec.cwd, &spec.user)?;
     let mut p = prepared(common, &mut held, stdio)?;
+    if let Some(caps) = spec.caps {
+        p.caps = caps;
+    }
     p.cgroup_fds = cgroup_fds(&spec.cgroup_procs, &mut held)?;
     // cgroup first (its root is resolved against our cgroup), mnt last.
     let names = ["cgroup", "ipc", "uts", "net", "pid", "mnt"];

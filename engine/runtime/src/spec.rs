@@ -33,6 +33,17 @@ pub struct ContainerSpec {
     /// (`--ipc container:NAME`). Its `/dev/shm` is the caller's to mount over.
     #[serde(default)]
     pub ipcns: Share,
+    /// The capability set (a bit per capability, see `capability_mask`); docker's
+    /// default when `None`.
+    #[serde(default)]
+    pub caps: Option<u64>,
+    /// The size of its own /dev/shm in bytes (`--shm-size`); 64 MiB when `None`.
+    #[serde(default)]
+    pub shm_size: Option<u64>,
+    /// `--read-only`: the root file system is mounted read-only once everything is set up
+    /// (volumes, binds, tmpfs and /dev stay as they are).
+    #[serde(default)]
+    pub readonly_rootfs: bool,
     /// `cgroup.procs` files the init process joins before exec.
     pub cgroup_procs: Vec<PathBuf>,
     pub tty: bool,
@@ -111,6 +122,9 @@ pub struct ExecSpec {
     /// `cgroup.procs` files the process joins (usually the container's).
     pub cgroup_procs: Vec<PathBuf>,
     pub tty: bool,
+    /// The container's capability set (docker's default when `None`).
+    #[serde(default)]
+    pub caps: Option<u64>,
 }
 
 /// Where the container's standard streams go.

@@ -235,6 +235,7 @@ fn exec_joins_the_container() {
         user: Default::default(),
         cgroup_procs: vec![],
         tty: false,
+        caps: None,
     };
     let (ew_dup, ew) = (w.try_clone().unwrap(), w);
     let pid = berth_runtime::exec(

@@ -49,6 +49,7 @@ impl ContainerService {
             crate::signal_number(s)?;
         }
         self.check_namespace_modes(opts)?;
+        check_host_settings(opts)?;
         if let Some(h) = &opts.healthcheck {
             h.check()?;
         }
@@ -106,6 +107,22 @@ impl ContainerService {
                 pid_mode: opts.pid_mode.clone().unwrap_or_default(),
                 uts_mode: opts.uts_mode.clone().unwrap_or_default(),
                 ipc_mode: opts.ipc_mode.clone().unwrap_or_default(),
+                extra_hosts: opts.extra_hosts.clone(),
+                dns: opts.dns.clone(),
+                dns_search: opts.dns_search.clone(),
+                dns_options: opts.dns_options.clone(),
+                shm_size: opts.shm_size.filter(|s| *s > 0),
+                readonly_rootfs: opts.readonly_rootfs,
+                cap_add: opts
+                    .cap_add
+                    .iter()
+                    .map(|c| berth_runtime::normalize_capability(c))
+                    .collect(),
+                cap_drop: opts
+                    .cap_drop
+                    .iter()
+                    .map(|c| berth_runtime::normalize_capability(c))
+                    .collect(),
                 links,
                 log_max_size: opts.log.max_size,
                 log_max_files: opts.log.max_files,
@@ -559,6 +576,35 @@ impl ContainerService {
             },
         }
     }
+}
+
+/// `--add-host`, `--dns` and `--cap-add`/`--cap-drop` as docker checks them.
+fn check_host_settings(opts: &ContainerConfig) -> Result<(), ContainerError> {
+    for h in &opts.extra_hosts {
+        let ok = h
+            .split_once(':')
+            .filter(|(name, _)| !name.is_empty())
+            .is_some_and(|(_, ip)| ip == "host-gateway" || ip.parse::<std::net::IpAddr>().is_ok());
+        if !ok {
+            return Err(ContainerError::InvalidArgument(format!(
+                "invalid --add-host {h}: use NAME:IP, e.g. db:10.0.0.5 or host.docker.internal:host-gateway"
+            )));
+        }
+    }
+    if let Some(d) = opts.dns.iter().find(|d| d.parse::<std::net::IpAddr>().is_err()) {
+        return Err(ContainerError::InvalidArgument(format!(
+            "invalid --dns {d}: give a name server's IP address, e.g. 1.1.1.1"
+        )));
+    }
+    let norm = |v: &[String]| {
+        v.iter()
+            .map(|c| berth_runtime::normalize_capability(c))
+            .collect::<Vec<_>>()
+    };
+    berth_runtime::capability_mask(&norm(&opts.cap_add), &norm(&opts.cap_drop)).map_err(|e| {
+        ContainerError::InvalidArgument(format!("{e} — use names such as NET_ADMIN or SYS_TIME"))
+    })?;
+    Ok(())
 }
 
 pub(super) fn check_limits(l: &crate::Limits) -> Result<(), ContainerError> {

@@ -64,6 +64,7 @@ impl ContainerService {
             user,
             tty: opts.tty,
             cgroup_procs,
+            caps: rec.host.caps()?,
         };
         Ok(berth_runtime::exec(pid, &spec, stdio)?)
     }

@@ -37,6 +37,21 @@ impl ContainerService {
             .and_then(|h| h.host_address())
             .or_else(|| berth_rootless::host_loopback_address().map(std::net::IpAddr::V4));
         let mut hosts = hosts_file(rec, &own, &peers, host);
+        // `--add-host NAME:IP` last, as docker writes them; `host-gateway` is the address
+        // host.docker.internal has.
+        for entry in &rec.host.extra_hosts {
+            let Some((name, ip)) = entry.split_once(':') else {
+                continue;
+            };
+            let ip = if ip == "host-gateway" {
+                host_gateway(&hosts)
+            } else {
+                Some(ip.to_string())
+            };
+            if let Some(ip) = ip {
+                hosts.push_str(&format!("{ip}\t{name}\n"));
+            }
+        }
         // Legacy links: the other container's address (on a network both are on, else its
         // first) under the alias and its name, as docker writes them.
         for (id, alias) in &rec.host.links {
@@ -53,6 +68,17 @@ impl ContainerService {
         }
         hosts
     }
+}
+
+/// The address `host.docker.internal` has in a hosts file.
+fn host_gateway(hosts: &str) -> Option<String> {
+    hosts.lines().find_map(|l| {
+        let (ip, names) = l.split_once('\t')?;
+        names
+            .split_whitespace()
+            .any(|n| n == HOST_NAME)
+            .then(|| ip.to_string())
+    })
 }
 
 /// The name under which containers reach the computer that runs the engine, as on Docker

@@ -176,6 +176,9 @@ impl ContainerService {
             pidns,
             utsns,
             ipcns,
+            caps: rec.host.caps()?,
+            shm_size: rec.host.shm_size,
+            readonly_rootfs: rec.host.readonly_rootfs,
             cgroup_procs: cgroup.join_files(),
             tty: rec.config.tty,
             stdin: rec.config.open_stdin,
@@ -314,7 +317,10 @@ impl ContainerService {
     fn write_etc_files(&self, rec: &ContainerRecord) -> Result<Vec<MountSpec>, ContainerError> {
         let p = self.paths(&rec.id);
         let hosts = self.hosts_for(rec);
-        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let resolv = resolv_conf(
+            &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            &rec.host,
+        );
         let mut mounts = Vec::new();
         for (name, content) in [
             ("hosts", hosts),
@@ -436,6 +442,32 @@ impl ContainerService {
             ))),
         }
     }
+}
+
+/// The container's resolv.conf: the host's, with `--dns`, `--dns-search` and `--dns-option`
+/// in place of its nameservers, search domains and options when given (as docker writes it).
+fn resolv_conf(host: &str, h: &HostConfig) -> String {
+    let replaced = |line: &str| {
+        let key = line.split_whitespace().next().unwrap_or("");
+        (key == "nameserver" && !h.dns.is_empty())
+            || (matches!(key, "search" | "domain") && !h.dns_search.is_empty())
+            || (key == "options" && !h.dns_options.is_empty())
+    };
+    let mut out: String = host
+        .lines()
+        .filter(|l| !replaced(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for ns in &h.dns {
+        out.push_str(&format!("nameserver {ns}\n"));
+    }
+    if !h.dns_search.is_empty() {
+        out.push_str(&format!("search {}\n", h.dns_search.join(" ")));
+    }
+    if !h.dns_options.is_empty() {
+        out.push_str(&format!("options {}\n", h.dns_options.join(" ")));
+    }
+    out
 }
 
 /// `source` (the host's or another container's /dev/shm) over the container's /dev/shm.
