@@ -572,6 +572,9 @@ pub struct RunArgs {
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     pub read_only: bool,
+    /// Sysctl options (KEY=VALUE), e.g. net.core.somaxconn=1024
+    #[arg(long)]
+    pub sysctl: Vec<String>,
     /// Add a link to another container (NAME[:ALIAS]): its address in /etc/hosts
     #[arg(long = "link")]
     pub link: Vec<String>,

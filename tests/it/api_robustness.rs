@@ -100,8 +100,7 @@ fn bad_requests_get_docker_errors_and_the_daemon_stays_up() {
     assert!(message(&r).contains("too old"));
 
     // Unsupported settings are refused by name, never silently dropped.
-    let body =
-        serde_json::json!({"Image": "busybox", "HostConfig": {"Privileged": true, "Devices": [{"PathOnHost": "/dev/kvm"}]}});
+    let body = serde_json::json!({"Image": "busybox", "HostConfig": {"Privileged": true, "Devices": [{"PathOnHost": "/dev/kvm"}]}});
     let r = d.request(
         "POST",
         "/v1.43/containers/create",

@@ -1115,16 +1115,21 @@ fn pid_and_uts_namespaces_shared_with_the_host_or_another_container() {
         (&["--pid", "container:nobody"][..], "nobody"),
         (&["--uts", "container:pidowner"][..], "invalid UTS mode"),
     ] {
-        let mut args = vec!["run", "--rm"];
-        args.extend_from_slice(mode);
-        args.extend_from_slice(&["busybox", "true"]);
-        let r = b.fails(&args);
-        assert!(
-            r.stderr.contains(says) && r.stderr.trim().lines().count() == 1,
-            "{mode:?}: {r:?}"
-        );
+        refused_in_one_sentence(&b, mode, says);
     }
     b.ok(&["rm", "-f", "pidowner"]);
+}
+
+/// `run --rm ARGS busybox true` fails, saying `says` in one line.
+fn refused_in_one_sentence(b: &Berth, args: &[&str], says: &str) {
+    let mut all = vec!["run", "--rm"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["busybox", "true"]);
+    let r = b.fails(&all);
+    assert!(
+        r.stderr.contains(says) && r.stderr.trim().lines().count() == 1,
+        "{args:?}: {r:?}"
+    );
 }
 
 /// What `run --rm --network none EXTRA busybox sh -c SCRIPT` prints.
@@ -1216,11 +1221,7 @@ fn ipc_namespaces_shared_with_the_host_or_another_container() {
         ),
         ("container:ipcdefault", "it is not running"),
     ] {
-        let r = b.fails(&["run", "--rm", "--ipc", mode, "busybox", "true"]);
-        assert!(
-            r.stderr.contains(says) && r.stderr.trim().lines().count() == 1,
-            "{mode}: {r:?}"
-        );
+        refused_in_one_sentence(&b, &["--ipc", mode], says);
     }
     b.ok(&["rm", "-f", "ipcowner", "ipcdefault", "ipcplain"]);
 }
@@ -1375,14 +1376,66 @@ fn hosts_dns_shm_size_and_capabilities() {
         ),
         (&["--dns", "dns.example"][..], "invalid --dns dns.example"),
     ] {
-        let mut all = vec!["run", "--rm"];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["busybox", "true"]);
-        let r = b.fails(&all);
-        assert!(
-            r.stderr.contains(says) && r.stderr.trim().lines().count() == 1,
-            "{args:?}: {r:?}"
-        );
+        refused_in_one_sentence(&b, args, says);
+    }
+}
+
+/// `--sysctl`: namespaced keys (net.*, the IPC ones) are set in the container's own
+/// namespaces and the host keeps its values; others, or net.* with the host's network, are
+/// refused in one sentence.
+#[test]
+fn sysctls_set_the_containers_own_namespaces() {
+    let (_reg, b) = setup(false);
+    let host_somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap();
+    let host_shmmni = std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap();
+    let seen = run_sh(
+        &b,
+        &[
+            "--sysctl",
+            "net.core.somaxconn=1234",
+            "--sysctl",
+            "kernel.shmmni=2048",
+        ],
+        "cat /proc/sys/net/core/somaxconn /proc/sys/kernel/shmmni",
+    );
+    assert_eq!(seen, "1234\n2048\n");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap(),
+        host_somaxconn
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap(),
+        host_shmmni
+    );
+    b.ok(&[
+        "create",
+        "--name",
+        "tuned",
+        "--sysctl",
+        "net.core.somaxconn=1234",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{json .HostConfig.Sysctls}}", "tuned"]),
+        "{\"net.core.somaxconn\":\"1234\"}\n"
+    );
+    b.ok(&["rm", "tuned"]);
+    for (args, says) in [
+        (
+            &["--sysctl", "vm.swappiness=1"][..],
+            "sysctl 'vm.swappiness' is not allowed: it is not namespaced",
+        ),
+        (
+            &["--network", "host", "--sysctl", "net.core.somaxconn=1"][..],
+            "sysctl 'net.core.somaxconn' is not allowed: the container shares",
+        ),
+        (
+            &["--ipc", "host", "--sysctl", "kernel.shmmni=1"][..],
+            "sysctl 'kernel.shmmni' is not allowed: the container shares",
+        ),
+    ] {
+        refused_in_one_sentence(&b, args, says);
     }
 }
 

@@ -118,6 +118,7 @@ struct WireHostConfig {
     cap_add: Option<Vec<String>>,
     cap_drop: Option<Vec<String>>,
     readonly_rootfs: Option<bool>,
+    sysctls: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -312,6 +313,7 @@ pub fn container_config(body: &Value, name: Option<String>, paths: HostPaths) ->
         cap_add: host.cap_add.unwrap_or_default(),
         cap_drop: host.cap_drop.unwrap_or_default(),
         readonly_rootfs: host.readonly_rootfs.unwrap_or(false),
+        sysctls: host.sysctls.unwrap_or_default(),
         volumes_from: host.volumes_from.unwrap_or_default(),
         links: host.links.unwrap_or_default(),
         auto_remove: host.auto_remove.unwrap_or(false),
@@ -409,6 +411,7 @@ fn refuse_unsupported(body: &Value) -> Result<()> {
             "CapAdd",
             "CapDrop",
             "ReadonlyRootfs",
+            "Sysctls",
         ],
         &mut bad,
     );

@@ -231,6 +231,7 @@ pub fn container_inspect(
             "DnsOptions": rec.host.dns_options,
             "ShmSize": rec.host.shm_size.unwrap_or(64 * 1024 * 1024),
             "ReadonlyRootfs": rec.host.readonly_rootfs,
+            "Sysctls": if rec.host.sysctls.is_empty() { Value::Null } else { json!(rec.host.sysctls) },
             "CapAdd": if rec.host.cap_add.is_empty() { Value::Null } else { json!(rec.host.cap_add) },
             "CapDrop": if rec.host.cap_drop.is_empty() { Value::Null } else { json!(rec.host.cap_drop) },
             "IpcMode": if rec.host.ipc_mode.is_empty() { "private" } else { rec.host.ipc_mode.as_str() },

@@ -151,6 +151,7 @@ pub fn run(
         caps: None,
         shm_size: None,
         readonly_rootfs: false,
+        sysctls: Vec::new(),
         cgroup_procs: Vec::new(),
         tty: false,
         stdin: false,

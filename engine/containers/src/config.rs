@@ -71,6 +71,9 @@ pub struct ContainerConfig {
     pub shm_size: Option<u64>,
     /// `--read-only`.
     pub readonly_rootfs: bool,
+    /// `--sysctl KEY=VALUE`: the ones docker allows (IPC and `net.*` ones, which the
+    /// container's own namespaces scope).
+    pub sysctls: std::collections::BTreeMap<String, String>,
     /// `--cap-add` / `--cap-drop` (`NET_ADMIN`, `CAP_NET_ADMIN`, `ALL`).
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,

@@ -133,6 +133,9 @@ pub struct HostConfig {
     /// `--read-only`: the container's root file system is read-only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub readonly_rootfs: bool,
+    /// `--sysctl KEY=VALUE` (namespaced keys only).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub sysctls: std::collections::BTreeMap<String, String>,
     /// `--cap-add` / `--cap-drop`, normalised (`NET_ADMIN`, `ALL`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cap_add: Vec<String>,

@@ -112,6 +112,11 @@ pub(crate) enum Step {
     /// Remount the container's root read-only (`--read-only`); the mounts on it stay as
     /// they are.
     RootReadOnly,
+    /// Write `value` into `path` (a `/proc/sys/…` file: `--sysctl`).
+    Write {
+        path: CString,
+        value: CString,
+    },
 }
 
 /// Everything the child needs, prepared before clone.
@@ -512,6 +517,21 @@ fn run_step(step: &Step, fresh: &mut &[c_int]) -> Result<(), i32> {
                     ptr::null(),
                 ),
             },
+            Step::Write { path, value } => {
+                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW);
+                if fd < 0 {
+                    return Err(errno());
+                }
+                let bytes = value.as_bytes();
+                let n = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+                let e = errno();
+                libc::close(fd);
+                if n < 0 {
+                    Err(e)
+                } else {
+                    Ok(())
+                }
+            }
             Step::RootReadOnly => mount(
                 ptr::null(),
                 c"/".as_ptr(),

@@ -463,6 +463,17 @@ fn container_steps(spec: &ContainerSpec, held: &mut Held) -> Result<Plan, Runtim
             }
         }
     }
+    // `--sysctl`s, while /proc/sys is still writable.
+    for (key, value) in &spec.sysctls {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        p.push(
+            Step::Write {
+                path: cstr(&path, "sysctl")?,
+                value: cstr(value, "sysctl value")?,
+            },
+            format!("setting the sysctl {key}={value}"),
+        );
+    }
     for m in MASKED {
         p.push(Step::Mask(cstr(m, "")?), format!("masking {m}"));
     }

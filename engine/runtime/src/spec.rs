@@ -44,6 +44,10 @@ pub struct ContainerSpec {
     /// (volumes, binds, tmpfs and /dev stay as they are).
     #[serde(default)]
     pub readonly_rootfs: bool,
+    /// `--sysctl KEY=VALUE` (namespaced ones only: the caller checks), written into the
+    /// container's /proc/sys before it is made read-only.
+    #[serde(default)]
+    pub sysctls: Vec<(String, String)>,
     /// `cgroup.procs` files the init process joins before exec.
     pub cgroup_procs: Vec<PathBuf>,
     pub tty: bool,

@@ -113,6 +113,7 @@ impl ContainerService {
                 dns_options: opts.dns_options.clone(),
                 shm_size: opts.shm_size.filter(|s| *s > 0),
                 readonly_rootfs: opts.readonly_rootfs,
+                sysctls: opts.sysctls.clone(),
                 cap_add: opts
                     .cap_add
                     .iter()
@@ -588,6 +589,40 @@ fn check_host_settings(opts: &ContainerConfig) -> Result<(), ContainerError> {
         if !ok {
             return Err(ContainerError::InvalidArgument(format!(
                 "invalid --add-host {h}: use NAME:IP, e.g. db:10.0.0.5 or host.docker.internal:host-gateway"
+            )));
+        }
+    }
+    for key in opts.sysctls.keys() {
+        let ipc = matches!(
+            key.as_str(),
+            "kernel.msgmax"
+                | "kernel.msgmnb"
+                | "kernel.msgmni"
+                | "kernel.sem"
+                | "kernel.shmall"
+                | "kernel.shmmax"
+                | "kernel.shmmni"
+                | "kernel.shm_rmid_forced"
+        ) || key.starts_with("fs.mqueue.");
+        let net = key.starts_with("net.");
+        let shared = |mode: &Option<String>| {
+            mode.as_deref()
+                .is_some_and(|m| m == "host" || m.starts_with("container:"))
+        };
+        let why = if !(ipc || net) || key.contains("..") || key.contains('/') {
+            Some("it is not namespaced: it would change this computer, not the container".to_string())
+        } else if net && shared(&opts.network) {
+            Some(
+                "the container shares another's network namespace (--network host or container:)".to_string(),
+            )
+        } else if ipc && shared(&opts.ipc_mode) {
+            Some("the container shares another's IPC namespace (--ipc host or container:)".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(ContainerError::InvalidArgument(format!(
+                "sysctl '{key}' is not allowed: {why} — leave it out"
             )));
         }
     }

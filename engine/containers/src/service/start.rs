@@ -179,6 +179,7 @@ impl ContainerService {
             caps: rec.host.caps()?,
             shm_size: rec.host.shm_size,
             readonly_rootfs: rec.host.readonly_rootfs,
+            sysctls: rec.host.sysctls.clone().into_iter().collect(),
             cgroup_procs: cgroup.join_files(),
             tty: rec.config.tty,
             stdin: rec.config.open_stdin,

@@ -52,6 +52,7 @@ pub fn spec(rootfs: &Path, args: &[&str]) -> ContainerSpec {
         caps: None,
         shm_size: None,
         readonly_rootfs: false,
+        sysctls: Vec::new(),
         cgroup_procs: vec![],
         tty: false,
         stdin: false,
