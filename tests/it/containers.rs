@@ -1439,6 +1439,87 @@ fn sysctls_set_the_containers_own_namespaces() {
     }
 }
 
+/// Bind propagation: a `:rslave` bind sees what the host mounts under its source later, a
+/// plain one (docker's `rprivate`) does not, inspect says which, and `:rshared` of a path
+/// on a private mount is refused in one sentence.
+#[test]
+fn bind_propagation_follows_host_mounts_only_when_asked() {
+    let (_reg, b) = setup(false);
+    let dir = tempfile::tempdir().unwrap();
+    let top = dir.path().join("top");
+    std::fs::create_dir_all(&top).unwrap();
+    let sh = |cmd: &str| {
+        let o = std::process::Command::new("sh")
+            .args(["-c", cmd])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let t = top.display().to_string();
+    sh(&format!(
+        "mount -t tmpfs berth-prop {t} && mount --make-shared {t} && mkdir {t}/sub"
+    ));
+    let slave = format!("{t}:/mnt:rslave");
+    let plain = format!("{t}:/mnt");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "follows",
+        "--network",
+        "none",
+        "-v",
+        &slave,
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "keeps",
+        "--network",
+        "none",
+        "-v",
+        &plain,
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    sh(&format!(
+        "mount -t tmpfs berth-prop-sub {t}/sub && echo mounted-later > {t}/sub/f"
+    ));
+    let seen = b.run(&["exec", "follows", "cat", "/mnt/sub/f"]);
+    let kept = b.run(&["exec", "keeps", "ls", "/mnt/sub"]);
+    let modes = (
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{.Propagation}}{{end}}",
+            "follows",
+        ]),
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{.Propagation}}{{end}}",
+            "keeps",
+        ]),
+    );
+    b.ok(&["rm", "-f", "follows", "keeps"]);
+    let _ = std::process::Command::new("umount").args(["-R", &t]).status();
+    assert_eq!(seen.stdout, "mounted-later\n", "rslave: {seen:?}");
+    assert_eq!(kept.stdout, "", "rprivate sees the empty directory: {kept:?}");
+    assert_eq!(modes, ("rslave\n".to_string(), "rprivate\n".to_string()));
+    let private = tempfile::tempdir().unwrap();
+    let shared = format!("{}:/x:rshared", private.path().display());
+    refused_in_one_sentence(&b, &["-v", &shared], "needs a shared one");
+}
+
 /// Legacy `--link NAME:ALIAS` on the default bridge (which resolves no names by itself):
 /// the other container is in /etc/hosts under the alias, inspect shows docker's
 /// `/other:/this/alias`, and a missing container is refused in one sentence.

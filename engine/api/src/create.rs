@@ -136,6 +136,13 @@ struct WireMount {
     source: Option<String>,
     target: Option<String>,
     read_only: Option<bool>,
+    bind_options: Option<WireBindOptions>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct WireBindOptions {
+    propagation: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -248,6 +255,7 @@ pub fn container_config(body: &Value, name: Option<String>, paths: HostPaths) ->
             source: tmpfs_options(&target, &options)?,
             target,
             readonly: false,
+            propagation: None,
         });
     }
     // `Volumes` names mount points; one a bind or mount already covers is that mount (the
@@ -264,6 +272,7 @@ pub fn container_config(body: &Value, name: Option<String>, paths: HostPaths) ->
             source: String::new(),
             target,
             readonly: false,
+            propagation: None,
         });
     }
     let mut exposed_ports = Vec::new();
@@ -555,12 +564,19 @@ fn bind(spec: &str, paths: HostPaths) -> Result<MountSpec> {
     if !target.starts_with('/') {
         return Err(bad("the container path must be absolute, e.g. /data"));
     }
-    let mut readonly = false;
+    let (mut readonly, mut propagation) = (false, None);
     for m in mode.split(',').filter(|m| !m.is_empty()) {
         match m {
             "ro" => readonly = true,
-            "rw" | "z" | "Z" => {}
-            other => return Err(bad(&format!("unknown mode '{other}' (use ro or rw)"))),
+            "rw" | "z" | "Z" | "nocopy" => {}
+            other => match berth_containers::Propagation::parse(other) {
+                Some(p) => propagation = Some(p),
+                None => {
+                    return Err(bad(&format!(
+                        "unknown mode '{other}' (use ro, rw or a propagation such as rslave)"
+                    )))
+                }
+            },
         }
     }
     let (kind, source) = if paths.is_path(source) {
@@ -568,11 +584,17 @@ fn bind(spec: &str, paths: HostPaths) -> Result<MountSpec> {
     } else {
         (MountKind::Volume, source.to_string())
     };
+    if propagation.is_some() && kind != MountKind::Bind {
+        return Err(bad(
+            "a propagation mode is for a bind of a host path, not a volume",
+        ));
+    }
     Ok(MountSpec {
         kind,
         source,
         target: target.to_string(),
         readonly,
+        propagation,
     })
 }
 
@@ -604,11 +626,24 @@ fn mount(m: WireMount, paths: HostPaths) -> Result<MountSpec> {
     if kind == MountKind::Bind {
         source = host_path(&source, paths)?;
     }
+    let propagation = match m
+        .bind_options
+        .and_then(|b| b.propagation)
+        .filter(|p| !p.is_empty())
+    {
+        None => None,
+        Some(p) => Some(berth_containers::Propagation::parse(&p).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "invalid bind propagation '{p}' — use rprivate, private, rshared, shared, rslave or slave"
+            ))
+        })?),
+    };
     Ok(MountSpec {
         kind,
         source,
         target: m.target.unwrap_or_default(),
         readonly: m.read_only.unwrap_or(false),
+        propagation: propagation.filter(|_| kind == MountKind::Bind),
     })
 }
 

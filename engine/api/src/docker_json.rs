@@ -185,13 +185,7 @@ pub fn container_inspect(
         "RestartCount": rec.restart_count,
         "Driver": "overlay2",
         "Platform": "linux",
-        "Mounts": rec.host.mounts.iter().map(|m| json!({
-            "Type": match m.kind { berth_containers::MountKind::Bind => "bind", berth_containers::MountKind::Volume => "volume", berth_containers::MountKind::Tmpfs => "tmpfs" },
-            "Name": if m.kind == berth_containers::MountKind::Volume { json!(m.source) } else { Value::Null },
-            "Source": if m.kind == berth_containers::MountKind::Tmpfs { "" } else { m.source.as_str() },
-            "Destination": m.destination,
-            "RW": !m.readonly,
-        })).collect::<Vec<_>>(),
+        "Mounts": rec.host.mounts.iter().map(mount_json).collect::<Vec<_>>(),
         "Config": {
             "Hostname": rec.config.hostname,
             "User": rec.config.user,
@@ -389,11 +383,12 @@ fn mount_json(m: &berth_containers::MountRecord) -> Value {
     json!({
         "Type": match m.kind { MountKind::Bind => "bind", MountKind::Volume => "volume", MountKind::Tmpfs => "tmpfs" },
         "Name": if m.kind == MountKind::Volume { json!(m.source) } else { Value::Null },
-        "Source": m.source,
+        // A tmpfs's source is its options, which docker does not show there.
+        "Source": if m.kind == MountKind::Tmpfs { "" } else { m.source.as_str() },
         "Destination": m.destination,
         "Mode": if m.readonly { "ro" } else { "" },
         "RW": !m.readonly,
-        "Propagation": "",
+        "Propagation": m.propagation.map(|p| p.as_str()).unwrap_or(if m.kind == MountKind::Bind { "rprivate" } else { "" }),
     })
 }
 

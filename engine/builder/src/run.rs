@@ -152,6 +152,7 @@ pub fn run(
         shm_size: None,
         readonly_rootfs: false,
         sysctls: Vec::new(),
+        propagation: Vec::new(),
         cgroup_procs: Vec::new(),
         tty: false,
         stdin: false,

@@ -98,6 +98,8 @@ pub struct MountSpec {
     /// An absolute path in the container.
     pub target: String,
     pub readonly: bool,
+    /// A bind's propagation (`:rslave`, `bind-propagation=`); the kernel's default if `None`.
+    pub propagation: Option<berth_runtime::Propagation>,
 }
 
 /// Resource limits (cgroups); `None` is no limit.

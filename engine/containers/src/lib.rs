@@ -25,7 +25,7 @@ mod volumes;
 pub use berth_net::{is_ipv6_subnet, network_id, Endpoint, NetError, NetworkConfig, NetworkSpec};
 pub use berth_runtime::attach::{parse_detach_keys, AttachRequest};
 pub use berth_runtime::logs::{LogLine, LogOptions, Stream};
-pub use berth_runtime::Stdio;
+pub use berth_runtime::{Propagation, Stdio};
 pub use check::ContainerProblem;
 pub use config::{ContainerConfig, Limits, LogSettings, MountSpec, PortSpec, Proto};
 pub use error::ContainerError;

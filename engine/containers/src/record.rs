@@ -161,6 +161,9 @@ pub struct MountRecord {
     /// A volume made for this container alone (`-v /path`); `rm -v` removes it.
     #[serde(default)]
     pub anonymous: bool,
+    /// A bind's propagation, when asked for (`:rshared`, `:rslave`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagation: Option<berth_runtime::Propagation>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

@@ -30,6 +30,33 @@ pub fn is_mount_point(path: &Path) -> bool {
         .any(|p| Path::new(&unescape(p)) == path)
 }
 
+/// How the mount that holds `path` propagates: `"shared"`, `"slave"` or `"private"` (from
+/// its mountinfo optional fields `shared:N` / `master:N`); `None` if the table cannot be read.
+pub fn propagation_of(path: &Path) -> Option<&'static str> {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    // The longest mount point that contains the path holds it.
+    let (_, fields) = table
+        .lines()
+        .filter_map(|l| {
+            let parts: Vec<&str> = l.split(' ').collect();
+            let point = PathBuf::from(unescape(parts.get(4)?));
+            path.starts_with(&point).then_some((point, parts))
+        })
+        .max_by_key(|(p, _)| p.as_os_str().len())?;
+    let optional = fields.iter().skip(6).take_while(|f| **f != "-");
+    let mut kind = "private";
+    for f in optional {
+        if f.starts_with("shared:") {
+            return Some("shared");
+        }
+        if f.starts_with("master:") {
+            kind = "slave";
+        }
+    }
+    Some(kind)
+}
+
 /// Undoes the kernel's octal escaping of spaces, tabs, newlines and backslashes in
 /// mountinfo paths (`\040`).
 pub fn unescape(s: &str) -> String {

@@ -30,7 +30,9 @@ mod user;
 pub use caps::{capability_mask, normalize_capability};
 pub use error::RuntimeError;
 pub use plan::{exec, recv_console, spawn};
-pub use spec::{CgroupFsMount, ContainerSpec, ExecSpec, MountKind, MountSpec, NetNs, Share, Stdio, User};
+pub use spec::{
+    CgroupFsMount, ContainerSpec, ExecSpec, MountKind, MountSpec, NetNs, Propagation, Share, Stdio, User,
+};
 pub use user::{resolve_groups, resolve_user};
 
 /// A host process id.

@@ -463,6 +463,10 @@ fn container_steps(spec: &ContainerSpec, held: &mut Held) -> Result<Plan, Runtim
             }
         }
     }
+    // Propagation asked for a bind (`:rslave`, …), once everything is mounted.
+    for (dest, mode) in &spec.propagation {
+        p.mount(None, dest, None, mode.flags(), None)?;
+    }
     // `--sysctl`s, while /proc/sys is still writable.
     for (key, value) in &spec.sysctls {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));

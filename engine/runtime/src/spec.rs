@@ -48,6 +48,10 @@ pub struct ContainerSpec {
     /// container's /proc/sys before it is made read-only.
     #[serde(default)]
     pub sysctls: Vec<(String, String)>,
+    /// The binds' mount propagation (`-v SRC:DST:rslave`; docker's default is `rprivate`):
+    /// (destination, mode), applied in order once every mount is made.
+    #[serde(default)]
+    pub propagation: Vec<(String, Propagation)>,
     /// `cgroup.procs` files the init process joins before exec.
     pub cgroup_procs: Vec<PathBuf>,
     pub tty: bool,
@@ -88,6 +92,56 @@ pub struct MountSpec {
     pub destination: String,
     pub kind: MountKind,
     pub readonly: bool,
+}
+
+/// A bind's mount propagation, as docker names it (`rprivate` is docker's default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Propagation {
+    Private,
+    Rprivate,
+    Shared,
+    Rshared,
+    Slave,
+    Rslave,
+}
+
+impl Propagation {
+    /// docker's word for it (`rslave`), or `None`.
+    pub fn parse(word: &str) -> Option<Propagation> {
+        Some(match word {
+            "private" => Propagation::Private,
+            "rprivate" => Propagation::Rprivate,
+            "shared" => Propagation::Shared,
+            "rshared" => Propagation::Rshared,
+            "slave" => Propagation::Slave,
+            "rslave" => Propagation::Rslave,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Propagation::Private => "private",
+            Propagation::Rprivate => "rprivate",
+            Propagation::Shared => "shared",
+            Propagation::Rshared => "rshared",
+            Propagation::Slave => "slave",
+            Propagation::Rslave => "rslave",
+        }
+    }
+
+    /// The mount(2) flags that set it.
+    pub(crate) fn flags(self) -> libc::c_ulong {
+        match self {
+            Propagation::Private => libc::MS_PRIVATE,
+            Propagation::Rprivate => libc::MS_PRIVATE | libc::MS_REC,
+            Propagation::Shared => libc::MS_SHARED,
+            Propagation::Rshared => libc::MS_SHARED | libc::MS_REC,
+            Propagation::Slave => libc::MS_SLAVE,
+            Propagation::Rslave => libc::MS_SLAVE | libc::MS_REC,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

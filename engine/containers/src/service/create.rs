@@ -481,6 +481,7 @@ fn mounts(opts: &ContainerConfig, ic: &ImageConfig) -> Result<Vec<MountRecord>, 
                 readonly: false,
                 kind: MountKind::Volume,
                 anonymous: true,
+                propagation: None,
             });
         }
     }
@@ -528,6 +529,7 @@ fn record_of(m: &MountSpec) -> Result<MountRecord, ContainerError> {
         readonly: m.readonly,
         kind: m.kind,
         anonymous: false,
+        propagation: m.propagation.filter(|_| m.kind == MountKind::Bind),
     })
 }
 

@@ -180,6 +180,7 @@ impl ContainerService {
             shm_size: rec.host.shm_size,
             readonly_rootfs: rec.host.readonly_rootfs,
             sysctls: rec.host.sysctls.clone().into_iter().collect(),
+            propagation: bind_propagation(rec)?,
             cgroup_procs: cgroup.join_files(),
             tty: rec.config.tty,
             stdin: rec.config.open_stdin,
@@ -443,6 +444,38 @@ impl ContainerService {
             ))),
         }
     }
+}
+
+/// Every bind's propagation: docker's default `rprivate` first, then the ones asked for
+/// (so a recursive default never undoes them), checked as docker checks them: `shared`
+/// needs the host path on a shared mount, `slave` on a shared or slave one.
+fn bind_propagation(
+    rec: &ContainerRecord,
+) -> Result<Vec<(String, berth_runtime::Propagation)>, ContainerError> {
+    use berth_runtime::Propagation as P;
+    let binds = || rec.host.mounts.iter().filter(|m| m.kind == MountKind::Bind);
+    let mut out: Vec<(String, P)> = binds()
+        .filter(|m| m.propagation.is_none())
+        .map(|m| (m.destination.clone(), P::Rprivate))
+        .collect();
+    for m in binds() {
+        let Some(mode) = m.propagation else { continue };
+        let host = berth_host::mounts::propagation_of(Path::new(&m.source)).unwrap_or("private");
+        let needs = match mode {
+            P::Shared | P::Rshared => (host != "shared").then_some("shared"),
+            P::Slave | P::Rslave => (host == "private").then_some("shared or slave"),
+            P::Private | P::Rprivate => None,
+        };
+        if let Some(needs) = needs {
+            return Err(ContainerError::InvalidArgument(format!(
+                "path {} is on a {host} mount, but :{} needs a {needs} one — make its mount point shared (mount --make-rshared) or leave the option out",
+                m.source,
+                mode.as_str()
+            )));
+        }
+        out.push((m.destination.clone(), mode));
+    }
+    Ok(out)
 }
 
 /// The container's resolv.conf: the host's, with `--dns`, `--dns-search` and `--dns-option`

@@ -53,6 +53,7 @@ pub fn spec(rootfs: &Path, args: &[&str]) -> ContainerSpec {
         shm_size: None,
         readonly_rootfs: false,
         sysctls: Vec::new(),
+        propagation: Vec::new(),
         cgroup_procs: vec![],
         tty: false,
         stdin: false,
