@@ -575,6 +575,9 @@ pub struct RunArgs {
     /// Sysctl options (KEY=VALUE), e.g. net.core.somaxconn=1024
     #[arg(long)]
     pub sysctl: Vec<String>,
+    /// Security options, e.g. seccomp=unconfined
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
     /// Add a link to another container (NAME[:ALIAS]): its address in /etc/hosts
     #[arg(long = "link")]
     pub link: Vec<String>,

@@ -1520,6 +1520,65 @@ fn bind_propagation_follows_host_mounts_only_when_asked() {
     refused_in_one_sentence(&b, &["-v", &shared], "needs a shared one");
 }
 
+/// `--security-opt`: `seccomp=unconfined` runs the container (and its exec) without the
+/// filter, `systempaths=unconfined` leaves /proc unmasked, the no-ops docker users write
+/// are taken, and what Berth cannot do is refused in one sentence.
+#[test]
+fn security_options_lift_seccomp_and_proc_masks_when_asked() {
+    let (_reg, b) = setup(false);
+    let mode = |extra: &[&str]| run_sh(&b, extra, "grep '^Seccomp:' /proc/self/status");
+    assert_eq!(mode(&[]), "Seccomp:\t2\n", "filtered by default");
+    assert_eq!(mode(&["--security-opt", "seccomp=unconfined"]), "Seccomp:\t0\n");
+    assert_eq!(
+        mode(&[
+            "--security-opt",
+            "no-new-privileges",
+            "--security-opt",
+            "apparmor=unconfined",
+            "--security-opt",
+            "label=disable"
+        ]),
+        "Seccomp:\t2\n"
+    );
+    let timers = |extra: &[&str]| run_sh(&b, extra, "head -c 16 /proc/timer_list | wc -c");
+    assert_eq!(timers(&[]).trim(), "0", "masked by default");
+    assert_eq!(timers(&["--security-opt", "systempaths=unconfined"]).trim(), "16");
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "loose",
+        "--network",
+        "none",
+        "--security-opt",
+        "seccomp:unconfined",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(
+        b.ok(&["exec", "loose", "grep", "^Seccomp:", "/proc/self/status"]),
+        "Seccomp:\t0\n",
+        "exec is as unconfined as its container"
+    );
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{json .HostConfig.SecurityOpt}}", "loose"]),
+        "[\"seccomp:unconfined\"]\n"
+    );
+    b.ok(&["rm", "-f", "loose"]);
+    for (opt, says) in [
+        (
+            "seccomp=/etc/profile.json",
+            "custom seccomp profiles are not supported",
+        ),
+        ("no-new-privileges=false", "always sets no_new_privs"),
+        ("apparmor=docker-default", "no AppArmor or SELinux profiles"),
+        ("sideways", "invalid --security-opt sideways"),
+    ] {
+        refused_in_one_sentence(&b, &["--security-opt", opt], says);
+    }
+}
+
 /// Legacy `--link NAME:ALIAS` on the default bridge (which resolves no names by itself):
 /// the other container is in /etc/hosts under the alias, inspect shows docker's
 /// `/other:/this/alias`, and a missing container is refused in one sentence.

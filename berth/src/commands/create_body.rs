@@ -306,6 +306,7 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<ContainerCreateBody> {
             cap_add: (!a.cap_add.is_empty()).then(|| a.cap_add.clone()),
             cap_drop: (!a.cap_drop.is_empty()).then(|| a.cap_drop.clone()),
             readonly_rootfs: a.read_only.then_some(true),
+            security_opt: (!a.security_opt.is_empty()).then(|| a.security_opt.clone()),
             sysctls: (!a.sysctl.is_empty()).then(|| key_values(&a.sysctl).into_iter().collect()),
             links: (!a.link.is_empty()).then(|| a.link.clone()),
             port_bindings: (!bindings.is_empty()).then_some(bindings),

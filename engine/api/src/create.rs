@@ -119,6 +119,7 @@ struct WireHostConfig {
     cap_drop: Option<Vec<String>>,
     readonly_rootfs: Option<bool>,
     sysctls: Option<BTreeMap<String, String>>,
+    security_opt: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -323,6 +324,7 @@ pub fn container_config(body: &Value, name: Option<String>, paths: HostPaths) ->
         cap_drop: host.cap_drop.unwrap_or_default(),
         readonly_rootfs: host.readonly_rootfs.unwrap_or(false),
         sysctls: host.sysctls.unwrap_or_default(),
+        security_opt: host.security_opt.unwrap_or_default(),
         volumes_from: host.volumes_from.unwrap_or_default(),
         links: host.links.unwrap_or_default(),
         auto_remove: host.auto_remove.unwrap_or(false),
@@ -421,6 +423,7 @@ fn refuse_unsupported(body: &Value) -> Result<()> {
             "CapDrop",
             "ReadonlyRootfs",
             "Sysctls",
+            "SecurityOpt",
         ],
         &mut bad,
     );

@@ -225,6 +225,7 @@ pub fn container_inspect(
             "DnsOptions": rec.host.dns_options,
             "ShmSize": rec.host.shm_size.unwrap_or(64 * 1024 * 1024),
             "ReadonlyRootfs": rec.host.readonly_rootfs,
+            "SecurityOpt": if rec.host.security_opt.is_empty() { Value::Null } else { json!(rec.host.security_opt) },
             "Sysctls": if rec.host.sysctls.is_empty() { Value::Null } else { json!(rec.host.sysctls) },
             "CapAdd": if rec.host.cap_add.is_empty() { Value::Null } else { json!(rec.host.cap_add) },
             "CapDrop": if rec.host.cap_drop.is_empty() { Value::Null } else { json!(rec.host.cap_drop) },

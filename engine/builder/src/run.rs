@@ -153,6 +153,8 @@ pub fn run(
         readonly_rootfs: false,
         sysctls: Vec::new(),
         propagation: Vec::new(),
+        seccomp_unconfined: false,
+        systempaths_unconfined: false,
         cgroup_procs: Vec::new(),
         tty: false,
         stdin: false,

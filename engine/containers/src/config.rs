@@ -71,6 +71,8 @@ pub struct ContainerConfig {
     pub shm_size: Option<u64>,
     /// `--read-only`.
     pub readonly_rootfs: bool,
+    /// `--security-opt`.
+    pub security_opt: Vec<String>,
     /// `--sysctl KEY=VALUE`: the ones docker allows (IPC and `net.*` ones, which the
     /// container's own namespaces scope).
     pub sysctls: std::collections::BTreeMap<String, String>,

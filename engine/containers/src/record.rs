@@ -67,6 +67,50 @@ pub struct RunConfig {
     pub group_add: Vec<String>,
 }
 
+/// What `--security-opt` asks of the runtime.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SecurityOptions {
+    pub seccomp_unconfined: bool,
+    pub systempaths_unconfined: bool,
+}
+
+/// `--security-opt` values as docker takes them (`key=value` or `key:value`): `seccomp`
+/// and `systempaths` `=unconfined` lift Berth's seccomp filter and /proc masks;
+/// `no-new-privileges` (true) is what Berth always does; `apparmor=unconfined` and
+/// `label=disable` turn off what Berth never applies. Anything else is the error.
+pub fn security_options(opts: &[String]) -> Result<SecurityOptions, crate::ContainerError> {
+    let mut out = SecurityOptions::default();
+    for o in opts {
+        let (key, value) = o.split_once(['=', ':']).unwrap_or((o.as_str(), ""));
+        match (key, value) {
+            ("seccomp", "unconfined") => out.seccomp_unconfined = true,
+            ("systempaths", "unconfined") => out.systempaths_unconfined = true,
+            ("no-new-privileges", "" | "true") | ("apparmor", "unconfined") | ("label", "disable") => {}
+            ("seccomp", _) => {
+                return Err(crate::ContainerError::InvalidArgument(format!(
+                    "--security-opt {o}: custom seccomp profiles are not supported by Berth yet — use seccomp=unconfined or leave it out"
+                )))
+            }
+            ("no-new-privileges", "false") => {
+                return Err(crate::ContainerError::InvalidArgument(
+                    "--security-opt no-new-privileges=false: Berth always sets no_new_privs on its containers — leave it out".into(),
+                ))
+            }
+            ("apparmor" | "label", _) => {
+                return Err(crate::ContainerError::InvalidArgument(format!(
+                    "--security-opt {o}: Berth applies no AppArmor or SELinux profiles — leave it out"
+                )))
+            }
+            _ => {
+                return Err(crate::ContainerError::InvalidArgument(format!(
+                    "invalid --security-opt {o} — use seccomp=unconfined, systempaths=unconfined, no-new-privileges, apparmor=unconfined or label=disable"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl HostConfig {
     /// Its resource limits.
     pub fn limits(&self) -> crate::Limits {
@@ -133,6 +177,9 @@ pub struct HostConfig {
     /// `--read-only`: the container's root file system is read-only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub readonly_rootfs: bool,
+    /// `--security-opt` as given (checked at create: see `security_options`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_opt: Vec<String>,
     /// `--sysctl KEY=VALUE` (namespaced keys only).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub sysctls: std::collections::BTreeMap<String, String>,

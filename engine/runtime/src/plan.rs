@@ -478,10 +478,15 @@ fn container_steps(spec: &ContainerSpec, held: &mut Held) -> Result<Plan, Runtim
             format!("setting the sysctl {key}={value}"),
         );
     }
-    for m in MASKED {
+    let system_paths: (&[&str], &[&str]) = if spec.systempaths_unconfined {
+        (&[], &[])
+    } else {
+        (MASKED, READONLY)
+    };
+    for m in system_paths.0 {
         p.push(Step::Mask(cstr(m, "")?), format!("masking {m}"));
     }
-    for r in READONLY {
+    for r in system_paths.1 {
         p.push(Step::ReadOnly(cstr(r, "")?), format!("making {r} read-only"));
     }
     let cwd = if spec.cwd.is_empty() { "/" } else { &spec.cwd };
@@ -662,6 +667,9 @@ pub fn spawn(spec: &ContainerSpec, stdio: Stdio) -> Result<Pid, RuntimeError> {
     if let Some(caps) = spec.caps {
         p.caps = caps;
     }
+    if spec.seccomp_unconfined {
+        p.filters.clear();
+    }
     p.rootfs = Some(cstr(rootfs.as_os_str().as_bytes(), "root filesystem path")?);
     p.steps = plan.steps;
     p.hostname = if spec.hostname.is_empty() {
@@ -770,6 +778,9 @@ pub fn exec(target_pid: i32, spec: &ExecSpec, stdio: Stdio) -> Result<Pid, Runti
     let mut p = prepared(common, &mut held, stdio)?;
     if let Some(caps) = spec.caps {
         p.caps = caps;
+    }
+    if spec.seccomp_unconfined {
+        p.filters.clear();
     }
     p.cgroup_fds = cgroup_fds(&spec.cgroup_procs, &mut held)?;
     // cgroup first (its root is resolved against our cgroup), mnt last.

@@ -52,6 +52,13 @@ pub struct ContainerSpec {
     /// (destination, mode), applied in order once every mount is made.
     #[serde(default)]
     pub propagation: Vec<(String, Propagation)>,
+    /// `--security-opt seccomp=unconfined`: no seccomp filter (exec's too).
+    #[serde(default)]
+    pub seccomp_unconfined: bool,
+    /// `--security-opt systempaths=unconfined`: /proc's masked and read-only paths left
+    /// as they are.
+    #[serde(default)]
+    pub systempaths_unconfined: bool,
     /// `cgroup.procs` files the init process joins before exec.
     pub cgroup_procs: Vec<PathBuf>,
     pub tty: bool,
@@ -183,6 +190,9 @@ pub struct ExecSpec {
     /// The container's capability set (docker's default when `None`).
     #[serde(default)]
     pub caps: Option<u64>,
+    /// The container runs without a seccomp filter; so does the exec.
+    #[serde(default)]
+    pub seccomp_unconfined: bool,
 }
 
 /// Where the container's standard streams go.

@@ -236,6 +236,7 @@ fn exec_joins_the_container() {
         cgroup_procs: vec![],
         tty: false,
         caps: None,
+        seccomp_unconfined: false,
     };
     let (ew_dup, ew) = (w.try_clone().unwrap(), w);
     let pid = berth_runtime::exec(

@@ -113,6 +113,7 @@ impl ContainerService {
                 dns_options: opts.dns_options.clone(),
                 shm_size: opts.shm_size.filter(|s| *s > 0),
                 readonly_rootfs: opts.readonly_rootfs,
+                security_opt: opts.security_opt.clone(),
                 sysctls: opts.sysctls.clone(),
                 cap_add: opts
                     .cap_add
@@ -583,6 +584,7 @@ impl ContainerService {
 
 /// `--add-host`, `--dns` and `--cap-add`/`--cap-drop` as docker checks them.
 fn check_host_settings(opts: &ContainerConfig) -> Result<(), ContainerError> {
+    crate::record::security_options(&opts.security_opt)?;
     for h in &opts.extra_hosts {
         let ok = h
             .split_once(':')

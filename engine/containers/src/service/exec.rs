@@ -65,6 +65,7 @@ impl ContainerService {
             tty: opts.tty,
             cgroup_procs,
             caps: rec.host.caps()?,
+            seccomp_unconfined: crate::record::security_options(&rec.host.security_opt)?.seccomp_unconfined,
         };
         Ok(berth_runtime::exec(pid, &spec, stdio)?)
     }

@@ -107,6 +107,7 @@ impl ContainerService {
         self.watch_binds(rec);
 
         let p = self.paths(&rec.id);
+        let security = crate::record::security_options(&rec.host.security_opt)?;
         let mut user = berth_runtime::resolve_user(&p.rootfs(), &rec.config.user)?;
         add_groups(&mut user, &p.rootfs(), &rec.config.group_add)?;
         let mut args = rec.config.entrypoint.clone();
@@ -181,6 +182,8 @@ impl ContainerService {
             readonly_rootfs: rec.host.readonly_rootfs,
             sysctls: rec.host.sysctls.clone().into_iter().collect(),
             propagation: bind_propagation(rec)?,
+            seccomp_unconfined: security.seccomp_unconfined,
+            systempaths_unconfined: security.systempaths_unconfined,
             cgroup_procs: cgroup.join_files(),
             tty: rec.config.tty,
             stdin: rec.config.open_stdin,

@@ -54,6 +54,8 @@ pub fn spec(rootfs: &Path, args: &[&str]) -> ContainerSpec {
         readonly_rootfs: false,
         sysctls: Vec::new(),
         propagation: Vec::new(),
+        seccomp_unconfined: false,
+        systempaths_unconfined: false,
         cgroup_procs: vec![],
         tty: false,
         stdin: false,
