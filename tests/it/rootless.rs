@@ -920,3 +920,81 @@ fn an_ordinary_user_runs_a_compose_project() {
     }
     let _ = daemon.wait();
 }
+
+/// This session's container settings on an ordinary user's engine: an IPv6 user network
+/// (two containers over it), `--cap-add`, `--sysctl`, `--read-only`, `--add-host` and
+/// `--security-opt seccomp=unconfined` do what they do as root.
+#[test]
+fn an_ordinary_users_containers_take_ipv6_caps_sysctls_and_the_rest() {
+    let s = session_with_busybox();
+    s.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:c0:1::/64",
+        "v6user",
+    ]);
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv6",
+        "--network",
+        "v6user",
+        "busybox",
+        "sh",
+        "-c",
+        "echo over-ipv6 > /index.html && exec httpd -f -p 8000 -h /",
+    ]);
+    let v6 = s.ok(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}",
+        "srv6",
+    ]);
+    assert_eq!(v6.trim(), "fd00:c0:1::2");
+    let fetch = "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O /tmp/o 'http://[fd00:c0:1::2]:8000/index.html' && break; sleep 0.2; done; cat /tmp/o";
+    assert_eq!(
+        s.ok(&["run", "--rm", "--network", "v6user", "busybox", "sh", "-c", fetch]),
+        "over-ipv6\n"
+    );
+    s.ok(&["rm", "-f", "srv6"]);
+    s.ok(&["network", "rm", "v6user"]);
+
+    let sh = |extra: &[&str], script: &str| {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox", "sh", "-c", script]);
+        s.ok(&args)
+    };
+    assert_eq!(
+        sh(
+            &["--cap-add", "NET_ADMIN"],
+            "ip addr add 127.0.0.9/8 dev lo && echo added"
+        ),
+        "added\n"
+    );
+    assert_eq!(
+        sh(
+            &["--sysctl", "net.core.somaxconn=1234"],
+            "cat /proc/sys/net/core/somaxconn"
+        ),
+        "1234\n"
+    );
+    assert_eq!(
+        sh(
+            &["--read-only", "--tmpfs", "/tmp"],
+            "touch /x 2>/dev/null || touch /tmp/y && echo tmp-only"
+        ),
+        "tmp-only\n"
+    );
+    assert!(sh(&["--add-host", "db:10.1.2.3"], "cat /etc/hosts").contains("10.1.2.3\tdb\n"));
+    assert_eq!(
+        sh(
+            &["--security-opt", "seccomp=unconfined"],
+            "grep '^Seccomp:' /proc/self/status"
+        ),
+        "Seccomp:\t0\n"
+    );
+}

@@ -528,12 +528,38 @@ impl Ui {
     }
 
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
-        self.element(css)
-            .await?
-            .click()
-            .await
-            .with_context(|| format!("clicking {css}"))?;
+        let element = self.element(css).await?;
+        self.settled(css).await;
+        element.click().await.with_context(|| format!("clicking {css}"))?;
         Ok(())
+    }
+
+    /// Waits (up to 2 s) until `css`'s box stays put for 100 ms: a WebDriver click lands
+    /// where the element *was*, so a row that reflows meanwhile (a status that grows from
+    /// "Up Less than a second" to "Up 2 seconds") sent a click for Logs to the Terminal
+    /// button beside it once (a CI run's podman flow).
+    async fn settled(&self, css: &str) {
+        let rect = || async {
+            self.client
+                .execute(
+                    "const r = document.querySelector(arguments[0])?.getBoundingClientRect(); \
+                     return r ? [r.x, r.y, r.width, r.height].join(',') : null;",
+                    vec![css.into()],
+                )
+                .await
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+        };
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut last = rect().await;
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = rect().await;
+            if now == last {
+                return;
+            }
+            last = now;
+        }
     }
 
     pub async fn type_into(&self, css: &str, text: &str) -> anyhow::Result<()> {
