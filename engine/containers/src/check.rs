@@ -140,7 +140,7 @@ impl ContainerService {
         for p in problems {
             match p {
                 ContainerProblem::NotReleased { id, .. } => {
-                    self.cleanup(&self.find(id)?)?;
+                    self.release(&self.find(id)?)?;
                     fixed += 1;
                 }
                 ContainerProblem::StrayMount { path } => {

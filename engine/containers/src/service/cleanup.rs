@@ -45,6 +45,19 @@ impl ContainerService {
         Ok(())
     }
 
+    /// [`cleanup`](Self::cleanup) under the container list's lock, for callers that do not
+    /// hold it (listing, copying, repairing): a release outside the lock could run beside a
+    /// start, detach the new run's network or unmount its rootfs, and write `cleaned` over
+    /// it — seen as a `compose down` whose network "still has 1 attached container" after
+    /// a Restart while the window listed containers.
+    pub(crate) fn release(&self, rec: &ContainerRecord) -> Result<(), ContainerError> {
+        if self.paths(&rec.id).cleaned().exists() {
+            return Ok(());
+        }
+        let _lock = self.lock()?;
+        self.cleanup(rec)
+    }
+
     fn release_cgroup(&self, rec: &ContainerRecord) -> Result<(), ContainerError> {
         if let Some(cg) = Cgroup::open(&rec.id)? {
             if cg.oom_killed().unwrap_or(false) {

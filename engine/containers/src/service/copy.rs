@@ -122,7 +122,7 @@ impl ContainerService {
             // The overlay of the last run, if nothing released it yet, must go before the
             // same upper dir is mounted again.
             if matches!(status, Status::Exited { .. }) {
-                self.cleanup(rec)?;
+                self.release(rec)?;
             }
         }
         let mut mounts = Vec::new();

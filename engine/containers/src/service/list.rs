@@ -22,7 +22,7 @@ impl ContainerService {
                 // A container that stopped while no engine ran: release what it held. One
                 // that cannot be released is listed as dead (the reason is recorded), so
                 // `ps` still lists everything and `rm` can remove it.
-                if let Err(e) = self.cleanup(&record) {
+                if let Err(e) = self.release(&record) {
                     tracing::warn!(container = %record.name, "cannot release the last run: {e}");
                     status = self.status(&record);
                 }
